@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts the appliance for ../shared/bench (and our own perf scripts) in the foreground.
+#   perf/bench-start.sh MODE PORT CERT KEY BACKEND RUNDIR
+# MODE direct: every method on every path answers 200 "Hello, World!" (request bodies read and discarded).
+# MODE proxy:  forwards everything to BACKEND (host:port, plain HTTP/1.1) — not available until the proxy lands.
+# Publishes the AOT binary first when it is missing or older than the sources.
+set -euo pipefail
+if [ $# -ne 6 ]; then
+  echo "usage: $0 direct|proxy PORT CERT KEY BACKEND RUNDIR" >&2
+  exit 2
+fi
+mode=$1 port=$2 cert=$3 key=$4 backend=$5 run=$6
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/artifacts/publish/appliance"
+
+case "$mode" in
+  direct) ;;
+  proxy) echo "bench-start: proxy mode needs the reverse proxy, which is not in this build yet (backend $backend)" >&2; exit 2 ;;
+  *) echo "bench-start: unknown mode '$mode' (direct|proxy)" >&2; exit 2 ;;
+esac
+
+if [ ! -x "$bin" ] || [ -n "$(find "$root/src" -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; then
+  echo "bench-start: publishing the AOT binary" >&2
+  dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -o "$root/artifacts/publish" -nologo -v quiet >&2
+fi
+
+mkdir -p "$run"
+cat > "$run/appliance.json" <<JSON
+{
+  "server": { "stateDirectory": "$run/state", "shutdownTimeout": "5s" },
+  "listeners": [
+    { "name": "bench", "address": "127.0.0.1:$port", "tls": true, "protocols": ["http/1.1"],
+      "defaultCertificate": "bench",
+      "limits": { "keepAliveTimeout": "120s" } }
+  ],
+  "certificates": [
+    { "name": "bench", "hosts": ["localhost", "*.localhost"], "certificatePath": "$cert", "keyPath": "$key" }
+  ],
+  "routes": [
+    { "id": "hello", "match": { "pathPrefix": "/" },
+      "direct": { "status": 200, "contentType": "text/plain", "body": "Hello, World!" } }
+  ]
+}
+JSON
+APPLIANCE_LOG_LEVEL=${APPLIANCE_LOG_LEVEL:-warning} exec "$bin" run --config "$run/appliance.json"

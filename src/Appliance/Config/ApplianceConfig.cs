@@ -1,0 +1,143 @@
+namespace Appliance.Config;
+
+/// <summary>
+/// The whole configuration file as read from JSON (DESIGN.md "Config model"). Plain mutable
+/// records for the serializer; <see cref="ConfigCompiler"/> validates them and builds the
+/// immutable <see cref="ConfigSnapshot"/> that the hot path reads.
+/// </summary>
+public sealed class ApplianceConfig
+{
+    public ServerConfig? Server { get; set; }
+    public List<ListenerConfig>? Listeners { get; set; }
+    public List<CertificateConfig>? Certificates { get; set; }
+    public List<TenantConfig>? Tenants { get; set; }
+    public List<RouteConfig>? Routes { get; set; }
+    public List<ClusterConfig>? Clusters { get; set; }
+    public AdminConfig? Admin { get; set; }
+    /// <summary>Reserved for the AI gateway; accepted and kept, not interpreted yet.</summary>
+    public System.Text.Json.JsonElement? Ai { get; set; }
+    /// <summary>Reserved for the MCP gateway; accepted and kept, not interpreted yet.</summary>
+    public System.Text.Json.JsonElement? Mcp { get; set; }
+}
+
+public sealed class ServerConfig
+{
+    /// <summary>Folder for generated certificates and runtime state.</summary>
+    public string? StateDirectory { get; set; }
+    /// <summary>How long SIGTERM waits for in-flight requests before closing connections. Default 30s.</summary>
+    public string? ShutdownTimeout { get; set; }
+    /// <summary>Value of the Server response header; empty string sends none. Default "appliance".</summary>
+    public string? ServerHeader { get; set; }
+}
+
+public sealed class ListenerConfig
+{
+    public string? Name { get; set; }
+    /// <summary>"127.0.0.1:8443", "[::1]:8443", "[::]:443", "*:443" (dual-stack any).</summary>
+    public string? Address { get; set; }
+    public bool Tls { get; set; } = true;
+    /// <summary>ALPN protocols offered, in preference order: "h2", "http/1.1".</summary>
+    public List<string>? Protocols { get; set; }
+    /// <summary>Answer every request on this (plain) listener with 308 to https.</summary>
+    public bool RedirectToHttps { get; set; }
+    /// <summary>Port used in redirect locations; defaults to 443.</summary>
+    public int? HttpsPort { get; set; }
+    /// <summary>Certificate (by name) for handshakes without SNI or with an unknown name.</summary>
+    public string? DefaultCertificate { get; set; }
+    /// <summary>Refuse handshakes whose SNI matches no certificate instead of using the default.</summary>
+    public bool RequireSni { get; set; }
+    public int? Backlog { get; set; }
+    public bool ReusePort { get; set; }
+    public ListenerLimitsConfig? Limits { get; set; }
+}
+
+public sealed class ListenerLimitsConfig
+{
+    public int? MaxConnections { get; set; }
+    public string? HandshakeTimeout { get; set; }
+    public string? RequestHeadersTimeout { get; set; }
+    public string? KeepAliveTimeout { get; set; }
+    /// <summary>Minimum request body rate in bytes/second, checked after <see cref="MinRequestBodyRateGracePeriod"/>.</summary>
+    public int? MinRequestBodyRate { get; set; }
+    public string? MinRequestBodyRateGracePeriod { get; set; }
+    public int? MaxRequestLineSize { get; set; }
+    public int? MaxRequestHeadersSize { get; set; }
+    public int? MaxRequestHeaderCount { get; set; }
+    public long? MaxRequestBodySize { get; set; }
+    public int? MaxRequestsPerConnection { get; set; }
+}
+
+public sealed class CertificateConfig
+{
+    public string? Name { get; set; }
+    /// <summary>Exact names and "*.example.com" wildcards this certificate serves.</summary>
+    public List<string>? Hosts { get; set; }
+    public string? CertificatePath { get; set; }
+    public string? KeyPath { get; set; }
+    public string? ChainPath { get; set; }
+    /// <summary>Generate a self-signed certificate at the paths when they do not exist (first start).</summary>
+    public bool SelfSigned { get; set; }
+}
+
+public sealed class TenantConfig
+{
+    public string? Id { get; set; }
+    public List<string>? Hosts { get; set; }
+}
+
+public sealed class RouteConfig
+{
+    public string? Id { get; set; }
+    public string? Tenant { get; set; }
+    /// <summary>Lower runs first among routes for the same host; ties break by path specificity.</summary>
+    public int Order { get; set; }
+    public RouteMatchConfig? Match { get; set; }
+    public DirectResponseConfig? Direct { get; set; }
+    public RedirectConfig? Redirect { get; set; }
+    /// <summary>Cluster id to proxy to (reverse proxy issue).</summary>
+    public string? Cluster { get; set; }
+}
+
+public sealed class RouteMatchConfig
+{
+    public List<string>? Hosts { get; set; }
+    /// <summary>Exact path or template: "/users/{id}", "/static/{**rest}".</summary>
+    public string? Path { get; set; }
+    /// <summary>Segment-boundary prefix: "/api" matches "/api" and "/api/x", not "/apix".</summary>
+    public string? PathPrefix { get; set; }
+    public List<string>? Methods { get; set; }
+}
+
+public sealed class DirectResponseConfig
+{
+    public int Status { get; set; } = 200;
+    public string? ContentType { get; set; }
+    public string? Body { get; set; }
+    public Dictionary<string, string>? Headers { get; set; }
+}
+
+public sealed class RedirectConfig
+{
+    /// <summary>301, 302, 303, 307 or 308. Default 302.</summary>
+    public int Status { get; set; } = 302;
+    /// <summary>Location template; "{name}" inserts a path parameter, "{path}" and "{query}" the request's.</summary>
+    public string? Location { get; set; }
+}
+
+public sealed class ClusterConfig
+{
+    public string? Id { get; set; }
+    public List<DestinationConfig>? Destinations { get; set; }
+}
+
+public sealed class DestinationConfig
+{
+    public string? Address { get; set; }
+    public int Weight { get; set; } = 1;
+}
+
+public sealed class AdminConfig
+{
+    public string? SocketPath { get; set; }
+    public string? Group { get; set; }
+}

@@ -1,0 +1,699 @@
+using System.Net;
+using System.Net.Security;
+using System.Text;
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Http1;
+using Appliance.Routing;
+using Appliance.Server;
+using Appliance.Tls;
+
+namespace Appliance.Config;
+
+/// <summary>
+/// Validates a config document and compiles it into a <see cref="ConfigSnapshot"/>. Every error is collected
+/// with its JSON path so an operator sees all of them at once; nothing is applied unless all is well.
+/// </summary>
+public sealed class ConfigCompiler
+{
+    private readonly List<ConfigError> _errors = [];
+    private readonly string _baseDirectory;
+    private readonly bool _generateSelfSigned;
+    private bool _certificatesPending;
+
+    /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
+    /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
+    public ConfigCompiler(string baseDirectory, bool generateSelfSigned)
+    {
+        _baseDirectory = baseDirectory;
+        _generateSelfSigned = generateSelfSigned;
+    }
+
+    public static ConfigSnapshot Compile(ApplianceConfig config, string baseDirectory, bool generateSelfSigned = true)
+    {
+        var compiler = new ConfigCompiler(baseDirectory, generateSelfSigned);
+        ConfigSnapshot? snapshot = compiler.TryCompile(config);
+        if (snapshot is null)
+        {
+            throw new ConfigException(compiler._errors);
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>Only validates (no files are created); returns every error.</summary>
+    public static IReadOnlyList<ConfigError> Validate(ApplianceConfig config, string baseDirectory)
+    {
+        var compiler = new ConfigCompiler(baseDirectory, generateSelfSigned: false);
+        compiler.TryCompile(config);
+        return compiler._errors;
+    }
+
+    private void Error(string path, string message) => _errors.Add(new ConfigError(path, message));
+
+    private ConfigSnapshot? TryCompile(ApplianceConfig config)
+    {
+        ServerConfig server = config.Server ?? new ServerConfig();
+        string stateDirectory = Resolve(server.StateDirectory ?? "state");
+        TimeSpan shutdown = ParseDuration(server.ShutdownTimeout, "server.shutdownTimeout", TimeSpan.FromSeconds(30));
+        if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
+        {
+            Error("server.serverHeader", "must be printable ASCII");
+        }
+
+        Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
+        List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
+        List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
+        RouteTable routes = CompileRoutes(config.Routes, tenants, config.Clusters);
+        for (int i = 0; i < listeners.Count && _errors.Count == 0 && !_certificatesPending; i++)
+        {
+            ListenerModel l = listeners[i];
+            if (!l.Tls)
+            {
+                continue;
+            }
+
+            try
+            {
+                listeners[i] = l with
+                {
+                    Certificates = new CertificateStore(certificates, l.DefaultCertificate,
+                        new TlsServerOptions { ApplicationProtocols = l.Protocols, RequireSni = l.RequireSni }),
+                };
+            }
+            catch (ArgumentException e)
+            {
+                Error($"listeners[{i}]", e.Message);
+            }
+        }
+
+        if (_errors.Count > 0)
+        {
+            return null;
+        }
+
+        return new ConfigSnapshot
+        {
+            Source = config,
+            Listeners = listeners,
+            Certificates = certificates,
+            Routes = routes,
+            ShutdownTimeout = shutdown,
+            StateDirectory = stateDirectory,
+            ServerHeader = server.ServerHeader,
+        };
+    }
+
+    private string Resolve(string path) => Path.GetFullPath(path, _baseDirectory);
+
+    // ---------------- tenants ----------------
+
+    private Dictionary<string, TenantConfig> CompileTenants(List<TenantConfig>? tenants)
+    {
+        var byId = new Dictionary<string, TenantConfig>(StringComparer.Ordinal);
+        for (int i = 0; i < (tenants?.Count ?? 0); i++)
+        {
+            TenantConfig t = tenants![i];
+            string p = $"tenants[{i}]";
+            if (t is null)
+            {
+                Error(p, "must be an object");
+                continue;
+            }
+
+            if (!IsIdentifier(t.Id))
+            {
+                Error($"{p}.id", "is required: letters, digits, '-', '_' and '.', at most 128");
+                continue;
+            }
+
+            if (!byId.TryAdd(t.Id!, t))
+            {
+                Error($"{p}.id", $"duplicate tenant id '{t.Id}'");
+            }
+
+            CheckHostPatterns(t.Hosts, $"{p}.hosts");
+        }
+
+        return byId;
+    }
+
+    // ---------------- certificates ----------------
+
+    private List<LoadedCertificate> CompileCertificates(List<CertificateConfig>? certificates, string stateDirectory)
+    {
+        var loaded = new List<LoadedCertificate>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < (certificates?.Count ?? 0); i++)
+        {
+            CertificateConfig c = certificates![i];
+            string p = $"certificates[{i}]";
+            if (c is null)
+            {
+                Error(p, "must be an object");
+                continue;
+            }
+
+            if (!IsIdentifier(c.Name))
+            {
+                Error($"{p}.name", "is required: letters, digits, '-', '_' and '.'");
+                continue;
+            }
+
+            if (!names.Add(c.Name!))
+            {
+                Error($"{p}.name", $"duplicate certificate name '{c.Name}'");
+            }
+
+            if (c.Hosts is null || c.Hosts.Count == 0)
+            {
+                Error($"{p}.hosts", "needs at least one host name");
+            }
+            else
+            {
+                CheckHostPatterns(c.Hosts, $"{p}.hosts");
+            }
+
+            if (string.IsNullOrWhiteSpace(c.CertificatePath))
+            {
+                Error($"{p}.certificatePath", "is required");
+            }
+
+            if (string.IsNullOrWhiteSpace(c.KeyPath))
+            {
+                Error($"{p}.keyPath", "is required");
+            }
+
+            if (_errors.Count > 0)
+            {
+                continue;
+            }
+
+            string certPath = Resolve(c.CertificatePath!);
+            string keyPath = Resolve(c.KeyPath!);
+            string? chainPath = c.ChainPath is null ? null : Resolve(c.ChainPath);
+            if (c.SelfSigned && (!File.Exists(certPath) || !File.Exists(keyPath)))
+            {
+                if (!_generateSelfSigned)
+                {
+                    _certificatesPending = true;
+                    continue; // made on first start
+                }
+
+                try
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(certPath)!);
+                    Directory.CreateDirectory(Path.GetDirectoryName(keyPath)!);
+                    SelfSignedCertificate.WritePem(certPath, keyPath,
+                        c.Hosts!.Select(h => h.StartsWith("*.", StringComparison.Ordinal) ? h : h).ToArray(), TimeSpan.FromDays(365));
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+                {
+                    Error($"{p}.certificatePath", $"cannot create a self-signed certificate: {e.Message}");
+                    continue;
+                }
+            }
+
+            try
+            {
+                loaded.Add(PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, chainPath)));
+            }
+            catch (CertificateLoadException e)
+            {
+                Error($"{p}.certificatePath", e.Message);
+            }
+        }
+
+        _ = stateDirectory;
+        return loaded;
+    }
+
+    // ---------------- listeners ----------------
+
+    private List<ListenerModel> CompileListeners(List<ListenerConfig>? listeners, List<CertificateConfig>? certificates)
+    {
+        var result = new List<ListenerModel>();
+        if (listeners is null || listeners.Count == 0)
+        {
+            Error("listeners", "at least one listener is required");
+            return result;
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var endpoints = new HashSet<IPEndPoint>();
+        var certificateNames = new HashSet<string>((certificates ?? []).Where(c => c?.Name is not null).Select(c => c.Name!), StringComparer.Ordinal);
+        for (int i = 0; i < listeners.Count; i++)
+        {
+            ListenerConfig l = listeners[i];
+            string p = $"listeners[{i}]";
+            if (l is null)
+            {
+                Error(p, "must be an object");
+                continue;
+            }
+
+            int before = _errors.Count;
+            string name = l.Name ?? $"listener{i}";
+            if (!IsIdentifier(name))
+            {
+                Error($"{p}.name", "letters, digits, '-', '_' and '.' only");
+            }
+            else if (!names.Add(name))
+            {
+                Error($"{p}.name", $"duplicate listener name '{name}'");
+            }
+
+            IPEndPoint? endPoint = null;
+            if (string.IsNullOrWhiteSpace(l.Address))
+            {
+                Error($"{p}.address", "is required, e.g. \"127.0.0.1:8443\" or \"[::]:443\"");
+            }
+            else if (!TryParseEndPoint(l.Address, out endPoint))
+            {
+                Error($"{p}.address", $"'{l.Address}' is not ip:port (IPv6 in brackets, '*' for any address)");
+            }
+            else if (endPoint!.Port != 0 && !endpoints.Add(endPoint))
+            {
+                Error($"{p}.address", $"{l.Address} is used by another listener");
+            }
+
+            var protocols = new List<SslApplicationProtocol>();
+            List<string> requested = l.Protocols ?? ["http/1.1"];
+            if (requested.Count == 0)
+            {
+                Error($"{p}.protocols", "needs at least one protocol");
+            }
+
+            for (int j = 0; j < requested.Count; j++)
+            {
+                switch (requested[j])
+                {
+                    case "http/1.1":
+                        protocols.Add(SslApplicationProtocol.Http11);
+                        break;
+                    case "h2":
+                        Error($"{p}.protocols[{j}]", "HTTP/2 is not available in this build yet; use \"http/1.1\"");
+                        break;
+                    default:
+                        Error($"{p}.protocols[{j}]", $"unknown protocol '{requested[j]}'; expected \"h2\" or \"http/1.1\"");
+                        break;
+                }
+            }
+
+            if (l.Tls)
+            {
+                if (certificateNames.Count == 0)
+                {
+                    Error($"{p}.tls", "a TLS listener needs at least one entry in 'certificates'");
+                }
+
+                if (l.RedirectToHttps)
+                {
+                    Error($"{p}.redirectToHttps", "only a plain (tls: false) listener can redirect to https");
+                }
+            }
+
+            if (l.DefaultCertificate is not null && !certificateNames.Contains(l.DefaultCertificate))
+            {
+                Error($"{p}.defaultCertificate", $"no certificate named '{l.DefaultCertificate}'");
+            }
+
+            if (l.HttpsPort is { } hp && hp is < 1 or > 65535)
+            {
+                Error($"{p}.httpsPort", "must be 1-65535");
+            }
+
+            if (l.Backlog is { } bl && bl is < 1 or > 65535)
+            {
+                Error($"{p}.backlog", "must be 1-65535");
+            }
+
+            ServerLimits limits = CompileLimits(l.Limits, $"{p}.limits");
+            int maxConnections = l.Limits?.MaxConnections ?? 100_000;
+            if (maxConnections < 1)
+            {
+                Error($"{p}.limits.maxConnections", "must be at least 1");
+            }
+
+            if (_errors.Count > before)
+            {
+                continue;
+            }
+
+            result.Add(new ListenerModel
+            {
+                Name = name,
+                EndPoint = endPoint!,
+                Tls = l.Tls,
+                Protocols = protocols,
+                RedirectToHttps = l.RedirectToHttps,
+                HttpsPort = l.HttpsPort ?? 443,
+                DefaultCertificate = l.DefaultCertificate ?? (certificates is { Count: > 0 } ? certificates[0]?.Name : null),
+                RequireSni = l.RequireSni,
+                Backlog = l.Backlog ?? 511,
+                ReusePort = l.ReusePort,
+                MaxConnections = maxConnections,
+                Limits = limits,
+            });
+        }
+
+        return result;
+    }
+
+    private ServerLimits CompileLimits(ListenerLimitsConfig? c, string p)
+    {
+        var d = new ServerLimits();
+        if (c is null)
+        {
+            return d;
+        }
+
+        int lineSize = Positive(c.MaxRequestLineSize, $"{p}.maxRequestLineSize", d.Http1.MaxRequestLineBytes, 64, 1024 * 1024);
+        int headerSize = Positive(c.MaxRequestHeadersSize, $"{p}.maxRequestHeadersSize", d.Http1.MaxHeaderBytes, 256, 16 * 1024 * 1024);
+        int headerCount = Positive(c.MaxRequestHeaderCount, $"{p}.maxRequestHeaderCount", d.Http1.MaxHeaderCount, 1, 10_000);
+        if (c.MaxRequestBodySize is < 0)
+        {
+            Error($"{p}.maxRequestBodySize", "must be 0 or more");
+        }
+
+        return d with
+        {
+            HandshakeTimeout = ParseDuration(c.HandshakeTimeout, $"{p}.handshakeTimeout", d.HandshakeTimeout),
+            RequestHeadersTimeout = ParseDuration(c.RequestHeadersTimeout, $"{p}.requestHeadersTimeout", d.RequestHeadersTimeout),
+            KeepAliveTimeout = ParseDuration(c.KeepAliveTimeout, $"{p}.keepAliveTimeout", d.KeepAliveTimeout),
+            MinRequestBodyRate = c.MinRequestBodyRate is { } rate ? (rate < 0 ? ErrorValue($"{p}.minRequestBodyRate", "must be 0 or more", 0) : rate) : d.MinRequestBodyRate,
+            MinRequestBodyRateGracePeriod = ParseDuration(c.MinRequestBodyRateGracePeriod, $"{p}.minRequestBodyRateGracePeriod", d.MinRequestBodyRateGracePeriod),
+            MaxRequestBodySize = c.MaxRequestBodySize ?? d.MaxRequestBodySize,
+            MaxRequestsPerConnection = Positive(c.MaxRequestsPerConnection, $"{p}.maxRequestsPerConnection", d.MaxRequestsPerConnection, 1, int.MaxValue),
+            Http1 = new Http1ParserLimits
+            {
+                MaxRequestLineBytes = lineSize,
+                MaxHeaderBytes = headerSize,
+                MaxHeaderCount = headerCount,
+            },
+        };
+    }
+
+    private int ErrorValue(string path, string message, int value)
+    {
+        Error(path, message);
+        return value;
+    }
+
+    private int Positive(int? value, string path, int fallback, int min, int max)
+    {
+        if (value is null)
+        {
+            return fallback;
+        }
+
+        if (value < min || value > max)
+        {
+            Error(path, $"must be between {min} and {max}");
+            return fallback;
+        }
+
+        return value.Value;
+    }
+
+    private TimeSpan ParseDuration(string? text, string path, TimeSpan fallback)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!Duration.TryParse(text, out TimeSpan value) || value <= TimeSpan.Zero)
+        {
+            Error(path, $"'{text}' is not a positive duration like \"500ms\", \"10s\", \"5m\"");
+            return fallback;
+        }
+
+        return value;
+    }
+
+    internal static bool TryParseEndPoint(string text, out IPEndPoint? endPoint)
+    {
+        endPoint = null;
+        text = text.Trim();
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || colon == text.Length - 1)
+        {
+            return false;
+        }
+
+        string host = text[..colon];
+        if (!int.TryParse(text.AsSpan(colon + 1), System.Globalization.NumberStyles.None, null, out int port) || port > 65535)
+        {
+            return false;
+        }
+
+        IPAddress? address;
+        if (host == "*")
+        {
+            address = IPAddress.IPv6Any;
+        }
+        else if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            if (!IPAddress.TryParse(host[1..^1], out address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                return false;
+            }
+        }
+        else if (!IPAddress.TryParse(host, out address) || address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            return false; // names are not resolved: a listener binds an address
+        }
+
+        endPoint = new IPEndPoint(address, port);
+        return true;
+    }
+
+    // ---------------- routes ----------------
+
+    private RouteTable CompileRoutes(List<RouteConfig>? routes, Dictionary<string, TenantConfig> tenants, List<ClusterConfig>? clusters)
+    {
+        var models = new List<RouteModel>();
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var clusterIds = new HashSet<string>((clusters ?? []).Where(c => c?.Id is not null).Select(c => c.Id!), StringComparer.Ordinal);
+        for (int i = 0; i < (routes?.Count ?? 0); i++)
+        {
+            RouteConfig r = routes![i];
+            string p = $"routes[{i}]";
+            if (r is null)
+            {
+                Error(p, "must be an object");
+                continue;
+            }
+
+            int before = _errors.Count;
+            if (!IsIdentifier(r.Id))
+            {
+                Error($"{p}.id", "is required: letters, digits, '-', '_' and '.'");
+            }
+            else if (!ids.Add(r.Id!))
+            {
+                Error($"{p}.id", $"duplicate route id '{r.Id}'");
+            }
+
+            if (r.Tenant is not null && !tenants.ContainsKey(r.Tenant))
+            {
+                Error($"{p}.tenant", $"no tenant with id '{r.Tenant}'");
+            }
+
+            RouteMatchConfig match = r.Match ?? new RouteMatchConfig();
+            CheckHostPatterns(match.Hosts, $"{p}.match.hosts");
+            PathTemplate? path = PathTemplate.MatchAll;
+            if (match.Path is not null && match.PathPrefix is not null)
+            {
+                Error($"{p}.match", "give either 'path' or 'pathPrefix', not both");
+            }
+            else if (match.Path is not null)
+            {
+                path = PathTemplate.TryParse(match.Path, out string? error);
+                if (path is null)
+                {
+                    Error($"{p}.match.path", error!);
+                }
+            }
+            else if (match.PathPrefix is not null)
+            {
+                path = PathTemplate.TryParsePrefix(match.PathPrefix, out string? error);
+                if (path is null)
+                {
+                    Error($"{p}.match.pathPrefix", error!);
+                }
+            }
+
+            uint mask = 0;
+            var custom = new List<byte[]>();
+            for (int j = 0; j < (match.Methods?.Count ?? 0); j++)
+            {
+                string m = match.Methods![j];
+                byte[] bytes = Encoding.ASCII.GetBytes(m ?? "");
+                if (string.IsNullOrEmpty(m) || HttpCharacters.IndexOfInvalidTokenChar(bytes) >= 0 || m.Any(c => c > 127))
+                {
+                    Error($"{p}.match.methods[{j}]", $"'{m}' is not a method token");
+                    continue;
+                }
+
+                HttpMethod method = HttpMethods.FromBytes(bytes);
+                if (method == HttpMethod.Custom)
+                {
+                    custom.Add(bytes);
+                }
+                else
+                {
+                    mask |= 1u << (int)method;
+                }
+            }
+
+            int handlers = (r.Direct is null ? 0 : 1) + (r.Redirect is null ? 0 : 1) + (r.Cluster is null ? 0 : 1);
+            RouteHandler? handler = null;
+            if (handlers != 1)
+            {
+                Error(p, "needs exactly one handler: 'direct', 'redirect' or 'cluster'");
+            }
+            else if (r.Direct is { } direct)
+            {
+                handler = CompileDirect(direct, $"{p}.direct");
+            }
+            else if (r.Redirect is { } redirect)
+            {
+                if (redirect.Status is not (301 or 302 or 303 or 307 or 308))
+                {
+                    Error($"{p}.redirect.status", "must be 301, 302, 303, 307 or 308");
+                }
+
+                if (string.IsNullOrEmpty(redirect.Location))
+                {
+                    Error($"{p}.redirect.location", "is required");
+                }
+                else if (!IsValidFieldValue(redirect.Location))
+                {
+                    Error($"{p}.redirect.location", "must be printable ASCII (percent-encode the rest)");
+                }
+                else if (path is not null)
+                {
+                    handler = RedirectHandler.TryCreate(redirect.Status, redirect.Location, path.ParameterNames, out string? error);
+                    if (handler is null)
+                    {
+                        Error($"{p}.redirect.location", error!);
+                    }
+                }
+            }
+            else if (r.Cluster is not null)
+            {
+                if (!clusterIds.Contains(r.Cluster))
+                {
+                    Error($"{p}.cluster", $"no cluster with id '{r.Cluster}'");
+                }
+                else
+                {
+                    Error($"{p}.cluster", "proxying to clusters is not available in this build yet");
+                }
+            }
+
+            if (_errors.Count > before || handler is null || path is null)
+            {
+                continue;
+            }
+
+            models.Add(new RouteModel
+            {
+                Id = r.Id!,
+                Tenant = r.Tenant,
+                Order = r.Order,
+                Index = i,
+                Hosts = match.Hosts?.Select(h => h.ToLowerInvariant().TrimEnd('.')).ToArray() ?? [],
+                Path = path,
+                MethodMask = mask,
+                CustomMethods = custom.ToArray(),
+                Handler = handler,
+            });
+        }
+
+        return new RouteTable(models);
+    }
+
+    private DirectResponseHandler? CompileDirect(DirectResponseConfig d, string p)
+    {
+        int before = _errors.Count;
+        if (d.Status is < 200 or > 599)
+        {
+            Error($"{p}.status", "must be between 200 and 599");
+        }
+
+        if (d.ContentType is not null && !IsValidFieldValue(d.ContentType))
+        {
+            Error($"{p}.contentType", "must be printable ASCII");
+        }
+
+        foreach ((string name, string value) in d.Headers ?? [])
+        {
+            if (name.Length == 0 || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(name)) >= 0 || name.Any(c => c > 127))
+            {
+                Error($"{p}.headers.{name}", "is not a valid header name");
+            }
+            else if (!IsValidFieldValue(value))
+            {
+                Error($"{p}.headers.{name}", "value must be printable ASCII");
+            }
+            else if (KnownHeaders.Lookup(Encoding.ASCII.GetBytes(name)) is KnownHeader.ContentLength or KnownHeader.TransferEncoding or KnownHeader.Connection)
+            {
+                Error($"{p}.headers.{name}", "framing headers are set by the server");
+            }
+        }
+
+        return _errors.Count > before ? null : new DirectResponseHandler(d.Status, d.ContentType, d.Body, d.Headers);
+    }
+
+    // ---------------- shared checks ----------------
+
+    private void CheckHostPatterns(List<string>? hosts, string path)
+    {
+        for (int i = 0; i < (hosts?.Count ?? 0); i++)
+        {
+            string h = hosts![i];
+            if (!IsHostPattern(h))
+            {
+                Error($"{path}[{i}]", $"'{h}' is not a host name or '*.example.com' wildcard");
+            }
+        }
+    }
+
+    internal static bool IsHostPattern(string? host)
+    {
+        if (string.IsNullOrEmpty(host) || host.Length > 253)
+        {
+            return false;
+        }
+
+        string name = host.StartsWith("*.", StringComparison.Ordinal) ? host[2..] : host;
+        name = name.TrimEnd('.');
+        if (name.Length == 0)
+        {
+            return false;
+        }
+
+        if (IPAddress.TryParse(name.Trim('[', ']'), out _))
+        {
+            return !host.StartsWith('*');
+        }
+
+        foreach (string label in name.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-'
+                || !label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsIdentifier(string? id) =>
+        !string.IsNullOrEmpty(id) && id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
+    private static bool IsValidFieldValue(string value) => value.All(c => c is >= ' ' and < (char)127 or '\t');
+}

@@ -1,0 +1,78 @@
+using System.Text.Json;
+
+namespace Appliance.Config;
+
+/// <summary>Reads a config document. Syntax and type errors come back as <see cref="ConfigError"/>s with the
+/// JSON path the serializer was at, in the same shape as validation errors.</summary>
+public static class ConfigLoader
+{
+    /// <summary>Refuse absurd files early: a config is kilobytes, not gigabytes.</summary>
+    public const int MaxConfigBytes = 16 * 1024 * 1024;
+
+    public static ApplianceConfig LoadFile(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists)
+            {
+                throw new ConfigException([new ConfigError("", $"config file '{path}' does not exist")]);
+            }
+
+            if (info.Length > MaxConfigBytes)
+            {
+                throw new ConfigException([new ConfigError("", $"config file '{path}' is larger than {MaxConfigBytes} bytes")]);
+            }
+
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException([new ConfigError("", $"cannot read config file '{path}': {e.Message}")]);
+        }
+
+        return Parse(bytes);
+    }
+
+    public static ApplianceConfig Parse(ReadOnlySpan<byte> json)
+    {
+        if (json.Length > MaxConfigBytes)
+        {
+            throw new ConfigException([new ConfigError("", $"config is larger than {MaxConfigBytes} bytes")]);
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(json, ConfigJsonContext.Default.ApplianceConfig)
+                ?? throw new ConfigException([new ConfigError("", "config document is null")]);
+        }
+        catch (JsonException e)
+        {
+            string path = ToConfigPath(e.Path);
+            string where = e.LineNumber is long line ? $" (line {line + 1}, byte {e.BytePositionInLine + 1})" : "";
+            throw new ConfigException([new ConfigError(path, FirstSentence(e.Message) + where)]);
+        }
+    }
+
+    public static string Serialize(ApplianceConfig config) =>
+        JsonSerializer.Serialize(config, ConfigJsonContext.Default.ApplianceConfig);
+
+    /// <summary>"$.routes[2].match" → "routes[2].match".</summary>
+    internal static string ToConfigPath(string? jsonPath)
+    {
+        if (string.IsNullOrEmpty(jsonPath) || jsonPath == "$")
+        {
+            return "";
+        }
+
+        return jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
+    }
+
+    // System.Text.Json appends "Path: ... | LineNumber: ..." which we report in our own format.
+    private static string FirstSentence(string message)
+    {
+        int cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}

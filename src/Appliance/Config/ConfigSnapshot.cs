@@ -1,0 +1,19 @@
+using Appliance.Routing;
+using Appliance.Tls;
+
+namespace Appliance.Config;
+
+/// <summary>
+/// The immutable, validated form of a config that the hot path reads. A reload builds a new snapshot and
+/// swaps one reference; requests in flight finish on the one they started with.
+/// </summary>
+public sealed class ConfigSnapshot
+{
+    public required ApplianceConfig Source { get; init; }
+    public required IReadOnlyList<ListenerModel> Listeners { get; init; }
+    public required IReadOnlyList<LoadedCertificate> Certificates { get; init; }
+    public required RouteTable Routes { get; init; }
+    public required TimeSpan ShutdownTimeout { get; init; }
+    public required string StateDirectory { get; init; }
+    public string? ServerHeader { get; init; }
+}

@@ -1,0 +1,104 @@
+using Appliance.Config;
+using Appliance.Server;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Systemd;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Appliance.Hosting;
+
+/// <summary>`appliance run [--config FILE]`: loads and compiles the config, then runs the gateway on the Generic Host.</summary>
+public static class RunCommand
+{
+    public static async Task<int> ExecuteAsync(string[] args)
+    {
+        string? configPath = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--config" or "-c" && i + 1 < args.Length)
+            {
+                configPath = args[++i];
+            }
+            else
+            {
+                Console.Error.WriteLine($"unknown option '{args[i]}'\nusage: appliance run [--config FILE]");
+                return 2;
+            }
+        }
+
+        ConfigSnapshot snapshot;
+        try
+        {
+            snapshot = LoadSnapshot(configPath);
+        }
+        catch (ConfigException e)
+        {
+            foreach (ConfigError error in e.Errors)
+            {
+                Console.Error.WriteLine(error.ToString());
+            }
+
+            Console.Error.WriteLine("appliance: refusing to start with an invalid config");
+            return 1;
+        }
+
+        ServerHeader.Configure(snapshot.ServerHeader);
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+        bool underSystemd = SystemdHelpers.IsSystemdService() || Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is not null;
+        builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("APPLIANCE_LOG_LEVEL") switch
+        {
+            "debug" => LogLevel.Debug,
+            "warning" => LogLevel.Warning,
+            _ => LogLevel.Information,
+        });
+        if (underSystemd)
+        {
+            // journald: one line per entry with a <N> syslog priority prefix, no colours, no timestamps.
+            builder.Logging.AddSystemdConsole(o => o.IncludeScopes = false);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+                o.ColorBehavior = LoggerColorBehavior.Disabled;
+            });
+        }
+
+        builder.Services.AddSystemd();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = snapshot.ShutdownTimeout + TimeSpan.FromSeconds(5));
+        builder.Services.AddSingleton(new ConfigSource(configPath, snapshot));
+        builder.Services.AddHostedService<GatewayHost>();
+        using IHost host = builder.Build();
+        try
+        {
+            await host.RunAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"appliance: {e.Message}");
+            return 1;
+        }
+
+        return 0;
+    }
+
+    public static ConfigSnapshot LoadSnapshot(string? configPath)
+    {
+        if (configPath is null)
+        {
+            ApplianceConfig embedded = ConfigLoader.Parse(System.Text.Encoding.UTF8.GetBytes(EmbeddedConfig.Json));
+            return ConfigCompiler.Compile(embedded, Environment.CurrentDirectory);
+        }
+
+        string full = Path.GetFullPath(configPath);
+        ApplianceConfig config = ConfigLoader.LoadFile(full);
+        return ConfigCompiler.Compile(config, Path.GetDirectoryName(full)!);
+    }
+}
+
+/// <summary>Where the running config came from (null path = embedded default) and its first snapshot.</summary>
+public sealed record ConfigSource(string? Path, ConfigSnapshot Initial);

@@ -1,0 +1,43 @@
+using Appliance.Protocol.Http1;
+
+namespace Appliance.Routing;
+
+/// <summary>A route compiled from config (YARP's RouteConfig → RouteModel): immutable, read by the hot path.</summary>
+public sealed class RouteModel
+{
+    public required string Id { get; init; }
+    public string? Tenant { get; init; }
+    public int Order { get; init; }
+    /// <summary>Position in the config, the last tie-breaker so equal routes keep file order.</summary>
+    public int Index { get; init; }
+    public required IReadOnlyList<string> Hosts { get; init; }
+    public required PathTemplate Path { get; init; }
+    /// <summary>Bit per <see cref="HttpMethod"/>; 0 = any method.</summary>
+    public uint MethodMask { get; init; }
+    /// <summary>Methods outside the enum (e.g. PROPFIND), compared as bytes.</summary>
+    public byte[][] CustomMethods { get; init; } = [];
+    public required RouteHandler Handler { get; init; }
+
+    public bool AllowsMethod(HttpMethod method, ReadOnlySpan<byte> token)
+    {
+        if (MethodMask == 0 && CustomMethods.Length == 0)
+        {
+            return true;
+        }
+
+        if (method != HttpMethod.Custom)
+        {
+            return (MethodMask & (1u << (int)method)) != 0;
+        }
+
+        foreach (byte[] m in CustomMethods)
+        {
+            if (token.SequenceEqual(m))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,17 @@
+using System.Net;
+using System.Security.Authentication;
+
+namespace Appliance.Server;
+
+/// <summary>What is known about the connection a request arrived on. One per connection.</summary>
+public sealed class ConnectionInfo
+{
+    public required long Id { get; init; }
+    public required string ListenerName { get; init; }
+    public required EndPoint? RemoteEndPoint { get; init; }
+    public required EndPoint? LocalEndPoint { get; init; }
+    public bool IsTls { get; set; }
+    public string? ServerName { get; set; }
+    public SslProtocols TlsProtocol { get; set; }
+    public string? ApplicationProtocol { get; set; }
+}

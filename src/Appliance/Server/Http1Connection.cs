@@ -1,0 +1,673 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.IO.Pipelines;
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Http1;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// The HTTP/1.1 connection loop (RFC 9112): parse a request head, hand the request to the dispatcher, write the
+/// response, repeat while keep-alive holds. It is also the response sink of its requests. One instance per
+/// connection; the request context, parser and buffers are reused across requests.
+/// </summary>
+public sealed class Http1Connection : ResponseSink
+{
+    private const int FlushThreshold = 64 * 1024;
+
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly HttpConnection _owner;
+    private readonly ListenerRuntime _listener;
+    private readonly ILogger _logger;
+    private readonly RequestContext _context;
+    private readonly Http1RequestBody _body;
+    private Http1RequestParser _parser;
+    private Http1HeaderState _headerState;
+
+    private volatile bool _timedOut;
+    private volatile bool _draining;
+    private volatile Phase _phase;
+    private bool _needsFlush;
+    private bool _chunkedResponse;
+    private bool _responseHasBody;
+    private bool _responseCompleted;
+    private bool _expectContinue;
+    private bool _keepAlive10;
+    private long _unflushed;
+    private int _requests;
+
+    private enum Phase
+    {
+        Idle,
+        Head,
+        Body,
+        Handler,
+    }
+
+    public Http1Connection(PipeReader input, PipeWriter output, HttpConnection owner, ListenerRuntime listener, ConnectionInfo info, ILogger logger)
+    {
+        _input = input;
+        _output = output;
+        _owner = owner;
+        _listener = listener;
+        _logger = logger;
+        _context = new RequestContext(info) { Sink = this };
+        _body = new Http1RequestBody(this, input);
+        _parser = new Http1RequestParser(listener.Current.Limits.Http1);
+    }
+
+    internal ServerLimits Limits { get; private set; } = null!;
+
+    internal bool ExpectContinuePending => _expectContinue;
+
+    internal RequestContext Context => _context;
+
+    public async Task ProcessAsync()
+    {
+        while (true)
+        {
+            ListenerRuntime.State state = _listener.Current;
+            Limits = state.Limits;
+            if (!ReferenceEquals(_parser.Limits, state.Limits.Http1))
+            {
+                _parser = new Http1RequestParser(state.Limits.Http1);
+            }
+
+            _context.Reset();
+            _headerState.Reset();
+            _phase = Phase.Idle;
+            _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = false;
+            _owner.SetDeadline(Limits.KeepAliveTimeout);
+            if (_draining)
+            {
+                break;
+            }
+
+            // ---- request head ----
+            RequestRejection rejection = RequestRejection.None;
+            bool lineDone = false;
+            var handler = new ParsingHandler(_context);
+            while (true)
+            {
+                if (!_input.TryRead(out ReadResult result))
+                {
+                    // Nothing pipelined behind the last response: now is the time to send it.
+                    if (_needsFlush)
+                    {
+                        _needsFlush = false;
+                        _unflushed = 0;
+                        FlushResult fr = await _output.FlushAsync().ConfigureAwait(false);
+                        if (fr.IsCanceled || fr.IsCompleted)
+                        {
+                            return;
+                        }
+                    }
+
+                    result = await _input.ReadAsync().ConfigureAwait(false);
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (result.IsCanceled)
+                {
+                    if (_timedOut && _phase == Phase.Head)
+                    {
+                        _input.AdvanceTo(buffer.Start);
+                        await RejectAsync(408, RequestRejection.None, "request headers timeout").ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
+                if (_phase == Phase.Idle && !buffer.IsEmpty)
+                {
+                    _phase = Phase.Head;
+                    _owner.SetDeadline(Limits.RequestHeadersTimeout);
+                }
+
+                var reader = new SequenceReader<byte>(buffer);
+                bool headersDone = false;
+                if (!lineDone)
+                {
+                    lineDone = _parser.TryParseRequestLine(ref handler, ref reader, out rejection);
+                }
+
+                if (lineDone && rejection == RequestRejection.None)
+                {
+                    headersDone = _parser.TryParseHeaders(ref handler, ref reader, ref _headerState, out rejection);
+                }
+
+                if (rejection != RequestRejection.None)
+                {
+                    _input.AdvanceTo(reader.Position, buffer.End);
+                    await RejectAsync(rejection.StatusCode(), rejection, rejection.Reason()).ConfigureAwait(false);
+                    return;
+                }
+
+                if (headersDone)
+                {
+                    _input.AdvanceTo(reader.Position);
+                    break;
+                }
+
+                if (result.IsCompleted)
+                {
+                    _input.AdvanceTo(buffer.End);
+                    if (_phase == Phase.Head)
+                    {
+                        // The peer closed in the middle of a request head: nobody is left to read a 400.
+                        LogRejected(400, "connection closed during request head");
+                    }
+
+                    return;
+                }
+
+                _input.AdvanceTo(reader.Position, buffer.End);
+            }
+
+            // ---- request semantics ----
+            _requests++;
+            rejection = PrepareRequest(state);
+            if (rejection != RequestRejection.None)
+            {
+                await RejectAsync(rejection.StatusCode(), rejection, rejection.Reason()).ConfigureAwait(false);
+                return;
+            }
+
+            // ---- handler ----
+            _phase = Phase.Handler;
+            _owner.ClearDeadline();
+            try
+            {
+                ValueTask dispatch = state.Dispatcher.DispatchAsync(_context);
+                if (!dispatch.IsCompletedSuccessfully)
+                {
+                    await dispatch.ConfigureAwait(false);
+                }
+
+                if (!_responseCompleted)
+                {
+                    await CompleteAsync(_context).ConfigureAwait(false);
+                }
+            }
+            catch (BadRequestException e)
+            {
+                if (_context.ResponseStarted)
+                {
+                    LogRejected(e.StatusCode, e.Message);
+                    return;
+                }
+
+                await RejectAsync(e.StatusCode, e.Rejection, e.Message).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The connection went away under the handler.
+                return;
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "connection {Id}: handler failed for {Path}", _context.Connection.Id, _context.PathString);
+                if (_context.ResponseStarted)
+                {
+                    return; // the response is broken mid-way; only closing tells the client
+                }
+
+                await RejectAsync(500, RequestRejection.None, "handler failed").ConfigureAwait(false);
+                return;
+            }
+
+            // ---- after the response: consume what is left of the request body ----
+            if (!_body.IsComplete && !_context.CloseConnection)
+            {
+                if (_expectContinue || !await TryDrainBodyAsync().ConfigureAwait(false))
+                {
+                    _context.CloseConnection = true;
+                }
+            }
+
+            _needsFlush = true;
+            if (_context.CloseConnection)
+            {
+                await _output.FlushAsync().ConfigureAwait(false);
+                return;
+            }
+        }
+
+        if (_needsFlush)
+        {
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Host, framing, target and connection semantics of a parsed head.</summary>
+    private RequestRejection PrepareRequest(ListenerRuntime.State state)
+    {
+        HeaderCollection headers = _context.RequestHeaders;
+        RequestRejection r = Http1RequestFraming.ValidateHost(headers, _context.RawTarget, _context.Version);
+        if (r != RequestRejection.None)
+        {
+            return r;
+        }
+
+        r = Http1RequestFraming.Determine(headers, _context.Version, out BodyKind kind, out long length);
+        if (r != RequestRejection.None)
+        {
+            return r;
+        }
+
+        RequestTarget.Result t = _context.ParseTarget(out RequestTargetForm form, out int authStart, out int authLength);
+        if (t != RequestTarget.Result.Ok)
+        {
+            return RequestRejection.InvalidTarget;
+        }
+
+        if ((form == RequestTargetForm.Authority) != (_context.Method == HttpMethod.Connect)
+            || (form == RequestTargetForm.Asterisk && _context.Method != HttpMethod.Options))
+        {
+            return RequestRejection.InvalidTarget;
+        }
+
+        bool hostOk = form == RequestTargetForm.Absolute
+            ? _context.SetAuthority(_context.RawTarget.Slice(authStart, authLength)) // RFC 9112 §3.2.2: the target's authority wins
+            : !headers.TryGetValue(KnownHeader.Host, out ReadOnlySpan<byte> host) || _context.SetAuthority(host);
+        if (!hostOk)
+        {
+            return RequestRejection.InvalidHost;
+        }
+
+        if (kind == BodyKind.ContentLength && length > Limits.MaxRequestBodySize)
+        {
+            return RequestRejection.BodyTooLarge;
+        }
+
+        _body.Reset(kind, length);
+        _context.Body = kind == BodyKind.None ? EmptyRequestBody.Instance : _body;
+
+        // Connection options (RFC 9112 §9.3): HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+        bool close = false, keepAlive = false;
+        if (headers.TryGetValue(KnownHeader.Connection, out ReadOnlySpan<byte> connection))
+        {
+            ScanConnectionTokens(headers, ref close, ref keepAlive);
+        }
+
+        if (_context.Version == HttpVersion.Http10)
+        {
+            _keepAlive10 = keepAlive && !close;
+            close = !_keepAlive10;
+        }
+
+        if (headers.TryGetValue(KnownHeader.Expect, out ReadOnlySpan<byte> expect))
+        {
+            // RFC 9110 §10.1.1: the only expectation defined is 100-continue; HTTP/1.0 clients must be ignored.
+            if (System.Text.Ascii.EqualsIgnoreCase(expect, "100-continue"u8))
+            {
+                _expectContinue = _context.Version == HttpVersion.Http11 && kind != BodyKind.None;
+            }
+            else
+            {
+                return RequestRejection.ExpectationFailed;
+            }
+        }
+
+        if (_context.Method == HttpMethod.Connect)
+        {
+            return RequestRejection.MethodNotImplemented; // no tunnelling
+        }
+
+        _context.CloseConnection = close || _draining || _requests >= Limits.MaxRequestsPerConnection;
+        return RequestRejection.None;
+    }
+
+    private static void ScanConnectionTokens(HeaderCollection headers, ref bool close, ref bool keepAlive)
+    {
+        for (int i = 0; i < headers.Count; i++)
+        {
+            HeaderField f = headers[i];
+            if (f.Known != KnownHeader.Connection)
+            {
+                continue;
+            }
+
+            ReadOnlySpan<byte> rest = f.Value;
+            while (!rest.IsEmpty)
+            {
+                int comma = rest.IndexOf((byte)',');
+                ReadOnlySpan<byte> token = (comma < 0 ? rest : rest[..comma]).Trim(" \t"u8);
+                rest = comma < 0 ? default : rest[(comma + 1)..];
+                if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
+                {
+                    close = true;
+                }
+                else if (System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
+                {
+                    keepAlive = true;
+                }
+            }
+        }
+    }
+
+    private async ValueTask<bool> TryDrainBodyAsync()
+    {
+        if (_body.Remaining > Limits.MaxDrainBytes)
+        {
+            return false;
+        }
+
+        try
+        {
+            _phase = Phase.Body;
+            await _body.DrainAsync().ConfigureAwait(false);
+            return _body.IsComplete;
+        }
+        catch (Exception e) when (e is BadRequestException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    // ---- rejections ----
+
+    private static ReadOnlySpan<byte> ProblemPrefix => "{\"type\":\"about:blank\",\"status\":"u8;
+
+    /// <summary>Answers a request the server will not process, then the caller closes the connection.</summary>
+    private async ValueTask RejectAsync(int status, RequestRejection rejection, string reason)
+    {
+        LogRejected(status, reason);
+        if (_context.ResponseStarted)
+        {
+            return;
+        }
+
+        // RFC 9457 problem details: status, title, and the reason as detail.
+        _context.ResponseHeaders.Clear();
+        _context.CloseConnection = true;
+        _context.StatusCode = status;
+        string title = StatusLines.ReasonPhrase(status);
+        string body = $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{title}\",\"detail\":\"{JsonEscape(reason)}\"}}";
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        _context.ResponseHeaders.Add(KnownHeader.ContentType, "Content-Type"u8, "application/problem+json"u8);
+        _context.ResponseContentLength = bytes.Length;
+        try
+        {
+            WriteHead(endOfResponse: false);
+            if (_context.Method != HttpMethod.Head)
+            {
+                _output.Write(bytes);
+            }
+
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client is gone; nothing more to tell it.
+        }
+
+        _ = rejection;
+    }
+
+    private static string JsonEscape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
+
+    private void LogRejected(int status, string reason) =>
+        _logger.LogInformation("connection {Id} from {Remote}: request rejected with {Status}: {Reason}",
+            _context.Connection.Id, _context.Connection.RemoteEndPoint, status, reason);
+
+    // ---- timeouts and shutdown (called from the heartbeat / registry) ----
+
+    internal void OnTimeout()
+    {
+        if (_phase == Phase.Handler)
+        {
+            return;
+        }
+
+        _timedOut = true;
+        if (_phase == Phase.Idle)
+        {
+            _logger.LogDebug("connection {Id}: keep-alive timeout", _context.Connection.Id);
+        }
+        else
+        {
+            LogRejected(408, _phase == Phase.Head ? "request headers timeout" : "request body timeout");
+        }
+
+        _input.CancelPendingRead();
+    }
+
+    internal void OnHeartbeat(long now)
+    {
+        if (_phase != Phase.Handler && _phase != Phase.Body)
+        {
+            return;
+        }
+
+        if (_body.IsReadRateTooLow(now, Limits))
+        {
+            LogRejected(408, "request body data rate below minimum");
+            _timedOut = true;
+            _input.CancelPendingRead();
+        }
+    }
+
+    internal void RequestClose()
+    {
+        _draining = true;
+        if (_phase == Phase.Idle)
+        {
+            _input.CancelPendingRead();
+        }
+    }
+
+    internal bool TimedOut => _timedOut;
+
+    // ---- ResponseSink ----
+
+    public override ValueTask WriteAsync(RequestContext context, ReadOnlyMemory<byte> data, bool flush, CancellationToken cancellationToken)
+    {
+        if (!context.ResponseStarted)
+        {
+            WriteHead(endOfResponse: false);
+        }
+
+        if (_responseHasBody && !data.IsEmpty)
+        {
+            if (_chunkedResponse)
+            {
+                WriteChunkHeader(data.Length);
+                _output.Write(data.Span);
+                _output.Write("\r\n"u8);
+            }
+            else
+            {
+                if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten + data.Length > context.ResponseContentLength)
+                {
+                    throw new InvalidOperationException("response body longer than its Content-Length");
+                }
+
+                _output.Write(data.Span);
+            }
+
+            context.ResponseBytesWritten += data.Length;
+            _unflushed += data.Length;
+        }
+
+        if (flush || _unflushed >= FlushThreshold)
+        {
+            return FlushCoreAsync(cancellationToken);
+        }
+
+        return default;
+    }
+
+    public override ValueTask FlushAsync(RequestContext context, CancellationToken cancellationToken)
+    {
+        if (!context.ResponseStarted)
+        {
+            WriteHead(endOfResponse: false);
+        }
+
+        return FlushCoreAsync(cancellationToken);
+    }
+
+    private ValueTask FlushCoreAsync(CancellationToken cancellationToken)
+    {
+        _unflushed = 0;
+        ValueTask<FlushResult> f = _output.FlushAsync(cancellationToken);
+        if (f.IsCompletedSuccessfully)
+        {
+            return default;
+        }
+
+        return AwaitFlush(f);
+
+        static async ValueTask AwaitFlush(ValueTask<FlushResult> f) => await f.ConfigureAwait(false);
+    }
+
+    public override ValueTask CompleteAsync(RequestContext context)
+    {
+        if (_responseCompleted)
+        {
+            return default;
+        }
+
+        _responseCompleted = true;
+        if (!context.ResponseStarted)
+        {
+            WriteHead(endOfResponse: true);
+        }
+        else if (_chunkedResponse)
+        {
+            _output.Write("0\r\n\r\n"u8);
+        }
+        else if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten < context.ResponseContentLength && _responseHasBody)
+        {
+            // The declared length was not delivered: the client can only learn it from the connection closing.
+            context.CloseConnection = true;
+        }
+        else if (context.ResponseContentLength < 0 && _responseHasBody)
+        {
+            context.CloseConnection = true; // close-delimited (HTTP/1.0 client)
+        }
+
+        return default;
+    }
+
+    public override ValueTask SendContinueAsync(RequestContext context)
+    {
+        if (!_expectContinue || context.ResponseStarted)
+        {
+            return default;
+        }
+
+        _expectContinue = false;
+        _output.Write("HTTP/1.1 100 Continue\r\n\r\n"u8);
+        return FlushCoreAsync(CancellationToken.None);
+    }
+
+    private void WriteHead(bool endOfResponse)
+    {
+        RequestContext c = _context;
+        c.ResponseStarted = true;
+        int status = c.StatusCode;
+        bool bodyAllowed = status is >= 200 and not 204 and not 304;
+        _responseHasBody = bodyAllowed && c.Method != HttpMethod.Head;
+        if (_expectContinue)
+        {
+            // A final answer without asking for the body: the body may or may not follow, so close after it.
+            _expectContinue = false;
+            c.CloseConnection = true;
+        }
+
+        PipeWriter o = _output;
+        o.Write(StatusLines.Get(status));
+        o.Write(DateHeader.Line);
+        o.Write(ServerHeader.Line);
+        HeaderCollection headers = c.ResponseHeaders;
+        for (int i = 0; i < headers.Count; i++)
+        {
+            HeaderField f = headers[i];
+            if (f.Known is KnownHeader.ContentLength or KnownHeader.TransferEncoding or KnownHeader.Connection)
+            {
+                continue; // framing and connection management are this writer's job
+            }
+
+            Span<byte> span = o.GetSpan(f.Name.Length + f.Value.Length + 4);
+            f.Name.CopyTo(span);
+            int n = f.Name.Length;
+            span[n++] = (byte)':';
+            span[n++] = (byte)' ';
+            f.Value.CopyTo(span[n..]);
+            n += f.Value.Length;
+            span[n++] = (byte)'\r';
+            span[n++] = (byte)'\n';
+            o.Advance(n);
+        }
+
+        if (bodyAllowed)
+        {
+            if (c.ResponseContentLength >= 0 || endOfResponse)
+            {
+                long length = c.ResponseContentLength >= 0 ? c.ResponseContentLength : 0;
+                if (endOfResponse && c.ResponseContentLength < 0)
+                {
+                    c.ResponseContentLength = 0;
+                }
+
+                Span<byte> span = o.GetSpan(40);
+                "Content-Length: "u8.CopyTo(span);
+                Utf8Formatter.TryFormat(length, span[16..], out int digits);
+                span[16 + digits] = (byte)'\r';
+                span[17 + digits] = (byte)'\n';
+                o.Advance(18 + digits);
+            }
+            else if (c.Version == HttpVersion.Http11)
+            {
+                o.Write("Transfer-Encoding: chunked\r\n"u8);
+                _chunkedResponse = _responseHasBody;
+            }
+            else
+            {
+                c.CloseConnection = true; // HTTP/1.0: the body ends when the connection does
+            }
+        }
+
+        if (c.CloseConnection || _draining)
+        {
+            c.CloseConnection = true;
+            o.Write("Connection: close\r\n\r\n"u8);
+        }
+        else if (_keepAlive10)
+        {
+            o.Write("Connection: keep-alive\r\n\r\n"u8);
+        }
+        else
+        {
+            o.Write("\r\n"u8);
+        }
+    }
+
+    private void WriteChunkHeader(int length)
+    {
+        Span<byte> span = _output.GetSpan(12);
+        Utf8Formatter.TryFormat(length, span, out int n, new StandardFormat('x'));
+        span[n++] = (byte)'\r';
+        span[n++] = (byte)'\n';
+        _output.Advance(n);
+    }
+
+    /// <summary>Feeds parser callbacks into the request context (a struct, so the parser's generic calls devirtualize).</summary>
+    private readonly struct ParsingHandler(RequestContext context) : IHttp1RequestHandler
+    {
+        public void OnRequestLine(HttpMethod method, ReadOnlySpan<byte> methodToken, ReadOnlySpan<byte> target, HttpVersion version)
+        {
+            context.SetMethod(method, methodToken);
+            context.SetTarget(target);
+            context.Version = version;
+        }
+
+        public void OnHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>
+            context.RequestHeaders.Add(known, name, value);
+    }
+}

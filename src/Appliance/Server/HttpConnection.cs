@@ -1,0 +1,181 @@
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
+using Appliance.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// One accepted socket from start to end: TLS handshake with SNI and ALPN (Kestrel's layering: TLS wraps the
+/// stream, the HTTP layer sees only the pipe pair above it), then the protocol loop the handshake chose.
+/// </summary>
+public sealed class HttpConnection : TrackedConnection
+{
+    private static readonly StreamPipeReaderOptions s_readerOptions =
+        new(pool: null, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+    private static readonly StreamPipeWriterOptions s_writerOptions =
+        new(pool: null, minimumBufferSize: 4096, leaveOpen: true);
+
+    private readonly Socket _socket;
+    private readonly SocketListener _listener;
+    private readonly ListenerRuntime _runtime;
+    private readonly ConnectionRegistry _registry;
+    private readonly ILogger _logger;
+    private volatile Http1Connection? _http1;
+    private volatile bool _handshaking;
+    private volatile bool _closeRequested;
+
+    public HttpConnection(Socket socket, SocketListener listener, ListenerRuntime runtime, ConnectionRegistry registry, ILogger logger)
+    {
+        _socket = socket;
+        _listener = listener;
+        _runtime = runtime;
+        _registry = registry;
+        _logger = logger;
+    }
+
+    public async Task RunAsync()
+    {
+        _registry.Add(this);
+        var info = new ConnectionInfo
+        {
+            Id = Id,
+            ListenerName = _runtime.Name,
+            RemoteEndPoint = _socket.RemoteEndPoint,
+            LocalEndPoint = _socket.LocalEndPoint,
+        };
+        var network = new NetworkStream(_socket, ownsSocket: true);
+        Stream stream = network;
+        try
+        {
+            ListenerRuntime.State state = _runtime.Current;
+            if (state.Certificates is { } certificates)
+            {
+                var ssl = new SslStream(network, leaveInnerStreamOpen: false);
+                stream = ssl;
+                _handshaking = true;
+                SetDeadline(state.Limits.HandshakeTimeout);
+                try
+                {
+                    await ssl.AuthenticateAsServerAsync(certificates.SelectAsync, null, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    string reason = HandshakeFailureReason(e);
+                    _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, reason);
+                    return;
+                }
+                finally
+                {
+                    _handshaking = false;
+                    ClearDeadline();
+                }
+
+                info.IsTls = true;
+                info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
+                info.TlsProtocol = ssl.SslProtocol;
+                info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+            }
+
+            if (_closeRequested)
+            {
+                return;
+            }
+
+            PipeReader input = PipeReader.Create(stream, s_readerOptions);
+            PipeWriter output = PipeWriter.Create(stream, s_writerOptions);
+            var http1 = new Http1Connection(input, output, this, _runtime, info, _logger);
+            _http1 = http1;
+            try
+            {
+                await http1.ProcessAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or SocketException)
+            {
+                // Peer reset or we aborted: nothing to answer.
+            }
+            finally
+            {
+                await input.CompleteAsync().ConfigureAwait(false);
+                try
+                {
+                    await output.CompleteAsync().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                // Graceful close: send FIN so the client reads the last response before the connection ends.
+                if (_socket.Connected)
+                {
+                    _socket.Shutdown(SocketShutdown.Send);
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+
+            await stream.DisposeAsync().ConfigureAwait(false);
+            _registry.Remove(this);
+            _listener.Release();
+        }
+    }
+
+    private static string HandshakeFailureReason(Exception e)
+    {
+        Exception inner = e;
+        while (inner.InnerException is not null && inner is not System.Security.Authentication.AuthenticationException)
+        {
+            inner = inner.InnerException;
+        }
+
+        string message = inner.Message;
+        if (inner.InnerException is { } cause && !string.IsNullOrEmpty(cause.Message) && cause.Message != message)
+        {
+            message += " (" + cause.Message + ")";
+        }
+
+        return message;
+    }
+
+    protected override void OnTimeout()
+    {
+        if (_handshaking)
+        {
+            _logger.LogInformation("connection {Id}: TLS handshake timeout", Id);
+            Abort("handshake timeout");
+            return;
+        }
+
+        _http1?.OnTimeout();
+    }
+
+    public override void OnHeartbeat(long now)
+    {
+        base.OnHeartbeat(now);
+        _http1?.OnHeartbeat(now);
+    }
+
+    public override void RequestClose()
+    {
+        _closeRequested = true;
+        _http1?.RequestClose();
+    }
+
+    public override void Abort(string reason)
+    {
+        try
+        {
+            _socket.Dispose();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}

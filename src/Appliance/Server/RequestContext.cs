@@ -1,0 +1,213 @@
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Http1;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// One request and its response, the same type for HTTP/1.1 and HTTP/2 (DESIGN.md "How a request flows").
+/// Reused across the requests of a connection (or pooled per stream), so the steady state allocates nothing:
+/// the target and normalised path live in reusable byte buffers, headers in <see cref="HeaderCollection"/>s.
+/// </summary>
+public sealed class RequestContext
+{
+    private byte[] _target = new byte[512];
+    private int _targetLength;
+    private byte[] _path = new byte[512];
+    private int _pathLength;
+    private int _queryStart;
+    private int _queryLength;
+    private byte[] _host = new byte[128];
+    private int _hostLength;
+    private byte[] _method = new byte[16];
+    private int _methodLength;
+
+    public RequestContext(ConnectionInfo connection)
+    {
+        Connection = connection;
+    }
+
+    public ConnectionInfo Connection { get; }
+
+    public HttpMethod Method { get; private set; }
+
+    public HttpVersion Version { get; set; }
+
+    public bool IsHttps => Connection.IsTls;
+
+    public string Scheme => Connection.IsTls ? "https" : "http";
+
+    public ReadOnlySpan<byte> MethodToken => _method.AsSpan(0, _methodLength);
+
+    /// <summary>The request-target as received.</summary>
+    public ReadOnlySpan<byte> RawTarget => _target.AsSpan(0, _targetLength);
+
+    /// <summary>The normalised path (percent-decoded except %2F, dot segments removed); what routes match.</summary>
+    public ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+
+    /// <summary>The query including its leading '?', or empty.</summary>
+    public ReadOnlySpan<byte> Query => _target.AsSpan(_queryStart, _queryLength);
+
+    /// <summary>Host name from Host/:authority, lowercased, without port.</summary>
+    public ReadOnlySpan<byte> HostName => _host.AsSpan(0, _hostLength);
+
+    public HeaderCollection RequestHeaders { get; } = new();
+
+    public RequestBody Body { get; set; } = EmptyRequestBody.Instance;
+
+    public RouteValues RouteValues { get; } = new();
+
+    /// <summary>Whatever the dispatcher matched (the route model), for logging.</summary>
+    public object? Route { get; set; }
+
+    // ---- response ----
+
+    public int StatusCode { get; set; } = 200;
+
+    public HeaderCollection ResponseHeaders { get; } = new();
+
+    /// <summary>Set before the first write to send Content-Length; -1 streams (chunked on HTTP/1.1).</summary>
+    public long ResponseContentLength { get; set; } = -1;
+
+    public bool ResponseStarted { get; internal set; }
+
+    /// <summary>Set when the connection must close after this response (Connection: close).</summary>
+    public bool CloseConnection { get; set; }
+
+    public long ResponseBytesWritten { get; internal set; }
+
+    public ResponseSink Sink { get; set; } = null!;
+
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default) =>
+        Sink.WriteAsync(this, data, flush: false, cancellationToken);
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => Sink.FlushAsync(this, cancellationToken);
+
+    public ValueTask CompleteAsync() => Sink.CompleteAsync(this);
+
+    /// <summary>Answers with a whole body known up front (sets Content-Length).</summary>
+    public ValueTask RespondAsync(int status, ReadOnlySpan<byte> contentType, ReadOnlyMemory<byte> body)
+    {
+        StatusCode = status;
+        if (!contentType.IsEmpty)
+        {
+            ResponseHeaders.Add(KnownHeader.ContentType, "Content-Type"u8, contentType);
+        }
+
+        ResponseContentLength = body.Length;
+        if (body.IsEmpty)
+        {
+            return Sink.CompleteAsync(this);
+        }
+
+        ValueTask write = Sink.WriteAsync(this, body, flush: false, CancellationToken.None);
+        return write.IsCompletedSuccessfully ? Sink.CompleteAsync(this) : AwaitThenComplete(write);
+    }
+
+    private async ValueTask AwaitThenComplete(ValueTask write)
+    {
+        await write.ConfigureAwait(false);
+        await Sink.CompleteAsync(this).ConfigureAwait(false);
+    }
+
+    // ---- filled by the protocol layer ----
+
+    public void Reset()
+    {
+        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = 0;
+        Method = HttpMethod.Custom;
+        RequestHeaders.Clear();
+        ResponseHeaders.Clear();
+        RouteValues.Clear();
+        Body = EmptyRequestBody.Instance;
+        Route = null;
+        StatusCode = 200;
+        ResponseContentLength = -1;
+        ResponseStarted = false;
+        CloseConnection = false;
+        ResponseBytesWritten = 0;
+    }
+
+    public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)
+    {
+        Method = method;
+        Store(ref _method, token, out _methodLength);
+    }
+
+    public void SetTarget(ReadOnlySpan<byte> target) => Store(ref _target, target, out _targetLength);
+
+    /// <summary>Normalises the stored target's path into <see cref="Path"/> and locates the query.</summary>
+    public RequestTarget.Result ParseTarget(out RequestTargetForm form, out int authorityStart, out int authorityLength)
+    {
+        ReadOnlySpan<byte> target = RawTarget;
+        RequestTarget.Result r = RequestTarget.Split(target, out form, out authorityStart, out authorityLength,
+            out int pathStart, out int pathLength, out int queryStart);
+        if (r != RequestTarget.Result.Ok)
+        {
+            return r;
+        }
+
+        _queryStart = queryStart;
+        _queryLength = target.Length - queryStart;
+        if (form is RequestTargetForm.Asterisk or RequestTargetForm.Authority)
+        {
+            _pathLength = 0;
+            return r;
+        }
+
+        if (_path.Length < pathLength + 1)
+        {
+            _path = new byte[Math.Max(pathLength + 1, _path.Length * 2)];
+        }
+
+        r = RequestTarget.NormalizePath(target.Slice(pathStart, pathLength), _path, out _pathLength);
+        return r;
+    }
+
+    /// <summary>Stores the host part of an authority ("Example.COM:8443" → "example.com"); false when malformed.</summary>
+    public bool SetAuthority(ReadOnlySpan<byte> authority)
+    {
+        ReadOnlySpan<byte> host = authority;
+        if (!host.IsEmpty && host[0] == (byte)'[')
+        {
+            int close = host.IndexOf((byte)']');
+            if (close < 0)
+            {
+                return false;
+            }
+
+            host = host[..(close + 1)];
+        }
+        else
+        {
+            int colon = host.IndexOf((byte)':');
+            if (colon >= 0)
+            {
+                host = host[..colon];
+            }
+        }
+
+        if (host.Length > 0 && host[^1] == (byte)'.')
+        {
+            host = host[..^1]; // "example.com." names the same host
+        }
+
+        Store(ref _host, host, out _hostLength);
+        System.Text.Ascii.ToLowerInPlace(_host.AsSpan(0, _hostLength), out _);
+        return true;
+    }
+
+    private static void Store(ref byte[] buffer, ReadOnlySpan<byte> value, out int length)
+    {
+        if (buffer.Length < value.Length)
+        {
+            buffer = new byte[Math.Max(value.Length, buffer.Length * 2)];
+        }
+
+        value.CopyTo(buffer);
+        length = value.Length;
+    }
+
+    public string PathString => System.Text.Encoding.UTF8.GetString(Path);
+
+    public string HostString => System.Text.Encoding.ASCII.GetString(HostName);
+}

@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Transport;
+
+/// <summary>Settings a TCP listener needs from the config, independent of what runs on its connections.</summary>
+public sealed record SocketListenerOptions(string Name, EndPoint EndPoint, int Backlog, bool ReusePort, int MaxConnections);
+
+/// <summary>
+/// One bound TCP socket and its accept loop. Accepted sockets get TCP_NODELAY and are handed to the
+/// connection callback; past MaxConnections a new socket is closed at once (and counted), like
+/// nginx's worker_connections.
+/// </summary>
+public sealed class SocketListener : IAsyncDisposable
+{
+    private const int SolSocket = 1;    // SOL_SOCKET on Linux
+    private const int SoReusePort = 15; // SO_REUSEPORT on Linux
+
+    private readonly Socket _socket;
+    private readonly Func<Socket, SocketListener, Task> _onAccepted;
+    private readonly ILogger _logger;
+    private Task? _acceptLoop;
+    private int _active;
+    private long _rejected;
+
+    private SocketListener(SocketListenerOptions options, Socket socket, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
+    {
+        Options = options;
+        _socket = socket;
+        _onAccepted = onAccepted;
+        _logger = logger;
+        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    public SocketListenerOptions Options { get; }
+
+    /// <summary>The bound address (port 0 in the config becomes the real port here).</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    public int ActiveConnections => Volatile.Read(ref _active);
+
+    /// <summary>Connections closed at accept because the listener was at MaxConnections.</summary>
+    public long RejectedConnections => Interlocked.Read(ref _rejected);
+
+    public static SocketListener Bind(SocketListenerOptions options, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
+    {
+        var socket = new Socket(options.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (options.EndPoint is IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip6 && ip6.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true; // "*:port" and "[::]:port" take IPv4 too
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            if (options.ReusePort)
+            {
+                socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
+            }
+
+            socket.Bind(options.EndPoint);
+            socket.Listen(options.Backlog);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        return new SocketListener(options, socket, onAccepted, logger);
+    }
+
+    public void Start() => _acceptLoop ??= Task.Run(AcceptLoopAsync);
+
+    /// <summary>Called by the connection when it closes.</summary>
+    public void Release() => Interlocked.Decrement(ref _active);
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await _socket.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // EMFILE and friends: log and keep accepting rather than dying.
+                _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
+                await Task.Yield();
+                continue;
+            }
+
+            if (Interlocked.Increment(ref _active) > Options.MaxConnections)
+            {
+                Interlocked.Decrement(ref _active);
+                Interlocked.Increment(ref _rejected);
+                _logger.LogWarning("listener {Listener}: connection refused, limit {Max} reached (reason=max_connections)", Options.Name, Options.MaxConnections);
+                accepted.Dispose();
+                continue;
+            }
+
+            accepted.NoDelay = true;
+            _ = RunConnectionAsync(accepted);
+        }
+    }
+
+    private async Task RunConnectionAsync(Socket accepted)
+    {
+        try
+        {
+            await _onAccepted(accepted, this).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "listener {Listener}: connection failed", Options.Name);
+            accepted.Dispose();
+            Release();
+        }
+    }
+
+    /// <summary>Stops accepting; live connections are not touched.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,18 @@
+using System.Net.Security;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// A certificate and the one options object every handshake for it reuses. Reusing the
+/// same options (same context, protocols and ALPN list) is what lets SslStream reuse its
+/// cached OpenSSL context, and with it the session cache that resumption needs.
+/// </summary>
+internal sealed class CertificateBinding(LoadedCertificate certificate, SslServerAuthenticationOptions options)
+{
+    public LoadedCertificate Certificate { get; } = certificate;
+
+    public SslServerAuthenticationOptions Options { get; } = options;
+
+    // SniMap names the values of clashing entries in its errors.
+    public override string ToString() => Certificate.ToString();
+}

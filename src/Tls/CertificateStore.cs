@@ -1,0 +1,107 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// The certificates one listener serves and the SNI map over them. Built once per config;
+/// each certificate gets exactly one prebuilt <see cref="SslServerAuthenticationOptions"/>,
+/// handed out to every handshake that selects it (callers must not mutate it).
+/// </summary>
+public sealed class CertificateStore
+{
+    private readonly SniMap<CertificateBinding> _map;
+
+    /// <param name="certificates">Certificates and the hosts each serves.</param>
+    /// <param name="defaultCertificateName">
+    /// Certificate for handshakes without SNI or with an unknown name; null refuses them.
+    /// Ignored when <see cref="TlsServerOptions.RequireSni"/> is set.
+    /// </param>
+    /// <param name="options">Settings shared by all certificates.</param>
+    /// <exception cref="ArgumentException">
+    /// Two certificates share a name or a host, a host is invalid, or the default is unknown.
+    /// </exception>
+    public CertificateStore(
+        IReadOnlyList<LoadedCertificate> certificates,
+        string? defaultCertificateName,
+        TlsServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(certificates);
+        ArgumentNullException.ThrowIfNull(options);
+
+        var bindings = new Dictionary<string, CertificateBinding>(StringComparer.Ordinal);
+        var hosts = new List<KeyValuePair<string, CertificateBinding>>();
+        foreach (LoadedCertificate certificate in certificates)
+        {
+            var binding = new CertificateBinding(certificate, CreateOptions(certificate, options));
+            if (!bindings.TryAdd(certificate.Name, binding))
+            {
+                throw new ArgumentException($"two certificates are named '{certificate.Name}'", nameof(certificates));
+            }
+
+            foreach (string host in certificate.Hosts)
+            {
+                hosts.Add(new(host, binding));
+            }
+        }
+
+        CertificateBinding? defaultBinding = null;
+        if (defaultCertificateName is not null && !bindings.TryGetValue(defaultCertificateName, out defaultBinding))
+        {
+            throw new ArgumentException($"the default certificate '{defaultCertificateName}' is not among the certificates", nameof(defaultCertificateName));
+        }
+
+        _map = SniMap<CertificateBinding>.Build(hosts, options.RequireSni ? null : defaultBinding);
+        Certificates = [.. certificates];
+        Options = options;
+        DefaultCertificate = defaultBinding?.Certificate;
+    }
+
+    public IReadOnlyList<LoadedCertificate> Certificates { get; }
+
+    public TlsServerOptions Options { get; }
+
+    /// <summary>The configured default certificate (served to unknown names unless SNI is required).</summary>
+    public LoadedCertificate? DefaultCertificate { get; }
+
+    /// <summary>Options for a handshake with this SNI name; null means refuse the handshake.</summary>
+    public SslServerAuthenticationOptions? Select(string? serverName) =>
+        _map.TryResolve(serverName, out CertificateBinding? binding) ? binding.Options : null;
+
+    /// <summary>The certificate a handshake with this SNI name gets, or null when refused.</summary>
+    public LoadedCertificate? SelectCertificate(string? serverName) =>
+        _map.TryResolve(serverName, out CertificateBinding? binding) ? binding.Certificate : null;
+
+    /// <summary>
+    /// A <see cref="ServerOptionsSelectionCallback"/>:
+    /// <c>sslStream.AuthenticateAsServerAsync(store.SelectAsync, null, ct)</c>.
+    /// Completes synchronously; a refused name fails the handshake with <see cref="AuthenticationException"/>.
+    /// </summary>
+    public ValueTask<SslServerAuthenticationOptions> SelectAsync(
+        SslStream stream,
+        SslClientHelloInfo hello,
+        object? state,
+        CancellationToken cancellationToken)
+    {
+        SslServerAuthenticationOptions? options = Select(hello.ServerName);
+        return options is not null
+            ? ValueTask.FromResult(options)
+            : ValueTask.FromException<SslServerAuthenticationOptions>(
+                new AuthenticationException($"no certificate for server name '{hello.ServerName}'"));
+    }
+
+    private static SslServerAuthenticationOptions CreateOptions(LoadedCertificate certificate, TlsServerOptions settings) => new()
+    {
+        ServerCertificateContext = certificate.Context,
+        // Never anything older: TLS 1.0/1.1 are deprecated by RFC 8996.
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        ApplicationProtocols = settings.ApplicationProtocols.Count == 0 ? null : [.. settings.ApplicationProtocols],
+        AllowRenegotiation = false,
+        ClientCertificateRequired = false,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        AllowTlsResume = true,
+        // CipherSuitesPolicy stays unset on purpose: setting it silently disables session
+        // resumption in .NET. Cipher choice belongs to the process OpenSSL config (DESIGN.md).
+    };
+}

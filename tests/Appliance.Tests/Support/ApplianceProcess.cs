@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Appliance.Tests.Support;
+
+/// <summary>The appliance as a real child process (for signals and exit codes); ports are read from its log.</summary>
+public sealed partial class ApplianceProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _lines = [];
+    private readonly object _gate = new();
+    private TaskCompletionSource _lineAdded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ApplianceProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string AssemblyPath => Path.Combine(AppContext.BaseDirectory, "appliance.dll");
+
+    public static ApplianceProcess Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(AssemblyPath);
+        foreach (string a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return new ApplianceProcess(Process.Start(psi)!);
+    }
+
+    public int Pid => _process.Id;
+
+    public string Output
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return string.Join('\n', _lines);
+            }
+        }
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        TaskCompletionSource tcs;
+        lock (_gate)
+        {
+            _lines.Add(line);
+            tcs = _lineAdded;
+            _lineAdded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        tcs.TrySetResult();
+    }
+
+    /// <summary>Waits for a log line matching the pattern and returns its match.</summary>
+    public async Task<Match> WaitForLineAsync(string pattern, TimeSpan? timeout = null)
+    {
+        var regex = new Regex(pattern);
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            Task next;
+            lock (_gate)
+            {
+                foreach (string line in _lines)
+                {
+                    Match m = regex.Match(line);
+                    if (m.Success)
+                    {
+                        return m;
+                    }
+                }
+
+                next = _lineAdded.Task;
+            }
+
+            if (_process.HasExited && next.IsCompleted == false)
+            {
+                throw new InvalidOperationException($"appliance exited ({_process.ExitCode}) before logging /{pattern}/:\n{Output}");
+            }
+
+            try
+            {
+                await next.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"no log line /{pattern}/ in time:\n{Output}");
+            }
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    public void Signal(string signal)
+    {
+        using Process kill = Process.Start("kill", ["-" + signal, _process.Id.ToString()])!;
+        kill.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+}

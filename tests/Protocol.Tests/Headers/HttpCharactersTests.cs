@@ -1,0 +1,55 @@
+using Appliance.Protocol.Headers;
+
+namespace Appliance.Protocol.Tests.Headers;
+
+public class HttpCharactersTests
+{
+    [Fact]
+    public void Token_chars_are_exactly_tchar()
+    {
+        const string tchar = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        for (int b = 0; b < 256; b++)
+        {
+            Assert.Equal(tchar.Contains((char)b), HttpCharacters.IsTokenChar((byte)b));
+        }
+    }
+
+    [Fact]
+    public void Field_value_chars_are_vchar_obs_text_sp_and_htab()
+    {
+        for (int b = 0; b < 256; b++)
+        {
+            bool expected = b == '\t' || (b >= 0x20 && b <= 0x7E) || b >= 0x80;
+            Assert.Equal(expected, HttpCharacters.IsFieldValueChar((byte)b));
+        }
+    }
+
+    [Fact]
+    public void Target_chars_are_visible_ascii()
+    {
+        for (int b = 0; b < 256; b++)
+        {
+            Assert.Equal(b >= 0x21 && b <= 0x7E, HttpCharacters.IsTargetChar((byte)b));
+        }
+    }
+
+    [Fact]
+    public void Span_scans_find_the_first_invalid_byte()
+    {
+        Assert.Equal(-1, HttpCharacters.IndexOfInvalidTokenChar("Content-Type"u8));
+        Assert.Equal(7, HttpCharacters.IndexOfInvalidTokenChar("Content Type"u8));
+        Assert.Equal(3, HttpCharacters.IndexOfInvalidFieldValueChar("abc\0def"u8));
+        Assert.Equal(-1, HttpCharacters.IndexOfInvalidFieldValueChar("a b\tc\u00ff"u8));
+        Assert.Equal(2, HttpCharacters.IndexOfInvalidTargetChar("/a b"u8));
+        Assert.False(HttpCharacters.IsToken(""u8));
+        Assert.True(HttpCharacters.IsToken("chunked"u8));
+    }
+
+    [Fact]
+    public void Trims_only_sp_and_htab()
+    {
+        Assert.Equal("a b"u8.ToArray(), HttpCharacters.TrimWhitespace(" \t a b\t "u8).ToArray());
+        Assert.Equal("\u000ba"u8.ToArray(), HttpCharacters.TrimWhitespace("\u000ba"u8).ToArray());
+        Assert.True(HttpCharacters.TrimWhitespace(" \t "u8).IsEmpty);
+    }
+}
