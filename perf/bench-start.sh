@@ -34,7 +34,7 @@ cat > "$run/appliance.json" <<JSON
       "limits": { "keepAliveTimeout": "120s" } }
   ],
   "certificates": [
-    { "name": "bench", "hosts": ["localhost", "*.localhost"], "certificatePath": "$cert", "keyPath": "$key" }
+    { "name": "bench", "hosts": ["localhost"], "certificatePath": "$cert", "keyPath": "$key" }
   ],
   "routes": [
     { "id": "hello", "match": { "pathPrefix": "/" },

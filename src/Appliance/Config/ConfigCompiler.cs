@@ -170,7 +170,14 @@ public sealed class ConfigCompiler
             }
             else
             {
-                CheckHostPatterns(c.Hosts, $"{p}.hosts");
+                for (int j = 0; j < c.Hosts.Count; j++)
+                {
+                    // The SNI map's own rules, so the config is refused with the same reason the map would give.
+                    if (!ServerNamePattern.TryNormalize(c.Hosts[j], out _, out string? reason))
+                    {
+                        Error($"{p}.hosts[{j}]", reason ?? "invalid host name");
+                    }
+                }
             }
 
             if (string.IsNullOrWhiteSpace(c.CertificatePath))

@@ -161,7 +161,7 @@ public class MalformedRequestTests
         RequestRejection[] serverOnly =
         [
             RequestRejection.None, RequestRejection.BodyTooLarge, RequestRejection.UnexpectedEndOfBody,
-            RequestRejection.RequestTimeout, RequestRejection.MethodNotImplemented,
+            RequestRejection.RequestTimeout, RequestRejection.MethodNotImplemented, RequestRejection.ExpectationFailed,
         ];
         var covered = s_cases.Values.Select(c => c.Expected).ToHashSet();
         RequestRejection[] uncovered = Enum.GetValues<RequestRejection>().Except(serverOnly).Except(covered).ToArray();
