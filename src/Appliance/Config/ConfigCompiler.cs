@@ -100,6 +100,7 @@ public sealed class ConfigCompiler
             ShutdownTimeout = shutdown,
             StateDirectory = stateDirectory,
             ServerHeader = server.ServerHeader,
+            InlineSocketCompletions = server.InlineSocketCompletions ?? true,
         };
     }
 

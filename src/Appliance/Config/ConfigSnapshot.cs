@@ -16,4 +16,5 @@ public sealed class ConfigSnapshot
     public required TimeSpan ShutdownTimeout { get; init; }
     public required string StateDirectory { get; init; }
     public string? ServerHeader { get; init; }
+    public bool InlineSocketCompletions { get; init; } = true;
 }

@@ -72,13 +72,14 @@ public sealed class GatewayHost : IHostedService
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        _logger.LogInformation("stopping: no new connections; waiting up to {Timeout} for {Count} connection(s)",
-            Duration.Format(_snapshot.ShutdownTimeout), _registry.Count);
         foreach (SocketListener listener in _listeners)
         {
             await listener.DisposeAsync().ConfigureAwait(false);
         }
 
+        _registry.RequestCloseAll();
+        _logger.LogInformation("stopping: no new connections; waiting up to {Timeout} for {Count} connection(s)",
+            Duration.Format(_snapshot.ShutdownTimeout), _registry.Count);
         using var deadline = new CancellationTokenSource(_snapshot.ShutdownTimeout);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         await _registry.DrainAsync(linked.Token).ConfigureAwait(false);

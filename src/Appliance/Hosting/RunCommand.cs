@@ -44,6 +44,7 @@ public static class RunCommand
         }
 
         ServerHeader.Configure(snapshot.ServerHeader);
+        ConfigureSocketEngine(snapshot);
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
         bool underSystemd = SystemdHelpers.IsSystemdService() || Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is not null;
         builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("APPLIANCE_LOG_LEVEL") switch
@@ -84,6 +85,19 @@ public static class RunCommand
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// The socket engine reads these variables once, when the first socket is registered, so they are set here,
+    /// before any listener exists. An operator's own environment wins.
+    /// </summary>
+    private static void ConfigureSocketEngine(ConfigSnapshot snapshot)
+    {
+        const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        if (snapshot.InlineSocketCompletions && Environment.GetEnvironmentVariable(inline) is null)
+        {
+            Environment.SetEnvironmentVariable(inline, "1");
+        }
     }
 
     public static ConfigSnapshot LoadSnapshot(string? configPath)

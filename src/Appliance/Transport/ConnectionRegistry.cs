@@ -22,7 +22,16 @@ public sealed class ConnectionRegistry : IDisposable
 
     public int Count => _connections.Count;
 
-    public void Add(TrackedConnection connection) => _connections[connection.Id] = connection;
+    public bool IsDraining => Volatile.Read(ref _emptied) is not null;
+
+    public void Add(TrackedConnection connection)
+    {
+        _connections[connection.Id] = connection;
+        if (IsDraining)
+        {
+            connection.RequestClose(); // accepted just before the listeners closed
+        }
+    }
 
     public void Remove(TrackedConnection connection)
     {
@@ -33,11 +42,10 @@ public sealed class ConnectionRegistry : IDisposable
         }
     }
 
-    /// <summary>Asks every connection to finish and close; completes when all have gone or the token fires (then the rest are aborted).</summary>
-    public async Task DrainAsync(CancellationToken deadline)
+    /// <summary>Asks every connection to finish what is in flight and close (responses get Connection: close).</summary>
+    public void RequestCloseAll()
     {
-        var emptied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _emptied, emptied);
+        Interlocked.CompareExchange(ref _emptied, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
         foreach (TrackedConnection c in _connections.Values)
         {
             c.RequestClose();
@@ -45,12 +53,17 @@ public sealed class ConnectionRegistry : IDisposable
 
         if (_connections.IsEmpty)
         {
-            return;
+            _emptied!.TrySetResult();
         }
+    }
 
+    /// <summary>Drains: completes when every connection has gone, or aborts the rest when the token fires.</summary>
+    public async Task DrainAsync(CancellationToken deadline)
+    {
+        RequestCloseAll();
         try
         {
-            await emptied.Task.WaitAsync(deadline).ConfigureAwait(false);
+            await _emptied!.Task.WaitAsync(deadline).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

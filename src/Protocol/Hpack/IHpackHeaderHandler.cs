@@ -1,0 +1,13 @@
+namespace Appliance.Protocol.Hpack;
+
+/// <summary>
+/// Receives the fields of a header block from <see cref="HpackDecoder"/>. Implement it on a struct: the decoder is
+/// generic over the handler, so the call is devirtualised and inlined.
+/// </summary>
+public interface IHpackHeaderHandler
+{
+    /// <summary>One field line, in block order. The spans point into the decoder's buffers or the dynamic table and
+    /// are valid only during the call. Names are passed as received: checking that they are lowercase and valid is
+    /// the caller's job (RFC 9113 §8.2.1).</summary>
+    void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value);
+}
