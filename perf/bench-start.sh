@@ -29,7 +29,7 @@ cat > "$run/appliance.json" <<JSON
 {
   "server": { "stateDirectory": "$run/state", "shutdownTimeout": "5s" },
   "listeners": [
-    { "name": "bench", "address": "127.0.0.1:$port", "tls": true, "protocols": ["http/1.1"],
+    { "name": "bench", "address": "127.0.0.1:$port", "tls": true, "protocols": ["h2", "http/1.1"],
       "defaultCertificate": "bench",
       "limits": { "keepAliveTimeout": "120s" } }
   ],

@@ -285,7 +285,8 @@ public sealed class ConfigCompiler
             }
 
             var protocols = new List<SslApplicationProtocol>();
-            List<string> requested = l.Protocols ?? ["http/1.1"];
+            // TLS listeners offer h2 and http/1.1 by ALPN; plain ones speak HTTP/1.1 unless "h2" (prior knowledge) is listed.
+            List<string> requested = l.Protocols ?? (l.Tls ? ["h2", "http/1.1"] : ["http/1.1"]);
             if (requested.Count == 0)
             {
                 Error($"{p}.protocols", "needs at least one protocol");
@@ -299,7 +300,7 @@ public sealed class ConfigCompiler
                         protocols.Add(SslApplicationProtocol.Http11);
                         break;
                     case "h2":
-                        Error($"{p}.protocols[{j}]", "HTTP/2 is not available in this build yet; use \"http/1.1\"");
+                        protocols.Add(SslApplicationProtocol.Http2);
                         break;
                     default:
                         Error($"{p}.protocols[{j}]", $"unknown protocol '{requested[j]}'; expected \"h2\" or \"http/1.1\"");

@@ -67,7 +67,8 @@ public sealed class GatewayHost : IHostedService
     private static ListenerRuntime.State BuildState(ListenerModel model, ConfigSnapshot snapshot, IRequestDispatcher routes)
     {
         IRequestDispatcher dispatcher = model.RedirectToHttps ? new HttpsRedirectDispatcher(model.HttpsPort) : routes;
-        return new ListenerRuntime.State(model.Certificates, model.Limits, dispatcher, Http2Enabled: false);
+        return new ListenerRuntime.State(model.Certificates, model.Limits, dispatcher,
+            Http2Enabled: model.Protocols.Contains(System.Net.Security.SslApplicationProtocol.Http2));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

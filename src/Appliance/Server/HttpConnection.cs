@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
+using Appliance.Protocol.Http2;
 using Appliance.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +24,7 @@ public sealed class HttpConnection : TrackedConnection
     private readonly ConnectionRegistry _registry;
     private readonly ILogger _logger;
     private volatile Http1Connection? _http1;
+    private volatile Http2Connection? _http2;
     private volatile bool _handshaking;
     private volatile bool _closeRequested;
 
@@ -84,12 +86,26 @@ public sealed class HttpConnection : TrackedConnection
             }
 
             PipeReader input = PipeReader.Create(stream, s_readerOptions);
-            PipeWriter output = PipeWriter.Create(stream, s_writerOptions);
-            var http1 = new Http1Connection(input, output, this, _runtime, info, _logger);
-            _http1 = http1;
             try
             {
-                await http1.ProcessAsync().ConfigureAwait(false);
+                bool h2 = info.ApplicationProtocol == "h2"
+                    || (!info.IsTls && state.Http2Enabled && await StartsWithPrefaceAsync(input).ConfigureAwait(false));
+                if (h2)
+                {
+                    info.ApplicationProtocol = "h2";
+                    var http2 = new Http2Connection(input, stream, this, _runtime, info, _logger);
+                    _http2 = http2;
+                    if (_closeRequested)
+                    {
+                        http2.RequestClose();
+                    }
+
+                    await http2.ProcessAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    await RunHttp1Async(input, stream, info).ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or SocketException)
             {
@@ -98,13 +114,6 @@ public sealed class HttpConnection : TrackedConnection
             finally
             {
                 await input.CompleteAsync().ConfigureAwait(false);
-                try
-                {
-                    await output.CompleteAsync().ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
-                {
-                }
             }
         }
         finally
@@ -124,6 +133,48 @@ public sealed class HttpConnection : TrackedConnection
             await stream.DisposeAsync().ConfigureAwait(false);
             _registry.Remove(this);
             _listener.Release();
+        }
+    }
+
+    private async Task RunHttp1Async(PipeReader input, Stream stream, ConnectionInfo info)
+    {
+        PipeWriter output = PipeWriter.Create(stream, s_writerOptions);
+        var http1 = new Http1Connection(input, output, this, _runtime, info, _logger);
+        _http1 = http1;
+        if (_closeRequested)
+        {
+            http1.RequestClose();
+        }
+
+        try
+        {
+            await http1.ProcessAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await output.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
+            {
+            }
+        }
+    }
+
+    /// <summary>h2c with prior knowledge (RFC 9113 §3.3): the client's first bytes are the connection preface.</summary>
+    private async Task<bool> StartsWithPrefaceAsync(PipeReader input)
+    {
+        SetDeadline(_runtime.Current.Limits.KeepAliveTimeout);
+        while (true)
+        {
+            ReadResult result = await input.ReadAsync().ConfigureAwait(false);
+            PrefaceMatch match = result.IsCanceled ? PrefaceMatch.NoMatch : Http2Preface.Check(result.Buffer);
+            input.AdvanceTo(result.Buffer.Start, match == PrefaceMatch.NeedMore ? result.Buffer.End : result.Buffer.Start);
+            if (match != PrefaceMatch.NeedMore || result.IsCompleted)
+            {
+                return match == PrefaceMatch.Match;
+            }
         }
     }
 
@@ -153,7 +204,18 @@ public sealed class HttpConnection : TrackedConnection
             return;
         }
 
-        _http1?.OnTimeout();
+        if (_http2 is { } h2)
+        {
+            h2.OnTimeout();
+        }
+        else if (_http1 is { } h1)
+        {
+            h1.OnTimeout();
+        }
+        else
+        {
+            Abort("timeout before the first request");
+        }
     }
 
     public override void OnHeartbeat(long now)
@@ -166,6 +228,7 @@ public sealed class HttpConnection : TrackedConnection
     {
         _closeRequested = true;
         _http1?.RequestClose();
+        _http2?.RequestClose();
     }
 
     public override void Abort(string reason)

@@ -18,4 +18,5 @@ public sealed record ServerLimits
     /// <summary>How much of an unread request body is read and discarded to keep a connection alive.</summary>
     public long MaxDrainBytes { get; init; } = 1024 * 1024;
     public Http1ParserLimits Http1 { get; init; } = new();
+    public Http2Limits Http2 { get; init; } = new();
 }

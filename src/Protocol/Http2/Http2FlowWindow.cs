@@ -23,12 +23,13 @@ public struct Http2FlowWindow
 
     /// <summary>
     /// Spends <paramref name="n"/> octets. False, changing nothing, when fewer are available: for received DATA that
-    /// is a FLOW_CONTROL_ERROR (§6.9.1), for data to send it means wait for a WINDOW_UPDATE.
+    /// is a FLOW_CONTROL_ERROR (§6.9.1), for data to send it means wait for a WINDOW_UPDATE. Zero always succeeds,
+    /// even on a negative window: an empty DATA frame (END_STREAM alone) costs nothing.
     /// </summary>
     public bool TryConsume(int n)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(n);
-        if (n > _available)
+        if (n != 0 && n > _available)
         {
             return false;
         }

@@ -9,7 +9,8 @@ namespace Appliance.Protocol.Http2;
 /// <para>What the connection must track itself, because it is not a property of one stream:</para>
 /// <list type="bullet">
 /// <item>Client stream ids are odd (§5.1.1): a HEADERS on an even id is a PROTOCOL_ERROR connection error.</item>
-/// <item>New ids only increase (§5.1.1). A HEADERS on an id at or below the highest one seen is not a new stream:
+/// <item>New ids only increase (§5.1.1); only HEADERS uses an id; a PRIORITY on an idle stream leaves it idle and
+/// does not raise the highest id seen. A HEADERS on an id at or below the highest one seen is not a new stream:
 /// if the connection still knows that stream, its state decides (<see cref="Http2StreamState.Closed"/> gives the
 /// STREAM_CLOSED connection error); an id it never saw opened was implicitly closed when a higher one opened, and a
 /// HEADERS on it is a PROTOCOL_ERROR connection error. Any other frame on an id it no longer tracks is judged in

@@ -1,0 +1,1196 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Appliance.Protocol.Hpack;
+using Appliance.Protocol.Http1;
+using Appliance.Protocol.Http2;
+using Appliance.Protocol.Headers;
+using Appliance.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// The HTTP/2 connection loop (RFC 9113): preface and SETTINGS exchange, one frame reader, streams with their
+/// state machine and flow control, and the flood defences. All frames of one read are processed, then the
+/// output is flushed once. Requests without a body are dispatched inline, so a burst of small requests is
+/// answered by one write; handlers that wait continue on their own and flush their own output.
+/// </summary>
+public sealed class Http2Connection
+{
+    private readonly PipeReader _input;
+    private readonly Http2Output _output;
+    private readonly HttpConnection _owner;
+    private readonly ListenerRuntime _listener;
+    private readonly ConnectionInfo _info;
+    private readonly ILogger _logger;
+    private readonly Http2Limits _limits;
+    private readonly ServerLimits _serverLimits;
+    private readonly HpackDecoder _decoder;
+    private readonly Http2Settings _peer = new();
+    private readonly Http2HeaderBlock _block = new();
+    private readonly Dictionary<int, Http2Stream> _streams = [];
+    private readonly Stack<Http2Stream> _pool = new();
+    private readonly object _lock = new();
+    private readonly Queue<(int Id, bool Reset, long Until)> _recentlyClosed = new();
+
+    private int _lastStreamId;
+    private int _connectionReceiveWindow;
+    private int _connectionUnacknowledged;
+    private bool _settingsReceived;
+    private volatile bool _goAwaySent;
+    private volatile bool _clientGoAway;
+    private volatile bool _timedOut;
+    private volatile bool _closing;
+
+    // flood accounting (per FloodInterval)
+    private long _intervalStart = Environment.TickCount64;
+    private int _resets, _settingsFrames, _pings, _priorities, _windowUpdates, _emptyData, _rstFrames;
+
+    internal Http2Connection(PipeReader input, Stream transport, HttpConnection owner, ListenerRuntime listener, ConnectionInfo info, ILogger logger)
+    {
+        _input = input;
+        _owner = owner;
+        _listener = listener;
+        _info = info;
+        _logger = logger;
+        _serverLimits = listener.Current.Limits;
+        _limits = _serverLimits.Http2;
+        _output = new Http2Output(transport, _limits.MaxQueuedOutputBytes);
+        _decoder = new HpackDecoder(_limits.HeaderTableSize, _serverLimits.Http1.MaxHeaderBytes);
+        _connectionReceiveWindow = _limits.InitialConnectionWindowSize;
+    }
+
+    private int ActiveStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _streams.Count;
+            }
+        }
+    }
+
+    public async Task ProcessAsync()
+    {
+        _output.Start();
+        Span<Http2Setting> settings =
+        [
+            new(Http2SettingId.MaxConcurrentStreams, (uint)_limits.MaxConcurrentStreams),
+            new(Http2SettingId.InitialWindowSize, (uint)_limits.InitialStreamWindowSize),
+            new(Http2SettingId.MaxFrameSize, (uint)_limits.MaxFrameSize),
+            new(Http2SettingId.MaxHeaderListSize, (uint)_serverLimits.Http1.MaxHeaderBytes),
+            new(Http2SettingId.EnablePush, 0),
+        ];
+        int connectionIncrement = _limits.InitialConnectionWindowSize - Http2Settings.DefaultInitialWindowSize;
+        _output.WriteSettings(settings, Math.Max(0, connectionIncrement));
+        _owner.SetDeadline(_serverLimits.RequestHeadersTimeout); // preface + SETTINGS must come promptly
+
+        Http2FrameError error = default;
+        try
+        {
+            error = await ReadLoopAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            // transport gone
+        }
+
+        if (error.IsConnectionError)
+        {
+            LogConnectionError(error);
+            SendGoAway(error.ErrorCode, error.Reason);
+        }
+        else if (!_goAwaySent)
+        {
+            SendGoAway(Http2ErrorCode.NoError, null);
+        }
+
+        AbortAllStreams();
+        _output.Complete();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _output.Completion.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _decoder.Dispose();
+    }
+
+    private void LogConnectionError(Http2FrameError error)
+    {
+        LimitCounters.Increment("h2_" + error.ErrorCode.ToString().ToLowerInvariant());
+        _logger.LogInformation("connection {Id} from {Remote}: HTTP/2 connection error {Code}: {Reason}",
+            _info.Id, _info.RemoteEndPoint, error.ErrorCode, error.Reason);
+    }
+
+    private async Task<Http2FrameError> ReadLoopAsync()
+    {
+        bool prefaceDone = false;
+        while (true)
+        {
+            ReadResult result = await _input.ReadAsync().ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (result.IsCanceled)
+            {
+                if (_timedOut)
+                {
+                    return Http2FrameError.Connection(_block.IsOpen || !_settingsReceived ? Http2ErrorCode.ProtocolError : Http2ErrorCode.NoError,
+                        _block.IsOpen ? "header block timeout" : !_settingsReceived ? "preface timeout" : "idle timeout");
+                }
+
+                if (_closing && ActiveStreams == 0)
+                {
+                    return default;
+                }
+
+                _input.AdvanceTo(buffer.Start);
+                continue;
+            }
+
+            var reader = new SequenceReader<byte>(buffer);
+            if (!prefaceDone)
+            {
+                PrefaceMatch match = Http2Preface.TryConsume(ref reader);
+                if (match == PrefaceMatch.NoMatch)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "invalid connection preface");
+                }
+
+                if (match == PrefaceMatch.NeedMore)
+                {
+                    if (result.IsCompleted) return default;
+                    _input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                prefaceDone = true;
+            }
+
+            Http2FrameError error = default;
+            _output.BeginBatch();
+            try
+            {
+                while (Http2FrameReader.TryReadFrame(ref reader, _limits.MaxFrameSize, out Http2FrameHeader header, out ReadOnlySequence<byte> payload, out error))
+                {
+                    error = ProcessFrame(header, payload);
+                    if (error.IsConnectionError || _output.Overflowed)
+                    {
+                        break;
+                    }
+                }
+            }
+            finally
+            {
+                _output.EndBatch();
+            }
+
+            if (_output.Overflowed)
+            {
+                LimitCounters.Increment("h2_output_queue_full");
+                return Http2FrameError.Connection(Http2ErrorCode.EnhanceYourCalm, "client does not read its responses (queued control frames)");
+            }
+
+            if (error.IsConnectionError)
+            {
+                return error;
+            }
+
+            _input.AdvanceTo(reader.Position, buffer.End);
+            if (result.IsCompleted)
+            {
+                return default;
+            }
+
+            if ((_clientGoAway || _closing) && ActiveStreams == 0)
+            {
+                return default;
+            }
+        }
+    }
+
+    // ---------------- frames ----------------
+
+    private Http2FrameError ProcessFrame(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!_settingsReceived && header.Type != Http2FrameType.Settings)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "the first frame must be SETTINGS"); // §3.4
+        }
+
+        if (_block.IsOpen && (header.Type != Http2FrameType.Continuation || header.StreamId != _block.StreamId))
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "expected CONTINUATION of the open header block"); // §6.10
+        }
+
+        return header.Type switch
+        {
+            Http2FrameType.Data => OnData(header, payload),
+            Http2FrameType.Headers => OnHeaders(header, payload),
+            Http2FrameType.Priority => OnPriority(header, payload),
+            Http2FrameType.RstStream => OnRstStream(header, payload),
+            Http2FrameType.Settings => OnSettings(header, payload),
+            Http2FrameType.PushPromise => Http2FrameReader.TryReadPushPromise(header, out Http2FrameError e) ? default : e,
+            Http2FrameType.Ping => OnPing(header, payload),
+            Http2FrameType.GoAway => OnGoAway(header, payload),
+            Http2FrameType.WindowUpdate => OnWindowUpdate(header, payload),
+            Http2FrameType.Continuation => OnContinuation(header, payload),
+            _ => default, // §5.5: unknown frame types are ignored
+        };
+    }
+
+    private bool Flood(ref int counter, int limit, string reason)
+    {
+        long now = Environment.TickCount64;
+        if (now - _intervalStart > (long)_limits.FloodInterval.TotalMilliseconds)
+        {
+            _intervalStart = now;
+            _resets = _settingsFrames = _pings = _priorities = _windowUpdates = _emptyData = _rstFrames = 0;
+        }
+
+        if (++counter > limit)
+        {
+            LimitCounters.Increment(reason);
+            return true;
+        }
+
+        return false;
+    }
+
+    private Http2FrameError Calm(string reason) =>
+        Http2FrameError.Connection(Http2ErrorCode.EnhanceYourCalm, reason);
+
+    private Http2FrameError OnSettings(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadSettings(header, payload, out Http2SettingsFrame frame, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        if (Flood(ref _settingsFrames, _limits.MaxControlFramesPerInterval, "h2_settings_flood"))
+        {
+            return Calm("SETTINGS flood");
+        }
+
+        if (frame.IsAck)
+        {
+            return default;
+        }
+
+        int oldInitialWindow = _peer.InitialWindowSize;
+        foreach (Http2Setting setting in frame)
+        {
+            error = _peer.Apply(setting.Id, setting.Value);
+            if (error.IsError)
+            {
+                return error;
+            }
+
+            switch (setting.Id)
+            {
+                case Http2SettingId.HeaderTableSize:
+                    _output.SetPeerHeaderTableSize(setting.Value);
+                    break;
+                case Http2SettingId.MaxFrameSize:
+                    _output.SetPeerMaxFrameSize((int)setting.Value);
+                    break;
+            }
+        }
+
+        int delta = _peer.InitialWindowSize - oldInitialWindow;
+        if (delta != 0)
+        {
+            // §6.9.2: a change applies to every open stream's send window, possibly making it negative.
+            lock (_lock)
+            {
+                foreach (Http2Stream s in _streams.Values)
+                {
+                    if (!_output.AdjustStreamWindow(s, delta, isIncrement: false))
+                    {
+                        return Http2FrameError.Connection(Http2ErrorCode.FlowControlError, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window");
+                    }
+
+                    if (delta > 0)
+                    {
+                        s.SignalWindow();
+                    }
+                }
+            }
+        }
+
+        _settingsReceived = true;
+        if (ActiveStreams == 0)
+        {
+            _owner.SetDeadline(_serverLimits.KeepAliveTimeout);
+        }
+
+        return _output.WriteSettingsAck() ? default : Calm("output queue full");
+    }
+
+    private Http2FrameError OnPing(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadPing(header, payload, out ulong data, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        if (Flood(ref _pings, _limits.MaxControlFramesPerInterval, "h2_ping_flood"))
+        {
+            return Calm("PING flood");
+        }
+
+        if (header.HasFlag(Http2FrameFlags.Ack))
+        {
+            return default;
+        }
+
+        return _output.WritePingAck(data) ? default : Calm("output queue full");
+    }
+
+    private Http2FrameError OnGoAway(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadGoAway(header, payload, out Http2GoAwayFrame frame, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        _clientGoAway = true;
+        if (frame.ErrorCode != Http2ErrorCode.NoError)
+        {
+            _logger.LogDebug("connection {Id}: client sent GOAWAY {Code}", _info.Id, frame.ErrorCode);
+        }
+
+        return default;
+    }
+
+    private Http2FrameError OnPriority(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadPriority(header, payload, out _, out Http2FrameError error))
+        {
+            return error.IsStreamError ? ResetStreamId(header.StreamId, error) : error;
+        }
+
+        // RFC 9113 §5.3.2: priority signals are deprecated; parsed, checked and ignored.
+        return Flood(ref _priorities, _limits.MaxControlFramesPerInterval, "h2_priority_flood") ? Calm("PRIORITY flood") : default;
+    }
+
+    private Http2FrameError OnWindowUpdate(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadWindowUpdate(header, payload, out int increment, out Http2FrameError error))
+        {
+            return error.IsStreamError ? ResetStreamId(header.StreamId, error) : error;
+        }
+
+        if (Flood(ref _windowUpdates, _limits.MaxControlFramesPerInterval, "h2_window_update_flood"))
+        {
+            return Calm("WINDOW_UPDATE flood");
+        }
+
+        if (header.StreamId == 0)
+        {
+            return _output.IncreaseConnectionWindow(increment)
+                ? default
+                : Http2FrameError.Connection(Http2ErrorCode.FlowControlError, "connection window above 2^31-1"); // §6.9.1
+        }
+
+        lock (_lock)
+        {
+            if (!_streams.TryGetValue(header.StreamId, out Http2Stream? stream))
+            {
+                return header.StreamId > _lastStreamId
+                    ? Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "WINDOW_UPDATE on an idle stream")
+                    : default; // closed: ignore (§6.9)
+            }
+
+            if (!_output.AdjustStreamWindow(stream, increment, isIncrement: true))
+            {
+                return ResetStreamLocked(stream, Http2ErrorCode.FlowControlError, "stream window above 2^31-1");
+            }
+
+            stream.SignalWindow();
+        }
+
+        return default;
+    }
+
+    private Http2FrameError OnRstStream(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadRstStream(header, payload, out Http2ErrorCode code, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        if (header.StreamId > _lastStreamId)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "RST_STREAM on an idle stream"); // §6.4
+        }
+
+        if (Flood(ref _rstFrames, _limits.MaxControlFramesPerInterval, "h2_rst_stream_flood"))
+        {
+            return Calm("RST_STREAM flood");
+        }
+
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(header.StreamId, out Http2Stream? stream))
+            {
+                // CVE-2023-44487: count streams the client opens and cancels before we answered them.
+                if (!stream.EndStreamSent && Flood(ref _resets, _limits.MaxResetsPerInterval, "h2_rapid_reset"))
+                {
+                    return Calm("too many streams reset by the client (rapid reset)");
+                }
+
+                stream.ResetSent = true; // nothing more may be sent on it (§6.4)
+                stream.State = Http2StreamState.Closed;
+                stream.CompleteBody(new IOException($"stream reset by the client ({code})"));
+                stream.SignalWindow();
+                _streams.Remove(stream.StreamId);
+                ReleaseIfDoneLocked(stream);
+            }
+        }
+
+        return default;
+    }
+
+    private Http2FrameError OnHeaders(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadHeaders(header, payload, out Http2HeadersFrame frame, out Http2FrameError error))
+        {
+            if (error.IsConnectionError)
+            {
+                return error;
+            }
+
+            // A stream error found before decoding (a stream depending on itself): the block must still be
+            // decoded to keep the HPACK context in sync, then the stream is reset.
+        }
+
+        int id = header.StreamId;
+        if ((id & 1) == 0)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "even stream id from a client"); // §5.1.1
+        }
+
+        Http2Stream? stream = null;
+        bool trailers = false;
+        bool ignore = false;
+        string? refuse = null;
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(id, out Http2Stream? existing))
+            {
+                if (existing.EndStreamReceived)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "HEADERS on a half-closed (remote) stream");
+                }
+
+                if (!frame.EndStream)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "trailers without END_STREAM"); // §8.1
+                }
+
+                stream = existing;
+                trailers = true;
+            }
+            else if (id <= _lastStreamId)
+            {
+                bool? closed = RecentlyClosed(id);
+                if (closed is null)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "stream id lower than a previous one"); // §5.1.1
+                }
+
+                if (closed == false)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "HEADERS on a closed stream"); // §5.1
+                }
+
+                ignore = true; // a stream we reset: frames may still be in flight (§5.4.2)
+            }
+            else
+            {
+                _lastStreamId = id;
+                if (_goAwaySent || _closing)
+                {
+                    refuse = "connection is closing";
+                }
+                else if (_streams.Count >= _limits.MaxConcurrentStreams)
+                {
+                    refuse = "max concurrent streams";
+                    LimitCounters.Increment("h2_max_concurrent_streams");
+                }
+                else
+                {
+                    stream = _pool.Count > 0 ? _pool.Pop() : new Http2Stream(this, _output, _info);
+                    stream.Initialize(id, _peer.InitialWindowSize, _limits.InitialStreamWindowSize);
+                    _streams[id] = stream;
+                    _owner.ClearDeadline();
+                }
+            }
+        }
+
+        if (ignore)
+        {
+            // Still decoded: the HPACK context must see every block (§4.3). No second RST_STREAM.
+            _block.Begin(id, frame.EndStream, null, trailers: false);
+            _ignoreBlock = true;
+            return ContinueBlock(frame.Fragment, header.HasFlag(Http2FrameFlags.EndHeaders));
+        }
+
+        Http2ErrorCode refuseCode = Http2ErrorCode.RefusedStream;
+        if (error.IsStreamError)
+        {
+            refuse = error.Reason;
+            refuseCode = error.ErrorCode;
+        }
+
+        if (refuse is not null && stream is not null && !trailers)
+        {
+            lock (_lock)
+            {
+                _streams.Remove(id);
+                _pool.Push(stream);
+            }
+
+            stream = null;
+        }
+
+        // A refused stream's block is still decoded (into no context) to keep the HPACK state in sync.
+        _block.Begin(id, frame.EndStream, refuse is null ? stream?.Context : null, trailers);
+        _refuseReason = refuse;
+        _refuseCode = refuseCode;
+        return ContinueBlock(frame.Fragment, header.HasFlag(Http2FrameFlags.EndHeaders));
+    }
+
+    private bool _ignoreBlock;
+
+    private string? _refuseReason;
+    private Http2ErrorCode _refuseCode;
+
+    private Http2FrameError OnContinuation(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!_block.IsOpen)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "CONTINUATION without an open header block"); // §6.10
+        }
+
+        if (!Http2FrameReader.TryReadContinuation(header, payload, out ReadOnlySequence<byte> fragment, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        // CVE-2024-27316: a header block may not go on forever, even with empty frames.
+        if (++_block.ContinuationFrames > _limits.MaxContinuationFrames)
+        {
+            LimitCounters.Increment("h2_continuation_flood");
+            return Calm("too many CONTINUATION frames in one header block");
+        }
+
+        return ContinueBlock(fragment, header.HasFlag(Http2FrameFlags.EndHeaders));
+    }
+
+    private Http2FrameError ContinueBlock(in ReadOnlySequence<byte> fragment, bool endHeaders)
+    {
+        _block.FragmentBytes += (int)fragment.Length;
+        if (_block.FragmentBytes > _serverLimits.Http1.MaxHeaderBytes * 2)
+        {
+            LimitCounters.Increment("h2_header_block_too_large");
+            return Calm("header block too large");
+        }
+
+        var handler = new Http2HeaderBlock.Handler(_block);
+        HpackStatus status = HpackStatus.Ok;
+        if (fragment.IsEmpty)
+        {
+            status = _decoder.Decode(ReadOnlySpan<byte>.Empty, endHeaders, ref handler);
+        }
+        else
+        {
+            SequencePosition position = fragment.Start;
+            long remaining = fragment.Length;
+            while (fragment.TryGet(ref position, out ReadOnlyMemory<byte> segment))
+            {
+                remaining -= segment.Length;
+                status = _decoder.Decode(segment.Span, endHeaders && remaining == 0, ref handler);
+                if (status == HpackStatus.CompressionError)
+                {
+                    break;
+                }
+            }
+        }
+
+        if (status == HpackStatus.CompressionError)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.CompressionError, "HPACK decoding failed"); // §4.3
+        }
+
+        if (!endHeaders)
+        {
+            _owner.SetDeadline(_serverLimits.RequestHeadersTimeout);
+            return default;
+        }
+
+        int id = _block.StreamId;
+        bool endStream = _block.EndStream;
+        _block.Complete();
+        _block.End();
+        if (_ignoreBlock)
+        {
+            _ignoreBlock = false;
+            return default;
+        }
+
+        Http2Stream? stream;
+        lock (_lock)
+        {
+            _streams.TryGetValue(id, out stream);
+            if (_streams.Count == 0)
+            {
+                _owner.SetDeadline(_serverLimits.KeepAliveTimeout);
+            }
+        }
+
+        if (_refuseReason is not null || stream is null)
+        {
+            string reason = _refuseReason ?? "stream closed while its headers arrived";
+            _refuseReason = null;
+            if (stream is not null)
+            {
+                lock (_lock)
+                {
+                    return ResetStreamLocked(stream, _refuseCode, reason);
+                }
+            }
+
+            _output.WriteRstStream(id, _refuseCode);
+            RememberReset(id);
+            _logger.LogDebug("connection {Id}: stream {Stream} refused: {Reason}", _info.Id, id, reason);
+            return default;
+        }
+
+        bool isTrailers = _block.IsTrailers;
+        if (!isTrailers && status == HpackStatus.HeaderListTooLarge)
+        {
+            // RFC 9113 §10.5.1: answer 431 on the stream rather than decoding further.
+            LimitCounters.Increment("h2_header_list_too_large");
+            StartStream(stream, endStream, rejectStatus: 431, reason: "header list too large");
+            return default;
+        }
+
+        if (isTrailers)
+        {
+            // Trailers end the request body.
+            lock (_lock)
+            {
+                return _block.Malformed is not null
+                    ? ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, _block.Malformed)
+                    : EndRequestBodyLocked(stream);
+            }
+        }
+
+        if (_block.Malformed is not null)
+        {
+            LimitCounters.Increment("h2_malformed_request");
+            lock (_lock)
+            {
+                return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, _block.Malformed);
+            }
+        }
+
+        RequestTarget.Result target = stream.Context.ParseTarget(out RequestTargetForm form, out _, out _);
+        if (target != RequestTarget.Result.Ok || form == RequestTargetForm.Absolute || form == RequestTargetForm.Authority
+            || (form == RequestTargetForm.Asterisk && stream.Context.Method != HttpMethod.Options))
+        {
+            lock (_lock)
+            {
+                return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, "invalid :path"); // §8.3.1
+            }
+        }
+
+        stream.DeclaredContentLength = _block.ContentLength;
+        if (endStream && _block.ContentLength > 0)
+        {
+            lock (_lock)
+            {
+                return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, "content-length without a body"); // §8.1.1
+            }
+        }
+
+        if (_block.ContentLength > _serverLimits.MaxRequestBodySize)
+        {
+            StartStream(stream, endStream, rejectStatus: 413, reason: "request body too large");
+            return default;
+        }
+
+        StartStream(stream, endStream, rejectStatus: 0, reason: null);
+        return default;
+    }
+
+    private Http2FrameError OnData(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
+    {
+        if (!Http2FrameReader.TryReadData(header, payload, out Http2DataFrame frame, out Http2FrameError error))
+        {
+            return error;
+        }
+
+        int flowLength = frame.FlowControlledLength;
+        // §6.9: every DATA frame counts against the connection window, whatever the stream's state.
+        if (flowLength > _connectionReceiveWindow)
+        {
+            return Http2FrameError.Connection(Http2ErrorCode.FlowControlError, "DATA beyond the connection window");
+        }
+
+        Interlocked.Add(ref _connectionReceiveWindow, -flowLength);
+        if (frame.Data.IsEmpty && !frame.EndStream && Flood(ref _emptyData, _limits.MaxEmptyDataFramesPerInterval, "h2_empty_data_flood"))
+        {
+            return Calm("empty DATA frame flood");
+        }
+
+        lock (_lock)
+        {
+            if (!_streams.TryGetValue(header.StreamId, out Http2Stream? stream))
+            {
+                CreditConnectionLocked(flowLength);
+                if (header.StreamId > _lastStreamId)
+                {
+                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on an idle stream"); // §5.1
+                }
+
+                return RecentlyClosed(header.StreamId) switch
+                {
+                    true => default, // frames in flight after our RST_STREAM (§5.4.2)
+                    false => Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "DATA on a closed stream"),
+                    null => Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on a stream that was never opened"),
+                };
+            }
+
+            if (stream.EndStreamReceived)
+            {
+                CreditConnectionLocked(flowLength);
+                return ResetStreamLocked(stream, Http2ErrorCode.StreamClosed, "DATA after END_STREAM"); // §5.1 half-closed (remote)
+            }
+
+            if (flowLength > stream.ReceiveWindow)
+            {
+                CreditConnectionLocked(flowLength);
+                return ResetStreamLocked(stream, Http2ErrorCode.FlowControlError, "DATA beyond the stream window");
+            }
+
+            stream.ReceiveWindow -= flowLength;
+            int padding = flowLength - (int)frame.Data.Length;
+            if (padding > 0)
+            {
+                // Padding is never read by the application: give it back at once.
+                CreditConnectionLocked(padding);
+                stream.ReceiveWindow += padding;
+                if (!frame.EndStream)
+                {
+                    _output.WriteWindowUpdate(stream.StreamId, padding);
+                }
+            }
+
+            stream.ReceivedBodyBytes += frame.Data.Length;
+            if (stream.DeclaredContentLength >= 0 && stream.ReceivedBodyBytes > stream.DeclaredContentLength)
+            {
+                return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, "more DATA than content-length"); // §8.1.1
+            }
+
+            if (stream.ReceivedBodyBytes > _serverLimits.MaxRequestBodySize)
+            {
+                LimitCounters.Increment("request_body_too_large");
+                return ResetStreamLocked(stream, Http2ErrorCode.Cancel, "request body too large");
+            }
+
+            if (!frame.Data.IsEmpty)
+            {
+                if (stream.HandlerDone)
+                {
+                    CreditConnectionLocked((int)frame.Data.Length); // nobody will read it
+                }
+                else
+                {
+                    stream.AppendBody(frame.Data);
+                }
+            }
+
+            if (frame.EndStream)
+            {
+                if (stream.DeclaredContentLength >= 0 && stream.ReceivedBodyBytes != stream.DeclaredContentLength)
+                {
+                    return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, "DATA shorter than content-length");
+                }
+
+                return EndRequestBodyLocked(stream);
+            }
+        }
+
+        return default;
+    }
+
+    private Http2FrameError EndRequestBodyLocked(Http2Stream stream)
+    {
+        stream.EndStreamReceived = true;
+        stream.State = stream.State == Http2StreamState.HalfClosedLocal ? Http2StreamState.Closed : Http2StreamState.HalfClosedRemote;
+        stream.CompleteBody();
+        ReleaseIfDoneLocked(stream);
+        return default;
+    }
+
+    // ---------------- streams ----------------
+
+    private void StartStream(Http2Stream stream, bool endStream, int rejectStatus, string? reason)
+    {
+        RequestContext context = stream.Context;
+        if (endStream)
+        {
+            lock (_lock)
+            {
+                stream.EndStreamReceived = true;
+                stream.State = Http2StreamState.HalfClosedRemote;
+                stream.CompleteBody();
+            }
+
+            context.Body = EmptyRequestBody.Instance;
+        }
+        else
+        {
+            context.Body = stream.Body;
+        }
+
+        stream.HandlerStarted = true;
+        ValueTask run;
+        if (rejectStatus != 0)
+        {
+            run = RespondProblemAsync(context, rejectStatus, reason!);
+        }
+        else
+        {
+            try
+            {
+                run = _listener.Current.Dispatcher.DispatchAsync(context);
+            }
+            catch (Exception e)
+            {
+                run = ValueTask.FromException(e);
+            }
+        }
+
+        if (run.IsCompletedSuccessfully)
+        {
+            FinishStream(stream);
+        }
+        else
+        {
+            _ = AwaitStreamAsync(stream, run);
+        }
+    }
+
+    private static ValueTask RespondProblemAsync(RequestContext context, int status, string reason)
+    {
+        byte[] body = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{StatusLines.ReasonPhrase(status)}\",\"detail\":\"{reason}\"}}");
+        return context.RespondAsync(status, "application/problem+json"u8, body);
+    }
+
+    private async Task AwaitStreamAsync(Http2Stream stream, ValueTask run)
+    {
+        try
+        {
+            await run.ConfigureAwait(false);
+        }
+        catch (BadRequestException e) when (!stream.Context.ResponseStarted)
+        {
+            await RespondProblemAsync(stream.Context, e.StatusCode, e.Message).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // stream reset or connection gone
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "connection {Id} stream {Stream}: handler failed", _info.Id, stream.StreamId);
+            if (!stream.Context.ResponseStarted && !stream.ResetSent)
+            {
+                try
+                {
+                    await RespondProblemAsync(stream.Context, 500, "handler failed").ConfigureAwait(false);
+                }
+                catch (Exception inner) when (inner is IOException or InvalidOperationException)
+                {
+                }
+            }
+            else
+            {
+                ResetStream(stream, Http2ErrorCode.InternalError, "handler failed mid-response");
+            }
+        }
+
+        FinishStream(stream);
+    }
+
+    private void FinishStream(Http2Stream stream)
+    {
+        if (!stream.EndStreamSent && !stream.ResetSent)
+        {
+            ValueTask complete = stream.CompleteAsync(stream.Context);
+            if (!complete.IsCompletedSuccessfully)
+            {
+                _ = FinishAfterAsync(stream, complete);
+                return;
+            }
+        }
+
+        lock (_lock)
+        {
+            stream.HandlerDone = true;
+            if (!stream.EndStreamReceived && !stream.ResetSent)
+            {
+                // §8.1: the response is complete; tell the client to stop sending the rest of the body.
+                stream.ResetSent = true;
+                _output.WriteRstStream(stream.StreamId, Http2ErrorCode.NoError);
+                RememberReset(stream.StreamId);
+                stream.CompleteBody();
+            }
+
+            ReleaseIfDoneLocked(stream);
+        }
+    }
+
+    private async Task FinishAfterAsync(Http2Stream stream, ValueTask complete)
+    {
+        try
+        {
+            await complete.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
+        {
+        }
+
+        FinishStream(stream);
+    }
+
+    /// <summary>Removes a stream whose exchange is over from the table and returns it to the pool.</summary>
+    private void ReleaseIfDoneLocked(Http2Stream stream)
+    {
+        if (!stream.HandlerDone || (!stream.EndStreamReceived && !stream.ResetSent))
+        {
+            return;
+        }
+
+        if (_streams.TryGetValue(stream.StreamId, out Http2Stream? current) && ReferenceEquals(current, stream))
+        {
+            _streams.Remove(stream.StreamId);
+        }
+
+        // Body bytes the application never read still hold the connection window.
+        int unread = (int)Math.Min(int.MaxValue, stream.UnreadBytes);
+        if (unread > 0)
+        {
+            CreditConnectionLocked(unread);
+        }
+
+        if (_streams.Count == 0)
+        {
+            _owner.SetDeadline(_serverLimits.KeepAliveTimeout);
+            if (_closing || _clientGoAway)
+            {
+                _input.CancelPendingRead();
+            }
+        }
+
+        if (stream.Released)
+        {
+            return;
+        }
+
+        if (!stream.ResetSent)
+        {
+            RememberClosed(stream.StreamId, reset: false);
+        }
+
+        stream.Released = true;
+        stream.Recycle();
+        if (_pool.Count < _limits.MaxConcurrentStreams)
+        {
+            _pool.Push(stream);
+        }
+    }
+
+    /// <summary>Stream error: RST_STREAM with the code; the stream's handler sees its writes fail.</summary>
+    internal void ResetStream(Http2Stream stream, Http2ErrorCode code, string reason)
+    {
+        lock (_lock)
+        {
+            ResetStreamLocked(stream, code, reason);
+        }
+    }
+
+    private Http2FrameError ResetStreamLocked(Http2Stream stream, Http2ErrorCode code, string reason)
+    {
+        if (!stream.ResetSent)
+        {
+            stream.ResetSent = true;
+            _output.WriteRstStream(stream.StreamId, code);
+            RememberReset(stream.StreamId);
+            _logger.LogDebug("connection {Id} stream {Stream}: reset {Code}: {Reason}", _info.Id, stream.StreamId, code, reason);
+        }
+
+        stream.State = Http2StreamState.Closed;
+        stream.CompleteBody(new IOException($"stream reset: {reason}"));
+        stream.SignalWindow();
+        if (!stream.HandlerStarted)
+        {
+            stream.HandlerDone = true;
+        }
+
+        _streams.Remove(stream.StreamId);
+        ReleaseIfDoneLocked(stream);
+        return default;
+    }
+
+    private Http2FrameError ResetStreamId(int streamId, Http2FrameError error)
+    {
+        lock (_lock)
+        {
+            if (_streams.TryGetValue(streamId, out Http2Stream? stream))
+            {
+                return ResetStreamLocked(stream, error.ErrorCode, error.Reason);
+            }
+        }
+
+        _output.WriteRstStream(streamId, error.ErrorCode);
+        RememberReset(streamId);
+        return default;
+    }
+
+    private void RememberReset(int streamId) => RememberClosed(streamId, reset: true);
+
+    /// <summary>
+    /// Recently closed streams, so that late frames can be told apart: frames in flight after our RST_STREAM are
+    /// ignored (§5.4.2); HEADERS or DATA on a stream that finished is STREAM_CLOSED; a lower id that was never
+    /// opened is PROTOCOL_ERROR (§5.1.1).
+    /// </summary>
+    private void RememberClosed(int streamId, bool reset)
+    {
+        lock (_recentlyClosed)
+        {
+            long now = Environment.TickCount64;
+            while (_recentlyClosed.Count > 0 && (_recentlyClosed.Count > 1000 || _recentlyClosed.Peek().Until < now))
+            {
+                _recentlyClosed.Dequeue();
+            }
+
+            _recentlyClosed.Enqueue((streamId, reset, now + 10_000));
+        }
+    }
+
+    /// <summary>null: not known as closed; true: we reset it; false: it finished.</summary>
+    private bool? RecentlyClosed(int streamId)
+    {
+        lock (_recentlyClosed)
+        {
+            bool? result = null;
+            foreach ((int id, bool reset, _) in _recentlyClosed)
+            {
+                if (id == streamId)
+                {
+                    result = reset || result == true;
+                }
+            }
+
+            return result;
+        }
+    }
+
+    // ---------------- flow control: give windows back as the application reads ----------------
+
+    internal void OnBodyConsumed(Http2Stream stream, int bytes)
+    {
+        lock (_lock)
+        {
+            if (!stream.EndStreamReceived && !stream.ResetSent)
+            {
+                stream.UnacknowledgedConsumed += bytes;
+                if (stream.UnacknowledgedConsumed >= _limits.InitialStreamWindowSize / 2)
+                {
+                    stream.ReceiveWindow += stream.UnacknowledgedConsumed;
+                    _output.WriteWindowUpdate(stream.StreamId, stream.UnacknowledgedConsumed);
+                    stream.UnacknowledgedConsumed = 0;
+                }
+            }
+
+            CreditConnectionLocked(bytes);
+        }
+    }
+
+    private void CreditConnectionLocked(int bytes)
+    {
+        _connectionUnacknowledged += bytes;
+        if (_connectionUnacknowledged >= _limits.InitialConnectionWindowSize / 2)
+        {
+            Interlocked.Add(ref _connectionReceiveWindow, _connectionUnacknowledged);
+            _output.WriteWindowUpdate(0, _connectionUnacknowledged);
+            _connectionUnacknowledged = 0;
+        }
+    }
+
+    // ---------------- shutdown and timeouts ----------------
+
+    private void SendGoAway(Http2ErrorCode code, string? reason)
+    {
+        int last;
+        lock (_lock)
+        {
+            if (_goAwaySent && code == Http2ErrorCode.NoError)
+            {
+                return;
+            }
+
+            _goAwaySent = true;
+            last = _lastStreamId;
+        }
+
+        _output.WriteGoAway(last, code, reason);
+    }
+
+    /// <summary>Graceful shutdown or reload: GOAWAY with the last stream we will process; close when they are done.</summary>
+    internal void RequestClose()
+    {
+        _closing = true;
+        SendGoAway(Http2ErrorCode.NoError, null);
+        if (ActiveStreams == 0)
+        {
+            _input.CancelPendingRead();
+        }
+    }
+
+    internal void OnTimeout()
+    {
+        if (ActiveStreams > 0 && !_block.IsOpen)
+        {
+            return;
+        }
+
+        _timedOut = true;
+        LimitCounters.Increment(_block.IsOpen ? "h2_header_timeout" : "h2_idle_timeout");
+        _input.CancelPendingRead();
+    }
+
+    private void AbortAllStreams()
+    {
+        lock (_lock)
+        {
+            foreach (Http2Stream s in _streams.Values)
+            {
+                s.ResetSent = true;
+                s.CompleteBody(new IOException("connection closed"));
+                s.SignalWindow();
+            }
+
+            _streams.Clear();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Hpack;
+using Appliance.Protocol.Http1;
+using Appliance.Protocol.Http2;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// Collects one decoded request header block (or trailer block) into a stream's request context and checks
+/// the RFC 9113 §8.2–8.3 rules as fields arrive: lowercase names, no connection-specific fields, TE only
+/// "trailers", pseudo-headers known, single, first and complete, :authority consistent with Host. A block for
+/// a refused stream is still decoded (HPACK state must stay in sync) into no context.
+/// </summary>
+internal sealed class Http2HeaderBlock
+{
+    private RequestContext? _context;
+    private bool _trailers;
+    private bool _regularSeen;
+    private bool _hasMethod, _hasScheme, _hasPath, _hasAuthority;
+    private byte[] _authority = new byte[256];
+    private int _authorityLength;
+
+    public int StreamId { get; private set; }
+
+    public bool EndStream { get; private set; }
+
+    public int ContinuationFrames { get; set; }
+
+    public int FragmentBytes { get; set; }
+
+    /// <summary>First rule broken, if any (the stream is then reset with PROTOCOL_ERROR).</summary>
+    public string? Malformed { get; private set; }
+
+    public long ContentLength { get; private set; }
+
+    public bool IsOpen => StreamId != 0;
+
+    public bool IsTrailers => _trailers;
+
+    public void Begin(int streamId, bool endStream, RequestContext? context, bool trailers)
+    {
+        StreamId = streamId;
+        EndStream = endStream;
+        _context = context;
+        _trailers = trailers;
+        _regularSeen = _hasMethod = _hasScheme = _hasPath = _hasAuthority = false;
+        _authorityLength = 0;
+        ContinuationFrames = 0;
+        FragmentBytes = 0;
+        Malformed = null;
+        ContentLength = -1;
+    }
+
+    public void End() => StreamId = 0;
+
+    private void Fail(string reason) => Malformed ??= reason;
+
+    public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        if (Malformed is not null || _context is null)
+        {
+            return;
+        }
+
+        if (name.IsEmpty)
+        {
+            Fail("empty field name");
+            return;
+        }
+
+        if (HttpCharacters.IndexOfInvalidFieldValueChar(value) >= 0)
+        {
+            Fail("invalid character in field value");
+            return;
+        }
+
+        if (!value.IsEmpty && (HttpCharacters.IsWhitespace(value[0]) || HttpCharacters.IsWhitespace(value[^1])))
+        {
+            Fail("field value starts or ends with whitespace"); // RFC 9113 §8.2.1
+            return;
+        }
+
+        if (name[0] == (byte)':')
+        {
+            OnPseudoHeader(name, value);
+            return;
+        }
+
+        _regularSeen = true;
+        if (HttpCharacters.IndexOfInvalidTokenChar(name) >= 0)
+        {
+            Fail("invalid character in field name");
+            return;
+        }
+
+        if (name.IndexOfAnyInRange((byte)'A', (byte)'Z') >= 0)
+        {
+            Fail("uppercase field name"); // RFC 9113 §8.2.1
+            return;
+        }
+
+        KnownHeader known = KnownHeaders.Lookup(name);
+        switch (known)
+        {
+            case KnownHeader.Connection or KnownHeader.ProxyConnection or KnownHeader.KeepAlive
+                or KnownHeader.TransferEncoding or KnownHeader.Upgrade:
+                Fail("connection-specific field " + System.Text.Encoding.ASCII.GetString(name)); // §8.2.2
+                return;
+            case KnownHeader.TE when !System.Text.Ascii.EqualsIgnoreCase(value, "trailers"u8):
+                Fail("TE other than trailers");
+                return;
+            case KnownHeader.ContentLength when !_trailers:
+                if (ContentLength >= 0 || !Http1RequestFraming.TryParseContentLength(value, out long length))
+                {
+                    Fail("invalid or repeated content-length");
+                    return;
+                }
+
+                ContentLength = length;
+                break;
+        }
+
+        if (_trailers)
+        {
+            return; // trailers are validated, not stored yet
+        }
+
+        _context.RequestHeaders.Add(known, name, value);
+    }
+
+    private void OnPseudoHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        if (_trailers)
+        {
+            Fail("pseudo-header in trailers"); // §8.1
+            return;
+        }
+
+        if (_regularSeen)
+        {
+            Fail("pseudo-header after a regular field"); // §8.3
+            return;
+        }
+
+        RequestContext c = _context!;
+        if (name.SequenceEqual(":method"u8))
+        {
+            if (_hasMethod || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :method"); return; }
+            _hasMethod = true;
+            c.SetMethod(HttpMethods.FromBytes(value), value);
+        }
+        else if (name.SequenceEqual(":path"u8))
+        {
+            if (_hasPath || value.IsEmpty || HttpCharacters.IndexOfInvalidTargetChar(value) >= 0) { Fail("invalid or repeated :path"); return; }
+            _hasPath = true;
+            c.SetTarget(value);
+        }
+        else if (name.SequenceEqual(":scheme"u8))
+        {
+            if (_hasScheme || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :scheme"); return; }
+            _hasScheme = true;
+        }
+        else if (name.SequenceEqual(":authority"u8))
+        {
+            if (_hasAuthority || !Http1RequestFraming.IsValidHost(value)) { Fail("invalid or repeated :authority"); return; }
+            _hasAuthority = true;
+            if (_authority.Length < value.Length) _authority = new byte[value.Length];
+            value.CopyTo(_authority);
+            _authorityLength = value.Length;
+        }
+        else
+        {
+            Fail("unknown pseudo-header"); // includes :status in a request and :protocol (no extended CONNECT)
+        }
+    }
+
+    /// <summary>Checks what can only be checked at the end of the block; fills the authority.</summary>
+    public void Complete()
+    {
+        if (Malformed is not null || _context is null || _trailers)
+        {
+            return;
+        }
+
+        RequestContext c = _context;
+        if (c.Method == HttpMethod.Connect)
+        {
+            Fail("CONNECT is not supported"); // would need :authority only; we do not tunnel
+            return;
+        }
+
+        if (!_hasMethod || !_hasScheme || !_hasPath)
+        {
+            Fail("missing :method, :scheme or :path"); // §8.3.1
+            return;
+        }
+
+        ReadOnlySpan<byte> authority = _authority.AsSpan(0, _authorityLength);
+        if (c.RequestHeaders.TryGetValue(KnownHeader.Host, out ReadOnlySpan<byte> host))
+        {
+            if (c.RequestHeaders.CountOf(KnownHeader.Host) > 1 || !Http1RequestFraming.IsValidHost(host))
+            {
+                Fail("invalid host");
+                return;
+            }
+
+            if (_hasAuthority && !System.Text.Ascii.EqualsIgnoreCase(host, authority))
+            {
+                Fail(":authority and host differ"); // §8.3.1
+                return;
+            }
+
+            if (!_hasAuthority)
+            {
+                authority = host;
+            }
+        }
+
+        if (!c.SetAuthority(authority))
+        {
+            Fail("invalid :authority");
+        }
+    }
+
+    /// <summary>The struct the HPACK decoder calls (generic over it, so the call devirtualizes).</summary>
+    public readonly struct Handler(Http2HeaderBlock block) : IHpackHeaderHandler
+    {
+        public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => block.OnHeader(name, value);
+    }
+}

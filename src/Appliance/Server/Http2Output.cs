@@ -1,0 +1,512 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Hpack;
+using Appliance.Protocol.Http2;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// The single writer of an HTTP/2 connection (Kestrel's Http2FrameWriter idea): every frame goes through one
+/// lock into an in-memory pipe, and one copy loop moves what has accumulated to the TLS stream, so many small
+/// responses leave in few writes. HPACK encoding happens under the same lock, so the peer's decoder sees
+/// header blocks in the order the encoder produced them. Connection and stream send windows are enforced
+/// here (RFC 9113 §6.9).
+/// </summary>
+internal sealed class Http2Output
+{
+    private readonly object _lock = new();
+    private readonly Pipe _pipe;
+    private readonly PipeWriter _writer;
+    private readonly Stream _transport;
+    private readonly HpackEncoder _encoder = new();
+    private readonly int _maxQueuedBytes;
+    private readonly List<Http2Stream> _windowWaiters = [];
+    private byte[] _headerBlock = new byte[4096];
+    private Http2FlowWindow _connectionWindow = new(Http2Settings.DefaultInitialWindowSize);
+    private int _peerMaxFrameSize = Http2Settings.DefaultMaxFrameSize;
+    private long _queued;
+    private int _batchDepth;
+    private bool _dirty;
+    private bool _completed;
+    private TaskCompletionSource? _drained;
+    private Task? _copyLoop;
+
+    public Http2Output(Stream transport, int maxQueuedBytes)
+    {
+        _transport = transport;
+        _maxQueuedBytes = maxQueuedBytes;
+        // Inline reader scheduler: a flush runs the copy loop on the flushing thread (no thread hop); the copy
+        // loop never takes _lock, so holding it while flushing cannot deadlock.
+        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false, minimumSegmentSize: 4096));
+        _writer = _pipe.Writer;
+    }
+
+    /// <summary>Set when the client stopped reading and control frames piled up past the limit.</summary>
+    public bool Overflowed { get; private set; }
+
+    public void Start() => _copyLoop = CopyLoopAsync();
+
+    public Task Completion => _copyLoop ?? Task.CompletedTask;
+
+    // ---- batching: the read loop processes all frames of one read, then flushes once ----
+
+    public void BeginBatch()
+    {
+        lock (_lock)
+        {
+            _batchDepth++;
+        }
+    }
+
+    public void EndBatch()
+    {
+        lock (_lock)
+        {
+            _batchDepth--;
+            FlushIfNeededLocked();
+        }
+    }
+
+    private void FlushIfNeededLocked()
+    {
+        if (_batchDepth == 0 && _dirty && !_completed)
+        {
+            _dirty = false;
+            // pauseWriterThreshold is 0: this never waits; the copy loop runs inline.
+            _ = _writer.FlushAsync();
+        }
+    }
+
+    private void Written(int bytes)
+    {
+        _queued += bytes;
+        _dirty = true;
+    }
+
+    // ---- control frames ----
+
+    public void WriteSettings(ReadOnlySpan<Http2Setting> settings, int connectionWindowIncrement)
+    {
+        lock (_lock)
+        {
+            if (_completed) return;
+            Http2FrameWriter.WriteSettings(_writer, settings);
+            Written(Http2FrameWriter.GetSettingsLength(settings.Length));
+            if (connectionWindowIncrement > 0)
+            {
+                Http2FrameWriter.WriteWindowUpdate(_writer, 0, connectionWindowIncrement);
+                Written(Http2FrameWriter.WindowUpdateLength);
+            }
+
+            FlushIfNeededLocked();
+        }
+    }
+
+    /// <summary>Control frames answer the peer; if it does not read them, stop (queued-control-frame cap).</summary>
+    private bool ControlFrameAllowedLocked()
+    {
+        if (_completed)
+        {
+            return false;
+        }
+
+        if (_queued > _maxQueuedBytes)
+        {
+            Overflowed = true;
+            return false;
+        }
+
+        return true;
+    }
+
+    public bool WriteSettingsAck()
+    {
+        lock (_lock)
+        {
+            if (!ControlFrameAllowedLocked()) return false;
+            Http2FrameWriter.WriteSettingsAck(_writer);
+            Written(Http2FrameWriter.SettingsAckLength);
+            FlushIfNeededLocked();
+            return true;
+        }
+    }
+
+    public bool WritePingAck(ulong opaqueData)
+    {
+        lock (_lock)
+        {
+            if (!ControlFrameAllowedLocked()) return false;
+            Http2FrameWriter.WritePingAck(_writer, opaqueData);
+            Written(Http2FrameWriter.PingLength);
+            FlushIfNeededLocked();
+            return true;
+        }
+    }
+
+    public void WriteRstStream(int streamId, Http2ErrorCode code)
+    {
+        lock (_lock)
+        {
+            if (_completed) return;
+            Http2FrameWriter.WriteRstStream(_writer, streamId, code);
+            Written(Http2FrameWriter.RstStreamLength);
+            FlushIfNeededLocked();
+        }
+    }
+
+    public void WriteWindowUpdate(int streamId, int increment)
+    {
+        lock (_lock)
+        {
+            if (_completed) return;
+            Http2FrameWriter.WriteWindowUpdate(_writer, streamId, increment);
+            Written(Http2FrameWriter.WindowUpdateLength);
+            FlushIfNeededLocked();
+        }
+    }
+
+    public void WriteGoAway(int lastStreamId, Http2ErrorCode code, string? debug = null)
+    {
+        lock (_lock)
+        {
+            if (_completed) return;
+            byte[] debugBytes = debug is null ? [] : System.Text.Encoding.ASCII.GetBytes(debug);
+            Http2FrameWriter.WriteGoAway(_writer, lastStreamId, code, debugBytes);
+            Written(Http2FrameWriter.GetGoAwayLength(debugBytes.Length));
+            FlushIfNeededLocked();
+        }
+    }
+
+    // ---- peer settings ----
+
+    public void SetPeerMaxFrameSize(int size)
+    {
+        lock (_lock)
+        {
+            _peerMaxFrameSize = size;
+        }
+    }
+
+    public void SetPeerHeaderTableSize(uint size)
+    {
+        lock (_lock)
+        {
+            _encoder.SetPeerMaxTableSize((int)Math.Min(size, int.MaxValue));
+        }
+    }
+
+    /// <summary>WINDOW_UPDATE on stream 0.</summary>
+    public bool IncreaseConnectionWindow(int increment)
+    {
+        List<Http2Stream>? wake = null;
+        lock (_lock)
+        {
+            if (!_connectionWindow.TryIncrease(increment))
+            {
+                return false;
+            }
+
+            if (_windowWaiters.Count > 0)
+            {
+                wake = [.. _windowWaiters];
+                _windowWaiters.Clear();
+            }
+        }
+
+        if (wake is not null)
+        {
+            foreach (Http2Stream s in wake)
+            {
+                s.SignalWindow();
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Stream window changes (WINDOW_UPDATE, SETTINGS_INITIAL_WINDOW_SIZE) go through the lock too.</summary>
+    public bool AdjustStreamWindow(Http2Stream stream, int delta, bool isIncrement)
+    {
+        lock (_lock)
+        {
+            return isIncrement ? stream.SendWindow.TryIncrease(delta) : stream.SendWindow.TryAdjust(delta);
+        }
+    }
+
+    // ---- responses ----
+
+    /// <summary>Encodes and writes the response HEADERS (and CONTINUATIONs) of a stream.</summary>
+    public void WriteResponseHeaders(Http2Stream stream, RequestContext context, bool endStream)
+    {
+        lock (_lock)
+        {
+            if (_completed || stream.ResetSent) return;
+            int length = EncodeResponseHeadersLocked(context);
+            Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream, _peerMaxFrameSize);
+            Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
+            FlushIfNeededLocked();
+        }
+    }
+
+    /// <summary>Encodes and writes trailers (HEADERS with END_STREAM, no pseudo-headers).</summary>
+    public void WriteTrailers(Http2Stream stream, HeaderCollection trailers)
+    {
+        lock (_lock)
+        {
+            if (_completed || stream.ResetSent) return;
+            int written = 0;
+            _encoder.BeginBlock(_headerBlock, ref written);
+            Span<byte> lower = stackalloc byte[256];
+            for (int i = 0; i < trailers.Count; i++)
+            {
+                HeaderField f = trailers[i];
+                EncodeFieldLocked(Lowercase(f.Name, lower), f.Value, ref written);
+            }
+
+            Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, written), true, _peerMaxFrameSize);
+            Written(Http2FrameWriter.GetHeadersLength(written, _peerMaxFrameSize));
+            FlushIfNeededLocked();
+        }
+    }
+
+    private static ReadOnlySpan<byte> Lowercase(ReadOnlySpan<byte> name, Span<byte> buffer)
+    {
+        if (name.Length > buffer.Length)
+        {
+            buffer = new byte[name.Length];
+        }
+
+        System.Text.Ascii.ToLower(name, buffer, out int n);
+        return buffer[..n];
+    }
+
+    private int EncodeResponseHeadersLocked(RequestContext c)
+    {
+        int written = 0;
+        _encoder.BeginBlock(_headerBlock, ref written); // pending table size update (RFC 7541 §4.2); the buffer always has room
+        while (!_encoder.EncodeStatus(c.StatusCode, _headerBlock.AsSpan(), ref written))
+        {
+            Grow();
+        }
+
+        Span<byte> lower = stackalloc byte[256];
+        HeaderCollection headers = c.ResponseHeaders;
+        for (int i = 0; i < headers.Count; i++)
+        {
+            HeaderField f = headers[i];
+            if (f.Known is KnownHeader.ContentLength or KnownHeader.TransferEncoding or KnownHeader.Connection
+                or KnownHeader.KeepAlive or KnownHeader.ProxyConnection or KnownHeader.Upgrade)
+            {
+                continue; // RFC 9113 §8.2.2: connection-specific fields must not appear
+            }
+
+            ReadOnlySpan<byte> name = f.Known != KnownHeader.None ? KnownHeaders.LowercaseName(f.Known) : Lowercase(f.Name, lower);
+            EncodeFieldLocked(name, f.Value, ref written);
+        }
+
+        if (c.ResponseContentLength >= 0 && c.StatusCode is not (204 or 304) && c.StatusCode >= 200)
+        {
+            Span<byte> digits = stackalloc byte[20];
+            System.Buffers.Text.Utf8Formatter.TryFormat(c.ResponseContentLength, digits, out int n);
+            EncodeFieldLocked("content-length"u8, digits[..n], ref written);
+        }
+
+        ReadOnlySpan<byte> date = DateHeader.Line;
+        EncodeFieldLocked("date"u8, date[6..^2], ref written);
+        ReadOnlySpan<byte> server = ServerHeader.Line;
+        if (!server.IsEmpty)
+        {
+            EncodeFieldLocked("server"u8, server[8..^2], ref written);
+        }
+
+        return written;
+    }
+
+    private void EncodeFieldLocked(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ref int written)
+    {
+        int before = written;
+        while (!_encoder.Encode(name, value, _headerBlock.AsSpan(), ref written))
+        {
+            written = before;
+            Grow();
+        }
+    }
+
+    private void Grow() => Array.Resize(ref _headerBlock, _headerBlock.Length * 2);
+
+    /// <summary>
+    /// Writes DATA frames for <paramref name="data"/>, as much as the windows allow at a time, waiting for
+    /// WINDOW_UPDATE when they are exhausted and for the copy loop when too much is queued.
+    /// </summary>
+    public async ValueTask WriteDataAsync(Http2Stream stream, ReadOnlyMemory<byte> data, bool endStream, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task? wait = null;
+            lock (_lock)
+            {
+                if (_completed || stream.ResetSent)
+                {
+                    throw new IOException("the HTTP/2 stream was reset or the connection closed");
+                }
+
+                if (data.IsEmpty)
+                {
+                    if (endStream)
+                    {
+                        Http2FrameWriter.WriteData(_writer, stream.StreamId, ReadOnlySpan<byte>.Empty, true);
+                        Written(Http2FrameHeader.Size);
+                        FlushIfNeededLocked();
+                    }
+
+                    return;
+                }
+
+                if (_queued > _maxQueuedBytes)
+                {
+                    _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    wait = _drained.Task;
+                }
+                else
+                {
+                    int n = Math.Min(data.Length, Math.Min(_peerMaxFrameSize, Math.Min(stream.SendWindow.Available, _connectionWindow.Available)));
+                    if (n > 0)
+                    {
+                        bool last = n == data.Length && endStream;
+                        Http2FrameWriter.WriteData(_writer, stream.StreamId, data.Span[..n], last);
+                        Written(Http2FrameHeader.Size + n);
+                        stream.SendWindow.TryConsume(n);
+                        _connectionWindow.TryConsume(n);
+                        data = data[n..];
+                        if (data.IsEmpty)
+                        {
+                            FlushIfNeededLocked();
+                            return;
+                        }
+
+                        continue;
+                    }
+
+                    // A window is exhausted: flush what we have and wait for the peer's WINDOW_UPDATE.
+                    FlushIfNeededLocked();
+                    wait = stream.PrepareWindowWait();
+                    if (_connectionWindow.Available <= 0)
+                    {
+                        _windowWaiters.Add(stream);
+                    }
+                }
+            }
+
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void FlushNow()
+    {
+        lock (_lock)
+        {
+            FlushIfNeededLocked();
+        }
+    }
+
+    /// <summary>Stops writing: pending frames are still sent, then the copy loop ends.</summary>
+    public void Complete()
+    {
+        List<Http2Stream> wake;
+        lock (_lock)
+        {
+            if (_completed) return;
+            FlushIfNeededLocked();
+            _completed = true;
+            _writer.Complete();
+            wake = [.. _windowWaiters];
+            _windowWaiters.Clear();
+            _drained?.TrySetResult();
+        }
+
+        foreach (Http2Stream s in wake)
+        {
+            s.SignalWindow();
+        }
+    }
+
+    private async Task CopyLoopAsync()
+    {
+        PipeReader reader = _pipe.Reader;
+        try
+        {
+            while (true)
+            {
+                ReadResult result = await reader.ReadAsync().ConfigureAwait(false);
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                if (buffer.IsSingleSegment)
+                {
+                    await _transport.WriteAsync(buffer.First).ConfigureAwait(false);
+                }
+                else if (!buffer.IsEmpty)
+                {
+                    // Gather small segments into TLS-record-sized writes: one record and one send per 16 KiB.
+                    byte[] gather = ArrayPool<byte>.Shared.Rent(16 * 1024);
+                    try
+                    {
+                        int filled = 0;
+                        foreach (ReadOnlyMemory<byte> segment in buffer)
+                        {
+                            ReadOnlyMemory<byte> rest = segment;
+                            while (!rest.IsEmpty)
+                            {
+                                int n = Math.Min(rest.Length, gather.Length - filled);
+                                rest.Span[..n].CopyTo(gather.AsSpan(filled));
+                                filled += n;
+                                rest = rest[n..];
+                                if (filled == gather.Length)
+                                {
+                                    await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
+                                    filled = 0;
+                                }
+                            }
+                        }
+
+                        if (filled > 0)
+                        {
+                            await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(gather);
+                    }
+                }
+
+                reader.AdvanceTo(buffer.End);
+                TaskCompletionSource? drained = null;
+                lock (_lock)
+                {
+                    _queued -= buffer.Length;
+                    if (_queued <= _maxQueuedBytes / 2 && _drained is not null)
+                    {
+                        drained = _drained;
+                        _drained = null;
+                    }
+                }
+
+                drained?.TrySetResult();
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            // The peer is gone; the read loop notices on its side.
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+            Complete();
+        }
+    }
+}

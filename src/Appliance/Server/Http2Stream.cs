@@ -1,0 +1,232 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Appliance.Protocol.Http1;
+using Appliance.Protocol.Http2;
+
+namespace Appliance.Server;
+
+/// <summary>
+/// One HTTP/2 request/response exchange (RFC 9113 §5.1): its state, flow-control windows, request body
+/// pipe, and the response sink that turns the gateway's writes into HEADERS and DATA frames. Pooled per
+/// connection; the request context inside is reused.
+/// </summary>
+internal sealed class Http2Stream : ResponseSink
+{
+    private readonly Http2Connection _connection;
+    private readonly Http2Output _output;
+    private readonly Pipe _body = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false, minimumSegmentSize: 4096));
+    private TaskCompletionSource? _windowWait;
+
+    /// <summary>Our send window for this stream; changed under the output lock.</summary>
+    public Http2FlowWindow SendWindow;
+
+    public Http2Stream(Http2Connection connection, Http2Output output, ConnectionInfo info)
+    {
+        _connection = connection;
+        _output = output;
+        Context = new RequestContext(info) { Sink = this };
+        Body = new Http2RequestBody(this, _body.Reader);
+    }
+
+    public int StreamId { get; private set; }
+
+    public RequestContext Context { get; }
+
+    public Http2RequestBody Body { get; }
+
+    public Http2StreamState State;
+
+    /// <summary>Bytes of request body the peer may still send before we grant more (our receive window).</summary>
+    public int ReceiveWindow;
+
+    public long DeclaredContentLength { get; set; } = -1;
+
+    public long ReceivedBodyBytes { get; set; }
+
+    public bool EndStreamReceived { get; set; }
+
+    public bool EndStreamSent { get; private set; }
+
+    public bool ResetSent { get; set; }
+
+    public bool HandlerDone { get; set; }
+
+    public bool HandlerStarted { get; set; }
+
+    /// <summary>Returned to the pool; guards against a double release.</summary>
+    public bool Released { get; set; }
+
+    /// <summary>Request body bytes read by the application since the last WINDOW_UPDATE we sent.</summary>
+    public int UnacknowledgedConsumed;
+
+    public bool IsHead => Context.Method == HttpMethod.Head;
+
+    public void Initialize(int streamId, int initialSendWindow, int receiveWindow)
+    {
+        StreamId = streamId;
+        State = Http2StreamState.Open;
+        SendWindow = new Http2FlowWindow(initialSendWindow);
+        ReceiveWindow = receiveWindow;
+        DeclaredContentLength = -1;
+        ReceivedBodyBytes = 0;
+        UnacknowledgedConsumed = 0;
+        AppendedBytes = 0;
+        _consumedBytes = 0;
+        EndStreamReceived = EndStreamSent = ResetSent = HandlerDone = HandlerStarted = Released = false;
+        _windowWait = null;
+        Context.Reset();
+        Context.Version = HttpVersion.Http2;
+        Body.Reset();
+    }
+
+    /// <summary>Prepares a stream object for reuse after it closed.</summary>
+    public void Recycle()
+    {
+        _body.Reader.Complete();
+        _body.Writer.Complete();
+        _body.Reset();
+    }
+
+    // ---- request body, fed by the read loop ----
+
+    public void AppendBody(in System.Buffers.ReadOnlySequence<byte> data)
+    {
+        AppendedBytes += data.Length;
+        foreach (ReadOnlyMemory<byte> segment in data)
+        {
+            _body.Writer.Write(segment.Span);
+        }
+
+        _ = _body.Writer.FlushAsync(); // never waits: pauseWriterThreshold is 0, flow control bounds the size
+    }
+
+    public void CompleteBody(Exception? error = null) => _body.Writer.Complete(error);
+
+    internal void OnBodyConsumed(int bytes)
+    {
+        Interlocked.Add(ref _consumedBytes, bytes);
+        _connection.OnBodyConsumed(this, bytes);
+    }
+
+    private long _consumedBytes;
+
+    /// <summary>Request body bytes copied into the pipe.</summary>
+    public long AppendedBytes { get; private set; }
+
+    /// <summary>Bytes buffered that the application never read; they still hold the connection window.</summary>
+    public long UnreadBytes => AppendedBytes - Interlocked.Read(ref _consumedBytes);
+
+    // ---- flow control waits ----
+
+    public Task PrepareWindowWait()
+    {
+        _windowWait ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _windowWait.Task;
+    }
+
+    public void SignalWindow()
+    {
+        TaskCompletionSource? wait = Interlocked.Exchange(ref _windowWait, null);
+        wait?.TrySetResult();
+    }
+
+    // ---- ResponseSink ----
+
+    private bool BodyAllowed => Context.StatusCode is >= 200 and not 204 and not 304 && !IsHead;
+
+    public override ValueTask WriteAsync(RequestContext context, ReadOnlyMemory<byte> data, bool flush, CancellationToken cancellationToken)
+    {
+        bool last = false;
+        if (!context.ResponseStarted)
+        {
+            context.ResponseStarted = true;
+            if (!BodyAllowed && !IsHead)
+            {
+                data = default;
+            }
+
+            // The whole declared body in one write: HEADERS + DATA(END_STREAM), two frames, no empty DATA after.
+            last = context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length && BodyAllowed;
+            bool headersOnly = !BodyAllowed && context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length;
+            _output.WriteResponseHeaders(this, context, endStream: headersOnly);
+            if (headersOnly)
+            {
+                MarkEndStreamSent();
+                return default;
+            }
+        }
+        else if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten + data.Length == context.ResponseContentLength)
+        {
+            last = true;
+        }
+
+        if (!BodyAllowed || (data.IsEmpty && !last))
+        {
+            return flush ? FlushAsync(context, cancellationToken) : default;
+        }
+
+        if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten + data.Length > context.ResponseContentLength)
+        {
+            throw new InvalidOperationException("response body longer than its content-length");
+        }
+
+        context.ResponseBytesWritten += data.Length;
+        if (last)
+        {
+            MarkEndStreamSent();
+        }
+
+        return _output.WriteDataAsync(this, data, last, cancellationToken);
+    }
+
+    public override ValueTask FlushAsync(RequestContext context, CancellationToken cancellationToken)
+    {
+        if (!context.ResponseStarted)
+        {
+            context.ResponseStarted = true;
+            _output.WriteResponseHeaders(this, context, endStream: false);
+        }
+
+        _output.FlushNow();
+        return default;
+    }
+
+    public override ValueTask CompleteAsync(RequestContext context)
+    {
+        if (EndStreamSent || ResetSent)
+        {
+            return default;
+        }
+
+        if (!context.ResponseStarted)
+        {
+            context.ResponseStarted = true;
+            if (context.ResponseContentLength < 0 && BodyAllowed)
+            {
+                context.ResponseContentLength = 0;
+            }
+
+            MarkEndStreamSent();
+            _output.WriteResponseHeaders(this, context, endStream: true);
+            return default;
+        }
+
+        if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten < context.ResponseContentLength && BodyAllowed)
+        {
+            // The declared length was not delivered: the peer must not take a short body as complete (§8.1.1).
+            _connection.ResetStream(this, Http2ErrorCode.InternalError, "response shorter than its content-length");
+            return default;
+        }
+
+        MarkEndStreamSent();
+        return _output.WriteDataAsync(this, default, endStream: true, CancellationToken.None);
+    }
+
+    public override ValueTask SendContinueAsync(RequestContext context) => default; // HTTP/2 flow control replaces 100-continue
+
+    private void MarkEndStreamSent()
+    {
+        EndStreamSent = true;
+        State = State == Http2StreamState.HalfClosedRemote ? Http2StreamState.Closed : Http2StreamState.HalfClosedLocal;
+    }
+}

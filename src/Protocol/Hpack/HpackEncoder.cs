@@ -1,0 +1,312 @@
+namespace Appliance.Protocol.Hpack;
+
+/// <summary>
+/// Encodes header blocks (RFC 7541) for one HTTP/2 connection direction, keeping its dynamic table.
+/// </summary>
+/// <remarks>
+/// <para>Per block: <see cref="BeginBlock"/> first (it emits a pending table size update, §4.2), then
+/// <see cref="EncodeStatus"/> and <see cref="Encode"/> for each field. Each method writes at
+/// <c>destination[written..]</c> and advances <c>written</c>; when the rest of the destination is too small it returns
+/// false having written nothing and changed nothing, so the caller can grow the buffer (keeping what is written) or
+/// send what it has as a HEADERS/CONTINUATION fragment, and call again with the same field. Never restart a block
+/// whose fields were already encoded: the encoder's table has recorded them.</para>
+/// <para>Strategy: a field in the static or dynamic table is one index. Otherwise the name is indexed when possible
+/// and the value written as a literal, Huffman-coded when shorter; fields whose values tend to repeat (content-type,
+/// server, cache-control, vary…) are added to the dynamic table, those that change with every message
+/// (content-length, date, etag, last-modified…) are not, and credentials (authorization, proxy-authorization, cookie,
+/// set-cookie, or any field passed as sensitive) use the never-indexed form (§6.2.3, §7.1.3) so that no intermediary
+/// indexes them either. A repeated response therefore costs a few bytes per cached field.</para>
+/// <para>Not thread-safe: use it (including <see cref="SetPeerMaxTableSize"/>) from the single frame writer, between
+/// blocks.</para>
+/// </remarks>
+public sealed class HpackEncoder
+{
+    private readonly HpackDynamicTable _table;
+    private bool _updatePending;
+    private int _smallestPendingSize;
+
+    /// <param name="maxDynamicTableSize">The largest dynamic table this encoder will use, whatever the peer allows.</param>
+    public HpackEncoder(int maxDynamicTableSize = HpackDecoder.DefaultMaxDynamicTableSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxDynamicTableSize);
+        _table = new HpackDynamicTable(maxDynamicTableSize);
+
+        // The peer's decoder starts at the protocol default (RFC 9113 §6.5.2); say so if we will use less.
+        int initial = Math.Min(maxDynamicTableSize, HpackDecoder.DefaultMaxDynamicTableSize);
+        _table.SetMaxSize(initial);
+        if (initial != HpackDecoder.DefaultMaxDynamicTableSize)
+        {
+            _updatePending = true;
+            _smallestPendingSize = initial;
+        }
+    }
+
+    private enum FieldKind : byte
+    {
+        Normal,
+        Volatile,
+        Sensitive,
+    }
+
+    /// <summary>The dynamic table, for tests and diagnostics.</summary>
+    internal HpackDynamicTable Table => _table;
+
+    /// <summary>
+    /// Applies the peer's SETTINGS_HEADER_TABLE_SIZE. The table shrinks now; the next <see cref="BeginBlock"/> signals
+    /// the change (§4.2: the smallest size since the last block, then the final one).
+    /// </summary>
+    public void SetPeerMaxTableSize(int peerMaxTableSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(peerMaxTableSize);
+        int size = Math.Min(peerMaxTableSize, _table.SizeLimit);
+        if (size == _table.MaxSize && !_updatePending)
+        {
+            return;
+        }
+
+        _table.SetMaxSize(size);
+        _smallestPendingSize = _updatePending ? Math.Min(_smallestPendingSize, size) : size;
+        _updatePending = true;
+    }
+
+    /// <summary>Starts a header block: writes the pending dynamic table size updates, if any (§6.3).</summary>
+    public bool BeginBlock(Span<byte> destination, ref int written)
+    {
+        if (!_updatePending)
+        {
+            return true;
+        }
+
+        int final = _table.MaxSize;
+        bool twoUpdates = _smallestPendingSize < final;
+        int length = HpackIntegers.EncodedLength(final, 5) + (twoUpdates ? HpackIntegers.EncodedLength(_smallestPendingSize, 5) : 0);
+        Span<byte> dest = destination[written..];
+        if (dest.Length < length)
+        {
+            return false;
+        }
+
+        int n = 0;
+        if (twoUpdates)
+        {
+            HpackIntegers.TryEncode(_smallestPendingSize, 5, 0x20, dest, out n);
+        }
+
+        HpackIntegers.TryEncode(final, 5, 0x20, dest[n..], out _);
+        written += length;
+        _updatePending = false;
+        return true;
+    }
+
+    /// <summary>
+    /// Writes :status: one byte for the statuses of the static table (200, 204, 206, 304, 400, 404, 500), otherwise a
+    /// five-byte literal with the indexed name (not added to the table).
+    /// </summary>
+    public bool EncodeStatus(int status, Span<byte> destination, ref int written)
+    {
+        int index = status switch
+        {
+            200 => HpackStaticTable.Status200,
+            204 => HpackStaticTable.Status204,
+            206 => HpackStaticTable.Status206,
+            304 => HpackStaticTable.Status304,
+            400 => HpackStaticTable.Status400,
+            404 => HpackStaticTable.Status404,
+            500 => HpackStaticTable.Status500,
+            _ => 0,
+        };
+
+        Span<byte> dest = destination[written..];
+        if (index != 0)
+        {
+            if (dest.IsEmpty)
+            {
+                return false;
+            }
+
+            dest[0] = (byte)(0x80 | index);
+            written++;
+            return true;
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(status, 100);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(status, 999);
+        if (dest.Length < 5)
+        {
+            return false;
+        }
+
+        // §6.2.2 literal without indexing (0000 + 4-bit name index) naming entry 8, ":status", then a raw 3-byte
+        // string: Huffman saves nothing on three digits.
+        dest[0] = HpackStaticTable.Status200;
+        dest[1] = 3;
+        dest[2] = (byte)('0' + (status / 100));
+        dest[3] = (byte)('0' + (status / 10 % 10));
+        dest[4] = (byte)('0' + (status % 10));
+        written += 5;
+        return true;
+    }
+
+    /// <summary>
+    /// Writes one field. <paramref name="lowercaseName"/> must already be lowercase (RFC 9113 §8.2.1) and the value
+    /// valid; nothing is checked here. <paramref name="sensitive"/> forces the never-indexed form (§6.2.3).
+    /// </summary>
+    public bool Encode(ReadOnlySpan<byte> lowercaseName, ReadOnlySpan<byte> value, Span<byte> destination, ref int written, bool sensitive = false)
+    {
+        ReadOnlySpan<byte> name = lowercaseName;
+        FieldKind kind = sensitive ? FieldKind.Sensitive : Classify(name);
+        int nameIndex = HpackStaticTable.Find(name, value, out bool fullMatch);
+        if (kind == FieldKind.Sensitive)
+        {
+            // Only the name may come from a table; the value is never matched against (or added to) one.
+            if (nameIndex == 0 && _table.Count != 0)
+            {
+                int dynamicIndex = _table.Find(name, default, out _);
+                nameIndex = dynamicIndex == 0 ? 0 : HpackStaticTable.Count + dynamicIndex;
+            }
+        }
+        else if (fullMatch)
+        {
+            return WriteIndexed(nameIndex, destination, ref written);
+        }
+        else if (kind == FieldKind.Normal && _table.Count != 0)
+        {
+            // Volatile fields are never added, so the dynamic table has nothing for them.
+            int dynamicIndex = _table.Find(name, value, out fullMatch);
+            if (fullMatch)
+            {
+                return WriteIndexed(HpackStaticTable.Count + dynamicIndex, destination, ref written);
+            }
+
+            if (nameIndex == 0 && dynamicIndex != 0)
+            {
+                nameIndex = HpackStaticTable.Count + dynamicIndex;
+            }
+        }
+
+        bool insert = kind == FieldKind.Normal && ShouldIndex(name, value);
+
+        // §6.2.1 with incremental indexing: 01 + 6-bit index; §6.2.2 without: 0000 + 4 bits; §6.2.3 never: 0001 + 4 bits.
+        byte flags = insert ? (byte)0x40 : kind == FieldKind.Sensitive ? (byte)0x10 : (byte)0x00;
+        int prefixBits = insert ? 6 : 4;
+
+        int length = HpackIntegers.EncodedLength(nameIndex, prefixBits);
+        bool nameHuffman = false;
+        int nameLength = 0;
+        if (nameIndex == 0)
+        {
+            length += StringLength(name, out nameHuffman, out nameLength);
+        }
+
+        length += StringLength(value, out bool valueHuffman, out int valueLength);
+        Span<byte> dest = destination[written..];
+        if (dest.Length < length)
+        {
+            return false;
+        }
+
+        HpackIntegers.TryEncode(nameIndex, prefixBits, flags, dest, out int n);
+        if (nameIndex == 0)
+        {
+            n += WriteString(name, nameHuffman, nameLength, dest[n..]);
+        }
+
+        WriteString(value, valueHuffman, valueLength, dest[n..]);
+        written += length;
+        if (insert)
+        {
+            _table.Insert(name, value);
+        }
+
+        return true;
+    }
+
+    private static bool WriteIndexed(int index, Span<byte> destination, ref int written)
+    {
+        // §6.1: 1 + 7-bit index.
+        if (!HpackIntegers.TryEncode(index, 7, 0x80, destination[written..], out int n))
+        {
+            return false;
+        }
+
+        written += n;
+        return true;
+    }
+
+    /// <summary>Bytes for a §5.2 string literal, Huffman-coded when that is shorter.</summary>
+    private static int StringLength(ReadOnlySpan<byte> s, out bool huffman, out int encodedLength)
+    {
+        int huffmanLength = HuffmanCodec.EncodedLength(s);
+        huffman = huffmanLength < s.Length;
+        encodedLength = huffman ? huffmanLength : s.Length;
+        return HpackIntegers.EncodedLength(encodedLength, 7) + encodedLength;
+    }
+
+    private static int WriteString(ReadOnlySpan<byte> s, bool huffman, int encodedLength, Span<byte> dest)
+    {
+        HpackIntegers.TryEncode(encodedLength, 7, huffman ? (byte)0x80 : (byte)0, dest, out int n);
+        if (huffman)
+        {
+            HuffmanCodec.TryEncode(s, dest[n..], out _);
+        }
+        else
+        {
+            s.CopyTo(dest[n..]);
+        }
+
+        return n + encodedLength;
+    }
+
+    private bool ShouldIndex(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        // An entry taking more than half the table would flush the entries that pay off; such values rarely repeat.
+        long size = (long)name.Length + value.Length + HpackDynamicTable.EntryOverhead;
+        return size <= _table.MaxSize / 2;
+    }
+
+    /// <summary>Fields whose values change with every message are not worth a table entry; credentials must never
+    /// be in one (§7.1.3).</summary>
+    private static FieldKind Classify(ReadOnlySpan<byte> name)
+    {
+        switch (name.Length)
+        {
+            case 3:
+                return name.SequenceEqual("age"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 4:
+                return name.SequenceEqual("date"u8) || name.SequenceEqual("etag"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 5:
+                return name.SequenceEqual(":path"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 6:
+                return name.SequenceEqual("cookie"u8) ? FieldKind.Sensitive : FieldKind.Normal;
+            case 7:
+                return name.SequenceEqual("expires"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 8:
+                return name.SequenceEqual("location"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 10:
+                if (name.SequenceEqual("set-cookie"u8)) return FieldKind.Sensitive;
+                return name.SequenceEqual("tracestate"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 11:
+                return name.SequenceEqual("traceparent"u8) || name.SequenceEqual("retry-after"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 12:
+                return name.SequenceEqual("x-request-id"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 13:
+                if (name.SequenceEqual("authorization"u8)) return FieldKind.Sensitive;
+                return name.SequenceEqual("last-modified"u8) || name.SequenceEqual("content-range"u8) || name.SequenceEqual("server-timing"u8)
+                    ? FieldKind.Volatile
+                    : FieldKind.Normal;
+            case 14:
+                return name.SequenceEqual("content-length"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 15:
+                return name.SequenceEqual("ratelimit-reset"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 17:
+                return name.SequenceEqual("x-ratelimit-reset"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 19:
+                if (name.SequenceEqual("proxy-authorization"u8)) return FieldKind.Sensitive;
+                return name.SequenceEqual("ratelimit-remaining"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            case 21:
+                return name.SequenceEqual("x-ratelimit-remaining"u8) ? FieldKind.Volatile : FieldKind.Normal;
+            default:
+                return FieldKind.Normal;
+        }
+    }
+}
