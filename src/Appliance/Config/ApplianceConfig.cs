@@ -70,6 +70,22 @@ public sealed class ListenerLimitsConfig
     public int? MaxRequestHeaderCount { get; set; }
     public long? MaxRequestBodySize { get; set; }
     public int? MaxRequestsPerConnection { get; set; }
+    public Http2LimitsConfig? Http2 { get; set; }
+}
+
+public sealed class Http2LimitsConfig
+{
+    public int? MaxConcurrentStreams { get; set; }
+    public int? InitialStreamWindowSize { get; set; }
+    public int? InitialConnectionWindowSize { get; set; }
+    public int? MaxFrameSize { get; set; }
+    public int? HeaderTableSize { get; set; }
+    public int? MaxResetsPerInterval { get; set; }
+    public int? MaxContinuationFrames { get; set; }
+    public int? MaxControlFramesPerInterval { get; set; }
+    public int? MaxEmptyDataFramesPerInterval { get; set; }
+    public string? FloodInterval { get; set; }
+    public int? MaxQueuedOutputBytes { get; set; }
 }
 
 public sealed class CertificateConfig

@@ -399,6 +399,32 @@ public sealed class ConfigCompiler
                 MaxHeaderBytes = headerSize,
                 MaxHeaderCount = headerCount,
             },
+            Http2 = CompileHttp2Limits(c.Http2, $"{p}.http2"),
+        };
+    }
+
+    private Http2Limits CompileHttp2Limits(Http2LimitsConfig? c, string p)
+    {
+        var d = new Http2Limits();
+        if (c is null)
+        {
+            return d;
+        }
+
+        return new Http2Limits
+        {
+            MaxConcurrentStreams = Positive(c.MaxConcurrentStreams, $"{p}.maxConcurrentStreams", d.MaxConcurrentStreams, 1, 100_000),
+            // RFC 9113 §6.5.2: windows up to 2^31-1, frames 16 KiB to 16 MiB.
+            InitialStreamWindowSize = Positive(c.InitialStreamWindowSize, $"{p}.initialStreamWindowSize", d.InitialStreamWindowSize, 1, int.MaxValue),
+            InitialConnectionWindowSize = Positive(c.InitialConnectionWindowSize, $"{p}.initialConnectionWindowSize", d.InitialConnectionWindowSize, 65_535, int.MaxValue),
+            MaxFrameSize = Positive(c.MaxFrameSize, $"{p}.maxFrameSize", d.MaxFrameSize, 16_384, 16_777_215),
+            HeaderTableSize = Positive(c.HeaderTableSize, $"{p}.headerTableSize", d.HeaderTableSize, 0, 1024 * 1024),
+            MaxResetsPerInterval = Positive(c.MaxResetsPerInterval, $"{p}.maxResetsPerInterval", d.MaxResetsPerInterval, 1, int.MaxValue),
+            MaxContinuationFrames = Positive(c.MaxContinuationFrames, $"{p}.maxContinuationFrames", d.MaxContinuationFrames, 1, 10_000),
+            MaxControlFramesPerInterval = Positive(c.MaxControlFramesPerInterval, $"{p}.maxControlFramesPerInterval", d.MaxControlFramesPerInterval, 1, int.MaxValue),
+            MaxEmptyDataFramesPerInterval = Positive(c.MaxEmptyDataFramesPerInterval, $"{p}.maxEmptyDataFramesPerInterval", d.MaxEmptyDataFramesPerInterval, 1, int.MaxValue),
+            FloodInterval = ParseDuration(c.FloodInterval, $"{p}.floodInterval", d.FloodInterval),
+            MaxQueuedOutputBytes = Positive(c.MaxQueuedOutputBytes, $"{p}.maxQueuedOutputBytes", d.MaxQueuedOutputBytes, 16 * 1024, int.MaxValue),
         };
     }
 

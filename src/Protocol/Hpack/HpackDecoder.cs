@@ -203,6 +203,21 @@ public sealed class HpackDecoder : IDisposable
                 return true;
             }
 
+            // Fast path for the commonest representation, an indexed field with a one-byte index (§6.1).
+            uint first = src[0];
+            if (first - 0x81 < 0x7E && _skip == SkipPhase.None)
+            {
+                int index = (int)(first & 0x7F);
+                if (index > HpackStaticTable.Count + _table.Count)
+                {
+                    return false;
+                }
+
+                EmitIndexed(index, ref handler);
+                src = src[1..];
+                continue;
+            }
+
             ScanResult result = Scan(src, out Layout field, out _);
             if (result == ScanResult.NeedMore)
             {
@@ -375,17 +390,7 @@ public sealed class HpackDecoder : IDisposable
         switch (layout.Kind)
         {
             case Kind.Indexed:
-                _fieldSeen = true;
-                if (layout.Index <= HpackStaticTable.Count)
-                {
-                    Emit(HpackStaticTable.Name(layout.Index), HpackStaticTable.Value(layout.Index), ref handler);
-                }
-                else
-                {
-                    int index = layout.Index - HpackStaticTable.Count;
-                    Emit(_table.Name(index), _table.Value(index), ref handler);
-                }
-
+                EmitIndexed(layout.Index, ref handler);
                 return true;
 
             case Kind.SizeUpdate:
@@ -478,7 +483,8 @@ public sealed class HpackDecoder : IDisposable
         return true;
     }
 
-    private int DecodedRoom(int encodedLength) => Math.Min(HuffmanCodec.MaxDecodedLength(encodedLength), _maxStringLength);
+    // One byte over the longest possible output lets HuffmanCodec use its unchecked loop.
+    private int DecodedRoom(int encodedLength) => Math.Min(HuffmanCodec.MaxDecodedLength(encodedLength) + 1, _maxStringLength);
 
     /// <summary>Done; DestinationTooSmall for a valid string that decodes past the stored maximum; InvalidData.</summary>
     private static OperationStatus DecodeHuffman(ReadOnlySpan<byte> encoded, Span<byte> destination, out int written)
@@ -494,6 +500,21 @@ public sealed class HpackDecoder : IDisposable
         }
 
         return status;
+    }
+
+    private void EmitIndexed<THandler>(int index, ref THandler handler)
+        where THandler : struct, IHpackHeaderHandler
+    {
+        _fieldSeen = true;
+        if (index <= HpackStaticTable.Count)
+        {
+            Emit(HpackStaticTable.Name(index), HpackStaticTable.Value(index), ref handler);
+        }
+        else
+        {
+            _table.GetEntry(index - HpackStaticTable.Count, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value);
+            Emit(name, value, ref handler);
+        }
     }
 
     private void Emit<THandler>(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ref THandler handler)

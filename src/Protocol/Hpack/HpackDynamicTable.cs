@@ -56,6 +56,14 @@ public sealed class HpackDynamicTable
         return _arena.AsSpan(e.Offset + e.NameLength, e.ValueLength);
     }
 
+    /// <summary>Name and value of entry <paramref name="index"/> with one lookup.</summary>
+    public void GetEntry(int index, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value)
+    {
+        ref readonly Entry e = ref EntryAt(index);
+        name = _arena.AsSpan(e.Offset, e.NameLength);
+        value = _arena.AsSpan(e.Offset + e.NameLength, e.ValueLength);
+    }
+
     /// <summary>
     /// Adds an entry at index 1, first evicting the oldest entries until it fits (§4.4). An entry larger than the
     /// maximum size empties the table and is not added. <paramref name="name"/> may point into this table (a literal
