@@ -3,6 +3,7 @@ using System.Buffers.Text;
 using System.IO.Pipelines;
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
+using Appliance.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Server;
@@ -18,7 +19,7 @@ public sealed class Http1Connection : ResponseSink
 
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
-    private readonly HttpConnection _owner;
+    private readonly TrackedConnection _owner;
     private readonly ListenerRuntime _listener;
     private readonly ILogger _logger;
     private readonly RequestContext _context;
@@ -46,7 +47,7 @@ public sealed class Http1Connection : ResponseSink
         Handler,
     }
 
-    public Http1Connection(PipeReader input, PipeWriter output, HttpConnection owner, ListenerRuntime listener, ConnectionInfo info, ILogger logger)
+    public Http1Connection(PipeReader input, PipeWriter output, TrackedConnection owner, ListenerRuntime listener, ConnectionInfo info, ILogger logger)
     {
         _input = input;
         _output = output;

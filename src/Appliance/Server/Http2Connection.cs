@@ -611,11 +611,21 @@ public sealed class Http2Connection
         {
             SequencePosition position = fragment.Start;
             long remaining = fragment.Length;
-            while (fragment.TryGet(ref position, out ReadOnlyMemory<byte> segment))
+            while (remaining > 0 && fragment.TryGet(ref position, out ReadOnlyMemory<byte> segment))
             {
+                if (segment.IsEmpty)
+                {
+                    continue; // an empty segment must not end the block early (or twice)
+                }
+
                 remaining -= segment.Length;
-                status = _decoder.Decode(segment.Span, endHeaders && remaining == 0, ref handler);
-                if (status == HpackStatus.CompressionError)
+                HpackStatus s = _decoder.Decode(segment.Span, endHeaders && remaining == 0, ref handler);
+                if (s != HpackStatus.Ok)
+                {
+                    status = s; // keep HeaderListTooLarge once seen; keep decoding to stay in sync
+                }
+
+                if (s == HpackStatus.CompressionError)
                 {
                     break;
                 }
@@ -685,6 +695,12 @@ public sealed class Http2Connection
             // Trailers end the request body.
             lock (_lock)
             {
+                if (status == HpackStatus.HeaderListTooLarge)
+                {
+                    LimitCounters.Increment("h2_header_list_too_large");
+                    return ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, "trailer list too large");
+                }
+
                 return _block.Malformed is not null
                     ? ResetStreamLocked(stream, Http2ErrorCode.ProtocolError, _block.Malformed)
                     : EndRequestBodyLocked(stream);

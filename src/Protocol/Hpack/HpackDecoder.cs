@@ -483,8 +483,7 @@ public sealed class HpackDecoder : IDisposable
         return true;
     }
 
-    // One byte over the longest possible output lets HuffmanCodec use its unchecked loop.
-    private int DecodedRoom(int encodedLength) => Math.Min(HuffmanCodec.MaxDecodedLength(encodedLength) + 1, _maxStringLength);
+    private int DecodedRoom(int encodedLength) => Math.Min(HuffmanCodec.MaxDecodedLength(encodedLength), _maxStringLength);
 
     /// <summary>Done; DestinationTooSmall for a valid string that decodes past the stored maximum; InvalidData.</summary>
     private static OperationStatus DecodeHuffman(ReadOnlySpan<byte> encoded, Span<byte> destination, out int written)

@@ -177,48 +177,9 @@ public static class HuffmanCodec
     /// Decodes a Huffman-encoded string literal. <see cref="OperationStatus.InvalidData"/> for an EOS symbol in the
     /// string or padding that is longer than 7 bits or not all ones (RFC 7541 §5.2: a decoding error);
     /// <see cref="OperationStatus.DestinationTooSmall"/> when the output does not fit (<see cref="MaxDecodedLength"/>
-    /// always does; one byte more selects a faster loop).
+    /// always does).
     /// </summary>
     public static OperationStatus Decode(ReadOnlySpan<byte> source, Span<byte> destination, out int written)
-    {
-        return destination.Length > MaxDecodedLength(source.Length)
-            ? DecodeWithRoom(source, destination, out written)
-            : DecodeChecked(source, destination, out written);
-    }
-
-    /// <summary>
-    /// The fast path, when the destination has a byte more than the longest possible output: every nibble stores its
-    /// table entry's symbol and advances by its emit bit, and failures are collected and checked once at the end, so
-    /// the loop has no branch to mispredict. (A failing entry restarts at the root without emitting, so the output
-    /// still never exceeds one symbol per 5 input bits.)
-    /// </summary>
-    private static OperationStatus DecodeWithRoom(ReadOnlySpan<byte> source, Span<byte> destination, out int written)
-    {
-        ref uint table = ref MemoryMarshal.GetArrayDataReference(s_decodeTable);
-        ref byte output = ref MemoryMarshal.GetReference(destination);
-        uint state = 0;
-        uint entry = AcceptFlag;
-        uint seen = 0;
-        int w = 0;
-        foreach (byte b in source)
-        {
-            // state < 256 and a nibble < 16, so the index is always inside the 4096-entry table; w never passes the
-            // output bound checked by the caller.
-            uint high = Unsafe.Add(ref table, (int)((state << 4) | ((uint)b >> 4)));
-            Unsafe.Add(ref output, w) = (byte)(high >> 8);
-            w += (int)(high >> 16) & 1;
-            entry = Unsafe.Add(ref table, (int)(((high & 0xFF) << 4) | (b & 0xFu)));
-            Unsafe.Add(ref output, w) = (byte)(entry >> 8);
-            w += (int)(entry >> 16) & 1;
-            state = entry & 0xFF;
-            seen |= high | entry;
-        }
-
-        written = w;
-        return (seen & FailFlag) == 0 && (entry & AcceptFlag) != 0 ? OperationStatus.Done : OperationStatus.InvalidData;
-    }
-
-    private static OperationStatus DecodeChecked(ReadOnlySpan<byte> source, Span<byte> destination, out int written)
     {
         ref uint table = ref MemoryMarshal.GetArrayDataReference(s_decodeTable);
         uint state = 0;
