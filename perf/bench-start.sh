@@ -2,7 +2,7 @@
 # Starts the appliance for ../shared/bench (and our own perf scripts) in the foreground.
 #   perf/bench-start.sh MODE PORT CERT KEY BACKEND RUNDIR
 # MODE direct: every method on every path answers 200 "Hello, World!" (request bodies read and discarded).
-# MODE proxy:  forwards everything to BACKEND (host:port, plain HTTP/1.1) — not available until the proxy lands.
+# MODE proxy:  forwards everything to BACKEND (host:port, plain HTTP/1.1) over a keep-alive pool.
 # Publishes the AOT binary first when it is missing or older than the sources.
 set -euo pipefail
 if [ $# -ne 6 ]; then
@@ -14,8 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/artifacts/publish/appliance"
 
 case "$mode" in
-  direct) ;;
-  proxy) echo "bench-start: proxy mode needs the reverse proxy, which is not in this build yet (backend $backend)" >&2; exit 2 ;;
+  direct) handler='"direct": { "status": 200, "contentType": "text/plain", "body": "Hello, World!" }' ; clusters='[]' ;;
+  proxy) handler='"cluster": "backend"'
+         clusters="[ { \"id\": \"backend\", \"destinations\": [ { \"address\": \"$backend\" } ] } ]" ;;
   *) echo "bench-start: unknown mode '$mode' (direct|proxy)" >&2; exit 2 ;;
 esac
 
@@ -36,9 +37,9 @@ cat > "$run/appliance.json" <<JSON
   "certificates": [
     { "name": "bench", "hosts": ["localhost"], "certificatePath": "$cert", "keyPath": "$key" }
   ],
+  "clusters": $clusters,
   "routes": [
-    { "id": "hello", "match": { "pathPrefix": "/" },
-      "direct": { "status": 200, "contentType": "text/plain", "body": "Hello, World!" } }
+    { "id": "bench", "match": { "pathPrefix": "/" }, $handler }
   ]
 }
 JSON

@@ -149,10 +149,23 @@ public sealed class ClusterConfig
 {
     public string? Id { get; set; }
     public List<DestinationConfig>? Destinations { get; set; }
+    /// <summary>"roundRobin" (weighted, default), "leastRequests" or "powerOfTwoChoices".</summary>
+    public string? LoadBalancing { get; set; }
+    /// <summary>Connections to one destination (idle + busy); past it requests get 503. Default 1024.</summary>
+    public int? MaxConnectionsPerDestination { get; set; }
+    public ClusterTimeoutsConfig? Timeouts { get; set; }
+}
+
+public sealed class ClusterTimeoutsConfig
+{
+    public string? Connect { get; set; }
+    public string? ResponseHeaders { get; set; }
+    public string? Idle { get; set; }
 }
 
 public sealed class DestinationConfig
 {
+    /// <summary>"host:port" or "ip:port" ([v6]:port); plain HTTP/1.1.</summary>
     public string? Address { get; set; }
     public int Weight { get; set; } = 1;
 }

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Text;
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
+using Appliance.Proxy;
 using Appliance.Routing;
 using Appliance.Server;
 using Appliance.Tls;
@@ -63,7 +64,8 @@ public sealed class ConfigCompiler
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
-        RouteTable routes = CompileRoutes(config.Routes, tenants, config.Clusters);
+        Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
+        RouteTable routes = CompileRoutes(config.Routes, tenants, clusters);
         for (int i = 0; i < listeners.Count && _errors.Count == 0 && !_certificatesPending; i++)
         {
             ListenerModel l = listeners[i];
@@ -88,6 +90,11 @@ public sealed class ConfigCompiler
 
         if (_errors.Count > 0)
         {
+            foreach (ClusterModel c in clusters.Values)
+            {
+                c.Dispose();
+            }
+
             return null;
         }
 
@@ -97,6 +104,7 @@ public sealed class ConfigCompiler
             Listeners = listeners,
             Certificates = certificates,
             Routes = routes,
+            Clusters = [.. clusters.Values],
             ShutdownTimeout = shutdown,
             StateDirectory = stateDirectory,
             ServerHeader = server.ServerHeader,
@@ -505,11 +513,10 @@ public sealed class ConfigCompiler
 
     // ---------------- routes ----------------
 
-    private RouteTable CompileRoutes(List<RouteConfig>? routes, Dictionary<string, TenantConfig> tenants, List<ClusterConfig>? clusters)
+    private RouteTable CompileRoutes(List<RouteConfig>? routes, Dictionary<string, TenantConfig> tenants, Dictionary<string, ClusterModel> clusters)
     {
         var models = new List<RouteModel>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        var clusterIds = new HashSet<string>((clusters ?? []).Where(c => c?.Id is not null).Select(c => c.Id!), StringComparer.Ordinal);
         for (int i = 0; i < (routes?.Count ?? 0); i++)
         {
             RouteConfig r = routes![i];
@@ -618,13 +625,13 @@ public sealed class ConfigCompiler
             }
             else if (r.Cluster is not null)
             {
-                if (!clusterIds.Contains(r.Cluster))
+                if (clusters.TryGetValue(r.Cluster, out ClusterModel? cluster))
                 {
-                    Error($"{p}.cluster", $"no cluster with id '{r.Cluster}'");
+                    handler = new ProxyHandler(cluster);
                 }
                 else
                 {
-                    Error($"{p}.cluster", "proxying to clusters is not available in this build yet");
+                    Error($"{p}.cluster", $"no cluster with id '{r.Cluster}'");
                 }
             }
 
@@ -648,6 +655,109 @@ public sealed class ConfigCompiler
         }
 
         return new RouteTable(models);
+    }
+
+    private Dictionary<string, ClusterModel> CompileClusters(List<ClusterConfig>? clusters)
+    {
+        var result = new Dictionary<string, ClusterModel>(StringComparer.Ordinal);
+        for (int i = 0; i < (clusters?.Count ?? 0); i++)
+        {
+            ClusterConfig c = clusters![i];
+            string p = $"clusters[{i}]";
+            if (c is null)
+            {
+                Error(p, "must be an object");
+                continue;
+            }
+
+            int before = _errors.Count;
+            if (!IsIdentifier(c.Id))
+            {
+                Error($"{p}.id", "is required: letters, digits, '-', '_' and '.'");
+            }
+            else if (result.ContainsKey(c.Id!))
+            {
+                Error($"{p}.id", $"duplicate cluster id '{c.Id}'");
+            }
+
+            LoadBalancingPolicy policy = LoadBalancingPolicy.RoundRobin;
+            switch (c.LoadBalancing)
+            {
+                case null or "roundRobin":
+                    break;
+                case "leastRequests":
+                    policy = LoadBalancingPolicy.LeastRequests;
+                    break;
+                case "powerOfTwoChoices":
+                    policy = LoadBalancingPolicy.PowerOfTwoChoices;
+                    break;
+                default:
+                    Error($"{p}.loadBalancing", $"'{c.LoadBalancing}' is not roundRobin, leastRequests or powerOfTwoChoices");
+                    break;
+            }
+
+            var defaults = new UpstreamTimeouts();
+            var timeouts = new UpstreamTimeouts
+            {
+                Connect = ParseDuration(c.Timeouts?.Connect, $"{p}.timeouts.connect", defaults.Connect),
+                ResponseHeaders = ParseDuration(c.Timeouts?.ResponseHeaders, $"{p}.timeouts.responseHeaders", defaults.ResponseHeaders),
+                Idle = ParseDuration(c.Timeouts?.Idle, $"{p}.timeouts.idle", defaults.Idle),
+            };
+            int maxConnections = Positive(c.MaxConnectionsPerDestination, $"{p}.maxConnectionsPerDestination", 1024, 1, 1_000_000);
+            if (c.Destinations is null || c.Destinations.Count == 0)
+            {
+                Error($"{p}.destinations", "needs at least one destination");
+            }
+
+            var parsed = new List<(string Address, string Host, int Port, int Weight)>();
+            for (int j = 0; j < (c.Destinations?.Count ?? 0); j++)
+            {
+                DestinationConfig? d = c.Destinations![j];
+                string dp = $"{p}.destinations[{j}]";
+                if (d?.Address is null || !TrySplitHostPort(d.Address, out string host, out int port))
+                {
+                    Error($"{dp}.address", $"'{d?.Address}' is not host:port");
+                    continue;
+                }
+
+                if (d.Weight is < 1 or > 1000)
+                {
+                    Error($"{dp}.weight", "must be between 1 and 1000");
+                    continue;
+                }
+
+                parsed.Add((d.Address, host, port, d.Weight));
+            }
+
+            if (_errors.Count > before)
+            {
+                continue;
+            }
+
+            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts))];
+            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts);
+        }
+
+        return result;
+    }
+
+    internal static bool TrySplitHostPort(string address, out string host, out int port)
+    {
+        host = "";
+        port = 0;
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, null, out port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        host = address[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']'))
+        {
+            return IPAddress.TryParse(host[1..^1], out _);
+        }
+
+        return !host.Contains(':') && (IPAddress.TryParse(host, out _) || IsHostPattern(host) && !host.StartsWith('*'));
     }
 
     private DirectResponseHandler? CompileDirect(DirectResponseConfig d, string p)

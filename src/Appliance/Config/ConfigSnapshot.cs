@@ -1,3 +1,4 @@
+using Appliance.Proxy;
 using Appliance.Routing;
 using Appliance.Tls;
 
@@ -13,6 +14,7 @@ public sealed class ConfigSnapshot
     public required IReadOnlyList<ListenerModel> Listeners { get; init; }
     public required IReadOnlyList<LoadedCertificate> Certificates { get; init; }
     public required RouteTable Routes { get; init; }
+    public IReadOnlyList<ClusterModel> Clusters { get; init; } = [];
     public required TimeSpan ShutdownTimeout { get; init; }
     public required string StateDirectory { get; init; }
     public string? ServerHeader { get; init; }

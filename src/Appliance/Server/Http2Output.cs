@@ -26,6 +26,13 @@ internal sealed class Http2Output
     private Http2FlowWindow _connectionWindow = new(Http2Settings.DefaultInitialWindowSize);
     private int _peerMaxFrameSize = Http2Settings.DefaultMaxFrameSize;
     private long _queued;
+    // Control frames answering the peer (SETTINGS/PING ACK, RST_STREAM, WINDOW_UPDATE) still waiting to be sent, as
+    // (end offset in the output, length): a client that does not read them is cut off at MaxQueuedOutputBytes of
+    // them, while response DATA, which waits for the client instead (backpressure), does not count against that cap.
+    private readonly Queue<(long End, int Length)> _pendingControl = new();
+    private long _pendingControlBytes;
+    private long _written;
+    private long _sent;
     private int _batchDepth;
     private bool _dirty;
     private bool _completed;
@@ -82,7 +89,15 @@ internal sealed class Http2Output
     private void Written(int bytes)
     {
         _queued += bytes;
+        _written += bytes;
         _dirty = true;
+    }
+
+    private void ControlWritten(int bytes)
+    {
+        Written(bytes);
+        _pendingControl.Enqueue((_written, bytes));
+        _pendingControlBytes += bytes;
     }
 
     // ---- control frames ----
@@ -104,7 +119,11 @@ internal sealed class Http2Output
         }
     }
 
-    /// <summary>Control frames answer the peer; if it does not read them, stop (queued-control-frame cap).</summary>
+    /// <summary>
+    /// Control frames answer the peer; if it does not read them, stop (queued-control-frame cap). Only control
+    /// frames count: response data legitimately fills the queue up to the cap while the client reads at its pace
+    /// (a PING ACK behind 1 MB of downloads is not a flood).
+    /// </summary>
     private bool ControlFrameAllowedLocked()
     {
         if (_completed)
@@ -112,7 +131,7 @@ internal sealed class Http2Output
             return false;
         }
 
-        if (_queued > _maxQueuedBytes)
+        if (_pendingControlBytes > _maxQueuedBytes)
         {
             Overflowed = true;
             return false;
@@ -127,7 +146,7 @@ internal sealed class Http2Output
         {
             if (!ControlFrameAllowedLocked()) return false;
             Http2FrameWriter.WriteSettingsAck(_writer);
-            Written(Http2FrameWriter.SettingsAckLength);
+            ControlWritten(Http2FrameWriter.SettingsAckLength);
             FlushIfNeededLocked();
             return true;
         }
@@ -139,19 +158,20 @@ internal sealed class Http2Output
         {
             if (!ControlFrameAllowedLocked()) return false;
             Http2FrameWriter.WritePingAck(_writer, opaqueData);
-            Written(Http2FrameWriter.PingLength);
+            ControlWritten(Http2FrameWriter.PingLength);
             FlushIfNeededLocked();
             return true;
         }
     }
 
+    /// <summary>RST_STREAM and WINDOW_UPDATE answer the peer's frames too (refused streams, padded DATA): capped.</summary>
     public void WriteRstStream(int streamId, Http2ErrorCode code)
     {
         lock (_lock)
         {
-            if (_completed) return;
+            if (!ControlFrameAllowedLocked()) return;
             Http2FrameWriter.WriteRstStream(_writer, streamId, code);
-            Written(Http2FrameWriter.RstStreamLength);
+            ControlWritten(Http2FrameWriter.RstStreamLength);
             FlushIfNeededLocked();
         }
     }
@@ -160,9 +180,9 @@ internal sealed class Http2Output
     {
         lock (_lock)
         {
-            if (_completed) return;
+            if (!ControlFrameAllowedLocked()) return;
             Http2FrameWriter.WriteWindowUpdate(_writer, streamId, increment);
-            Written(Http2FrameWriter.WindowUpdateLength);
+            ControlWritten(Http2FrameWriter.WindowUpdateLength);
             FlushIfNeededLocked();
         }
     }
@@ -366,8 +386,12 @@ internal sealed class Http2Output
 
                 if (_queued > _maxQueuedBytes)
                 {
+                    // Too much is waiting for the socket: hand what we wrote to the copy loop, then wait for it. The
+                    // waiter is taken before the flush: the copy loop may run inline and drain during the flush, and
+                    // its signal must not be lost.
                     _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     wait = _drained.Task;
+                    FlushIfNeededLocked();
                 }
                 else
                 {
@@ -480,11 +504,18 @@ internal sealed class Http2Output
                     }
                 }
 
+                long sent = buffer.Length; // read before AdvanceTo: the segments go back to the pool then
                 reader.AdvanceTo(buffer.End);
                 TaskCompletionSource? drained = null;
                 lock (_lock)
                 {
-                    _queued -= buffer.Length;
+                    _queued -= sent;
+                    _sent += sent;
+                    while (_pendingControl.Count > 0 && _pendingControl.Peek().End <= _sent)
+                    {
+                        _pendingControlBytes -= _pendingControl.Dequeue().Length;
+                    }
+
                     if (_queued <= _maxQueuedBytes / 2 && _drained is not null)
                     {
                         drained = _drained;

@@ -18,6 +18,8 @@ public sealed class RequestContext
     private int _queryLength;
     private byte[] _host = new byte[128];
     private int _hostLength;
+    private byte[] _authority = new byte[128];
+    private int _authorityLength;
     private byte[] _method = new byte[16];
     private int _methodLength;
 
@@ -46,6 +48,9 @@ public sealed class RequestContext
 
     /// <summary>The query including its leading '?', or empty.</summary>
     public ReadOnlySpan<byte> Query => _target.AsSpan(_queryStart, _queryLength);
+
+    /// <summary>Host[:port] as the client sent it (Host or :authority); what a proxy forwards.</summary>
+    public ReadOnlySpan<byte> Authority => _authority.AsSpan(0, _authorityLength);
 
     /// <summary>Host name from Host/:authority, lowercased, without port.</summary>
     public ReadOnlySpan<byte> HostName => _host.AsSpan(0, _hostLength);
@@ -113,7 +118,7 @@ public sealed class RequestContext
 
     public void Reset()
     {
-        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = 0;
+        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = 0;
         Method = HttpMethod.Custom;
         RequestHeaders.Clear();
         ResponseHeaders.Clear();
@@ -166,6 +171,7 @@ public sealed class RequestContext
     /// <summary>Stores the host part of an authority ("Example.COM:8443" → "example.com"); false when malformed.</summary>
     public bool SetAuthority(ReadOnlySpan<byte> authority)
     {
+        Store(ref _authority, authority, out _authorityLength);
         ReadOnlySpan<byte> host = authority;
         if (!host.IsEmpty && host[0] == (byte)'[')
         {

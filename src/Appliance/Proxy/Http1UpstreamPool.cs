@@ -1,0 +1,129 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Appliance.Proxy;
+
+/// <summary>
+/// Keep-alive HTTP/1.1 connections to one destination: opened lazily, reused most-recent-first (warm sockets,
+/// and the oldest age out), capped in number; past the cap a request is refused (503), never queued without
+/// bound. Connections idle longer than the idle timeout, or closed by the upstream while idle, are dropped.
+/// </summary>
+internal sealed class Http1UpstreamPool : IDisposable
+{
+    private readonly Stack<UpstreamConnection> _idle = new();
+    private readonly object _lock = new();
+    private readonly string _host;
+    private readonly int _port;
+    private readonly IPAddress? _address;
+    private readonly int _maxConnections;
+    private readonly UpstreamTimeouts _timeouts;
+    private int _open;
+    private bool _disposed;
+
+    public Http1UpstreamPool(string host, int port, int maxConnections, UpstreamTimeouts timeouts)
+    {
+        _host = host;
+        _port = port;
+        _address = IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? ip) ? ip : null;
+        _maxConnections = maxConnections;
+        _timeouts = timeouts;
+    }
+
+    public int OpenConnections => Volatile.Read(ref _open);
+
+    /// <summary>An idle connection, a new one, or null when the destination is at its connection cap.</summary>
+    public async ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
+    {
+        long now = Environment.TickCount64;
+        lock (_lock)
+        {
+            while (_idle.TryPop(out UpstreamConnection? idle))
+            {
+                if (now - idle.LastUsed < (long)_timeouts.Idle.TotalMilliseconds && !idle.LooksClosed)
+                {
+                    return idle;
+                }
+
+                _open--;
+                idle.Dispose();
+            }
+
+            if (_open >= _maxConnections)
+            {
+                return null;
+            }
+
+            _open++;
+        }
+
+        try
+        {
+            return await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                _open--;
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_timeouts.Connect);
+        IPAddress[] addresses = _address is not null ? [_address] : await Dns.GetHostAddressesAsync(_host, timeout.Token).ConfigureAwait(false);
+        Exception? last = null;
+        foreach (IPAddress address in addresses)
+        {
+            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, _port), timeout.Token).ConfigureAwait(false);
+                return new UpstreamConnection(socket);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                socket.Dispose();
+                last = e is OperationCanceledException && !cancellationToken.IsCancellationRequested
+                    ? new TimeoutException($"connect to {_host}:{_port} timed out after {_timeouts.Connect.TotalSeconds:0.###}s")
+                    : e;
+            }
+        }
+
+        throw last ?? new SocketException((int)SocketError.HostNotFound);
+    }
+
+    public void Return(UpstreamConnection connection, bool reusable)
+    {
+        lock (_lock)
+        {
+            if (reusable && !_disposed)
+            {
+                connection.LastUsed = Environment.TickCount64;
+                _idle.Push(connection);
+                return;
+            }
+
+            _open--;
+        }
+
+        connection.Dispose();
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            while (_idle.TryPop(out UpstreamConnection? c))
+            {
+                _open--;
+                c.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,679 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.IO.Pipelines;
+using System.Net;
+using HttpVersion = Appliance.Protocol.Http1.HttpVersion;
+using System.Runtime.CompilerServices;
+using Appliance.Protocol.Headers;
+using Appliance.Protocol.Http1;
+using Appliance.Routing;
+using Appliance.Server;
+using Appliance.Telemetry;
+
+namespace Appliance.Proxy;
+
+/// <summary>
+/// Forwards a request to a cluster over HTTP/1.1 keep-alive and streams the response back (RFC 9110 §7.6):
+/// hop-by-hop fields removed both ways, the request body re-framed for the upstream, X-Forwarded-* and Via
+/// added, X-Request-Id and traceparent created when absent. Bodies stream in both directions with the pipes'
+/// backpressure; nothing is buffered whole.
+/// </summary>
+public sealed class ProxyHandler : RouteHandler
+{
+    private static readonly Http1RequestParser s_responseHeaders = new(new Http1ParserLimits { MaxHeaderCount = 1000, MaxHeaderBytes = 64 * 1024 });
+
+    private readonly ClusterModel _cluster;
+
+    public ProxyHandler(ClusterModel cluster)
+    {
+        _cluster = cluster;
+    }
+
+    public ClusterModel Cluster => _cluster;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public override async ValueTask HandleAsync(RequestContext context)
+    {
+        DestinationModel? destination = _cluster.Pick();
+        if (destination is null)
+        {
+            await ProblemAsync(context, 503, "the cluster has no destination").ConfigureAwait(false);
+            return;
+        }
+
+        for (int attempt = 0; ; attempt++)
+        {
+            UpstreamConnection? connection;
+            try
+            {
+                connection = await destination.Pool.RentAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+            {
+                LimitCounters.Increment("upstream_connect_failed");
+                await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
+                return;
+            }
+
+            if (connection is null)
+            {
+                LimitCounters.Increment("upstream_max_connections");
+                await ProblemAsync(context, 503, "the upstream is at its connection limit").ConfigureAwait(false);
+                return;
+            }
+
+            bool reused = connection.Requests > 0;
+            destination.Begin();
+            Outcome outcome = Outcome.Broken;
+            try
+            {
+                outcome = await ForwardAsync(context, connection).ConfigureAwait(false);
+            }
+            finally
+            {
+                destination.End();
+                connection.Requests++;
+                destination.Pool.Return(connection, outcome == Outcome.Reusable);
+            }
+
+            // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a
+            // fresh connection when nothing of the request body or the response has gone yet.
+            if (outcome == Outcome.StaleConnection && reused && attempt == 0)
+            {
+                continue;
+            }
+
+            if (outcome == Outcome.StaleConnection)
+            {
+                await ProblemAsync(context, 502, "the upstream closed the connection").ConfigureAwait(false);
+            }
+
+            return;
+        }
+    }
+
+    private enum Outcome
+    {
+        Reusable,
+        Broken,
+        /// <summary>Failed before any response byte and before the request body was read: safe to retry.</summary>
+        StaleConnection,
+    }
+
+    private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream)
+    {
+        PipeWriter output = upstream.Output;
+        RequestBody body = context.Body;
+        bool hasBody = body is not EmptyRequestBody;
+        bool chunked = hasBody && body.Length < 0;
+        bool bodyStarted = false;
+        try
+        {
+            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked);
+            FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
+            if (flushed.IsCompleted)
+            {
+                return Outcome.StaleConnection;
+            }
+
+            if (hasBody)
+            {
+                bodyStarted = true;
+                await CopyRequestBodyAsync(body, output, chunked).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            if (!bodyStarted)
+            {
+                return Outcome.StaleConnection;
+            }
+
+            await ProblemAsync(context, 502, "the upstream closed the connection while receiving the request").ConfigureAwait(false);
+            return Outcome.Broken;
+        }
+
+        return await RelayResponseAsync(context, upstream).ConfigureAwait(false);
+    }
+
+    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked)
+    {
+        o.Write(c.MethodToken);
+        o.Write(" "u8);
+        ReadOnlySpan<byte> target = c.RawTarget;
+        if (!target.IsEmpty && target[0] == (byte)'/')
+        {
+            o.Write(target); // origin-form exactly as received: the upstream sees the client's encoding
+        }
+        else
+        {
+            o.Write(c.Path.IsEmpty ? "/"u8 : c.Path);
+            o.Write(c.Query);
+        }
+
+        o.Write(" HTTP/1.1\r\nHost: "u8);
+        o.Write(c.Authority);
+        o.Write("\r\n"u8);
+
+        HeaderCollection headers = c.RequestHeaders;
+        bool hasRequestId = false, hasTraceparent = false;
+        ReadOnlySpan<byte> via = default;
+        for (int i = 0; i < headers.Count; i++)
+        {
+            HeaderField f = headers[i];
+            switch (f.Known)
+            {
+                // RFC 9110 §7.6.1: connection-specific fields stop here; framing is ours; Expect is answered by us.
+                case KnownHeader.Host or KnownHeader.Connection or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
+                    or KnownHeader.TE or KnownHeader.Trailer or KnownHeader.TransferEncoding or KnownHeader.Upgrade
+                    or KnownHeader.ContentLength or KnownHeader.Expect or KnownHeader.ProxyAuthorization:
+                    continue;
+                // Not trusted from clients: replaced below (trusted proxies are a later option).
+                case KnownHeader.XForwardedFor or KnownHeader.XForwardedProto or KnownHeader.XForwardedHost or KnownHeader.Forwarded:
+                    continue;
+                case KnownHeader.Via:
+                    via = f.Value;
+                    continue;
+                case KnownHeader.XRequestId:
+                    hasRequestId = true;
+                    break;
+                case KnownHeader.Traceparent:
+                    hasTraceparent = true;
+                    break;
+            }
+
+            if (f.Known == KnownHeader.None && IsListedInConnection(headers, f.Name))
+            {
+                continue; // RFC 9110 §7.6.1: fields named by Connection are hop-by-hop too
+            }
+
+            Span<byte> span = o.GetSpan(f.Name.Length + f.Value.Length + 4);
+            f.Name.CopyTo(span);
+            int n = f.Name.Length;
+            span[n++] = (byte)':';
+            span[n++] = (byte)' ';
+            f.Value.CopyTo(span[n..]);
+            n += f.Value.Length;
+            span[n++] = (byte)'\r';
+            span[n++] = (byte)'\n';
+            o.Advance(n);
+        }
+
+        o.Write("X-Forwarded-For: "u8);
+        WriteClientAddress(c, o);
+        o.Write(c.IsHttps ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
+        o.Write(c.Authority);
+        o.Write("\r\nVia: "u8);
+        if (!via.IsEmpty)
+        {
+            o.Write(via);
+            o.Write(", "u8);
+        }
+
+        o.Write(c.Version == HttpVersion.Http2 ? "2 appliance\r\n"u8 : c.Version == HttpVersion.Http10 ? "1.0 appliance\r\n"u8 : "1.1 appliance\r\n"u8);
+        if (!hasRequestId)
+        {
+            o.Write("X-Request-Id: "u8);
+            WriteRandomHex(o, 16);
+            o.Write("\r\n"u8);
+        }
+
+        if (!hasTraceparent)
+        {
+            // W3C Trace Context: version 00, new trace id and span id, sampled.
+            o.Write("traceparent: 00-"u8);
+            WriteRandomHex(o, 16);
+            o.Write("-"u8);
+            WriteRandomHex(o, 8);
+            o.Write("-01\r\n"u8);
+        }
+
+        if (chunked)
+        {
+            o.Write("Transfer-Encoding: chunked\r\n\r\n"u8);
+        }
+        else if (contentLength > 0 || c.Method is HttpMethod.Post or HttpMethod.Put or HttpMethod.Patch)
+        {
+            Span<byte> span = o.GetSpan(40);
+            "Content-Length: "u8.CopyTo(span);
+            Utf8Formatter.TryFormat(contentLength, span[16..], out int digits);
+            "\r\n\r\n"u8.CopyTo(span[(16 + digits)..]);
+            o.Advance(20 + digits);
+        }
+        else
+        {
+            o.Write("\r\n"u8);
+        }
+    }
+
+    private static bool IsListedInConnection(HeaderCollection headers, ReadOnlySpan<byte> name)
+    {
+        if (!headers.TryGetValue(KnownHeader.Connection, out ReadOnlySpan<byte> value))
+        {
+            return false;
+        }
+
+        while (!value.IsEmpty)
+        {
+            int comma = value.IndexOf((byte)',');
+            ReadOnlySpan<byte> token = (comma < 0 ? value : value[..comma]).Trim(" \t"u8);
+            if (System.Text.Ascii.EqualsIgnoreCase(token, name))
+            {
+                return true;
+            }
+
+            value = comma < 0 ? default : value[(comma + 1)..];
+        }
+
+        return false;
+    }
+
+    private static void WriteClientAddress(RequestContext c, PipeWriter o)
+    {
+        Span<byte> span = o.GetSpan(64);
+        if (c.Connection.RemoteEndPoint is IPEndPoint ip && ip.Address.TryFormat(span, out int n))
+        {
+            o.Advance(n);
+        }
+        else
+        {
+            o.Write("unknown"u8);
+        }
+    }
+
+    private static void WriteRandomHex(PipeWriter o, int bytes)
+    {
+        Span<byte> random = stackalloc byte[16];
+        Random.Shared.NextBytes(random[..bytes]);
+        Span<byte> span = o.GetSpan(bytes * 2);
+        for (int i = 0; i < bytes; i++)
+        {
+            span[i * 2] = Hex(random[i] >> 4);
+            span[(i * 2) + 1] = Hex(random[i] & 0xF);
+        }
+
+        o.Advance(bytes * 2);
+
+        static byte Hex(int v) => (byte)(v < 10 ? '0' + v : 'a' + v - 10);
+    }
+
+    private static async ValueTask CopyRequestBodyAsync(RequestBody body, PipeWriter output, bool chunked)
+    {
+        while (true)
+        {
+            ReadResult read = await body.ReadAsync().ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            if (!buffer.IsEmpty)
+            {
+                if (chunked)
+                {
+                    Span<byte> size = output.GetSpan(20);
+                    Utf8Formatter.TryFormat(buffer.Length, size, out int n, new StandardFormat('x'));
+                    size[n++] = (byte)'\r';
+                    size[n++] = (byte)'\n';
+                    output.Advance(n);
+                }
+
+                foreach (ReadOnlyMemory<byte> segment in buffer)
+                {
+                    output.Write(segment.Span);
+                }
+
+                if (chunked)
+                {
+                    output.Write("\r\n"u8);
+                }
+            }
+
+            body.AdvanceTo(buffer.End);
+            if (read.IsCompleted || read.IsCanceled)
+            {
+                break;
+            }
+
+            FlushResult f = await output.FlushAsync().ConfigureAwait(false);
+            if (f.IsCompleted)
+            {
+                throw new IOException("upstream closed");
+            }
+        }
+
+        if (chunked)
+        {
+            output.Write("0\r\n\r\n"u8);
+        }
+
+        FlushResult last = await output.FlushAsync().ConfigureAwait(false);
+        if (last.IsCompleted)
+        {
+            throw new IOException("upstream closed");
+        }
+    }
+
+    private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream)
+    {
+        PipeReader input = upstream.Input;
+        upstream.CloseRequested = false;
+        upstream.ResetTimeout();
+        upstream.Timeout.CancelAfter(_cluster.Timeouts.ResponseHeaders);
+        int status;
+        HttpVersion version;
+        bool anyByte = false;
+        try
+        {
+            while (true)
+            {
+                // ---- one response head (1xx interim ones are skipped) ----
+                context.ResponseHeaders.Clear();
+                bool lineDone = false;
+                var state = new Http1HeaderState();
+                status = 0;
+                version = HttpVersion.Http11;
+                var handler = new ResponseHeaderHandler(context, upstream);
+                while (true)
+                {
+                    ReadResult read = await input.ReadAsync(upstream.Timeout.Token).ConfigureAwait(false);
+                    ReadOnlySequence<byte> buffer = read.Buffer;
+                    anyByte |= !buffer.IsEmpty;
+                    var reader = new SequenceReader<byte>(buffer);
+                    RequestRejection rejection = RequestRejection.None;
+                    if (!lineDone)
+                    {
+                        lineDone = Http1ResponseParser.TryParseStatusLine(ref reader, out status, out version, out rejection);
+                    }
+
+                    bool headersDone = lineDone && rejection == RequestRejection.None
+                        && s_responseHeaders.TryParseHeaders(ref handler, ref reader, ref state, out rejection);
+                    if (rejection != RequestRejection.None)
+                    {
+                        input.AdvanceTo(reader.Position);
+                        LimitCounters.Increment("upstream_invalid_response");
+                        await ProblemAsync(context, 502, "invalid response from the upstream: " + rejection.Reason()).ConfigureAwait(false);
+                        return Outcome.Broken;
+                    }
+
+                    if (headersDone)
+                    {
+                        input.AdvanceTo(reader.Position);
+                        break;
+                    }
+
+                    if (read.IsCompleted)
+                    {
+                        input.AdvanceTo(buffer.End);
+                        if (!anyByte)
+                        {
+                            return Outcome.StaleConnection;
+                        }
+
+                        await ProblemAsync(context, 502, "the upstream closed the connection in the response head").ConfigureAwait(false);
+                        return Outcome.Broken;
+                    }
+
+                    input.AdvanceTo(reader.Position, buffer.End);
+                }
+
+                if (status is >= 100 and < 200 && status != 101)
+                {
+                    continue; // interim response (100 Continue, 103 Early Hints): not relayed yet
+                }
+
+                break;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            LimitCounters.Increment("upstream_response_timeout");
+            await ProblemAsync(context, 504, "the upstream did not answer in time").ConfigureAwait(false);
+            return Outcome.Broken;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            if (!anyByte)
+            {
+                return Outcome.StaleConnection;
+            }
+
+            await ProblemAsync(context, 502, "the upstream reset the connection").ConfigureAwait(false);
+            return Outcome.Broken;
+        }
+
+        upstream.ResetTimeout();
+        RequestRejection framing = Http1ResponseFraming.Determine(context.ResponseHeaders, status, context.Method == HttpMethod.Head, version,
+            out BodyKind kind, out long length);
+        if (framing != RequestRejection.None)
+        {
+            await ProblemAsync(context, 502, "invalid response framing from the upstream: " + framing.Reason()).ConfigureAwait(false);
+            return Outcome.Broken;
+        }
+
+        if (version == HttpVersion.Http10 && !upstream.KeepAlive10)
+        {
+            upstream.CloseRequested = true;
+        }
+
+        StripHopByHop(context.ResponseHeaders);
+        context.StatusCode = status;
+        if (kind == BodyKind.ContentLength)
+        {
+            context.ResponseContentLength = length;
+        }
+        else if (kind == BodyKind.None && context.Method == HttpMethod.Head && context.ResponseHeaders.Contains(KnownHeader.ContentLength))
+        {
+            // HEAD: pass the length the upstream announced (RFC 9110 §9.3.2).
+            context.ResponseHeaders.TryGetValue(KnownHeader.ContentLength, out ReadOnlySpan<byte> cl);
+            Http1RequestFraming.TryParseContentLength(cl, out long headLength);
+            context.ResponseContentLength = headLength;
+        }
+
+        context.ResponseHeaders.Remove(KnownHeader.ContentLength);
+        try
+        {
+            switch (kind)
+            {
+                case BodyKind.ContentLength:
+                    await CopyLengthAsync(context, input, length).ConfigureAwait(false);
+                    break;
+                case BodyKind.Chunked:
+                    await CopyChunkedAsync(context, input).ConfigureAwait(false);
+                    break;
+                case BodyKind.CloseDelimited:
+                    upstream.CloseRequested = true;
+                    await CopyUntilCloseAsync(context, input).ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or BadRequestException)
+        {
+            // Mid-body failure: the status is out, so only an aborted client connection can say so.
+            throw new IOException("the upstream response was cut short", e);
+        }
+
+        return upstream.CloseRequested ? Outcome.Broken : Outcome.Reusable;
+    }
+
+    private static void StripHopByHop(HeaderCollection headers)
+    {
+        headers.Remove(KnownHeader.Connection);
+        headers.Remove(KnownHeader.KeepAlive);
+        headers.Remove(KnownHeader.ProxyConnection);
+        headers.Remove(KnownHeader.TransferEncoding);
+        headers.Remove(KnownHeader.Upgrade);
+        headers.Remove(KnownHeader.TE);
+        headers.Remove(KnownHeader.Trailer);
+        // Like nginx: the response carries the gateway's own Date and Server, not the upstream's.
+        headers.Remove(KnownHeader.Date);
+        headers.Remove(KnownHeader.Server);
+    }
+
+    private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)
+    {
+        while (remaining > 0)
+        {
+            ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            if (buffer.IsEmpty && read.IsCompleted)
+            {
+                throw new IOException("upstream closed before the end of the body");
+            }
+
+            ReadOnlySequence<byte> slice = buffer.Length > remaining ? buffer.Slice(0, remaining) : buffer;
+            foreach (ReadOnlyMemory<byte> segment in slice)
+            {
+                await context.WriteAsync(segment).ConfigureAwait(false);
+            }
+
+            remaining -= slice.Length;
+            input.AdvanceTo(slice.End);
+            if (remaining > 0)
+            {
+                if (input.TryRead(out ReadResult more))
+                {
+                    input.AdvanceTo(more.Buffer.Start); // more is already here: keep filling before a flush
+                }
+                else
+                {
+                    await context.FlushAsync().ConfigureAwait(false); // nothing buffered: let the client see what came
+                }
+            }
+        }
+    }
+
+    private static async ValueTask CopyChunkedAsync(RequestContext context, PipeReader input)
+    {
+        var decoder = new ChunkedDecoder(new Http1ParserLimits());
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = read.Buffer;
+            bool wroteData = false;
+            // Every chunk already buffered is relayed before reading again: "examined" must only cover what
+            // truly needs more bytes, or the next read would wait for data that is already here.
+            while (true)
+            {
+                SequencePosition consumed = ProcessChunk(ref decoder, buffer, out ReadOnlySequence<byte> data, out bool done);
+                foreach (ReadOnlyMemory<byte> segment in data)
+                {
+                    await context.WriteAsync(segment).ConfigureAwait(false);
+                }
+
+                wroteData |= !data.IsEmpty;
+                bool progressed = !buffer.Slice(0, consumed).IsEmpty;
+                buffer = buffer.Slice(consumed);
+                if (done)
+                {
+                    input.AdvanceTo(consumed);
+                    return;
+                }
+
+                if (!progressed)
+                {
+                    input.AdvanceTo(consumed, read.Buffer.End);
+                    break;
+                }
+            }
+
+            if (read.IsCompleted)
+            {
+                throw new IOException("upstream closed inside a chunked body");
+            }
+
+            if (wroteData)
+            {
+                await context.FlushAsync().ConfigureAwait(false); // streamed responses (SSE) reach the client as they come
+            }
+        }
+    }
+
+    /// <summary>Decodes the next framing step or data run of a chunked body.</summary>
+    private static SequencePosition ProcessChunk(ref ChunkedDecoder decoder, ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> data, out bool done)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        var discard = new DiscardTrailers();
+        data = default;
+        done = false;
+        ChunkedStatus status = decoder.Read(ref discard, ref reader, out long n, out RequestRejection rejection);
+        switch (status)
+        {
+            case ChunkedStatus.Data:
+                data = buffer.Slice(reader.Position, n);
+                decoder.ConsumeData(n);
+                return data.End;
+            case ChunkedStatus.Done:
+                done = true;
+                return reader.Position;
+            case ChunkedStatus.Error:
+                throw new IOException("invalid chunked encoding from the upstream: " + rejection.Reason());
+            default:
+                return reader.Position;
+        }
+    }
+
+    private static async ValueTask CopyUntilCloseAsync(RequestContext context, PipeReader input)
+    {
+        while (true)
+        {
+            ReadResult read = await input.ReadAsync().ConfigureAwait(false);
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                await context.WriteAsync(segment).ConfigureAwait(false);
+            }
+
+            input.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return;
+            }
+
+            await context.FlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static ValueTask ProblemAsync(RequestContext context, int status, string detail)
+    {
+        if (context.ResponseStarted)
+        {
+            throw new IOException(detail);
+        }
+
+        context.ResponseHeaders.Clear();
+        context.ResponseContentLength = -1;
+        byte[] body = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{StatusLines.ReasonPhrase(status)}\",\"detail\":\"{detail}\"}}");
+        return context.RespondAsync(status, "application/problem+json"u8, body);
+    }
+
+    /// <summary>Copies upstream response fields into the context (filtered later) and notes "Connection: close".</summary>
+    private readonly struct ResponseHeaderHandler(RequestContext context, UpstreamConnection upstream) : IHttp1RequestHandler
+    {
+        public void OnRequestLine(HttpMethod method, ReadOnlySpan<byte> methodToken, ReadOnlySpan<byte> target, HttpVersion version)
+        {
+        }
+
+        public void OnHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+        {
+            if (known == KnownHeader.Connection)
+            {
+                if (value.IndexOf("close"u8) >= 0 || value.IndexOf("Close"u8) >= 0)
+                {
+                    upstream.CloseRequested = true;
+                }
+
+                upstream.KeepAlive10 = value.IndexOf("keep-alive"u8) >= 0 || value.IndexOf("Keep-Alive"u8) >= 0;
+            }
+
+            context.ResponseHeaders.Add(known, name, value);
+        }
+    }
+
+    private readonly struct DiscardTrailers : IHttp1RequestHandler
+    {
+        public void OnRequestLine(HttpMethod method, ReadOnlySpan<byte> methodToken, ReadOnlySpan<byte> target, HttpVersion version)
+        {
+        }
+
+        public void OnHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+        {
+        }
+    }
+}

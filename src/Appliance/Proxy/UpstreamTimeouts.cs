@@ -1,0 +1,11 @@
+namespace Appliance.Proxy;
+
+/// <summary>Cluster timeouts; each a config setting with this default.</summary>
+public sealed record UpstreamTimeouts
+{
+    public TimeSpan Connect { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>From the request sent until the response head arrives (nginx proxy_read_timeout is 60s).</summary>
+    public TimeSpan ResponseHeaders { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>How long an idle keep-alive upstream connection is kept.</summary>
+    public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(60);
+}
