@@ -39,7 +39,10 @@ internal sealed class Http1UpstreamPool : IDisposable
         {
             while (_idle.TryPop(out UpstreamConnection? idle))
             {
-                if (now - idle.LastUsed < (long)_timeouts.Idle.TotalMilliseconds && !idle.LooksClosed)
+                long idleFor = now - idle.LastUsed;
+                // Probing the socket costs a poll(2); only connections idle for a while are worth it (the retry on a
+                // stale connection covers the rest).
+                if (idleFor < (long)_timeouts.Idle.TotalMilliseconds && (idleFor < 1000 || !idle.LooksClosed))
                 {
                     return idle;
                 }

@@ -1,0 +1,39 @@
+using System.Net;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Server;
+
+/// <summary>Listener addresses and the per-listener connection limit.</summary>
+public sealed class ListenerTests
+{
+    private static string Config(string address, string limits = "{}") => $$"""
+        { "listeners": [ { "name": "l", "address": "{{address}}", "tls": false, "limits": {{limits}} } ],
+          "routes": [ { "id": "r", "direct": { "status": 200, "body": "ok" } } ] }
+        """;
+
+    [Fact]
+    public async Task Ipv6_loopback_listener_serves_requests()
+    {
+        await using TestServer server = await TestServer.StartAsync(Config("[::1]:0"));
+        await using RawClient client = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, server.Port("l")));
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+        Assert.Equal("ok", (await client.ReadResponsesAsync(1)).Single().Body);
+    }
+
+    [Fact]
+    public async Task Connections_past_the_listener_limit_are_closed_at_accept()
+    {
+        await using TestServer server = await TestServer.StartAsync(Config("127.0.0.1:0", """{ "maxConnections": 1 }"""));
+        await using RawClient first = await RawClient.ConnectAsync(server.EndPoint("l"));
+        await first.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal("ok", (await first.ReadResponsesAsync(1)).Single().Body);
+
+        await using RawClient second = await RawClient.ConnectAsync(server.EndPoint("l"));
+        Assert.True(await second.IsClosedByServerAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, server.Host.Listeners.Single().RejectedConnections);
+
+        // the first connection is unaffected
+        await first.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal("ok", (await first.ReadResponsesAsync(1)).Single().Body);
+    }
+}
