@@ -367,7 +367,7 @@ public sealed class RawH2Client : IAsyncDisposable
         var buffer = new ArrayBufferWriter<byte>();
         foreach ((string name, string value) in fields)
         {
-            buffer.Write([0x00]);
+            buffer.Write((ReadOnlySpan<byte>)[0x00]);
             WriteString(buffer, Encoding.Latin1.GetBytes(name));
             WriteString(buffer, Encoding.Latin1.GetBytes(value));
         }
