@@ -172,6 +172,10 @@ public sealed class DestinationConfig
 
 public sealed class AdminConfig
 {
+    /// <summary>Unix socket of the admin API. Default /run/appliance/admin.sock.</summary>
     public string? SocketPath { get; set; }
+    /// <summary>Members of this group may use the admin socket (besides root and the service user). Default "appliance-admin".</summary>
     public string? Group { get; set; }
+    /// <summary>Default true. Nothing administrative is ever reachable over TCP.</summary>
+    public bool Enabled { get; set; } = true;
 }

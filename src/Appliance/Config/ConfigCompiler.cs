@@ -56,6 +56,16 @@ public sealed class ConfigCompiler
         ServerConfig server = config.Server ?? new ServerConfig();
         string stateDirectory = Resolve(server.StateDirectory ?? "state");
         TimeSpan shutdown = ParseDuration(server.ShutdownTimeout, "server.shutdownTimeout", TimeSpan.FromSeconds(30));
+        if (config.Admin?.SocketPath is { Length: 0 or > 100 })
+        {
+            Error("admin.socketPath", "must be a path of 1 to 100 characters (sun_path limit)");
+        }
+
+        if (config.Admin?.Group is { } group && (group.Length == 0 || group.Contains(':') || group.Contains('\n')))
+        {
+            Error("admin.group", "is not a group name");
+        }
+
         if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
         {
             Error("server.serverHeader", "must be printable ASCII");
@@ -109,6 +119,9 @@ public sealed class ConfigCompiler
             StateDirectory = stateDirectory,
             ServerHeader = server.ServerHeader,
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
+            AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
+            AdminGroup = config.Admin?.Group ?? "appliance-admin",
+            BaseDirectory = _baseDirectory,
         };
     }
 

@@ -58,6 +58,17 @@ public static class ConfigLoader
     public static string Serialize(ApplianceConfig config) =>
         JsonSerializer.Serialize(config, ConfigJsonContext.Default.ApplianceConfig);
 
+    // Canonical JSON of one entry, to tell which entries a new config changes.
+    public static string SerializeFragment(ListenerConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.ListenerConfig);
+
+    public static string SerializeFragment(RouteConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.RouteConfig);
+
+    public static string SerializeFragment(ClusterConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.ClusterConfig);
+
+    public static string SerializeFragment(CertificateConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.CertificateConfig);
+
+    public static string SerializeFragment(TenantConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.TenantConfig);
+
     /// <summary>"$.routes[2].match" → "routes[2].match".</summary>
     internal static string ToConfigPath(string? jsonPath)
     {
@@ -69,10 +80,28 @@ public static class ConfigLoader
         return jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
     }
 
-    // System.Text.Json appends "Path: ... | LineNumber: ..." which we report in our own format.
+    // System.Text.Json appends "Path: ... | LineNumber: ..." which we report in our own format, and names .NET
+    // types, which mean nothing to an operator.
     private static string FirstSentence(string message)
     {
         int cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
-        return cut > 0 ? message[..cut] : message;
+        string first = cut > 0 ? message[..cut] : message;
+        if (first.Contains("could not be converted to", StringComparison.Ordinal))
+        {
+            string expected = first.Contains("List`1", StringComparison.Ordinal) || first.Contains("[]", StringComparison.Ordinal) ? "an array"
+                : first.Contains("System.String", StringComparison.Ordinal) ? "a string"
+                : first.Contains("System.Int", StringComparison.Ordinal) ? "a number"
+                : first.Contains("System.Boolean", StringComparison.Ordinal) ? "true or false"
+                : first.Contains("Dictionary", StringComparison.Ordinal) || first.Contains("Appliance.Config.", StringComparison.Ordinal) ? "an object"
+                : "a different type";
+            return $"has the wrong type: expected {expected}";
+        }
+
+        if (first.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
+        {
+            return "unknown field";
+        }
+
+        return first;
     }
 }

@@ -19,4 +19,9 @@ public sealed class ConfigSnapshot
     public required string StateDirectory { get; init; }
     public string? ServerHeader { get; init; }
     public bool InlineSocketCompletions { get; init; } = true;
+    /// <summary>Admin socket path, or null when the admin API is disabled.</summary>
+    public string? AdminSocketPath { get; init; }
+    public string AdminGroup { get; init; } = "appliance-admin";
+    /// <summary>Folder the config's relative paths were resolved against.</summary>
+    public string BaseDirectory { get; init; } = "";
 }

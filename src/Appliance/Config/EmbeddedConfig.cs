@@ -10,6 +10,7 @@ public static class EmbeddedConfig
     public const string Json = """
     {
       "server": { "stateDirectory": "state", "shutdownTimeout": "30s" },
+      "admin": { "socketPath": "state/admin.sock" },
       "listeners": [
         { "name": "https", "address": "127.0.0.1:8443", "tls": true, "protocols": ["h2", "http/1.1"], "defaultCertificate": "localhost" },
         { "name": "http", "address": "127.0.0.1:8080", "tls": false, "redirectToHttps": true, "httpsPort": 8443 }

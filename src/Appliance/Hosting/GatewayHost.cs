@@ -1,4 +1,7 @@
+using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Appliance.Admin;
 using Appliance.Config;
 using Appliance.Routing;
 using Appliance.Server;
@@ -9,73 +12,389 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Hosting;
 
 /// <summary>
-/// Binds the listeners of the config and runs their accept loops; on stop (SIGTERM) stops accepting, lets
-/// in-flight requests finish within server.shutdownTimeout, then closes what is left.
+/// Owns the listeners and the running config snapshot. Binds the listeners of the config and the admin socket;
+/// applies a new config hot (validate fully, persist, swap one reference: new requests see it, in-flight ones
+/// finish on the old one; added listeners are bound, removed ones drain, unchanged ones keep their sockets and
+/// connections); on stop (SIGTERM) stops accepting, lets in-flight requests finish within
+/// server.shutdownTimeout, then closes what is left.
 /// </summary>
-public sealed class GatewayHost : IHostedService
+public sealed class GatewayHost : IHostedService, IAdminBackend
 {
     private readonly ILogger _logger;
     private readonly ConnectionRegistry _registry;
-    private readonly List<SocketListener> _listeners = [];
+    private readonly Dictionary<string, (SocketListener Socket, ListenerRuntime Runtime, ListenerModel Model)> _listeners = [];
+    private readonly SemaphoreSlim _applyLock = new(1, 1);
+    private readonly string? _configPath;
+    private readonly RouteDispatcher _routes;
+    private SocketListener? _admin;
+    private ConfigRevisionStore? _revisions;
+    private PosixSignalRegistration? _sighup;
     private volatile ConfigSnapshot _snapshot;
+    private int _revision;
 
     public GatewayHost(ConfigSource source, ILoggerFactory loggers)
     {
         _logger = loggers.CreateLogger("appliance");
         _snapshot = source.Initial;
+        _configPath = source.Path;
         _registry = new ConnectionRegistry(static now => DateHeader.Update(DateTimeOffset.UtcNow));
+        _routes = new RouteDispatcher(() => _snapshot.Routes);
     }
 
     public ConfigSnapshot Snapshot => _snapshot;
 
-    public IReadOnlyList<SocketListener> Listeners => _listeners;
+    public int Revision => Volatile.Read(ref _revision);
+
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
+    public int ConnectionCount => _registry.Count;
+
+    public IReadOnlyList<SocketListener> Listeners
+    {
+        get
+        {
+            lock (_listeners)
+            {
+                return [.. _listeners.Values.Select(l => l.Socket)];
+            }
+        }
+    }
+
+    /// <summary>The admin socket listener, when enabled.</summary>
+    public SocketListener? AdminListener => _admin;
+
+    public IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus()
+    {
+        lock (_listeners)
+        {
+            return [.. _listeners.Values.Select(l => (l.Model.Name, l.Socket.LocalEndPoint.ToString() ?? "", l.Socket.ActiveConnections, l.Socket.RejectedConnections))];
+        }
+    }
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         ConfigSnapshot snapshot = _snapshot;
-        var dispatcher = new RouteDispatcher(() => _snapshot.Routes);
-        try
+        foreach (ListenerModel model in snapshot.Listeners)
         {
-            foreach (ListenerModel model in snapshot.Listeners)
+            Bind(model, snapshot);
+        }
+
+        if (snapshot.AdminSocketPath is { } adminPath)
+        {
+            StartAdmin(adminPath, snapshot.AdminGroup);
+        }
+
+        _revisions = new ConfigRevisionStore(Path.Combine(snapshot.StateDirectory, "config-revisions"));
+        _revision = _revisions.Record(snapshot.Source, _configPath is null ? "embedded default" : "start: " + _configPath);
+        lock (_listeners)
+        {
+            foreach ((SocketListener socket, _, _) in _listeners.Values)
             {
-                var runtime = new ListenerRuntime(model.Name, BuildState(model, snapshot, dispatcher));
-                SocketListener listener = SocketListener.Bind(
-                    new SocketListenerOptions(model.Name, model.EndPoint, model.Backlog, model.ReusePort, model.MaxConnections),
-                    (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync(),
-                    _logger);
-                _listeners.Add(listener);
-                _logger.LogInformation("listener {Name}: {Scheme}://{EndPoint}{Redirect}", model.Name, model.Tls ? "https" : "http",
-                    listener.LocalEndPoint, model.RedirectToHttps ? $" (redirects to https port {model.HttpsPort})" : "");
+                socket.Start();
             }
         }
-        catch (SocketException e)
-        {
-            _logger.LogCritical("cannot bind a listener: {Error}", e.Message);
-            throw;
-        }
 
-        foreach (SocketListener listener in _listeners)
+        _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
-            listener.Start();
-        }
+            context.Cancel = true; // SIGHUP reloads; it must not terminate
+            _ = ReloadAsync();
+        });
 
-        _logger.LogInformation("appliance {Version} ready: {Listeners} listener(s), {Routes} route(s), {Certificates} certificate(s)",
-            Program.Version, _listeners.Count, snapshot.Routes.Routes.Count, snapshot.Certificates.Count);
+        _logger.LogInformation("appliance {Version} ready: {Listeners} listener(s), {Routes} route(s), {Certificates} certificate(s), config revision {Revision}",
+            Program.Version, snapshot.Listeners.Count, snapshot.Routes.Routes.Count, snapshot.Certificates.Count, _revision);
         return Task.CompletedTask;
     }
 
-    private static ListenerRuntime.State BuildState(ListenerModel model, ConfigSnapshot snapshot, IRequestDispatcher routes)
+    private void Bind(ListenerModel model, ConfigSnapshot snapshot)
     {
-        IRequestDispatcher dispatcher = model.RedirectToHttps ? new HttpsRedirectDispatcher(model.HttpsPort) : routes;
+        var runtime = new ListenerRuntime(model.Name, BuildState(model));
+        SocketListener listener;
+        try
+        {
+            listener = SocketListener.Bind(
+                new SocketListenerOptions(model.Name, model.EndPoint, model.Backlog, model.ReusePort, model.MaxConnections),
+                (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync(),
+                _logger);
+        }
+        catch (SocketException e)
+        {
+            _logger.LogCritical("listener {Name}: cannot bind {EndPoint}: {Error}", model.Name, model.EndPoint, e.Message);
+            throw;
+        }
+
+        lock (_listeners)
+        {
+            _listeners[model.Name] = (listener, runtime, model);
+        }
+
+        _logger.LogInformation("listener {Name}: {Scheme}://{EndPoint}{Redirect}", model.Name, model.Tls ? "https" : "http",
+            listener.LocalEndPoint, model.RedirectToHttps ? $" (redirects to https port {model.HttpsPort})" : "");
+        _ = snapshot;
+    }
+
+    private void StartAdmin(string path, string group)
+    {
+        UnixSocketFile.PrepareForBind(path);
+        var dispatcher = new AdminDispatcher(this, group, _logger);
+        var limits = new ServerLimits { MaxRequestBodySize = AdminDispatcher.MaxBodyBytes, KeepAliveTimeout = TimeSpan.FromSeconds(30) };
+        var runtime = new ListenerRuntime("admin", new ListenerRuntime.State(null, limits, dispatcher, Http2Enabled: false));
+        _admin = SocketListener.Bind(new SocketListenerOptions("admin", new UnixDomainSocketEndPoint(path), 64, false, 256),
+            (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync(), _logger);
+        if (UnixSocketFile.SetPermissions(path, group) is { } warning)
+        {
+            _logger.LogWarning("admin: {Warning}", warning);
+        }
+
+        _admin.Start();
+        _logger.LogInformation("admin API: unix:{Path} (mode 0660, group {Group})", path, group);
+    }
+
+    private ListenerRuntime.State BuildState(ListenerModel model)
+    {
+        IRequestDispatcher dispatcher = model.RedirectToHttps ? new HttpsRedirectDispatcher(model.HttpsPort) : _routes;
         return new ListenerRuntime.State(model.Certificates, model.Limits, dispatcher,
             Http2Enabled: model.Protocols.Contains(System.Net.Security.SslApplicationProtocol.Http2));
     }
 
+    // ---------------- hot apply ----------------
+
+    public async Task<ApplyResult> ApplyAsync(ApplianceConfig config, bool dryRun, string source)
+    {
+        await _applyLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            ConfigSnapshot old = _snapshot;
+            string baseDirectory = old.BaseDirectory.Length > 0 ? old.BaseDirectory : Environment.CurrentDirectory;
+            if (dryRun)
+            {
+                IReadOnlyList<ConfigError> errors = ConfigCompiler.Validate(config, baseDirectory);
+                return new ApplyResult(errors.Count == 0, _revision, errors, errors.Count == 0 ? Diff(old, config) : []);
+            }
+
+            ConfigSnapshot next;
+            try
+            {
+                next = ConfigCompiler.Compile(config, baseDirectory);
+            }
+            catch (ConfigException e)
+            {
+                return new ApplyResult(false, _revision, e.Errors, []);
+            }
+
+            List<string> changes = Diff(old, config);
+            try
+            {
+                SwapListeners(old, next);
+            }
+            catch (SocketException e)
+            {
+                return new ApplyResult(false, _revision, [new ConfigError("listeners", "cannot bind: " + e.Message)], []);
+            }
+
+            if (_configPath is not null)
+            {
+                AtomicFile.Write(_configPath, ConfigLoader.Serialize(config));
+            }
+
+            int revision = _revisions?.Record(config, source) ?? _revision + 1;
+            Volatile.Write(ref _revision, revision);
+            ServerHeader.Configure(next.ServerHeader);
+            _snapshot = next; // the one reference new requests read
+            foreach (Proxy.ClusterModel cluster in old.Clusters)
+            {
+                cluster.Dispose(); // idle upstream connections close now; busy ones when their request ends
+            }
+
+            _logger.LogInformation("config revision {Revision} applied ({Source}): {Changes}", revision, source,
+                changes.Count == 0 ? "no changes" : string.Join("; ", changes));
+            return new ApplyResult(true, revision, [], changes);
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
+    private void SwapListeners(ConfigSnapshot old, ConfigSnapshot next)
+    {
+        var wanted = next.Listeners.ToDictionary(l => l.Name, StringComparer.Ordinal);
+        List<(SocketListener Socket, ListenerRuntime Runtime, ListenerModel Model)> current;
+        lock (_listeners)
+        {
+            current = [.. _listeners.Values];
+        }
+
+        // Bind what is new first, so a port that cannot be bound fails the apply before anything changed.
+        var added = new List<string>();
+        foreach (ListenerModel model in next.Listeners)
+        {
+            if (current.Any(c => c.Model.Name == model.Name && c.Model.SameSocket(model)))
+            {
+                continue;
+            }
+
+            if (current.Any(c => c.Model.Name != model.Name && c.Model.SameSocket(model) && wanted.ContainsKey(c.Model.Name)))
+            {
+                throw new SocketException((int)SocketError.AddressAlreadyInUse);
+            }
+
+            // A listener whose address changed is replaced: unbind the old one first to free the port if needed.
+            if (current.FirstOrDefault(c => c.Model.Name == model.Name) is { Socket: not null } replaced)
+            {
+                RemoveListener(replaced.Model.Name);
+            }
+
+            Bind(model, next);
+            added.Add(model.Name);
+        }
+
+        lock (_listeners)
+        {
+            foreach (string name in added)
+            {
+                _listeners[name].Socket.Start();
+            }
+
+            foreach ((SocketListener socket, ListenerRuntime runtime, ListenerModel model) in _listeners.Values.ToList())
+            {
+                if (!wanted.TryGetValue(model.Name, out ListenerModel? updated))
+                {
+                    continue;
+                }
+
+                if (!added.Contains(model.Name))
+                {
+                    runtime.Update(BuildState(updated)); // same socket and connections; new certificates, limits
+                    _listeners[model.Name] = (socket, runtime, updated);
+                }
+            }
+        }
+
+        foreach ((_, _, ListenerModel model) in current)
+        {
+            if (!wanted.ContainsKey(model.Name))
+            {
+                RemoveListener(model.Name);
+            }
+        }
+
+        _ = old;
+    }
+
+    private void RemoveListener(string name)
+    {
+        (SocketListener Socket, ListenerRuntime Runtime, ListenerModel Model) entry;
+        lock (_listeners)
+        {
+            if (!_listeners.Remove(name, out entry))
+            {
+                return;
+            }
+        }
+
+        entry.Socket.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _registry.RequestClose(name); // its connections finish what they are doing, then close
+        _logger.LogInformation("listener {Name}: removed; its connections drain", name);
+    }
+
+    private static List<string> Diff(ConfigSnapshot old, ApplianceConfig next)
+    {
+        var changes = new List<string>();
+        ApplianceConfig a = old.Source;
+        Compare("listener", a.Listeners?.Select(l => (l.Name ?? "", ConfigLoader.SerializeFragment(l))), next.Listeners?.Select(l => (l.Name ?? "", ConfigLoader.SerializeFragment(l))), changes);
+        Compare("route", a.Routes?.Select(r => (r.Id ?? "", ConfigLoader.SerializeFragment(r))), next.Routes?.Select(r => (r.Id ?? "", ConfigLoader.SerializeFragment(r))), changes);
+        Compare("cluster", a.Clusters?.Select(c => (c.Id ?? "", ConfigLoader.SerializeFragment(c))), next.Clusters?.Select(c => (c.Id ?? "", ConfigLoader.SerializeFragment(c))), changes);
+        Compare("certificate", a.Certificates?.Select(c => (c.Name ?? "", ConfigLoader.SerializeFragment(c))), next.Certificates?.Select(c => (c.Name ?? "", ConfigLoader.SerializeFragment(c))), changes);
+        Compare("tenant", a.Tenants?.Select(t => (t.Id ?? "", ConfigLoader.SerializeFragment(t))), next.Tenants?.Select(t => (t.Id ?? "", ConfigLoader.SerializeFragment(t))), changes);
+        return changes;
+    }
+
+    private static void Compare(string kind, IEnumerable<(string Key, string Json)>? before, IEnumerable<(string Key, string Json)>? after, List<string> changes)
+    {
+        Dictionary<string, string> b = (before ?? []).GroupBy(x => x.Key).ToDictionary(g => g.Key, g => g.First().Json);
+        Dictionary<string, string> n = (after ?? []).GroupBy(x => x.Key).ToDictionary(g => g.Key, g => g.First().Json);
+        foreach (string key in n.Keys.Except(b.Keys).Order(StringComparer.Ordinal))
+        {
+            changes.Add($"{kind} {key} added");
+        }
+
+        foreach (string key in b.Keys.Except(n.Keys).Order(StringComparer.Ordinal))
+        {
+            changes.Add($"{kind} {key} removed");
+        }
+
+        foreach (string key in n.Keys.Intersect(b.Keys).Order(StringComparer.Ordinal))
+        {
+            if (b[key] != n[key])
+            {
+                changes.Add($"{kind} {key} changed");
+            }
+        }
+    }
+
+    public IReadOnlyList<ConfigRevision> Revisions() => _revisions?.List() ?? [];
+
+    public async Task<ApplyResult> RollbackAsync(int revision)
+    {
+        ApplianceConfig? config = _revisions?.Load(revision);
+        if (config is null)
+        {
+            return new ApplyResult(false, _revision, [new ConfigError("revision", $"no stored revision {revision}")], []);
+        }
+
+        return await ApplyAsync(config, dryRun: false, $"rollback to revision {revision}").ConfigureAwait(false);
+    }
+
+    public async Task<ApplyResult> ReloadAsync()
+    {
+        if (_configPath is null)
+        {
+            return new ApplyResult(false, _revision, [new ConfigError("", "running on the embedded default: there is no config file to reload")], []);
+        }
+
+        ApplianceConfig config;
+        try
+        {
+            config = ConfigLoader.LoadFile(_configPath);
+        }
+        catch (ConfigException e)
+        {
+            _logger.LogWarning("reload: {File} refused, running config kept: {Errors}", _configPath, string.Join("; ", e.Errors));
+            return new ApplyResult(false, _revision, e.Errors, []);
+        }
+
+        ApplyResult result = await ApplyAsync(config, dryRun: false, "reload: " + _configPath).ConfigureAwait(false);
+        if (!result.Ok)
+        {
+            _logger.LogWarning("reload: {File} refused, running config kept: {Errors}", _configPath, string.Join("; ", result.Errors));
+        }
+
+        return result;
+    }
+
+    // ---------------- stop ----------------
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        foreach (SocketListener listener in _listeners)
+        _sighup?.Dispose();
+        List<SocketListener> sockets;
+        lock (_listeners)
+        {
+            sockets = [.. _listeners.Values.Select(l => l.Socket)];
+        }
+
+        foreach (SocketListener listener in sockets)
         {
             await listener.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync().ConfigureAwait(false);
+            if (_snapshot.AdminSocketPath is { } path)
+            {
+                File.Delete(path);
+            }
         }
 
         _registry.RequestCloseAll();

@@ -1,3 +1,5 @@
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Appliance.Hosting;
 
 /// <summary>Entry point: `appliance run | check-config | version`. Exit codes: 0 ok, 1 bad config or failure, 2 bad usage.</summary>
@@ -13,6 +15,8 @@ public static class Program
                 return await RunCommand.ExecuteAsync(rest).ConfigureAwait(false);
             case "check-config":
                 return CheckConfigCommand.Execute(rest, Console.Out, Console.Error);
+            case "ctl":
+                return await Admin.CtlCommand.ExecuteAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
             case "version":
             case "--version":
                 Console.WriteLine($"appliance {Version}");
@@ -38,6 +42,7 @@ public static class Program
           run [--config FILE]        run the gateway (without --config: the embedded default,
                                      state in ./state, HTTPS on 127.0.0.1:8443)
           check-config FILE          validate a config file; prints each error with its JSON path
+          ctl ...                    administer a running appliance over its admin socket (ctl --help)
           version                    print the version
         """;
 }

@@ -14,4 +14,7 @@ public sealed class ConnectionInfo
     public string? ServerName { get; set; }
     public SslProtocols TlsProtocol { get; set; }
     public string? ApplicationProtocol { get; set; }
+
+    /// <summary>Unix-socket peers: who connected (SO_PEERCRED).</summary>
+    public Transport.PeerCredentials? Peer { get; set; }
 }

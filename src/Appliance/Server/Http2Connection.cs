@@ -31,7 +31,7 @@ public sealed class Http2Connection
     private readonly Dictionary<int, Http2Stream> _streams = [];
     private readonly Stack<Http2Stream> _pool = new();
     private readonly object _lock = new();
-    private readonly Queue<(int Id, bool Reset, long Until)> _recentlyClosed = new();
+    private readonly Queue<(int Id, ClosedBy How, long Until)> _recentlyClosed = new();
 
     private int _lastStreamId;
     private int _connectionReceiveWindow;
@@ -448,6 +448,7 @@ public sealed class Http2Connection
                 stream.CompleteBody(new IOException($"stream reset by the client ({code})"));
                 stream.SignalWindow();
                 _streams.Remove(stream.StreamId);
+                RememberClosed(stream.StreamId, ClosedBy.Client); // later frames on it: STREAM_CLOSED (§5.1)
                 ReleaseIfDoneLocked(stream);
             }
         }
@@ -478,37 +479,44 @@ public sealed class Http2Connection
         bool trailers = false;
         bool ignore = false;
         string? refuse = null;
+        Http2ErrorCode refuseCode = Http2ErrorCode.RefusedStream;
         lock (_lock)
         {
             if (_streams.TryGetValue(id, out Http2Stream? existing))
             {
-                if (existing.EndStreamReceived)
-                {
-                    return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "HEADERS on a half-closed (remote) stream");
-                }
-
-                if (!frame.EndStream)
-                {
-                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "trailers without END_STREAM"); // §8.1
-                }
-
+                // Stream errors from here on: the block is still decoded (HPACK state, §4.3), then the stream reset.
                 stream = existing;
                 trailers = true;
+                if (existing.EndStreamReceived)
+                {
+                    // §5.1 half-closed (remote): a STREAM_CLOSED stream error.
+                    refuse = "HEADERS after END_STREAM";
+                    refuseCode = Http2ErrorCode.StreamClosed;
+                }
+                else if (!frame.EndStream)
+                {
+                    // §8.1: trailers must end the stream; otherwise the request is malformed (§8.1.1).
+                    refuse = "trailers without END_STREAM";
+                    refuseCode = Http2ErrorCode.ProtocolError;
+                }
             }
             else if (id <= _lastStreamId)
             {
-                bool? closed = RecentlyClosed(id);
-                if (closed is null)
+                switch (RecentlyClosed(id))
                 {
-                    return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "stream id lower than a previous one"); // §5.1.1
+                    case null:
+                        return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "stream id lower than a previous one"); // §5.1.1
+                    case ClosedBy.EndStream:
+                        return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "HEADERS on a closed stream"); // §5.1
+                    case ClosedBy.Client:
+                        // §5.1 closed: after the client's RST_STREAM, a STREAM_CLOSED stream error.
+                        refuse = "HEADERS after RST_STREAM";
+                        refuseCode = Http2ErrorCode.StreamClosed;
+                        break;
+                    default:
+                        ignore = true; // a stream we reset: frames may still be in flight (§5.4.2)
+                        break;
                 }
-
-                if (closed == false)
-                {
-                    return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "HEADERS on a closed stream"); // §5.1
-                }
-
-                ignore = true; // a stream we reset: frames may still be in flight (§5.4.2)
             }
             else
             {
@@ -540,7 +548,6 @@ public sealed class Http2Connection
             return ContinueBlock(frame.Fragment, header.HasFlag(Http2FrameFlags.EndHeaders));
         }
 
-        Http2ErrorCode refuseCode = Http2ErrorCode.RefusedStream;
         if (error.IsStreamError)
         {
             refuse = error.Reason;
@@ -716,6 +723,12 @@ public sealed class Http2Connection
             }
         }
 
+        if (_block.IsConnect)
+        {
+            StartStream(stream, endStream, rejectStatus: 501, reason: "CONNECT is not supported"); // as on HTTP/1.1
+            return default;
+        }
+
         RequestTarget.Result target = stream.Context.ParseTarget(out RequestTargetForm form, out _, out _);
         if (target != RequestTarget.Result.Ok || form == RequestTargetForm.Absolute || form == RequestTargetForm.Authority
             || (form == RequestTargetForm.Asterisk && stream.Context.Method != HttpMethod.Options))
@@ -775,12 +788,19 @@ public sealed class Http2Connection
                     return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on an idle stream"); // §5.1
                 }
 
-                return RecentlyClosed(header.StreamId) switch
+                switch (RecentlyClosed(header.StreamId))
                 {
-                    true => default, // frames in flight after our RST_STREAM (§5.4.2)
-                    false => Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "DATA on a closed stream"),
-                    null => Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on a stream that was never opened"),
-                };
+                    case ClosedBy.Us:
+                        return default; // frames in flight after our RST_STREAM (§5.4.2)
+                    case ClosedBy.Client:
+                        // §5.1 closed: a frame after the client's own RST_STREAM is a STREAM_CLOSED stream error.
+                        // Answered once: later frames count as in flight after our RST_STREAM.
+                        return ResetStreamId(header.StreamId, Http2FrameError.Stream(Http2ErrorCode.StreamClosed, "DATA after RST_STREAM"));
+                    case ClosedBy.EndStream:
+                        return Http2FrameError.Connection(Http2ErrorCode.StreamClosed, "DATA on a closed stream");
+                    default:
+                        return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on a stream that was never opened");
+                }
             }
 
             if (stream.EndStreamReceived)
@@ -1024,7 +1044,7 @@ public sealed class Http2Connection
 
         if (!stream.ResetSent)
         {
-            RememberClosed(stream.StreamId, reset: false);
+            RememberClosed(stream.StreamId, ClosedBy.EndStream);
         }
 
         stream.Released = true;
@@ -1040,12 +1060,15 @@ public sealed class Http2Connection
     {
         lock (_lock)
         {
-            ResetStreamLocked(stream, code, reason);
+            ResetStreamLocked(stream, code, reason, causedByClient: false);
         }
     }
 
-    private Http2FrameError ResetStreamLocked(Http2Stream stream, Http2ErrorCode code, string reason)
+    private Http2FrameError ResetStreamLocked(Http2Stream stream, Http2ErrorCode code, string reason, bool causedByClient = true)
     {
+        // CVE-2025-8671 ("MadeYouReset"): instead of resetting streams itself, a client can make us reset them with a
+        // frame that is a stream error; a stream whose handler runs and has not answered counts like a client reset.
+        bool unanswered = !stream.ResetSent && stream.HandlerStarted && !stream.HandlerDone && !stream.EndStreamSent;
         if (!stream.ResetSent)
         {
             stream.ResetSent = true;
@@ -1064,7 +1087,9 @@ public sealed class Http2Connection
 
         _streams.Remove(stream.StreamId);
         ReleaseIfDoneLocked(stream);
-        return default;
+        return causedByClient && unanswered && Flood(ref _resets, _limits.MaxResetsPerInterval, "h2_made_you_reset")
+            ? Calm("too many streams reset for client errors (made-you-reset)")
+            : default;
     }
 
     private Http2FrameError ResetStreamId(int streamId, Http2FrameError error)
@@ -1082,14 +1107,26 @@ public sealed class Http2Connection
         return default;
     }
 
-    private void RememberReset(int streamId) => RememberClosed(streamId, reset: true);
+    private void RememberReset(int streamId) => RememberClosed(streamId, ClosedBy.Us);
+
+    /// <summary>How a recently closed stream ended, which decides what a late frame on it gets (§5.1 "closed").</summary>
+    private enum ClosedBy : byte
+    {
+        /// <summary>Both sides sent END_STREAM: any further frame but PRIORITY is a STREAM_CLOSED connection error.</summary>
+        EndStream,
+        /// <summary>We sent RST_STREAM: frames the client sent before seeing it are ignored (§5.4.2).</summary>
+        Us,
+        /// <summary>The client sent RST_STREAM: a further frame is a STREAM_CLOSED stream error.</summary>
+        Client,
+    }
 
     /// <summary>
     /// Recently closed streams, so that late frames can be told apart: frames in flight after our RST_STREAM are
-    /// ignored (§5.4.2); HEADERS or DATA on a stream that finished is STREAM_CLOSED; a lower id that was never
-    /// opened is PROTOCOL_ERROR (§5.1.1).
+    /// ignored (§5.4.2); frames after the client's own RST_STREAM are a STREAM_CLOSED stream error; HEADERS or DATA
+    /// on a stream that finished is a STREAM_CLOSED connection error; a lower id that was never opened is
+    /// PROTOCOL_ERROR (§5.1.1). The latest entry for an id wins.
     /// </summary>
-    private void RememberClosed(int streamId, bool reset)
+    private void RememberClosed(int streamId, ClosedBy how)
     {
         lock (_recentlyClosed)
         {
@@ -1099,21 +1136,21 @@ public sealed class Http2Connection
                 _recentlyClosed.Dequeue();
             }
 
-            _recentlyClosed.Enqueue((streamId, reset, now + 10_000));
+            _recentlyClosed.Enqueue((streamId, how, now + 10_000));
         }
     }
 
-    /// <summary>null: not known as closed; true: we reset it; false: it finished.</summary>
-    private bool? RecentlyClosed(int streamId)
+    /// <summary>null: not known as closed.</summary>
+    private ClosedBy? RecentlyClosed(int streamId)
     {
         lock (_recentlyClosed)
         {
-            bool? result = null;
-            foreach ((int id, bool reset, _) in _recentlyClosed)
+            ClosedBy? result = null;
+            foreach ((int id, ClosedBy how, _) in _recentlyClosed)
             {
                 if (id == streamId)
                 {
-                    result = reset || result == true;
+                    result = how;
                 }
             }
 

@@ -37,6 +37,9 @@ internal sealed class Http2HeaderBlock
 
     public bool IsTrailers => _trailers;
 
+    /// <summary>A well-formed CONNECT request (§8.5): not malformed, but we do not tunnel (answered 501).</summary>
+    public bool IsConnect { get; private set; }
+
     public void Begin(int streamId, bool endStream, RequestContext? context, bool trailers)
     {
         StreamId = streamId;
@@ -49,6 +52,7 @@ internal sealed class Http2HeaderBlock
         FragmentBytes = 0;
         Malformed = null;
         ContentLength = -1;
+        IsConnect = false;
     }
 
     public void End() => StreamId = 0;
@@ -185,7 +189,15 @@ internal sealed class Http2HeaderBlock
         RequestContext c = _context;
         if (c.Method == HttpMethod.Connect)
         {
-            Fail("CONNECT is not supported"); // would need :authority only; we do not tunnel
+            // RFC 9113 §8.5: :method and :authority only; with :scheme or :path (and no :protocol, which we do not
+            // advertise) it is malformed. A well-formed one is answered 501 like on HTTP/1.1: no tunnelling here.
+            if (_hasScheme || _hasPath || !_hasAuthority)
+            {
+                Fail("CONNECT needs :authority and no :scheme or :path");
+                return;
+            }
+
+            IsConnect = true;
             return;
         }
 

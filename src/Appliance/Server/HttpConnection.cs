@@ -46,6 +46,7 @@ public sealed class HttpConnection : TrackedConnection
             ListenerName = _runtime.Name,
             RemoteEndPoint = _socket.RemoteEndPoint,
             LocalEndPoint = _socket.LocalEndPoint,
+            Peer = _socket.AddressFamily == AddressFamily.Unix && PeerCredentials.TryGet(_socket, out PeerCredentials peer) ? peer : null,
         };
         var network = new NetworkStream(_socket, ownsSocket: true);
         Stream stream = network;
@@ -223,6 +224,8 @@ public sealed class HttpConnection : TrackedConnection
         base.OnHeartbeat(now);
         _http1?.OnHeartbeat(now);
     }
+
+    public override string ListenerName => _runtime.Name;
 
     public override void RequestClose()
     {

@@ -57,6 +57,18 @@ public sealed class ConnectionRegistry : IDisposable
         }
     }
 
+    /// <summary>Asks the connections of one listener (removed by a reload) to finish and close.</summary>
+    public void RequestClose(string listenerName)
+    {
+        foreach (TrackedConnection c in _connections.Values)
+        {
+            if (c.ListenerName == listenerName)
+            {
+                c.RequestClose();
+            }
+        }
+    }
+
     /// <summary>Drains: completes when every connection has gone, or aborts the rest when the token fires.</summary>
     public async Task DrainAsync(CancellationToken deadline)
     {

@@ -30,13 +30,18 @@ public sealed class SocketListener : IAsyncDisposable
         _socket = socket;
         _onAccepted = onAccepted;
         _logger = logger;
-        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        LocalEndPoint = options.EndPoint is UnixDomainSocketEndPoint ? options.EndPoint : socket.LocalEndPoint!;
     }
 
     public SocketListenerOptions Options { get; }
 
     /// <summary>The bound address (port 0 in the config becomes the real port here).</summary>
-    public IPEndPoint LocalEndPoint { get; }
+    public EndPoint LocalEndPoint { get; }
+
+    /// <summary>The bound TCP port (0 for Unix sockets).</summary>
+    public int Port => (LocalEndPoint as IPEndPoint)?.Port ?? 0;
+
+    public bool IsUnix => LocalEndPoint is UnixDomainSocketEndPoint;
 
     public int ActiveConnections => Volatile.Read(ref _active);
 
@@ -45,7 +50,8 @@ public sealed class SocketListener : IAsyncDisposable
 
     public static SocketListener Bind(SocketListenerOptions options, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
     {
-        var socket = new Socket(options.EndPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        bool unix = options.EndPoint is UnixDomainSocketEndPoint;
+        var socket = new Socket(options.EndPoint.AddressFamily, SocketType.Stream, unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
         try
         {
             if (options.EndPoint is IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip6 && ip6.Address.Equals(IPAddress.IPv6Any))
@@ -53,8 +59,12 @@ public sealed class SocketListener : IAsyncDisposable
                 socket.DualMode = true; // "*:port" and "[::]:port" take IPv4 too
             }
 
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            if (options.ReusePort)
+            if (!unix)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
+            if (options.ReusePort && !unix)
             {
                 socket.SetRawSocketOption(SolSocket, SoReusePort, BitConverter.GetBytes(1));
             }
@@ -110,7 +120,10 @@ public sealed class SocketListener : IAsyncDisposable
                 continue;
             }
 
-            accepted.NoDelay = true;
+            if (accepted.ProtocolType == ProtocolType.Tcp)
+            {
+                accepted.NoDelay = true;
+            }
             _ = RunConnectionAsync(accepted);
         }
     }

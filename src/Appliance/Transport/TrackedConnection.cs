@@ -38,6 +38,9 @@ public abstract class TrackedConnection
     /// <summary>The current deadline passed.</summary>
     protected abstract void OnTimeout();
 
+    /// <summary>The listener the connection came in on (to drain a removed listener's connections).</summary>
+    public virtual string? ListenerName => null;
+
     /// <summary>Finish what is in flight, then close (shutdown, listener removed).</summary>
     public abstract void RequestClose();
 

@@ -14,6 +14,7 @@ public sealed class ShutdownTests
         File.WriteAllText(path, """
         {
           "server": { "stateDirectory": "state", "shutdownTimeout": "20s" },
+          "admin": { "socketPath": "admin.sock" },
           "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
           "routes": [ { "id": "upload", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "done" } } ]
         }

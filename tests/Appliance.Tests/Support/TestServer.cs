@@ -19,13 +19,16 @@ public sealed class TestServer : IAsyncDisposable
         _host = host;
     }
 
-    /// <summary>The standard test config: "https" (TLS, certificates localhost/alpha.test/*.wild.test) and "http" (plain).</summary>
-    public static string DefaultConfig(string extraRoutes = "", string httpsLimits = "{}", bool redirect = false) => $$"""
+    /// <summary>
+    /// The standard test config: "https" (TLS, certificates localhost/alpha.test/*.wild.test) and "http" (plain);
+    /// <paramref name="httpProtocols"/> sets the plain listener's "protocols" (list "h2" for h2c prior knowledge).
+    /// </summary>
+    public static string DefaultConfig(string extraRoutes = "", string httpsLimits = "{}", bool redirect = false, string[]? httpProtocols = null) => $$"""
     {
       "server": { "stateDirectory": "{{Escape(Path.GetTempPath())}}", "shutdownTimeout": "5s" },
       "listeners": [
         { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost", "limits": {{httpsLimits}} },
-        { "name": "http", "address": "127.0.0.1:0", "tls": false, "redirectToHttps": {{(redirect ? "true" : "false")}}, "httpsPort": 8443, "limits": {{httpsLimits}} }
+        { "name": "http", "address": "127.0.0.1:0", "tls": false, "redirectToHttps": {{(redirect ? "true" : "false")}}, "httpsPort": 8443, "limits": {{httpsLimits}}{{ProtocolsJson(httpProtocols)}} }
       ],
       "certificates": [
         { "name": "localhost", "hosts": ["localhost"], "certificatePath": "{{Escape(TestCertificates.Cert("localhost"))}}", "keyPath": "{{Escape(TestCertificates.Key("localhost"))}}" },
@@ -45,9 +48,19 @@ public sealed class TestServer : IAsyncDisposable
 
     private static string Escape(string s) => s.Replace("\\", "\\\\");
 
+    private static string ProtocolsJson(string[]? protocols) =>
+        protocols is null ? "" : $", \"protocols\": [{string.Join(", ", protocols.Select(p => $"\"{p}\""))}]";
+
     public static async Task<TestServer> StartAsync(string? json = null, ILoggerFactory? loggers = null)
     {
-        ApplianceConfig config = ConfigLoader.Parse(System.Text.Encoding.UTF8.GetBytes(json ?? DefaultConfig()));
+        json ??= DefaultConfig();
+        if (!json.Contains("\"admin\"", StringComparison.Ordinal))
+        {
+            // Tests that do not ask for the admin API must not bind the system default socket.
+            json = "{ \"admin\": { \"enabled\": false }," + json.TrimStart()[1..];
+        }
+
+        ApplianceConfig config = ConfigLoader.Parse(System.Text.Encoding.UTF8.GetBytes(json));
         ConfigSnapshot snapshot = ConfigCompiler.Compile(config, Path.GetTempPath());
         var host = new GatewayHost(new ConfigSource(null, snapshot), loggers ?? NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
@@ -57,7 +70,7 @@ public sealed class TestServer : IAsyncDisposable
     public GatewayHost Host => _host;
 
     public int Port(string listener) =>
-        _host.Listeners.Single(l => l.Options.Name == listener).LocalEndPoint.Port;
+        _host.Listeners.Single(l => l.Options.Name == listener).Port;
 
     public int HttpsPort => Port("https");
 

@@ -1,0 +1,393 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Appliance.Config;
+using Appliance.Protocol.Http1;
+using Appliance.Server;
+using Appliance.Telemetry;
+using Appliance.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Admin;
+
+/// <summary>
+/// The admin REST API (/v1/...) on the Unix socket. Every connection is checked against SO_PEERCRED first:
+/// root, the service's own user and members of the admin group are served; anyone else gets 403 and a log
+/// line with their uid and pid. Errors are RFC 9457 problem+json naming the offending field.
+/// </summary>
+public sealed class AdminDispatcher : IRequestDispatcher
+{
+    public const int MaxBodyBytes = 16 * 1024 * 1024;
+
+    private readonly IAdminBackend _backend;
+    private readonly ILogger _logger;
+    private readonly uint _ownUid = UnixSocketFile.GetEuid();
+    private readonly uint? _adminGid;
+
+    public AdminDispatcher(IAdminBackend backend, string adminGroup, ILogger logger)
+    {
+        _backend = backend;
+        _logger = logger;
+        _adminGid = UnixSocketFile.LookupGroup(adminGroup);
+    }
+
+    public ValueTask DispatchAsync(RequestContext context) => HandleAsync(context);
+
+    private bool Authorized(PeerCredentials? peer)
+    {
+        if (peer is not { } p)
+        {
+            return false;
+        }
+
+        if (p.Uid == 0 || p.Uid == _ownUid)
+        {
+            return true;
+        }
+
+        return _adminGid is { } gid && p.Groups().Contains(gid);
+    }
+
+    private async ValueTask HandleAsync(RequestContext c)
+    {
+        if (!Authorized(c.Connection.Peer))
+        {
+            LimitCounters.Increment("admin_forbidden");
+            _logger.LogWarning("admin: refused uid {Uid} pid {Pid} ({Method} {Path})",
+                c.Connection.Peer?.Uid, c.Connection.Peer?.Pid, Encoding.ASCII.GetString(c.MethodToken), c.PathString);
+            await Json(c, 403, AdminJson.Problem(403, "Forbidden", "not root, the service user, or a member of the admin group")).ConfigureAwait(false);
+            return;
+        }
+
+        string path = c.PathString;
+        string method = Encoding.ASCII.GetString(c.MethodToken);
+        string query = Encoding.ASCII.GetString(c.Query);
+        try
+        {
+            switch (method, path)
+            {
+                case ("GET", "/v1/status"):
+                    await Json(c, 200, Status()).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/config"):
+                    await Json(c, 200, Encoding.UTF8.GetBytes(ConfigLoader.Serialize(_backend.Snapshot.Source))).ConfigureAwait(false);
+                    return;
+                case ("PUT", "/v1/config"):
+                case ("POST", "/v1/config"):
+                    await ApplyAsync(c, dryRun: query.Contains("dryRun=true", StringComparison.OrdinalIgnoreCase)).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/config/revisions"):
+                    await Json(c, 200, RevisionsJson(query)).ConfigureAwait(false);
+                    return;
+                case ("POST", "/v1/config/rollback"):
+                    await RollbackAsync(c, query).ConfigureAwait(false);
+                    return;
+                case ("POST", "/v1/reload"):
+                    await Respond(c, await _backend.ReloadAsync().ConfigureAwait(false)).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/routes"):
+                    await Json(c, 200, RoutesJson()).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/clusters"):
+                    await Json(c, 200, ClustersJson()).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/certificates"):
+                    await Json(c, 200, CertificatesJson()).ConfigureAwait(false);
+                    return;
+                case ("GET", "/v1/metrics"):
+                    await Text(c, 200, "text/plain; version=0.0.4; charset=utf-8", Metrics()).ConfigureAwait(false);
+                    return;
+            }
+
+            bool known = path is "/v1/status" or "/v1/config" or "/v1/config/revisions" or "/v1/config/rollback" or "/v1/reload"
+                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/metrics";
+            await Json(c, known ? 405 : 404, AdminJson.Problem(known ? 405 : 404, known ? "Method Not Allowed" : "Not Found",
+                known ? $"{method} is not supported on {path}" : $"no admin endpoint {path}")).ConfigureAwait(false);
+        }
+        catch (BadRequestException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not IOException and not OperationCanceledException)
+        {
+            _logger.LogError(e, "admin: {Method} {Path} failed", method, path);
+            await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", e.Message)).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask ApplyAsync(RequestContext c, bool dryRun)
+    {
+        byte[]? body = await ReadBodyAsync(c).ConfigureAwait(false);
+        if (body is null)
+        {
+            await Json(c, 413, AdminJson.Problem(413, "Content Too Large", $"a config is at most {MaxBodyBytes} bytes")).ConfigureAwait(false);
+            return;
+        }
+
+        ApplianceConfig config;
+        try
+        {
+            config = ConfigLoader.Parse(body);
+        }
+        catch (ConfigException e)
+        {
+            await Json(c, 400, AdminJson.Problem(400, "Bad Request", "the config document is not valid JSON of the expected shape", e.Errors)).ConfigureAwait(false);
+            return;
+        }
+
+        ApplyResult result = await _backend.ApplyAsync(config, dryRun, "admin api").ConfigureAwait(false);
+        await Respond(c, result, dryRun).ConfigureAwait(false);
+    }
+
+    private async ValueTask RollbackAsync(RequestContext c, string query)
+    {
+        int revision = 0;
+        foreach (string part in query.TrimStart('?').Split('&'))
+        {
+            if (part.StartsWith("revision=", StringComparison.Ordinal))
+            {
+                int.TryParse(part.AsSpan(9), out revision);
+            }
+        }
+
+        if (revision <= 0)
+        {
+            await Json(c, 400, AdminJson.Problem(400, "Bad Request", "query parameter 'revision' (a positive number) is required",
+                [new ConfigError("revision", "required")])).ConfigureAwait(false);
+            return;
+        }
+
+        await Respond(c, await _backend.RollbackAsync(revision).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    private static ValueTask Respond(RequestContext c, ApplyResult result, bool dryRun = false)
+    {
+        if (!result.Ok)
+        {
+            return Json(c, 422, AdminJson.Problem(422, "Unprocessable Content", "the config was refused; the running config is unchanged", result.Errors));
+        }
+
+        return Json(c, 200, AdminJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("applied", !dryRun);
+            w.WriteNumber("revision", result.Revision);
+            w.WriteStartArray("changes");
+            foreach (string change in result.Changes)
+            {
+                w.WriteStringValue(change);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }));
+    }
+
+    /// <summary>The whole body, or null past <see cref="MaxBodyBytes"/>.</summary>
+    private static async ValueTask<byte[]?> ReadBodyAsync(RequestContext c)
+    {
+        if (c.Body.Length > MaxBodyBytes)
+        {
+            return null;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(c.Body.Length > 0 ? (int)c.Body.Length : 4096);
+        while (true)
+        {
+            ReadResult read = await c.Body.ReadAsync().ConfigureAwait(false);
+            if (buffer.WrittenCount + read.Buffer.Length > MaxBodyBytes)
+            {
+                c.Body.AdvanceTo(read.Buffer.End);
+                c.CloseConnection = true; // the rest of an oversized body is not worth reading
+                return null;
+            }
+
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                buffer.Write(segment.Span);
+            }
+
+            c.Body.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted || c.Body.IsComplete)
+            {
+                return buffer.WrittenSpan.ToArray();
+            }
+        }
+    }
+
+    private byte[] Status() => AdminJson.Write(w =>
+    {
+        ConfigSnapshot s = _backend.Snapshot;
+        w.WriteStartObject();
+        w.WriteString("version", Hosting.Program.Version);
+        w.WriteString("startedAt", _backend.StartedAt);
+        w.WriteNumber("uptimeSeconds", (long)(DateTimeOffset.UtcNow - _backend.StartedAt).TotalSeconds);
+        w.WriteNumber("configRevision", _backend.Revision);
+        w.WriteNumber("connections", _backend.ConnectionCount);
+        w.WriteNumber("routes", s.Routes.Routes.Count);
+        w.WriteNumber("clusters", s.Clusters.Count);
+        w.WriteNumber("certificates", s.Certificates.Count);
+        w.WriteStartArray("listeners");
+        foreach ((string name, string address, int connections, long rejected) in _backend.ListenerStatus())
+        {
+            w.WriteStartObject();
+            w.WriteString("name", name);
+            w.WriteString("address", address);
+            w.WriteNumber("connections", connections);
+            w.WriteNumber("rejectedConnections", rejected);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    private byte[] RevisionsJson(string query)
+    {
+        int offset = QueryInt(query, "offset", 0);
+        int limit = Math.Clamp(QueryInt(query, "limit", 50), 1, 500);
+        IReadOnlyList<ConfigRevision> all = _backend.Revisions();
+        return AdminJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("total", all.Count);
+            w.WriteNumber("offset", offset);
+            w.WriteNumber("limit", limit);
+            w.WriteStartArray("items");
+            foreach (ConfigRevision r in all.Reverse().Skip(offset).Take(limit))
+            {
+                w.WriteStartObject();
+                w.WriteNumber("revision", r.Revision);
+                w.WriteString("appliedAt", r.AppliedAt);
+                w.WriteString("source", r.Source);
+                w.WriteBoolean("current", r.Revision == _backend.Revision);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
+    private static int QueryInt(string query, string name, int fallback)
+    {
+        foreach (string part in query.TrimStart('?').Split('&'))
+        {
+            if (part.StartsWith(name + "=", StringComparison.Ordinal) && int.TryParse(part.AsSpan(name.Length + 1), out int v) && v >= 0)
+            {
+                return v;
+            }
+        }
+
+        return fallback;
+    }
+
+    private byte[] RoutesJson() => AdminJson.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("items");
+        foreach (Routing.RouteModel r in _backend.Snapshot.Routes.Routes)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", r.Id);
+            if (r.Tenant is not null) w.WriteString("tenant", r.Tenant);
+            w.WriteNumber("order", r.Order);
+            w.WriteStartArray("hosts");
+            foreach (string h in r.Hosts) w.WriteStringValue(h);
+            w.WriteEndArray();
+            w.WriteString("path", r.Path.Text);
+            w.WriteString("handler", r.Handler switch
+            {
+                Routing.DirectResponseHandler => "direct",
+                Routing.RedirectHandler => "redirect",
+                Proxy.ProxyHandler p => "cluster:" + p.Cluster.Id,
+                _ => r.Handler.GetType().Name,
+            });
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    private byte[] ClustersJson() => AdminJson.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("items");
+        foreach (Proxy.ClusterModel cl in _backend.Snapshot.Clusters)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", cl.Id);
+            w.WriteString("loadBalancing", cl.Policy.ToString());
+            w.WriteStartArray("destinations");
+            foreach (Proxy.DestinationModel d in cl.Destinations)
+            {
+                w.WriteStartObject();
+                w.WriteString("address", d.Address);
+                w.WriteNumber("weight", d.Weight);
+                w.WriteNumber("inFlight", d.InFlight);
+                w.WriteNumber("openConnections", d.Pool.OpenConnections);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    private byte[] CertificatesJson() => AdminJson.Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("items");
+        foreach (Tls.LoadedCertificate cert in _backend.Snapshot.Certificates)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", cert.Name);
+            w.WriteStartArray("hosts");
+            foreach (string h in cert.Hosts) w.WriteStringValue(h);
+            w.WriteEndArray();
+            w.WriteString("subject", cert.Leaf.Subject);
+            w.WriteString("issuer", cert.Leaf.Issuer);
+            w.WriteString("notAfter", cert.NotAfter);
+            w.WriteNumber("daysLeft", Math.Floor((cert.NotAfter - DateTimeOffset.UtcNow).TotalDays));
+            w.WriteString("keyAlgorithm", cert.KeyAlgorithm);
+            w.WriteString("sha256", cert.Thumbprint);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    });
+
+    private string Metrics()
+    {
+        var sb = new StringBuilder();
+        sb.Append("# HELP appliance_connections Open client connections.\n# TYPE appliance_connections gauge\n");
+        sb.Append("appliance_connections ").Append(_backend.ConnectionCount).Append('\n');
+        sb.Append("# HELP appliance_config_revision Revision of the running config.\n# TYPE appliance_config_revision gauge\n");
+        sb.Append("appliance_config_revision ").Append(_backend.Revision).Append('\n');
+        sb.Append("# HELP appliance_limit_trips_total Requests or connections refused by a limit, by reason.\n# TYPE appliance_limit_trips_total counter\n");
+        foreach ((string reason, long count) in LimitCounters.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            sb.Append("appliance_limit_trips_total{reason=\"").Append(reason).Append("\"} ").Append(count).Append('\n');
+        }
+
+        sb.Append("# HELP appliance_listener_connections Open connections per listener.\n# TYPE appliance_listener_connections gauge\n");
+        foreach ((string name, _, int connections, _) in _backend.ListenerStatus())
+        {
+            sb.Append("appliance_listener_connections{listener=\"").Append(name).Append("\"} ").Append(connections).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+
+    private static ValueTask Json(RequestContext c, int status, byte[] body) =>
+        c.RespondAsync(status, status >= 400 ? "application/problem+json"u8 : "application/json"u8, body);
+
+    private static ValueTask Text(RequestContext c, int status, string contentType, string body) =>
+        c.RespondAsync(status, Encoding.ASCII.GetBytes(contentType), Encoding.UTF8.GetBytes(body));
+}

@@ -1,0 +1,240 @@
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace Appliance.Admin;
+
+/// <summary>
+/// `appliance ctl …`: the same binary as a client of the admin socket. Human tables by default, --json for
+/// scripts. Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 cannot connect.
+/// </summary>
+public static class CtlCommand
+{
+    public const string Usage = """
+        usage: appliance ctl [--socket PATH] [--json] <command>
+
+          status                          version, uptime, listeners, connections, config revision
+          config get                      the running config (JSON)
+          config apply FILE [--dry-run]   validate and apply a config file (dry run: validate and show the changes)
+          config revisions                applied configs, newest first
+          config rollback REVISION        apply a stored revision again
+          reload                          re-read the config file (like SIGHUP)
+          routes | clusters | certs       what the running config holds
+          metrics                         Prometheus text
+
+        The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
+        """;
+
+    public static async Task<int> ExecuteAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? socket = null;
+        bool json = false;
+        bool dryRun = false;
+        var words = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--socket" when i + 1 < args.Length:
+                    socket = args[++i];
+                    break;
+                case "--json":
+                    json = true;
+                    break;
+                case "--dry-run":
+                    dryRun = true;
+                    break;
+                case "-h" or "--help":
+                    stdout.WriteLine(Usage);
+                    return 0;
+                default:
+                    if (args[i].StartsWith('-'))
+                    {
+                        stderr.WriteLine($"unknown option '{args[i]}'\n{Usage}");
+                        return 2;
+                    }
+
+                    words.Add(args[i]);
+                    break;
+            }
+        }
+
+        (HttpMethod Method, string Path, string? File)? request = words switch
+        {
+            ["status"] => (HttpMethod.Get, "/v1/status", null),
+            ["config", "get"] => (HttpMethod.Get, "/v1/config", null),
+            ["config", "apply", string file] => (HttpMethod.Put, dryRun ? "/v1/config?dryRun=true" : "/v1/config", file),
+            ["config", "diff", string file] => (HttpMethod.Put, "/v1/config?dryRun=true", file),
+            ["config", "revisions"] => (HttpMethod.Get, "/v1/config/revisions", null),
+            ["config", "rollback", string rev] when int.TryParse(rev, out int r) && r > 0 => (HttpMethod.Post, $"/v1/config/rollback?revision={r}", null),
+            ["reload"] => (HttpMethod.Post, "/v1/reload", null),
+            ["routes"] => (HttpMethod.Get, "/v1/routes", null),
+            ["clusters"] => (HttpMethod.Get, "/v1/clusters", null),
+            ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null),
+            ["metrics"] => (HttpMethod.Get, "/v1/metrics", null),
+            _ => null,
+        };
+        if (request is null)
+        {
+            stderr.WriteLine(words.Count == 0 ? Usage : $"unknown command '{string.Join(' ', words)}'\n{Usage}");
+            return 2;
+        }
+
+        socket ??= DefaultSocket();
+        using var message = new HttpRequestMessage(request.Value.Method, "http://appliance" + request.Value.Path);
+        if (request.Value.File is { } path)
+        {
+            try
+            {
+                message.Content = new ByteArrayContent(await File.ReadAllBytesAsync(path).ConfigureAwait(false));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"cannot read {path}: {e.Message}");
+                return 2;
+            }
+        }
+
+        using var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await s.ConnectAsync(new UnixDomainSocketEndPoint(socket), ct).ConfigureAwait(false);
+                    return new NetworkStream(s, ownsSocket: true);
+                }
+                catch
+                {
+                    s.Dispose();
+                    throw;
+                }
+            },
+        })
+        { Timeout = TimeSpan.FromSeconds(60) };
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(message).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException se)
+        {
+            stderr.WriteLine(se.SocketErrorCode switch
+            {
+                SocketError.AddressNotAvailable or SocketError.ConnectionRefused when !File.Exists(socket) => $"cannot connect: no admin socket at {socket} (is the appliance running? --socket PATH)",
+                SocketError.AccessDenied => $"cannot connect: permission denied on {socket} (root, the service user or the admin group only)",
+                SocketError.ConnectionRefused => $"cannot connect: nobody listens on {socket}",
+                _ => $"cannot connect to {socket}: {se.Message}",
+            });
+            return 3;
+        }
+        catch (HttpRequestException e)
+        {
+            stderr.WriteLine($"cannot connect to {socket}: {e.Message}");
+            return 3;
+        }
+
+        string body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+        bool ok = response.IsSuccessStatusCode;
+        string contentType = response.Content.Headers.ContentType?.MediaType ?? "";
+        if (json || !contentType.Contains("json", StringComparison.Ordinal) || words is ["config", "get"])
+        {
+            (ok ? stdout : stderr).WriteLine(body.TrimEnd());
+        }
+        else
+        {
+            (ok ? stdout : stderr).Write(Human(body));
+        }
+
+        return ok ? 0 : 1;
+    }
+
+    private static string DefaultSocket()
+    {
+        if (Environment.GetEnvironmentVariable("APPLIANCE_SOCKET") is { Length: > 0 } env)
+        {
+            return env;
+        }
+
+        string local = Path.GetFullPath("state/admin.sock");
+        return File.Exists(local) ? local : "/run/appliance/admin.sock";
+    }
+
+    /// <summary>"key: value" lines for objects, an aligned table for "items" arrays, problem details as errors.</summary>
+    internal static string Human(string json)
+    {
+        using JsonDocument doc = JsonDocument.Parse(json);
+        var sb = new StringBuilder();
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return json + "\n";
+        }
+
+        if (root.TryGetProperty("title", out JsonElement title) && root.TryGetProperty("status", out JsonElement status))
+        {
+            sb.Append("error ").Append(status.GetRawText()).Append(' ').Append(title.GetString());
+            if (root.TryGetProperty("detail", out JsonElement detail)) sb.Append(": ").Append(detail.GetString());
+            sb.Append('\n');
+            if (root.TryGetProperty("errors", out JsonElement errors))
+            {
+                foreach (JsonElement e in errors.EnumerateArray())
+                {
+                    string p = e.GetProperty("path").GetString() ?? "";
+                    sb.Append("  ").Append(p.Length > 0 ? p + ": " : "").Append(e.GetProperty("message").GetString()).Append('\n');
+                }
+            }
+
+            return sb.ToString();
+        }
+
+        foreach (JsonProperty p in root.EnumerateObject())
+        {
+            if (p.Value.ValueKind == JsonValueKind.Array && p.Value.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Object))
+            {
+                if (p.Name != "items") sb.Append(p.Name).Append(":\n");
+                Table(p.Value, sb);
+            }
+            else if (p.Value.ValueKind == JsonValueKind.Array)
+            {
+                sb.Append(p.Name).Append(": ").Append(string.Join(", ", p.Value.EnumerateArray().Select(Scalar))).Append('\n');
+            }
+            else
+            {
+                sb.Append(p.Name).Append(": ").Append(Scalar(p.Value)).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static void Table(JsonElement array, StringBuilder sb)
+    {
+        List<JsonElement> rows = [.. array.EnumerateArray()];
+        if (rows.Count == 0)
+        {
+            sb.Append("  (none)\n");
+            return;
+        }
+
+        List<string> columns = [.. rows.SelectMany(r => r.EnumerateObject().Select(p => p.Name)).Distinct()];
+        List<string[]> cells = [.. rows.Select(r => columns.Select(c => r.TryGetProperty(c, out JsonElement v) ? Scalar(v) : "").ToArray())];
+        int[] widths = [.. columns.Select((c, i) => Math.Max(c.Length, cells.Max(row => row[i].Length)))];
+        sb.Append("  ").AppendJoin("  ", columns.Select((c, i) => c.ToUpperInvariant().PadRight(widths[i]))).Append('\n');
+        foreach (string[] row in cells)
+        {
+            sb.Append("  ").AppendJoin("  ", row.Select((v, i) => v.PadRight(widths[i]))).Append('\n');
+        }
+    }
+
+    private static string Scalar(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.String => v.GetString() ?? "",
+        JsonValueKind.Array => string.Join(",", v.EnumerateArray().Select(Scalar)),
+        JsonValueKind.Object => string.Join(" ", v.EnumerateObject().Select(p => $"{p.Name}={Scalar(p.Value)}")),
+        _ => v.GetRawText(),
+    };
+}

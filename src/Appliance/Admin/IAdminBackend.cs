@@ -1,0 +1,31 @@
+using Appliance.Config;
+
+namespace Appliance.Admin;
+
+/// <summary>What the admin API can see and do; implemented by the host that owns listeners and snapshots.</summary>
+public interface IAdminBackend
+{
+    ConfigSnapshot Snapshot { get; }
+
+    int Revision { get; }
+
+    DateTimeOffset StartedAt { get; }
+
+    int ConnectionCount { get; }
+
+    IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus();
+
+    /// <summary>Validates, and unless <paramref name="dryRun"/>, persists and applies. Errors leave everything as it was.</summary>
+    Task<ApplyResult> ApplyAsync(ApplianceConfig config, bool dryRun, string source);
+
+    IReadOnlyList<ConfigRevision> Revisions();
+
+    Task<ApplyResult> RollbackAsync(int revision);
+
+    /// <summary>Reads the config file again (SIGHUP does the same).</summary>
+    Task<ApplyResult> ReloadAsync();
+}
+
+public sealed record ApplyResult(bool Ok, int Revision, IReadOnlyList<ConfigError> Errors, IReadOnlyList<string> Changes);
+
+public sealed record ConfigRevision(int Revision, DateTimeOffset AppliedAt, string Source, string Path);
