@@ -58,4 +58,30 @@ public sealed class ShutdownTests
         Assert.True(await client.IsClosedByServerAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, await app.WaitForExitAsync(TimeSpan.FromSeconds(10)));
     }
+
+    [Fact]
+    public async Task Sighup_reloads_the_config_file_and_a_bad_file_keeps_the_running_config()
+    {
+        string config = WriteConfig();
+        await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
+        int port = int.Parse((await app.WaitForLineAsync(@"listener plain: http://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        async Task<string> GetAsync()
+        {
+            await using RawClient client = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            return (await client.ReadResponsesAsync(1)).Single().Body;
+        }
+
+        Assert.Equal("done", await GetAsync());
+        // the listener keeps its port 0 socket: rewrite the file with the bound port so it stays "unchanged"
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"done\"", "\"reloaded\"").Replace("127.0.0.1:0", $"127.0.0.1:{port}"));
+        app.Signal("HUP");
+        await app.WaitForLineAsync("config revision 2 applied");
+        Assert.Equal("reloaded", await GetAsync());
+
+        File.WriteAllText(config, "{ \"listeners\": [ ], \"routes\": [ {} ] }");
+        app.Signal("HUP");
+        await app.WaitForLineAsync("refused, running config kept");
+        Assert.Equal("reloaded", await GetAsync());
+    }
 }
