@@ -29,6 +29,7 @@ mkdir -p "$run"
 cat > "$run/appliance.json" <<JSON
 {
   "server": { "stateDirectory": "$run/state", "shutdownTimeout": "5s" },
+  "admin": { "socketPath": "$run/admin.sock" },
   "listeners": [
     { "name": "bench", "address": "127.0.0.1:$port", "tls": true, "protocols": ["h2", "http/1.1"],
       "defaultCertificate": "bench",

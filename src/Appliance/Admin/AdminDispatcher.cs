@@ -51,6 +51,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
     private async ValueTask HandleAsync(RequestContext c)
     {
+        // Socket continuations run inline on the epoll threads; compiling a config (certificates, fsyncs) must
+        // not stall the connections that share this thread, so admin work moves to the thread pool.
+        await Task.Yield();
         if (!Authorized(c.Connection.Peer))
         {
             LimitCounters.Increment("admin_forbidden");
