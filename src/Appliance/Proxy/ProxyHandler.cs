@@ -187,16 +187,7 @@ public sealed class ProxyHandler : RouteHandler
                 continue; // RFC 9110 §7.6.1: fields named by Connection are hop-by-hop too
             }
 
-            Span<byte> span = o.GetSpan(f.Name.Length + f.Value.Length + 4);
-            f.Name.CopyTo(span);
-            int n = f.Name.Length;
-            span[n++] = (byte)':';
-            span[n++] = (byte)' ';
-            f.Value.CopyTo(span[n..]);
-            n += f.Value.Length;
-            span[n++] = (byte)'\r';
-            span[n++] = (byte)'\n';
-            o.Advance(n);
+            Http1FieldWriter.Write(o, f.Name, f.Value);
         }
 
         o.Write("X-Forwarded-For: "u8);

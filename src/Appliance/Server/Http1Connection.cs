@@ -594,16 +594,7 @@ public sealed class Http1Connection : ResponseSink
                 continue; // framing and connection management are this writer's job
             }
 
-            Span<byte> span = o.GetSpan(f.Name.Length + f.Value.Length + 4);
-            f.Name.CopyTo(span);
-            int n = f.Name.Length;
-            span[n++] = (byte)':';
-            span[n++] = (byte)' ';
-            f.Value.CopyTo(span[n..]);
-            n += f.Value.Length;
-            span[n++] = (byte)'\r';
-            span[n++] = (byte)'\n';
-            o.Advance(n);
+            Http1FieldWriter.Write(o, f.Name, f.Value);
         }
 
         if (bodyAllowed)
