@@ -37,6 +37,7 @@ public sealed class Http2Connection
     private int _connectionReceiveWindow;
     private int _connectionUnacknowledged;
     private bool _settingsReceived;
+    private bool _settingsAcknowledged;
     private volatile bool _goAwaySent;
     private volatile bool _clientGoAway;
     private volatile bool _timedOut;
@@ -56,7 +57,10 @@ public sealed class Http2Connection
         _serverLimits = listener.Current.Limits;
         _limits = _serverLimits.Http2;
         _output = new Http2Output(transport, _limits.MaxQueuedOutputBytes);
-        _decoder = new HpackDecoder(_limits.HeaderTableSize, _serverLimits.Http1.MaxHeaderBytes);
+        // RFC 7541 §4.2, RFC 9113 §6.5.3: the client's encoder may use the 4,096-byte default until it has our SETTINGS
+        // (and a client may shrink later than that), so the decoder never holds less; a smaller configured size is
+        // what we ask for. A table smaller than the client's would evict entries it still refers to.
+        _decoder = new HpackDecoder(Math.Max(_limits.HeaderTableSize, HpackDecoder.DefaultMaxDynamicTableSize), _serverLimits.Http1.MaxHeaderBytes);
         _connectionReceiveWindow = _limits.InitialConnectionWindowSize;
     }
 
@@ -81,6 +85,7 @@ public sealed class Http2Connection
             new(Http2SettingId.MaxFrameSize, (uint)_limits.MaxFrameSize),
             new(Http2SettingId.MaxHeaderListSize, (uint)_serverLimits.Http1.MaxHeaderBytes),
             new(Http2SettingId.EnablePush, 0),
+            new(Http2SettingId.HeaderTableSize, (uint)_limits.HeaderTableSize), // §6.5.2: the table our decoder keeps
         ];
         int connectionIncrement = _limits.InitialConnectionWindowSize - Http2Settings.DefaultInitialWindowSize;
         _output.WriteSettings(settings, Math.Max(0, connectionIncrement));
@@ -277,6 +282,24 @@ public sealed class Http2Connection
 
         if (frame.IsAck)
         {
+            if (!_settingsAcknowledged)
+            {
+                // Our SETTINGS are in force at the client now: a stream window smaller than the default applies to
+                // the streams it opened before, by the difference (§6.9.2), as the client computed it.
+                _settingsAcknowledged = true;
+                int shrink = _limits.InitialStreamWindowSize - InitialReceiveWindow(acknowledged: false);
+                if (shrink != 0)
+                {
+                    lock (_lock)
+                    {
+                        foreach (Http2Stream s in _streams.Values)
+                        {
+                            s.ReceiveWindow += shrink;
+                        }
+                    }
+                }
+            }
+
             return default;
         }
 
@@ -330,6 +353,14 @@ public sealed class Http2Connection
         return _output.WriteSettingsAck() ? default : Calm("output queue full");
     }
 
+    /// <summary>
+    /// RFC 9113 §6.9.2: until the client acknowledges our SETTINGS it may use the default 65,535-byte stream window
+    /// ("the receiver MUST be prepared to receive data that exceeds this window size"); clients send request bodies
+    /// right after the preface. So a configured window below the default only applies once acknowledged.
+    /// </summary>
+    private int InitialReceiveWindow(bool acknowledged) =>
+        acknowledged ? _limits.InitialStreamWindowSize : Math.Max(_limits.InitialStreamWindowSize, Http2Settings.DefaultInitialWindowSize);
+
     private Http2FrameError OnPing(in Http2FrameHeader header, in ReadOnlySequence<byte> payload)
     {
         if (!Http2FrameReader.TryReadPing(header, payload, out ulong data, out Http2FrameError error))
@@ -381,6 +412,12 @@ public sealed class Http2Connection
     {
         if (!Http2FrameReader.TryReadWindowUpdate(header, payload, out int increment, out Http2FrameError error))
         {
+            if (error.IsStreamError && header.StreamId > _lastStreamId)
+            {
+                // §5.1 idle: any frame but HEADERS or PRIORITY is a connection error (and §6.4: no RST_STREAM on idle).
+                return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "WINDOW_UPDATE on an idle stream");
+            }
+
             return error.IsStreamError ? ResetStreamId(header.StreamId, error) : error;
         }
 
@@ -533,7 +570,7 @@ public sealed class Http2Connection
                 else
                 {
                     stream = _pool.Count > 0 ? _pool.Pop() : new Http2Stream(this, _output, _info);
-                    stream.Initialize(id, _peer.InitialWindowSize, _limits.InitialStreamWindowSize);
+                    stream.Initialize(id, _peer.InitialWindowSize, InitialReceiveWindow(_settingsAcknowledged));
                     _streams[id] = stream;
                     _owner.ClearDeadline();
                 }
