@@ -33,6 +33,8 @@ public sealed class ServerConfig
     /// per read and write; measured +50% requests per CPU-second on S1). Our handlers never block. Default true.
     /// </summary>
     public bool? InlineSocketCompletions { get; set; }
+    /// <summary>Peers (CIDRs) whose X-Forwarded-For is kept and appended to by routes with xForwarded "append".</summary>
+    public List<string>? TrustedProxies { get; set; }
 }
 
 public sealed class ListenerConfig
@@ -115,8 +117,31 @@ public sealed class RouteConfig
     public RouteMatchConfig? Match { get; set; }
     public DirectResponseConfig? Direct { get; set; }
     public RedirectConfig? Redirect { get; set; }
-    /// <summary>Cluster id to proxy to (reverse proxy issue).</summary>
+    /// <summary>Cluster id to proxy to.</summary>
     public string? Cluster { get; set; }
+    /// <summary>Changes on the way to and from the cluster (cluster routes only).</summary>
+    public TransformsConfig? Transforms { get; set; }
+}
+
+public sealed class TransformsConfig
+{
+    /// <summary>Removed from the front of the path when it matches on a segment boundary ("/api" turns "/api/x" into "/x").</summary>
+    public string? StripPrefix { get; set; }
+    /// <summary>Put in front of the (stripped) path.</summary>
+    public string? AddPrefix { get; set; }
+    public HeaderTransformsConfig? RequestHeaders { get; set; }
+    public HeaderTransformsConfig? ResponseHeaders { get; set; }
+    /// <summary>"set" (default: replace client copies), "append" (after a trusted proxy's copy), or "off".</summary>
+    public string? XForwarded { get; set; }
+    /// <summary>Also send RFC 7239 Forwarded.</summary>
+    public bool Forwarded { get; set; }
+}
+
+public sealed class HeaderTransformsConfig
+{
+    public Dictionary<string, string>? Set { get; set; }
+    public Dictionary<string, string>? Add { get; set; }
+    public List<string>? Remove { get; set; }
 }
 
 public sealed class RouteMatchConfig

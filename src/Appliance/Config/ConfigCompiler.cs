@@ -20,6 +20,7 @@ public sealed class ConfigCompiler
     private readonly string _baseDirectory;
     private readonly bool _generateSelfSigned;
     private bool _certificatesPending;
+    private IReadOnlyList<IPNetwork> _trustedProxies = [];
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
     /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
@@ -75,6 +76,7 @@ public sealed class ConfigCompiler
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
+        _trustedProxies = CompileTrustedProxies(server.TrustedProxies);
         RouteTable routes = CompileRoutes(config.Routes, tenants, clusters);
         for (int i = 0; i < listeners.Count && _errors.Count == 0 && !_certificatesPending; i++)
         {
@@ -602,6 +604,11 @@ public sealed class ConfigCompiler
                 }
             }
 
+            if (r.Transforms is not null && r.Cluster is null)
+            {
+                Error($"{p}.transforms", "only routes with a 'cluster' have transforms");
+            }
+
             int handlers = (r.Direct is null ? 0 : 1) + (r.Redirect is null ? 0 : 1) + (r.Cluster is null ? 0 : 1);
             RouteHandler? handler = null;
             if (handlers != 1)
@@ -640,7 +647,8 @@ public sealed class ConfigCompiler
             {
                 if (clusters.TryGetValue(r.Cluster, out ClusterModel? cluster))
                 {
-                    handler = new ProxyHandler(cluster);
+                    ProxyTransforms? transforms = CompileTransforms(r.Transforms, $"{p}.transforms");
+                    handler = transforms is null ? null : new ProxyHandler(cluster, transforms);
                 }
                 else
                 {
@@ -752,6 +760,127 @@ public sealed class ConfigCompiler
         }
 
         return result;
+    }
+
+    private IReadOnlyList<IPNetwork> CompileTrustedProxies(List<string>? cidrs)
+    {
+        var result = new List<IPNetwork>();
+        for (int i = 0; i < (cidrs?.Count ?? 0); i++)
+        {
+            string text = cidrs![i] ?? "";
+            if (IPNetwork.TryParse(text.Contains('/') ? text : text + (text.Contains(':') ? "/128" : "/32"), out IPNetwork network))
+            {
+                result.Add(network);
+            }
+            else
+            {
+                Error($"server.trustedProxies[{i}]", $"'{text}' is not an address or CIDR (10.0.0.0/8, ::1)");
+            }
+        }
+
+        return result;
+    }
+
+    private ProxyTransforms? CompileTransforms(TransformsConfig? t, string p)
+    {
+        if (t is null)
+        {
+            return _trustedProxies.Count == 0 ? ProxyTransforms.Default : new ProxyTransforms { TrustedProxies = _trustedProxies };
+        }
+
+        int before = _errors.Count;
+        foreach ((string? value, string field) in new[] { (t.StripPrefix, "stripPrefix"), (t.AddPrefix, "addPrefix") })
+        {
+            if (value is not null && (!value.StartsWith('/') || value.Any(ch => ch <= ' ' || ch >= 127 || ch is '?' or '#')))
+            {
+                Error($"{p}.{field}", "must start with '/' and hold only visible ASCII without '?' or '#'");
+            }
+        }
+
+        ForwardedMode mode = ForwardedMode.Set;
+        switch (t.XForwarded)
+        {
+            case null or "set":
+                break;
+            case "append":
+                mode = ForwardedMode.Append;
+                break;
+            case "off":
+                mode = ForwardedMode.Off;
+                break;
+            default:
+                Error($"{p}.xForwarded", $"'{t.XForwarded}' is not set, append or off");
+                break;
+        }
+
+        var request = CompileHeaderTransforms(t.RequestHeaders, $"{p}.requestHeaders");
+        var response = CompileHeaderTransforms(t.ResponseHeaders, $"{p}.responseHeaders");
+        if (_errors.Count > before)
+        {
+            return null;
+        }
+
+        return new ProxyTransforms
+        {
+            StripPrefix = Encoding.ASCII.GetBytes(t.StripPrefix?.TrimEnd('/') ?? ""),
+            AddPrefix = Encoding.ASCII.GetBytes(t.AddPrefix ?? ""),
+            RequestSet = request.Set,
+            RequestAdd = request.Add,
+            RequestRemove = request.Remove,
+            ResponseSet = response.Set,
+            ResponseAdd = response.Add,
+            ResponseRemove = response.Remove,
+            XForwarded = mode,
+            Forwarded = t.Forwarded,
+            TrustedProxies = _trustedProxies,
+        };
+    }
+
+    private ((byte[], byte[])[] Set, (byte[], byte[])[] Add, byte[][] Remove) CompileHeaderTransforms(HeaderTransformsConfig? h, string p)
+    {
+        if (h is null)
+        {
+            return ([], [], []);
+        }
+
+        (byte[], byte[])[] Pairs(Dictionary<string, string>? map, string field) =>
+            [.. (map ?? []).Where(kv => CheckField(kv.Key, kv.Value, $"{p}.{field}.{kv.Key}"))
+                .Select(kv => (Encoding.ASCII.GetBytes(kv.Key), Encoding.ASCII.GetBytes(kv.Value)))];
+
+        var remove = new List<byte[]>();
+        for (int i = 0; i < (h.Remove?.Count ?? 0); i++)
+        {
+            if (CheckField(h.Remove![i], "", $"{p}.remove[{i}]"))
+            {
+                remove.Add(Encoding.ASCII.GetBytes(h.Remove[i]));
+            }
+        }
+
+        return (Pairs(h.Set, "set"), Pairs(h.Add, "add"), [.. remove]);
+    }
+
+    private bool CheckField(string name, string value, string path)
+    {
+        if (name.Length == 0 || name.Any(c => c > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(name)) >= 0)
+        {
+            Error(path, "is not a valid header name");
+            return false;
+        }
+
+        if (!IsValidFieldValue(value))
+        {
+            Error(path, "value must be printable ASCII");
+            return false;
+        }
+
+        if (KnownHeaders.Lookup(Encoding.ASCII.GetBytes(name)) is KnownHeader.ContentLength or KnownHeader.TransferEncoding
+            or KnownHeader.Connection or KnownHeader.Host or KnownHeader.Upgrade or KnownHeader.TE or KnownHeader.KeepAlive)
+        {
+            Error(path, "framing and connection fields are managed by the proxy");
+            return false;
+        }
+
+        return true;
     }
 
     internal static bool TrySplitHostPort(string address, out string host, out int port)

@@ -23,10 +23,12 @@ public sealed class ProxyHandler : RouteHandler
     private static readonly Http1RequestParser s_responseHeaders = new(new Http1ParserLimits { MaxHeaderCount = 1000, MaxHeaderBytes = 64 * 1024 });
 
     private readonly ClusterModel _cluster;
+    private readonly ProxyTransforms _transforms;
 
-    public ProxyHandler(ClusterModel cluster)
+    public ProxyHandler(ClusterModel cluster, ProxyTransforms? transforms = null)
     {
         _cluster = cluster;
+        _transforms = transforms ?? ProxyTransforms.Default;
     }
 
     public ClusterModel Cluster => _cluster;
@@ -109,7 +111,7 @@ public sealed class ProxyHandler : RouteHandler
         bool bodyStarted = false;
         try
         {
-            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked);
+            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms);
             FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
             {
@@ -136,14 +138,17 @@ public sealed class ProxyHandler : RouteHandler
         return await RelayResponseAsync(context, upstream).ConfigureAwait(false);
     }
 
-    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked)
+    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked, ProxyTransforms t)
     {
         o.Write(c.MethodToken);
         o.Write(" "u8);
         ReadOnlySpan<byte> target = c.RawTarget;
         if (!target.IsEmpty && target[0] == (byte)'/')
         {
-            o.Write(target); // origin-form exactly as received: the upstream sees the client's encoding
+            if (!t.TryRewriteTarget(target, o))
+            {
+                o.Write(target); // origin-form exactly as received: the upstream sees the client's encoding
+            }
         }
         else
         {
@@ -156,8 +161,9 @@ public sealed class ProxyHandler : RouteHandler
         o.Write("\r\n"u8);
 
         HeaderCollection headers = c.RequestHeaders;
-        bool hasRequestId = false, hasTraceparent = false;
-        ReadOnlySpan<byte> via = default;
+        bool hasRequestId = false, hasTraceparent = false, cookiesJoined = false;
+        ReadOnlySpan<byte> via = default, clientXff = default;
+        bool trusted = t.XForwarded == ForwardedMode.Append && t.IsTrusted(c.Connection.RemoteEndPoint);
         for (int i = 0; i < headers.Count; i++)
         {
             HeaderField f = headers[i];
@@ -168,8 +174,23 @@ public sealed class ProxyHandler : RouteHandler
                     or KnownHeader.TE or KnownHeader.Trailer or KnownHeader.TransferEncoding or KnownHeader.Upgrade
                     or KnownHeader.ContentLength or KnownHeader.Expect or KnownHeader.ProxyAuthorization:
                     continue;
-                // Not trusted from clients: replaced below (trusted proxies are a later option).
-                case KnownHeader.XForwardedFor or KnownHeader.XForwardedProto or KnownHeader.XForwardedHost or KnownHeader.Forwarded:
+                // Set below by this hop; passed through only when the route turns forwarding headers off.
+                case KnownHeader.XForwardedFor or KnownHeader.XForwardedProto or KnownHeader.XForwardedHost or KnownHeader.Forwarded
+                    when t.XForwarded != ForwardedMode.Off:
+                    if (f.Known == KnownHeader.XForwardedFor && trusted)
+                    {
+                        clientXff = f.Value; // from a trusted proxy: this hop is appended to it
+                    }
+
+                    continue;
+                case KnownHeader.Cookie when c.Version == HttpVersion.Http2:
+                    // RFC 9113 §8.2.3: HTTP/2 may split cookies into several fields; HTTP/1.1 wants one, "; "-joined.
+                    if (!cookiesJoined)
+                    {
+                        cookiesJoined = true;
+                        WriteJoinedCookies(headers, o);
+                    }
+
                     continue;
                 case KnownHeader.Via:
                     via = f.Value;
@@ -187,14 +208,49 @@ public sealed class ProxyHandler : RouteHandler
                 continue; // RFC 9110 §7.6.1: fields named by Connection are hop-by-hop too
             }
 
+            if (t.DropsRequestField(f.Name))
+            {
+                continue;
+            }
+
             Http1FieldWriter.Write(o, f.Name, f.Value);
         }
 
-        o.Write("X-Forwarded-For: "u8);
-        WriteClientAddress(c, o);
-        o.Write(c.IsHttps ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
-        o.Write(c.Authority);
-        o.Write("\r\nVia: "u8);
+        foreach ((byte[] name, byte[] value) in t.RequestSet)
+        {
+            Http1FieldWriter.Write(o, name, value);
+        }
+
+        foreach ((byte[] name, byte[] value) in t.RequestAdd)
+        {
+            Http1FieldWriter.Write(o, name, value);
+        }
+
+        if (t.XForwarded != ForwardedMode.Off)
+        {
+            o.Write("X-Forwarded-For: "u8);
+            if (!clientXff.IsEmpty)
+            {
+                o.Write(clientXff);
+                o.Write(", "u8);
+            }
+
+            WriteClientAddress(c, o, quoteIpv6: false);
+            o.Write(c.IsHttps ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "u8 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "u8);
+            o.Write(c.Authority);
+            o.Write("\r\n"u8);
+            if (t.Forwarded)
+            {
+                // RFC 7239 §4: for=, proto=, host=; an IPv6 address is quoted in brackets.
+                o.Write("Forwarded: for="u8);
+                WriteClientAddress(c, o, quoteIpv6: true);
+                o.Write(c.IsHttps ? ";proto=https;host=\""u8 : ";proto=http;host=\""u8);
+                o.Write(c.Authority);
+                o.Write("\"\r\n"u8);
+            }
+        }
+
+        o.Write("Via: "u8);
         if (!via.IsEmpty)
         {
             o.Write(via);
@@ -259,17 +315,59 @@ public sealed class ProxyHandler : RouteHandler
         return false;
     }
 
-    private static void WriteClientAddress(RequestContext c, PipeWriter o)
+    private static void WriteClientAddress(RequestContext c, PipeWriter o, bool quoteIpv6)
     {
-        Span<byte> span = o.GetSpan(64);
-        if (c.Connection.RemoteEndPoint is IPEndPoint ip && ip.Address.TryFormat(span, out int n))
+        Span<byte> span = o.GetSpan(70);
+        if (c.Connection.RemoteEndPoint is IPEndPoint ip)
         {
-            o.Advance(n);
+            IPAddress address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
+            bool quote = quoteIpv6 && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+            int n = 0;
+            if (quote)
+            {
+                "\"["u8.CopyTo(span);
+                n = 2;
+            }
+
+            if (address.TryFormat(span[n..], out int written))
+            {
+                n += written;
+                if (quote)
+                {
+                    "]\""u8.CopyTo(span[n..]);
+                    n += 2;
+                }
+
+                o.Advance(n);
+                return;
+            }
         }
-        else
+
+        o.Write("unknown"u8);
+    }
+
+    private static void WriteJoinedCookies(HeaderCollection headers, PipeWriter o)
+    {
+        o.Write("Cookie: "u8);
+        bool first = true;
+        for (int i = 0; i < headers.Count; i++)
         {
-            o.Write("unknown"u8);
+            HeaderField f = headers[i];
+            if (f.Known != KnownHeader.Cookie)
+            {
+                continue;
+            }
+
+            if (!first)
+            {
+                o.Write("; "u8);
+            }
+
+            o.Write(f.Value);
+            first = false;
         }
+
+        o.Write("\r\n"u8);
     }
 
     private static void WriteRandomHex(PipeWriter o, int bytes)
@@ -444,6 +542,7 @@ public sealed class ProxyHandler : RouteHandler
         }
 
         StripHopByHop(context.ResponseHeaders);
+        ApplyResponseTransforms(context.ResponseHeaders, _transforms);
         context.StatusCode = status;
         if (kind == BodyKind.ContentLength)
         {
@@ -481,6 +580,25 @@ public sealed class ProxyHandler : RouteHandler
         }
 
         return upstream.CloseRequested ? Outcome.Broken : Outcome.Reusable;
+    }
+
+    private static void ApplyResponseTransforms(HeaderCollection headers, ProxyTransforms t)
+    {
+        foreach (byte[] name in t.ResponseRemove)
+        {
+            headers.Remove(name);
+        }
+
+        foreach ((byte[] name, byte[] value) in t.ResponseSet)
+        {
+            headers.Remove(name);
+            headers.Add(KnownHeaders.Lookup(name), name, value);
+        }
+
+        foreach ((byte[] name, byte[] value) in t.ResponseAdd)
+        {
+            headers.Add(KnownHeaders.Lookup(name), name, value);
+        }
     }
 
     private static void StripHopByHop(HeaderCollection headers)

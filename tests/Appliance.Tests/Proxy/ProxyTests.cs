@@ -198,4 +198,53 @@ public sealed class ProxyTests : IAsyncLifetime
             """);
         return await TestServer.StartAsync(config);
     }
+
+    [Fact]
+    public async Task Route_transforms_rewrite_path_and_headers_both_ways()
+    {
+        string config = TestServer.DefaultConfig(extraRoutes: """
+            { "id": "api", "order": -1, "match": { "pathPrefix": "/api" }, "cluster": "nginx",
+              "transforms": { "stripPrefix": "/api", "addPrefix": "/",
+                "requestHeaders": { "set": { "X-Custom": "from-gateway" }, "remove": [ "User-Agent" ] },
+                "responseHeaders": { "set": { "X-Served-By": "appliance" }, "remove": [ "Content-Type" ] },
+                "forwarded": true } },
+            """).Replace("\"routes\": [", $$"""
+              "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+              "routes": [
+            """);
+        await using TestServer server = await TestServer.StartAsync(config);
+        await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
+        await client.SendAsync("GET /api/echo?z=9 HTTP/1.1\r\nHost: localhost\r\nUser-Agent: secret-agent\r\nX-Custom: from-client\r\n\r\n");
+        HttpResponse response = (await client.ReadResponsesAsync(1)).Single();
+        Assert.Contains("uri=/echo?z=9", response.Body);
+        Assert.Contains("custom=from-gateway|", response.Body);
+        Assert.Contains("ua=|", response.Body);
+        Assert.Contains("fwd=for=127.0.0.1;proto=http;host=\"localhost\"|", response.Body);
+        Assert.Equal("appliance", response.Header("x-served-by"));
+        Assert.Null(response.Header("content-type"));
+    }
+
+    [Fact]
+    public async Task Trusted_proxy_copy_of_x_forwarded_for_is_appended_to()
+    {
+        string config = TestServer.DefaultConfig(extraRoutes: """
+            { "id": "all", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "nginx", "transforms": { "xForwarded": "append" } },
+            """).Replace("\"routes\": [", $$"""
+              "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+              "routes": [
+            """).Replace("\"shutdownTimeout\": \"5s\"", "\"shutdownTimeout\": \"5s\", \"trustedProxies\": [ \"127.0.0.0/8\" ]");
+        await using TestServer server = await TestServer.StartAsync(config);
+        await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
+        await client.SendAsync("GET /echo HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
+        Assert.Contains("xff=6.6.6.6, 127.0.0.1|", (await client.ReadResponsesAsync(1)).Single().Body);
+    }
+
+    [Fact]
+    public async Task Http2_cookie_fields_are_joined_for_the_http11_upstream()
+    {
+        await using TestServer server = await StartWithEchoRouteAsync();
+        Peer.Result r = await Peer.CurlAsync("-k", "--http2", "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1",
+            "-H", "Cookie: a=1", "-H", "Cookie: b=2", $"https://localhost:{server.HttpsPort}/echo");
+        Assert.Contains("cookie=a=1; b=2|", r.Stdout);
+    }
 }
