@@ -174,11 +174,39 @@ public sealed class ClusterConfig
 {
     public string? Id { get; set; }
     public List<DestinationConfig>? Destinations { get; set; }
-    /// <summary>"roundRobin" (weighted, default), "leastRequests" or "powerOfTwoChoices".</summary>
+    /// <summary>"roundRobin" (weighted, default), "leastRequests", "powerOfTwoChoices" or "consistentHash".</summary>
     public string? LoadBalancing { get; set; }
+    /// <summary>consistentHash key: "clientIp" (default), "header:NAME" or "cookie:NAME".</summary>
+    public string? HashOn { get; set; }
+    public HealthCheckConfig? HealthCheck { get; set; }
     /// <summary>Connections to one destination (idle + busy); past it requests get 503. Default 1024.</summary>
     public int? MaxConnectionsPerDestination { get; set; }
     public ClusterTimeoutsConfig? Timeouts { get; set; }
+}
+
+public sealed class HealthCheckConfig
+{
+    public ActiveHealthConfig? Active { get; set; }
+    public PassiveHealthConfig? Passive { get; set; }
+}
+
+public sealed class ActiveHealthConfig
+{
+    public string? Interval { get; set; }
+    public string? Timeout { get; set; }
+    public string? Path { get; set; }
+    /// <summary>"200-399" (default) or a single status.</summary>
+    public string? ExpectedStatus { get; set; }
+    public int? HealthyThreshold { get; set; }
+    public int? UnhealthyThreshold { get; set; }
+}
+
+public sealed class PassiveHealthConfig
+{
+    /// <summary>0 turns passive ejection off. Default 5.</summary>
+    public int? ConsecutiveFailures { get; set; }
+    public string? EjectionTime { get; set; }
+    public int? MaxEjectionPercent { get; set; }
 }
 
 public sealed class ClusterTimeoutsConfig

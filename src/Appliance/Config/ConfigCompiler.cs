@@ -712,10 +712,21 @@ public sealed class ConfigCompiler
                 case "powerOfTwoChoices":
                     policy = LoadBalancingPolicy.PowerOfTwoChoices;
                     break;
+                case "consistentHash":
+                    policy = LoadBalancingPolicy.ConsistentHash;
+                    break;
                 default:
-                    Error($"{p}.loadBalancing", $"'{c.LoadBalancing}' is not roundRobin, leastRequests or powerOfTwoChoices");
+                    Error($"{p}.loadBalancing", $"'{c.LoadBalancing}' is not roundRobin, leastRequests, powerOfTwoChoices or consistentHash");
                     break;
             }
+
+            HashKey? hashKey = HashKey.Parse(c.HashOn);
+            if (hashKey is null)
+            {
+                Error($"{p}.hashOn", $"'{c.HashOn}' is not clientIp, header:NAME or cookie:NAME");
+            }
+
+            (ActiveHealthOptions? active, PassiveHealthOptions passive) = CompileHealth(c.HealthCheck, $"{p}.healthCheck");
 
             var defaults = new UpstreamTimeouts();
             var timeouts = new UpstreamTimeouts
@@ -756,7 +767,7 @@ public sealed class ConfigCompiler
             }
 
             DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts))];
-            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts);
+            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active);
         }
 
         return result;
@@ -881,6 +892,48 @@ public sealed class ConfigCompiler
         }
 
         return true;
+    }
+
+    private (ActiveHealthOptions?, PassiveHealthOptions) CompileHealth(HealthCheckConfig? h, string p)
+    {
+        var passiveDefaults = new PassiveHealthOptions();
+        PassiveHealthOptions passive = h?.Passive is not { } pc ? passiveDefaults : new PassiveHealthOptions
+        {
+            ConsecutiveFailures = Positive(pc.ConsecutiveFailures, $"{p}.passive.consecutiveFailures", passiveDefaults.ConsecutiveFailures, 0, 10_000),
+            EjectionTime = ParseDuration(pc.EjectionTime, $"{p}.passive.ejectionTime", passiveDefaults.EjectionTime),
+            MaxEjectionPercent = Positive(pc.MaxEjectionPercent, $"{p}.passive.maxEjectionPercent", passiveDefaults.MaxEjectionPercent, 0, 100),
+        };
+        if (h?.Active is not { } a)
+        {
+            return (null, passive);
+        }
+
+        var d = new ActiveHealthOptions();
+        int min = d.MinStatus, max = d.MaxStatus;
+        if (a.ExpectedStatus is { } expected)
+        {
+            string[] parts = expected.Split('-');
+            if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out min) || !int.TryParse(parts[^1], out max) || min < 100 || max > 599 || min > max)
+            {
+                Error($"{p}.active.expectedStatus", $"'{expected}' is not a status or range like \"200-399\"");
+            }
+        }
+
+        if (a.Path is { } path && (!path.StartsWith('/') || path.Any(ch => ch <= ' ' || ch >= 127)))
+        {
+            Error($"{p}.active.path", "must start with '/' and hold only visible ASCII");
+        }
+
+        return (new ActiveHealthOptions
+        {
+            Interval = ParseDuration(a.Interval, $"{p}.active.interval", d.Interval),
+            Timeout = ParseDuration(a.Timeout, $"{p}.active.timeout", d.Timeout),
+            Path = a.Path ?? d.Path,
+            MinStatus = min,
+            MaxStatus = max,
+            HealthyThreshold = Positive(a.HealthyThreshold, $"{p}.active.healthyThreshold", d.HealthyThreshold, 1, 100),
+            UnhealthyThreshold = Positive(a.UnhealthyThreshold, $"{p}.active.unhealthyThreshold", d.UnhealthyThreshold, 1, 100),
+        }, passive);
     }
 
     internal static bool TrySplitHostPort(string address, out string host, out int port)

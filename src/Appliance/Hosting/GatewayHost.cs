@@ -79,6 +79,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             Bind(model, snapshot);
         }
 
+        foreach (Proxy.ClusterModel cluster in snapshot.Clusters)
+        {
+            cluster.Start(_logger);
+        }
+
         if (snapshot.AdminSocketPath is { } adminPath)
         {
             StartAdmin(adminPath, snapshot.AdminGroup);
@@ -199,6 +204,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             int revision = _revisions?.Record(config, source) ?? _revision + 1;
             Volatile.Write(ref _revision, revision);
             ServerHeader.Configure(next.ServerHeader);
+            foreach (Proxy.ClusterModel cluster in next.Clusters)
+            {
+                cluster.Start(_logger);
+            }
+
             _snapshot = next; // the one reference new requests read
             foreach (Proxy.ClusterModel cluster in old.Clusters)
             {

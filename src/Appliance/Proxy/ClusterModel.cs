@@ -1,18 +1,34 @@
+using Appliance.Server;
+using Microsoft.Extensions.Logging;
+
 namespace Appliance.Proxy;
 
-/// <summary>A cluster compiled from config: its destinations (with their pools) and how to choose between them.</summary>
+/// <summary>
+/// A cluster compiled from config: its destinations (with their pools and health) and how to choose between
+/// them. Unavailable destinations (probe says unhealthy, or passively ejected) are skipped; when none is left
+/// the proxy answers 503.
+/// </summary>
 public sealed class ClusterModel : IDisposable
 {
+    private const int VirtualNodesPerWeight = 100;
+
     private readonly DestinationModel[] _destinations;
     private readonly int[] _weightedRing;
+    private readonly (ulong Hash, int Destination)[] _hashRing;
+    private HealthProber? _prober;
     private int _next = -1;
 
-    public ClusterModel(string id, IReadOnlyList<DestinationModel> destinations, LoadBalancingPolicy policy, UpstreamTimeouts timeouts)
+    public ClusterModel(string id, IReadOnlyList<DestinationModel> destinations, LoadBalancingPolicy policy, UpstreamTimeouts timeouts,
+        HashKey? hashKey = null, PassiveHealthOptions? passive = null, ActiveHealthOptions? active = null)
     {
         Id = id;
         _destinations = [.. destinations];
         Policy = policy;
         Timeouts = timeouts;
+        HashKey = hashKey ?? HashKey.ClientIp;
+        Passive = passive ?? new PassiveHealthOptions();
+        Active = active;
+
         // Weighted round robin as an interleaved ring of destination indexes (weights are small integers).
         var ring = new List<int>();
         int maxWeight = destinations.Count == 0 ? 0 : destinations.Max(d => d.Weight);
@@ -28,6 +44,23 @@ public sealed class ClusterModel : IDisposable
         }
 
         _weightedRing = [.. ring];
+
+        // Consistent hashing: virtual nodes per destination (by weight) on a 64-bit ring, sorted for binary search.
+        var points = new List<(ulong, int)>();
+        if (policy == LoadBalancingPolicy.ConsistentHash)
+        {
+            for (int i = 0; i < destinations.Count; i++)
+            {
+                for (int v = 0; v < destinations[i].Weight * VirtualNodesPerWeight; v++)
+                {
+                    points.Add((HashKey.Fnv(System.Text.Encoding.UTF8.GetBytes($"{destinations[i].Address}#{v}")), i));
+                }
+            }
+
+            points.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        }
+
+        _hashRing = [.. points];
     }
 
     public string Id { get; }
@@ -36,30 +69,54 @@ public sealed class ClusterModel : IDisposable
 
     public UpstreamTimeouts Timeouts { get; }
 
+    public HashKey HashKey { get; }
+
+    public PassiveHealthOptions Passive { get; }
+
+    public ActiveHealthOptions? Active { get; }
+
     public IReadOnlyList<DestinationModel> Destinations => _destinations;
 
-    public DestinationModel? Pick()
+    /// <summary>Starts active health checks (when configured); called when the snapshot goes live.</summary>
+    public void Start(ILogger logger)
+    {
+        if (Active is not null && _prober is null)
+        {
+            _prober = new HealthProber(this, Active, logger);
+        }
+    }
+
+    public DestinationModel? Pick(RequestContext context)
     {
         DestinationModel[] d = _destinations;
-        if (d.Length <= 1)
+        if (d.Length == 0)
         {
-            return d.Length == 0 ? null : d[0];
+            return null;
+        }
+
+        if (d.Length == 1)
+        {
+            return d[0].Health.IsAvailable ? d[0] : null;
         }
 
         switch (Policy)
         {
             case LoadBalancingPolicy.LeastRequests:
-                DestinationModel best = d[0];
-                for (int i = 1; i < d.Length; i++)
+            {
+                DestinationModel? best = null;
+                foreach (DestinationModel candidate in d)
                 {
-                    if (d[i].InFlight < best.InFlight)
+                    if (candidate.Health.IsAvailable && (best is null || candidate.InFlight < best.InFlight))
                     {
-                        best = d[i];
+                        best = candidate;
                     }
                 }
 
                 return best;
+            }
+
             case LoadBalancingPolicy.PowerOfTwoChoices:
+            {
                 int a = Random.Shared.Next(d.Length);
                 int b = Random.Shared.Next(d.Length - 1);
                 if (b >= a)
@@ -67,15 +124,76 @@ public sealed class ClusterModel : IDisposable
                     b++;
                 }
 
-                return d[a].InFlight <= d[b].InFlight ? d[a] : d[b];
+                DestinationModel x = d[a], y = d[b];
+                if (!x.Health.IsAvailable) return y.Health.IsAvailable ? y : FirstAvailable(a);
+                if (!y.Health.IsAvailable) return x;
+                return x.InFlight <= y.InFlight ? x : y;
+            }
+
+            case LoadBalancingPolicy.ConsistentHash:
+            {
+                ulong hash = HashKey.Hash(context);
+                int lo = 0, hi = _hashRing.Length;
+                while (lo < hi)
+                {
+                    int mid = (lo + hi) >>> 1;
+                    if (_hashRing[mid].Hash < hash) lo = mid + 1; else hi = mid;
+                }
+
+                // Walk clockwise past unavailable destinations, so only their keys move.
+                for (int i = 0; i < _hashRing.Length; i++)
+                {
+                    DestinationModel candidate = d[_hashRing[(lo + i) % _hashRing.Length].Destination];
+                    if (candidate.Health.IsAvailable)
+                    {
+                        return candidate;
+                    }
+                }
+
+                return null;
+            }
+
             default:
-                uint n = (uint)Interlocked.Increment(ref _next);
-                return d[_weightedRing[n % (uint)_weightedRing.Length]];
+            {
+                for (int attempt = 0; attempt < _weightedRing.Length; attempt++)
+                {
+                    uint n = (uint)Interlocked.Increment(ref _next);
+                    DestinationModel candidate = d[_weightedRing[n % (uint)_weightedRing.Length]];
+                    if (candidate.Health.IsAvailable)
+                    {
+                        return candidate;
+                    }
+                }
+
+                return null;
+            }
         }
+    }
+
+    private DestinationModel? FirstAvailable(int start)
+    {
+        for (int i = 0; i < _destinations.Length; i++)
+        {
+            DestinationModel candidate = _destinations[(start + i) % _destinations.Length];
+            if (candidate.Health.IsAvailable)
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Passive health: whether one more destination may be ejected without passing the cap.</summary>
+    internal bool MayEject()
+    {
+        int ejected = _destinations.Count(x => x.Health.IsEjected);
+        return (ejected + 1) * 100 <= _destinations.Length * Passive.MaxEjectionPercent || ejected == 0 && _destinations.Length == 1;
     }
 
     public void Dispose()
     {
+        _prober?.Dispose();
         foreach (DestinationModel destination in _destinations)
         {
             destination.Dispose();

@@ -26,6 +26,8 @@ public sealed class DestinationModel : IDisposable
 
     internal Http1UpstreamPool Pool { get; }
 
+    public DestinationHealth Health { get; } = new();
+
     internal void Begin() => Interlocked.Increment(ref _inFlight);
 
     internal void End() => Interlocked.Decrement(ref _inFlight);

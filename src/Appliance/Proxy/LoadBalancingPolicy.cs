@@ -9,4 +9,6 @@ public enum LoadBalancingPolicy
     LeastRequests,
     /// <summary>Two random destinations, the one with fewer requests in flight (power of two choices).</summary>
     PowerOfTwoChoices,
+    /// <summary>A hash ring on a header, cookie or the client address: the same key goes to the same destination.</summary>
+    ConsistentHash,
 }

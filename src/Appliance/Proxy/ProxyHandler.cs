@@ -36,10 +36,11 @@ public sealed class ProxyHandler : RouteHandler
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask HandleAsync(RequestContext context)
     {
-        DestinationModel? destination = _cluster.Pick();
+        DestinationModel? destination = _cluster.Pick(context);
         if (destination is null)
         {
-            await ProblemAsync(context, 503, "the cluster has no destination").ConfigureAwait(false);
+            LimitCounters.Increment("upstream_no_healthy_destination");
+            await ProblemAsync(context, 503, "no healthy destination in the cluster").ConfigureAwait(false);
             return;
         }
 
@@ -53,6 +54,7 @@ public sealed class ProxyHandler : RouteHandler
             catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
             {
                 LimitCounters.Increment("upstream_connect_failed");
+                ReportHealth(destination, failed: true);
                 await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
                 return;
             }
@@ -90,7 +92,21 @@ public sealed class ProxyHandler : RouteHandler
                 await ProblemAsync(context, 502, "the upstream closed the connection").ConfigureAwait(false);
             }
 
+            ReportHealth(destination, failed: context.StatusCode >= _cluster.Passive.FailureStatus);
             return;
+        }
+    }
+
+    /// <summary>Passive health: real traffic's failures eject a destination for a while.</summary>
+    private void ReportHealth(DestinationModel destination, bool failed)
+    {
+        if (!failed)
+        {
+            destination.Health.ReportSuccess();
+        }
+        else if (destination.Health.ReportFailure(_cluster.Passive, _cluster.MayEject))
+        {
+            LimitCounters.Increment("upstream_destination_ejected");
         }
     }
 

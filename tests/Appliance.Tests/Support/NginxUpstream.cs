@@ -10,13 +10,50 @@ namespace Appliance.Tests.Support;
 /// </summary>
 public sealed class NginxUpstream : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process _process;
+    private readonly string _conf = "";
+    private readonly string _dir = "";
 
-    private NginxUpstream(Process process, int port, string root)
+    private NginxUpstream(Process process, int port, string root, string conf, string dir)
     {
         _process = process;
         Port = port;
         Root = root;
+        _conf = conf;
+        _dir = dir;
+    }
+
+    /// <summary>Stops nginx (the port closes: connections are refused).</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts the same nginx again on the same port.</summary>
+    public async Task RestartAsync()
+    {
+        await StopAsync();
+        _process.Dispose();
+        _process = StartProcess(_conf, _dir);
+        if (!await WaitForPortAsync(Port, _process))
+        {
+            throw new InvalidOperationException("nginx did not restart on port " + Port);
+        }
+    }
+
+    private static Process StartProcess(string conf, string dir)
+    {
+        var psi = new ProcessStartInfo("nginx") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (string a in new[] { "-c", conf, "-p", dir })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        return Process.Start(psi)!;
     }
 
     public int Port { get; }
@@ -25,12 +62,13 @@ public sealed class NginxUpstream : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
 
-    public static async Task<NginxUpstream> StartAsync()
+    public static async Task<NginxUpstream> StartAsync(string? identity = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "appliance-nginx-" + Guid.NewGuid().ToString("N"));
         string root = Path.Combine(dir, "www");
         Directory.CreateDirectory(root);
         await File.WriteAllTextAsync(Path.Combine(root, "hello.txt"), "Hello from nginx");
+        await File.WriteAllTextAsync(Path.Combine(root, "id.txt"), identity ?? "nginx");
         var random = new Random(42);
         byte[] big = new byte[1024 * 1024 + 17];
         random.NextBytes(big);
@@ -78,16 +116,10 @@ public sealed class NginxUpstream : IAsyncDisposable
                   }
                 }
                 """);
-            var psi = new ProcessStartInfo("nginx") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (string a in new[] { "-c", conf, "-p", dir })
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            Process process = Process.Start(psi)!;
+            Process process = StartProcess(conf, dir);
             if (await WaitForPortAsync(port, process))
             {
-                return new NginxUpstream(process, port, root);
+                return new NginxUpstream(process, port, root, conf, dir);
             }
 
             string log = File.Exists(Path.Combine(dir, "error.log")) ? await File.ReadAllTextAsync(Path.Combine(dir, "error.log")) : "";
