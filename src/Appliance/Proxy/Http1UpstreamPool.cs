@@ -32,6 +32,7 @@ internal sealed class Http1UpstreamPool : IDisposable
     public int OpenConnections => Volatile.Read(ref _open);
 
     /// <summary>An idle connection, a new one, or null when the destination is at its connection cap.</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
     {
         long now = Environment.TickCount64;

@@ -118,6 +118,7 @@ public sealed class ProxyHandler : RouteHandler
         StaleConnection,
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream)
     {
         PipeWriter output = upstream.Output;
@@ -402,6 +403,7 @@ public sealed class ProxyHandler : RouteHandler
         static byte Hex(int v) => (byte)(v < 10 ? '0' + v : 'a' + v - 10);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask CopyRequestBodyAsync(RequestBody body, PipeWriter output, bool chunked)
     {
         while (true)
@@ -455,6 +457,7 @@ public sealed class ProxyHandler : RouteHandler
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream)
     {
         PipeReader input = upstream.Input;
@@ -631,6 +634,7 @@ public sealed class ProxyHandler : RouteHandler
         headers.Remove(KnownHeader.Server);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)
     {
         while (remaining > 0)
@@ -664,6 +668,7 @@ public sealed class ProxyHandler : RouteHandler
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask CopyChunkedAsync(RequestContext context, PipeReader input)
     {
         var decoder = new ChunkedDecoder(new Http1ParserLimits());
@@ -734,6 +739,7 @@ public sealed class ProxyHandler : RouteHandler
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask CopyUntilCloseAsync(RequestContext context, PipeReader input)
     {
         while (true)

@@ -41,6 +41,7 @@ public sealed class DirectResponseHandler : RouteHandler
         return Respond(context);
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DrainThenRespondAsync(RequestContext context)
     {
         await context.Body.DrainAsync().ConfigureAwait(false);
