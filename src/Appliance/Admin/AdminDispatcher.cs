@@ -379,6 +379,16 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("appliance_limit_trips_total{reason=\"").Append(reason).Append("\"} ").Append(count).Append('\n');
         }
 
+        sb.Append("# HELP dotnet_gc_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE dotnet_gc_allocated_bytes_total counter\n");
+        sb.Append("dotnet_gc_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes(precise: false)).Append('\n');
+        sb.Append("# HELP dotnet_gc_collections_total Garbage collections by generation.\n# TYPE dotnet_gc_collections_total counter\n");
+        for (int gen = 0; gen <= GC.MaxGeneration; gen++)
+        {
+            sb.Append("dotnet_gc_collections_total{generation=\"").Append(gen).Append("\"} ").Append(GC.CollectionCount(gen)).Append('\n');
+        }
+
+        sb.Append("# HELP process_resident_memory_bytes Resident set size.\n# TYPE process_resident_memory_bytes gauge\n");
+        sb.Append("process_resident_memory_bytes ").Append(Environment.WorkingSet).Append('\n');
         sb.Append("# HELP appliance_listener_connections Open connections per listener.\n# TYPE appliance_listener_connections gauge\n");
         foreach ((string name, _, int connections, _) in _backend.ListenerStatus())
         {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Managed bytes allocated per request by the running AOT binary under wrk, read from the admin API's
+# dotnet_gc_allocated_bytes_total before and after a run (warm-up first).
+#   perf/alloc-per-request.sh direct|proxy CERT KEY [BACKEND] [SECONDS]
+set -euo pipefail
+mode=$1 cert=$2 key=$3 backend=${4:-127.0.0.1:9000} dur=${5:-5}
+here=$(cd "$(dirname "$0")" && pwd)
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+run=$(mktemp -d)
+"$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run" >"$run/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$run"' EXIT
+for _ in $(seq 200); do curl -sk "https://127.0.0.1:$port/" >/dev/null 2>&1 && [ -S "$run/admin.sock" ] && break; sleep 0.1; done
+metric() { curl -s --unix-socket "$run/admin.sock" http://a/v1/metrics | awk '/^dotnet_gc_allocated_bytes_total/{print $2}'; }
+wrk -t1 -c64 -d2s "https://127.0.0.1:$port/" >/dev/null
+a0=$(metric)
+out=$(wrk -t1 -c64 -d"${dur}s" "https://127.0.0.1:$port/")
+a1=$(metric)
+reqs=$(awk '/requests in/{print $1}' <<<"$out")
+python3 -c "print(f'$mode: {($a1-$a0)/$reqs:.1f} bytes allocated per request over $reqs requests (includes the metrics call and timers)')"
