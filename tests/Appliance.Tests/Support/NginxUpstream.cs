@@ -93,7 +93,7 @@ public sealed class NginxUpstream : IAsyncDisposable
                   uwsgi_temp_path {{dir}}/uwsgi;
                   scgi_temp_path {{dir}}/scgi;
                   keepalive_requests 100000;
-                  client_max_body_size 100m;
+                  client_max_body_size 4g;
                   default_type text/plain;
                   server {
                     listen 127.0.0.1:{{port}};
