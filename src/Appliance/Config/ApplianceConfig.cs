@@ -179,9 +179,24 @@ public sealed class ClusterConfig
     /// <summary>consistentHash key: "clientIp" (default), "header:NAME" or "cookie:NAME".</summary>
     public string? HashOn { get; set; }
     public HealthCheckConfig? HealthCheck { get; set; }
+    /// <summary>TLS to the destinations; absent = plain HTTP.</summary>
+    public UpstreamTlsConfig? Tls { get; set; }
     /// <summary>Connections to one destination (idle + busy); past it requests get 503. Default 1024.</summary>
     public int? MaxConnectionsPerDestination { get; set; }
     public ClusterTimeoutsConfig? Timeouts { get; set; }
+}
+
+public sealed class UpstreamTlsConfig
+{
+    /// <summary>SNI and the name checked in the upstream's certificate; default: the destination host.</summary>
+    public string? ServerName { get; set; }
+    /// <summary>PEM bundle of trusted CAs; default: the system trust store.</summary>
+    public string? CaFile { get; set; }
+    /// <summary>Client certificate and key (PEM) for mTLS to the upstream.</summary>
+    public string? ClientCertificate { get; set; }
+    public string? ClientKey { get; set; }
+    /// <summary>Skip certificate verification: tests only, logged as a warning at every start.</summary>
+    public bool InsecureSkipVerify { get; set; }
 }
 
 public sealed class HealthCheckConfig

@@ -766,8 +766,14 @@ public sealed class ConfigCompiler
                 continue;
             }
 
-            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts))];
-            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active);
+            UpstreamTlsOptions? tls = CompileUpstreamTls(c.Tls, $"{p}.tls");
+            if (_errors.Count > before)
+            {
+                continue;
+            }
+
+            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls))];
+            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls };
         }
 
         return result;
@@ -892,6 +898,62 @@ public sealed class ConfigCompiler
         }
 
         return true;
+    }
+
+    private UpstreamTlsOptions? CompileUpstreamTls(UpstreamTlsConfig? t, string p)
+    {
+        if (t is null)
+        {
+            return null;
+        }
+
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? trusted = null;
+        if (t.CaFile is not null)
+        {
+            try
+            {
+                trusted = [];
+                trusted.ImportFromPemFile(Resolve(t.CaFile));
+                if (trusted.Count == 0)
+                {
+                    Error($"{p}.caFile", "holds no certificate");
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                Error($"{p}.caFile", $"cannot read the CA bundle: {e.Message}");
+            }
+        }
+
+        System.Security.Cryptography.X509Certificates.X509Certificate2? client = null;
+        if ((t.ClientCertificate is null) != (t.ClientKey is null))
+        {
+            Error($"{p}.clientCertificate", "clientCertificate and clientKey go together");
+        }
+        else if (t.ClientCertificate is not null)
+        {
+            try
+            {
+                client = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(Resolve(t.ClientCertificate), Resolve(t.ClientKey!));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                Error($"{p}.clientCertificate", $"cannot load the client certificate: {e.Message}");
+            }
+        }
+
+        if (t.ServerName is not null && !IsHostPattern(t.ServerName))
+        {
+            Error($"{p}.serverName", $"'{t.ServerName}' is not a host name");
+        }
+
+        return new UpstreamTlsOptions
+        {
+            ServerName = t.ServerName,
+            TrustedCertificates = trusted,
+            ClientCertificate = client,
+            InsecureSkipVerify = t.InsecureSkipVerify,
+        };
     }
 
     private (ActiveHealthOptions?, PassiveHealthOptions) CompileHealth(HealthCheckConfig? h, string p)

@@ -75,11 +75,22 @@ public sealed class ClusterModel : IDisposable
 
     public ActiveHealthOptions? Active { get; }
 
+    public UpstreamTlsOptions? Tls { get; init; }
+
+    /// <summary>Set when the snapshot goes live; upstream problems are logged through it.</summary>
+    public ILogger? Logger { get; private set; }
+
     public IReadOnlyList<DestinationModel> Destinations => _destinations;
 
     /// <summary>Starts active health checks (when configured); called when the snapshot goes live.</summary>
     public void Start(ILogger logger)
     {
+        if (Logger is null && Tls is { InsecureSkipVerify: true })
+        {
+            logger.LogWarning("cluster {Cluster}: upstream TLS certificates are NOT VERIFIED (tls.insecureSkipVerify) — for tests only", Id);
+        }
+
+        Logger = logger;
         if (Active is not null && _prober is null)
         {
             _prober = new HealthProber(this, Active, logger);

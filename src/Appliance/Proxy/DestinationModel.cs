@@ -5,13 +5,13 @@ public sealed class DestinationModel : IDisposable
 {
     private int _inFlight;
 
-    internal DestinationModel(string address, string host, int port, int weight, int maxConnections, UpstreamTimeouts timeouts)
+    internal DestinationModel(string address, string host, int port, int weight, int maxConnections, UpstreamTimeouts timeouts, UpstreamTlsOptions? tls = null)
     {
         Address = address;
         Host = host;
         Port = port;
         Weight = weight;
-        Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts);
+        Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts, tls);
     }
 
     public string Address { get; }

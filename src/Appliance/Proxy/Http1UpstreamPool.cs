@@ -20,8 +20,11 @@ internal sealed class Http1UpstreamPool : IDisposable
     private int _open;
     private bool _disposed;
 
-    public Http1UpstreamPool(string host, int port, int maxConnections, UpstreamTimeouts timeouts)
+    private readonly UpstreamTlsOptions? _tls;
+
+    public Http1UpstreamPool(string host, int port, int maxConnections, UpstreamTimeouts timeouts, UpstreamTlsOptions? tls = null)
     {
+        _tls = tls;
         _host = host;
         _port = port;
         _address = IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? ip) ? ip : null;
@@ -87,9 +90,26 @@ internal sealed class Http1UpstreamPool : IDisposable
             try
             {
                 await socket.ConnectAsync(new IPEndPoint(address, _port), timeout.Token).ConfigureAwait(false);
-                return new UpstreamConnection(socket);
+                var network = new NetworkStream(socket, ownsSocket: true);
+                if (_tls is null)
+                {
+                    return new UpstreamConnection(socket, network);
+                }
+
+                var ssl = new System.Net.Security.SslStream(network, leaveInnerStreamOpen: false);
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(_tls.ClientOptions(_host), timeout.Token).ConfigureAwait(false);
+                }
+                catch (System.Security.Authentication.AuthenticationException e)
+                {
+                    await ssl.DisposeAsync().ConfigureAwait(false);
+                    throw new UpstreamTlsException($"TLS to {_host}:{_port} failed: {e.Message}", e);
+                }
+
+                return new UpstreamConnection(socket, ssl);
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
                 socket.Dispose();
                 last = e is OperationCanceledException && !cancellationToken.IsCancellationRequested

@@ -9,6 +9,7 @@ using Appliance.Protocol.Http1;
 using Appliance.Routing;
 using Appliance.Server;
 using Appliance.Telemetry;
+using Microsoft.Extensions.Logging;
 
 namespace Appliance.Proxy;
 
@@ -24,7 +25,6 @@ public sealed class ProxyHandler : RouteHandler
 
     private readonly ClusterModel _cluster;
     private readonly ProxyTransforms _transforms;
-
     public ProxyHandler(ClusterModel cluster, ProxyTransforms? transforms = null)
     {
         _cluster = cluster;
@@ -50,6 +50,14 @@ public sealed class ProxyHandler : RouteHandler
             try
             {
                 connection = await destination.Pool.RentAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (UpstreamTlsException e)
+            {
+                LimitCounters.Increment("upstream_tls_failed");
+                _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
+                ReportHealth(destination, failed: true);
+                await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
+                return;
             }
             catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
             {

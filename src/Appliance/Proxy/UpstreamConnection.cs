@@ -10,12 +10,12 @@ internal sealed class UpstreamConnection : IDisposable
     private static readonly StreamPipeWriterOptions s_writerOptions = new(minimumBufferSize: 4096, leaveOpen: true);
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
 
-    public UpstreamConnection(Socket socket)
+    public UpstreamConnection(Socket socket, Stream stream)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         Input = PipeReader.Create(_stream, s_readerOptions);
         Output = PipeWriter.Create(_stream, s_writerOptions);
     }

@@ -62,6 +62,9 @@ public sealed class NginxUpstream : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
 
+    /// <summary>A TLS listener (certificate: the tests' localhost certificate) answering "tls-ok sni=NAME".</summary>
+    public int TlsPort { get; private init; }
+
     public static async Task<NginxUpstream> StartAsync(string? identity = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "appliance-nginx-" + Guid.NewGuid().ToString("N"));
@@ -78,6 +81,7 @@ public sealed class NginxUpstream : IAsyncDisposable
         for (int attempt = 0; ; attempt++)
         {
             int port = FreePort();
+            int tlsPort = FreePort();
             string conf = Path.Combine(dir, "nginx.conf");
             await File.WriteAllTextAsync(conf, $$"""
                 daemon off;
@@ -114,12 +118,18 @@ public sealed class NginxUpstream : IAsyncDisposable
                       gzip on; gzip_min_length 1; gzip_types text/plain; gzip_proxied any;
                     }
                   }
+                  server {
+                    listen 127.0.0.1:{{tlsPort}} ssl;
+                    ssl_certificate {{TestCertificates.Cert("localhost")}};
+                    ssl_certificate_key {{TestCertificates.Key("localhost")}};
+                    location / { return 200 "tls-ok sni=$ssl_server_name"; }
+                  }
                 }
                 """);
             Process process = StartProcess(conf, dir);
             if (await WaitForPortAsync(port, process))
             {
-                return new NginxUpstream(process, port, root, conf, dir);
+                return new NginxUpstream(process, port, root, conf, dir) { TlsPort = tlsPort };
             }
 
             string log = File.Exists(Path.Combine(dir, "error.log")) ? await File.ReadAllTextAsync(Path.Combine(dir, "error.log")) : "";
