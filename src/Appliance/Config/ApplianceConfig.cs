@@ -88,6 +88,8 @@ public sealed class Http2LimitsConfig
     public int? MaxEmptyDataFramesPerInterval { get; set; }
     public string? FloodInterval { get; set; }
     public int? MaxQueuedOutputBytes { get; set; }
+    /// <summary>A stream (or the connection) blocked on the client's window this long is reset (closed). Default 60s.</summary>
+    public string? StreamSendTimeout { get; set; }
 }
 
 public sealed class CertificateConfig

@@ -448,6 +448,7 @@ public sealed class ConfigCompiler
             MaxEmptyDataFramesPerInterval = Positive(c.MaxEmptyDataFramesPerInterval, $"{p}.maxEmptyDataFramesPerInterval", d.MaxEmptyDataFramesPerInterval, 1, int.MaxValue),
             FloodInterval = ParseDuration(c.FloodInterval, $"{p}.floodInterval", d.FloodInterval),
             MaxQueuedOutputBytes = Positive(c.MaxQueuedOutputBytes, $"{p}.maxQueuedOutputBytes", d.MaxQueuedOutputBytes, 16 * 1024, int.MaxValue),
+            StreamSendTimeout = ParseDuration(c.StreamSendTimeout, $"{p}.streamSendTimeout", d.StreamSendTimeout),
         };
     }
 

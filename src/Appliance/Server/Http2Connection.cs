@@ -41,11 +41,14 @@ public sealed class Http2Connection
     private volatile bool _goAwaySent;
     private volatile bool _clientGoAway;
     private volatile bool _timedOut;
+    private volatile bool _sendTimedOut;
     private volatile bool _closing;
+    private long _lastHeartbeat;
 
     // flood accounting (per FloodInterval)
     private long _intervalStart = Environment.TickCount64;
     private int _resets, _settingsFrames, _pings, _priorities, _windowUpdates, _emptyData, _rstFrames;
+    private long _dataFramesAtIntervalStart;
 
     internal Http2Connection(PipeReader input, Stream transport, HttpConnection owner, ListenerRuntime listener, ConnectionInfo info, ILogger logger)
     {
@@ -141,6 +144,12 @@ public sealed class Http2Connection
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (result.IsCanceled)
             {
+                if (_sendTimedOut)
+                {
+                    // Not a protocol error by the client: like the idle timeout, a NO_ERROR GOAWAY that says why.
+                    return Http2FrameError.Connection(Http2ErrorCode.NoError, "send timeout: the connection window stayed closed");
+                }
+
                 if (_timedOut)
                 {
                     return Http2FrameError.Connection(_block.IsOpen || !_settingsReceived ? Http2ErrorCode.ProtocolError : Http2ErrorCode.NoError,
@@ -249,13 +258,7 @@ public sealed class Http2Connection
 
     private bool Flood(ref int counter, int limit, string reason)
     {
-        long now = Environment.TickCount64;
-        if (now - _intervalStart > (long)_limits.FloodInterval.TotalMilliseconds)
-        {
-            _intervalStart = now;
-            _resets = _settingsFrames = _pings = _priorities = _windowUpdates = _emptyData = _rstFrames = 0;
-        }
-
+        StartFloodIntervalIfDue();
         if (++counter > limit)
         {
             LimitCounters.Increment(reason);
@@ -263,6 +266,17 @@ public sealed class Http2Connection
         }
 
         return false;
+    }
+
+    private void StartFloodIntervalIfDue()
+    {
+        long now = Environment.TickCount64;
+        if (now - _intervalStart > (long)_limits.FloodInterval.TotalMilliseconds)
+        {
+            _intervalStart = now;
+            _resets = _settingsFrames = _pings = _priorities = _windowUpdates = _emptyData = _rstFrames = 0;
+            _dataFramesAtIntervalStart = _output.DataFramesSent;
+        }
     }
 
     private Http2FrameError Calm(string reason) =>
@@ -421,7 +435,12 @@ public sealed class Http2Connection
             return error.IsStreamError ? ResetStreamId(header.StreamId, error) : error;
         }
 
-        if (Flood(ref _windowUpdates, _limits.MaxControlFramesPerInterval, "h2_window_update_flood"))
+        // A WINDOW_UPDATE that gives back what our DATA used is flow control at work, not a flood: a client reading
+        // through a small window sends one per DATA frame for the stream and one for the connection. So each DATA
+        // frame we sent in this interval allows two more (Envoy's max_inbound_window_update_frames_per_data_frame_sent).
+        StartFloodIntervalIfDue();
+        long earned = 2 * (_output.DataFramesSent - _dataFramesAtIntervalStart);
+        if (Flood(ref _windowUpdates, (int)Math.Min(int.MaxValue, _limits.MaxControlFramesPerInterval + earned), "h2_window_update_flood"))
         {
             return Calm("WINDOW_UPDATE flood");
         }
@@ -879,7 +898,7 @@ public sealed class Http2Connection
 
             if (!frame.Data.IsEmpty)
             {
-                if (stream.HandlerDone)
+                if (stream.HandlerDone || stream.BodyTimedOut)
                 {
                     CreditConnectionLocked((int)frame.Data.Length); // nobody will read it
                 }
@@ -977,6 +996,11 @@ public sealed class Http2Connection
         catch (BadRequestException e) when (!stream.Context.ResponseStarted)
         {
             await RespondProblemAsync(stream.Context, e.StatusCode, e.Message).ConfigureAwait(false);
+        }
+        catch (BadRequestException e)
+        {
+            // The status is out (a body timeout raced with the handler's first write): only a reset can say it.
+            ResetStream(stream, Http2ErrorCode.Cancel, e.Message);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
@@ -1267,6 +1291,117 @@ public sealed class Http2Connection
         _timedOut = true;
         LimitCounters.Increment(_block.IsOpen ? "h2_header_timeout" : "h2_idle_timeout");
         _input.CancelPendingRead();
+    }
+
+    /// <summary>
+    /// The per-stream and send timeouts, driven by the registry's heartbeat (no timer per stream, as in Kestrel):
+    /// a request body that arrives slower than MinRequestBodyRate while the handler waits for it (408, or RST_STREAM
+    /// CANCEL once the response started), and a response the client does not take within StreamSendTimeout (RST_STREAM
+    /// CANCEL on its stream window, GOAWAY on the connection window, close when the socket itself does not drain).
+    /// The header-block and idle timeouts stay on the connection deadline (<see cref="OnTimeout"/>).
+    /// </summary>
+    internal void OnHeartbeat(long now)
+    {
+        long elapsed = _lastHeartbeat == 0 ? 0 : Math.Max(0, now - _lastHeartbeat);
+        _lastHeartbeat = now;
+        if (_timedOut || _sendTimedOut)
+        {
+            return;
+        }
+
+        long sendTimeout = (long)_limits.StreamSendTimeout.TotalMilliseconds;
+        if (sendTimeout > 0)
+        {
+            long writing = _output.TransportWriteSince;
+            if (writing != 0 && now - writing > sendTimeout)
+            {
+                // The client stopped reading the socket: not even a GOAWAY would reach it.
+                LimitCounters.Increment("h2_send_timeout");
+                _logger.LogInformation("connection {Id} from {Remote}: HTTP/2 send timeout: the client does not read", _info.Id, _info.RemoteEndPoint);
+                _owner.Abort("send timeout");
+                return;
+            }
+
+            long blocked = _output.ConnectionWindowBlockedSince;
+            if (blocked != 0 && now - blocked > sendTimeout)
+            {
+                LimitCounters.Increment("h2_send_timeout");
+                _sendTimedOut = true;
+                _input.CancelPendingRead();
+                return;
+            }
+        }
+
+        List<Http2Stream>? sendStalled = null;
+        List<Http2Stream>? bodyStalled = null;
+        lock (_lock)
+        {
+            foreach (Http2Stream s in _streams.Values)
+            {
+                if (s.ResetSent)
+                {
+                    continue;
+                }
+
+                long since = Volatile.Read(ref s.SendBlockedSince);
+                if (sendTimeout > 0 && since != 0 && now - since > sendTimeout)
+                {
+                    (sendStalled ??= []).Add(s);
+                }
+                else if (IsBodyTooSlowLocked(s, elapsed))
+                {
+                    (bodyStalled ??= []).Add(s);
+                }
+            }
+
+            if (sendStalled is not null)
+            {
+                foreach (Http2Stream s in sendStalled)
+                {
+                    LimitCounters.Increment("h2_send_timeout");
+                    ResetStreamLocked(s, Http2ErrorCode.Cancel, "send timeout: the stream window stayed closed", causedByClient: false);
+                }
+            }
+
+            if (bodyStalled is not null)
+            {
+                foreach (Http2Stream s in bodyStalled)
+                {
+                    LimitCounters.Increment("h2_body_timeout");
+                    _logger.LogInformation("connection {Id} stream {Stream}: request body data rate below minimum", _info.Id, s.StreamId);
+                    if (s.Context.ResponseStarted)
+                    {
+                        ResetStreamLocked(s, Http2ErrorCode.Cancel, "request body timeout", causedByClient: false);
+                    }
+                    else
+                    {
+                        // The handler's read fails with a 408, which it answers (AwaitStreamAsync); then, the body
+                        // being unfinished, the stream is reset with NO_ERROR (§8.1). Later DATA is discarded.
+                        s.BodyTimedOut = true;
+                        s.CompleteBody(new BadRequestException(RequestRejection.RequestTimeout));
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The minimum request body rate, as on HTTP/1.1 (bytes per second after a grace period), measured over the time
+    /// the handler spent waiting for data the client was free to send: not while the handler is busy elsewhere, nor
+    /// while our windows keep the client from sending.
+    /// </summary>
+    private bool IsBodyTooSlowLocked(Http2Stream s, long elapsed)
+    {
+        int rate = _serverLimits.MinRequestBodyRate;
+        if (rate <= 0 || !s.HandlerStarted || s.HandlerDone || s.EndStreamReceived || s.BodyTimedOut || !s.Body.IsWaiting
+            || s.ReceiveWindow <= 0 || Volatile.Read(ref _connectionReceiveWindow) <= 0)
+        {
+            return false;
+        }
+
+        s.BodyWaitMillis += elapsed;
+        double seconds = s.BodyWaitMillis / 1000.0;
+        return seconds > _serverLimits.MinRequestBodyRateGracePeriod.TotalSeconds && s.ReceivedBodyBytes / seconds < rate;
     }
 
     private void AbortAllStreams()

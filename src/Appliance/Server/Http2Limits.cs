@@ -27,4 +27,10 @@ public sealed record Http2Limits
     public TimeSpan FloodInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Bytes of frames queued for a client that does not read; past it the connection is closed.</summary>
     public int MaxQueuedOutputBytes { get; init; } = 1024 * 1024;
+    /// <summary>
+    /// How long a response may wait for the client to take it (nginx send_timeout): blocked on its stream window, the
+    /// stream is reset (CANCEL); on the connection window, GOAWAY; on a socket write, the connection is closed. The
+    /// time restarts whenever data moves. Zero turns it off. Counter: h2_send_timeout.
+    /// </summary>
+    public TimeSpan StreamSendTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }

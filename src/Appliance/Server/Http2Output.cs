@@ -38,6 +38,11 @@ internal sealed class Http2Output
     private bool _completed;
     private TaskCompletionSource? _drained;
     private Task? _copyLoop;
+    // Send-timeout bookkeeping (Environment.TickCount64, 0 = not waiting), read by the heartbeat: since when streams
+    // wait for the peer to open the connection window, and since when the copy loop waits for a socket write.
+    private long _connectionBlockedSince;
+    private long _transportWriteSince;
+    private long _dataFrames;
 
     public Http2Output(Stream transport, int maxQueuedBytes)
     {
@@ -228,6 +233,11 @@ internal sealed class Http2Output
                 return false;
             }
 
+            if (_connectionWindow.Available > 0)
+            {
+                _connectionBlockedSince = 0; // progress: the waiters write again (or wait anew, from now)
+            }
+
             if (_windowWaiters.Count > 0)
             {
                 wake = [.. _windowWaiters];
@@ -245,6 +255,27 @@ internal sealed class Http2Output
 
         return true;
     }
+
+    /// <summary>
+    /// Since when (Environment.TickCount64) a response has been waiting for the peer to open the connection window;
+    /// 0 when nothing waits for it.
+    /// </summary>
+    public long ConnectionWindowBlockedSince
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _windowWaiters.Count > 0 ? _connectionBlockedSince : 0;
+            }
+        }
+    }
+
+    /// <summary>DATA frames with a payload written so far: each lets the client answer with WINDOW_UPDATEs.</summary>
+    public long DataFramesSent => Volatile.Read(ref _dataFrames);
+
+    /// <summary>Since when the current socket write has been pending (the peer does not read); 0 when none is.</summary>
+    public long TransportWriteSince => Volatile.Read(ref _transportWriteSince);
 
     /// <summary>Stream window changes (WINDOW_UPDATE, SETTINGS_INITIAL_WINDOW_SIZE) go through the lock too.</summary>
     public bool AdjustStreamWindow(Http2Stream stream, int delta, bool isIncrement)
@@ -369,11 +400,13 @@ internal sealed class Http2Output
             {
                 if (_completed || stream.ResetSent)
                 {
+                    StopWaitingLocked(stream);
                     throw new IOException("the HTTP/2 stream was reset or the connection closed");
                 }
 
                 if (data.IsEmpty)
                 {
+                    stream.SendBlockedSince = 0;
                     if (endStream)
                     {
                         Http2FrameWriter.WriteData(_writer, stream.StreamId, ReadOnlySpan<byte>.Empty, true);
@@ -398,11 +431,13 @@ internal sealed class Http2Output
                     int n = Math.Min(data.Length, Math.Min(_peerMaxFrameSize, Math.Min(stream.SendWindow.Available, _connectionWindow.Available)));
                     if (n > 0)
                     {
+                        stream.SendBlockedSince = 0; // the client took data: the send timeout starts over
                         bool last = n == data.Length && endStream;
                         Http2FrameWriter.WriteData(_writer, stream.StreamId, data.Span[..n], last);
                         Written(Http2FrameHeader.Size + n);
                         stream.SendWindow.TryConsume(n);
                         _connectionWindow.TryConsume(n);
+                        Volatile.Write(ref _dataFrames, _dataFrames + 1);
                         data = data[n..];
                         if (data.IsEmpty)
                         {
@@ -413,17 +448,42 @@ internal sealed class Http2Output
                         continue;
                     }
 
-                    // A window is exhausted: flush what we have and wait for the peer's WINDOW_UPDATE.
+                    // A window is exhausted: flush what we have and wait for the peer's WINDOW_UPDATE. The wait is
+                    // timed from its start (StreamSendTimeout, checked by the connection's heartbeat).
                     FlushIfNeededLocked();
                     wait = stream.PrepareWindowWait();
+                    long now = Environment.TickCount64;
                     if (_connectionWindow.Available <= 0)
                     {
-                        _windowWaiters.Add(stream);
+                        if (_windowWaiters.Count == 0 && _connectionBlockedSince == 0)
+                        {
+                            _connectionBlockedSince = now;
+                        }
+
+                        if (!_windowWaiters.Contains(stream))
+                        {
+                            _windowWaiters.Add(stream);
+                        }
+                    }
+
+                    if (stream.SendWindow.Available <= 0 && stream.SendBlockedSince == 0)
+                    {
+                        stream.SendBlockedSince = now;
                     }
                 }
             }
 
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A stream that stops writing (reset, connection closed) no longer waits for the connection window.</summary>
+    private void StopWaitingLocked(Http2Stream stream)
+    {
+        stream.SendBlockedSince = 0;
+        if (_windowWaiters.Remove(stream) && _windowWaiters.Count == 0)
+        {
+            _connectionBlockedSince = 0;
         }
     }
 
@@ -465,8 +525,11 @@ internal sealed class Http2Output
             {
                 ReadResult result = await reader.ReadAsync().ConfigureAwait(false);
                 ReadOnlySequence<byte> buffer = result.Buffer;
+                // Each socket write is timed (StreamSendTimeout; like nginx send_timeout, the limit applies between two
+                // successive writes, so a slow but reading client is not cut off).
                 if (buffer.IsSingleSegment)
                 {
+                    Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
                     await _transport.WriteAsync(buffer.First).ConfigureAwait(false);
                 }
                 else if (!buffer.IsEmpty)
@@ -487,6 +550,7 @@ internal sealed class Http2Output
                                 rest = rest[n..];
                                 if (filled == gather.Length)
                                 {
+                                    Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
                                     await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
                                     filled = 0;
                                 }
@@ -495,6 +559,7 @@ internal sealed class Http2Output
 
                         if (filled > 0)
                         {
+                            Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
                             await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
                         }
                     }
@@ -504,6 +569,7 @@ internal sealed class Http2Output
                     }
                 }
 
+                Volatile.Write(ref _transportWriteSince, 0);
                 long sent = buffer.Length; // read before AdvanceTo: the segments go back to the pool then
                 reader.AdvanceTo(buffer.End);
                 TaskCompletionSource? drained = null;
@@ -536,6 +602,7 @@ internal sealed class Http2Output
         }
         finally
         {
+            Volatile.Write(ref _transportWriteSince, 0);
             await reader.CompleteAsync().ConfigureAwait(false);
             Complete();
         }

@@ -15,6 +15,7 @@ internal sealed class Http2RequestBody : RequestBody
     private ReadOnlySequence<byte> _last;
     private bool _complete;
     private bool _lastCompleted;
+    private volatile bool _waiting;
 
     public Http2RequestBody(Http2Stream stream, PipeReader reader)
     {
@@ -26,11 +27,15 @@ internal sealed class Http2RequestBody : RequestBody
 
     public override bool IsComplete => _complete;
 
+    /// <summary>The handler is waiting for body data that has not arrived (the heartbeat's minimum rate check).</summary>
+    public bool IsWaiting => _waiting;
+
     public void Reset()
     {
         _last = default;
         _complete = false;
         _lastCompleted = false;
+        _waiting = false;
     }
 
     public void MarkComplete() => _complete = true;
@@ -43,6 +48,7 @@ internal sealed class Http2RequestBody : RequestBody
         }
 
         ReadResult result;
+        _waiting = true;
         try
         {
             result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -50,6 +56,10 @@ internal sealed class Http2RequestBody : RequestBody
         catch (InvalidOperationException)
         {
             throw new IOException("the HTTP/2 stream was reset");
+        }
+        finally
+        {
+            _waiting = false;
         }
 
         _last = result.Buffer;

@@ -59,6 +59,18 @@ internal sealed class Http2Stream : ResponseSink
     /// <summary>Request body bytes read by the application since the last WINDOW_UPDATE we sent.</summary>
     public int UnacknowledgedConsumed;
 
+    /// <summary>
+    /// Since when (Environment.TickCount64) the response has been waiting for the client to open this stream's send
+    /// window; 0 when it is not. Written under the output lock, read by the heartbeat.
+    /// </summary>
+    public long SendBlockedSince;
+
+    /// <summary>Milliseconds the handler has spent waiting for request body data the client was free to send.</summary>
+    public long BodyWaitMillis;
+
+    /// <summary>The request body was abandoned for arriving too slowly; DATA still arriving for it is discarded.</summary>
+    public bool BodyTimedOut;
+
     public bool IsHead => Context.Method == HttpMethod.Head;
 
     public void Initialize(int streamId, int initialSendWindow, int receiveWindow)
@@ -70,6 +82,9 @@ internal sealed class Http2Stream : ResponseSink
         DeclaredContentLength = -1;
         ReceivedBodyBytes = 0;
         UnacknowledgedConsumed = 0;
+        SendBlockedSince = 0;
+        BodyWaitMillis = 0;
+        BodyTimedOut = false;
         AppendedBytes = 0;
         _consumedBytes = 0;
         EndStreamReceived = EndStreamSent = ResetSent = HandlerDone = HandlerStarted = Released = false;

@@ -223,6 +223,7 @@ public sealed class HttpConnection : TrackedConnection
     {
         base.OnHeartbeat(now);
         _http1?.OnHeartbeat(now);
+        _http2?.OnHeartbeat(now); // per-stream body and send timeouts
     }
 
     public override string ListenerName => _runtime.Name;

@@ -69,6 +69,35 @@ public sealed class Http2DefenceTests(Http2Fixture fixture)
     }
 
     [Fact]
+    public async Task Window_update_flood_without_data_to_pay_for_gets_goaway_enhance_your_calm()
+    {
+        long before = LimitCounters.Get("h2_window_update_flood");
+        await using RawH2Client c = await fixture.ConnectAsync();
+        for (int i = 0; i < 1100; i++)
+        {
+            c.WriteWindowUpdate(0, 1);
+        }
+
+        await c.TryFlushAsync();
+        await c.ExpectGoAwayAsync(Http2ErrorCode.EnhanceYourCalm);
+        Assert.True(LimitCounters.Get("h2_window_update_flood") > before);
+    }
+
+    [Fact]
+    public async Task Window_updates_that_give_back_what_our_data_used_are_not_a_flood()
+    {
+        // A 100-byte stream window: 2,000 DATA frames for /big, each answered with a WINDOW_UPDATE for the stream and
+        // one for the connection, 4,000 in all, four times the per-interval limit on other control frames.
+        long before = LimitCounters.Get("h2_window_update_flood");
+        await using RawH2Client c = await fixture.ConnectAsync(settings: new Http2Setting(Http2SettingId.InitialWindowSize, 100));
+        await c.SendGetAsync(1, "/big");
+        H2Response r = await c.ReadResponseAsync(1, timeout: TimeSpan.FromSeconds(30));
+        Assert.Equal(Http2Fixture.BigBody, r.BodyText);
+        await c.ExpectAliveAsync();
+        Assert.Equal(before, LimitCounters.Get("h2_window_update_flood"));
+    }
+
+    [Fact]
     public async Task Continuation_flood_with_empty_frames_gets_goaway_before_the_block_ends()
     {
         long before = LimitCounters.Get("h2_continuation_flood");

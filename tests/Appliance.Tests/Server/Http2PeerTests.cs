@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Appliance.Tests.Support;
@@ -169,7 +170,81 @@ public sealed class Http2PeerTests(Http2Fixture fixture)
         Assert.Matches(@"recv \(stream_id=\d+\) :status: 200", r.Stdout);
     }
 
+    [Theory]
+    [InlineData(16, 16)] // 65,535-byte stream and connection windows
+    [InlineData(10, 16)] // 1,023-byte stream windows: over 8,000 WINDOW_UPDATE round trips
+    public async Task Nghttp_gets_8_MiB_through_small_windows(int windowBits, int connectionWindowBits)
+    {
+        Peer.Result r = await Peer.RunAsync("nghttp", ["-w", windowBits.ToString(), "-W", connectionWindowBits.ToString(),
+            $"http://127.0.0.1:{fixture.H2cDirect.Port}/8m"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(Http2Fixture.EightMiB.Length, r.Stdout.Length);
+        Assert.True(Encoding.ASCII.GetBytes(r.Stdout).AsSpan().SequenceEqual(Http2Fixture.EightMiB), "the body differs");
+    }
+
+    [Fact]
+    public async Task Nghttp_posts_a_1_MiB_body_that_comes_back_whole()
+    {
+        // /echo starts its response first and sends the body back as it reads it: both directions flow at once.
+        string file = Path.Combine(Path.GetTempPath(), $"h2-echo-{Guid.NewGuid():N}.txt");
+        string body = string.Concat(Enumerable.Repeat(Http2Fixture.BigBody, 6))[..(1024 * 1024)];
+        await File.WriteAllTextAsync(file, body);
+        try
+        {
+            Peer.Result r = await Peer.RunAsync("nghttp", ["-d", file, $"http://127.0.0.1:{fixture.H2cDirect.Port}/echo"], timeout: TimeSpan.FromSeconds(60));
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal(body.Length, r.Stdout.Length);
+            Assert.True(body == r.Stdout, "the echoed body differs");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task Nghttp_100_concurrent_streams_all_succeed()
+    {
+        Peer.Result r = await Peer.RunAsync("nghttp", ["-nv", "-m", "100", Https()]);
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(100, Regex.Count(r.Stdout, @"recv \(stream_id=\d+\) :status: 200"));
+        Assert.Equal(100, Regex.Count(r.Stdout, @"recv DATA frame <length=13, flags=0x01"));
+        Assert.DoesNotContain("recv RST_STREAM", r.Stdout);
+        Assert.DoesNotContain("recv GOAWAY", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Nghttp_post_with_trailers_is_answered()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"h2-trailer-{Guid.NewGuid():N}.txt");
+        await File.WriteAllTextAsync(file, Http2Fixture.BigBody);
+        try
+        {
+            Peer.Result r = await Peer.RunAsync("nghttp", ["-v", "-d", file, "--trailer", "x-checksum: abc", Https("/upload")]);
+            Assert.True(r.ExitCode == 0, r.All);
+            // The trailers went out as the last HEADERS (END_STREAM | END_HEADERS), after the 200,000-byte body.
+            Assert.Matches(@"send HEADERS frame <length=\d+, flags=0x05, stream_id=\d+>\n\s+; END_STREAM \| END_HEADERS\n(\s+\(padlen=\d+\)\n)?\s+x-checksum: abc", r.Stdout);
+            Assert.Matches(@"recv \(stream_id=\d+\) :status: 200", r.Stdout);
+            Assert.Contains("uploaded", r.Stdout);
+            Assert.DoesNotContain("recv RST_STREAM", r.Stdout);
+            Assert.DoesNotContain("recv GOAWAY", r.Stdout);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     // ---------------- h2load ----------------
+
+    [Fact]
+    public async Task H2load_10000_requests_on_16_connections_with_100_streams_each_all_succeed()
+    {
+        Peer.Result r = await Peer.RunAsync("h2load", ["-n", "10000", "-c", "16", "-m", "100", Https()], timeout: TimeSpan.FromSeconds(90));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("requests: 10000 total, 10000 started, 10000 done, 10000 succeeded, 0 failed, 0 errored, 0 timeout", r.Stdout);
+        Assert.Contains("status codes: 10000 2xx, 0 3xx, 0 4xx, 0 5xx", r.Stdout);
+    }
 
     [Theory]
     [InlineData(true)]
@@ -181,6 +256,26 @@ public sealed class Http2PeerTests(Http2Fixture fixture)
         Assert.Contains("requests: 5000 total, 5000 started, 5000 done, 5000 succeeded, 0 failed, 0 errored, 0 timeout", r.Stdout);
         Assert.Contains("status codes: 5000 2xx, 0 3xx, 0 4xx, 0 5xx", r.Stdout);
         Assert.Contains(tls ? "Application protocol: h2" : "Application protocol: h2c", r.Stdout);
+    }
+
+    // ---------------- Node's http2 client ----------------
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Node_http2_sends_1000_concurrent_streams_on_one_connection_all_answered(bool tls)
+    {
+        // Node (nghttp2) queues the streams past our SETTINGS_MAX_CONCURRENT_STREAMS; one it started anyway would come
+        // back REFUSED_STREAM and be listed as an error.
+        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "h2_node_streams.js");
+        Peer.Result r = await Peer.RunAsync("node", [script, tls ? Https() : H2c(), "1000"], timeout: TimeSpan.FromSeconds(90));
+        Assert.True(r.ExitCode == 0, r.All);
+        JsonElement result = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(100, result.GetProperty("maxConcurrentStreams").GetInt32());
+        Assert.Equal(1000, result.GetProperty("statuses").GetProperty("200").GetInt32());
+        Assert.Single(result.GetProperty("statuses").EnumerateObject());
+        Assert.Equal(1000, result.GetProperty("sameBody").GetInt32());
+        Assert.Equal(0, result.GetProperty("errors").GetArrayLength());
     }
 
     // ---------------- python3-h2 ----------------

@@ -1,4 +1,9 @@
+using System.IO.Pipelines;
 using System.Net;
+using Appliance.Routing;
+using Appliance.Server;
+using Appliance.Transport;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Tests.Support;
 
@@ -8,9 +13,23 @@ namespace Appliance.Tests.Support;
 /// "h2c-small" (a 4 KiB stream receive window, so a DATA frame can overrun it deterministically) and
 /// "h2c-noread" (control-frame flood limits out of the way and a small output queue, to reach the
 /// queued-control-frame cap) and "h2c-table" (a 256-byte HPACK table for the client's requests).
+/// Two more h2c listeners are built in code, on the same HttpConnection engine and the gateway's routes plus two
+/// test routes (/8m, /echo): "timeouts" (<see cref="TimeoutLimits"/>: one-second timeouts, and StreamSendTimeout,
+/// which has no config field yet; its heartbeat ticks every 250 ms so the timeouts fire promptly) and "direct"
+/// (default limits, for the 8 MiB response: in the config it would be copied into every recorded config revision).
 /// </summary>
 public sealed class Http2Fixture : IAsyncLifetime
 {
+    /// <summary>Limits of the "timeouts" listener.</summary>
+    public static readonly ServerLimits TimeoutLimits = new()
+    {
+        RequestHeadersTimeout = TimeSpan.FromSeconds(1),
+        KeepAliveTimeout = TimeSpan.FromSeconds(1),
+        MinRequestBodyRate = 1000,
+        MinRequestBodyRateGracePeriod = TimeSpan.FromSeconds(1),
+        Http2 = new Http2Limits { StreamSendTimeout = TimeSpan.FromSeconds(1) },
+    };
+
     /// <summary>Body of /big: 200,000 bytes of a repeating pattern.</summary>
     public static readonly string BigBody = string.Concat(Enumerable.Range(0, 20_000).Select(i => (i % 10).ToString() + "abcdefghi"));
 
@@ -19,6 +38,12 @@ public sealed class Http2Fixture : IAsyncLifetime
 
     /// <summary>Body of /medium: 1,000 bytes.</summary>
     public static readonly string MediumBody = BigBody[..1000];
+
+    /// <summary>Body of /8m on the code-built listeners: 8 MiB of printable ASCII (so a peer's stdout can be compared).</summary>
+    public static readonly byte[] EightMiB = [.. Enumerable.Range(0, 8 * 1024 * 1024).Select(i => (byte)('a' + ((i / 7) % 26)))];
+
+    private readonly ConnectionRegistry _registry = new(period: TimeSpan.FromMilliseconds(250));
+    private readonly List<SocketListener> _codeListeners = [];
 
     public TestServer Server { get; private set; } = null!;
 
@@ -31,6 +56,12 @@ public sealed class Http2Fixture : IAsyncLifetime
     public IPEndPoint H2cNoRead => Server.EndPoint("h2c-noread");
 
     public IPEndPoint H2cTable => Server.EndPoint("h2c-table");
+
+    /// <summary>h2c with <see cref="TimeoutLimits"/>.</summary>
+    public IPEndPoint H2cTimeouts { get; private set; } = null!;
+
+    /// <summary>h2c with default limits, serving /8m and /echo besides the routes.</summary>
+    public IPEndPoint H2cDirect { get; private set; } = null!;
 
     public static string Config(string shutdownTimeout = "5s") => $$"""
     {
@@ -62,9 +93,77 @@ public sealed class Http2Fixture : IAsyncLifetime
 
     private static string Escape(string s) => s.Replace("\\", "\\\\");
 
-    public async Task InitializeAsync() => Server = await TestServer.StartAsync(Config());
+    public async Task InitializeAsync()
+    {
+        Server = await TestServer.StartAsync(Config());
+        H2cTimeouts = StartCodeListener("timeouts", TimeoutLimits);
+        H2cDirect = StartCodeListener("direct", new ServerLimits());
+    }
 
-    public async Task DisposeAsync() => await Server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        foreach (SocketListener listener in _codeListeners)
+        {
+            await listener.DisposeAsync();
+        }
+
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await _registry.DrainAsync(cts.Token);
+        }
+
+        _registry.Dispose();
+        await Server.DisposeAsync();
+    }
+
+    private IPEndPoint StartCodeListener(string name, ServerLimits limits)
+    {
+        var dispatcher = new TestRoutes(new RouteDispatcher(() => Server.Host.Snapshot.Routes));
+        var runtime = new ListenerRuntime(name, new ListenerRuntime.State(null, limits, dispatcher, Http2Enabled: true));
+        SocketListener listener = SocketListener.Bind(
+            new SocketListenerOptions(name, new IPEndPoint(IPAddress.Loopback, 0), Backlog: 512, ReusePort: false, MaxConnections: 10_000),
+            (socket, l) => new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance).RunAsync(),
+            NullLogger.Instance);
+        _codeListeners.Add(listener);
+        listener.Start();
+        return new IPEndPoint(IPAddress.Loopback, listener.Port);
+    }
+
+    /// <summary>
+    /// The gateway's routes, plus /8m (<see cref="EightMiB"/>) and /echo: a response that starts (HEADERS) before the
+    /// request body is read, then carries the body back as it arrives.
+    /// </summary>
+    private sealed class TestRoutes(IRequestDispatcher routes) : IRequestDispatcher
+    {
+        public ValueTask DispatchAsync(RequestContext context) => context.PathString switch
+        {
+            "/8m" => context.RespondAsync(200, "application/octet-stream"u8, EightMiB),
+            "/echo" => EchoAsync(context),
+            _ => routes.DispatchAsync(context),
+        };
+
+        private static async ValueTask EchoAsync(RequestContext context)
+        {
+            context.StatusCode = 200;
+            await context.FlushAsync();
+            while (true)
+            {
+                ReadResult read = await context.Body.ReadAsync();
+                foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                {
+                    await context.WriteAsync(segment);
+                }
+
+                context.Body.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            await context.CompleteAsync();
+        }
+    }
 
     /// <summary>A raw client on <paramref name="endPoint"/> (TLS when it is the https listener), handshake done.</summary>
     public async Task<RawH2Client> ConnectAsync(IPEndPoint? endPoint = null, params Appliance.Protocol.Http2.Http2Setting[] settings)
@@ -80,4 +179,14 @@ public sealed class Http2Fixture : IAsyncLifetime
 public sealed class Http2Collection : ICollectionFixture<Http2Fixture>
 {
     public const string Name = "HTTP/2 server";
+}
+
+/// <summary>
+/// The timeout tests mostly wait for the server's own timeouts: with a gateway of their own they run beside the
+/// other HTTP/2 tests instead of after them.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class Http2TimeoutCollection : ICollectionFixture<Http2Fixture>
+{
+    public const string Name = "HTTP/2 timeouts";
 }
