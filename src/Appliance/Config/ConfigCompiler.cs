@@ -20,6 +20,8 @@ public sealed class ConfigCompiler
     private readonly string _baseDirectory;
     private readonly bool _generateSelfSigned;
     private bool _certificatesPending;
+    private ConfigSnapshot? _previous;
+    private readonly HashSet<ClusterModel> _carriedOver = [];
     private IReadOnlyList<IPNetwork> _trustedProxies = [];
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
@@ -30,9 +32,11 @@ public sealed class ConfigCompiler
         _generateSelfSigned = generateSelfSigned;
     }
 
-    public static ConfigSnapshot Compile(ApplianceConfig config, string baseDirectory, bool generateSelfSigned = true)
+    /// <param name="previous">The running snapshot on a hot apply: clusters whose config did not change are carried
+    /// over with their warm connection pools and health state.</param>
+    public static ConfigSnapshot Compile(ApplianceConfig config, string baseDirectory, bool generateSelfSigned = true, ConfigSnapshot? previous = null)
     {
-        var compiler = new ConfigCompiler(baseDirectory, generateSelfSigned);
+        var compiler = new ConfigCompiler(baseDirectory, generateSelfSigned) { _previous = previous };
         ConfigSnapshot? snapshot = compiler.TryCompile(config);
         if (snapshot is null)
         {
@@ -104,7 +108,10 @@ public sealed class ConfigCompiler
         {
             foreach (ClusterModel c in clusters.Values)
             {
-                c.Dispose();
+                if (!_carriedOver.Contains(c))
+                {
+                    c.Dispose();
+                }
             }
 
             return null;
@@ -773,6 +780,13 @@ public sealed class ConfigCompiler
                 continue;
             }
 
+            if (Unchanged(c) is { } running)
+            {
+                result[c.Id!] = running; // same config: keep its pools and health
+                _carriedOver.Add(running);
+                continue;
+            }
+
             DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls))];
             result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls };
         }
@@ -899,6 +913,23 @@ public sealed class ConfigCompiler
         }
 
         return true;
+    }
+
+    /// <summary>The running cluster with the same id and the same config, if any.</summary>
+    private ClusterModel? Unchanged(ClusterConfig c)
+    {
+        if (_previous is null)
+        {
+            return null;
+        }
+
+        ClusterConfig? before = _previous.Source.Clusters?.FirstOrDefault(x => x?.Id == c.Id);
+        if (before is null || ConfigLoader.SerializeFragment(before) != ConfigLoader.SerializeFragment(c))
+        {
+            return null;
+        }
+
+        return _previous.Clusters.FirstOrDefault(x => x.Id == c.Id);
     }
 
     private UpstreamTlsOptions? CompileUpstreamTls(UpstreamTlsConfig? t, string p)

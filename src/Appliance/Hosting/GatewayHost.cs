@@ -179,7 +179,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             ConfigSnapshot next;
             try
             {
-                next = ConfigCompiler.Compile(config, baseDirectory);
+                next = ConfigCompiler.Compile(config, baseDirectory, previous: old);
             }
             catch (ConfigException e)
             {
@@ -212,7 +212,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             _snapshot = next; // the one reference new requests read
             foreach (Proxy.ClusterModel cluster in old.Clusters)
             {
-                cluster.Dispose(); // idle upstream connections close now; busy ones when their request ends
+                if (!next.Clusters.Contains(cluster))
+                {
+                    cluster.Dispose(); // idle upstream connections close now; busy ones when their request ends
+                }
             }
 
             _logger.LogInformation("config revision {Revision} applied ({Source}): {Changes}", revision, source,

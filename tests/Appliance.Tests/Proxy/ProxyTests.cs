@@ -247,4 +247,30 @@ public sealed class ProxyTests : IAsyncLifetime
             "-H", "Cookie: a=1", "-H", "Cookie: b=2", $"https://localhost:{server.HttpsPort}/echo");
         Assert.Contains("cookie=a=1; b=2|", r.Stdout);
     }
+
+    [Fact]
+    public async Task Config_apply_that_leaves_a_cluster_unchanged_keeps_its_warm_upstream_connections()
+    {
+        string config = TestServer.DefaultConfig(extraRoutes: """
+            { "id": "everything", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "nginx" },
+            """).Replace("\"routes\": [", $$"""
+              "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+              "routes": [
+            """);
+        await using TestServer server = await TestServer.StartAsync(config);
+        async Task<int> RequestsOnUpstreamConnectionAsync()
+        {
+            await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
+            await client.SendAsync("GET /echo HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            string body = (await client.ReadResponsesAsync(1)).Single().Body;
+            return int.Parse(Regex.Match(body, @"cr=(\d+)").Groups[1].Value);
+        }
+
+        int before = await RequestsOnUpstreamConnectionAsync();
+        string changed = config.Replace("\"Hello, World!\"", "\"Changed\"") + " ";
+        Appliance.Admin.ApplyResult result = await server.Host.ApplyAsync(
+            Appliance.Config.ConfigLoader.Parse(System.Text.Encoding.UTF8.GetBytes("{ \"admin\": { \"enabled\": false }," + changed.TrimStart()[1..])), false, "test");
+        Assert.True(result.Ok, string.Join("; ", result.Errors));
+        Assert.Equal(before + 1, await RequestsOnUpstreamConnectionAsync());
+    }
 }
