@@ -25,7 +25,7 @@ public sealed class TestServer : IAsyncDisposable
     /// </summary>
     public static string DefaultConfig(string extraRoutes = "", string httpsLimits = "{}", bool redirect = false, string[]? httpProtocols = null) => $$"""
     {
-      "server": { "stateDirectory": "{{Escape(Path.GetTempPath())}}", "shutdownTimeout": "5s" },
+      "server": { "stateDirectory": "state", "shutdownTimeout": "5s" },
       "listeners": [
         { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost", "limits": {{httpsLimits}} },
         { "name": "http", "address": "127.0.0.1:0", "tls": false, "redirectToHttps": {{(redirect ? "true" : "false")}}, "httpsPort": 8443, "limits": {{httpsLimits}}{{ProtocolsJson(httpProtocols)}} }
@@ -61,7 +61,11 @@ public sealed class TestServer : IAsyncDisposable
         }
 
         ApplianceConfig config = ConfigLoader.Parse(System.Text.Encoding.UTF8.GetBytes(json));
-        ConfigSnapshot snapshot = ConfigCompiler.Compile(config, Path.GetTempPath());
+        // Each server gets its own folder: relative paths (the state directory with its config revisions)
+        // never collide between tests running in parallel.
+        string baseDirectory = Path.Combine(Path.GetTempPath(), "appliance-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(baseDirectory);
+        ConfigSnapshot snapshot = ConfigCompiler.Compile(config, baseDirectory);
         var host = new GatewayHost(new ConfigSource(null, snapshot), loggers ?? NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
         return new TestServer(host);
