@@ -181,6 +181,29 @@ public sealed class ClusterModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Another available destination, none of those in <paramref name="tried"/> (bit per destination index), for a
+    /// retry after a connection failure (nginx's proxy_next_upstream error). Null when none is left.
+    /// </summary>
+    public DestinationModel? PickNext(ref ulong tried)
+    {
+        int start = Random.Shared.Next(_destinations.Length);
+        for (int i = 0; i < _destinations.Length && i < 64; i++)
+        {
+            int index = (start + i) % _destinations.Length;
+            if ((tried & (1UL << (index & 63))) == 0 && _destinations[index].Health.IsAvailable)
+            {
+                tried |= 1UL << (index & 63);
+                return _destinations[index];
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The bit of a destination in a "tried" mask.</summary>
+    public ulong Bit(DestinationModel destination) => 1UL << (Array.IndexOf(_destinations, destination) & 63);
+
     private DestinationModel? FirstAvailable(int start)
     {
         for (int i = 0; i < _destinations.Length; i++)

@@ -44,7 +44,9 @@ public sealed class ProxyHandler : RouteHandler
             return;
         }
 
-        for (int attempt = 0; ; attempt++)
+        ulong tried = _cluster.Bit(destination);
+        bool retriedStale = false;
+        while (true)
         {
             UpstreamConnection? connection;
             try
@@ -63,6 +65,13 @@ public sealed class ProxyHandler : RouteHandler
             {
                 LimitCounters.Increment("upstream_connect_failed");
                 ReportHealth(destination, failed: true);
+                // Nothing was sent: like nginx's proxy_next_upstream error, try another destination.
+                if (_cluster.PickNext(ref tried) is { } next)
+                {
+                    destination = next;
+                    continue;
+                }
+
                 await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
                 return;
             }
@@ -90,8 +99,9 @@ public sealed class ProxyHandler : RouteHandler
 
             // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a
             // fresh connection when nothing of the request body or the response has gone yet.
-            if (outcome == Outcome.StaleConnection && reused && attempt == 0)
+            if (outcome == Outcome.StaleConnection && reused && !retriedStale)
             {
+                retriedStale = true;
                 continue;
             }
 

@@ -164,4 +164,25 @@ public sealed class LoadBalancingTests : IAsyncLifetime
 
         Assert.Equal("503", results[^1]);
     }
+
+    [Fact]
+    public async Task Killing_an_upstream_under_wrk_load_costs_only_the_requests_in_flight_on_it()
+    {
+        await using TestServer server = await StartAsync(""", "healthCheck": { "passive": { "consecutiveFailures": 1, "ejectionTime": "60s" } } """);
+        Task<Peer.Result> load = Peer.RunAsync("wrk", ["-t1", "-c16", "-d3s", "--timeout", "2s", $"http://127.0.0.1:{server.HttpPort}/id.txt"],
+            timeout: TimeSpan.FromSeconds(30));
+        // kill b while the load runs: wait until the gateway has served some requests through it first
+        while (server.Host.Snapshot.Clusters[0].Destinations[1].Pool.OpenConnections == 0)
+        {
+            await Task.Yield();
+        }
+
+        await _b.StopAsync();
+        Peer.Result r = await load;
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.DoesNotContain("Socket errors", r.Stdout); // no resets, no hangs (timeouts) for the clients
+        var non2xx = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"Non-2xx or 3xx responses: (\d+)");
+        int failed = non2xx.Success ? int.Parse(non2xx.Groups[1].Value) : 0;
+        Assert.True(failed <= 16, $"{failed} failed requests; at most the 16 in flight on b may fail:\n{r.Stdout}");
+    }
 }
