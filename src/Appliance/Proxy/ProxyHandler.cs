@@ -107,13 +107,27 @@ public sealed class ProxyHandler : RouteHandler
 
             if (outcome == Outcome.StaleConnection)
             {
+                ReportHealth(destination, failed: true);
+                // No response byte came and no request body was read: an idempotent request goes to another
+                // destination (nginx retries "error" for idempotent methods only, RFC 9110 §9.2.2).
+                if (IsIdempotent(context) && _cluster.PickNext(ref tried) is { } next)
+                {
+                    destination = next;
+                    retriedStale = false;
+                    continue;
+                }
+
                 await ProblemAsync(context, 502, "the upstream closed the connection").ConfigureAwait(false);
+                return;
             }
 
             ReportHealth(destination, failed: context.StatusCode >= _cluster.Passive.FailureStatus);
             return;
         }
     }
+
+    private static bool IsIdempotent(RequestContext c) =>
+        c.Method is HttpMethod.Get or HttpMethod.Head or HttpMethod.Options or HttpMethod.Trace or HttpMethod.Put or HttpMethod.Delete;
 
     /// <summary>Passive health: real traffic's failures eject a destination for a while.</summary>
     private void ReportHealth(DestinationModel destination, bool failed)
