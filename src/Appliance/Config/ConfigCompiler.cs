@@ -77,7 +77,7 @@ public sealed class ConfigCompiler
         }
 
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
-        List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
+        List<LoadedCertificate> certificates = CompileCertificates(config.Certificates);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
         _trustedProxies = CompileTrustedProxies(server.TrustedProxies);
@@ -170,7 +170,7 @@ public sealed class ConfigCompiler
 
     // ---------------- certificates ----------------
 
-    private List<LoadedCertificate> CompileCertificates(List<CertificateConfig>? certificates, string stateDirectory)
+    private List<LoadedCertificate> CompileCertificates(List<CertificateConfig>? certificates)
     {
         var loaded = new List<LoadedCertificate>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -261,7 +261,6 @@ public sealed class ConfigCompiler
             }
         }
 
-        _ = stateDirectory;
         return loaded;
     }
 

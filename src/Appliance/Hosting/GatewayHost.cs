@@ -76,7 +76,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         ConfigSnapshot snapshot = _snapshot;
         foreach (ListenerModel model in snapshot.Listeners)
         {
-            Bind(model, snapshot);
+            Bind(model);
         }
 
         foreach (Proxy.ClusterModel cluster in snapshot.Clusters)
@@ -110,7 +110,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         return Task.CompletedTask;
     }
 
-    private void Bind(ListenerModel model, ConfigSnapshot snapshot)
+    private void Bind(ListenerModel model)
     {
         var runtime = new ListenerRuntime(model.Name, BuildState(model));
         SocketListener listener;
@@ -134,7 +134,6 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
 
         _logger.LogInformation("listener {Name}: {Scheme}://{EndPoint}{Redirect}", model.Name, model.Tls ? "https" : "http",
             listener.LocalEndPoint, model.RedirectToHttps ? $" (redirects to https port {model.HttpsPort})" : "");
-        _ = snapshot;
     }
 
     private void StartAdmin(string path, string group)
@@ -189,7 +188,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             List<string> changes = Diff(old, config);
             try
             {
-                SwapListeners(old, next);
+                await SwapListenersAsync(next).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -228,7 +227,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         }
     }
 
-    private void SwapListeners(ConfigSnapshot old, ConfigSnapshot next)
+    private async Task SwapListenersAsync(ConfigSnapshot next)
     {
         var wanted = next.Listeners.ToDictionary(l => l.Name, StringComparer.Ordinal);
         List<(SocketListener Socket, ListenerRuntime Runtime, ListenerModel Model)> current;
@@ -254,10 +253,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             // A listener whose address changed is replaced: unbind the old one first to free the port if needed.
             if (current.FirstOrDefault(c => c.Model.Name == model.Name) is { Socket: not null } replaced)
             {
-                RemoveListener(replaced.Model.Name);
+                await RemoveListenerAsync(replaced.Model.Name).ConfigureAwait(false);
             }
 
-            Bind(model, next);
+            Bind(model);
             added.Add(model.Name);
         }
 
@@ -287,14 +286,13 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         {
             if (!wanted.ContainsKey(model.Name))
             {
-                RemoveListener(model.Name);
+                await RemoveListenerAsync(model.Name).ConfigureAwait(false);
             }
         }
 
-        _ = old;
     }
 
-    private void RemoveListener(string name)
+    private async Task RemoveListenerAsync(string name)
     {
         (SocketListener Socket, ListenerRuntime Runtime, ListenerModel Model) entry;
         lock (_listeners)
@@ -305,7 +303,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
             }
         }
 
-        entry.Socket.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        await entry.Socket.DisposeAsync().ConfigureAwait(false);
         _registry.RequestClose(name); // its connections finish what they are doing, then close
         _logger.LogInformation("listener {Name}: removed; its connections drain", name);
     }

@@ -801,8 +801,7 @@ public sealed class ProxyHandler : RouteHandler
 
         context.ResponseHeaders.Clear();
         context.ResponseContentLength = -1;
-        byte[] body = System.Text.Encoding.UTF8.GetBytes(
-            $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{StatusLines.ReasonPhrase(status)}\",\"detail\":\"{detail}\"}}");
+        byte[] body = ProblemDetails.Json(status, detail);
         return context.RespondAsync(status, "application/problem+json"u8, body);
     }
 

@@ -7,11 +7,9 @@ namespace Appliance.Routing;
 /// <summary>Matches the request against the current route table and runs the route's handler; 404/405 as problem+json.</summary>
 public sealed class RouteDispatcher(Func<RouteTable> table) : IRequestDispatcher
 {
-    private static readonly byte[] s_notFound =
-        """{"type":"about:blank","status":404,"title":"Not Found","detail":"No route matches this request."}"""u8.ToArray();
+    private static readonly byte[] s_notFound = ProblemDetails.Json(404, "No route matches this request.");
 
-    private static readonly byte[] s_methodNotAllowed =
-        """{"type":"about:blank","status":405,"title":"Method Not Allowed","detail":"The route does not accept this method."}"""u8.ToArray();
+    private static readonly byte[] s_methodNotAllowed = ProblemDetails.Json(405, "The route does not accept this method.");
 
     public ValueTask DispatchAsync(RequestContext context)
     {

@@ -1,5 +1,4 @@
 using System.Buffers.Text;
-using System.Text;
 
 namespace Appliance.Server;
 
@@ -35,5 +34,4 @@ public static class DateHeader
         return buf[..(8 + n)].ToArray();
     }
 
-    public static string Current => Encoding.ASCII.GetString(Line[6..^2]);
 }

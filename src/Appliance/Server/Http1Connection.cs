@@ -115,7 +115,7 @@ public sealed class Http1Connection : ResponseSink
                     if (_timedOut && _phase == Phase.Head)
                     {
                         _input.AdvanceTo(buffer.Start);
-                        await RejectAsync(408, RequestRejection.None, "request headers timeout").ConfigureAwait(false);
+                        await RejectAsync(408, "request headers timeout").ConfigureAwait(false);
                     }
 
                     return;
@@ -142,7 +142,7 @@ public sealed class Http1Connection : ResponseSink
                 if (rejection != RequestRejection.None)
                 {
                     _input.AdvanceTo(reader.Position, buffer.End);
-                    await RejectAsync(rejection.StatusCode(), rejection, rejection.Reason()).ConfigureAwait(false);
+                    await RejectAsync(rejection.StatusCode(), rejection.Reason()).ConfigureAwait(false);
                     return;
                 }
 
@@ -172,7 +172,7 @@ public sealed class Http1Connection : ResponseSink
             rejection = PrepareRequest(state);
             if (rejection != RequestRejection.None)
             {
-                await RejectAsync(rejection.StatusCode(), rejection, rejection.Reason()).ConfigureAwait(false);
+                await RejectAsync(rejection.StatusCode(), rejection.Reason()).ConfigureAwait(false);
                 return;
             }
 
@@ -200,7 +200,7 @@ public sealed class Http1Connection : ResponseSink
                     return;
                 }
 
-                await RejectAsync(e.StatusCode, e.Rejection, e.Message).ConfigureAwait(false);
+                await RejectAsync(e.StatusCode, e.Message).ConfigureAwait(false);
                 return;
             }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
@@ -216,7 +216,7 @@ public sealed class Http1Connection : ResponseSink
                     return; // the response is broken mid-way; only closing tells the client
                 }
 
-                await RejectAsync(500, RequestRejection.None, "handler failed").ConfigureAwait(false);
+                await RejectAsync(500, "handler failed").ConfigureAwait(false);
                 return;
             }
 
@@ -371,10 +371,8 @@ public sealed class Http1Connection : ResponseSink
 
     // ---- rejections ----
 
-    private static ReadOnlySpan<byte> ProblemPrefix => "{\"type\":\"about:blank\",\"status\":"u8;
-
     /// <summary>Answers a request the server will not process, then the caller closes the connection.</summary>
-    private async ValueTask RejectAsync(int status, RequestRejection rejection, string reason)
+    private async ValueTask RejectAsync(int status, string reason)
     {
         LogRejected(status, reason);
         if (_context.ResponseStarted)
@@ -386,9 +384,7 @@ public sealed class Http1Connection : ResponseSink
         _context.ResponseHeaders.Clear();
         _context.CloseConnection = true;
         _context.StatusCode = status;
-        string title = StatusLines.ReasonPhrase(status);
-        string body = $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{title}\",\"detail\":\"{JsonEscape(reason)}\"}}";
-        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(body);
+        byte[] bytes = ProblemDetails.Json(status, reason);
         _context.ResponseHeaders.Add(KnownHeader.ContentType, "Content-Type"u8, "application/problem+json"u8);
         _context.ResponseContentLength = bytes.Length;
         try
@@ -406,10 +402,7 @@ public sealed class Http1Connection : ResponseSink
             // The client is gone; nothing more to tell it.
         }
 
-        _ = rejection;
     }
-
-    private static string JsonEscape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
     private void LogRejected(int status, string reason) =>
         _logger.LogInformation("connection {Id} from {Remote}: request rejected with {Status}: {Reason}",

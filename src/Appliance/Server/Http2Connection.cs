@@ -982,8 +982,7 @@ public sealed class Http2Connection
 
     private static ValueTask RespondProblemAsync(RequestContext context, int status, string reason)
     {
-        byte[] body = System.Text.Encoding.UTF8.GetBytes(
-            $"{{\"type\":\"about:blank\",\"status\":{status},\"title\":\"{StatusLines.ReasonPhrase(status)}\",\"detail\":\"{reason}\"}}");
+        byte[] body = ProblemDetails.Json(status, reason);
         return context.RespondAsync(status, "application/problem+json"u8, body);
     }
 

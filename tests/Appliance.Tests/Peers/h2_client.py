@@ -8,9 +8,9 @@ Every wait is bounded (socket timeout and an overall deadline).
 """
 
 import argparse
+import h2_socket
 import json
 import socket
-import ssl
 import sys
 import time
 
@@ -24,15 +24,7 @@ DEADLINE_SECONDS = 60
 
 class Client:
     def __init__(self, port, tls, settings=None):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        if tls:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            ctx.set_alpn_protocols(["h2"])
-            sock = ctx.wrap_socket(sock, server_hostname="localhost")
-            if sock.selected_alpn_protocol() != "h2":
-                raise RuntimeError("ALPN did not select h2")
+        sock = h2_socket.connect(port, tls, timeout=20)
         self.sock = sock
         self.scheme = "https" if tls else "http"
         self.port = port

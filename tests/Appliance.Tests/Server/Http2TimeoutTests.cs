@@ -71,15 +71,7 @@ public sealed class Http2TimeoutTests(Http2Fixture fixture)
         // and never below 4,000 B/s within the first 4 s, whatever the scheduling: 4x the 1,000 B/s minimum.
         await using RawH2Client c = await ConnectAsync();
         c.WriteHeaders(1, RawH2Client.Block(c.Request("POST", "/upload")), endStream: false);
-        for (int i = 0; i < 5; i++)
-        {
-            if (i > 0)
-            {
-                await Task.Delay(400); // the pace of a slow client, not synchronisation
-            }
-
-            await c.SendDataAsync(1, new byte[4000], endStream: i == 4);
-        }
+        await SendBodyAtASlowSteadyPaceAsync(c, 1);
 
         H2Response r = await c.ReadResponseAsync(1);
         Assert.Equal(200, r.Status);
@@ -251,18 +243,27 @@ public sealed class Http2TimeoutTests(Http2Fixture fixture)
         // at 4,000 bytes per 400 ms, the first piece at once (above the 1,000 B/s minimum rate, as above).
         await using RawH2Client c = await ConnectAsync();
         c.WriteHeaders(1, RawH2Client.Block(c.Request("POST", "/echo")), endStream: false);
-        for (int i = 0; i < 5; i++)
-        {
-            if (i > 0)
-            {
-                await Task.Delay(400); // the pace of a slow client, not synchronisation
-            }
-
-            await c.SendDataAsync(1, new byte[4000], endStream: i == 4);
-        }
+        await SendBodyAtASlowSteadyPaceAsync(c, 1);
 
         H2Response r = await c.ReadResponseAsync(1);
         Assert.Equal(200, r.Status);
         Assert.Equal(20_000, r.Body.Length);
+    }
+
+    /// <summary>
+    /// 20,000 bytes in 5 pieces, 400 ms apart, the first at once: 1.6 s in all and about 4,000 B/s, 4x the fixture's
+    /// minimum rate. The delays are the pace of the slow client under test, not synchronisation.
+    /// </summary>
+    private static async Task SendBodyAtASlowSteadyPaceAsync(RawH2Client c, int streamId)
+    {
+        for (int i = 0; i < 5; i++)
+        {
+            if (i > 0)
+            {
+                await Task.Delay(400);
+            }
+
+            await c.SendDataAsync(streamId, new byte[4000], endStream: i == 4);
+        }
     }
 }
