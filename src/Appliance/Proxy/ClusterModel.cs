@@ -166,10 +166,12 @@ public sealed class ClusterModel : IDisposable
 
             default:
             {
-                for (int attempt = 0; attempt < _weightedRing.Length; attempt++)
+                // One position per request; past unavailable destinations the scan walks the ring from there, so
+                // concurrent requests cannot push each other onto the same ejected destination every time.
+                uint n = (uint)Interlocked.Increment(ref _next);
+                for (uint attempt = 0; attempt < (uint)_weightedRing.Length; attempt++)
                 {
-                    uint n = (uint)Interlocked.Increment(ref _next);
-                    DestinationModel candidate = d[_weightedRing[n % (uint)_weightedRing.Length]];
+                    DestinationModel candidate = d[_weightedRing[(n + attempt) % (uint)_weightedRing.Length]];
                     if (candidate.Health.IsAvailable)
                     {
                         return candidate;

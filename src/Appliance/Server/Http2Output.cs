@@ -282,7 +282,18 @@ internal sealed class Http2Output
     {
         lock (_lock)
         {
-            return isIncrement ? stream.SendWindow.TryIncrease(delta) : stream.SendWindow.TryAdjust(delta);
+            if (!(isIncrement ? stream.SendWindow.TryIncrease(delta) : stream.SendWindow.TryAdjust(delta)))
+            {
+                return false;
+            }
+
+            if (stream.SendWindow.Available > 0)
+            {
+                // The peer opened the window: that is progress, even if the writer has not run yet to use it.
+                stream.SendBlockedSince = 0;
+            }
+
+            return true;
         }
     }
 

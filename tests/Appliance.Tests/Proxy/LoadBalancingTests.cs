@@ -183,6 +183,7 @@ public sealed class LoadBalancingTests : IAsyncLifetime
         Assert.DoesNotContain("Socket errors", r.Stdout); // no resets, no hangs (timeouts) for the clients
         var non2xx = System.Text.RegularExpressions.Regex.Match(r.Stdout, @"Non-2xx or 3xx responses: (\d+)");
         int failed = non2xx.Success ? int.Parse(non2xx.Groups[1].Value) : 0;
-        Assert.True(failed <= 16, $"{failed} failed requests; at most the 16 in flight on b may fail:\n{r.Stdout}");
+        Assert.True(failed <= 16, $"{failed} failed requests; at most the 16 in flight on b may fail:\n{r.Stdout}\n"
+            + string.Join("\n", Appliance.Telemetry.LimitCounters.Snapshot().Where(kv => kv.Key.StartsWith("upstream")).Select(kv => $"{kv.Key}={kv.Value}")));
     }
 }
