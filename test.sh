@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project. As root it first installs the Debian peers the tests drive
-# (curl, openssl, wrk, nghttp2-client, python3-h2, nginx; node comes with the machine). Ends with a line "N passed, N failed"; exits non-zero if any test failed.
+# (curl, openssl, wrk, nghttp2-client, python3-h2, nginx; node comes with the machine, and `npm ci` fetches the Node peers ws and @grpc/grpc-js). Ends with a line "N passed, N failed"; exits non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -17,6 +17,14 @@ fi
 for tool in curl openssl wrk nghttp h2load nginx node; do
   command -v "$tool" >/dev/null || { echo "missing test peer: $tool (run as root to install it)"; echo "0 passed, 1 failed"; exit 1; }
 done
+
+# Node peers (ws, @grpc/grpc-js) at the versions package-lock.json pins, next to their scripts.
+node_peers="$root/tests/Appliance.Tests/Peers/node"
+if [ ! -d "$node_peers/node_modules" ] || [ "$node_peers/package-lock.json" -nt "$node_peers/node_modules" ]; then
+  echo "== npm ci (Node test peers)"
+  (cd "$node_peers" && npm ci --no-audit --no-fund --loglevel=error) || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+  touch "$node_peers/node_modules"
+fi
 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"

@@ -231,6 +231,8 @@ public sealed class ClusterTimeoutsConfig
     public string? Connect { get; set; }
     public string? ResponseHeaders { get; set; }
     public string? Idle { get; set; }
+    /// <summary>An upgraded connection (WebSocket) with no byte either way for this long is closed.</summary>
+    public string? TunnelIdle { get; set; }
 }
 
 public sealed class DestinationConfig

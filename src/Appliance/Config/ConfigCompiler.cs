@@ -741,6 +741,7 @@ public sealed class ConfigCompiler
                 Connect = ParseDuration(c.Timeouts?.Connect, $"{p}.timeouts.connect", defaults.Connect),
                 ResponseHeaders = ParseDuration(c.Timeouts?.ResponseHeaders, $"{p}.timeouts.responseHeaders", defaults.ResponseHeaders),
                 Idle = ParseDuration(c.Timeouts?.Idle, $"{p}.timeouts.idle", defaults.Idle),
+                TunnelIdle = ParseDuration(c.Timeouts?.TunnelIdle, $"{p}.timeouts.tunnelIdle", defaults.TunnelIdle),
             };
             int maxConnections = Positive(c.MaxConnectionsPerDestination, $"{p}.maxConnectionsPerDestination", 1024, 1, 1_000_000);
             if (c.Destinations is null || c.Destinations.Count == 0)

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net;
 using HttpVersion = Appliance.Protocol.Http1.HttpVersion;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
 using Appliance.Routing;
@@ -36,6 +37,13 @@ public sealed class ProxyHandler : RouteHandler
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask HandleAsync(RequestContext context)
     {
+        Upgrade upgrade = UpgradeOf(context);
+        if (upgrade == Upgrade.Unsupported)
+        {
+            await ProblemAsync(context, 501, "only the websocket protocol can be tunnelled to an HTTP/1.1 upstream").ConfigureAwait(false);
+            return;
+        }
+
         DestinationModel? destination = _cluster.Pick(context);
         if (destination is null)
         {
@@ -88,7 +96,7 @@ public sealed class ProxyHandler : RouteHandler
             Outcome outcome = Outcome.Broken;
             try
             {
-                outcome = await ForwardAsync(context, connection).ConfigureAwait(false);
+                outcome = await ForwardAsync(context, connection, upgrade).ConfigureAwait(false);
             }
             finally
             {
@@ -126,6 +134,35 @@ public sealed class ProxyHandler : RouteHandler
         }
     }
 
+    /// <summary>What the client asked to switch to, as this hop can forward it.</summary>
+    private enum Upgrade
+    {
+        None,
+        /// <summary>HTTP/1.1 Upgrade (WebSocket and others), forwarded as it came.</summary>
+        Http1,
+        /// <summary>RFC 8441 extended CONNECT for websocket, turned into an HTTP/1.1 WebSocket handshake (RFC 6455 §4).</summary>
+        WebSocketOverHttp2,
+        /// <summary>Extended CONNECT for another protocol: nothing to map it to on HTTP/1.1.</summary>
+        Unsupported,
+    }
+
+    private static Upgrade UpgradeOf(RequestContext c)
+    {
+        ReadOnlySpan<byte> protocol = c.UpgradeProtocol;
+        if (protocol.IsEmpty)
+        {
+            return Upgrade.None;
+        }
+
+        if (c.Version == HttpVersion.Http2)
+        {
+            return System.Text.Ascii.EqualsIgnoreCase(protocol, "websocket"u8) ? Upgrade.WebSocketOverHttp2 : Upgrade.Unsupported;
+        }
+
+        // h2c upgrades end here: this hop speaks HTTP/2 to clients itself (RFC 9113 §3.1 dropped the upgrade).
+        return System.Text.Ascii.EqualsIgnoreCase(protocol, "h2c"u8) ? Upgrade.None : Upgrade.Http1;
+    }
+
     private static bool IsIdempotent(RequestContext c) =>
         c.Method is HttpMethod.Get or HttpMethod.Head or HttpMethod.Options or HttpMethod.Trace or HttpMethod.Put or HttpMethod.Delete;
 
@@ -151,16 +188,17 @@ public sealed class ProxyHandler : RouteHandler
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream)
+    private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade)
     {
         PipeWriter output = upstream.Output;
         RequestBody body = context.Body;
-        bool hasBody = body is not EmptyRequestBody;
+        bool hasBody = body is not EmptyRequestBody && upgrade == Upgrade.None; // an upgrade's bytes go through the tunnel
         bool chunked = hasBody && body.Length < 0;
         bool bodyStarted = false;
+        string? webSocketKey = upgrade == Upgrade.WebSocketOverHttp2 ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)) : null;
         try
         {
-            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms);
+            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey);
             FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
             {
@@ -184,12 +222,13 @@ public sealed class ProxyHandler : RouteHandler
             return Outcome.Broken;
         }
 
-        return await RelayResponseAsync(context, upstream).ConfigureAwait(false);
+        return await RelayResponseAsync(context, upstream, upgrade, webSocketKey).ConfigureAwait(false);
     }
 
-    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked, ProxyTransforms t)
+    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked, ProxyTransforms t,
+        Upgrade upgrade, string? webSocketKey)
     {
-        o.Write(c.MethodToken);
+        o.Write(upgrade == Upgrade.WebSocketOverHttp2 ? "GET"u8 : c.MethodToken); // RFC 8441 §5: CONNECT maps to the GET handshake
         o.Write(" "u8);
         ReadOnlySpan<byte> target = c.RawTarget;
         if (!target.IsEmpty && target[0] == (byte)'/')
@@ -324,7 +363,21 @@ public sealed class ProxyHandler : RouteHandler
             o.Write("-01\r\n"u8);
         }
 
-        if (chunked)
+        if (upgrade != Upgrade.None)
+        {
+            // RFC 9110 §7.8: the upgrade offer is hop-by-hop; this hop makes it again. Over HTTP/2 the client sent
+            // no Sec-WebSocket-Key (RFC 8441 §5), so this hop makes one and checks the upstream's answer to it.
+            o.Write("Connection: Upgrade\r\nUpgrade: "u8);
+            o.Write(upgrade == Upgrade.WebSocketOverHttp2 ? "websocket"u8 : c.UpgradeProtocol);
+            if (webSocketKey is not null)
+            {
+                o.Write("\r\nSec-WebSocket-Key: "u8);
+                o.Write(System.Text.Encoding.ASCII.GetBytes(webSocketKey));
+            }
+
+            o.Write("\r\n\r\n"u8);
+        }
+        else if (chunked)
         {
             o.Write("Transfer-Encoding: chunked\r\n\r\n"u8);
         }
@@ -490,7 +543,7 @@ public sealed class ProxyHandler : RouteHandler
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream)
+    private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey)
     {
         PipeReader input = upstream.Input;
         upstream.CloseRequested = false;
@@ -553,7 +606,20 @@ public sealed class ProxyHandler : RouteHandler
                     input.AdvanceTo(reader.Position, buffer.End);
                 }
 
-                if (status is >= 100 and < 200 && status != 101)
+                if (status == 101)
+                {
+                    if (upgrade == Upgrade.None)
+                    {
+                        // RFC 9110 §15.2.2: a server must not switch protocols unasked; what follows is not HTTP.
+                        LimitCounters.Increment("upstream_invalid_response");
+                        await ProblemAsync(context, 502, "invalid response from the upstream: 101 to a request that offered no upgrade").ConfigureAwait(false);
+                        return Outcome.Broken;
+                    }
+
+                    break;
+                }
+
+                if (status is >= 100 and < 200)
                 {
                     continue; // interim response (100 Continue, 103 Early Hints): not relayed yet
                 }
@@ -579,6 +645,11 @@ public sealed class ProxyHandler : RouteHandler
         }
 
         upstream.ResetTimeout();
+        if (status == 101)
+        {
+            return await TunnelAsync(context, upstream, upgrade, webSocketKey).ConfigureAwait(false);
+        }
+
         RequestRejection framing = Http1ResponseFraming.Determine(context.ResponseHeaders, status, context.Method == HttpMethod.Head, version,
             out BodyKind kind, out long length);
         if (framing != RequestRejection.None)
@@ -632,6 +703,131 @@ public sealed class ProxyHandler : RouteHandler
 
         return upstream.CloseRequested ? Outcome.Broken : Outcome.Reusable;
     }
+
+    /// <summary>
+    /// The upstream switched protocols: answer the client (101, or 200 on an HTTP/2 extended CONNECT), then copy
+    /// bytes both ways until the upstream closes or nothing moves for the cluster's tunnel idle timeout. A client
+    /// that finishes its side half-closes the upstream connection; the upstream finishing ends the tunnel.
+    /// </summary>
+    private async ValueTask<Outcome> TunnelAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey)
+    {
+        HeaderCollection headers = context.ResponseHeaders;
+        if (upgrade == Upgrade.WebSocketOverHttp2)
+        {
+            // RFC 6455 §4.1: the accept value proves the upstream read our key; without it there is no WebSocket.
+            if (!headers.TryGetValue("sec-websocket-accept"u8, out ReadOnlySpan<byte> accept)
+                || !accept.Trim(" \t"u8).SequenceEqual(System.Text.Encoding.ASCII.GetBytes(WebSocketAccept(webSocketKey!))))
+            {
+                LimitCounters.Increment("upstream_invalid_response");
+                await ProblemAsync(context, 502, "invalid WebSocket handshake from the upstream").ConfigureAwait(false);
+                return Outcome.Broken;
+            }
+
+            headers.Remove("sec-websocket-accept"u8);
+            headers.Remove(KnownHeader.Upgrade);
+        }
+        else if (!headers.TryGetValue(KnownHeader.Upgrade, out _))
+        {
+            LimitCounters.Increment("upstream_invalid_response");
+            await ProblemAsync(context, 502, "invalid response from the upstream: 101 without Upgrade").ConfigureAwait(false);
+            return Outcome.Broken;
+        }
+
+        headers.Remove(KnownHeader.Connection);
+        headers.Remove(KnownHeader.KeepAlive);
+        headers.Remove(KnownHeader.ContentLength);
+        headers.Remove(KnownHeader.TransferEncoding);
+        headers.Remove(KnownHeader.Date);
+        headers.Remove(KnownHeader.Server);
+        ApplyResponseTransforms(headers, _transforms);
+        RequestBody client = await context.AcceptUpgradeAsync().ConfigureAwait(false);
+        LimitCounters.Increment("upstream_tunnels");
+
+        using var idle = new CancellationTokenSource(_cluster.Timeouts.TunnelIdle);
+        Task up = PumpClientToUpstreamAsync(client, upstream, idle);
+        try
+        {
+            PipeReader input = upstream.Input;
+            while (true)
+            {
+                ReadResult read = await input.ReadAsync(idle.Token).ConfigureAwait(false);
+                foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+                {
+                    await context.WriteAsync(segment, idle.Token).ConfigureAwait(false);
+                }
+
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+
+                await context.FlushAsync(idle.Token).ConfigureAwait(false);
+                idle.CancelAfter(_cluster.Timeouts.TunnelIdle);
+            }
+
+            await context.CompleteAsync().ConfigureAwait(false);
+            await context.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (idle.IsCancellationRequested)
+            {
+                LimitCounters.Increment("upstream_tunnel_idle_timeout");
+            }
+        }
+        finally
+        {
+            idle.Cancel(); // the client's side stops too
+            try
+            {
+                await up.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or OperationCanceledException or ObjectDisposedException or BadRequestException)
+            {
+            }
+        }
+
+        return Outcome.Broken; // the connection spoke another protocol: never back to the pool
+    }
+
+    private async Task PumpClientToUpstreamAsync(RequestBody client, UpstreamConnection upstream, CancellationTokenSource idle)
+    {
+        await Task.Yield(); // the other direction runs on the caller
+        PipeWriter output = upstream.Output;
+        while (true)
+        {
+            ReadResult read = await client.ReadAsync(idle.Token).ConfigureAwait(false);
+            if (read.IsCanceled)
+            {
+                return;
+            }
+
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                output.Write(segment.Span);
+            }
+
+            client.AdvanceTo(read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                await upstream.ShutdownSendAsync().ConfigureAwait(false);
+                return;
+            }
+
+            FlushResult flushed = await output.FlushAsync(idle.Token).ConfigureAwait(false);
+            if (flushed.IsCompleted)
+            {
+                return;
+            }
+
+            idle.CancelAfter(_cluster.Timeouts.TunnelIdle);
+        }
+    }
+
+    /// <summary>RFC 6455 §4.2.2: base64(SHA-1(key + the WebSocket GUID)).</summary>
+    internal static string WebSocketAccept(string key) =>
+        Convert.ToBase64String(SHA1.HashData(System.Text.Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
 
     private static void ApplyResponseTransforms(HeaderCollection headers, ProxyTransforms t)
     {

@@ -53,6 +53,18 @@ internal sealed class UpstreamConnection : IDisposable
         }
     }
 
+    /// <summary>Ends our sending half (a tunnel whose client finished): TLS close_notify, then TCP FIN.</summary>
+    public async ValueTask ShutdownSendAsync()
+    {
+        await Output.FlushAsync().ConfigureAwait(false);
+        if (_stream is System.Net.Security.SslStream tls)
+        {
+            await tls.ShutdownAsync().ConfigureAwait(false);
+        }
+
+        _socket.Shutdown(SocketShutdown.Send);
+    }
+
     public void ResetTimeout()
     {
         if (!Timeout.TryReset())

@@ -8,4 +8,6 @@ public sealed record UpstreamTimeouts
     public TimeSpan ResponseHeaders { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>How long an idle keep-alive upstream connection is kept.</summary>
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>An upgraded (WebSocket) tunnel with no byte in either direction for this long is closed (nginx: proxy_read_timeout).</summary>
+    public TimeSpan TunnelIdle { get; init; } = TimeSpan.FromSeconds(60);
 }

@@ -36,6 +36,7 @@ public sealed class Http1Connection : ResponseSink
     private bool _responseCompleted;
     private bool _expectContinue;
     private bool _keepAlive10;
+    private bool _tunnel;
     private long _unflushed;
     private int _requests;
 
@@ -79,7 +80,7 @@ public sealed class Http1Connection : ResponseSink
             _context.Reset();
             _headerState.Reset();
             _phase = Phase.Idle;
-            _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = false;
+            _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
             _owner.SetDeadline(Limits.KeepAliveTimeout);
             if (_draining)
             {
@@ -288,10 +289,18 @@ public sealed class Http1Connection : ResponseSink
         _context.Body = kind == BodyKind.None ? EmptyRequestBody.Instance : _body;
 
         // Connection options (RFC 9112 §9.3): HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-        bool close = false, keepAlive = false;
+        bool close = false, keepAlive = false, upgrade = false;
         if (headers.TryGetValue(KnownHeader.Connection, out ReadOnlySpan<byte> connection))
         {
-            ScanConnectionTokens(headers, ref close, ref keepAlive);
+            ScanConnectionTokens(headers, ref close, ref keepAlive, ref upgrade);
+        }
+
+        // RFC 9110 §7.8: an upgrade is offered by Upgrade plus the "upgrade" option (a bare Upgrade field was
+        // added by someone else and is ignored). One with a body is served as a plain request, as nginx does.
+        if (upgrade && _context.Version == HttpVersion.Http11 && kind == BodyKind.None
+            && headers.TryGetValue(KnownHeader.Upgrade, out ReadOnlySpan<byte> protocol) && headers.CountOf(KnownHeader.Upgrade) == 1)
+        {
+            _context.SetUpgradeProtocol(protocol.Trim(" \t"u8));
         }
 
         if (_context.Version == HttpVersion.Http10)
@@ -322,7 +331,7 @@ public sealed class Http1Connection : ResponseSink
         return RequestRejection.None;
     }
 
-    private static void ScanConnectionTokens(HeaderCollection headers, ref bool close, ref bool keepAlive)
+    private static void ScanConnectionTokens(HeaderCollection headers, ref bool close, ref bool keepAlive, ref bool upgrade)
     {
         for (int i = 0; i < headers.Count; i++)
         {
@@ -345,6 +354,10 @@ public sealed class Http1Connection : ResponseSink
                 else if (System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
                 {
                     keepAlive = true;
+                }
+                else if (System.Text.Ascii.EqualsIgnoreCase(token, "upgrade"u8))
+                {
+                    upgrade = true;
                 }
             }
         }
@@ -460,6 +473,12 @@ public sealed class Http1Connection : ResponseSink
 
     public override ValueTask WriteAsync(RequestContext context, ReadOnlyMemory<byte> data, bool flush, CancellationToken cancellationToken)
     {
+        if (_tunnel)
+        {
+            _output.Write(data.Span); // raw bytes of the switched protocol
+            return flush ? FlushCoreAsync(cancellationToken) : default;
+        }
+
         if (!context.ResponseStarted)
         {
             WriteHead(endOfResponse: false);
@@ -546,6 +565,47 @@ public sealed class Http1Connection : ResponseSink
         }
 
         return default;
+    }
+
+    public override ValueTask<RequestBody> AcceptUpgradeAsync(RequestContext context)
+    {
+        if (context.UpgradeProtocol.IsEmpty || context.ResponseStarted)
+        {
+            throw new InvalidOperationException("no upgrade was asked for, or the response has started");
+        }
+
+        // RFC 9110 §15.2.2: 101 with the Upgrade field naming the protocol switched to; the connection is the
+        // tunnel's from the blank line on and closes when the handler returns.
+        context.ResponseStarted = true;
+        context.StatusCode = 101;
+        context.CloseConnection = true;
+        _responseCompleted = true;
+        _tunnel = true;
+        _phase = Phase.Handler;
+        PipeWriter o = _output;
+        o.Write(StatusLines.Get(101));
+        o.Write(DateHeader.Line);
+        o.Write(ServerHeader.Line);
+        HeaderCollection headers = context.ResponseHeaders;
+        for (int i = 0; i < headers.Count; i++)
+        {
+            HeaderField f = headers[i];
+            if (f.Known is not (KnownHeader.ContentLength or KnownHeader.TransferEncoding or KnownHeader.Connection))
+            {
+                Http1FieldWriter.Write(o, f.Name, f.Value);
+            }
+        }
+
+        o.Write("Connection: Upgrade\r\n\r\n"u8);
+        ValueTask flush = FlushCoreAsync(CancellationToken.None);
+        RequestBody body = new TunnelBody(_input);
+        return flush.IsCompletedSuccessfully ? new ValueTask<RequestBody>(body) : AwaitFlush(flush, body);
+
+        static async ValueTask<RequestBody> AwaitFlush(ValueTask flush, RequestBody body)
+        {
+            await flush.ConfigureAwait(false);
+            return body;
+        }
     }
 
     public override ValueTask SendContinueAsync(RequestContext context)

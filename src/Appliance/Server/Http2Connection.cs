@@ -88,6 +88,7 @@ public sealed class Http2Connection
             new(Http2SettingId.MaxFrameSize, (uint)_limits.MaxFrameSize),
             new(Http2SettingId.MaxHeaderListSize, (uint)_serverLimits.Http1.MaxHeaderBytes),
             new(Http2SettingId.EnablePush, 0),
+            new(Http2SettingId.EnableConnectProtocol, 1), // RFC 8441: WebSocket over HTTP/2 (a proxied route tunnels it)
             new(Http2SettingId.HeaderTableSize, (uint)_limits.HeaderTableSize), // §6.5.2: the table our decoder keeps
         ];
         int connectionIncrement = _limits.InitialConnectionWindowSize - Http2Settings.DefaultInitialWindowSize;
@@ -1392,7 +1393,7 @@ public sealed class Http2Connection
     private bool IsBodyTooSlowLocked(Http2Stream s, long elapsed)
     {
         int rate = _serverLimits.MinRequestBodyRate;
-        if (rate <= 0 || !s.HandlerStarted || s.HandlerDone || s.EndStreamReceived || s.BodyTimedOut || !s.Body.IsWaiting
+        if (rate <= 0 || !s.HandlerStarted || s.HandlerDone || s.EndStreamReceived || s.BodyTimedOut || s.Tunnel || !s.Body.IsWaiting
             || s.ReceiveWindow <= 0 || Volatile.Read(ref _connectionReceiveWindow) <= 0)
         {
             return false;

@@ -16,7 +16,7 @@ internal sealed class Http2HeaderBlock
     private RequestContext? _context;
     private bool _trailers;
     private bool _regularSeen;
-    private bool _hasMethod, _hasScheme, _hasPath, _hasAuthority;
+    private bool _hasMethod, _hasScheme, _hasPath, _hasAuthority, _hasProtocol;
     private byte[] _authority = new byte[256];
     private int _authorityLength;
 
@@ -46,7 +46,7 @@ internal sealed class Http2HeaderBlock
         EndStream = endStream;
         _context = context;
         _trailers = trailers;
-        _regularSeen = _hasMethod = _hasScheme = _hasPath = _hasAuthority = false;
+        _regularSeen = _hasMethod = _hasScheme = _hasPath = _hasAuthority = _hasProtocol = false;
         _authorityLength = 0;
         ContinuationFrames = 0;
         FragmentBytes = 0;
@@ -172,9 +172,16 @@ internal sealed class Http2HeaderBlock
             value.CopyTo(_authority);
             _authorityLength = value.Length;
         }
+        else if (name.SequenceEqual(":protocol"u8))
+        {
+            // RFC 8441 §4 (we advertise SETTINGS_ENABLE_CONNECT_PROTOCOL): the protocol an extended CONNECT asks for.
+            if (_hasProtocol || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :protocol"); return; }
+            _hasProtocol = true;
+            c.SetUpgradeProtocol(value);
+        }
         else
         {
-            Fail("unknown pseudo-header"); // includes :status in a request and :protocol (no extended CONNECT)
+            Fail("unknown pseudo-header"); // includes :status in a request
         }
     }
 
@@ -187,7 +194,23 @@ internal sealed class Http2HeaderBlock
         }
 
         RequestContext c = _context;
-        if (c.Method == HttpMethod.Connect)
+        if (_hasProtocol && c.Method != HttpMethod.Connect)
+        {
+            Fail(":protocol on a request other than CONNECT"); // RFC 8441 §4
+            return;
+        }
+
+        if (c.Method == HttpMethod.Connect && _hasProtocol)
+        {
+            // RFC 8441 §4: an extended CONNECT carries :scheme, :path and :authority like any request; it goes to
+            // the routes (which may tunnel it) rather than being refused as a plain CONNECT.
+            if (!_hasScheme || !_hasPath || !_hasAuthority)
+            {
+                Fail("extended CONNECT needs :scheme, :path and :authority");
+                return;
+            }
+        }
+        else if (c.Method == HttpMethod.Connect)
         {
             // RFC 9113 §8.5: :method and :authority only; with :scheme or :path (and no :protocol, which we do not
             // advertise) it is malformed. A well-formed one is answered 501 like on HTTP/1.1: no tunnelling here.

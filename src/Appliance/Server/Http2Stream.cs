@@ -71,6 +71,9 @@ internal sealed class Http2Stream : ResponseSink
     /// <summary>The request body was abandoned for arriving too slowly; DATA still arriving for it is discarded.</summary>
     public bool BodyTimedOut;
 
+    /// <summary>An accepted extended CONNECT (RFC 8441): DATA both ways is a tunnel's bytes, so no body rate applies.</summary>
+    public bool Tunnel;
+
     public bool IsHead => Context.Method == HttpMethod.Head;
 
     public void Initialize(int streamId, int initialSendWindow, int receiveWindow)
@@ -85,6 +88,7 @@ internal sealed class Http2Stream : ResponseSink
         SendBlockedSince = 0;
         BodyWaitMillis = 0;
         BodyTimedOut = false;
+        Tunnel = false;
         AppendedBytes = 0;
         _consumedBytes = 0;
         EndStreamReceived = EndStreamSent = ResetSent = HandlerDone = HandlerStarted = Released = false;
@@ -238,6 +242,25 @@ internal sealed class Http2Stream : ResponseSink
     }
 
     public override ValueTask SendContinueAsync(RequestContext context) => default; // HTTP/2 flow control replaces 100-continue
+
+    public override ValueTask<RequestBody> AcceptUpgradeAsync(RequestContext context)
+    {
+        if (context.Method != HttpMethod.Connect || context.UpgradeProtocol.IsEmpty || context.ResponseStarted)
+        {
+            throw new InvalidOperationException("no extended CONNECT, or the response has started");
+        }
+
+        // RFC 8441 §5: a 2xx opens the tunnel; RFC 9110 §9.3.6: no content-length on it. DATA frames carry the
+        // tunnel's bytes from here on, under the usual flow control.
+        Tunnel = true;
+        context.StatusCode = 200;
+        context.ResponseContentLength = -1;
+        context.ResponseHeaders.Remove(Appliance.Protocol.Headers.KnownHeader.ContentLength);
+        context.ResponseStarted = true;
+        _output.WriteResponseHeaders(this, context, endStream: false);
+        _output.FlushNow();
+        return new ValueTask<RequestBody>(Body);
+    }
 
     private void MarkEndStreamSent()
     {

@@ -22,6 +22,8 @@ public sealed class RequestContext
     private int _authorityLength;
     private byte[] _method = new byte[16];
     private int _methodLength;
+    private byte[] _protocol = new byte[16];
+    private int _protocolLength;
 
     public RequestContext(ConnectionInfo connection)
     {
@@ -57,6 +59,15 @@ public sealed class RequestContext
 
     public HeaderCollection RequestHeaders { get; } = new();
 
+    /// <summary>
+    /// The protocol the client asks to switch to, empty when it asks for none: HTTP/1.1's Upgrade field (with the
+    /// "upgrade" connection option and no body, RFC 9110 §7.8) or HTTP/2's :protocol (extended CONNECT, RFC 8441).
+    /// A handler that wants it calls <see cref="ResponseSink.AcceptUpgradeAsync"/>; others answer as usual.
+    /// </summary>
+    public ReadOnlySpan<byte> UpgradeProtocol => _protocol.AsSpan(0, _protocolLength);
+
+    public void SetUpgradeProtocol(ReadOnlySpan<byte> protocol) => Store(ref _protocol, protocol, out _protocolLength);
+
     public RequestBody Body { get; set; } = EmptyRequestBody.Instance;
 
     public RouteValues RouteValues { get; } = new();
@@ -89,6 +100,9 @@ public sealed class RequestContext
 
     public ValueTask CompleteAsync() => Sink.CompleteAsync(this);
 
+    /// <summary>See <see cref="ResponseSink.AcceptUpgradeAsync"/>.</summary>
+    public ValueTask<RequestBody> AcceptUpgradeAsync() => Sink.AcceptUpgradeAsync(this);
+
     /// <summary>Answers with a whole body known up front (sets Content-Length).</summary>
     public ValueTask RespondAsync(int status, ReadOnlySpan<byte> contentType, ReadOnlyMemory<byte> body)
     {
@@ -118,7 +132,7 @@ public sealed class RequestContext
 
     public void Reset()
     {
-        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = 0;
+        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = _protocolLength = 0;
         Method = HttpMethod.Custom;
         RequestHeaders.Clear();
         ResponseHeaders.Clear();

@@ -17,4 +17,13 @@ public abstract class ResponseSink
 
     /// <summary>Sends an interim 100 Continue if the client asked for it and nothing was sent yet.</summary>
     public abstract ValueTask SendContinueAsync(RequestContext context);
+
+    /// <summary>
+    /// Accepts the switch the client asked for (<see cref="RequestContext.UpgradeProtocol"/>): sends the head now
+    /// (HTTP/1.1: 101 Switching Protocols with the context's response headers, Upgrade among them; HTTP/2: 200 on
+    /// the extended CONNECT stream) and turns the exchange into a tunnel. The returned body yields the client's
+    /// bytes until it closes its side; <see cref="WriteAsync"/> sends raw bytes the other way and
+    /// <see cref="CompleteAsync"/> closes our side. An HTTP/1.1 connection closes when the handler returns.
+    /// </summary>
+    public abstract ValueTask<RequestBody> AcceptUpgradeAsync(RequestContext context);
 }

@@ -12,4 +12,6 @@ public enum Http2SettingId : ushort
     InitialWindowSize = 0x4,
     MaxFrameSize = 0x5,
     MaxHeaderListSize = 0x6,
+    /// <summary>RFC 8441 §3: the sender accepts extended CONNECT (the :protocol pseudo-header).</summary>
+    EnableConnectProtocol = 0x8,
 }

@@ -95,6 +95,7 @@ public sealed class HostileUpstreamTests : IAsyncLifetime
         { "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", 502 },
         { "HTTP/1.1 200 OK\r\nX: " + new string('a', 70000) + "\r\n\r\n", 502 },
         { "HTTP/1.1 200 OK\r\nContent-Len", 502 },
+        { "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 502 }, // nobody asked to switch
         { "", 504 },
     };
 

@@ -103,6 +103,25 @@ public sealed class RawClient : IAsyncDisposable
         return result;
     }
 
+    /// <summary>Reads byte by byte up to and including <paramref name="marker"/> (a response head before tunnelled bytes).</summary>
+    public async Task<string> ReadUntilAsync(string marker, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        var sb = new StringBuilder();
+        byte[] one = new byte[1];
+        while (!sb.ToString().EndsWith(marker, StringComparison.Ordinal))
+        {
+            if (await _stream.ReadAsync(one, cts.Token) == 0)
+            {
+                break;
+            }
+
+            sb.Append((char)one[0]);
+        }
+
+        return sb.ToString();
+    }
+
     /// <summary>True when the server has closed its side (a read returns 0 or fails) within the timeout.</summary>
     public async Task<bool> IsClosedByServerAsync(TimeSpan? timeout = null)
     {
