@@ -330,7 +330,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 w.WriteString("address", d.Address);
                 w.WriteNumber("weight", d.Weight);
                 w.WriteNumber("inFlight", d.InFlight);
-                w.WriteNumber("openConnections", d.Pool.OpenConnections);
+                w.WriteNumber("openConnections", d.OpenConnections);
                 w.WriteEndObject();
             }
 

@@ -180,6 +180,8 @@ public sealed class ClusterConfig
     public string? LoadBalancing { get; set; }
     /// <summary>consistentHash key: "clientIp" (default), "header:NAME" or "cookie:NAME".</summary>
     public string? HashOn { get; set; }
+    /// <summary>"http1" (default) or "http2": h2 by ALPN with tls, h2c by prior knowledge without (gRPC needs it).</summary>
+    public string? Protocol { get; set; }
     public HealthCheckConfig? HealthCheck { get; set; }
     /// <summary>TLS to the destinations; absent = plain HTTP.</summary>
     public UpstreamTlsConfig? Tls { get; set; }

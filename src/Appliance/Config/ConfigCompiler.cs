@@ -727,6 +727,19 @@ public sealed class ConfigCompiler
                     break;
             }
 
+            UpstreamProtocol protocol = UpstreamProtocol.Http11;
+            switch (c.Protocol)
+            {
+                case null or "http1":
+                    break;
+                case "http2":
+                    protocol = UpstreamProtocol.Http2;
+                    break;
+                default:
+                    Error($"{p}.protocol", $"'{c.Protocol}' is not http1 or http2");
+                    break;
+            }
+
             HashKey? hashKey = HashKey.Parse(c.HashOn);
             if (hashKey is null)
             {
@@ -787,8 +800,8 @@ public sealed class ConfigCompiler
                 continue;
             }
 
-            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls))];
-            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls };
+            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls, protocol))];
+            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls, Protocol = protocol };
         }
 
         return result;

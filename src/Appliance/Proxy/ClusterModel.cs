@@ -77,6 +77,9 @@ public sealed class ClusterModel : IDisposable
 
     public UpstreamTlsOptions? Tls { get; init; }
 
+    /// <summary>What the destinations speak: HTTP/1.1 keep-alive or multiplexed HTTP/2.</summary>
+    public UpstreamProtocol Protocol { get; init; }
+
     /// <summary>Set when the snapshot goes live; upstream problems are logged through it.</summary>
     public ILogger? Logger { get; private set; }
 

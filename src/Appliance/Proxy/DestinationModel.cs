@@ -5,13 +5,21 @@ public sealed class DestinationModel : IDisposable
 {
     private int _inFlight;
 
-    internal DestinationModel(string address, string host, int port, int weight, int maxConnections, UpstreamTimeouts timeouts, UpstreamTlsOptions? tls = null)
+    internal DestinationModel(string address, string host, int port, int weight, int maxConnections, UpstreamTimeouts timeouts,
+        UpstreamTlsOptions? tls = null, UpstreamProtocol protocol = UpstreamProtocol.Http11)
     {
         Address = address;
         Host = host;
         Port = port;
         Weight = weight;
-        Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts, tls);
+        if (protocol == UpstreamProtocol.Http2)
+        {
+            Http2Pool = new Http2UpstreamPool(host, port, maxConnections, timeouts, tls);
+        }
+        else
+        {
+            Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts, tls);
+        }
     }
 
     public string Address { get; }
@@ -24,7 +32,13 @@ public sealed class DestinationModel : IDisposable
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
-    internal Http1UpstreamPool Pool { get; }
+    /// <summary>The HTTP/1.1 pool (null on an HTTP/2 cluster).</summary>
+    internal Http1UpstreamPool? Pool { get; }
+
+    /// <summary>The HTTP/2 pool (null on an HTTP/1.1 cluster).</summary>
+    internal Http2UpstreamPool? Http2Pool { get; }
+
+    public int OpenConnections => Pool?.OpenConnections ?? Http2Pool?.OpenConnections ?? 0;
 
     public DestinationHealth Health { get; } = new();
 
@@ -32,5 +46,9 @@ public sealed class DestinationModel : IDisposable
 
     internal void End() => Interlocked.Decrement(ref _inFlight);
 
-    public void Dispose() => Pool.Dispose();
+    public void Dispose()
+    {
+        Pool?.Dispose();
+        Http2Pool?.Dispose();
+    }
 }

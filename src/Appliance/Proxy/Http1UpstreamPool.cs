@@ -80,45 +80,9 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     private async Task<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_timeouts.Connect);
-        IPAddress[] addresses = _address is not null ? [_address] : await Dns.GetHostAddressesAsync(_host, timeout.Token).ConfigureAwait(false);
-        Exception? last = null;
-        foreach (IPAddress address in addresses)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(new IPEndPoint(address, _port), timeout.Token).ConfigureAwait(false);
-                var network = new NetworkStream(socket, ownsSocket: true);
-                if (_tls is null)
-                {
-                    return new UpstreamConnection(socket, network);
-                }
-
-                var ssl = new System.Net.Security.SslStream(network, leaveInnerStreamOpen: false);
-                try
-                {
-                    await ssl.AuthenticateAsClientAsync(_tls.ClientOptions(_host), timeout.Token).ConfigureAwait(false);
-                }
-                catch (System.Security.Authentication.AuthenticationException e)
-                {
-                    await ssl.DisposeAsync().ConfigureAwait(false);
-                    throw new UpstreamTlsException($"TLS to {_host}:{_port} failed: {e.Message}", e);
-                }
-
-                return new UpstreamConnection(socket, ssl);
-            }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
-            {
-                socket.Dispose();
-                last = e is OperationCanceledException && !cancellationToken.IsCancellationRequested
-                    ? new TimeoutException($"connect to {_host}:{_port} timed out after {_timeouts.Connect.TotalSeconds:0.###}s")
-                    : e;
-            }
-        }
-
-        throw last ?? new SocketException((int)SocketError.HostNotFound);
+        (Socket socket, Stream stream, _) = await UpstreamConnector.ConnectAsync(_host, _port, _address, _tls,
+            System.Net.Security.SslApplicationProtocol.Http11, _timeouts.Connect, cancellationToken).ConfigureAwait(false);
+        return new UpstreamConnection(socket, stream);
     }
 
     public void Return(UpstreamConnection connection, bool reusable)

@@ -20,7 +20,7 @@ namespace Appliance.Proxy;
 /// added, X-Request-Id and traceparent created when absent. Bodies stream in both directions with the pipes'
 /// backpressure; nothing is buffered whole.
 /// </summary>
-public sealed class ProxyHandler : RouteHandler
+public sealed partial class ProxyHandler : RouteHandler
 {
     private static readonly Http1RequestParser s_responseHeaders = new(new Http1ParserLimits { MaxHeaderCount = 1000, MaxHeaderBytes = 64 * 1024 });
 
@@ -38,7 +38,12 @@ public sealed class ProxyHandler : RouteHandler
     public override async ValueTask HandleAsync(RequestContext context)
     {
         Upgrade upgrade = UpgradeOf(context);
-        if (upgrade == Upgrade.Unsupported)
+        if (_cluster.Protocol == UpstreamProtocol.Http2 && upgrade == Upgrade.Http1)
+        {
+            upgrade = Upgrade.None; // HTTP/2 has no Upgrade: the request goes on as a plain one (RFC 9110 §7.8 allows ignoring it)
+        }
+
+        if (upgrade == Upgrade.Unsupported || (upgrade == Upgrade.WebSocketOverHttp2 && _cluster.Protocol == UpstreamProtocol.Http2))
         {
             await ProblemAsync(context, 501, "only the websocket protocol can be tunnelled to an HTTP/1.1 upstream").ConfigureAwait(false);
             return;
@@ -52,6 +57,12 @@ public sealed class ProxyHandler : RouteHandler
             return;
         }
 
+        if (_cluster.Protocol == UpstreamProtocol.Http2)
+        {
+            await HandleHttp2Async(context, destination).ConfigureAwait(false);
+            return;
+        }
+
         ulong tried = _cluster.Bit(destination);
         bool retriedStale = false;
         while (true)
@@ -59,7 +70,7 @@ public sealed class ProxyHandler : RouteHandler
             UpstreamConnection? connection;
             try
             {
-                connection = await destination.Pool.RentAsync(CancellationToken.None).ConfigureAwait(false);
+                connection = await destination.Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
             }
             catch (UpstreamTlsException e)
             {
@@ -102,7 +113,7 @@ public sealed class ProxyHandler : RouteHandler
             {
                 destination.End();
                 connection.Requests++;
-                destination.Pool.Return(connection, outcome == Outcome.Reusable);
+                destination.Pool!.Return(connection, outcome == Outcome.Reusable);
             }
 
             // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a

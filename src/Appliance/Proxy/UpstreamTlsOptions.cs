@@ -14,13 +14,16 @@ public sealed class UpstreamTlsOptions
     public X509Certificate2? ClientCertificate { get; init; }
     public bool InsecureSkipVerify { get; init; }
 
-    public SslClientAuthenticationOptions ClientOptions(string host)
+    public SslClientAuthenticationOptions ClientOptions(string host) => ClientOptions(host, SslApplicationProtocol.Http11);
+
+    /// <summary>Options for one handshake, offering <paramref name="alpn"/> (http/1.1 or h2).</summary>
+    public SslClientAuthenticationOptions ClientOptions(string host, SslApplicationProtocol alpn)
     {
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = ServerName ?? host,
             EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
-            ApplicationProtocols = [SslApplicationProtocol.Http11],
+            ApplicationProtocols = [alpn],
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         };
         if (ClientCertificate is not null)

@@ -552,7 +552,22 @@ public sealed class Http1Connection : ResponseSink
         }
         else if (_chunkedResponse)
         {
-            _output.Write("0\r\n\r\n"u8);
+            HeaderCollection trailers = context.ResponseTrailers;
+            if (trailers.Count == 0)
+            {
+                _output.Write("0\r\n\r\n"u8);
+            }
+            else
+            {
+                // RFC 9112 §7.1.2: the trailer section after the last chunk.
+                _output.Write("0\r\n"u8);
+                for (int i = 0; i < trailers.Count; i++)
+                {
+                    Http1FieldWriter.Write(_output, trailers[i].Name, trailers[i].Value);
+                }
+
+                _output.Write("\r\n"u8);
+            }
         }
         else if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten < context.ResponseContentLength && _responseHasBody)
         {

@@ -217,17 +217,23 @@ internal sealed class Http2Stream : ResponseSink
             return default;
         }
 
+        bool trailers = context.ResponseTrailers.Count > 0 && BodyAllowed;
         if (!context.ResponseStarted)
         {
             context.ResponseStarted = true;
-            if (context.ResponseContentLength < 0 && BodyAllowed)
+            if (context.ResponseContentLength < 0 && BodyAllowed && !trailers)
             {
                 context.ResponseContentLength = 0;
             }
 
-            MarkEndStreamSent();
-            _output.WriteResponseHeaders(this, context, endStream: true);
-            return default;
+            if (!trailers)
+            {
+                MarkEndStreamSent();
+                _output.WriteResponseHeaders(this, context, endStream: true);
+                return default;
+            }
+
+            _output.WriteResponseHeaders(this, context, endStream: false);
         }
 
         if (context.ResponseContentLength >= 0 && context.ResponseBytesWritten < context.ResponseContentLength && BodyAllowed)
@@ -238,6 +244,12 @@ internal sealed class Http2Stream : ResponseSink
         }
 
         MarkEndStreamSent();
+        if (trailers)
+        {
+            _output.WriteTrailers(this, context.ResponseTrailers); // HEADERS with END_STREAM (RFC 9113 §8.1)
+            return default;
+        }
+
         return _output.WriteDataAsync(this, default, endStream: true, CancellationToken.None);
     }
 

@@ -81,6 +81,12 @@ public sealed class RequestContext
 
     public HeaderCollection ResponseHeaders { get; } = new();
 
+    /// <summary>
+    /// Fields sent after the body (gRPC's grpc-status): HEADERS with END_STREAM on HTTP/2, the chunked trailer section
+    /// on HTTP/1.1 (RFC 9112 §7.1.2; dropped when the body is not chunked).
+    /// </summary>
+    public HeaderCollection ResponseTrailers { get; } = new();
+
     /// <summary>Set before the first write to send Content-Length; -1 streams (chunked on HTTP/1.1).</summary>
     public long ResponseContentLength { get; set; } = -1;
 
@@ -136,6 +142,7 @@ public sealed class RequestContext
         Method = HttpMethod.Custom;
         RequestHeaders.Clear();
         ResponseHeaders.Clear();
+        ResponseTrailers.Clear();
         RouteValues.Clear();
         Body = EmptyRequestBody.Instance;
         Route = null;

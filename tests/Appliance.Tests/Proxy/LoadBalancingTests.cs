@@ -172,7 +172,7 @@ public sealed class LoadBalancingTests : IAsyncLifetime
         Task<Peer.Result> load = Peer.RunAsync("wrk", ["-t1", "-c16", "-d3s", "--timeout", "2s", $"http://127.0.0.1:{server.HttpPort}/id.txt"],
             timeout: TimeSpan.FromSeconds(30));
         // kill b while the load runs: wait until the gateway has served some requests through it first
-        while (server.Host.Snapshot.Clusters[0].Destinations[1].Pool.OpenConnections == 0)
+        while (server.Host.Snapshot.Clusters[0].Destinations[1].OpenConnections == 0)
         {
             await Task.Yield();
         }

@@ -62,7 +62,10 @@ public sealed class NginxUpstream : IAsyncDisposable
 
     public string Address => $"127.0.0.1:{Port}";
 
-    /// <summary>A TLS listener (certificate: the tests' localhost certificate) answering "tls-ok sni=NAME".</summary>
+    /// <summary>
+    /// A TLS listener offering h2 and http/1.1 (certificate: the tests' localhost certificate): "tls-ok sni=NAME" at /,
+    /// the files under /files/, and /h2echo describing the request it got.
+    /// </summary>
     public int TlsPort { get; private init; }
 
     public static async Task<NginxUpstream> StartAsync(string? identity = null)
@@ -119,10 +122,15 @@ public sealed class NginxUpstream : IAsyncDisposable
                     }
                   }
                   server {
-                    listen 127.0.0.1:{{tlsPort}} ssl;
+                    listen 127.0.0.1:{{tlsPort}} ssl http2;
                     ssl_certificate {{TestCertificates.Cert("localhost")}};
                     ssl_certificate_key {{TestCertificates.Key("localhost")}};
+                    root {{root}};
                     location / { return 200 "tls-ok sni=$ssl_server_name"; }
+                    location /files/ { alias {{root}}/; dav_methods PUT; }
+                    location = /h2echo {
+                      return 200 "protocol=$server_protocol|te=$http_te|xff=$http_x_forwarded_for|via=$http_via|len=$content_length|method=$request_method|uri=$request_uri";
+                    }
                   }
                 }
                 """);
