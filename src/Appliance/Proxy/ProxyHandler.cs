@@ -206,17 +206,19 @@ public sealed partial class ProxyHandler : RouteHandler
         bool hasBody = body is not EmptyRequestBody && upgrade == Upgrade.None; // an upgrade's bytes go through the tunnel
         bool chunked = hasBody && body.Length < 0;
         bool bodyStarted = false;
+        // RFC 9110 §10.1.1: the client waits for 100 Continue: so does this hop, and the upstream's answer decides.
+        bool expectContinue = hasBody && context.ContinueExpected;
         string? webSocketKey = upgrade == Upgrade.WebSocketOverHttp2 ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)) : null;
         try
         {
-            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey);
+            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
             FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
             {
                 return Outcome.StaleConnection;
             }
 
-            if (hasBody)
+            if (hasBody && !expectContinue)
             {
                 bodyStarted = true;
                 await CopyRequestBodyAsync(body, output, chunked).ConfigureAwait(false);
@@ -233,11 +235,11 @@ public sealed partial class ProxyHandler : RouteHandler
             return Outcome.Broken;
         }
 
-        return await RelayResponseAsync(context, upstream, upgrade, webSocketKey).ConfigureAwait(false);
+        return await RelayResponseAsync(context, upstream, upgrade, webSocketKey, expectContinue ? body : null, chunked).ConfigureAwait(false);
     }
 
     private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked, ProxyTransforms t,
-        Upgrade upgrade, string? webSocketKey)
+        Upgrade upgrade, string? webSocketKey, bool expectContinue)
     {
         o.Write(upgrade == Upgrade.WebSocketOverHttp2 ? "GET"u8 : c.MethodToken); // RFC 8441 §5: CONNECT maps to the GET handshake
         o.Write(" "u8);
@@ -261,6 +263,10 @@ public sealed partial class ProxyHandler : RouteHandler
 
         var fields = new Http1ForwardedFieldWriter(o);
         ForwardedFields.Write(c, t, ref fields, joinCookies: true);
+        if (expectContinue)
+        {
+            o.Write("Expect: 100-continue\r\n"u8);
+        }
         if (upgrade != Upgrade.None)
         {
             // RFC 9110 §7.8: the upgrade offer is hop-by-hop; this hop makes it again. Over HTTP/2 the client sent
@@ -347,13 +353,17 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
+    /// <summary>How long a request held for 100 Continue waits for the upstream before its body is sent anyway (curl: 1 s).</summary>
+    private static readonly TimeSpan s_continueWait = TimeSpan.FromSeconds(1);
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey)
+    private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey,
+        RequestBody? heldBody, bool chunked)
     {
         PipeReader input = upstream.Input;
         upstream.CloseRequested = false;
         upstream.ResetTimeout();
-        upstream.Timeout.CancelAfter(_cluster.Timeouts.ResponseHeaders);
+        upstream.Timeout.CancelAfter(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
         int status;
         HttpVersion version;
         bool anyByte = false;
@@ -370,7 +380,24 @@ public sealed partial class ProxyHandler : RouteHandler
                 var handler = new ResponseHeaderHandler(context, upstream);
                 while (true)
                 {
-                    ReadResult read = await input.ReadAsync(upstream.Timeout.Token).ConfigureAwait(false);
+                    ReadResult read;
+                    try
+                    {
+                        read = await input.ReadAsync(upstream.Timeout.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (heldBody is not null && !anyByte)
+                    {
+                        // The upstream said nothing: RFC 9110 §10.1.1 lets the body go without waiting longer.
+                        if (!await SendHeldBodyAsync(heldBody, upstream, chunked).ConfigureAwait(false))
+                        {
+                            await ProblemAsync(context, 502, "the upstream closed the connection while receiving the request").ConfigureAwait(false);
+                            return Outcome.Broken;
+                        }
+
+                        heldBody = null;
+                        continue;
+                    }
+
                     ReadOnlySequence<byte> buffer = read.Buffer;
                     anyByte |= !buffer.IsEmpty;
                     var reader = new SequenceReader<byte>(buffer);
@@ -424,6 +451,21 @@ public sealed partial class ProxyHandler : RouteHandler
                     break;
                 }
 
+                if (status == 100 && heldBody is not null)
+                {
+                    // The upstream wants the body: the client hears 100 Continue now, and the body follows.
+                    await context.Sink.SendContinueAsync(context).ConfigureAwait(false);
+                    if (!await SendHeldBodyAsync(heldBody, upstream, chunked).ConfigureAwait(false))
+                    {
+                        await ProblemAsync(context, 502, "the upstream closed the connection while receiving the request").ConfigureAwait(false);
+                        return Outcome.Broken;
+                    }
+
+                    heldBody = null;
+                    anyByte = false;
+                    continue;
+                }
+
                 if (status is >= 100 and < 200)
                 {
                     continue; // interim response (100 Continue, 103 Early Hints): not relayed yet
@@ -450,6 +492,13 @@ public sealed partial class ProxyHandler : RouteHandler
         }
 
         upstream.ResetTimeout();
+        if (heldBody is not null)
+        {
+            // A final answer without asking for the body (417, 401, 413…): the client's body is never read, and the
+            // upstream connection cannot tell a later request from that body, so it is not reused.
+            upstream.CloseRequested = true;
+        }
+
         if (status == 101)
         {
             return await TunnelAsync(context, upstream, upgrade, webSocketKey).ConfigureAwait(false);
@@ -633,6 +682,23 @@ public sealed partial class ProxyHandler : RouteHandler
     /// <summary>RFC 6455 §4.2.2: base64(SHA-1(key + the WebSocket GUID)).</summary>
     internal static string WebSocketAccept(string key) =>
         Convert.ToBase64String(SHA1.HashData(System.Text.Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+
+    /// <summary>Sends a body held back for 100 Continue; false when the upstream went away meanwhile.</summary>
+    private async ValueTask<bool> SendHeldBodyAsync(RequestBody body, UpstreamConnection upstream, bool chunked)
+    {
+        try
+        {
+            await CopyRequestBodyAsync(body, upstream.Output, chunked).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+
+        upstream.ResetTimeout();
+        upstream.Timeout.CancelAfter(_cluster.Timeouts.ResponseHeaders);
+        return true;
+    }
 
     private static void ApplyResponseTransforms(HeaderCollection headers, ProxyTransforms t)
     {

@@ -623,6 +623,8 @@ public sealed class Http1Connection : ResponseSink
         }
     }
 
+    public override bool IsContinueExpected(RequestContext context) => _expectContinue && !context.ResponseStarted;
+
     public override ValueTask SendContinueAsync(RequestContext context)
     {
         if (!_expectContinue || context.ResponseStarted)

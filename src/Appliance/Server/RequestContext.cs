@@ -106,6 +106,9 @@ public sealed class RequestContext
 
     public ValueTask CompleteAsync() => Sink.CompleteAsync(this);
 
+    /// <summary>The client waits for 100 Continue before sending the body (HTTP/1.1 Expect: 100-continue).</summary>
+    public bool ContinueExpected => Sink.IsContinueExpected(this);
+
     /// <summary>See <see cref="ResponseSink.AcceptUpgradeAsync"/>.</summary>
     public ValueTask<RequestBody> AcceptUpgradeAsync() => Sink.AcceptUpgradeAsync(this);
 

@@ -15,6 +15,9 @@ public abstract class ResponseSink
     /// <summary>Ends the response: head if not yet written, final chunk, trailers. Does not necessarily flush (pipelining).</summary>
     public abstract ValueTask CompleteAsync(RequestContext context);
 
+    /// <summary>The client sent Expect: 100-continue and is still waiting for the interim (or a final) response.</summary>
+    public virtual bool IsContinueExpected(RequestContext context) => false;
+
     /// <summary>Sends an interim 100 Continue if the client asked for it and nothing was sent yet.</summary>
     public abstract ValueTask SendContinueAsync(RequestContext context);
 
