@@ -331,6 +331,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 w.WriteNumber("weight", d.Weight);
                 w.WriteNumber("inFlight", d.InFlight);
                 w.WriteNumber("openConnections", d.OpenConnections);
+                w.WriteNumber("pendingRequests", d.PendingRequests);
                 w.WriteEndObject();
             }
 

@@ -187,6 +187,8 @@ public sealed class ClusterConfig
     public UpstreamTlsConfig? Tls { get; set; }
     /// <summary>Connections to one destination (idle + busy); past it requests get 503. Default 1024.</summary>
     public int? MaxConnectionsPerDestination { get; set; }
+    /// <summary>Requests that may wait (up to the connect timeout) for a connection at the cap; past it 503. Default 1024.</summary>
+    public int? MaxPendingRequestsPerDestination { get; set; }
     public ClusterTimeoutsConfig? Timeouts { get; set; }
 }
 

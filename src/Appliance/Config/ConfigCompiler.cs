@@ -757,6 +757,7 @@ public sealed class ConfigCompiler
                 TunnelIdle = ParseDuration(c.Timeouts?.TunnelIdle, $"{p}.timeouts.tunnelIdle", defaults.TunnelIdle),
             };
             int maxConnections = Positive(c.MaxConnectionsPerDestination, $"{p}.maxConnectionsPerDestination", 1024, 1, 1_000_000);
+            int maxPending = Positive(c.MaxPendingRequestsPerDestination, $"{p}.maxPendingRequestsPerDestination", 1024, 0, 1_000_000);
             if (c.Destinations is null || c.Destinations.Count == 0)
             {
                 Error($"{p}.destinations", "needs at least one destination");
@@ -800,7 +801,7 @@ public sealed class ConfigCompiler
                 continue;
             }
 
-            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls, protocol))];
+            DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls, protocol, maxPending))];
             result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls, Protocol = protocol };
         }
 

@@ -6,7 +6,7 @@ public sealed class DestinationModel : IDisposable
     private int _inFlight;
 
     internal DestinationModel(string address, string host, int port, int weight, int maxConnections, UpstreamTimeouts timeouts,
-        UpstreamTlsOptions? tls = null, UpstreamProtocol protocol = UpstreamProtocol.Http11)
+        UpstreamTlsOptions? tls = null, UpstreamProtocol protocol = UpstreamProtocol.Http11, int maxPending = 0)
     {
         Address = address;
         Host = host;
@@ -18,7 +18,7 @@ public sealed class DestinationModel : IDisposable
         }
         else
         {
-            Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts, tls);
+            Pool = new Http1UpstreamPool(host, port, maxConnections, timeouts, tls, maxPending);
         }
     }
 
@@ -39,6 +39,8 @@ public sealed class DestinationModel : IDisposable
     internal Http2UpstreamPool? Http2Pool { get; }
 
     public int OpenConnections => Pool?.OpenConnections ?? Http2Pool?.OpenConnections ?? 0;
+
+    public int PendingRequests => Pool?.PendingRequests ?? 0;
 
     public DestinationHealth Health { get; } = new();
 

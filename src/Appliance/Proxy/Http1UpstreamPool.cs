@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Appliance.Telemetry;
 
 namespace Appliance.Proxy;
 
@@ -16,14 +17,18 @@ internal sealed class Http1UpstreamPool : IDisposable
     private readonly int _port;
     private readonly IPAddress? _address;
     private readonly int _maxConnections;
+    private readonly int _maxPending;
+    private readonly Queue<TaskCompletionSource> _waiters = new();
+    private int _pending;
     private readonly UpstreamTimeouts _timeouts;
     private int _open;
     private bool _disposed;
 
     private readonly UpstreamTlsOptions? _tls;
 
-    public Http1UpstreamPool(string host, int port, int maxConnections, UpstreamTimeouts timeouts, UpstreamTlsOptions? tls = null)
+    public Http1UpstreamPool(string host, int port, int maxConnections, UpstreamTimeouts timeouts, UpstreamTlsOptions? tls = null, int maxPending = 0)
     {
+        _maxPending = maxPending;
         _tls = tls;
         _host = host;
         _port = port;
@@ -34,10 +39,105 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     public int OpenConnections => Volatile.Read(ref _open);
 
-    /// <summary>An idle connection, a new one, or null when the destination is at its connection cap.</summary>
+    /// <summary>Requests waiting for a connection at the cap.</summary>
+    public int PendingRequests => Volatile.Read(ref _pending);
+
+    /// <summary>
+    /// An idle connection or a new one. At the connection cap the request waits for one to come back, up to the
+    /// cluster's pending limit and for at most the connect timeout (Envoy's max_pending_requests); past either it
+    /// gets null (503).
+    /// </summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
     {
+        UpstreamConnection? connection = TryRentOrReserve(out bool reserved);
+        if (connection is null && !reserved)
+        {
+            (connection, reserved) = await WaitForCapacityAsync().ConfigureAwait(false);
+        }
+
+        if (connection is not null || !reserved)
+        {
+            return connection;
+        }
+
+        try
+        {
+            return await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ReleaseSlot();
+            throw;
+        }
+    }
+
+    /// <summary>Waits in line for a returned connection or a free slot; (null, false) when the line is full or the wait times out.</summary>
+    private async ValueTask<(UpstreamConnection?, bool)> WaitForCapacityAsync()
+    {
+        long deadline = Environment.TickCount64 + (long)_timeouts.Connect.TotalMilliseconds;
+        while (true)
+        {
+            TaskCompletionSource wait;
+            lock (_lock)
+            {
+                if (_pending >= _maxPending)
+                {
+                    return (null, false);
+                }
+
+                _pending++;
+                wait = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Enqueue(wait);
+            }
+
+            long left = deadline - Environment.TickCount64;
+            bool signalled = left > 0 && await Task.WhenAny(wait.Task, Task.Delay((int)left)).ConfigureAwait(false) == wait.Task;
+            lock (_lock)
+            {
+                _pending--;
+            }
+
+            if (!signalled)
+            {
+                wait.TrySetCanceled(); // its turn, if it comes, passes to the next in line
+                LimitCounters.Increment("upstream_pending_timeout");
+                return (null, false);
+            }
+
+            UpstreamConnection? connection = TryRentOrReserve(out bool reserved);
+            if (connection is not null || reserved)
+            {
+                return (connection, reserved);
+            }
+        }
+    }
+
+    /// <summary>Wakes the first waiter still waiting: a connection came back or a slot was freed.</summary>
+    private void WakeOneLocked()
+    {
+        while (_waiters.TryDequeue(out TaskCompletionSource? waiter))
+        {
+            if (waiter.TrySetResult())
+            {
+                return;
+            }
+        }
+    }
+
+    private void ReleaseSlot()
+    {
+        lock (_lock)
+        {
+            _open--;
+            WakeOneLocked();
+        }
+    }
+
+    /// <summary>An idle connection, or a reserved slot to open one (<paramref name="reserved"/>), or neither at the cap.</summary>
+    private UpstreamConnection? TryRentOrReserve(out bool reserved)
+    {
+        reserved = false;
         long now = Environment.TickCount64;
         lock (_lock)
         {
@@ -61,20 +161,8 @@ internal sealed class Http1UpstreamPool : IDisposable
             }
 
             _open++;
-        }
-
-        try
-        {
-            return await ConnectAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            lock (_lock)
-            {
-                _open--;
-            }
-
-            throw;
+            reserved = true;
+            return null;
         }
     }
 
@@ -93,10 +181,12 @@ internal sealed class Http1UpstreamPool : IDisposable
             {
                 connection.LastUsed = Environment.TickCount64;
                 _idle.Push(connection);
+                WakeOneLocked();
                 return;
             }
 
             _open--;
+            WakeOneLocked();
         }
 
         connection.Dispose();
