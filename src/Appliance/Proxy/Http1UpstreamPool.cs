@@ -47,7 +47,7 @@ internal sealed class Http1UpstreamPool : IDisposable
     /// cluster's pending limit and for at most the connect timeout (Envoy's max_pending_requests); past either it
     /// gets null (503).
     /// </summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
     public async ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
     {
         UpstreamConnection? connection = TryRentOrReserve(out bool reserved);

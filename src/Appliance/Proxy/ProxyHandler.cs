@@ -34,7 +34,7 @@ public sealed partial class ProxyHandler : RouteHandler
 
     public ClusterModel Cluster => _cluster;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     public override async ValueTask HandleAsync(RequestContext context)
     {
         Upgrade upgrade = UpgradeOf(context);
@@ -198,7 +198,7 @@ public sealed partial class ProxyHandler : RouteHandler
         StaleConnection,
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade)
     {
         PipeWriter output = upstream.Output;
@@ -299,7 +299,7 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyRequestBodyAsync(RequestBody body, PipeWriter output, bool chunked)
     {
         while (true)
@@ -356,7 +356,7 @@ public sealed partial class ProxyHandler : RouteHandler
     /// <summary>How long a request held for 100 Continue waits for the upstream before its body is sent anyway (curl: 1 s).</summary>
     private static readonly TimeSpan s_continueWait = TimeSpan.FromSeconds(1);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
     private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey,
         RequestBody? heldBody, bool chunked)
     {
@@ -733,7 +733,7 @@ public sealed partial class ProxyHandler : RouteHandler
         headers.Remove(KnownHeader.Server);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)
     {
         while (remaining > 0)
@@ -767,7 +767,7 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyChunkedAsync(RequestContext context, PipeReader input)
     {
         var decoder = new ChunkedDecoder(new Http1ParserLimits());
@@ -838,7 +838,7 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyUntilCloseAsync(RequestContext context, PipeReader input)
     {
         while (true)

@@ -6,21 +6,60 @@ namespace Appliance.Proxy;
 /// <summary>One keep-alive TCP connection to a destination, with its pipe pair; rented from and returned to a pool.</summary>
 internal sealed class UpstreamConnection : IDisposable
 {
-    private static readonly StreamPipeReaderOptions s_readerOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true);
+    // Inline schedulers: the proxy's read continues on the receive loop's thread, no hop through the thread pool.
+    private static readonly PipeOptions s_inputOptions = new(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
     private static readonly StreamPipeWriterOptions s_writerOptions = new(minimumBufferSize: 4096, leaveOpen: true);
 
     private readonly Socket _socket;
     private readonly Stream _stream;
 
+    private readonly Pipe _input = new(s_inputOptions);
+
     public UpstreamConnection(Socket socket, Stream stream)
     {
         _socket = socket;
         _stream = stream;
-        Input = PipeReader.Create(_stream, s_readerOptions);
         Output = PipeWriter.Create(_stream, s_writerOptions);
+        _ = ReceiveAsync();
     }
 
-    public PipeReader Input { get; }
+    /// <summary>
+    /// The connection's one receive loop, for its whole life: reads go straight into the input pipe's memory. A
+    /// StreamPipeReader would start a new async read (and allocate its state) every time the response is not there
+    /// yet, which on a proxy is every request.
+    /// </summary>
+    private async Task ReceiveAsync()
+    {
+        PipeWriter writer = _input.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                int n = await _stream.ReadAsync(writer.GetMemory(4096)).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(n);
+                FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
+                if (flushed.IsCompleted)
+                {
+                    break; // the connection was put away
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            error = e is ObjectDisposedException ? null : new IOException(e.Message, e);
+        }
+
+        writer.Complete(error);
+    }
+
+    public PipeReader Input => _input.Reader;
 
     public PipeWriter Output { get; }
 
@@ -42,6 +81,17 @@ internal sealed class UpstreamConnection : IDisposable
     {
         get
         {
+            // Bytes or an end already taken in by the receive loop count as much as bytes still in the socket.
+            if (Input.TryRead(out ReadResult pending))
+            {
+                bool any = !pending.Buffer.IsEmpty || pending.IsCompleted;
+                Input.AdvanceTo(pending.Buffer.Start);
+                if (any)
+                {
+                    return true;
+                }
+            }
+
             try
             {
                 return _socket.Poll(0, SelectMode.SelectRead) || !_socket.Connected;

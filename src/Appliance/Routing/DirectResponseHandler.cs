@@ -41,7 +41,7 @@ public sealed class DirectResponseHandler : RouteHandler
         return Respond(context);
     }
 
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private async ValueTask DrainThenRespondAsync(RequestContext context)
     {
         await context.Body.DrainAsync().ConfigureAwait(false);
