@@ -22,8 +22,25 @@ public sealed class DestinationHealth
 
     public int Ejections => Volatile.Read(ref _ejections);
 
+    private TaskCompletionSource _probed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when the next active probe result has been taken into account.</summary>
+    public Task NextProbe => Volatile.Read(ref _probed).Task;
+
     /// <summary>An active probe result; returns true when the state changed.</summary>
     public bool ReportProbe(bool success, int healthyThreshold, int unhealthyThreshold)
+    {
+        try
+        {
+            return ApplyProbe(success, healthyThreshold, unhealthyThreshold);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _probed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+    }
+
+    private bool ApplyProbe(bool success, int healthyThreshold, int unhealthyThreshold)
     {
         if (success)
         {

@@ -25,7 +25,18 @@ public sealed class Http2UpstreamTests : IAsyncLifetime
               "clusters": [
                 { "id": "grpc", "protocol": "http2", "destinations": [ { "address": "127.0.0.1:{{_grpc.Port}}" } ] },
                 { "id": "nginx-h2", "protocol": "http2", "destinations": [ { "address": "127.0.0.1:{{_nginx.TlsPort}}" } ],
-                  "tls": { "serverName": "localhost", "insecureSkipVerify": true } }
+                  "tls": { "serverName": "localhost", "insecureSkipVerify": true } },
+                { "id": "probe-h2", "protocol": "http2", "destinations": [ { "address": "127.0.0.1:{{_nginx.TlsPort}}" } ],
+                  "tls": { "serverName": "localhost", "insecureSkipVerify": true },
+                  "healthCheck": { "active": { "interval": "100ms", "path": "/h2echo", "healthyThreshold": 1, "unhealthyThreshold": 1 } } },
+                { "id": "probe-h2-wrong", "protocol": "http2", "destinations": [ { "address": "127.0.0.1:{{_nginx.TlsPort}}" } ],
+                  "tls": { "serverName": "localhost", "insecureSkipVerify": true },
+                  "healthCheck": { "active": { "interval": "100ms", "path": "/h2echo", "expectedStatus": "204", "healthyThreshold": 1, "unhealthyThreshold": 1 } } },
+                { "id": "probe-tls", "destinations": [ { "address": "127.0.0.1:{{_nginx.TlsPort}}" } ],
+                  "tls": { "serverName": "localhost", "insecureSkipVerify": true },
+                  "healthCheck": { "active": { "interval": "100ms", "path": "/", "healthyThreshold": 1, "unhealthyThreshold": 1 } } },
+                { "id": "probe-grpc", "protocol": "http2", "destinations": [ { "address": "127.0.0.1:{{_grpc.Port}}" } ],
+                  "healthCheck": { "active": { "interval": "100ms", "path": "/", "expectedStatus": "200-599", "healthyThreshold": 1, "unhealthyThreshold": 1 } } }
               ],
               "routes": [
             """));
@@ -108,5 +119,21 @@ public sealed class Http2UpstreamTests : IAsyncLifetime
         Assert.Contains("status codes: 2000 2xx", r.Stdout);
         // nginx allows 128 streams per connection: 200 concurrent requests fit on a handful of connections.
         Assert.InRange(_server.Host.Snapshot.Clusters.Single(c => c.Id == "nginx-h2").Destinations[0].OpenConnections, 1, 4);
+    }
+
+    [Theory]
+    [InlineData("probe-h2", true)]        // h2 over TLS (ALPN), nginx answers 200
+    [InlineData("probe-h2-wrong", false)] // the same answer where 204 is expected: the probe reads the real status
+    [InlineData("probe-tls", true)]       // HTTP/1.1 over TLS
+    [InlineData("probe-grpc", true)]      // h2c by prior knowledge (any answer counts here)
+    public async Task Active_probes_speak_the_cluster_protocol_and_tls(string cluster, bool healthy)
+    {
+        Appliance.Proxy.DestinationHealth health = _server.Host.Snapshot.Clusters.Single(c => c.Id == cluster).Destinations[0].Health;
+        for (int i = 0; i < 3; i++)
+        {
+            await health.NextProbe.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(healthy, health.ActiveHealthy);
     }
 }
