@@ -190,6 +190,16 @@ public sealed class ClusterConfig
     /// <summary>Requests that may wait (up to the connect timeout) for a connection at the cap; past it 503. Default 1024.</summary>
     public int? MaxPendingRequestsPerDestination { get; set; }
     public ClusterTimeoutsConfig? Timeouts { get; set; }
+    /// <summary>Requests retrying at once (on another destination): percent of those in flight, at least the minimum.</summary>
+    public RetryBudgetConfig? RetryBudget { get; set; }
+}
+
+public sealed class RetryBudgetConfig
+{
+    /// <summary>Default 20 (Envoy's default); 0 with minRetryConcurrency 0 turns retries off.</summary>
+    public int? Percent { get; set; }
+    /// <summary>Default 3.</summary>
+    public int? MinRetryConcurrency { get; set; }
 }
 
 public sealed class UpstreamTlsConfig
@@ -228,6 +238,10 @@ public sealed class PassiveHealthConfig
     public int? ConsecutiveFailures { get; set; }
     public string? EjectionTime { get; set; }
     public int? MaxEjectionPercent { get; set; }
+    /// <summary>Eject when failures reach this percent of a destination's requests in an interval; 0 (default) = off.</summary>
+    public int? FailurePercentage { get; set; }
+    public int? FailurePercentageMinimumRequests { get; set; }
+    public string? FailurePercentageInterval { get; set; }
 }
 
 public sealed class ClusterTimeoutsConfig

@@ -727,6 +727,12 @@ public sealed class ConfigCompiler
                     break;
             }
 
+            var budgetDefaults = new RetryBudget();
+            var retryBudget = new RetryBudget
+            {
+                Percent = Positive(c.RetryBudget?.Percent, $"{p}.retryBudget.percent", budgetDefaults.Percent, 0, 100),
+                MinRetryConcurrency = Positive(c.RetryBudget?.MinRetryConcurrency, $"{p}.retryBudget.minRetryConcurrency", budgetDefaults.MinRetryConcurrency, 0, 100_000),
+            };
             UpstreamProtocol protocol = UpstreamProtocol.Http11;
             switch (c.Protocol)
             {
@@ -802,7 +808,7 @@ public sealed class ConfigCompiler
             }
 
             DestinationModel[] destinations = [.. parsed.Select(d => new DestinationModel(d.Address, d.Host, d.Port, d.Weight, maxConnections, timeouts, tls, protocol, maxPending))];
-            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls, Protocol = protocol };
+            result[c.Id!] = new ClusterModel(c.Id!, destinations, policy, timeouts, hashKey, passive, active) { Tls = tls, Protocol = protocol, RetryBudget = retryBudget };
         }
 
         return result;
@@ -1010,6 +1016,10 @@ public sealed class ConfigCompiler
             ConsecutiveFailures = Positive(pc.ConsecutiveFailures, $"{p}.passive.consecutiveFailures", passiveDefaults.ConsecutiveFailures, 0, 10_000),
             EjectionTime = ParseDuration(pc.EjectionTime, $"{p}.passive.ejectionTime", passiveDefaults.EjectionTime),
             MaxEjectionPercent = Positive(pc.MaxEjectionPercent, $"{p}.passive.maxEjectionPercent", passiveDefaults.MaxEjectionPercent, 0, 100),
+            FailurePercentage = Positive(pc.FailurePercentage, $"{p}.passive.failurePercentage", passiveDefaults.FailurePercentage, 0, 100),
+            FailurePercentageMinimumRequests = Positive(pc.FailurePercentageMinimumRequests, $"{p}.passive.failurePercentageMinimumRequests",
+                passiveDefaults.FailurePercentageMinimumRequests, 1, 1_000_000),
+            FailurePercentageInterval = ParseDuration(pc.FailurePercentageInterval, $"{p}.passive.failurePercentageInterval", passiveDefaults.FailurePercentageInterval),
         };
         if (h?.Active is not { } a)
         {

@@ -1,3 +1,4 @@
+using Appliance.Telemetry;
 using Appliance.Server;
 using Microsoft.Extensions.Logging;
 
@@ -190,7 +191,52 @@ public sealed class ClusterModel : IDisposable
     /// Another available destination, none of those in <paramref name="tried"/> (bit per destination index), for a
     /// retry after a connection failure (nginx's proxy_next_upstream error). Null when none is left.
     /// </summary>
-    public DestinationModel? PickNext(ref ulong tried)
+    public DestinationModel? PickNext(ref ulong tried, ref bool retrying)
+    {
+        if (!retrying)
+        {
+            if (!TryBeginRetry())
+            {
+                return null;
+            }
+
+            retrying = true;
+        }
+
+        return PickNext(ref tried);
+    }
+
+    /// <summary>Retry budget (Envoy's retry_budget): how many requests may be retrying at once, in percent of the requests in flight.</summary>
+    public RetryBudget RetryBudget { get; init; } = new();
+
+    private int _retrying;
+
+    /// <summary>
+    /// A request may start retrying while the requests retrying stay within the budget: a share of those in flight
+    /// on the cluster, never below the minimum. An outage then cannot multiply the load on what is left.
+    /// </summary>
+    private bool TryBeginRetry()
+    {
+        int inFlight = 0;
+        foreach (DestinationModel d in _destinations)
+        {
+            inFlight += d.InFlight;
+        }
+
+        int limit = Math.Max(RetryBudget.MinRetryConcurrency, (int)((long)inFlight * RetryBudget.Percent / 100));
+        if (Interlocked.Increment(ref _retrying) > limit)
+        {
+            Interlocked.Decrement(ref _retrying);
+            LimitCounters.Increment("upstream_retry_budget_exhausted");
+            return false;
+        }
+
+        return true;
+    }
+
+    public void EndRetry() => Interlocked.Decrement(ref _retrying);
+
+    private DestinationModel? PickNext(ref ulong tried)
     {
         int start = Random.Shared.Next(_destinations.Length);
         for (int i = 0; i < _destinations.Length && i < 64; i++)

@@ -65,23 +65,29 @@ public sealed class DestinationHealth
         return false;
     }
 
-    public void ReportSuccess()
+    public void ReportSuccess(PassiveHealthOptions options)
     {
         if (Volatile.Read(ref _passiveFailures) != 0)
         {
             Interlocked.Exchange(ref _passiveFailures, 0);
         }
+
+        if (options.FailurePercentage > 0)
+        {
+            CountInWindow(options, failed: false);
+        }
     }
 
-    /// <summary>A failed request (connect error, reset, 5xx); returns true when this ejects the destination.</summary>
-    public bool ReportFailure(PassiveHealthOptions options, Func<bool> mayEject)
+    /// <summary>
+    /// A failed request (connect error, reset, 5xx); returns true when this ejects the destination: after the
+    /// configured consecutive failures, or when failures reach the configured share of its requests in the current
+    /// interval (Envoy's failure_percentage, with a minimum number of requests).
+    /// </summary>
+    public bool ReportFailure(PassiveHealthOptions options, ClusterModel cluster)
     {
-        if (options.ConsecutiveFailures <= 0)
-        {
-            return false;
-        }
-
-        if (Interlocked.Increment(ref _passiveFailures) < options.ConsecutiveFailures || IsEjected || !mayEject())
+        bool byRate = options.FailurePercentage > 0 && CountInWindow(options, failed: true);
+        bool byCount = options.ConsecutiveFailures > 0 && Interlocked.Increment(ref _passiveFailures) >= options.ConsecutiveFailures;
+        if (!(byRate || byCount) || IsEjected || !cluster.MayEject())
         {
             return false;
         }
@@ -90,7 +96,36 @@ public sealed class DestinationHealth
         int n = Math.Min(Interlocked.Increment(ref _ejections), 10);
         Volatile.Write(ref _ejectedUntil, Environment.TickCount64 + (long)options.EjectionTime.TotalMilliseconds * n);
         Interlocked.Exchange(ref _passiveFailures, 0);
+        Interlocked.Exchange(ref _windowStart, Environment.TickCount64); // a fresh window after the ejection
+        Interlocked.Exchange(ref _windowRequests, 0);
+        Interlocked.Exchange(ref _windowFailures, 0);
         return true;
+    }
+
+    private long _windowStart = Environment.TickCount64;
+    private int _windowRequests;
+    private int _windowFailures;
+
+    /// <summary>Counts a request in the current interval; true when it is a failure that puts the share over the limit.</summary>
+    private bool CountInWindow(PassiveHealthOptions options, bool failed)
+    {
+        long now = Environment.TickCount64;
+        long start = Volatile.Read(ref _windowStart);
+        if (now - start > (long)options.FailurePercentageInterval.TotalMilliseconds
+            && Interlocked.CompareExchange(ref _windowStart, now, start) == start)
+        {
+            Interlocked.Exchange(ref _windowRequests, 0); // approximate across the switch, as statistics may be
+            Interlocked.Exchange(ref _windowFailures, 0);
+        }
+
+        int requests = Interlocked.Increment(ref _windowRequests);
+        if (!failed)
+        {
+            return false;
+        }
+
+        int failures = Interlocked.Increment(ref _windowFailures);
+        return requests >= options.FailurePercentageMinimumRequests && failures * 100L >= options.FailurePercentage * (long)requests;
     }
 }
 
@@ -104,6 +139,11 @@ public sealed record PassiveHealthOptions
     public int MaxEjectionPercent { get; init; } = 50;
     /// <summary>Responses with a status at or above this count as failures. Default 500 (5xx).</summary>
     public int FailureStatus { get; init; } = 500;
+    /// <summary>Failures, in percent of a destination's requests in one interval, that eject it; 0 (default) turns it off.</summary>
+    public int FailurePercentage { get; init; }
+    /// <summary>Requests an interval needs before its failure share counts. Default 20.</summary>
+    public int FailurePercentageMinimumRequests { get; init; } = 20;
+    public TimeSpan FailurePercentageInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>Active health check settings of a cluster (null = off).</summary>

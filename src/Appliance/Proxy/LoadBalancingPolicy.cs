@@ -12,3 +12,10 @@ public enum LoadBalancingPolicy
     /// <summary>A hash ring on a header, cookie or the client address: the same key goes to the same destination.</summary>
     ConsistentHash,
 }
+
+/// <summary>How many requests of a cluster may be retrying at once: <see cref="Percent"/> of those in flight, at least <see cref="MinRetryConcurrency"/>.</summary>
+public sealed record RetryBudget
+{
+    public int Percent { get; init; } = 20;
+    public int MinRetryConcurrency { get; init; } = 3;
+}

@@ -17,70 +17,81 @@ public sealed partial class ProxyHandler
     private async ValueTask HandleHttp2Async(RequestContext context, DestinationModel destination)
     {
         ulong tried = _cluster.Bit(destination);
-        while (true)
+        bool retrying = false;
+        try
         {
-            Http2UpstreamConnection? connection;
-            try
+            while (true)
             {
-                connection = await destination.Http2Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (UpstreamTlsException e)
-            {
-                LimitCounters.Increment("upstream_tls_failed");
-                _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
-                ReportHealth(destination, failed: true);
-                await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException or IOException)
-            {
-                LimitCounters.Increment("upstream_connect_failed");
-                ReportHealth(destination, failed: true);
-                if (_cluster.PickNext(ref tried) is { } next)
+                Http2UpstreamConnection? connection;
+                try
                 {
-                    destination = next;
-                    continue;
+                    connection = await destination.Http2Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (UpstreamTlsException e)
+                {
+                    LimitCounters.Increment("upstream_tls_failed");
+                    _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
+                    ReportHealth(destination, failed: true);
+                    await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException or IOException)
+                {
+                    LimitCounters.Increment("upstream_connect_failed");
+                    ReportHealth(destination, failed: true);
+                    if (_cluster.PickNext(ref tried, ref retrying) is { } next)
+                    {
+                        destination = next;
+                        continue;
+                    }
+
+                    await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
+                    return;
                 }
 
-                await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
-                return;
-            }
-
-            if (connection is null)
-            {
-                LimitCounters.Increment("upstream_max_connections");
-                await ProblemAsync(context, 503, "the upstream is at its connection and stream limit").ConfigureAwait(false);
-                return;
-            }
-
-            destination.Begin();
-            Outcome outcome;
-            try
-            {
-                outcome = await ForwardHttp2Async(context, connection).ConfigureAwait(false);
-            }
-            finally
-            {
-                destination.End();
-            }
-
-            if (outcome == Outcome.StaleConnection)
-            {
-                // Refused before processing (REFUSED_STREAM, GOAWAY, connection lost before any answer): RFC 9113
-                // §8.7 allows a retry whatever the method, as long as no request body was taken from the client.
-                ReportHealth(destination, failed: true);
-                if (_cluster.PickNext(ref tried) is { } next)
+                if (connection is null)
                 {
-                    destination = next;
-                    continue;
+                    LimitCounters.Increment("upstream_max_connections");
+                    await ProblemAsync(context, 503, "the upstream is at its connection and stream limit").ConfigureAwait(false);
+                    return;
                 }
 
-                await ProblemAsync(context, 502, "the upstream refused the request").ConfigureAwait(false);
+                destination.Begin();
+                Outcome outcome;
+                try
+                {
+                    outcome = await ForwardHttp2Async(context, connection).ConfigureAwait(false);
+                }
+                finally
+                {
+                    destination.End();
+                }
+
+                if (outcome == Outcome.StaleConnection)
+                {
+                    // Refused before processing (REFUSED_STREAM, GOAWAY, connection lost before any answer): RFC 9113
+                    // §8.7 allows a retry whatever the method, as long as no request body was taken from the client.
+                    ReportHealth(destination, failed: true);
+                    if (_cluster.PickNext(ref tried, ref retrying) is { } next)
+                    {
+                        destination = next;
+                        continue;
+                    }
+
+                    await ProblemAsync(context, 502, "the upstream refused the request").ConfigureAwait(false);
+                    return;
+                }
+
+                ReportHealth(destination, failed: outcome == Outcome.Broken || context.StatusCode >= _cluster.Passive.FailureStatus);
                 return;
             }
-
-            ReportHealth(destination, failed: outcome == Outcome.Broken || context.StatusCode >= _cluster.Passive.FailureStatus);
-            return;
+        }
+        finally
+        {
+            if (retrying)
+            {
+                _cluster.EndRetry();
+            }
         }
     }
 

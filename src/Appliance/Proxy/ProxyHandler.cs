@@ -65,83 +65,94 @@ public sealed partial class ProxyHandler : RouteHandler
 
         ulong tried = _cluster.Bit(destination);
         bool retriedStale = false;
-        while (true)
+        bool retrying = false;
+        try
         {
-            UpstreamConnection? connection;
-            try
+            while (true)
             {
-                connection = await destination.Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (UpstreamTlsException e)
-            {
-                LimitCounters.Increment("upstream_tls_failed");
-                _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
-                ReportHealth(destination, failed: true);
-                await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
-            {
-                LimitCounters.Increment("upstream_connect_failed");
-                ReportHealth(destination, failed: true);
-                // Nothing was sent: like nginx's proxy_next_upstream error, try another destination.
-                if (_cluster.PickNext(ref tried) is { } next)
+                UpstreamConnection? connection;
+                try
                 {
-                    destination = next;
+                    connection = await destination.Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (UpstreamTlsException e)
+                {
+                    LimitCounters.Increment("upstream_tls_failed");
+                    _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
+                    ReportHealth(destination, failed: true);
+                    await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
+                {
+                    LimitCounters.Increment("upstream_connect_failed");
+                    ReportHealth(destination, failed: true);
+                    // Nothing was sent: like nginx's proxy_next_upstream error, try another destination.
+                    if (_cluster.PickNext(ref tried, ref retrying) is { } next)
+                    {
+                        destination = next;
+                        continue;
+                    }
+
+                    await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
+                    return;
+                }
+
+                if (connection is null)
+                {
+                    LimitCounters.Increment("upstream_max_connections");
+                    await ProblemAsync(context, 503, "the upstream is at its connection limit").ConfigureAwait(false);
+                    return;
+                }
+
+                bool reused = connection.Requests > 0;
+                destination.Begin();
+                Outcome outcome = Outcome.Broken;
+                try
+                {
+                    outcome = await ForwardAsync(context, connection, upgrade).ConfigureAwait(false);
+                }
+                finally
+                {
+                    destination.End();
+                    connection.Requests++;
+                    destination.Pool!.Return(connection, outcome == Outcome.Reusable);
+                }
+
+                // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a
+                // fresh connection when nothing of the request body or the response has gone yet.
+                if (outcome == Outcome.StaleConnection && reused && !retriedStale)
+                {
+                    retriedStale = true;
                     continue;
                 }
 
-                await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
-                return;
-            }
-
-            if (connection is null)
-            {
-                LimitCounters.Increment("upstream_max_connections");
-                await ProblemAsync(context, 503, "the upstream is at its connection limit").ConfigureAwait(false);
-                return;
-            }
-
-            bool reused = connection.Requests > 0;
-            destination.Begin();
-            Outcome outcome = Outcome.Broken;
-            try
-            {
-                outcome = await ForwardAsync(context, connection, upgrade).ConfigureAwait(false);
-            }
-            finally
-            {
-                destination.End();
-                connection.Requests++;
-                destination.Pool!.Return(connection, outcome == Outcome.Reusable);
-            }
-
-            // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a
-            // fresh connection when nothing of the request body or the response has gone yet.
-            if (outcome == Outcome.StaleConnection && reused && !retriedStale)
-            {
-                retriedStale = true;
-                continue;
-            }
-
-            if (outcome == Outcome.StaleConnection)
-            {
-                ReportHealth(destination, failed: true);
-                // No response byte came and no request body was read: an idempotent request goes to another
-                // destination (nginx retries "error" for idempotent methods only, RFC 9110 §9.2.2).
-                if (IsIdempotent(context) && _cluster.PickNext(ref tried) is { } next)
+                if (outcome == Outcome.StaleConnection)
                 {
-                    destination = next;
-                    retriedStale = false;
-                    continue;
+                    ReportHealth(destination, failed: true);
+                    // No response byte came and no request body was read: an idempotent request goes to another
+                    // destination (nginx retries "error" for idempotent methods only, RFC 9110 §9.2.2).
+                    if (IsIdempotent(context) && _cluster.PickNext(ref tried, ref retrying) is { } next)
+                    {
+                        destination = next;
+                        retriedStale = false;
+                        continue;
+                    }
+
+                    await ProblemAsync(context, 502, "the upstream closed the connection").ConfigureAwait(false);
+                    return;
                 }
 
-                await ProblemAsync(context, 502, "the upstream closed the connection").ConfigureAwait(false);
+                ReportHealth(destination, failed: context.StatusCode >= _cluster.Passive.FailureStatus);
                 return;
             }
-
-            ReportHealth(destination, failed: context.StatusCode >= _cluster.Passive.FailureStatus);
-            return;
+        }
+        finally
+        {
+            if (retrying)
+            {
+                _cluster.EndRetry();
+            }
         }
     }
 
@@ -182,9 +193,9 @@ public sealed partial class ProxyHandler : RouteHandler
     {
         if (!failed)
         {
-            destination.Health.ReportSuccess();
+            destination.Health.ReportSuccess(_cluster.Passive);
         }
-        else if (destination.Health.ReportFailure(_cluster.Passive, _cluster.MayEject))
+        else if (destination.Health.ReportFailure(_cluster.Passive, _cluster))
         {
             LimitCounters.Increment("upstream_destination_ejected");
         }

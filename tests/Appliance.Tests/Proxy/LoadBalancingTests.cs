@@ -186,4 +186,52 @@ public sealed class LoadBalancingTests : IAsyncLifetime
         Assert.True(failed <= 16, $"{failed} failed requests; at most the 16 in flight on b may fail:\n{r.Stdout}\n"
             + string.Join("\n", Appliance.Telemetry.LimitCounters.Snapshot().Where(kv => kv.Key.StartsWith("upstream")).Select(kv => $"{kv.Key}={kv.Value}")));
     }
+
+    [Fact]
+    public async Task Retries_stop_at_the_cluster_retry_budget()
+    {
+        // No budget at all: a request that lands on the stopped destination is not moved to the other one.
+        await using TestServer server = await StartAsync(""", "healthCheck": { "passive": { "consecutiveFailures": 0 } }, "retryBudget": { "percent": 0, "minRetryConcurrency": 0 } """);
+        await _b.StopAsync();
+        long before = Appliance.Telemetry.LimitCounters.Get("upstream_retry_budget_exhausted");
+        var results = new List<string>();
+        for (int i = 0; i < 6; i++)
+        {
+            results.Add(await GetAsync(server));
+        }
+
+        Assert.Equal(3, results.Count(r => r == "a"));
+        Assert.Equal(3, results.Count(r => r == "502"));
+        Assert.True(Appliance.Telemetry.LimitCounters.Get("upstream_retry_budget_exhausted") >= before + 3);
+    }
+
+    [Fact]
+    public async Task Within_the_default_budget_a_failed_connect_goes_to_the_other_destination()
+    {
+        await using TestServer server = await StartAsync(""", "healthCheck": { "passive": { "consecutiveFailures": 0 } } """);
+        await _b.StopAsync();
+        var results = new List<string>();
+        for (int i = 0; i < 6; i++)
+        {
+            results.Add(await GetAsync(server));
+        }
+
+        Assert.All(results, r => Assert.Equal("a", r));
+    }
+
+    [Fact]
+    public async Task Failure_share_in_an_interval_ejects_a_destination()
+    {
+        // Consecutive-failure ejection off; half of b's requests failing in the interval is enough.
+        await using TestServer server = await StartAsync(
+            """, "healthCheck": { "passive": { "consecutiveFailures": 0, "failurePercentage": 50, "failurePercentageMinimumRequests": 4, "failurePercentageInterval": "60s", "ejectionTime": "60s" } } """);
+        Appliance.Proxy.DestinationHealth b = server.Host.Snapshot.Clusters[0].Destinations[1].Health;
+        await _b.StopAsync();
+        for (int i = 0; i < 12 && !b.IsEjected; i++)
+        {
+            Assert.Equal("a", await GetAsync(server)); // each failure on b is retried on a
+        }
+
+        Assert.True(b.IsEjected);
+    }
 }
