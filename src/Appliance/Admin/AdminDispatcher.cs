@@ -332,6 +332,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 w.WriteNumber("inFlight", d.InFlight);
                 w.WriteNumber("openConnections", d.OpenConnections);
                 w.WriteNumber("pendingRequests", d.PendingRequests);
+                w.WriteNumber("latencyEwmaMs", Math.Round(d.LatencyEwmaMilliseconds, 3));
                 w.WriteEndObject();
             }
 

@@ -142,7 +142,7 @@ public sealed class ClusterModel : IDisposable
                 DestinationModel x = d[a], y = d[b];
                 if (!x.Health.IsAvailable) return y.Health.IsAvailable ? y : FirstAvailable(a);
                 if (!y.Health.IsAvailable) return x;
-                return x.InFlight <= y.InFlight ? x : y;
+                return x.Cost <= y.Cost ? x : y;
             }
 
             case LoadBalancingPolicy.ConsistentHash:

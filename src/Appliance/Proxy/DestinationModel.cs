@@ -46,6 +46,25 @@ public sealed class DestinationModel : IDisposable
 
     internal void Begin() => Interlocked.Increment(ref _inFlight);
 
+    private long _latencyMicros;
+
+    /// <summary>Exponentially weighted moving average of the time to the response head (α = 0.2); 0 before the first.</summary>
+    public double LatencyEwmaMilliseconds => Volatile.Read(ref _latencyMicros) / 1000.0;
+
+    /// <summary>A response head arrived this long after its request was sent.</summary>
+    internal void RecordLatency(long elapsedTicks)
+    {
+        long sample = Math.Max(1, elapsedTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
+        long old = Volatile.Read(ref _latencyMicros);
+        Volatile.Write(ref _latencyMicros, old == 0 ? sample : old + ((sample - old) / 5)); // a lost race loses one sample
+    }
+
+    /// <summary>
+    /// What power-of-two-choices compares: latency × (requests in flight + 1), the peak-EWMA cost of Finagle and
+    /// Linkerd. A destination without a sample yet costs only its load, so it is tried soon.
+    /// </summary>
+    internal long Cost => Math.Max(1, Volatile.Read(ref _latencyMicros)) * (InFlight + 1);
+
     internal void End() => Interlocked.Decrement(ref _inFlight);
 
     public void Dispose()

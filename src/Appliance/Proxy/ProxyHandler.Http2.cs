@@ -60,7 +60,7 @@ public sealed partial class ProxyHandler
                 Outcome outcome;
                 try
                 {
-                    outcome = await ForwardHttp2Async(context, connection).ConfigureAwait(false);
+                    outcome = await ForwardHttp2Async(context, connection, destination).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -95,8 +95,9 @@ public sealed partial class ProxyHandler
         }
     }
 
-    private async ValueTask<Outcome> ForwardHttp2Async(RequestContext context, Http2UpstreamConnection connection)
+    private async ValueTask<Outcome> ForwardHttp2Async(RequestContext context, Http2UpstreamConnection connection, DestinationModel destination)
     {
+        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
         context.ResponseHeaders.Clear();
         var stream = new Http2UpstreamStream(context.ResponseHeaders, context.ResponseTrailers);
         RequestBody body = context.Body;
@@ -137,6 +138,7 @@ public sealed partial class ProxyHandler
                 return await FailAsync(e.Message).ConfigureAwait(false);
             }
 
+            destination.RecordLatency(System.Diagnostics.Stopwatch.GetTimestamp() - sent);
             StripHopByHop(context.ResponseHeaders);
             ApplyResponseTransforms(context.ResponseHeaders, _transforms);
             context.StatusCode = stream.Status;

@@ -115,6 +115,12 @@ public sealed partial class ProxyHandler : RouteHandler
                 finally
                 {
                     destination.End();
+                    if (connection.ResponseLatency > 0)
+                    {
+                        destination.RecordLatency(connection.ResponseLatency);
+                    }
+
+                    connection.ResponseLatency = 0;
                     connection.Requests++;
                     destination.Pool!.Return(connection, outcome == Outcome.Reusable);
                 }
@@ -222,6 +228,7 @@ public sealed partial class ProxyHandler : RouteHandler
         string? webSocketKey = upgrade == Upgrade.WebSocketOverHttp2 ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)) : null;
         try
         {
+            upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
             WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
             FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
@@ -503,6 +510,11 @@ public sealed partial class ProxyHandler : RouteHandler
         }
 
         upstream.ResetTimeout();
+        if (upstream.ResponseLatency < 0)
+        {
+            upstream.ResponseLatency += System.Diagnostics.Stopwatch.GetTimestamp();
+        }
+
         if (heldBody is not null)
         {
             // A final answer without asking for the body (417, 401, 413…): the client's body is never read, and the

@@ -70,6 +70,9 @@ internal sealed class UpstreamConnection : IDisposable
 
     public int Requests { get; set; }
 
+    /// <summary>Stopwatch ticks from the request sent to its response head; 0 when no head came.</summary>
+    public long ResponseLatency { get; set; }
+
     /// <summary>The upstream said "Connection: close" (or spoke HTTP/1.0 without keep-alive).</summary>
     public bool CloseRequested { get; set; }
 
