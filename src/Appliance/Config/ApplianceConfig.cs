@@ -251,6 +251,8 @@ public sealed class ClusterTimeoutsConfig
     public string? Idle { get; set; }
     /// <summary>An upgraded connection (WebSocket) with no byte either way for this long is closed.</summary>
     public string? TunnelIdle { get; set; }
+    /// <summary>The whole exchange, retries included; a request past it gets 504 (or is cut if the response started). Default: none.</summary>
+    public string? Total { get; set; }
 }
 
 public sealed class DestinationConfig

@@ -761,6 +761,7 @@ public sealed class ConfigCompiler
                 ResponseHeaders = ParseDuration(c.Timeouts?.ResponseHeaders, $"{p}.timeouts.responseHeaders", defaults.ResponseHeaders),
                 Idle = ParseDuration(c.Timeouts?.Idle, $"{p}.timeouts.idle", defaults.Idle),
                 TunnelIdle = ParseDuration(c.Timeouts?.TunnelIdle, $"{p}.timeouts.tunnelIdle", defaults.TunnelIdle),
+                Total = c.Timeouts?.Total is null ? TimeSpan.Zero : ParseDuration(c.Timeouts.Total, $"{p}.timeouts.total", TimeSpan.Zero),
             };
             int maxConnections = Positive(c.MaxConnectionsPerDestination, $"{p}.maxConnectionsPerDestination", 1024, 1, 1_000_000);
             int maxPending = Positive(c.MaxPendingRequestsPerDestination, $"{p}.maxPendingRequestsPerDestination", 1024, 0, 1_000_000);

@@ -349,6 +349,18 @@ internal sealed class Http2UpstreamConnection : IDisposable
         stream.Body.Reader.Complete();
     }
 
+    /// <summary>Gives up on a stream (RST_STREAM CANCEL); whatever waits on it fails with <paramref name="reason"/>.</summary>
+    public void Cancel(Http2UpstreamStream stream, string reason)
+    {
+        lock (_lock)
+        {
+            if (!stream.Closed && _closed is null)
+            {
+                ResetLocked(stream, Http2ErrorCode.Cancel, reason);
+            }
+        }
+    }
+
     private void QueuedLocked(int bytes)
     {
         _queued += bytes;

@@ -14,7 +14,7 @@ namespace Appliance.Proxy;
 /// </summary>
 public sealed partial class ProxyHandler
 {
-    private async ValueTask HandleHttp2Async(RequestContext context, DestinationModel destination)
+    private async ValueTask HandleHttp2Async(RequestContext context, DestinationModel destination, CancellationTokenSource? total)
     {
         ulong tried = _cluster.Bit(destination);
         bool retrying = false;
@@ -60,7 +60,7 @@ public sealed partial class ProxyHandler
                 Outcome outcome;
                 try
                 {
-                    outcome = await ForwardHttp2Async(context, connection, destination).ConfigureAwait(false);
+                    outcome = await ForwardHttp2Async(context, connection, destination, total).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -95,7 +95,8 @@ public sealed partial class ProxyHandler
         }
     }
 
-    private async ValueTask<Outcome> ForwardHttp2Async(RequestContext context, Http2UpstreamConnection connection, DestinationModel destination)
+    private async ValueTask<Outcome> ForwardHttp2Async(RequestContext context, Http2UpstreamConnection connection, DestinationModel destination,
+        CancellationTokenSource? total)
     {
         long sent = System.Diagnostics.Stopwatch.GetTimestamp();
         context.ResponseHeaders.Clear();
@@ -112,6 +113,13 @@ public sealed partial class ProxyHandler
         }
 
         using var cancel = new CancellationTokenSource();
+        // timeouts.total resets the stream: whatever waits on it fails, and the answer below is 504.
+        using CancellationTokenRegistration deadline = total is null ? default
+            : total.Token.UnsafeRegister(static s =>
+            {
+                (Http2UpstreamConnection c, Http2UpstreamStream st) = ((Http2UpstreamConnection, Http2UpstreamStream))s!;
+                c.Cancel(st, "timeouts.total");
+            }, (connection, stream));
         Task pump = hasBody ? PumpRequestBodyAsync(body, connection, stream, cancel.Token) : Task.CompletedTask;
         try
         {
@@ -152,6 +160,10 @@ public sealed partial class ProxyHandler
             {
                 await CopyHttp2BodyAsync(context, connection, stream).ConfigureAwait(false);
             }
+            catch (IOException e) when (total is { IsCancellationRequested: true })
+            {
+                throw new IOException("the upstream exchange exceeded timeouts.total", e);
+            }
             catch (IOException e)
             {
                 // Mid-body failure: the status is out, so only an aborted client connection (or stream) can say so.
@@ -175,6 +187,12 @@ public sealed partial class ProxyHandler
 
         async ValueTask<Outcome> FailAsync(string reason)
         {
+            if (total is { IsCancellationRequested: true })
+            {
+                await TotalTimeoutAsync(context).ConfigureAwait(false);
+                return Outcome.Broken;
+            }
+
             LimitCounters.Increment("upstream_invalid_response");
             _cluster.Logger?.LogInformation("cluster {Cluster}: {Reason}", _cluster.Id, reason);
             await ProblemAsync(context, 502, "the upstream failed the request: " + reason).ConfigureAwait(false);

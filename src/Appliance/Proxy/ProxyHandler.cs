@@ -57,9 +57,11 @@ public sealed partial class ProxyHandler : RouteHandler
             return;
         }
 
+        // timeouts.total: one clock for the whole exchange, retries included (allocated only when configured).
+        using CancellationTokenSource? total = _cluster.Timeouts.Total > TimeSpan.Zero ? new CancellationTokenSource(_cluster.Timeouts.Total) : null;
         if (_cluster.Protocol == UpstreamProtocol.Http2)
         {
-            await HandleHttp2Async(context, destination).ConfigureAwait(false);
+            await HandleHttp2Async(context, destination, total).ConfigureAwait(false);
             return;
         }
 
@@ -108,12 +110,20 @@ public sealed partial class ProxyHandler : RouteHandler
                 bool reused = connection.Requests > 0;
                 destination.Begin();
                 Outcome outcome = Outcome.Broken;
+                CancellationTokenRegistration abort = total is null ? default
+                    : total.Token.UnsafeRegister(static c => ((UpstreamConnection)c!).Abort(), connection);
                 try
                 {
                     outcome = await ForwardAsync(context, connection, upgrade).ConfigureAwait(false);
                 }
                 finally
                 {
+                    abort.Dispose();
+                    if (connection.Aborted)
+                    {
+                        outcome = Outcome.Broken;
+                    }
+
                     destination.End();
                     if (connection.ResponseLatency > 0)
                     {
@@ -123,6 +133,12 @@ public sealed partial class ProxyHandler : RouteHandler
                     connection.ResponseLatency = 0;
                     connection.Requests++;
                     destination.Pool!.Return(connection, outcome == Outcome.Reusable);
+                }
+
+                if (total is { IsCancellationRequested: true })
+                {
+                    await TotalTimeoutAsync(context).ConfigureAwait(false);
+                    return;
                 }
 
                 // A reused keep-alive connection can be closed by the upstream just as we send on it: retry once on a
@@ -160,6 +176,16 @@ public sealed partial class ProxyHandler : RouteHandler
                 _cluster.EndRetry();
             }
         }
+    }
+
+    /// <summary>The exchange ran past timeouts.total: 504, or a cut connection if the response had started.</summary>
+    private ValueTask TotalTimeoutAsync(RequestContext context)
+    {
+        LimitCounters.Increment("upstream_total_timeout");
+        _cluster.Logger?.LogInformation("cluster {Cluster}: request {Path} exceeded timeouts.total", _cluster.Id, context.PathString);
+        return context.ResponseStarted
+            ? throw new IOException("the upstream exchange exceeded timeouts.total")
+            : ProblemAsync(context, 504, "the upstream exchange exceeded timeouts.total");
     }
 
     /// <summary>What the client asked to switch to, as this hop can forward it.</summary>

@@ -118,6 +118,24 @@ internal sealed class UpstreamConnection : IDisposable
         _socket.Shutdown(SocketShutdown.Send);
     }
 
+    /// <summary>The request's total timeout ran out: the socket is closed under whatever is reading or writing it.</summary>
+    public bool Aborted { get; private set; }
+
+    public void Abort()
+    {
+        Aborted = true;
+        CloseRequested = true;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _stream.Dispose();
+    }
+
     public void ResetTimeout()
     {
         if (!Timeout.TryReset())

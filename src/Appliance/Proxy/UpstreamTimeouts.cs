@@ -10,4 +10,9 @@ public sealed record UpstreamTimeouts
     public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>An upgraded (WebSocket) tunnel with no byte in either direction for this long is closed (nginx: proxy_read_timeout).</summary>
     public TimeSpan TunnelIdle { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// The whole exchange, retries included, from the request's arrival to the end of the response (Envoy's route
+    /// timeout); zero (the default) for none, so long downloads and event streams are not cut.
+    /// </summary>
+    public TimeSpan Total { get; init; }
 }

@@ -32,3 +32,42 @@ public sealed class LatencyAwareBalancingTests
         Assert.True(server.Host.Snapshot.Clusters[0].Destinations[1].LatencyEwmaMilliseconds >= 100);
     }
 }
+
+/// <summary>timeouts.total bounds the whole exchange: 504 before the response starts, a cut connection after.</summary>
+public sealed class TotalTimeoutTests
+{
+    private static Task<TestServer> StartAsync(string address) => TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
+        { "id": "t", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "t" },
+        """).Replace("\"routes\": [", $$"""
+          "clusters": [ { "id": "t", "destinations": [ { "address": "{{address}}" } ], "timeouts": { "total": "500ms" },
+                          "healthCheck": { "passive": { "consecutiveFailures": 0 } } } ],
+          "routes": [
+        """));
+
+    [Fact]
+    public async Task A_late_upstream_gets_504_at_the_total_timeout()
+    {
+        var release = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var late = new ScriptedUpstream(_ => release.Task);
+        await using TestServer server = await StartAsync(late.Address);
+        await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
+        await client.SendAsync("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        HttpResponse r = (await client.ReadResponsesAsync(1, TimeSpan.FromSeconds(10))).Single();
+        release.SetResult(ScriptedUpstream.Ok("too late"));
+        Assert.Equal(504, r.Status);
+        Assert.Contains("timeouts.total", r.Body);
+    }
+
+    [Fact]
+    public async Task A_response_that_stalls_past_the_total_timeout_is_cut()
+    {
+        // Ten bytes announced, two sent, the rest never: the client must not see it as complete.
+        await using var stalling = new ScriptedUpstream(_ => Task.FromResult("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"));
+        await using TestServer server = await StartAsync(stalling.Address);
+        await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
+        await client.SendAsync("GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        string all = await client.ReadToEndAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 200 ", all);
+        Assert.EndsWith("\r\n\r\nab", all);
+    }
+}
