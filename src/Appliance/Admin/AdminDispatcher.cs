@@ -24,12 +24,14 @@ public sealed class AdminDispatcher : IRequestDispatcher
     private readonly ILogger _logger;
     private readonly uint _ownUid = UnixSocketFile.GetEuid();
     private readonly uint? _adminGid;
+    private readonly ConfigResources _resources;
 
     public AdminDispatcher(IAdminBackend backend, string adminGroup, ILogger logger)
     {
         _backend = backend;
         _logger = logger;
         _adminGid = UnixSocketFile.LookupGroup(adminGroup);
+        _resources = new ConfigResources(backend);
     }
 
     public ValueTask DispatchAsync(RequestContext context) => HandleAsync(context);
@@ -103,8 +105,13 @@ public sealed class AdminDispatcher : IRequestDispatcher
                     return;
             }
 
+            if (await _resources.TryHandleAsync(c, method, path, query, ReadBodyAsync).ConfigureAwait(false))
+            {
+                return;
+            }
+
             bool known = path is "/v1/status" or "/v1/config" or "/v1/config/revisions" or "/v1/config/rollback" or "/v1/reload"
-                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/metrics";
+                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics";
             await Json(c, known ? 405 : 404, AdminJson.Problem(known ? 405 : 404, known ? "Method Not Allowed" : "Not Found",
                 known ? $"{method} is not supported on {path}" : $"no admin endpoint {path}")).ConfigureAwait(false);
         }
@@ -400,7 +407,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
         return sb.ToString();
     }
 
-    private static ValueTask Json(RequestContext c, int status, byte[] body) =>
+    internal static ValueTask Json(RequestContext c, int status, byte[] body) =>
         c.RespondAsync(status, status >= 400 ? "application/problem+json"u8 : "application/json"u8, body);
 
     private static ValueTask Text(RequestContext c, int status, string contentType, string body) =>

@@ -21,10 +21,23 @@ public static class CtlCommand
           config rollback REVISION        apply a stored revision again
           reload                          re-read the config file (like SIGHUP)
           routes | clusters | certs       what the running config holds
+          KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
+          KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
+          KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
         """;
+
+    private static string? ResourceKind(string word) => word switch
+    {
+        "routes" or "route" => "routes",
+        "clusters" or "cluster" => "clusters",
+        "certs" or "cert" or "certificates" or "certificate" => "certificates",
+        "tenants" or "tenant" => "tenants",
+        "listeners" or "listener" => "listeners",
+        _ => null,
+    };
 
     public static async Task<int> ExecuteAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -73,6 +86,11 @@ public static class CtlCommand
             ["clusters"] => (HttpMethod.Get, "/v1/clusters", null),
             ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null),
             ["metrics"] => (HttpMethod.Get, "/v1/metrics", null),
+            [string kind, "get", string id] when ResourceKind(kind) is { } k => (HttpMethod.Get, $"/v1/{k}/{Uri.EscapeDataString(id)}", null),
+            [string kind, "put", string id, string file] when ResourceKind(kind) is { } k =>
+                (HttpMethod.Put, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", file),
+            [string kind, "delete", string id] when ResourceKind(kind) is { } k =>
+                (HttpMethod.Delete, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", null),
             _ => null,
         };
         if (request is null)

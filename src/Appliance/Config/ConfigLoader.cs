@@ -55,6 +55,23 @@ public static class ConfigLoader
         }
     }
 
+    /// <summary>One entry of a collection (a route, a cluster…), with the same strictness and error paths as a whole config.</summary>
+    public static T ParseFragment<T>(ReadOnlySpan<byte> json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string basePath)
+        where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(json, type) ?? throw new ConfigException([new ConfigError(basePath, "is null")]);
+        }
+        catch (JsonException e)
+        {
+            string path = ToConfigPath(e.Path);
+            string full = path.Length == 0 ? basePath : basePath + (path.StartsWith('[') ? "" : ".") + path;
+            string where = e.LineNumber is long line ? $" (line {line + 1}, byte {e.BytePositionInLine + 1})" : "";
+            throw new ConfigException([new ConfigError(full, FirstSentence(e.Message) + where)]);
+        }
+    }
+
     public static string Serialize(ApplianceConfig config) =>
         JsonSerializer.Serialize(config, ConfigJsonContext.Default.ApplianceConfig);
 
