@@ -92,13 +92,13 @@ public sealed class AdminDispatcher : IRequestDispatcher
                     await Respond(c, await _backend.ReloadAsync().ConfigureAwait(false)).ConfigureAwait(false);
                     return;
                 case ("GET", "/v1/routes"):
-                    await Json(c, 200, RoutesJson()).ConfigureAwait(false);
+                    await Json(c, 200, RoutesJson(Page.From(query))).ConfigureAwait(false);
                     return;
                 case ("GET", "/v1/clusters"):
-                    await Json(c, 200, ClustersJson()).ConfigureAwait(false);
+                    await Json(c, 200, ClustersJson(Page.From(query))).ConfigureAwait(false);
                     return;
                 case ("GET", "/v1/certificates"):
-                    await Json(c, 200, CertificatesJson()).ConfigureAwait(false);
+                    await Json(c, 200, CertificatesJson(Page.From(query))).ConfigureAwait(false);
                     return;
                 case ("GET", "/v1/metrics"):
                     await Text(c, 200, "text/plain; version=0.0.4; charset=utf-8", Metrics()).ConfigureAwait(false);
@@ -293,11 +293,26 @@ public sealed class AdminDispatcher : IRequestDispatcher
         return fallback;
     }
 
-    private byte[] RoutesJson() => AdminJson.Write(w =>
+    /// <summary>?offset=&amp;limit= of a list (default 0 and 100, at most 1000); lists answer with total, offset and limit.</summary>
+    private readonly record struct Page(int Offset, int Limit)
+    {
+        public static Page From(string query) => new(QueryInt(query, "offset", 0), Math.Clamp(QueryInt(query, "limit", 100), 1, 1000));
+
+        public IEnumerable<T> Of<T>(IReadOnlyList<T> all, Utf8JsonWriter w)
+        {
+            w.WriteNumber("total", all.Count);
+            w.WriteNumber("offset", Offset);
+            w.WriteNumber("limit", Limit);
+            return all.Skip(Offset).Take(Limit);
+        }
+    }
+
+    private byte[] RoutesJson(Page page) => AdminJson.Write(w =>
     {
         w.WriteStartObject();
+        IEnumerable<Routing.RouteModel> routes = page.Of(_backend.Snapshot.Routes.Routes, w);
         w.WriteStartArray("items");
-        foreach (Routing.RouteModel r in _backend.Snapshot.Routes.Routes)
+        foreach (Routing.RouteModel r in routes)
         {
             w.WriteStartObject();
             w.WriteString("id", r.Id);
@@ -321,11 +336,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
         w.WriteEndObject();
     });
 
-    private byte[] ClustersJson() => AdminJson.Write(w =>
+    private byte[] ClustersJson(Page page) => AdminJson.Write(w =>
     {
         w.WriteStartObject();
+        IEnumerable<Proxy.ClusterModel> clusters = page.Of(_backend.Snapshot.Clusters, w);
         w.WriteStartArray("items");
-        foreach (Proxy.ClusterModel cl in _backend.Snapshot.Clusters)
+        foreach (Proxy.ClusterModel cl in clusters)
         {
             w.WriteStartObject();
             w.WriteString("id", cl.Id);
@@ -340,6 +356,10 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 w.WriteNumber("openConnections", d.OpenConnections);
                 w.WriteNumber("pendingRequests", d.PendingRequests);
                 w.WriteNumber("latencyEwmaMs", Math.Round(d.LatencyEwmaMilliseconds, 3));
+                w.WriteBoolean("available", d.Health.IsAvailable);
+                w.WriteBoolean("activeHealthy", d.Health.ActiveHealthy);
+                w.WriteBoolean("ejected", d.Health.IsEjected);
+                w.WriteNumber("ejections", d.Health.Ejections);
                 w.WriteEndObject();
             }
 
@@ -351,11 +371,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
         w.WriteEndObject();
     });
 
-    private byte[] CertificatesJson() => AdminJson.Write(w =>
+    private byte[] CertificatesJson(Page page) => AdminJson.Write(w =>
     {
         w.WriteStartObject();
+        IEnumerable<Tls.LoadedCertificate> certificates = page.Of(_backend.Snapshot.Certificates, w);
         w.WriteStartArray("items");
-        foreach (Tls.LoadedCertificate cert in _backend.Snapshot.Certificates)
+        foreach (Tls.LoadedCertificate cert in certificates)
         {
             w.WriteStartObject();
             w.WriteString("name", cert.Name);

@@ -146,4 +146,19 @@ public sealed class ConfigResourcesTests : IAsyncLifetime
         Peer.Result usage = await Ctl("routes", "put", "only-an-id");
         Assert.Equal(2, usage.ExitCode);
     }
+
+    [Fact]
+    public async Task Lists_page_with_offset_and_limit()
+    {
+        (string all, _) = await Admin("GET", "/v1/routes");
+        int total = JsonDocument.Parse(all).RootElement.GetProperty("total").GetInt32();
+        Assert.True(total >= 5);
+        (string page, int status) = await Admin("GET", "/v1/routes?offset=1&limit=2");
+        Assert.Equal(200, status);
+        JsonElement root = JsonDocument.Parse(page).RootElement;
+        Assert.Equal(total, root.GetProperty("total").GetInt32());
+        Assert.Equal(2, root.GetProperty("items").GetArrayLength());
+        Assert.Equal(JsonDocument.Parse(all).RootElement.GetProperty("items")[1].GetProperty("id").GetString(),
+            root.GetProperty("items")[0].GetProperty("id").GetString());
+    }
 }
