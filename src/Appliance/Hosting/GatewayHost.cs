@@ -130,7 +130,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            _logger.LogCritical("state: cannot open {Path}: {Error}", path, e.Message);
+            _logger.LogCritical("state: {Error}", e.Message); // the message names the file
             throw;
         }
 

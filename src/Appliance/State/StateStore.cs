@@ -39,12 +39,22 @@ public sealed partial class StateStore : IDisposable
         Path = System.IO.Path.GetFullPath(path);
         _time = time ?? TimeProvider.System;
         CreateFile(Path);
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        string connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = Path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false, // one long-lived connection; Dispose must really close the file
-        }.ToString());
+        }.ToString();
+        try
+        {
+            _connection = new SqliteConnection(connectionString);
+        }
+        catch (TypeInitializationException e) when (e.GetBaseException() is DllNotFoundException)
+        {
+            // SQLite itself is libe_sqlite3.so, published beside the appliance binary; without it nothing can start.
+            throw new IOException($"state database {Path}: cannot load SQLite's native library libe_sqlite3.so, which must be installed beside the appliance binary in {AppContext.BaseDirectory}", e);
+        }
+
         try
         {
             _connection.Open();
