@@ -132,6 +132,23 @@ public sealed class StateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Openers_racing_on_a_new_file_apply_each_step_once()
+    {
+        string path = Path.Combine(_db.Directory, "race.db");
+        StateStore[] stores = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => new StateStore(path))));
+        try
+        {
+            Assert.All(stores, s => Assert.Equal(StateStore.LatestSchemaVersion, s.SchemaVersion));
+            stores[0].CreateTenant("t", "T");
+            Assert.Equal("T", stores[3].GetTenant("t")!.Name);
+        }
+        finally
+        {
+            Array.ForEach(stores, s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public void Creates_missing_folders()
     {
         string path = Path.Combine(_db.Directory, "a", "b", "state.db");
