@@ -20,6 +20,16 @@ if (store.GetTenant("crash") is null)
 
 void Ack(string kind, string id) => Console.Out.Write($"ack {kind} {id} .\n"); // one write(2) per line
 
+// One transaction bigger than SQLite's page cache (2 MB): it spills pages before its commit, so a kill in the
+// middle of it finds half a transaction on disk unless the journal keeps it out of the database.
+if (store.GetConsumer("bulk") is null)
+{
+    store.CreateConsumer("crash", "Bulk", "bulk");
+}
+
+DateTimeOffset start = new(2015, 1, 1, 0, 0, 0, TimeSpan.Zero);
+UsageIncrement[] bulk = [.. Enumerable.Range(0, 100_000).Select(h => new UsageIncrement("bulk", UsagePeriod.Hour(start.AddHours(h)), 1))];
+
 Console.Out.Write("ready\n");
 for (long n = 0; ; n++)
 {
@@ -35,4 +45,6 @@ for (long n = 0; ; n++)
     // A bigger transaction: rewrite the tenant's whole domain list.
     store.UpdateTenant("crash", domains: [.. Enumerable.Range(0, 50).Select(i => $"d{i}-{n % 3}.r{round}.example")]);
     Ack("domains", $"{n % 3}");
+    store.AddUsage(bulk);
+    Ack("bulk", $"{n}");
 }

@@ -26,9 +26,11 @@ public sealed partial class StateCrashTests : IDisposable
     public async Task Sigkill_mid_burst_leaves_an_intact_database_holding_every_acknowledged_write()
     {
         string db = Path.Combine(_dir, "state.db");
+        int bulkAcked = 0;
         for (int round = 0; round < 3; round++)
         {
-            List<(string Kind, string Id)> acked = await RunAndKillAsync(db, round, killAfterAcks: 120 + (37 * round));
+            // Round 0 is killed at an arbitrary point of the loop, rounds 1 and 2 half-way and late into a bulk transaction.
+            List<(string Kind, string Id)> acked = await RunAndKillAsync(db, round, killAfterAcks: 20 + (7 * round), intoBulk: round switch { 1 => 0.5, 2 => 0.85, _ => null });
             Assert.True(File.Exists(db + "-wal"), "killed processes leave their WAL behind for the next open to recover");
 
             using var store = new StateStore(db);
@@ -51,6 +53,9 @@ public sealed partial class StateCrashTests : IDisposable
                         break;
                     case "domains":
                         break; // checked below: whichever update won, it is whole
+                    case "bulk":
+                        bulkAcked++;
+                        break;
                     default:
                         Assert.Fail($"unexpected ack kind {kind}");
                         break;
@@ -61,10 +66,26 @@ public sealed partial class StateCrashTests : IDisposable
             Tenant tenant = store.GetTenant("crash")!;
             Assert.Equal(50, tenant.Domains.Count);
             Assert.Single(tenant.Domains.Select(d => d[d.IndexOf('-', StringComparison.Ordinal)..]).Distinct());
+
+            // The bulk batch adds 1 to 100 000 rows in one transaction: every row holds the same count, at least
+            // the acknowledged batches and at most one more per round (committed, killed before its ack).
+            IReadOnlyList<UsageRecord> bulk = store.GetUsage("bulk");
+            if (bulkAcked > 0 || bulk.Count > 0)
+            {
+                Assert.Equal(100_000, bulk.Count);
+                long count = bulk[0].Requests;
+                Assert.All(bulk, u => Assert.Equal(count, u.Requests));
+                Assert.InRange(count, bulkAcked, bulkAcked + round + 1);
+            }
         }
     }
 
-    private static async Task<List<(string Kind, string Id)>> RunAndKillAsync(string db, int round, int killAfterAcks)
+    /// <summary>
+    /// Runs the writer until <paramref name="killAfterAcks"/> writes are acknowledged, then SIGKILLs it: at once
+    /// when <paramref name="intoBulk"/> is null, else that fraction of the way into its next bulk transaction
+    /// (timed from the bulk transactions already seen), where a spilled half-transaction would be on disk.
+    /// </summary>
+    private static async Task<List<(string Kind, string Id)>> RunAndKillAsync(string db, int round, int killAfterAcks, double? intoBulk)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -80,22 +101,47 @@ public sealed partial class StateCrashTests : IDisposable
         Task<string> stderr = child.StandardError.ReadToEndAsync();
         var acked = new List<(string, string)>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var clock = Stopwatch.StartNew();
+        TimeSpan bulkStarted = TimeSpan.Zero, bulkTook = TimeSpan.Zero;
         bool killed = false;
         try
         {
             while (await child.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
             {
                 // Lines still in the pipe after the kill were written after their commit: they count too.
-                if (AckLine().Match(line) is { Success: true } m)
+                if (AckLine().Match(line) is not { Success: true } m)
                 {
-                    acked.Add((m.Groups[1].Value, m.Groups[2].Value));
+                    continue;
                 }
 
-                if (!killed && acked.Count >= killAfterAcks)
+                string kind = m.Groups[1].Value;
+                acked.Add((kind, m.Groups[2].Value));
+                if (kind == "domains")
                 {
-                    child.Kill(); // SIGKILL, while the child is mid-way through its next writes
-                    killed = true;
+                    bulkStarted = clock.Elapsed; // the bulk transaction follows at once
                 }
+                else if (kind == "bulk")
+                {
+                    bulkTook = clock.Elapsed - bulkStarted;
+                }
+
+                if (killed || acked.Count < killAfterAcks)
+                {
+                    continue;
+                }
+
+                if (intoBulk is { } fraction)
+                {
+                    if (kind != "domains" || bulkTook == TimeSpan.Zero)
+                    {
+                        continue;
+                    }
+
+                    await Task.Delay(bulkTook * fraction); // not a wait for a condition: it picks the moment of the kill
+                }
+
+                child.Kill(); // SIGKILL, while the child is in the middle of its next writes
+                killed = true;
             }
         }
         finally
