@@ -5,6 +5,7 @@ using Appliance.Admin;
 using Appliance.Config;
 using Appliance.Routing;
 using Appliance.Server;
+using Appliance.State;
 using Appliance.Transport;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -16,9 +17,10 @@ namespace Appliance.Hosting;
 /// applies a new config hot (validate fully, persist, swap one reference: new requests see it, in-flight ones
 /// finish on the old one; added listeners are bound, removed ones drain, unchanged ones keep their sockets and
 /// connections); on stop (SIGTERM) stops accepting, lets in-flight requests finish within
-/// server.shutdownTimeout, then closes what is left.
+/// server.shutdownTimeout, then closes what is left. The state database is opened before anything binds and
+/// closed after the last connection is gone.
 /// </summary>
-public sealed class GatewayHost : IHostedService, IAdminBackend
+public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 {
     private readonly ILogger _logger;
     private readonly ConnectionRegistry _registry;
@@ -28,6 +30,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
     private readonly RouteDispatcher _routes;
     private SocketListener? _admin;
     private ConfigRevisionStore? _revisions;
+    private StateStore? _state;
     private PosixSignalRegistration? _sighup;
     private volatile ConfigSnapshot _snapshot;
     private int _revision;
@@ -60,6 +63,13 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         }
     }
 
+    /// <summary>
+    /// The runtime state (tenants, consumers, keys, subscriptions, usage) at &lt;stateDirectory&gt;/state.db;
+    /// open from start until stop. The state directory is read once at start: a reload that changes it takes
+    /// effect at the next start.
+    /// </summary>
+    public StateStore State => _state ?? throw new InvalidOperationException("the gateway has not started");
+
     /// <summary>The admin socket listener, when enabled.</summary>
     public SocketListener? AdminListener => _admin;
 
@@ -74,6 +84,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
     public Task StartAsync(CancellationToken cancellationToken)
     {
         ConfigSnapshot snapshot = _snapshot;
+        OpenState(snapshot);
         foreach (ListenerModel model in snapshot.Listeners)
         {
             Bind(model);
@@ -108,6 +119,22 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         _logger.LogInformation("appliance {Version} ready: {Listeners} listener(s), {Routes} route(s), {Certificates} certificate(s), config revision {Revision}",
             Program.Version, snapshot.Listeners.Count, snapshot.Routes.Routes.Count, snapshot.Certificates.Count, _revision);
         return Task.CompletedTask;
+    }
+
+    private void OpenState(ConfigSnapshot snapshot)
+    {
+        string path = Path.Combine(snapshot.StateDirectory, StateStore.FileName);
+        try
+        {
+            _state = new StateStore(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogCritical("state: {Error}", e.Message); // the message names the file
+            throw;
+        }
+
+        _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
     }
 
     private void Bind(ListenerModel model)
@@ -415,6 +442,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         await _registry.DrainAsync(linked.Token).ConfigureAwait(false);
         _registry.Dispose();
+        _state?.Dispose(); // after the drain: requests still running may write to it
         _logger.LogInformation("stopped");
     }
+
+    /// <summary>Closes the state database if the host is torn down without a stop (a start that failed part way).</summary>
+    public void Dispose() => _state?.Dispose();
 }
