@@ -25,6 +25,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
     private readonly uint _ownUid = UnixSocketFile.GetEuid();
     private readonly uint? _adminGid;
     private readonly ConfigResources _resources;
+    private readonly StateResources _state;
 
     public AdminDispatcher(IAdminBackend backend, string adminGroup, ILogger logger)
     {
@@ -32,6 +33,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
         _logger = logger;
         _adminGid = UnixSocketFile.LookupGroup(adminGroup);
         _resources = new ConfigResources(backend);
+        _state = new StateResources(backend);
     }
 
     public ValueTask DispatchAsync(RequestContext context) => HandleAsync(context);
@@ -105,7 +107,8 @@ public sealed class AdminDispatcher : IRequestDispatcher
                     return;
             }
 
-            if (await _resources.TryHandleAsync(c, method, path, query, ReadBodyAsync).ConfigureAwait(false))
+            if (await _resources.TryHandleAsync(c, method, path, query, ReadBodyAsync).ConfigureAwait(false)
+                || await _state.TryHandleAsync(c, method, path, query, ReadBodyAsync).ConfigureAwait(false))
             {
                 return;
             }

@@ -24,6 +24,13 @@ public static class CtlCommand
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
           KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
           KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
+          consumers TENANT                a tenant's consumers
+          consumers create TENANT NAME    add a consumer to a tenant
+          keys list CONSUMER              a consumer's API keys (prefixes, never secrets)
+          keys create CONSUMER            a new API key: its secret is printed this once
+          keys revoke KEY                 revoke a key (it stays listed, refused from now on)
+          subscriptions list [--status pending|approved|rejected]
+          subscriptions approve|reject ID decide a pending subscription
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
@@ -39,11 +46,30 @@ public static class CtlCommand
         _ => null,
     };
 
+    /// <summary>A flat JSON object of strings (escaped by the writer).</summary>
+    private static byte[] JsonObject(params (string Name, string Value)[] fields)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            foreach ((string name, string value) in fields)
+            {
+                w.WriteString(name, value);
+            }
+
+            w.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
     public static async Task<int> ExecuteAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? socket = null;
         bool json = false;
         bool dryRun = false;
+        string? status = null;
         var words = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -57,6 +83,9 @@ public static class CtlCommand
                     break;
                 case "--dry-run":
                     dryRun = true;
+                    break;
+                case "--status" when i + 1 < args.Length:
+                    status = args[++i];
                     break;
                 case "-h" or "--help":
                     stdout.WriteLine(Usage);
@@ -73,24 +102,33 @@ public static class CtlCommand
             }
         }
 
-        (HttpMethod Method, string Path, string? File)? request = words switch
+        (HttpMethod Method, string Path, string? File, byte[]? Body)? request = words switch
         {
-            ["status"] => (HttpMethod.Get, "/v1/status", null),
-            ["config", "get"] => (HttpMethod.Get, "/v1/config", null),
-            ["config", "apply", string file] => (HttpMethod.Put, dryRun ? "/v1/config?dryRun=true" : "/v1/config", file),
-            ["config", "diff", string file] => (HttpMethod.Put, "/v1/config?dryRun=true", file),
-            ["config", "revisions"] => (HttpMethod.Get, "/v1/config/revisions", null),
-            ["config", "rollback", string rev] when int.TryParse(rev, out int r) && r > 0 => (HttpMethod.Post, $"/v1/config/rollback?revision={r}", null),
-            ["reload"] => (HttpMethod.Post, "/v1/reload", null),
-            ["routes"] => (HttpMethod.Get, "/v1/routes", null),
-            ["clusters"] => (HttpMethod.Get, "/v1/clusters", null),
-            ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null),
-            ["metrics"] => (HttpMethod.Get, "/v1/metrics", null),
-            [string kind, "get", string id] when ResourceKind(kind) is { } k => (HttpMethod.Get, $"/v1/{k}/{Uri.EscapeDataString(id)}", null),
+            ["status"] => (HttpMethod.Get, "/v1/status", null, null),
+            ["config", "get"] => (HttpMethod.Get, "/v1/config", null, null),
+            ["config", "apply", string file] => (HttpMethod.Put, dryRun ? "/v1/config?dryRun=true" : "/v1/config", file, null),
+            ["config", "diff", string file] => (HttpMethod.Put, "/v1/config?dryRun=true", file, null),
+            ["config", "revisions"] => (HttpMethod.Get, "/v1/config/revisions", null, null),
+            ["config", "rollback", string rev] when int.TryParse(rev, out int r) && r > 0 => (HttpMethod.Post, $"/v1/config/rollback?revision={r}", null, null),
+            ["reload"] => (HttpMethod.Post, "/v1/reload", null, null),
+            ["routes"] => (HttpMethod.Get, "/v1/routes", null, null),
+            ["clusters"] => (HttpMethod.Get, "/v1/clusters", null, null),
+            ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null, null),
+            ["metrics"] => (HttpMethod.Get, "/v1/metrics", null, null),
+            ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),
+            ["consumers", "create", string tenant, string name] =>
+                (HttpMethod.Post, "/v1/consumers", null, JsonObject(("tenant", tenant), ("name", name))),
+            ["keys", "list", string consumer] => (HttpMethod.Get, $"/v1/consumers/{Uri.EscapeDataString(consumer)}/keys", null, null),
+            ["keys", "create", string consumer] => (HttpMethod.Post, $"/v1/consumers/{Uri.EscapeDataString(consumer)}/keys", null, null),
+            ["keys", "revoke", string key] => (HttpMethod.Delete, $"/v1/keys/{Uri.EscapeDataString(key)}", null, null),
+            ["subscriptions", "list"] => (HttpMethod.Get, "/v1/subscriptions" + (status is null ? "" : $"?status={Uri.EscapeDataString(status)}"), null, null),
+            ["subscriptions", "approve", string id] => (HttpMethod.Post, $"/v1/subscriptions/{Uri.EscapeDataString(id)}/approve", null, null),
+            ["subscriptions", "reject", string id] => (HttpMethod.Post, $"/v1/subscriptions/{Uri.EscapeDataString(id)}/reject", null, null),
+            [string kind, "get", string id] when ResourceKind(kind) is { } k => (HttpMethod.Get, $"/v1/{k}/{Uri.EscapeDataString(id)}", null, null),
             [string kind, "put", string id, string file] when ResourceKind(kind) is { } k =>
-                (HttpMethod.Put, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", file),
+                (HttpMethod.Put, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", file, null),
             [string kind, "delete", string id] when ResourceKind(kind) is { } k =>
-                (HttpMethod.Delete, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", null),
+                (HttpMethod.Delete, $"/v1/{k}/{Uri.EscapeDataString(id)}{(dryRun ? "?dryRun=true" : "")}", null, null),
             _ => null,
         };
         if (request is null)
@@ -101,7 +139,11 @@ public static class CtlCommand
 
         socket ??= DefaultSocket();
         using var message = new HttpRequestMessage(request.Value.Method, "http://appliance" + request.Value.Path);
-        if (request.Value.File is { } path)
+        if (request.Value.Body is { } inline)
+        {
+            message.Content = new ByteArrayContent(inline);
+        }
+        else if (request.Value.File is { } path)
         {
             try
             {

@@ -13,6 +13,9 @@ public interface IAdminBackend
 
     int ConnectionCount { get; }
 
+    /// <summary>The state database (consumers, keys, subscriptions, usage); null until the host has opened it.</summary>
+    State.StateStore? StateStore { get; }
+
     IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus();
 
     /// <summary>Validates, and unless <paramref name="dryRun"/>, persists and applies. Errors leave everything as it was.</summary>

@@ -70,6 +70,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     /// </summary>
     public StateStore State => _state ?? throw new InvalidOperationException("the gateway has not started");
 
+    StateStore? IAdminBackend.StateStore => _state;
+
     /// <summary>The admin socket listener, when enabled.</summary>
     public SocketListener? AdminListener => _admin;
 
@@ -85,6 +87,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     {
         ConfigSnapshot snapshot = _snapshot;
         OpenState(snapshot);
+        SyncTenants(snapshot);
         foreach (ListenerModel model in snapshot.Listeners)
         {
             Bind(model);
@@ -135,6 +138,67 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
+    }
+
+    /// <summary>
+    /// Tenants live in the config (DESIGN.md); the database keeps a copy of each so consumers, keys and
+    /// subscriptions can belong to one. Created and updated as the config says; one that left the config is
+    /// removed, unless consumers still belong to it (then it stays, and a warning says so).
+    /// </summary>
+    private void SyncTenants(ConfigSnapshot snapshot)
+    {
+        if (_state is not { } store)
+        {
+            return;
+        }
+
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (TenantConfig t in snapshot.Source.Tenants ?? [])
+        {
+            if (t.Id is null)
+            {
+                continue;
+            }
+
+            wanted.Add(t.Id);
+            try
+            {
+                if (store.GetTenant(t.Id) is null)
+                {
+                    store.CreateTenant(t.Id, t.Id, t.Hosts);
+                }
+                else
+                {
+                    store.UpdateTenant(t.Id, domains: t.Hosts ?? []);
+                }
+            }
+            catch (StateException e)
+            {
+                _logger.LogWarning("state: tenant {Tenant} not copied to the database: {Error}", t.Id, e.Message);
+            }
+        }
+
+        string? after = null;
+        var gone = new List<string>();
+        do
+        {
+            Page<Tenant> page = store.ListTenants(500, after);
+            gone.AddRange(page.Items.Select(t => t.Id).Where(id => !wanted.Contains(id)));
+            after = page.Next;
+        }
+        while (after is not null);
+
+        foreach (string id in gone)
+        {
+            try
+            {
+                store.DeleteTenant(id);
+            }
+            catch (StateException e) when (e.Kind == StateErrorKind.Conflict)
+            {
+                _logger.LogWarning("state: tenant {Tenant} left the config but keeps its consumers in the database", id);
+            }
+        }
     }
 
     private void Bind(ListenerModel model)
@@ -236,6 +300,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             }
 
             _snapshot = next; // the one reference new requests read
+            SyncTenants(next);
             foreach (Proxy.ClusterModel cluster in old.Clusters)
             {
                 if (!next.Clusters.Contains(cluster))
