@@ -102,6 +102,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 case ("GET", "/v1/certificates"):
                     await Json(c, 200, CertificatesJson(Page.From(query))).ConfigureAwait(false);
                     return;
+                case ("GET", "/v1/logs"):
+                    await LogsAsync(c, query).ConfigureAwait(false);
+                    return;
                 case ("GET", "/v1/metrics"):
                     await Text(c, 200, "text/plain; version=0.0.4; charset=utf-8", Metrics()).ConfigureAwait(false);
                     return;
@@ -114,7 +117,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
             }
 
             bool known = path is "/v1/status" or "/v1/config" or "/v1/config/revisions" or "/v1/config/rollback" or "/v1/reload"
-                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics";
+                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics" or "/v1/logs";
             await Json(c, known ? 405 : 404, AdminJson.Problem(known ? 405 : 404, known ? "Method Not Allowed" : "Not Found",
                 known ? $"{method} is not supported on {path}" : $"no admin endpoint {path}")).ConfigureAwait(false);
         }
@@ -126,6 +129,43 @@ public sealed class AdminDispatcher : IRequestDispatcher
         {
             _logger.LogError(e, "admin: {Method} {Path} failed", method, path);
             await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", e.Message)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The last <c>lines</c> (default 100) lines logged, as text; with <c>follow=true</c> the response stays open and
+    /// every new line follows as it is logged (chunked), until the client goes away or the appliance stops.
+    /// </summary>
+    private async ValueTask LogsAsync(RequestContext c, string query)
+    {
+        int lines = Math.Clamp(QueryInt(query, "lines", 100), 0, 100_000);
+        bool follow = query.Contains("follow=true", StringComparison.OrdinalIgnoreCase);
+        Telemetry.RecentLogs logs = _backend.Logs;
+        var batch = new List<string>();
+        long next = logs.Read(Math.Max(0, logs.Next - lines), batch);
+        c.ResponseHeaders.Add(Protocol.Headers.KnownHeader.CacheControl, "Cache-Control"u8, "no-store"u8);
+        if (!follow)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(string.Concat(batch.Select(l => l + "\n")));
+            await c.RespondAsync(200, "text/plain; charset=utf-8"u8, text).ConfigureAwait(false);
+            return;
+        }
+
+        c.StatusCode = 200;
+        c.ResponseHeaders.Add(Protocol.Headers.KnownHeader.ContentType, "Content-Type"u8, "text/plain; charset=utf-8"u8);
+
+        while (true)
+        {
+            Task appended = logs.Appended; // taken before reading, so a line logged in between is not missed
+            if (batch.Count > 0)
+            {
+                await c.WriteAsync(Encoding.UTF8.GetBytes(string.Concat(batch.Select(l => l + "\n")))).ConfigureAwait(false);
+                batch.Clear();
+            }
+
+            await c.FlushAsync().ConfigureAwait(false);
+            await appended.ConfigureAwait(false);
+            next = logs.Read(next, batch);
         }
     }
 
@@ -283,7 +323,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
         });
     }
 
-    private static int QueryInt(string query, string name, int fallback)
+    internal static int QueryInt(string query, string name, int fallback)
     {
         foreach (string part in query.TrimStart('?').Split('&'))
         {

@@ -98,9 +98,34 @@ internal sealed class ConfigResources(IAdminBackend backend)
         // "/v1/routes/api" or "/v1/routes"
         string[] parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length is < 2 or > 3 || parts[0] != "v1" || !s_kinds.TryGetValue(parts[1], out Kind? kind)
-            || (parts.Length == 2 && method != "POST"))
+            || (parts.Length == 2 && method is not ("POST" or "GET")))
         {
             return false;
+        }
+
+        if (parts.Length == 2 && method == "GET")
+        {
+            // The config entries of a kind (routes, clusters and certificates have a runtime view before this).
+            ApplianceConfig source = backend.Snapshot.Source;
+            int count = kind.Count(source);
+            int offset = AdminDispatcher.QueryInt(query, "offset", 0);
+            int limit = Math.Clamp(AdminDispatcher.QueryInt(query, "limit", 100), 1, 1000);
+            await AdminDispatcher.Json(c, 200, AdminJson.Write(w =>
+            {
+                w.WriteStartObject();
+                w.WriteNumber("total", count);
+                w.WriteNumber("offset", offset);
+                w.WriteNumber("limit", limit);
+                w.WriteStartArray("items");
+                for (int i = offset; i < count && i < offset + limit; i++)
+                {
+                    w.WriteRawValue(kind.Serialize(source, i));
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            })).ConfigureAwait(false);
+            return true;
         }
 
         string? id = parts.Length == 3 ? Uri.UnescapeDataString(parts[2]) : null;

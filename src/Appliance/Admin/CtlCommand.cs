@@ -21,6 +21,7 @@ public static class CtlCommand
           config rollback REVISION        apply a stored revision again
           reload                          re-read the config file (like SIGHUP)
           routes | clusters | certs       what the running config holds
+          tenants | listeners             the config's tenants and listeners
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
           KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
           KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
@@ -31,6 +32,7 @@ public static class CtlCommand
           keys revoke KEY                 revoke a key (it stays listed, refused from now on)
           subscriptions list [--status pending|approved|rejected]
           subscriptions approve|reject ID decide a pending subscription
+          logs tail [-n N] [-f]           the last N lines logged (default 100); -f keeps following
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
@@ -70,6 +72,8 @@ public static class CtlCommand
         bool json = false;
         bool dryRun = false;
         string? status = null;
+        int lines = 100;
+        bool follow = false;
         var words = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -86,6 +90,13 @@ public static class CtlCommand
                     break;
                 case "--status" when i + 1 < args.Length:
                     status = args[++i];
+                    break;
+                case "-n" or "--lines" when i + 1 < args.Length && int.TryParse(args[i + 1], out int n) && n >= 0:
+                    lines = n;
+                    i++;
+                    break;
+                case "-f" or "--follow":
+                    follow = true;
                     break;
                 case "-h" or "--help":
                     stdout.WriteLine(Usage);
@@ -115,6 +126,9 @@ public static class CtlCommand
             ["clusters"] => (HttpMethod.Get, "/v1/clusters", null, null),
             ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null, null),
             ["metrics"] => (HttpMethod.Get, "/v1/metrics", null, null),
+            ["tenants"] => (HttpMethod.Get, "/v1/tenants", null, null),
+            ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
+            ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),
             ["consumers", "create", string tenant, string name] =>
                 (HttpMethod.Post, "/v1/consumers", null, JsonObject(("tenant", tenant), ("name", name))),
@@ -173,12 +187,13 @@ public static class CtlCommand
                 }
             },
         })
-        { Timeout = TimeSpan.FromSeconds(60) };
+        { Timeout = follow ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60) };
 
         HttpResponseMessage response;
         try
         {
-            response = await client.SendAsync(message).ConfigureAwait(false);
+            response = await client.SendAsync(message, follow ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead)
+                .ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException se)
         {
@@ -195,6 +210,19 @@ public static class CtlCommand
         {
             stderr.WriteLine($"cannot connect to {socket}: {e.Message}");
             return 3;
+        }
+
+        if (follow && response.IsSuccessStatusCode)
+        {
+            // logs tail -f: lines as they come, until the appliance stops or the user interrupts.
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync().ConfigureAwait(false));
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line)
+            {
+                stdout.WriteLine(line);
+                stdout.Flush();
+            }
+
+            return 0;
         }
 
         string body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);

@@ -13,6 +13,9 @@ public interface IAdminBackend
 
     int ConnectionCount { get; }
 
+    /// <summary>The last lines logged, for /v1/logs.</summary>
+    Telemetry.RecentLogs Logs { get; }
+
     /// <summary>The state database (consumers, keys, subscriptions, usage); null until the host has opened it.</summary>
     State.StateStore? StateStore { get; }
 

@@ -37,7 +37,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
     public GatewayHost(ConfigSource source, ILoggerFactory loggers)
     {
-        _logger = loggers.CreateLogger("appliance");
+        _logger = Logs.Tee(loggers.CreateLogger("appliance"));
         _snapshot = source.Initial;
         _configPath = source.Path;
         _registry = new ConnectionRegistry(static now => DateHeader.Update(DateTimeOffset.UtcNow));
@@ -45,6 +45,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     public ConfigSnapshot Snapshot => _snapshot;
+
+    /// <summary>What was logged lately (for the admin API's /v1/logs).</summary>
+    public Telemetry.RecentLogs Logs { get; } = new();
 
     public int Revision => Volatile.Read(ref _revision);
 

@@ -161,4 +161,43 @@ public sealed class ConfigResourcesTests : IAsyncLifetime
         Assert.Equal(JsonDocument.Parse(all).RootElement.GetProperty("items")[1].GetProperty("id").GetString(),
             root.GetProperty("items")[0].GetProperty("id").GetString());
     }
+
+    [Fact]
+    public async Task Logs_show_recent_lines_and_follow_new_ones()
+    {
+        (string recent, int status) = await Admin("GET", "/v1/logs?lines=50");
+        Assert.Equal(200, status);
+        Assert.Contains("listener https", recent);
+
+        // Follow on a raw socket: its response head means the follower is in place, so every line logged from
+        // then on must reach it. (curl holds a chunked response's head back until the first chunk.)
+        using var follower = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+            System.Net.Sockets.ProtocolType.Unspecified);
+        await follower.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Socket));
+        await follower.SendAsync(System.Text.Encoding.ASCII.GetBytes("GET /v1/logs?follow=true&lines=0 HTTP/1.1\r\nHost: a\r\n\r\n"));
+        var received = new System.Text.StringBuilder();
+        byte[] buffer = new byte[4096];
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+        {
+            int n = await follower.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, deadline.Token);
+            Assert.True(n > 0);
+            received.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
+
+        Assert.StartsWith("HTTP/1.1 200", received.ToString());
+        Assert.Contains("Transfer-Encoding: chunked", received.ToString());
+        // Something worth a log line: a config change through the API.
+        Assert.Equal(201, (await Admin("PUT", "/v1/routes/logged", """{ "match": { "path": "/logged" }, "direct": { "status": 204 } }""")).Status);
+        while (!received.ToString().Contains("routes/logged", StringComparison.Ordinal))
+        {
+            int n = await follower.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, deadline.Token);
+            Assert.True(n > 0);
+            received.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
+
+        Peer.Result ctl = await Peer.RunAsync("dotnet", [ApplianceProcess.AssemblyPath, "ctl", "--socket", Socket, "logs", "tail", "-n", "3"]);
+        Assert.Equal(0, ctl.ExitCode);
+        Assert.Equal(3, ctl.Stdout.TrimEnd().Split('\n').Length);
+    }
 }
