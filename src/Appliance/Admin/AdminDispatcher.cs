@@ -102,6 +102,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 case ("GET", "/v1/certificates"):
                     await Json(c, 200, CertificatesJson(Page.From(query))).ConfigureAwait(false);
                     return;
+                case ("POST", "/v1/certificates/reload"):
+                    await Respond(c, await _backend.ReloadCertificatesAsync("admin api").ConfigureAwait(false)).ConfigureAwait(false);
+                    return;
                 case ("GET", "/v1/logs"):
                     await LogsAsync(c, query).ConfigureAwait(false);
                     return;
@@ -446,6 +449,13 @@ public sealed class AdminDispatcher : IRequestDispatcher
         sb.Append("appliance_connections ").Append(_backend.ConnectionCount).Append('\n');
         sb.Append("# HELP appliance_config_revision Revision of the running config.\n# TYPE appliance_config_revision gauge\n");
         sb.Append("appliance_config_revision ").Append(_backend.Revision).Append('\n');
+        sb.Append("# HELP tls_certificate_expiry_seconds Seconds until a served certificate expires (negative: expired).\n# TYPE tls_certificate_expiry_seconds gauge\n");
+        foreach (Tls.LoadedCertificate cert in _backend.Snapshot.Certificates)
+        {
+            sb.Append("tls_certificate_expiry_seconds{name=\"").Append(cert.Name).Append("\"} ")
+                .Append((long)(cert.NotAfter - DateTimeOffset.UtcNow).TotalSeconds).Append('\n');
+        }
+
         sb.Append("# HELP appliance_limit_trips_total Requests or connections refused by a limit, by reason.\n# TYPE appliance_limit_trips_total counter\n");
         foreach ((string reason, long count) in LimitCounters.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {

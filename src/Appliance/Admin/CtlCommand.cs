@@ -22,6 +22,7 @@ public static class CtlCommand
           reload                          re-read the config file (like SIGHUP)
           routes | clusters | certs       what the running config holds
           tenants | listeners             the config's tenants and listeners
+          certs reload                    read certificate and key files again (a bad one keeps the old serving)
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
           KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
           KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
@@ -127,6 +128,7 @@ public static class CtlCommand
             ["certs"] or ["certificates"] => (HttpMethod.Get, "/v1/certificates", null, null),
             ["metrics"] => (HttpMethod.Get, "/v1/metrics", null, null),
             ["tenants"] => (HttpMethod.Get, "/v1/tenants", null, null),
+            ["certs" or "certificates", "reload"] => (HttpMethod.Post, "/v1/certificates/reload", null, null),
             ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),

@@ -28,6 +28,9 @@ public interface IAdminBackend
 
     Task<ApplyResult> RollbackAsync(int revision);
 
+    /// <summary>Reads the certificate and key files again (the config is unchanged); a bad file keeps the old certificate.</summary>
+    Task<ApplyResult> ReloadCertificatesAsync(string reason);
+
     /// <summary>Reads the config file again (SIGHUP does the same).</summary>
     Task<ApplyResult> ReloadAsync();
 }

@@ -6,6 +6,7 @@ using Appliance.Config;
 using Appliance.Routing;
 using Appliance.Server;
 using Appliance.State;
+using Appliance.Telemetry;
 using Appliance.Transport;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -30,6 +31,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private readonly RouteDispatcher _routes;
     private SocketListener? _admin;
     private ConfigRevisionStore? _revisions;
+    private CertificateWatcher? _certificateWatcher;
     private StateStore? _state;
     private PosixSignalRegistration? _sighup;
     private volatile ConfigSnapshot _snapshot;
@@ -106,6 +108,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             StartAdmin(adminPath, snapshot.AdminGroup);
         }
 
+        _certificateWatcher = new CertificateWatcher(ReloadCertificatesAsync, _logger);
+        _certificateWatcher.Watch(snapshot);
+        _certificateWatcher.WarnBeforeExpiry();
         _revisions = new ConfigRevisionStore(Path.Combine(snapshot.StateDirectory, "config-revisions"));
         _revision = _revisions.Record(snapshot.Source, _configPath is null ? "embedded default" : "start: " + _configPath);
         lock (_listeners)
@@ -304,6 +309,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
             _snapshot = next; // the one reference new requests read
             SyncTenants(next);
+            _certificateWatcher?.Watch(next);
             foreach (Proxy.ClusterModel cluster in old.Clusters)
             {
                 if (!next.Clusters.Contains(cluster))
@@ -451,6 +457,59 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         return await ApplyAsync(config, dryRun: false, $"rollback to revision {revision}").ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Reads the running config's certificate, key and chain files again (the config itself is unchanged: no new
+    /// revision). Every certificate is validated as at start (key matches, chain, validity); if any is refused, all
+    /// keep serving the ones loaded before. Listeners get the new certificates for new handshakes; connections
+    /// already open are untouched. Called by the file watcher, POST /v1/certificates/reload and ctl certs reload.
+    /// </summary>
+    public async Task<ApplyResult> ReloadCertificatesAsync(string reason)
+    {
+        await _applyLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            ConfigSnapshot old = _snapshot;
+            string baseDirectory = old.BaseDirectory.Length > 0 ? old.BaseDirectory : Environment.CurrentDirectory;
+            ConfigSnapshot next;
+            try
+            {
+                next = ConfigCompiler.Compile(old.Source, baseDirectory, previous: old);
+            }
+            catch (ConfigException e)
+            {
+                LimitCounters.Increment("certificate_reload_refused");
+                _logger.LogWarning("certificates: reload refused ({Reason}); the loaded certificates keep serving: {Errors}", reason,
+                    string.Join("; ", e.Errors));
+                return new ApplyResult(false, _revision, e.Errors, []);
+            }
+
+            var changes = new List<string>();
+            foreach (Tls.LoadedCertificate c in next.Certificates)
+            {
+                Tls.LoadedCertificate? before = old.Certificates.FirstOrDefault(o => o.Name == c.Name);
+                if (before is null || before.Thumbprint != c.Thumbprint)
+                {
+                    changes.Add($"certificate {c.Name}: serial {before?.Leaf.SerialNumber ?? "none"} → {c.Leaf.SerialNumber}, valid until {c.NotAfter:yyyy-MM-dd}");
+                }
+            }
+
+            _certificateWatcher?.Watch(next); // new fingerprints either way: the same change is not reloaded twice
+            if (changes.Count == 0)
+            {
+                return new ApplyResult(true, _revision, [], []);
+            }
+
+            await SwapListenersAsync(next).ConfigureAwait(false);
+            _snapshot = next;
+            _logger.LogInformation("certificates reloaded ({Reason}): {Changes}", reason, string.Join("; ", changes));
+            return new ApplyResult(true, _revision, [], changes);
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
     public async Task<ApplyResult> ReloadAsync()
     {
         if (_configPath is null)
@@ -483,6 +542,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _sighup?.Dispose();
+        _certificateWatcher?.Dispose();
         List<SocketListener> sockets;
         lock (_listeners)
         {
@@ -515,5 +575,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     /// <summary>Closes the state database if the host is torn down without a stop (a start that failed part way).</summary>
-    public void Dispose() => _state?.Dispose();
+    public void Dispose()
+    {
+        _certificateWatcher?.Dispose();
+        _state?.Dispose();
+    }
 }

@@ -1,0 +1,202 @@
+using Appliance.Config;
+using Appliance.Tls;
+using Microsoft.Extensions.Logging;
+
+namespace Appliance.Hosting;
+
+/// <summary>
+/// Keeps served certificates in step with their files and warns before they expire. The certificate, key and chain
+/// files of the running config are watched (inotify through FileSystemWatcher on their folders, which also sees
+/// certbot-style symlink swaps in live/) and checked again every <see cref="CheckInterval"/> for anything the events
+/// missed; a change triggers a certificate reload, which validates the new files and keeps the old certificates
+/// serving when they are bad. The same periodic pass logs a warning when a certificate crosses 30, 14, 7 and 1 days
+/// before expiry.
+/// </summary>
+internal sealed class CertificateWatcher : IDisposable
+{
+    public static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan s_settle = TimeSpan.FromMilliseconds(500);
+    private static readonly int[] s_warnDays = [30, 14, 7, 1];
+
+    private readonly Func<string, Task> _reload;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly object _lock = new();
+    private readonly Dictionary<string, int> _warned = new(StringComparer.Ordinal); // thumbprint → lowest threshold warned
+    private List<FileSystemWatcher> _watchers = [];
+    private Dictionary<string, string> _fingerprints = new(StringComparer.Ordinal);
+    private IReadOnlyList<LoadedCertificate> _certificates = [];
+    private int _eventPending;
+
+    public CertificateWatcher(Func<string, Task> reload, ILogger logger)
+    {
+        _reload = reload;
+        _logger = logger;
+        _ = RunAsync();
+    }
+
+    /// <summary>Watches the files of <paramref name="snapshot"/>'s certificates from now on.</summary>
+    public void Watch(ConfigSnapshot snapshot)
+    {
+        string baseDirectory = snapshot.BaseDirectory.Length > 0 ? snapshot.BaseDirectory : Environment.CurrentDirectory;
+        var files = new List<string>();
+        foreach (CertificateConfig c in snapshot.Source.Certificates ?? [])
+        {
+            foreach (string? p in new[] { c.CertificatePath, c.KeyPath, c.ChainPath })
+            {
+                if (!string.IsNullOrEmpty(p))
+                {
+                    files.Add(Path.GetFullPath(p, baseDirectory));
+                }
+            }
+        }
+
+        Dictionary<string, string> fingerprints = files.Distinct().ToDictionary(f => f, Fingerprint, StringComparer.Ordinal);
+        var watchers = new List<FileSystemWatcher>();
+        foreach (string directory in files.Select(f => Path.GetDirectoryName(f)!).Distinct().Where(Directory.Exists))
+        {
+            var w = new FileSystemWatcher(directory)
+            {
+                NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.CreationTime | NotifyFilters.Size,
+                IncludeSubdirectories = false,
+            };
+            w.Changed += OnEvent;
+            w.Created += OnEvent;
+            w.Renamed += OnEvent;
+            w.Deleted += OnEvent;
+            w.EnableRaisingEvents = true;
+            watchers.Add(w);
+        }
+
+        List<FileSystemWatcher> old;
+        lock (_lock)
+        {
+            old = _watchers;
+            _watchers = watchers;
+            _fingerprints = fingerprints;
+            _certificates = snapshot.Certificates;
+        }
+
+        foreach (FileSystemWatcher w in old)
+        {
+            w.Dispose();
+        }
+    }
+
+    /// <summary>The file's identity for change detection: where a symlink finally points, its size and write time.</summary>
+    private static string Fingerprint(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            string target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
+            var final = new FileInfo(target);
+            return final.Exists ? $"{target}|{final.Length}|{final.LastWriteTimeUtc.Ticks}" : "missing";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "unreadable";
+        }
+    }
+
+    private void OnEvent(object sender, FileSystemEventArgs e)
+    {
+        // A burst of events (certificate, then key, then chain) becomes one check once the writes settle.
+        if (Interlocked.Exchange(ref _eventPending, 1) == 0)
+        {
+            _ = Task.Delay(s_settle, _stop.Token).ContinueWith(_ =>
+            {
+                Volatile.Write(ref _eventPending, 0);
+                return CheckFilesAsync("file event");
+            }, TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        using var timer = new PeriodicTimer(CheckInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                await CheckFilesAsync("periodic check").ConfigureAwait(false);
+                WarnBeforeExpiry();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task CheckFilesAsync(string why)
+    {
+        Dictionary<string, string> known;
+        lock (_lock)
+        {
+            known = _fingerprints;
+        }
+
+        List<string> changed = [.. known.Where(kv => Fingerprint(kv.Key) != kv.Value).Select(kv => kv.Key)];
+        if (changed.Count == 0 || _stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            await _reload($"{why}: {string.Join(", ", changed)} changed").ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            _logger.LogWarning("certificates: reload after a file change failed: {Error}", e.Message);
+        }
+    }
+
+    /// <summary>One warning per certificate and threshold (30, 14, 7, 1 days), so the log says it without repeating it.</summary>
+    internal void WarnBeforeExpiry()
+    {
+        IReadOnlyList<LoadedCertificate> certificates;
+        lock (_lock)
+        {
+            certificates = _certificates;
+        }
+
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        foreach (LoadedCertificate c in certificates)
+        {
+            double days = (c.NotAfter - now).TotalDays;
+            int threshold = s_warnDays.Where(d => days <= d).DefaultIfEmpty(int.MaxValue).Min();
+            if (threshold == int.MaxValue)
+            {
+                continue;
+            }
+
+            lock (_lock)
+            {
+                if (_warned.TryGetValue(c.Thumbprint, out int warned) && warned <= threshold)
+                {
+                    continue;
+                }
+
+                _warned[c.Thumbprint] = threshold;
+            }
+
+            _logger.LogWarning("certificate {Name} ({Hosts}) expires in {Days:0.#} days, on {NotAfter:yyyy-MM-dd HH:mm} UTC",
+                c.Name, string.Join(", ", c.Hosts), Math.Max(0, days), c.NotAfter.UtcDateTime);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        lock (_lock)
+        {
+            foreach (FileSystemWatcher w in _watchers)
+            {
+                w.Dispose();
+            }
+
+            _watchers = [];
+        }
+    }
+}
