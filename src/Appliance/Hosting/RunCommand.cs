@@ -27,6 +27,7 @@ public static class RunCommand
             }
         }
 
+        TlsPolicy.Apply(); // before the config's certificates wake OpenSSL up
         ConfigSnapshot snapshot;
         try
         {
