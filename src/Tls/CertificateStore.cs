@@ -91,6 +91,39 @@ public sealed class CertificateStore
                 new AuthenticationException($"no certificate for server name '{hello.ServerName}'"));
     }
 
+    /// <summary>
+    /// Checks a client certificate against the listener's CAs only (custom root trust: the system store does not
+    /// vouch for clients), for client authentication use. A refusal throws with the reason, which ends the
+    /// handshake and reaches the connection's log line.
+    /// </summary>
+    private static RemoteCertificateValidationCallback ClientCertificateValidator(TlsServerOptions settings) => (_, certificate, _, _) =>
+    {
+        if (certificate is null)
+        {
+            return settings.ClientCertificates == ClientCertificateMode.Optional
+                ? true
+                : throw new AuthenticationException("client certificate required but none was sent");
+        }
+
+        using var leaf = new X509Certificate2(certificate);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // id-kp-clientAuth
+        if (settings.ClientCertificateAuthorities is { } cas)
+        {
+            chain.ChainPolicy.CustomTrustStore.AddRange(cas);
+        }
+
+        if (!chain.Build(leaf))
+        {
+            string why = string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
+            throw new AuthenticationException($"client certificate '{leaf.Subject}' refused: {(why.Length > 0 ? why : "untrusted")}");
+        }
+
+        return true;
+    };
+
     private static SslServerAuthenticationOptions CreateOptions(LoadedCertificate certificate, TlsServerOptions settings) => new()
     {
         ServerCertificateContext = certificate.Context,
@@ -98,7 +131,8 @@ public sealed class CertificateStore
         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         ApplicationProtocols = settings.ApplicationProtocols.Count == 0 ? null : [.. settings.ApplicationProtocols],
         AllowRenegotiation = false,
-        ClientCertificateRequired = false,
+        ClientCertificateRequired = settings.ClientCertificates != ClientCertificateMode.Off,
+        RemoteCertificateValidationCallback = settings.ClientCertificates == ClientCertificateMode.Off ? null : ClientCertificateValidator(settings),
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         AllowTlsResume = true,
         // CipherSuitesPolicy stays unset on purpose: setting it silently disables session

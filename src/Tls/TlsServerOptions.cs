@@ -14,4 +14,23 @@ public sealed record TlsServerOptions
     /// instead of getting the default certificate (nginx's ssl_reject_handshake).
     /// </summary>
     public bool RequireSni { get; init; }
+
+    /// <summary>Whether clients are asked for a certificate (mutual TLS).</summary>
+    public ClientCertificateMode ClientCertificates { get; init; }
+
+    /// <summary>The CAs a client certificate must chain to (required unless client certificates are off).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
+}
+
+/// <summary>Mutual TLS on a listener.</summary>
+public enum ClientCertificateMode
+{
+    /// <summary>No certificate is asked for.</summary>
+    Off,
+
+    /// <summary>Asked for; a client without one is served, one with an untrusted one is refused.</summary>
+    Optional,
+
+    /// <summary>A trusted client certificate is needed to complete the handshake.</summary>
+    Required,
 }

@@ -53,9 +53,19 @@ public sealed class ListenerConfig
     public string? DefaultCertificate { get; set; }
     /// <summary>Refuse handshakes whose SNI matches no certificate instead of using the default.</summary>
     public bool RequireSni { get; set; }
+    /// <summary>Mutual TLS: ask clients for a certificate chaining to caFile.</summary>
+    public ClientCertificatesConfig? ClientCertificates { get; set; }
     public int? Backlog { get; set; }
     public bool ReusePort { get; set; }
     public ListenerLimitsConfig? Limits { get; set; }
+}
+
+public sealed class ClientCertificatesConfig
+{
+    /// <summary>"off" (default), "optional" (a client without one is served) or "required".</summary>
+    public string? Mode { get; set; }
+    /// <summary>PEM bundle of the CAs client certificates must chain to.</summary>
+    public string? CaFile { get; set; }
 }
 
 public sealed class ListenerLimitsConfig
@@ -137,6 +147,8 @@ public sealed class TransformsConfig
     public string? XForwarded { get; set; }
     /// <summary>Also send RFC 7239 Forwarded.</summary>
     public bool Forwarded { get; set; }
+    /// <summary>Pass the verified client certificate (mutual TLS) in this request header (a client-sent copy is removed).</summary>
+    public string? ClientCertificateHeader { get; set; }
 }
 
 public sealed class HeaderTransformsConfig

@@ -95,7 +95,13 @@ public sealed class ConfigCompiler
                 listeners[i] = l with
                 {
                     Certificates = new CertificateStore(certificates, l.DefaultCertificate,
-                        new TlsServerOptions { ApplicationProtocols = l.Protocols, RequireSni = l.RequireSni }),
+                        new TlsServerOptions
+                        {
+                            ApplicationProtocols = l.Protocols,
+                            RequireSni = l.RequireSni,
+                            ClientCertificates = l.ClientCertificates,
+                            ClientCertificateAuthorities = l.ClientCertificateAuthorities,
+                        }),
                 };
             }
             catch (ArgumentException e)
@@ -266,6 +272,56 @@ public sealed class ConfigCompiler
 
     // ---------------- listeners ----------------
 
+    private (Tls.ClientCertificateMode, System.Security.Cryptography.X509Certificates.X509Certificate2Collection?) CompileClientCertificates(
+        ClientCertificatesConfig? c, string p, bool tls)
+    {
+        Tls.ClientCertificateMode mode = Tls.ClientCertificateMode.Off;
+        switch (c?.Mode)
+        {
+            case null or "off":
+                return (mode, null);
+            case "optional":
+                mode = Tls.ClientCertificateMode.Optional;
+                break;
+            case "required":
+                mode = Tls.ClientCertificateMode.Required;
+                break;
+            default:
+                Error($"{p}.mode", $"'{c.Mode}' is not off, optional or required");
+                return (mode, null);
+        }
+
+        if (!tls)
+        {
+            Error($"{p}.mode", "client certificates need a TLS listener");
+            return (mode, null);
+        }
+
+        if (string.IsNullOrEmpty(c.CaFile))
+        {
+            Error($"{p}.caFile", "is required: the CAs client certificates must chain to");
+            return (mode, null);
+        }
+
+        var cas = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            cas.ImportFromPemFile(Resolve(c.CaFile));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            Error($"{p}.caFile", $"cannot read '{c.CaFile}': {e.Message}");
+            return (mode, null);
+        }
+
+        if (cas.Count == 0)
+        {
+            Error($"{p}.caFile", $"'{c.CaFile}' holds no certificate");
+        }
+
+        return (mode, cas);
+    }
+
     private List<ListenerModel> CompileListeners(List<ListenerConfig>? listeners, List<CertificateConfig>? certificates)
     {
         var result = new List<ListenerModel>();
@@ -372,6 +428,8 @@ public sealed class ConfigCompiler
                 Error($"{p}.limits.maxConnections", "must be at least 1");
             }
 
+            (Tls.ClientCertificateMode mtls, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? clientCas) =
+                CompileClientCertificates(l.ClientCertificates, $"listeners[{i}].clientCertificates", l.Tls);
             if (_errors.Count > before)
             {
                 continue;
@@ -379,6 +437,8 @@ public sealed class ConfigCompiler
 
             result.Add(new ListenerModel
             {
+                ClientCertificates = mtls,
+                ClientCertificateAuthorities = clientCas,
                 Name = name,
                 EndPoint = endPoint!,
                 Tls = l.Tls,
@@ -883,6 +943,7 @@ public sealed class ConfigCompiler
             ResponseSet = response.Set,
             ResponseAdd = response.Add,
             ResponseRemove = response.Remove,
+            ClientCertificateHeader = t.ClientCertificateHeader is { Length: > 0 } h ? Encoding.ASCII.GetBytes(h) : null,
             XForwarded = mode,
             Forwarded = t.Forwarded,
             TrustedProxies = _trustedProxies,

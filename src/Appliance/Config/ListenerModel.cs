@@ -16,6 +16,8 @@ public sealed record ListenerModel
     public int HttpsPort { get; init; } = 443;
     public string? DefaultCertificate { get; init; }
     public bool RequireSni { get; init; }
+    public Tls.ClientCertificateMode ClientCertificates { get; init; }
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
     public int Backlog { get; init; } = 511;
     public bool ReusePort { get; init; }
     public int MaxConnections { get; init; } = 100_000;

@@ -91,6 +91,11 @@ internal static class ForwardedFields
             w.Field(name, value);
         }
 
+        if (t.ClientCertificateHeader is { } certHeader && c.Connection.ClientCertificate is { } cert)
+        {
+            w.Field(certHeader, ClientCertificateValue(cert));
+        }
+
         Span<byte> scratch = stackalloc byte[256];
         if (t.XForwarded != ForwardedMode.Off)
         {
@@ -166,6 +171,24 @@ internal static class ForwardedFields
             "-01"u8.CopyTo(tp[52..]);
             w.Field("traceparent"u8, tp);
         }
+    }
+
+    /// <summary>Envoy's x-forwarded-client-cert shape: the certificate's SHA-256, its subject and DNS names.</summary>
+    private static byte[] ClientCertificateValue(System.Security.Cryptography.X509Certificates.X509Certificate2 cert)
+    {
+        string hash = Convert.ToHexStringLower(cert.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+        var dns = new List<string>();
+        foreach (System.Security.Cryptography.X509Certificates.X509Extension e in cert.Extensions)
+        {
+            if (e is System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension san)
+            {
+                dns.AddRange(san.EnumerateDnsNames());
+            }
+        }
+
+        // Quoted, and no control character of a hostile subject can reach the header block.
+        string subject = new string([.. cert.Subject.Select(ch => ch < ' ' || ch == '\x7f' ? '?' : ch)]).Replace("\\", "\\\\").Replace("\"", "\\\"");
+        return System.Text.Encoding.UTF8.GetBytes($"Hash={hash};Subject=\"{subject}\"" + (dns.Count > 0 ? ";DNS=" + string.Join(",", dns) : ""));
     }
 
     private static bool IsListedInConnection(HeaderCollection headers, ReadOnlySpan<byte> name)

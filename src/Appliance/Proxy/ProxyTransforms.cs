@@ -36,6 +36,12 @@ public sealed class ProxyTransforms
     public bool Forwarded { get; init; }
     public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
 
+    /// <summary>
+    /// Where the verified client certificate (mutual TLS) is passed to the upstream, Envoy XFCC style:
+    /// <c>Hash=&lt;sha256&gt;;Subject="…";DNS=a,b</c>. A copy sent by the client is always removed.
+    /// </summary>
+    public byte[]? ClientCertificateHeader { get; init; }
+
     /// <summary>Fields this route sets or removes on the request: the originals are not forwarded.</summary>
     public bool DropsRequestField(ReadOnlySpan<byte> name)
     {
@@ -49,7 +55,7 @@ public sealed class ProxyTransforms
             if (Ascii.EqualsIgnoreCase(n, name)) return true;
         }
 
-        return false;
+        return ClientCertificateHeader is { } cert && Ascii.EqualsIgnoreCase(cert, name);
     }
 
     public bool IsTrusted(EndPoint? peer)

@@ -15,6 +15,9 @@ public sealed class ConnectionInfo
     public SslProtocols TlsProtocol { get; set; }
     public string? ApplicationProtocol { get; set; }
 
+    /// <summary>The client's certificate on a mutual-TLS listener, verified against the listener's CAs; null without one.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; set; }
+
     /// <summary>Unix-socket peers: who connected (SO_PEERCRED).</summary>
     public Transport.PeerCredentials? Peer { get; set; }
 }

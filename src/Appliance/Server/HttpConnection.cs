@@ -79,6 +79,11 @@ public sealed class HttpConnection : TrackedConnection
                 info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
                 info.TlsProtocol = ssl.SslProtocol;
                 info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+                if (ssl.RemoteCertificate is { } client)
+                {
+                    info.ClientCertificate = client as System.Security.Cryptography.X509Certificates.X509Certificate2
+                        ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client);
+                }
             }
 
             if (_closeRequested)

@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Tls;
+
+/// <summary>
+/// Mutual TLS on listeners, with curl --cert/--key: a client certificate from the configured CA is accepted and
+/// passed upstream in the configured header; none (where required) and one from another CA are refused in the
+/// handshake; a client-sent copy of the header never reaches the upstream.
+/// </summary>
+public sealed class MutualTlsTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "appliance-mtls-" + Guid.NewGuid().ToString("N"));
+    private NginxUpstream _nginx = null!;
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        (X509Certificate2 ca, ECDsa caKey) = MakeCa("CN=Test Client CA");
+        (X509Certificate2 otherCa, ECDsa otherKey) = MakeCa("CN=Someone Else's CA");
+        await File.WriteAllTextAsync(Path.Combine(_dir, "ca.pem"), ca.ExportCertificatePem());
+        WriteClient("good", "CN=client-a", ca, caKey);
+        WriteClient("stranger", "CN=client-b", otherCa, otherKey);
+
+        _nginx = await NginxUpstream.StartAsync();
+        string listeners = $$"""
+            { "name": "required", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost",
+              "clientCertificates": { "mode": "required", "caFile": "{{_dir}}/ca.pem" } },
+            { "name": "optional", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost",
+              "clientCertificates": { "mode": "optional", "caFile": "{{_dir}}/ca.pem" } },
+            """;
+        _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
+            { "id": "echo", "order": -1, "match": { "path": "/echo" }, "cluster": "nginx", "transforms": { "clientCertificateHeader": "X-Custom" } },
+            """).Replace("\"listeners\": [", "\"listeners\": [" + listeners).Replace("\"routes\": [", $$"""
+              "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+              "routes": [
+            """));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _nginx.DisposeAsync();
+    }
+
+    private static (X509Certificate2, ECDsa) MakeCa(string name)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        return (request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30)), key);
+    }
+
+    private void WriteClient(string file, string subject, X509Certificate2 ca, ECDsa caKey)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(subject[3..] + ".clients.test");
+        request.CertificateExtensions.Add(san.Build());
+        using X509Certificate2 cert = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), [1, 2, 3, 4]);
+        File.WriteAllText(Path.Combine(_dir, file + ".crt"), cert.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(_dir, file + ".key"), key.ExportPkcs8PrivateKeyPem());
+    }
+
+    private Task<Peer.Result> Curl(string listener, string? client)
+    {
+        int port = _server.EndPoint(listener).Port;
+        var args = new List<string> { "-k", "--resolve", $"localhost:{port}:127.0.0.1", "-H", "X-Custom: forged" };
+        if (client is not null)
+        {
+            args.AddRange(["--cert", Path.Combine(_dir, client + ".crt"), "--key", Path.Combine(_dir, client + ".key")]);
+        }
+
+        args.Add($"https://localhost:{port}/echo");
+        return Peer.CurlAsync([.. args]);
+    }
+
+    [Theory]
+    [InlineData("required")]
+    [InlineData("optional")]
+    public async Task A_trusted_client_certificate_is_accepted_and_reaches_the_upstream(string listener)
+    {
+        Peer.Result r = await Curl(listener, "good");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("custom=Hash=", r.Stdout);
+        Assert.Contains("Subject=\"CN=client-a\";DNS=client-a.clients.test|", r.Stdout);
+        Assert.DoesNotContain("forged", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Required_without_a_certificate_is_refused_in_the_handshake()
+    {
+        Peer.Result r = await Curl("required", null);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.DoesNotContain("xff=", r.Stdout);
+    }
+
+    [Theory]
+    [InlineData("required")]
+    [InlineData("optional")]
+    public async Task A_certificate_from_another_ca_is_refused(string listener)
+    {
+        Peer.Result r = await Curl(listener, "stranger");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.DoesNotContain("xff=", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Optional_without_a_certificate_is_served_and_the_forged_header_is_dropped()
+    {
+        Peer.Result r = await Curl("optional", null);
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("custom=|", r.Stdout);
+    }
+}
