@@ -133,6 +133,16 @@ public sealed class RouteConfig
     public string? Cluster { get; set; }
     /// <summary>Changes on the way to and from the cluster (cluster routes only).</summary>
     public TransformsConfig? Transforms { get; set; }
+    /// <summary>Strict-Transport-Security on this route's HTTPS responses (RFC 6797; never sent over plain HTTP).</summary>
+    public HstsConfig? Hsts { get; set; }
+}
+
+public sealed class HstsConfig
+{
+    /// <summary>How long browsers remember to use HTTPS only. Default "365d".</summary>
+    public string? MaxAge { get; set; }
+    public bool IncludeSubDomains { get; set; }
+    public bool Preload { get; set; }
 }
 
 public sealed class TransformsConfig

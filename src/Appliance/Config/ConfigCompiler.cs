@@ -272,6 +272,22 @@ public sealed class ConfigCompiler
 
     // ---------------- listeners ----------------
 
+    private byte[]? CompileHsts(HstsConfig? h, string p)
+    {
+        if (h is null)
+        {
+            return null;
+        }
+
+        TimeSpan maxAge = ParseDuration(h.MaxAge, $"{p}.maxAge", TimeSpan.FromDays(365));
+        if (h.Preload && (!h.IncludeSubDomains || maxAge < TimeSpan.FromDays(365)))
+        {
+            Error($"{p}.preload", "preload lists require includeSubDomains and a maxAge of at least 365d");
+        }
+
+        return Encoding.ASCII.GetBytes($"max-age={(long)maxAge.TotalSeconds}{(h.IncludeSubDomains ? "; includeSubDomains" : "")}{(h.Preload ? "; preload" : "")}");
+    }
+
     private (Tls.ClientCertificateMode, System.Security.Cryptography.X509Certificates.X509Certificate2Collection?) CompileClientCertificates(
         ClientCertificatesConfig? c, string p, bool tls)
     {
@@ -739,6 +755,7 @@ public sealed class ConfigCompiler
                 MethodMask = mask,
                 CustomMethods = custom.ToArray(),
                 Handler = handler,
+                Hsts = CompileHsts(r.Hsts, $"{p}.hsts"),
             });
         }
 

@@ -17,7 +17,12 @@ public sealed class RouteDispatcher(Func<RouteTable> table) : IRequestDispatcher
         {
             case RouteTable.MatchResult.Matched:
                 context.Route = route;
-                return route!.Handler.HandleAsync(context);
+                if (route!.Hsts is { } hsts && context.IsHttps)
+                {
+                    context.StrictTransportSecurity = hsts; // RFC 6797 §7.2: only over secure transport
+                }
+
+                return route.Handler.HandleAsync(context);
             case RouteTable.MatchResult.MethodNotAllowed:
                 Span<byte> allow = stackalloc byte[128];
                 int n = FormatAllow(allowed, allow);

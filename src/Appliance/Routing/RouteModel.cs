@@ -18,6 +18,9 @@ public sealed class RouteModel
     public byte[][] CustomMethods { get; init; } = [];
     public required RouteHandler Handler { get; init; }
 
+    /// <summary>The Strict-Transport-Security value for this route's HTTPS responses, or null.</summary>
+    public byte[]? Hsts { get; init; }
+
     public bool AllowsMethod(HttpMethod method, ReadOnlySpan<byte> token)
     {
         if (MethodMask == 0 && CustomMethods.Length == 0)

@@ -656,6 +656,7 @@ public sealed class Http1Connection : ResponseSink
         o.Write(DateHeader.Line);
         o.Write(ServerHeader.Line);
         HeaderCollection headers = c.ResponseHeaders;
+        byte[]? hsts = c.StrictTransportSecurity;
         for (int i = 0; i < headers.Count; i++)
         {
             HeaderField f = headers[i];
@@ -664,7 +665,17 @@ public sealed class Http1Connection : ResponseSink
                 continue; // framing and connection management are this writer's job
             }
 
+            if (hsts is not null && System.Text.Ascii.EqualsIgnoreCase(f.Name, "strict-transport-security"u8))
+            {
+                continue; // the route's policy wins over the handler's (or upstream's) copy
+            }
+
             Http1FieldWriter.Write(o, f.Name, f.Value);
+        }
+
+        if (hsts is not null)
+        {
+            Http1FieldWriter.Write(o, "Strict-Transport-Security"u8, hsts);
         }
 
         if (bodyAllowed)

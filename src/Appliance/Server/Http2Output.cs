@@ -365,7 +365,17 @@ internal sealed class Http2Output
             }
 
             ReadOnlySpan<byte> name = f.Known != KnownHeader.None ? KnownHeaders.LowercaseName(f.Known) : Lowercase(f.Name, lower);
+            if (c.StrictTransportSecurity is not null && name.SequenceEqual("strict-transport-security"u8))
+            {
+                continue; // the route's policy wins over the handler's (or upstream's) copy
+            }
+
             EncodeFieldLocked(name, f.Value, ref written);
+        }
+
+        if (c.StrictTransportSecurity is { } hsts)
+        {
+            EncodeFieldLocked("strict-transport-security"u8, hsts, ref written);
         }
 
         if (c.ResponseContentLength >= 0 && c.StatusCode is not (204 or 304) && c.StatusCode >= 200)

@@ -92,6 +92,12 @@ public sealed class RequestContext
 
     public bool ResponseStarted { get; internal set; }
 
+    /// <summary>
+    /// A Strict-Transport-Security value the response head carries whatever the handler put in the headers (a
+    /// proxied response's own copy is replaced); set by the route on HTTPS requests.
+    /// </summary>
+    public byte[]? StrictTransportSecurity { get; set; }
+
     /// <summary>Set when the connection must close after this response (Connection: close).</summary>
     public bool CloseConnection { get; set; }
 
@@ -154,6 +160,7 @@ public sealed class RequestContext
         ResponseStarted = false;
         CloseConnection = false;
         ResponseBytesWritten = 0;
+        StrictTransportSecurity = null;
     }
 
     public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)

@@ -118,3 +118,23 @@ public sealed class MutualTlsTests : IAsyncLifetime
         Assert.Contains("custom=|", r.Stdout);
     }
 }
+
+/// <summary>Strict-Transport-Security per route: on HTTPS responses (HTTP/1.1 and HTTP/2), never over plain HTTP.</summary>
+public sealed class HstsTests
+{
+    [Theory]
+    [InlineData("--http1.1")]
+    [InlineData("--http2")]
+    public async Task Hsts_is_sent_over_https_only(string protocol)
+    {
+        await using TestServer server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
+            { "id": "secure", "match": { "path": "/secure" }, "direct": { "status": 200, "body": "s", "headers": { "Strict-Transport-Security": "max-age=1" } },
+              "hsts": { "maxAge": "365d", "includeSubDomains": true, "preload": true } },
+            """));
+        Peer.Result https = await Peer.CurlAsync("-k", "-i", protocol, "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1", $"https://localhost:{server.HttpsPort}/secure");
+        Assert.Contains("strict-transport-security: max-age=31536000; includeSubDomains; preload", https.Stdout, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("max-age=1\r", https.Stdout); // the route's policy replaced the handler's own
+        Peer.Result http = await Peer.CurlAsync("-i", $"http://127.0.0.1:{server.HttpPort}/secure");
+        Assert.DoesNotContain("strict-transport-security: max-age=31536000", http.Stdout, StringComparison.OrdinalIgnoreCase);
+    }
+}
