@@ -32,8 +32,9 @@ public sealed class LoadedCertificate
         KeyAlgorithm = DescribeKeyAlgorithm(leaf);
         Thumbprint = leaf.GetCertHashString(HashAlgorithmName.SHA256);
         SubjectAlternativeNames = ReadDnsNames(leaf);
-        // offline: true until OCSP stapling is configured; online it fetches staples
-        // (and missing intermediates) in the background.
+        // Online (certificates from files): when the leaf names an OCSP responder, the context fetches a response
+        // in the background and staples it (refreshed before it expires; the first handshakes after a load go out
+        // without one). Offline for certificates made here (self-signed: no responder, nothing to fetch).
         Context = SslStreamCertificateContext.Create(leaf, chain, offline);
     }
 

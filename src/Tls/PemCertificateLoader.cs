@@ -71,7 +71,7 @@ public static class PemCertificateLoader
 
         try
         {
-            return new LoadedCertificate(source.Name, source.Hosts, leafWithKey, chain, offline: true);
+            return new LoadedCertificate(source.Name, source.Hosts, leafWithKey, chain, offline: false);
         }
         catch (CryptographicException e)
         {
