@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Tls;
+
+/// <summary>
+/// OCSP stapling against a real responder: a local CA made with openssl, a certificate naming the responder, and
+/// `openssl ocsp` answering. Once the appliance has fetched the response, handshakes carry it (openssl s_client -status).
+/// </summary>
+public sealed class OcspStaplingTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "appliance-ocsp-" + Guid.NewGuid().ToString("N"));
+    private readonly System.Text.StringBuilder _responderLog = new();
+    private Process _responder = null!;
+    private ApplianceProcess _app = null!;
+    private int _port;
+
+    private string F(string name) => Path.Combine(_dir, name);
+
+    private async Task OpenSsl(params string[] args)
+    {
+        Peer.Result r = await Peer.RunAsync("openssl", args);
+        Assert.True(r.ExitCode == 0, r.All);
+    }
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        int port = NginxUpstream.FreePort();
+        await OpenSsl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.pem"),
+            "-days", "30", "-subj", "/CN=OCSP Test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature");
+        await OpenSsl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("site.key"), "-out", F("site.csr"), "-subj", "/CN=localhost");
+        await File.WriteAllTextAsync(F("ext.cnf"), $"subjectAltName=DNS:localhost\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:{port}\nextendedKeyUsage=serverAuth\n");
+        await OpenSsl("x509", "-req", "-in", F("site.csr"), "-CA", F("ca.pem"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F("site.pem"), "-days", "10", "-extfile", F("ext.cnf"));
+        await File.WriteAllTextAsync(F("fullchain.pem"), await File.ReadAllTextAsync(F("site.pem")) + await File.ReadAllTextAsync(F("ca.pem")));
+        Peer.Result serial = await Peer.RunAsync("openssl", ["x509", "-in", F("site.pem"), "-noout", "-serial"]);
+        string expires = DateTime.UtcNow.AddDays(10).ToString("yyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + "Z";
+        await File.WriteAllTextAsync(F("index.txt"), $"V\t{expires}\t\t{serial.Stdout.Trim().Split('=')[1]}\tunknown\t/CN=localhost\n");
+
+        var psi = new ProcessStartInfo("openssl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { "ocsp", "-port", port.ToString(), "-index", F("index.txt"), "-CA", F("ca.pem"), "-rkey", F("ca.key"), "-rsigner", F("ca.pem") })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        _responder = Process.Start(psi)!;
+        _responder.OutputDataReceived += (_, e) => { lock (_responderLog) _responderLog.AppendLine(e.Data); };
+        _responder.ErrorDataReceived += (_, e) => { lock (_responderLog) _responderLog.AppendLine(e.Data); };
+        _responder.BeginOutputReadLine();
+        _responder.BeginErrorReadLine();
+
+        await File.WriteAllTextAsync(F("appliance.json"), $$"""
+        {
+          "server": { "stateDirectory": "state" },
+          "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "site" } ],
+          "certificates": [ { "name": "site", "hosts": ["localhost"], "certificatePath": "{{F("fullchain.pem")}}", "keyPath": "{{F("site.key")}}" } ],
+          "routes": [ { "id": "hello", "match": { "path": "/" }, "direct": { "status": 200, "body": "hello" } } ]
+        }
+        """);
+        _app = ApplianceProcess.Start("run", "--config", F("appliance.json"));
+        _port = int.Parse((await _app.WaitForLineAsync(@"listener https: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _responder.Kill();
+        _responder.Dispose();
+    }
+
+    [Fact]
+    public async Task Handshakes_carry_a_stapled_ocsp_response_once_fetched()
+    {
+        string last = "";
+        for (int i = 0; i < 60 && !last.Contains("OCSP Response Status: successful", StringComparison.Ordinal); i++)
+        {
+            // The fetch runs in the background: probe with handshakes, paced so the responder has time to answer.
+            if (i > 0)
+            {
+                await Task.Delay(250);
+            }
+
+            last = (await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status")).Stdout;
+        }
+
+        string responder;
+        lock (_responderLog) responder = _responderLog.ToString();
+        Assert.True(last.Contains("OCSP Response Status: successful", StringComparison.Ordinal), $"{last}\n--- responder:\n{responder}\n--- index:\n{File.ReadAllText(F("index.txt"))}");
+        Assert.Contains("Cert Status: good", last);
+    }
+}
