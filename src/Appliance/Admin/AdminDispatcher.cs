@@ -72,6 +72,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
         string query = Encoding.ASCII.GetString(c.Query);
         try
         {
+            if (method == "PUT" && path.StartsWith("/v1/certificates/", StringComparison.Ordinal) && path.EndsWith("/pem", StringComparison.Ordinal))
+            {
+                await UploadCertificateAsync(c, Uri.UnescapeDataString(path["/v1/certificates/".Length..^"/pem".Length])).ConfigureAwait(false);
+                return;
+            }
+
             switch (method, path)
             {
                 case ("GET", "/v1/status"):
@@ -133,6 +139,25 @@ public sealed class AdminDispatcher : IRequestDispatcher
             _logger.LogError(e, "admin: {Method} {Path} failed", method, path);
             await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", e.Message)).ConfigureAwait(false);
         }
+    }
+
+    private async ValueTask UploadCertificateAsync(RequestContext c, string name)
+    {
+        byte[]? body = await ReadBodyAsync(c).ConfigureAwait(false);
+        if (body is null)
+        {
+            await Json(c, 413, AdminJson.Problem(413, "Content Too Large", $"at most {MaxBodyBytes} bytes")).ConfigureAwait(false);
+            return;
+        }
+
+        Task<ApplyResult>? upload = _backend.UploadCertificateAsync(name, Encoding.UTF8.GetString(body));
+        if (upload is null)
+        {
+            await Json(c, 404, AdminJson.Problem(404, "Not Found", $"no certificate '{name}' with certificatePath and keyPath in the config")).ConfigureAwait(false);
+            return;
+        }
+
+        await Respond(c, await upload.ConfigureAwait(false)).ConfigureAwait(false);
     }
 
     /// <summary>

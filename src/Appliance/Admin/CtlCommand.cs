@@ -23,6 +23,7 @@ public static class CtlCommand
           routes | clusters | certs       what the running config holds
           tenants | listeners             the config's tenants and listeners
           certs reload                    read certificate and key files again (a bad one keeps the old serving)
+          certs upload NAME FILE          replace a certificate's files with a PEM bundle (certificate, chain, key), validated first
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
           KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
           KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
@@ -129,6 +130,7 @@ public static class CtlCommand
             ["metrics"] => (HttpMethod.Get, "/v1/metrics", null, null),
             ["tenants"] => (HttpMethod.Get, "/v1/tenants", null, null),
             ["certs" or "certificates", "reload"] => (HttpMethod.Post, "/v1/certificates/reload", null, null),
+            ["certs" or "certificates", "upload", string name, string file] => (HttpMethod.Put, $"/v1/certificates/{Uri.EscapeDataString(name)}/pem", file, null),
             ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),

@@ -31,6 +31,12 @@ public interface IAdminBackend
     /// <summary>Reads the certificate and key files again (the config is unchanged); a bad file keeps the old certificate.</summary>
     Task<ApplyResult> ReloadCertificatesAsync(string reason);
 
+    /// <summary>
+    /// Replaces a configured certificate's files with an uploaded PEM bundle (certificate, chain, key), validated
+    /// before anything is written, then reloads certificates. Null when no certificate of that name has files.
+    /// </summary>
+    Task<ApplyResult>? UploadCertificateAsync(string name, string pem);
+
     /// <summary>Reads the config file again (SIGHUP does the same).</summary>
     Task<ApplyResult> ReloadAsync();
 }

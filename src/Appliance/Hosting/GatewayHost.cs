@@ -510,6 +510,53 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
     }
 
+    public Task<ApplyResult>? UploadCertificateAsync(string name, string pem)
+    {
+        ConfigSnapshot s = _snapshot;
+        CertificateConfig? c = s.Source.Certificates?.FirstOrDefault(x => x.Name == name);
+        if (c?.CertificatePath is null || c.KeyPath is null)
+        {
+            return null;
+        }
+
+        string baseDirectory = s.BaseDirectory.Length > 0 ? s.BaseDirectory : Environment.CurrentDirectory;
+        return UploadAsync(c, Path.GetFullPath(c.CertificatePath, baseDirectory), Path.GetFullPath(c.KeyPath, baseDirectory), pem);
+    }
+
+    private async Task<ApplyResult> UploadAsync(CertificateConfig c, string certPath, string keyPath, string pem)
+    {
+        // Certificates (leaf first, then its chain) go to the certificate file, the one private key to the key file.
+        var blocks = System.Text.RegularExpressions.Regex.Matches(pem, @"-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----");
+        string certificates = string.Concat(blocks.Where(b => b.Groups[1].Value == "CERTIFICATE").Select(b => b.Value + "\n"));
+        string[] keys = [.. blocks.Where(b => b.Groups[1].Value.EndsWith("PRIVATE KEY", StringComparison.Ordinal)).Select(b => b.Value + "\n")];
+        if (certificates.Length == 0 || keys.Length != 1)
+        {
+            return new ApplyResult(false, _revision, [new ConfigError("pem", "expected PEM certificates (leaf first) and exactly one private key")], []);
+        }
+
+        // Validated from side files first: a bad upload never touches what is served.
+        string tmpCert = certPath + ".upload", tmpKey = keyPath + ".upload";
+        try
+        {
+            AtomicFile.Write(tmpCert, certificates);
+            AtomicFile.Write(tmpKey, keys[0], UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Tls.PemCertificateLoader.Load(new Tls.CertificateSource(c.Name!, c.Hosts ?? [], tmpCert, tmpKey, null));
+        }
+        catch (Exception e) when (e is Tls.CertificateLoadException or IOException or UnauthorizedAccessException)
+        {
+            File.Delete(tmpCert);
+            File.Delete(tmpKey);
+            _logger.LogWarning("certificates: upload for {Name} refused: {Error}", c.Name, e.Message);
+            return new ApplyResult(false, _revision, [new ConfigError("pem", e.Message)], []);
+        }
+
+        File.Delete(tmpCert);
+        File.Delete(tmpKey);
+        AtomicFile.Write(keyPath, keys[0], UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        AtomicFile.Write(certPath, certificates);
+        return await ReloadCertificatesAsync($"admin upload: {c.Name}").ConfigureAwait(false);
+    }
+
     public async Task<ApplyResult> ReloadAsync()
     {
         if (_configPath is null)

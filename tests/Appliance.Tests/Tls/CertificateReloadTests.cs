@@ -130,4 +130,31 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         Assert.InRange(long.Parse(m.Groups[1].Value), 19 * 86400, 20 * 86400);
         await LoggedAsync(0, "certificate site (localhost) expires in"); // 20 days left: the 30-day warning, logged at start
     }
+
+    [Fact]
+    public async Task Uploaded_pem_bundle_is_validated_then_served()
+    {
+        string before = await ServedSerialAsync();
+        string other = Path.Combine(_dir, "other");
+        Directory.CreateDirectory(other);
+        SelfSignedCertificate.WritePem(Path.Combine(other, "a.crt"), Path.Combine(other, "a.key"), ["localhost"], TimeSpan.FromDays(60));
+        SelfSignedCertificate.WritePem(Path.Combine(other, "b.crt"), Path.Combine(other, "b.key"), ["localhost"], TimeSpan.FromDays(60));
+        string good = File.ReadAllText(Path.Combine(other, "a.crt")) + File.ReadAllText(Path.Combine(other, "a.key"));
+        string mismatched = File.ReadAllText(Path.Combine(other, "a.crt")) + File.ReadAllText(Path.Combine(other, "b.key"));
+
+        async Task<string> Upload(string name, string body) => (await Peer.RunAsync("curl",
+            ["-sS", "--unix-socket", Socket, "-X", "PUT", "--data-binary", "@-", "-w", "\n%{http_code}", $"http://a/v1/certificates/{name}/pem"], stdin: body)).Stdout;
+
+        Assert.EndsWith("\n422", await Upload("site", mismatched));
+        Assert.EndsWith("\n422", await Upload("site", "not a pem at all"));
+        Assert.EndsWith("\n404", await Upload("nosuch", good));
+        Assert.Equal(before, await ServedSerialAsync()); // nothing bad reached the files
+
+        string ok = await Upload("site", good);
+        Assert.EndsWith("\n200", ok);
+        Assert.Contains("certificate site: serial", ok);
+        using var uploaded = X509CertificateLoader.LoadCertificate(File.ReadAllBytes(Path.Combine(other, "a.crt")));
+        Assert.Equal(uploaded.SerialNumber, await ServedSerialAsync());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyPath));
+    }
 }
