@@ -52,6 +52,7 @@ public sealed class OcspStaplingTests : IAsyncLifetime
         await File.WriteAllTextAsync(F("appliance.json"), $$"""
         {
           "server": { "stateDirectory": "state" },
+          "admin": { "socketPath": "{{F("admin.sock")}}" },
           "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "site" } ],
           "certificates": [ { "name": "site", "hosts": ["localhost"], "certificatePath": "{{F("fullchain.pem")}}", "keyPath": "{{F("site.key")}}" } ],
           "routes": [ { "id": "hello", "match": { "path": "/" }, "direct": { "status": 200, "body": "hello" } } ]
@@ -80,12 +81,13 @@ public sealed class OcspStaplingTests : IAsyncLifetime
                 await Task.Delay(250);
             }
 
-            last = (await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status")).Stdout;
+            Peer.Result probe = await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status");
+            last = probe.Stdout.Length > 0 ? probe.Stdout : probe.All;
         }
 
         string responder;
         lock (_responderLog) responder = _responderLog.ToString();
-        Assert.True(last.Contains("OCSP Response Status: successful", StringComparison.Ordinal), $"{last}\n--- responder:\n{responder}\n--- index:\n{File.ReadAllText(F("index.txt"))}");
+        Assert.True(last.Contains("OCSP Response Status: successful", StringComparison.Ordinal), $"{last}\n--- responder:\n{responder}\n--- index:\n{File.ReadAllText(F("index.txt"))}\n--- appliance:\n{_app.Output}");
         Assert.Contains("Cert Status: good", last);
     }
 }

@@ -20,6 +20,7 @@ public sealed class TlsPostureTests : IAsyncLifetime
         await File.WriteAllTextAsync(config, $$"""
         {
           "server": { "stateDirectory": "state" },
+          "admin": { "socketPath": "{{Path.Combine(dir, "admin.sock")}}" },
           "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost" } ],
           "certificates": [ { "name": "localhost", "hosts": ["localhost"], "certificatePath": "{{TestCertificates.Cert("localhost")}}", "keyPath": "{{TestCertificates.Key("localhost")}}" } ],
           "routes": [ { "id": "hello", "match": { "path": "/" }, "direct": { "status": 200, "body": "hello" } } ]
