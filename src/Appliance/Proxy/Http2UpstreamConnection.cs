@@ -762,7 +762,6 @@ internal sealed class Http2UpstreamConnection : IDisposable
             return default;
         }
 
-        int id = _blockStreamId;
         bool endStream = _blockEndStream;
         _blockStreamId = 0;
         if (s is null || s.Closed)
@@ -830,7 +829,6 @@ internal sealed class Http2UpstreamConnection : IDisposable
             EndRemoteLocked(s);
         }
 
-        _ = id;
         return default;
     }
 

@@ -27,25 +27,15 @@ public sealed partial class ProxyHandler
                 {
                     connection = await destination.Http2Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (UpstreamTlsException e)
-                {
-                    LimitCounters.Increment("upstream_tls_failed");
-                    _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
-                    ReportHealth(destination, failed: true);
-                    await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
-                    return;
-                }
                 catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException or IOException)
                 {
-                    LimitCounters.Increment("upstream_connect_failed");
-                    ReportHealth(destination, failed: true);
-                    if (_cluster.PickNext(ref tried, ref retrying) is { } next)
+                    if (ConnectFailed(destination, e, ref tried, ref retrying) is { } next)
                     {
                         destination = next;
                         continue;
                     }
 
-                    await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
+                    await ConnectProblemAsync(context, e).ConfigureAwait(false);
                     return;
                 }
 

@@ -77,26 +77,15 @@ public sealed partial class ProxyHandler : RouteHandler
                 {
                     connection = await destination.Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (UpstreamTlsException e)
+                catch (Exception e) when (e is UpstreamTlsException or System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
                 {
-                    LimitCounters.Increment("upstream_tls_failed");
-                    _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
-                    ReportHealth(destination, failed: true);
-                    await ProblemAsync(context, 502, "TLS to the upstream failed").ConfigureAwait(false);
-                    return;
-                }
-                catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException or OperationCanceledException)
-                {
-                    LimitCounters.Increment("upstream_connect_failed");
-                    ReportHealth(destination, failed: true);
-                    // Nothing was sent: like nginx's proxy_next_upstream error, try another destination.
-                    if (_cluster.PickNext(ref tried, ref retrying) is { } next)
+                    if (ConnectFailed(destination, e, ref tried, ref retrying) is { } next)
                     {
                         destination = next;
                         continue;
                     }
 
-                    await ProblemAsync(context, e is TimeoutException ? 504 : 502, "cannot connect to the upstream").ConfigureAwait(false);
+                    await ConnectProblemAsync(context, e).ConfigureAwait(false);
                     return;
                 }
 
@@ -177,6 +166,33 @@ public sealed partial class ProxyHandler : RouteHandler
             }
         }
     }
+
+    /// <summary>
+    /// A connect or TLS handshake to <paramref name="destination"/> failed: counted, logged and reported to passive
+    /// health. Nothing was sent, so a refused or timed-out connect moves to another destination (nginx's
+    /// proxy_next_upstream error), within the retry budget; a TLS failure does not (the cluster's TLS is the same
+    /// everywhere). Returns the destination to try next, or null.
+    /// </summary>
+    private DestinationModel? ConnectFailed(DestinationModel destination, Exception e, ref ulong tried, ref bool retrying)
+    {
+        ReportHealth(destination, failed: true);
+        if (e is UpstreamTlsException)
+        {
+            LimitCounters.Increment("upstream_tls_failed");
+            _cluster.Logger?.LogWarning("cluster {Cluster}: {Error}", _cluster.Id, e.Message);
+            return null;
+        }
+
+        LimitCounters.Increment("upstream_connect_failed");
+        return _cluster.PickNext(ref tried, ref retrying);
+    }
+
+    private static ValueTask ConnectProblemAsync(RequestContext context, Exception e) => e switch
+    {
+        UpstreamTlsException => ProblemAsync(context, 502, "TLS to the upstream failed"),
+        TimeoutException => ProblemAsync(context, 504, "cannot connect to the upstream"),
+        _ => ProblemAsync(context, 502, "cannot connect to the upstream"),
+    };
 
     /// <summary>The exchange ran past timeouts.total: 504, or a cut connection if the response had started.</summary>
     private ValueTask TotalTimeoutAsync(RequestContext context)

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using Appliance.Tests.Support;
 
 namespace Appliance.Tests.Proxy;
@@ -12,22 +9,21 @@ namespace Appliance.Tests.Proxy;
 /// </summary>
 public sealed class PendingRequestsTests : IAsyncLifetime
 {
-    private readonly TcpListener _upstream = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _connections;
-    private int _requests;
+    private ScriptedUpstream _upstream = null!;
     private TestServer _server = null!;
 
     public async Task InitializeAsync()
     {
-        _upstream.Start();
-        _ = ServeAsync();
-        int port = ((IPEndPoint)_upstream.LocalEndpoint).Port;
+        _upstream = new ScriptedUpstream(async _ =>
+        {
+            await _gate.Task;
+            return ScriptedUpstream.Ok("ok");
+        });
         _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
             { "id": "held", "match": { "pathPrefix": "/held" }, "cluster": "held" },
             """).Replace("\"routes\": [", $$"""
-              "clusters": [ { "id": "held", "destinations": [ { "address": "127.0.0.1:{{port}}" } ],
+              "clusters": [ { "id": "held", "destinations": [ { "address": "{{_upstream.Address}}" } ],
                               "maxConnectionsPerDestination": 1, "maxPendingRequestsPerDestination": 2,
                               "timeouts": { "connect": "30s" } } ],
               "routes": [
@@ -36,52 +32,8 @@ public sealed class PendingRequestsTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _stop.Cancel();
-        _upstream.Stop();
         await _server.DisposeAsync();
-    }
-
-    private async Task ServeAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket s;
-            try
-            {
-                s = await _upstream.AcceptSocketAsync(_stop.Token);
-            }
-            catch (Exception)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _connections);
-            _ = Task.Run(async () =>
-            {
-                using (s)
-                {
-                    var head = new StringBuilder();
-                    byte[] one = new byte[1];
-                    try
-                    {
-                        while (await s.ReceiveAsync(one, SocketFlags.None) == 1)
-                        {
-                            head.Append((char)one[0]);
-                            if (head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-                            {
-                                Interlocked.Increment(ref _requests);
-                                await _gate.Task;
-                                await s.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), SocketFlags.None);
-                                head.Clear();
-                            }
-                        }
-                    }
-                    catch (SocketException)
-                    {
-                    }
-                }
-            });
-        }
+        await _upstream.DisposeAsync();
     }
 
     private async Task<int> GetAsync()
@@ -95,7 +47,7 @@ public sealed class PendingRequestsTests : IAsyncLifetime
     public async Task Past_the_connection_cap_two_wait_and_the_rest_get_503()
     {
         Task<int> first = GetAsync();
-        while (Volatile.Read(ref _requests) == 0)
+        while (Volatile.Read(ref _upstream.Requests) == 0)
         {
             await Task.Yield(); // the first request holds the only connection
         }
@@ -113,6 +65,6 @@ public sealed class PendingRequestsTests : IAsyncLifetime
         _gate.SetResult();
         int[] statuses = await Task.WhenAll(first, second, third);
         Assert.Equal(new[] { 200, 200, 200 }, statuses);
-        Assert.Equal(1, Volatile.Read(ref _connections)); // all went over the one connection, in turn
+        Assert.Equal(1, Volatile.Read(ref _upstream.Connections)); // all went over the one connection, in turn
     }
 }

@@ -25,6 +25,8 @@ public sealed class ScriptedUpstream : IAsyncDisposable
 
     public int Requests;
 
+    public int Connections;
+
     private async Task AcceptAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -39,6 +41,7 @@ public sealed class ScriptedUpstream : IAsyncDisposable
                 return;
             }
 
+            Interlocked.Increment(ref Connections);
             _ = ServeAsync(s);
         }
     }

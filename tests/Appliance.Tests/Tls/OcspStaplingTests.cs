@@ -11,6 +11,7 @@ public sealed class OcspStaplingTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "appliance-ocsp-" + Guid.NewGuid().ToString("N"));
     private readonly System.Text.StringBuilder _responderLog = new();
+    private readonly TaskCompletionSource _asked = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process _responder = null!;
     private ApplianceProcess _app = null!;
     private int _port;
@@ -44,8 +45,8 @@ public sealed class OcspStaplingTests : IAsyncLifetime
         }
 
         _responder = Process.Start(psi)!;
-        _responder.OutputDataReceived += (_, e) => { lock (_responderLog) _responderLog.AppendLine(e.Data); };
-        _responder.ErrorDataReceived += (_, e) => { lock (_responderLog) _responderLog.AppendLine(e.Data); };
+        _responder.OutputDataReceived += (_, e) => OnResponderLine(e.Data);
+        _responder.ErrorDataReceived += (_, e) => OnResponderLine(e.Data);
         _responder.BeginOutputReadLine();
         _responder.BeginErrorReadLine();
 
@@ -62,6 +63,19 @@ public sealed class OcspStaplingTests : IAsyncLifetime
         _port = int.Parse((await _app.WaitForLineAsync(@"listener https: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
     }
 
+    private void OnResponderLine(string? line)
+    {
+        lock (_responderLog)
+        {
+            _responderLog.AppendLine(line);
+        }
+
+        if (line?.Contains("Received request", StringComparison.Ordinal) == true)
+        {
+            _asked.TrySetResult(); // the appliance asked for its response
+        }
+    }
+
     public async Task DisposeAsync()
     {
         await _app.DisposeAsync();
@@ -72,15 +86,12 @@ public sealed class OcspStaplingTests : IAsyncLifetime
     [Fact]
     public async Task Handshakes_carry_a_stapled_ocsp_response_once_fetched()
     {
-        string last = "";
-        for (int i = 0; i < 60 && !last.Contains("OCSP Response Status: successful", StringComparison.Ordinal); i++)
+        // The appliance fetches the response in the background (at load, or at the first handshake).
+        string last = (await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status")).Stdout;
+        await _asked.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < 100 && !last.Contains("OCSP Response Status: successful", StringComparison.Ordinal); i++)
         {
-            // The fetch runs in the background: probe with handshakes, paced so the responder has time to answer.
-            if (i > 0)
-            {
-                await Task.Delay(250);
-            }
-
+            // Answered: the staple is installed as the response comes in; each handshake checks (bounded).
             Peer.Result probe = await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status");
             last = probe.Stdout.Length > 0 ? probe.Stdout : probe.All;
         }
