@@ -5,13 +5,24 @@ namespace Appliance.Tls;
 /// <summary>
 /// A certificate and the one options object every handshake for it reuses. Reusing the
 /// same options (same context, protocols and ALPN list) is what lets SslStream reuse its
-/// cached OpenSSL context, and with it the session cache that resumption needs.
+/// cached OpenSSL context, and with it the session cache that resumption needs; while the
+/// binding is in service it pins that context (<see cref="SessionResumption"/>).
 /// </summary>
 internal sealed class CertificateBinding(LoadedCertificate certificate, SslServerAuthenticationOptions options)
 {
+    private IDisposable? _pin;
+
     public LoadedCertificate Certificate { get; } = certificate;
 
     public SslServerAuthenticationOptions Options { get; } = options;
+
+    public void Pin() => _pin ??= SessionResumption.Pin(Options);
+
+    public void Unpin()
+    {
+        _pin?.Dispose();
+        _pin = null;
+    }
 
     // SniMap names the values of clashing entries in its errors.
     public override string ToString() => Certificate.ToString();

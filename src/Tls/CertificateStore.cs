@@ -12,6 +12,8 @@ namespace Appliance.Tls;
 public sealed class CertificateStore
 {
     private readonly SniMap<CertificateBinding> _map;
+    private readonly CertificateBinding[] _bindings;
+    private int _services;
 
     /// <param name="certificates">Certificates and the hosts each serves.</param>
     /// <param name="defaultCertificateName">
@@ -53,6 +55,7 @@ public sealed class CertificateStore
         }
 
         _map = SniMap<CertificateBinding>.Build(hosts, options.RequireSni ? null : defaultBinding);
+        _bindings = [.. bindings.Values];
         Certificates = [.. certificates];
         Options = options;
         DefaultCertificate = defaultBinding?.Certificate;
@@ -64,6 +67,34 @@ public sealed class CertificateStore
 
     /// <summary>The configured default certificate (served to unknown names unless SNI is required).</summary>
     public LoadedCertificate? DefaultCertificate { get; }
+
+    /// <summary>
+    /// Called when a listener starts serving this store: pins each certificate's OpenSSL context so its sessions
+    /// survive however many other certificates the process serves. Balanced by <see cref="EndService"/>.
+    /// A store that is built but never served (a dry run, a refused reload) pins nothing.
+    /// </summary>
+    public void BeginService()
+    {
+        if (Interlocked.Increment(ref _services) == 1)
+        {
+            foreach (CertificateBinding binding in _bindings)
+            {
+                binding.Pin();
+            }
+        }
+    }
+
+    /// <summary>The listener moved to another store or closed; the contexts may be evicted once unused.</summary>
+    public void EndService()
+    {
+        if (Interlocked.Decrement(ref _services) == 0)
+        {
+            foreach (CertificateBinding binding in _bindings)
+            {
+                binding.Unpin();
+            }
+        }
+    }
 
     /// <summary>Options for a handshake with this SNI name; null means refuse the handshake.</summary>
     public SslServerAuthenticationOptions? Select(string? serverName) =>

@@ -481,6 +481,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 .Append((long)(cert.NotAfter - DateTimeOffset.UtcNow).TotalSeconds).Append('\n');
         }
 
+        sb.Append("# HELP tls_handshakes_total TLS handshakes by outcome (resumed: a session ID, ticket or PSK was accepted).\n# TYPE tls_handshakes_total counter\n");
+        foreach ((string result, long count) in TlsHandshakeCounters.Snapshot())
+        {
+            sb.Append("tls_handshakes_total{result=\"").Append(result).Append("\"} ").Append(count).Append('\n');
+        }
+
         sb.Append("# HELP appliance_limit_trips_total Requests or connections refused by a limit, by reason.\n# TYPE appliance_limit_trips_total counter\n");
         foreach ((string reason, long count) in LimitCounters.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {

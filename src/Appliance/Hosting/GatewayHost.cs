@@ -108,6 +108,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             StartAdmin(adminPath, snapshot.AdminGroup);
         }
 
+        if (Tls.SessionResumption.Unavailable is { } why)
+        {
+            _logger.LogWarning("tls: {Reason}", why);
+        }
+
         _certificateWatcher = new CertificateWatcher(ReloadCertificatesAsync, _logger);
         _certificateWatcher.Watch(snapshot);
         _certificateWatcher.WarnBeforeExpiry();
@@ -405,6 +410,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         await entry.Socket.DisposeAsync().ConfigureAwait(false);
+        entry.Runtime.Close();
         _registry.RequestClose(name); // its connections finish what they are doing, then close
         _logger.LogInformation("listener {Name}: removed; its connections drain", name);
     }

@@ -15,6 +15,9 @@ public sealed class ConnectionInfo
     public SslProtocols TlsProtocol { get; set; }
     public string? ApplicationProtocol { get; set; }
 
+    /// <summary>Whether the TLS handshake resumed a session (ID, ticket or PSK); null on plain connections or when unknown.</summary>
+    public bool? TlsResumed { get; set; }
+
     /// <summary>The client's certificate on a mutual-TLS listener, verified against the listener's CAs; null without one.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; set; }
 

@@ -55,7 +55,8 @@ public sealed class HttpConnection : TrackedConnection
             ListenerRuntime.State state = _runtime.Current;
             if (state.Certificates is { } certificates)
             {
-                var ssl = new SslStream(network, leaveInnerStreamOpen: false);
+                var observer = new Tls.HandshakeObserverStream(network);
+                var ssl = new SslStream(observer, leaveInnerStreamOpen: false);
                 stream = ssl;
                 _handshaking = true;
                 SetDeadline(state.Limits.HandshakeTimeout);
@@ -66,6 +67,7 @@ public sealed class HttpConnection : TrackedConnection
                 catch (Exception e)
                 {
                     string reason = HandshakeFailureReason(e);
+                    Telemetry.TlsHandshakeCounters.Failed();
                     _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, reason);
                     return;
                 }
@@ -79,6 +81,8 @@ public sealed class HttpConnection : TrackedConnection
                 info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
                 info.TlsProtocol = ssl.SslProtocol;
                 info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+                info.TlsResumed = observer.Resumed;
+                Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
                 if (ssl.RemoteCertificate is { } client)
                 {
                     info.ClientCertificate = client as System.Security.Cryptography.X509Certificates.X509Certificate2

@@ -14,13 +14,23 @@ public sealed class ListenerRuntime
     {
         Name = name;
         _state = state;
+        state.Certificates?.BeginService();
     }
 
     public string Name { get; }
 
     public State Current => _state;
 
-    public void Update(State state) => _state = state;
+    /// <summary>New connections read the new state; the old certificates leave service (open connections keep theirs).</summary>
+    public void Update(State state)
+    {
+        state.Certificates?.BeginService(); // first, so a certificate in both keeps its pinned context throughout
+        State old = Interlocked.Exchange(ref _state, state);
+        old.Certificates?.EndService();
+    }
+
+    /// <summary>The listener closed.</summary>
+    public void Close() => _state.Certificates?.EndService();
 
     /// <param name="Certificates">null for a plain listener.</param>
     public sealed record State(CertificateStore? Certificates, ServerLimits Limits, IRequestDispatcher Dispatcher, bool Http2Enabled);

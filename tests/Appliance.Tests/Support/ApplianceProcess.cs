@@ -22,15 +22,24 @@ public sealed partial class ApplianceProcess : IAsyncDisposable
 
     public static string AssemblyPath => Path.Combine(AppContext.BaseDirectory, "appliance.dll");
 
+    /// <summary>
+    /// Runs the built assembly under dotnet, or the native binary named by APPLIANCE_TEST_BINARY (to run the
+    /// real-process tests against the AOT build: <c>APPLIANCE_TEST_BINARY=artifacts/publish/appliance</c>).
+    /// </summary>
     public static ApplianceProcess Start(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        string? binary = Environment.GetEnvironmentVariable("APPLIANCE_TEST_BINARY");
+        var psi = new ProcessStartInfo(string.IsNullOrEmpty(binary) ? "dotnet" : Path.GetFullPath(binary))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add(AssemblyPath);
+        if (string.IsNullOrEmpty(binary))
+        {
+            psi.ArgumentList.Add(AssemblyPath);
+        }
+
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);

@@ -1,0 +1,40 @@
+namespace Appliance.Telemetry;
+
+/// <summary>
+/// TLS handshakes by outcome, exported as <c>tls_handshakes_total{result="full|resumed|failed"}</c>. "resumed" means
+/// OpenSSL accepted the client's session (ID, ticket or TLS 1.3 PSK); "unknown" appears only if the runtime stops
+/// telling us (see <see cref="Tls.SessionResumption.Unavailable"/>).
+/// </summary>
+public static class TlsHandshakeCounters
+{
+    private static long s_full;
+    private static long s_resumed;
+    private static long s_failed;
+    private static long s_unknown;
+
+    public static void Completed(bool? resumed)
+    {
+        if (resumed is not { } r)
+        {
+            Interlocked.Increment(ref s_unknown);
+        }
+        else
+        {
+            Interlocked.Increment(ref r ? ref s_resumed : ref s_full);
+        }
+    }
+
+    public static void Failed() => Interlocked.Increment(ref s_failed);
+
+    public static IEnumerable<KeyValuePair<string, long>> Snapshot()
+    {
+        yield return new("full", Interlocked.Read(ref s_full));
+        yield return new("resumed", Interlocked.Read(ref s_resumed));
+        yield return new("failed", Interlocked.Read(ref s_failed));
+        long unknown = Interlocked.Read(ref s_unknown);
+        if (unknown > 0)
+        {
+            yield return new("unknown", unknown);
+        }
+    }
+}
