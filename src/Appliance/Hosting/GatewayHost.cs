@@ -34,11 +34,16 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private CertificateWatcher? _certificateWatcher;
     private StateStore? _state;
     private PosixSignalRegistration? _sighup;
+    private readonly SystemdNotifier _systemd;
+    private readonly SocketActivation _activation;
+    private Watchdog? _watchdog;
     private volatile ConfigSnapshot _snapshot;
     private int _revision;
 
-    public GatewayHost(ConfigSource source, ILoggerFactory loggers)
+    public GatewayHost(ConfigSource source, ILoggerFactory loggers, ServiceManager? service = null)
     {
+        _systemd = service?.Notifier ?? new SystemdNotifier(null);
+        _activation = service?.Activation ?? SocketActivation.Parse(null, null, null, 0, _ => throw new InvalidOperationException());
         _logger = Logs.Tee(loggers.CreateLogger("appliance"));
         _snapshot = source.Initial;
         _configPath = source.Path;
@@ -129,12 +134,47 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true; // SIGHUP reloads; it must not terminate
-            _ = ReloadAsync();
+            _ = ReloadForSignalAsync();
         });
+
+        foreach (string unclaimed in _activation.CloseUnclaimed())
+        {
+            _logger.LogWarning("systemd passed a socket named '{Name}' that no listener claims; closed", unclaimed);
+        }
 
         _logger.LogInformation("appliance {Version} ready: {Listeners} listener(s), {Routes} route(s), {Certificates} certificate(s), config revision {Revision}",
             Program.Version, snapshot.Listeners.Count, snapshot.Routes.Routes.Count, snapshot.Certificates.Count, _revision);
+        if (_systemd.Enabled)
+        {
+            _systemd.Ready(StatusLine());
+            TimeSpan? interval = Watchdog.IntervalFromEnvironment();
+            _watchdog = new Watchdog(_systemd.Send, AcceptLoopProblem, StatusLine, Watchdog.QueueToThreadPool, _logger);
+            _watchdog.Start(interval);
+            if (interval is { } i)
+            {
+                _logger.LogInformation("systemd watchdog: every {Interval}", Duration.Format(i / 2));
+            }
+        }
+
         return Task.CompletedTask;
+    }
+
+    private string StatusLine() => $"{_registry.Count} connection(s), config revision {Revision}";
+
+    private string? AcceptLoopProblem()
+    {
+        lock (_listeners)
+        {
+            foreach ((SocketListener socket, _, _) in _listeners.Values)
+            {
+                if (socket.AcceptLoopProblem is { } problem)
+                {
+                    return problem;
+                }
+            }
+        }
+
+        return _admin?.AcceptLoopProblem;
     }
 
     private void OpenState(ConfigSnapshot snapshot)
@@ -218,12 +258,13 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     {
         var runtime = new ListenerRuntime(model.Name, BuildState(model));
         SocketListener listener;
+        var options = new SocketListenerOptions(model.Name, model.EndPoint, model.Backlog, model.ReusePort, model.MaxConnections);
+        Func<Socket, SocketListener, Task> accepted = (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync();
         try
         {
-            listener = SocketListener.Bind(
-                new SocketListenerOptions(model.Name, model.EndPoint, model.Backlog, model.ReusePort, model.MaxConnections),
-                (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync(),
-                _logger);
+            listener = _activation.Take(model.Name) is { } passed
+                ? SocketListener.Adopt(options, passed, accepted, _logger)
+                : SocketListener.Bind(options, accepted, _logger);
         }
         catch (SocketException e)
         {
@@ -236,18 +277,29 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             _listeners[model.Name] = (listener, runtime, model);
         }
 
-        _logger.LogInformation("listener {Name}: {Scheme}://{EndPoint}{Redirect}", model.Name, model.Tls ? "https" : "http",
-            listener.LocalEndPoint, model.RedirectToHttps ? $" (redirects to https port {model.HttpsPort})" : "");
+        _logger.LogInformation("listener {Name}: {Scheme}://{EndPoint}{Redirect}{Passed}", model.Name, model.Tls ? "https" : "http",
+            listener.LocalEndPoint, model.RedirectToHttps ? $" (redirects to https port {model.HttpsPort})" : "",
+            listener.Inherited ? " (socket passed by systemd)" : "");
     }
 
     private void StartAdmin(string path, string group)
     {
-        UnixSocketFile.PrepareForBind(path);
         var dispatcher = new AdminDispatcher(this, group, _logger);
         var limits = new ServerLimits { MaxRequestBodySize = AdminDispatcher.MaxBodyBytes, KeepAliveTimeout = TimeSpan.FromSeconds(30) };
         var runtime = new ListenerRuntime("admin", new ListenerRuntime.State(null, limits, dispatcher, Http2Enabled: false));
-        _admin = SocketListener.Bind(new SocketListenerOptions("admin", new UnixDomainSocketEndPoint(path), 64, false, 256),
-            (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync(), _logger);
+        var options = new SocketListenerOptions("admin", new UnixDomainSocketEndPoint(path), 64, false, 256);
+        Func<Socket, SocketListener, Task> accepted = (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync();
+        if (_activation.Take("admin") is { } passed)
+        {
+            // systemd made the socket file with the unit's SocketMode/SocketGroup; it is not ours to chmod or unlink.
+            _admin = SocketListener.Adopt(options, passed, accepted, _logger);
+            _admin.Start();
+            _logger.LogInformation("admin API: unix:{Path} (socket passed by systemd)", _admin.LocalEndPoint);
+            return;
+        }
+
+        UnixSocketFile.PrepareForBind(path);
+        _admin = SocketListener.Bind(options, accepted, _logger);
         if (UnixSocketFile.SetPermissions(path, group) is { } warning)
         {
             _logger.LogWarning("admin: {Warning}", warning);
@@ -590,10 +642,19 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         return result;
     }
 
+    /// <summary>SIGHUP (systemctl reload): tells systemd a reload is under way and when it is done.</summary>
+    private async Task ReloadForSignalAsync()
+    {
+        _systemd.Reloading();
+        ApplyResult result = await ReloadAsync().ConfigureAwait(false);
+        _systemd.Ready(result.Ok ? StatusLine() : $"reload refused, revision {Revision} kept: {string.Join("; ", result.Errors)}");
+    }
+
     // ---------------- stop ----------------
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _systemd.Stopping($"draining {_registry.Count} connection(s), up to {Duration.Format(_snapshot.ShutdownTimeout)}");
         _sighup?.Dispose();
         _certificateWatcher?.Dispose();
         List<SocketListener> sockets;
@@ -610,7 +671,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         if (_admin is not null)
         {
             await _admin.DisposeAsync().ConfigureAwait(false);
-            if (_snapshot.AdminSocketPath is { } path)
+            if (!_admin.Inherited && _snapshot.AdminSocketPath is { } path)
             {
                 File.Delete(path);
             }
@@ -624,6 +685,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         await _registry.DrainAsync(linked.Token).ConfigureAwait(false);
         _registry.Dispose();
         _state?.Dispose(); // after the drain: requests still running may write to it
+        _watchdog?.Dispose(); // pings kept coming through the drain
         _logger.LogInformation("stopped");
     }
 

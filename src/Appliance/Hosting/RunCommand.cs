@@ -47,7 +47,11 @@ public static class RunCommand
         ServerHeader.Configure(snapshot.ServerHeader);
         ConfigureSocketEngine(snapshot);
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
-        bool underSystemd = SystemdHelpers.IsSystemdService() || Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is not null;
+        // Under systemd when it gave us a notify socket or a journal stream; /proc/1/comm may be hidden (ProtectProc).
+        bool underSystemd = Environment.GetEnvironmentVariable("NOTIFY_SOCKET") is not null
+            || Environment.GetEnvironmentVariable("JOURNAL_STREAM") is not null
+            || SystemdHelpers.IsSystemdService();
+        var service = new ServiceManager(SystemdNotifier.FromEnvironment(), SocketActivation.FromEnvironment());
         builder.Logging.SetMinimumLevel(Environment.GetEnvironmentVariable("APPLIANCE_LOG_LEVEL") switch
         {
             "debug" => LogLevel.Debug,
@@ -70,11 +74,13 @@ public static class RunCommand
             });
         }
 
-        builder.Services.AddSystemd();
+        // Our own notifier instead of AddSystemd(): it sends only READY/STOPPING, and only when its detection works.
+        builder.Services.AddSingleton(service);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = snapshot.ShutdownTimeout + TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(new ConfigSource(configPath, snapshot));
         builder.Services.AddHostedService<GatewayHost>();
         using IHost host = builder.Build();
+        using SystemdNotifier notifier = service.Notifier;
         try
         {
             await host.RunAsync().ConfigureAwait(false);
@@ -114,6 +120,9 @@ public static class RunCommand
         return ConfigCompiler.Compile(config, Path.GetDirectoryName(full)!);
     }
 }
+
+/// <summary>What systemd handed the process: where to report readiness and health, and sockets to adopt.</summary>
+public sealed record ServiceManager(SystemdNotifier Notifier, SocketActivation Activation);
 
 /// <summary>Where the running config came from (null path = embedded default) and its first snapshot.</summary>
 public sealed record ConfigSource(string? Path, ConfigSnapshot Initial);

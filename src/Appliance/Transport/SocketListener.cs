@@ -23,6 +23,7 @@ public sealed class SocketListener : IAsyncDisposable
     private Task? _acceptLoop;
     private int _active;
     private long _rejected;
+    private volatile bool _disposed;
 
     private SocketListener(SocketListenerOptions options, Socket socket, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
     {
@@ -81,7 +82,28 @@ public sealed class SocketListener : IAsyncDisposable
         return new SocketListener(options, socket, onAccepted, logger);
     }
 
+    /// <summary>
+    /// Takes over a socket that is already bound and listening (passed by systemd socket activation). The socket's
+    /// own address wins over the one in <paramref name="options"/>; the unit file decides where it listens.
+    /// </summary>
+    public static SocketListener Adopt(SocketListenerOptions options, Socket socket, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
+    {
+        EndPoint bound = socket.LocalEndPoint ?? options.EndPoint;
+        return new SocketListener(options with { EndPoint = bound }, socket, onAccepted, logger) { Inherited = true };
+    }
+
+    /// <summary>True when systemd passed this socket in (it is not ours to unlink or rebind).</summary>
+    public bool Inherited { get; private init; }
+
     public void Start() => _acceptLoop ??= Task.Run(AcceptLoopAsync);
+
+    /// <summary>Null while the accept loop runs (or before it starts); otherwise why it ended.</summary>
+    public string? AcceptLoopProblem => _acceptLoop switch
+    {
+        { IsFaulted: true } t => $"listener {Options.Name}: accept loop failed: {t.Exception?.GetBaseException().Message}",
+        { IsCompleted: true } when !_disposed => $"listener {Options.Name}: accept loop ended",
+        _ => null,
+    };
 
     /// <summary>Called by the connection when it closes.</summary>
     public void Release() => Interlocked.Decrement(ref _active);
@@ -145,6 +167,7 @@ public sealed class SocketListener : IAsyncDisposable
     /// <summary>Stops accepting; live connections are not touched.</summary>
     public async ValueTask DisposeAsync()
     {
+        _disposed = true;
         _socket.Dispose();
         if (_acceptLoop is not null)
         {
