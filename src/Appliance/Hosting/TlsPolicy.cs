@@ -39,12 +39,20 @@ internal static partial class TlsPolicy
             return;
         }
 
-        string path = Path.Combine(Path.GetTempPath(), $"appliance-openssl-{Environment.ProcessId}-{Guid.NewGuid():N}.cnf");
+        // The file lives in memory (memfd), named by /proc/self/fd: the hardened unit's file system is read-only.
+        int fd = MemfdCreate("appliance-openssl.cnf", 1 /* MFD_CLOEXEC */);
+        if (fd < 0)
+        {
+            Console.Error.WriteLine("appliance: TLS policy not applied (memfd_create failed); OpenSSL's defaults are in force");
+            return;
+        }
+
+        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
         try
         {
-            File.WriteAllText(path, OpenSslConfig);
+            RandomAccess.Write(handle, System.Text.Encoding.UTF8.GetBytes(OpenSslConfig), 0);
             // Environment.SetEnvironmentVariable changes only .NET's copy; OpenSSL reads the C environment.
-            if (SetEnv("OPENSSL_CONF", path, 1) != 0)
+            if (SetEnv("OPENSSL_CONF", $"/proc/self/fd/{fd}", 1) != 0)
             {
                 return;
             }
@@ -56,17 +64,10 @@ internal static partial class TlsPolicy
         {
             Console.Error.WriteLine($"appliance: TLS policy not applied ({e.Message}); OpenSSL's defaults are in force");
         }
-        finally
-        {
-            try
-            {
-                File.Delete(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
     }
+
+    [LibraryImport("libc", EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int MemfdCreate(string name, uint flags);
 
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int SetEnv(string name, string value, int overwrite);

@@ -82,9 +82,9 @@ public sealed class Http1Connection : ResponseSink
             _phase = Phase.Idle;
             _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
             _owner.SetDeadline(Limits.KeepAliveTimeout);
-            if (_draining)
+            if (_draining && _requests > 0)
             {
-                break;
+                break; // idle keep-alive: close now (RFC 9112 §9.3.1: the client retries on a new connection)
             }
 
             // ---- request head ----
@@ -461,9 +461,9 @@ public sealed class Http1Connection : ResponseSink
     internal void RequestClose()
     {
         _draining = true;
-        if (_phase == Phase.Idle)
+        if (_phase == Phase.Idle && _requests > 0)
         {
-            _input.CancelPendingRead();
+            _input.CancelPendingRead(); // a new connection's first request is still awaited (and answered, then closed)
         }
     }
 

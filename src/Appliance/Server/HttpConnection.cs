@@ -90,11 +90,9 @@ public sealed class HttpConnection : TrackedConnection
                 }
             }
 
-            if (_closeRequested)
-            {
-                return;
-            }
-
+            // A connection accepted before a drain began still gets its first request answered (with
+            // Connection: close, or a GOAWAY on HTTP/2): the client sent it in good faith, and a socket-activated
+            // restart must not turn it into an error.
             PipeReader input = PipeReader.Create(stream, s_readerOptions);
             try
             {
