@@ -49,6 +49,18 @@ dotnet test Appliance.sln -c Release --no-build -nologo \
   --logger "trx" --results-directory "$results" -- RunConfiguration.TreatNoTestsAsError=true
 test_rc=$?
 
+# Packaging tier B: the .deb installed in a Debian 12 rootfs booted with systemd-nspawn (needs root).
+vm_passed=0; vm_failed=0
+if [ "$(id -u)" = 0 ]; then
+  echo "== packaging tier B (systemd-nspawn boot)"
+  vm_log="$results/tier-b.log"
+  PUBLISH_DIR="$root/artifacts/publish" packaging/test-vm.sh nspawn > "$vm_log" 2>&1
+  vm_rc=$?
+  grep -E '^(ok|FAIL):' "$vm_log"
+  vm_passed=$(grep -c '^ok:' "$vm_log"); vm_failed=$(grep -c '^FAIL:' "$vm_log")
+  if [ $vm_rc -ne 0 ] && [ "$vm_failed" = 0 ]; then tail -20 "$vm_log"; vm_failed=1; fi
+fi
+
 passed=0; failed=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
@@ -56,7 +68,7 @@ for trx in "$results"/*.trx; do
   p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
 done
-passed=$((passed + aot_passed)); failed=$((failed + failed_steps))
+passed=$((passed + aot_passed + vm_passed)); failed=$((failed + failed_steps + vm_failed))
 if [ $test_rc -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

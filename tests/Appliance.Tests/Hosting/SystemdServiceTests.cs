@@ -47,7 +47,7 @@ public sealed class SystemdServiceTests : IAsyncLifetime
     [
         "--user", "--unit", name, "--working-directory", _dir,
         "-p", "Type=notify", "-p", "TimeoutStartSec=60", "-p", "TimeoutStopSec=30",
-        "-p", "ExecReload=/bin/kill -HUP $MAINPID",
+        "-p", "ExecReload=/bin/sh -c 'kill -HUP \"$1\"' reload $MAINPID",
         "-p", $"StandardOutput=append:{Log}", "-p", $"StandardError=append:{Log}",
         .. properties.SelectMany(p => new[] { "-p", p }),
         "--", .. SystemdUserManager.ApplianceCommand, "run", "--config", Config,
