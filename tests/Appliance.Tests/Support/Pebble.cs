@@ -37,13 +37,19 @@ public sealed class Pebble : IAsyncDisposable
         }
     }));
 
-    public static async Task<Pebble> StartAsync(string folder, int httpPort, int tlsPort)
+    /// <summary>Where pebble validates HTTP-01: the appliance's plain listener must listen here.</summary>
+    public int HttpPort { get; private set; }
+
+    /// <summary>Where pebble validates TLS-ALPN-01: the appliance's TLS listener must listen here.</summary>
+    public int TlsPort { get; private set; }
+
+    public static async Task<Pebble> StartAsync(string folder)
     {
         Directory.CreateDirectory(folder);
         var pebble = new Pebble(folder);
         try
         {
-            await pebble.RunAsync(httpPort, tlsPort);
+            await pebble.RunAsync();
         }
         catch
         {
@@ -54,7 +60,7 @@ public sealed class Pebble : IAsyncDisposable
         return pebble;
     }
 
-    private async Task RunAsync(int httpPort, int tlsPort)
+    private async Task RunAsync()
     {
         using var ca = SelfSignedCertificate.Create([], TimeSpan.FromDays(2), certificateAuthority: true, commonName: "pebble API test CA");
         using var api = SelfSignedCertificate.Create(["localhost"], TimeSpan.FromDays(2), issuer: ca); // SAN localhost, 127.0.0.1, ::1
@@ -66,8 +72,10 @@ public sealed class Pebble : IAsyncDisposable
             await File.WriteAllTextAsync(key, apiKey.ExportPkcs8PrivateKeyPem() + "\n");
         }
 
-        int dnsPort = FreeTcpAndUdpPort();
-        int listenPort = NginxUpstream.FreePort(), managementPort = NginxUpstream.FreePort(), dnsManagementPort = NginxUpstream.FreePort();
+        // All six at once, so no two are the same; the appliance binds the first two.
+        int[] ports = FreePorts(6);
+        (HttpPort, TlsPort) = (ports[0], ports[1]);
+        (int listenPort, int managementPort, int dnsManagementPort, int dnsPort) = (ports[2], ports[3], ports[4], ports[5]);
         Task dnsReady = Start("pebble-challtestsrv", "Starting challenge servers", [],
             "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", $"127.0.0.1:{dnsPort}",
             "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", $"127.0.0.1:{dnsManagementPort}");
@@ -78,7 +86,7 @@ public sealed class Pebble : IAsyncDisposable
             { "pebble": {
                 "listenAddress": "127.0.0.1:{{listenPort}}", "managementListenAddress": "127.0.0.1:{{managementPort}}",
                 "certificate": "{{certificate}}", "privateKey": "{{key}}",
-                "httpPort": {{httpPort}}, "tlsPort": {{tlsPort}}, "ocspResponderURL": "", "externalAccountBindingRequired": false } }
+                "httpPort": {{HttpPort}}, "tlsPort": {{TlsPort}}, "ocspResponderURL": "", "externalAccountBindingRequired": false } }
             """);
         Task ready = Start("pebble", "ACME directory available at", [("PEBBLE_VA_NOSLEEP", "1"), ("PEBBLE_WFE_NONCEREJECT", "0"), ("PEBBLE_AUTHZREUSE", "0")],
             "-config", config, "-dnsserver", $"127.0.0.1:{dnsPort}");
@@ -130,20 +138,38 @@ public sealed class Pebble : IAsyncDisposable
         return ready.Task;
     }
 
-    /// <summary>The DNS server binds TCP and UDP on one port: find one free for both.</summary>
-    private static int FreeTcpAndUdpPort()
+    /// <summary>
+    /// Distinct free loopback ports: bound on port 0 together (so the kernel cannot hand out one twice), read back,
+    /// released. The last is also free for UDP (pebble-challtestsrv serves DNS on TCP and UDP).
+    /// </summary>
+    private static int[] FreePorts(int count)
     {
         for (int attempt = 0; ; attempt++)
         {
-            int port = NginxUpstream.FreePort();
+            var sockets = new List<Socket>();
             try
             {
+                for (int i = 0; i < count; i++)
+                {
+                    var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    sockets.Add(s);
+                    s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                }
+
+                int[] ports = [.. sockets.Select(s => ((IPEndPoint)s.LocalEndPoint!).Port)];
                 using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-                udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
-                return port;
+                udp.Bind(new IPEndPoint(IPAddress.Loopback, ports[^1]));
+                return ports;
             }
             catch (SocketException) when (attempt < 20)
             {
+            }
+            finally
+            {
+                foreach (Socket s in sockets)
+                {
+                    s.Dispose();
+                }
             }
         }
     }

@@ -15,8 +15,6 @@ namespace Appliance.Tests.Tls;
 public sealed partial class AcmeTests : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "appliance-acme-" + Guid.NewGuid().ToString("N"));
-    private readonly int _httpPort = NginxUpstream.FreePort();
-    private readonly int _tlsPort = NginxUpstream.FreePort();
     private Pebble _pebble = null!;
     private ApplianceProcess? _app;
 
@@ -27,8 +25,12 @@ public sealed partial class AcmeTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _pebble = await Pebble.StartAsync(Path.Combine(_dir, "pebble"), _httpPort, _tlsPort);
+        _pebble = await Pebble.StartAsync(Path.Combine(_dir, "pebble"));
     }
+
+    private int HttpPort => _pebble.HttpPort;
+
+    private int TlsPort => _pebble.TlsPort;
 
     public async Task DisposeAsync()
     {
@@ -48,8 +50,8 @@ public sealed partial class AcmeTests : IAsyncLifetime
               "server": { "stateDirectory": "{{State}}" },
               "admin": { "socketPath": "{{Socket}}" },
               "listeners": [
-                { "name": "https", "address": "127.0.0.1:{{_tlsPort}}", "tls": true, "defaultCertificate": "{{name}}" },
-                { "name": "http", "address": "127.0.0.1:{{_httpPort}}", "tls": false, "redirectToHttps": true, "httpsPort": {{_tlsPort}} }
+                { "name": "https", "address": "127.0.0.1:{{TlsPort}}", "tls": true, "defaultCertificate": "{{name}}" },
+                { "name": "http", "address": "127.0.0.1:{{HttpPort}}", "tls": false, "redirectToHttps": true, "httpsPort": {{TlsPort}} }
               ],
               "certificates": [ { "name": "{{name}}", "hosts": ["{{host}}"],
                 "acme": { "directory": "{{_pebble.DirectoryUrl}}", "email": "ops@acme.test", "challenge": "{{challenge}}", "caFile": "{{_pebble.CaFile}}" } } ],
@@ -57,7 +59,7 @@ public sealed partial class AcmeTests : IAsyncLifetime
             }
             """);
         _app = ApplianceProcess.Start("run", "--config", config);
-        await _app.WaitForLineAsync(@"listener https: https://127\.0\.0\.1:" + _tlsPort);
+        await _app.WaitForLineAsync(@"listener https: https://127\.0\.0\.1:" + TlsPort);
     }
 
     private async Task WaitForLogAsync(string pattern)
@@ -75,7 +77,7 @@ public sealed partial class AcmeTests : IAsyncLifetime
     /// <summary>What openssl s_client is served for <paramref name="host"/>: the leaf's issuer and serial.</summary>
     private async Task<(string Issuer, string Serial, string Output)> ServedAsync(string host, params string[] extra)
     {
-        Peer.Result r = await Peer.OpenSslAsync("", ["s_client", "-connect", $"127.0.0.1:{_tlsPort}", "-servername", host, .. extra]);
+        Peer.Result r = await Peer.OpenSslAsync("", ["s_client", "-connect", $"127.0.0.1:{TlsPort}", "-servername", host, .. extra]);
         string pem = PemBlock().Match(r.Stdout) is { Success: true } m ? m.Value : "";
         if (pem.Length == 0)
         {
@@ -123,9 +125,9 @@ public sealed partial class AcmeTests : IAsyncLifetime
         Assert.True(status.GetProperty("acme").TryGetProperty("nextRenewal", out _));
 
         // The plain listener still redirects everything else, and unknown tokens are 404.
-        Peer.Result redirect = await Peer.CurlAsync("-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{_httpPort}/page");
+        Peer.Result redirect = await Peer.CurlAsync("-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{HttpPort}/page");
         Assert.Equal("308", redirect.Stdout);
-        Peer.Result unknown = await Peer.CurlAsync("-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{_httpPort}/.well-known/acme-challenge/unknownTokenAAAAAAAAAAAAAAAAAA");
+        Peer.Result unknown = await Peer.CurlAsync("-o", "/dev/null", "-w", "%{http_code}", $"http://127.0.0.1:{HttpPort}/.well-known/acme-challenge/unknownTokenAAAAAAAAAAAAAAAAAA");
         Assert.Equal("404", unknown.Stdout);
 
         // A forced renewal through ctl: a new serial, served without a restart.
