@@ -55,6 +55,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
     public ConfigSnapshot Snapshot => _snapshot;
 
+    /// <summary>The ACME challenges the listeners answer while an issuance waits on them.</summary>
+    internal Tls.Acme.PendingChallenges AcmeChallenges => _challenges;
+
     /// <summary>What was logged lately (for the admin API's /v1/logs).</summary>
     public Telemetry.RecentLogs Logs { get; } = new();
 

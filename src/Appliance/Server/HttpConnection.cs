@@ -184,7 +184,7 @@ public sealed class HttpConnection : TrackedConnection
     }
 
     /// <summary>
-    /// RFC 8737 §3: a ClientHello that offers ALPN "acme-tls/1" for a name with a pending TLS-ALPN-01 challenge gets
+    /// RFC 8737 §3: a ClientHello that offers ALPN "acme-tls/1" (alone) for a name with a pending TLS-ALPN-01 challenge gets
     /// the validation certificate, "acme-tls/1" as the only protocol, and a close after the handshake. Anything else
     /// goes on to the usual handshake over the returned stream, which replays the bytes read here.
     /// </summary>
@@ -206,7 +206,9 @@ public sealed class HttpConnection : TrackedConnection
 
         (byte[] received, int length, Tls.ClientHelloReader.ClientHello? hello) = read;
         var replay = new Tls.ReplayStream(received, length, network);
-        if (hello is not { } h || !h.Offers(Tls.Acme.PendingChallenges.AcmeTls1)
+        // RFC 8737 §4: the validating server offers "acme-tls/1" as its single protocol; a client that lists others
+        // too is an ordinary one and never sees the validation certificate.
+        if (hello is not { ApplicationProtocols: [var only] } h || only != Tls.Acme.PendingChallenges.AcmeTls1
             || challenges.TlsAlpnOptions(h.ServerName) is not { } options)
         {
             return (replay, false);

@@ -105,7 +105,7 @@ public sealed class AcmeAccountStore
     }
 
     /// <summary>Mode 0700: the folder holds private keys.</summary>
-    internal static void CreatePrivateDirectory(string path)
+    public static void CreatePrivateDirectory(string path)
     {
         if (OperatingSystem.IsWindows())
         {
