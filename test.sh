@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the project. As root it first installs the Debian peers the tests drive
-# (curl, openssl, wrk, nghttp2-client, python3-h2, nginx, testssl.sh, lintian; node comes with the machine, and `npm ci` fetches the Node peers ws and @grpc/grpc-js). Ends with a line "N passed, N failed"; exits non-zero if any test failed.
+# (curl, openssl, wrk, nghttp2-client, python3-h2, nginx, testssl.sh, lintian, pebble (the ACME test server); node comes with the machine, and `npm ci` fetches the Node peers ws and @grpc/grpc-js). Ends with a line "N passed, N failed"; exits non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
 
-peers="curl openssl wrk nghttp2-client python3-h2 lz4 nginx testssl.sh lintian binutils"
+peers="curl openssl wrk nghttp2-client python3-h2 lz4 nginx testssl.sh lintian binutils pebble"
 if [ "$(id -u)" = 0 ]; then
   missing=""
   for p in $peers; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || { echo "apt-get failed"; exit 1; }
   fi
 fi
-for tool in curl openssl wrk nghttp h2load nginx node testssl lintian strip dpkg-deb systemd-analyze systemd-run unshare; do
+for tool in curl openssl wrk nghttp h2load nginx node testssl lintian strip dpkg-deb systemd-analyze systemd-run unshare pebble pebble-challtestsrv; do
   command -v "$tool" >/dev/null || { echo "missing test peer: $tool (run as root to install it)"; echo "0 passed, 1 failed"; exit 1; }
 done
 

@@ -12,8 +12,6 @@ namespace Appliance.Tls;
 public static class SelfSignedCertificate
 {
     private const string ServerAuthenticationOid = "1.3.6.1.5.5.7.3.1";
-    private const UnixFileMode PrivateKeyMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode CertificateMode = PrivateKeyMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     /// <summary>
     /// Writes an ECDSA P-256 self-signed server certificate and its PKCS#8 key as PEM.
@@ -29,8 +27,8 @@ public static class SelfSignedCertificate
 
         // Key first: a crash in between leaves an old certificate with a new key, which the
         // loader reports as a mismatch, rather than a certificate nobody holds the key for.
-        WriteAtomically(keyPath, key.ExportPkcs8PrivateKeyPem(), PrivateKeyMode);
-        WriteAtomically(certPath, certificate.ExportCertificatePem(), CertificateMode);
+        PemFileWriter.Write(keyPath, key.ExportPkcs8PrivateKeyPem(), PemFileWriter.PrivateKeyMode);
+        PemFileWriter.Write(certPath, certificate.ExportCertificatePem(), PemFileWriter.CertificateMode);
     }
 
     /// <summary>
@@ -133,40 +131,5 @@ public static class SelfSignedCertificate
                 RSASignaturePadding.Pkcs1);
         using X509Certificate2 issued = request.Create(issuer.SubjectName, generator, start, end, serial);
         return key is RSA rsaPrivate ? issued.CopyWithPrivateKey(rsaPrivate) : issued.CopyWithPrivateKey((ECDsa)key);
-    }
-
-    private static void WriteAtomically(string path, string content, UnixFileMode mode)
-    {
-        string fullPath = Path.GetFullPath(path);
-        string temporary = Path.Combine(
-            Path.GetDirectoryName(fullPath)!,
-            $".{Path.GetFileName(fullPath)}.{Convert.ToHexString(RandomNumberGenerator.GetBytes(6))}.tmp");
-        try
-        {
-            // The mode is set at creation, so the key is never readable by others, not even briefly.
-            var options = new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-            };
-            if (!OperatingSystem.IsWindows())
-            {
-                options.UnixCreateMode = mode;
-            }
-
-            using (var stream = new FileStream(temporary, options))
-            {
-                stream.Write(Encoding.ASCII.GetBytes(content));
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, fullPath, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
     }
 }

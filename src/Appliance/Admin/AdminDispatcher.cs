@@ -78,6 +78,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 return;
             }
 
+            if (method == "POST" && path.StartsWith("/v1/certificates/", StringComparison.Ordinal) && path.EndsWith("/renew", StringComparison.Ordinal))
+            {
+                await RenewCertificateAsync(c, Uri.UnescapeDataString(path["/v1/certificates/".Length..^"/renew".Length])).ConfigureAwait(false);
+                return;
+            }
+
             switch (method, path)
             {
                 case ("GET", "/v1/status"):
@@ -158,6 +164,44 @@ public sealed class AdminDispatcher : IRequestDispatcher
         }
 
         await Respond(c, await upload.ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Issues an ACME certificate now (after any issuance under way) and hot-loads it: 200 with the new serial and
+    /// the reload's changes, 422 with the ACME problem detail when the CA refused or validation failed.
+    /// </summary>
+    private async ValueTask RenewCertificateAsync(RequestContext c, string name)
+    {
+        Task<RenewalOutcome>? renewal = _backend.RenewCertificateAsync(name);
+        if (renewal is null)
+        {
+            await Json(c, 404, AdminJson.Problem(404, "Not Found", $"no certificate '{name}' with an 'acme' block in the config")).ConfigureAwait(false);
+            return;
+        }
+
+        RenewalOutcome outcome = await renewal.ConfigureAwait(false);
+        if (!outcome.Ok)
+        {
+            await Json(c, 422, AdminJson.Problem(422, "Unprocessable Content", $"renewal of '{name}' failed: {outcome.Detail}",
+                [new ConfigError($"certificates.{name}.acme", outcome.Detail)])).ConfigureAwait(false);
+            return;
+        }
+
+        await Json(c, 200, AdminJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("renewed", name);
+            w.WriteString("serial", outcome.SerialNumber);
+            w.WriteString("detail", outcome.Detail);
+            w.WriteStartArray("changes");
+            foreach (string change in outcome.Changes)
+            {
+                w.WriteStringValue(change);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        })).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -459,7 +503,20 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("notAfter", cert.NotAfter);
             w.WriteNumber("daysLeft", Math.Floor((cert.NotAfter - DateTimeOffset.UtcNow).TotalDays));
             w.WriteString("keyAlgorithm", cert.KeyAlgorithm);
+            w.WriteString("serial", cert.Leaf.SerialNumber);
             w.WriteString("sha256", cert.Thumbprint);
+            if (_backend.AcmeStatus(cert.Name) is { } acme)
+            {
+                w.WriteStartObject("acme");
+                w.WriteString("state", acme.State);
+                w.WriteString("challenge", acme.Challenge);
+                w.WriteString("directory", acme.Directory);
+                if (acme.NextRenewal is { } next) w.WriteString("nextRenewal", next);
+                if (acme.LastIssued is { } issued) w.WriteString("lastIssued", issued);
+                if (acme.LastError is { } error) w.WriteString("lastError", error);
+                w.WriteEndObject();
+            }
+
             w.WriteEndObject();
         }
 

@@ -24,6 +24,7 @@ public static class CtlCommand
           tenants | listeners             the config's tenants and listeners
           certs reload                    read certificate and key files again (a bad one keeps the old serving)
           certs upload NAME FILE          replace a certificate's files with a PEM bundle (certificate, chain, key), validated first
+          certs renew NAME                obtain an ACME certificate now and hot-load it (prints the new serial or the CA's error)
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)
           KIND put ID FILE [--dry-run]    create or replace one entry from a JSON file, applied as a new revision
           KIND delete ID [--dry-run]      remove one entry (refused while something still refers to it)
@@ -130,6 +131,7 @@ public static class CtlCommand
             ["metrics"] => (HttpMethod.Get, "/v1/metrics", null, null),
             ["tenants"] => (HttpMethod.Get, "/v1/tenants", null, null),
             ["certs" or "certificates", "reload"] => (HttpMethod.Post, "/v1/certificates/reload", null, null),
+            ["certs" or "certificates", "renew", string name] => (HttpMethod.Post, $"/v1/certificates/{Uri.EscapeDataString(name)}/renew", null, null),
             ["certs" or "certificates", "upload", string name, string file] => (HttpMethod.Put, $"/v1/certificates/{Uri.EscapeDataString(name)}/pem", file, null),
             ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
@@ -191,7 +193,8 @@ public static class CtlCommand
                 }
             },
         })
-        { Timeout = follow ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60) };
+        // A renewal waits for the CA (polling included, at most 5 minutes by the issuer's own deadline).
+        { Timeout = follow ? Timeout.InfiniteTimeSpan : words is [_, "renew", _] ? TimeSpan.FromMinutes(6) : TimeSpan.FromSeconds(60) };
 
         HttpResponseMessage response;
         try

@@ -39,7 +39,19 @@ public interface IAdminBackend
 
     /// <summary>Reads the config file again (SIGHUP does the same).</summary>
     Task<ApplyResult> ReloadAsync();
+
+    /// <summary>Where an ACME certificate stands; null when <paramref name="certificateName"/> is not obtained by ACME.</summary>
+    AcmeStatus? AcmeStatus(string certificateName);
+
+    /// <summary>Issues an ACME certificate now and hot-loads it; null when no ACME certificate has that name.</summary>
+    Task<RenewalOutcome>? RenewCertificateAsync(string certificateName);
 }
+
+/// <summary>An ACME certificate's state: "pending" (none issued yet), "valid" or "failed" (the last attempt).</summary>
+public sealed record AcmeStatus(string State, string? LastError, DateTimeOffset? NextRenewal, DateTimeOffset? LastIssued, string Challenge, string Directory);
+
+/// <summary>What a forced renewal did: the new serial and the reload's changes, or the error (the ACME problem detail).</summary>
+public sealed record RenewalOutcome(bool Ok, string Detail, string? SerialNumber, IReadOnlyList<string> Changes);
 
 public sealed record ApplyResult(bool Ok, int Revision, IReadOnlyList<ConfigError> Errors, IReadOnlyList<string> Changes);
 

@@ -112,6 +112,20 @@ public sealed class CertificateConfig
     public string? ChainPath { get; set; }
     /// <summary>Generate a self-signed certificate at the paths when they do not exist (first start).</summary>
     public bool SelfSigned { get; set; }
+    /// <summary>Obtain (and renew) the certificate from an ACME server (RFC 8555) instead of, or after, the files.</summary>
+    public AcmeConfig? Acme { get; set; }
+}
+
+public sealed class AcmeConfig
+{
+    /// <summary>The ACME server's directory URL (https), e.g. "https://acme-v02.api.letsencrypt.org/directory".</summary>
+    public string? Directory { get; set; }
+    /// <summary>Contact address for the account (optional).</summary>
+    public string? Email { get; set; }
+    /// <summary>"http-01" (default: answered on the plain listeners) or "tls-alpn-01" (answered on the TLS listeners).</summary>
+    public string? Challenge { get; set; }
+    /// <summary>PEM bundle of CAs trusted for the ACME server's own HTTPS; default: the system trust store.</summary>
+    public string? CaFile { get; set; }
 }
 
 public sealed class TenantConfig

@@ -23,6 +23,7 @@ public sealed class ConfigCompiler
     private ConfigSnapshot? _previous;
     private readonly HashSet<ClusterModel> _carriedOver = [];
     private IReadOnlyList<IPNetwork> _trustedProxies = [];
+    private readonly List<AcmeCertificateModel> _acme = [];
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
     /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
@@ -77,8 +78,9 @@ public sealed class ConfigCompiler
         }
 
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
-        List<LoadedCertificate> certificates = CompileCertificates(config.Certificates);
+        List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
+        CheckAcmeListeners(config, listeners);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
         _trustedProxies = CompileTrustedProxies(server.TrustedProxies);
         RouteTable routes = CompileRoutes(config.Routes, tenants, clusters);
@@ -128,6 +130,7 @@ public sealed class ConfigCompiler
             Source = config,
             Listeners = listeners,
             Certificates = certificates,
+            Acme = _acme,
             Routes = routes,
             Clusters = [.. clusters.Values],
             ShutdownTimeout = shutdown,
@@ -176,7 +179,7 @@ public sealed class ConfigCompiler
 
     // ---------------- certificates ----------------
 
-    private List<LoadedCertificate> CompileCertificates(List<CertificateConfig>? certificates)
+    private List<LoadedCertificate> CompileCertificates(List<CertificateConfig>? certificates, string stateDirectory)
     {
         var loaded = new List<LoadedCertificate>();
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -217,19 +220,42 @@ public sealed class ConfigCompiler
                 }
             }
 
-            if (string.IsNullOrWhiteSpace(c.CertificatePath))
+            if (c.Acme is null)
             {
-                Error($"{p}.certificatePath", "is required");
+                if (string.IsNullOrWhiteSpace(c.CertificatePath))
+                {
+                    Error($"{p}.certificatePath", "is required (or an 'acme' block)");
+                }
+
+                if (string.IsNullOrWhiteSpace(c.KeyPath))
+                {
+                    Error($"{p}.keyPath", "is required (or an 'acme' block)");
+                }
+            }
+            else if (string.IsNullOrWhiteSpace(c.CertificatePath) != string.IsNullOrWhiteSpace(c.KeyPath))
+            {
+                Error($"{p}.certificatePath", "certificatePath and keyPath go together (with 'acme' they are served until the first issuance)");
             }
 
-            if (string.IsNullOrWhiteSpace(c.KeyPath))
-            {
-                Error($"{p}.keyPath", "is required");
-            }
-
+            AcmeCertificateModel? acme = c.Acme is null ? null : CompileAcme(c, p, stateDirectory);
             if (_errors.Count > 0)
             {
                 continue;
+            }
+
+            if (acme is not null)
+            {
+                _acme.Add(acme);
+                if (LoadAcmeCertificate(c, acme, p) is { } served)
+                {
+                    loaded.Add(served);
+                    continue;
+                }
+
+                if (_errors.Count > 0 || string.IsNullOrWhiteSpace(c.CertificatePath))
+                {
+                    continue; // a stand-in is pending (check-config) or could not be made
+                }
             }
 
             string certPath = Resolve(c.CertificatePath!);
@@ -268,6 +294,189 @@ public sealed class ConfigCompiler
         }
 
         return loaded;
+    }
+
+    /// <summary>
+    /// The acme block: an https directory (RFC 8555 §6.1), a challenge this appliance can answer, and names it can
+    /// prove. Wildcards are refused: CAs validate them with dns-01 only (RFC 8555 §7.1.3, as Let's Encrypt does).
+    /// </summary>
+    private AcmeCertificateModel? CompileAcme(CertificateConfig c, string p, string stateDirectory)
+    {
+        AcmeConfig a = c.Acme!;
+        int before = _errors.Count;
+        Uri? directory = null;
+        if (string.IsNullOrWhiteSpace(a.Directory))
+        {
+            Error($"{p}.acme.directory", "is required: the ACME server's directory URL");
+        }
+        else if (!Uri.TryCreate(a.Directory, UriKind.Absolute, out directory) || directory.Scheme != Uri.UriSchemeHttps || directory.Host.Length == 0)
+        {
+            Error($"{p}.acme.directory", $"'{a.Directory}' is not an https URL (RFC 8555 §6.1: ACME runs over HTTPS)");
+        }
+
+        if (a.Email is { } email && (email.Length > 254 || email.Count(ch => ch == '@') != 1 || email.StartsWith('@') || email.EndsWith('@')
+            || email.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch) || ch is ',' or ':' or '<' or '>')))
+        {
+            Error($"{p}.acme.email", $"'{email}' is not an email address");
+        }
+
+        Tls.Acme.AcmeChallengeType challenge = Tls.Acme.AcmeChallengeType.Http01;
+        switch (a.Challenge)
+        {
+            case null or "http-01":
+                break;
+            case "tls-alpn-01":
+                challenge = Tls.Acme.AcmeChallengeType.TlsAlpn01;
+                break;
+            default:
+                Error($"{p}.acme.challenge", $"'{a.Challenge}' is not \"http-01\" or \"tls-alpn-01\"");
+                break;
+        }
+
+        var hosts = new List<string>();
+        for (int j = 0; j < (c.Hosts?.Count ?? 0); j++)
+        {
+            if (!ServerNamePattern.TryNormalize(c.Hosts![j], out string? host, out _))
+            {
+                continue; // reported with the hosts
+            }
+
+            if (host.StartsWith("*.", StringComparison.Ordinal))
+            {
+                Error($"{p}.hosts[{j}]", $"'{c.Hosts[j]}' is a wildcard: http-01 and tls-alpn-01 cannot prove wildcards (RFC 8555 §7.1.3: CAs want dns-01 for them); list the names, or use certificatePath/keyPath for a wildcard certificate");
+                continue;
+            }
+
+            if (!hosts.Contains(host))
+            {
+                hosts.Add(host);
+            }
+        }
+
+        System.Security.Cryptography.X509Certificates.X509Certificate2Collection? anchors = null;
+        string? caFile = null;
+        if (a.CaFile is not null)
+        {
+            caFile = Resolve(a.CaFile);
+            anchors = [];
+            try
+            {
+                anchors.ImportFromPemFile(caFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                Error($"{p}.acme.caFile", $"cannot read '{a.CaFile}': {e.Message}");
+            }
+
+            if (anchors.Count == 0 && _errors.Count == before)
+            {
+                Error($"{p}.acme.caFile", $"'{a.CaFile}' holds no certificate");
+            }
+        }
+
+        if (_errors.Count > before || hosts.Count == 0)
+        {
+            return null;
+        }
+
+        string folder = Path.Combine(stateDirectory, "acme");
+        return new AcmeCertificateModel
+        {
+            Name = c.Name!,
+            Hosts = hosts,
+            Directory = directory!,
+            Email = a.Email,
+            Challenge = challenge,
+            CaFile = caFile,
+            TrustAnchors = anchors,
+            CertificatePath = Path.Combine(folder, c.Name + ".crt"),
+            KeyPath = Path.Combine(folder, c.Name + ".key"),
+            AcmeDirectory = folder,
+        };
+    }
+
+    /// <summary>
+    /// What an ACME certificate serves: the issued pair once there is one (an expired or damaged one is skipped: the
+    /// renewer issues again); else the configured files; else a self-signed stand-in made on start, so the listeners
+    /// can start before the first issuance. Null when the configured files should be loaded (or nothing can be yet).
+    /// </summary>
+    private LoadedCertificate? LoadAcmeCertificate(CertificateConfig c, AcmeCertificateModel acme, string p)
+    {
+        if (File.Exists(acme.CertificatePath) && File.Exists(acme.KeyPath))
+        {
+            try
+            {
+                return PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, acme.CertificatePath, acme.KeyPath, null));
+            }
+            catch (CertificateLoadException)
+            {
+                // Served from what follows until the renewer replaces it (it checks the pair the same way).
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(c.CertificatePath))
+        {
+            return null;
+        }
+
+        string certPath = Path.Combine(acme.AcmeDirectory, c.Name + ".self-signed.crt");
+        string keyPath = Path.Combine(acme.AcmeDirectory, c.Name + ".self-signed.key");
+        var source = new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, null);
+        if (File.Exists(certPath) && File.Exists(keyPath))
+        {
+            try
+            {
+                LoadedCertificate standIn = PemCertificateLoader.Load(source);
+                if (acme.Hosts.All(h => standIn.SubjectAlternativeNames.Contains(h, StringComparer.OrdinalIgnoreCase)))
+                {
+                    return standIn;
+                }
+            }
+            catch (CertificateLoadException)
+            {
+                // expired or damaged: made again below
+            }
+        }
+
+        if (!_generateSelfSigned)
+        {
+            _certificatesPending = true;
+            return null;
+        }
+
+        try
+        {
+            Tls.Acme.AcmeAccountStore.CreatePrivateDirectory(acme.AcmeDirectory);
+            SelfSignedCertificate.WritePem(certPath, keyPath, acme.Hosts, TimeSpan.FromDays(90));
+            return PemCertificateLoader.Load(source);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or CertificateLoadException)
+        {
+            Error($"{p}.acme", $"cannot create the self-signed stand-in served until the first issuance: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>A challenge needs a listener to answer it: http-01 a plain one, tls-alpn-01 a TLS one.</summary>
+    private void CheckAcmeListeners(ApplianceConfig config, List<ListenerModel> listeners)
+    {
+        if (listeners.Count == 0)
+        {
+            return;
+        }
+
+        for (int i = 0; i < (config.Certificates?.Count ?? 0); i++)
+        {
+            string? challenge = config.Certificates![i]?.Acme is { } a ? a.Challenge ?? "http-01" : null;
+            if (challenge == "http-01" && !listeners.Any(l => !l.Tls))
+            {
+                Error($"certificates[{i}].acme.challenge", "http-01 is answered on a plain (tls: false) listener, and there is none; add one (port 80) or use tls-alpn-01");
+            }
+            else if (challenge == "tls-alpn-01" && !listeners.Any(l => l.Tls))
+            {
+                Error($"certificates[{i}].acme.challenge", "tls-alpn-01 is answered on a TLS listener, and there is none; add one (port 443) or use http-01");
+            }
+        }
     }
 
     // ---------------- listeners ----------------

@@ -13,6 +13,8 @@ public sealed class ConfigSnapshot
     public required ApplianceConfig Source { get; init; }
     public required IReadOnlyList<ListenerModel> Listeners { get; init; }
     public required IReadOnlyList<LoadedCertificate> Certificates { get; init; }
+    /// <summary>Certificates obtained from an ACME server, for the renewer.</summary>
+    public IReadOnlyList<AcmeCertificateModel> Acme { get; init; } = [];
     public required RouteTable Routes { get; init; }
     public IReadOnlyList<ClusterModel> Clusters { get; init; } = [];
     public required TimeSpan ShutdownTimeout { get; init; }

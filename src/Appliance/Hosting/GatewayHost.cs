@@ -29,6 +29,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private readonly string? _configPath;
     private readonly RouteDispatcher _routes;
+    private readonly Tls.Acme.PendingChallenges _challenges = new();
+    private CertificateRenewer? _renewer;
     private SocketListener? _admin;
     private ConfigRevisionStore? _revisions;
     private CertificateWatcher? _certificateWatcher;
@@ -52,6 +54,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     public ConfigSnapshot Snapshot => _snapshot;
+
+    /// <summary>The ACME challenges the listeners answer while an issuance waits on them.</summary>
+    internal Tls.Acme.PendingChallenges AcmeChallenges => _challenges;
 
     /// <summary>What was logged lately (for the admin API's /v1/logs).</summary>
     public Telemetry.RecentLogs Logs { get; } = new();
@@ -100,7 +105,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         SyncTenants(snapshot);
         foreach (ListenerModel model in snapshot.Listeners)
         {
-            Bind(model);
+            Bind(model, snapshot);
         }
 
         foreach (Proxy.ClusterModel cluster in snapshot.Clusters)
@@ -130,6 +135,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
                 socket.Start();
             }
         }
+
+        // After the listeners accept: the challenges are answered on them.
+        _renewer = new CertificateRenewer(_challenges, ReloadCertificatesAsync, _logger);
+        _renewer.Update(snapshot);
 
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
@@ -254,9 +263,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
     }
 
-    private void Bind(ListenerModel model)
+    private void Bind(ListenerModel model, ConfigSnapshot snapshot)
     {
-        var runtime = new ListenerRuntime(model.Name, BuildState(model));
+        var runtime = new ListenerRuntime(model.Name, BuildState(model, snapshot));
         SocketListener listener;
         var options = new SocketListenerOptions(model.Name, model.EndPoint, model.Backlog, model.ReusePort, model.MaxConnections);
         Func<Socket, SocketListener, Task> accepted = (socket, l) => new HttpConnection(socket, l, runtime, _registry, _logger).RunAsync();
@@ -309,11 +318,17 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _logger.LogInformation("admin API: unix:{Path} (mode 0660, group {Group})", path, group);
     }
 
-    private ListenerRuntime.State BuildState(ListenerModel model)
+    private ListenerRuntime.State BuildState(ListenerModel model, ConfigSnapshot snapshot)
     {
         IRequestDispatcher dispatcher = model.RedirectToHttps ? new HttpsRedirectDispatcher(model.HttpsPort) : _routes;
+        if (!model.Tls && snapshot.Acme.Any(a => a.Challenge == Tls.Acme.AcmeChallengeType.Http01))
+        {
+            dispatcher = new AcmeChallengeDispatcher(dispatcher, _challenges); // before routes and the HTTPS redirect
+        }
+
         return new ListenerRuntime.State(model.Certificates, model.Limits, dispatcher,
-            Http2Enabled: model.Protocols.Contains(System.Net.Security.SslApplicationProtocol.Http2));
+            Http2Enabled: model.Protocols.Contains(System.Net.Security.SslApplicationProtocol.Http2),
+            AcmeChallenges: model.Tls && snapshot.Acme.Any(a => a.Challenge == Tls.Acme.AcmeChallengeType.TlsAlpn01) ? _challenges : null);
     }
 
     // ---------------- hot apply ----------------
@@ -367,6 +382,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             _snapshot = next; // the one reference new requests read
             SyncTenants(next);
             _certificateWatcher?.Watch(next);
+            _renewer?.Update(next);
             foreach (Proxy.ClusterModel cluster in old.Clusters)
             {
                 if (!next.Clusters.Contains(cluster))
@@ -414,7 +430,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
                 await RemoveListenerAsync(replaced.Model.Name).ConfigureAwait(false);
             }
 
-            Bind(model);
+            Bind(model, next);
             added.Add(model.Name);
         }
 
@@ -434,7 +450,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
                 if (!added.Contains(model.Name))
                 {
-                    runtime.Update(BuildState(updated)); // same socket and connections; new certificates, limits
+                    runtime.Update(BuildState(updated, next)); // same socket and connections; new certificates, limits
                     _listeners[model.Name] = (socket, runtime, updated);
                 }
             }
@@ -615,6 +631,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         return await ReloadCertificatesAsync($"admin upload: {c.Name}").ConfigureAwait(false);
     }
 
+    public AcmeStatus? AcmeStatus(string certificateName) => _renewer?.Status(certificateName);
+
+    public Task<RenewalOutcome>? RenewCertificateAsync(string certificateName) => _renewer?.RenewNowAsync(certificateName);
+
     public async Task<ApplyResult> ReloadAsync()
     {
         if (_configPath is null)
@@ -657,6 +677,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _systemd.Stopping($"draining {_registry.Count} connection(s), up to {Duration.Format(_snapshot.ShutdownTimeout)}");
         _sighup?.Dispose();
         _certificateWatcher?.Dispose();
+        _renewer?.Dispose();
         List<SocketListener> sockets;
         lock (_listeners)
         {
@@ -693,6 +714,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     public void Dispose()
     {
         _certificateWatcher?.Dispose();
+        _renewer?.Dispose();
         _state?.Dispose();
     }
 }

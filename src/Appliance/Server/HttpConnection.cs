@@ -55,11 +55,24 @@ public sealed class HttpConnection : TrackedConnection
             ListenerRuntime.State state = _runtime.Current;
             if (state.Certificates is { } certificates)
             {
-                var observer = new Tls.HandshakeObserverStream(network);
-                var ssl = new SslStream(observer, leaveInnerStreamOpen: false);
-                stream = ssl;
                 _handshaking = true;
                 SetDeadline(state.Limits.HandshakeTimeout);
+                Stream transport = network;
+                if (state.AcmeChallenges is { TlsAlpnPending: true } challenges)
+                {
+                    // Only while a TLS-ALPN-01 challenge waits: read the ClientHello first, since SslStream's
+                    // callback sees no ALPN list (the bytes are replayed to the handshake that follows).
+                    (transport, bool answered) = await AnswerTlsAlpnChallengeAsync(network, challenges, info).ConfigureAwait(false);
+                    if (answered)
+                    {
+                        stream = transport;
+                        return;
+                    }
+                }
+
+                var observer = new Tls.HandshakeObserverStream(transport);
+                var ssl = new SslStream(observer, leaveInnerStreamOpen: false);
+                stream = ssl;
                 try
                 {
                     await ssl.AuthenticateAsServerAsync(certificates.SelectAsync, null, CancellationToken.None).ConfigureAwait(false);
@@ -168,6 +181,56 @@ public sealed class HttpConnection : TrackedConnection
             {
             }
         }
+    }
+
+    /// <summary>
+    /// RFC 8737 §3: a ClientHello that offers ALPN "acme-tls/1" (alone) for a name with a pending TLS-ALPN-01 challenge gets
+    /// the validation certificate, "acme-tls/1" as the only protocol, and a close after the handshake. Anything else
+    /// goes on to the usual handshake over the returned stream, which replays the bytes read here.
+    /// </summary>
+    private async Task<(Stream Transport, bool Answered)> AnswerTlsAlpnChallengeAsync(NetworkStream network, Tls.Acme.PendingChallenges challenges, ConnectionInfo info)
+    {
+        (byte[] received, int length, Tls.ClientHelloReader.ClientHello? hello) read;
+        try
+        {
+            read = await Tls.ClientHelloReader.ReceiveAsync(network, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            _handshaking = false;
+            ClearDeadline();
+            Telemetry.TlsHandshakeCounters.Failed();
+            _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, e.Message);
+            return (network, true); // nothing more to do on this connection
+        }
+
+        (byte[] received, int length, Tls.ClientHelloReader.ClientHello? hello) = read;
+        var replay = new Tls.ReplayStream(received, length, network);
+        // RFC 8737 §4: the validating server offers "acme-tls/1" as its single protocol; a client that lists others
+        // too is an ordinary one and never sees the validation certificate.
+        if (hello is not { ApplicationProtocols: [var only] } h || only != Tls.Acme.PendingChallenges.AcmeTls1
+            || challenges.TlsAlpnOptions(h.ServerName) is not { } options)
+        {
+            return (replay, false);
+        }
+
+        var ssl = new SslStream(replay, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(options, CancellationToken.None).ConfigureAwait(false);
+            _logger.LogInformation("acme: tls-alpn-01 challenge for {Name} answered to {Remote}", h.ServerName, info.RemoteEndPoint);
+        }
+        catch (Exception e)
+        {
+            _logger.LogInformation("acme: tls-alpn-01 handshake for {Name} from {Remote} failed: {Reason}", h.ServerName, info.RemoteEndPoint, HandshakeFailureReason(e));
+        }
+        finally
+        {
+            _handshaking = false;
+            ClearDeadline();
+        }
+
+        return (ssl, true);
     }
 
     /// <summary>h2c with prior knowledge (RFC 9113 §3.3): the client's first bytes are the connection preface.</summary>

@@ -33,5 +33,7 @@ public sealed class ListenerRuntime
     public void Close() => _state.Certificates?.EndService();
 
     /// <param name="Certificates">null for a plain listener.</param>
-    public sealed record State(CertificateStore? Certificates, ServerLimits Limits, IRequestDispatcher Dispatcher, bool Http2Enabled);
+    /// <param name="AcmeChallenges">TLS listeners: pending TLS-ALPN-01 challenges, answered before the usual handshake.</param>
+    public sealed record State(CertificateStore? Certificates, ServerLimits Limits, IRequestDispatcher Dispatcher, bool Http2Enabled,
+        Tls.Acme.PendingChallenges? AcmeChallenges = null);
 }
