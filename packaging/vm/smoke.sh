@@ -42,7 +42,8 @@ if [ -f /debs/appliance.deb ]; then
   check "dpkg -i (upgrade) succeeds" dpkg -i /debs/appliance.deb
   wait $load
   bad=$(grep -vc '^200$' /tmp/codes.txt)
-  check "no request failed through the upgrade ($(wc -l < /tmp/codes.txt) requests, $bad failed)" test "$bad" = 0
+  codes=$(grep -v '^200$' /tmp/codes.txt | sort | uniq -c | tr -s ' \n' ' ')
+  check "no request failed through the upgrade ($(wc -l < /tmp/codes.txt) requests, $bad failed${codes:+: $codes})" test "$bad" = 0
   check "a new main process after the upgrade" sh -c "[ '$(systemctl show -P MainPID appliance.service)' != '$pid' ]"
 fi
 

@@ -16,13 +16,19 @@ internal sealed class CertificateBinding(LoadedCertificate certificate, SslServe
 
     public SslServerAuthenticationOptions Options { get; } = options;
 
-    public void Pin() => _pin ??= SessionResumption.Pin(Options);
+    public bool Pinned => Volatile.Read(ref _pin) is not null;
 
-    public void Unpin()
+    /// <summary>Pins once; two handshakes racing to pin the same certificate keep one pin.</summary>
+    public void Pin()
     {
-        _pin?.Dispose();
-        _pin = null;
+        if (Volatile.Read(ref _pin) is null && SessionResumption.Pin(Options) is { } pin
+            && Interlocked.CompareExchange(ref _pin, pin, null) is not null)
+        {
+            pin.Dispose();
+        }
     }
+
+    public void Unpin() => Interlocked.Exchange(ref _pin, null)?.Dispose();
 
     // SniMap names the values of clashing entries in its errors.
     public override string ToString() => Certificate.ToString();

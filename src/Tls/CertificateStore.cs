@@ -69,15 +69,24 @@ public sealed class CertificateStore
     public LoadedCertificate? DefaultCertificate { get; }
 
     /// <summary>
-    /// Called when a listener starts serving this store: pins each certificate's OpenSSL context so its sessions
-    /// survive however many other certificates the process serves. Balanced by <see cref="EndService"/>.
-    /// A store that is built but never served (a dry run, a refused reload) pins nothing.
+    /// Called when a listener starts serving this store. From then on, a certificate's OpenSSL context is pinned at
+    /// its first handshake, so its sessions survive however many other certificates the process serves (a
+    /// certificate nobody has used has no sessions to lose, and costs nothing: 10,000 configured, a few in use).
+    /// Certificates that were pinned in <paramref name="previous"/> (the store this one replaces) are pinned at once,
+    /// so a reload does not let their contexts, and sessions, go. Balanced by <see cref="EndService"/>; a store that
+    /// is built but never served (a dry run, a refused reload) pins nothing.
     /// </summary>
-    public void BeginService()
+    public void BeginService(CertificateStore? previous = null)
     {
-        if (Interlocked.Increment(ref _services) == 1)
+        if (Interlocked.Increment(ref _services) != 1 || previous is null)
         {
-            foreach (CertificateBinding binding in _bindings)
+            return;
+        }
+
+        var warm = new HashSet<string>(previous._bindings.Where(b => b.Pinned).Select(b => b.Certificate.Thumbprint), StringComparer.Ordinal);
+        foreach (CertificateBinding binding in _bindings)
+        {
+            if (warm.Contains(binding.Certificate.Thumbprint))
             {
                 binding.Pin();
             }
@@ -97,8 +106,20 @@ public sealed class CertificateStore
     }
 
     /// <summary>Options for a handshake with this SNI name; null means refuse the handshake.</summary>
-    public SslServerAuthenticationOptions? Select(string? serverName) =>
-        _map.TryResolve(serverName, out CertificateBinding? binding) ? binding.Options : null;
+    public SslServerAuthenticationOptions? Select(string? serverName)
+    {
+        if (!_map.TryResolve(serverName, out CertificateBinding? binding))
+        {
+            return null;
+        }
+
+        if (!binding.Pinned && Volatile.Read(ref _services) > 0)
+        {
+            binding.Pin(); // first handshake for this certificate: its context is created now anyway
+        }
+
+        return binding.Options;
+    }
 
     /// <summary>The certificate a handshake with this SNI name gets, or null when refused.</summary>
     public LoadedCertificate? SelectCertificate(string? serverName) =>

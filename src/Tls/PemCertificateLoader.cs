@@ -69,14 +69,45 @@ public static class PemCertificateLoader
         leaf.Dispose();
         CheckValidity(leafWithKey, now, reason => files.Error(source.CertificatePath, "certificate", reason));
 
+        OcspStaple.Response? staple = null;
+        if (source.OcspResponsePath is { } ocspPath)
+        {
+            byte[] der;
+            try
+            {
+                der = File.ReadAllBytes(ocspPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw files.Error(ocspPath, "OCSP response", e.Message, e);
+            }
+
+            try
+            {
+                staple = OcspStaple.Read(der, leafWithKey, now);
+            }
+            catch (FormatException e)
+            {
+                throw files.Error(ocspPath, "OCSP response", e.Message, e);
+            }
+        }
+
+        LoadedCertificate loaded;
         try
         {
-            return new LoadedCertificate(source.Name, source.Hosts, leafWithKey, chain, offline: false);
+            loaded = new LoadedCertificate(source.Name, source.Hosts, leafWithKey, chain, offline: false);
         }
         catch (CryptographicException e)
         {
             throw files.Error(source.CertificatePath, "certificate", $"certificate could not be prepared for TLS: {e.Message}", e);
         }
+
+        if (staple is not null)
+        {
+            OcspStaple.Apply(loaded.Context, staple);
+        }
+
+        return loaded;
     }
 
     internal static LoadedCertificate FromCertificate(

@@ -505,6 +505,20 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("keyAlgorithm", cert.KeyAlgorithm);
             w.WriteString("serial", cert.Leaf.SerialNumber);
             w.WriteString("sha256", cert.Thumbprint);
+            if (Tls.OcspStaple.Current(cert.Context) is { } staple)
+            {
+                w.WriteStartObject("ocsp");
+                w.WriteBoolean("stapled", true);
+                w.WriteNumber("bytes", staple.Bytes);
+                w.WriteString("nextUpdate", staple.NextUpdate);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteStartObject("ocsp");
+                w.WriteBoolean("stapled", false);
+                w.WriteEndObject();
+            }
             if (_backend.AcmeStatus(cert.Name) is { } acme)
             {
                 w.WriteStartObject("acme");

@@ -35,6 +35,12 @@ public sealed class ServerConfig
     public bool? InlineSocketCompletions { get; set; }
     /// <summary>Peers (CIDRs) whose X-Forwarded-For is kept and appended to by routes with xForwarded "append".</summary>
     public List<string>? TrustedProxies { get; set; }
+    /// <summary>
+    /// A program (and its arguments) run at each certificate expiry warning (30, 14, 7, 1 days), with
+    /// APPLIANCE_CERT_NAME, APPLIANCE_CERT_HOSTS, APPLIANCE_CERT_NOT_AFTER and APPLIANCE_CERT_DAYS_LEFT set: a
+    /// pager, a mail, a curl to a webhook.
+    /// </summary>
+    public List<string>? CertificateExpiryCommand { get; set; }
 }
 
 public sealed class ListenerConfig
@@ -110,6 +116,12 @@ public sealed class CertificateConfig
     public string? CertificatePath { get; set; }
     public string? KeyPath { get; set; }
     public string? ChainPath { get; set; }
+    /// <summary>
+    /// A DER OCSP response (RFC 6960) to staple, supplied by the operator (e.g. fetched by a cron job where the
+    /// gateway cannot reach the responder). Checked at load (good, this certificate, not expired); watched and
+    /// reloaded like the certificate files.
+    /// </summary>
+    public string? OcspResponseFile { get; set; }
     /// <summary>Generate a self-signed certificate at the paths when they do not exist (first start).</summary>
     public bool SelfSigned { get; set; }
     /// <summary>Obtain (and renew) the certificate from an ACME server (RFC 8555) instead of, or after, the files.</summary>

@@ -77,6 +77,11 @@ public sealed class ConfigCompiler
             Error("server.serverHeader", "must be printable ASCII");
         }
 
+        if (server.CertificateExpiryCommand is { } hook && (hook.Count == 0 || !Path.IsPathFullyQualified(hook[0])))
+        {
+            Error("server.certificateExpiryCommand", "must start with the absolute path of a program");
+        }
+
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
@@ -136,6 +141,7 @@ public sealed class ConfigCompiler
             ShutdownTimeout = shutdown,
             StateDirectory = stateDirectory,
             ServerHeader = server.ServerHeader,
+            CertificateExpiryCommand = server.CertificateExpiryCommand,
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
@@ -261,6 +267,7 @@ public sealed class ConfigCompiler
             string certPath = Resolve(c.CertificatePath!);
             string keyPath = Resolve(c.KeyPath!);
             string? chainPath = c.ChainPath is null ? null : Resolve(c.ChainPath);
+            string? ocspPath = c.OcspResponseFile is null ? null : Resolve(c.OcspResponseFile);
             if (c.SelfSigned && (!File.Exists(certPath) || !File.Exists(keyPath)))
             {
                 if (!_generateSelfSigned)
@@ -285,7 +292,7 @@ public sealed class ConfigCompiler
 
             try
             {
-                loaded.Add(PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, chainPath)));
+                loaded.Add(PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, chainPath, ocspPath)));
             }
             catch (CertificateLoadException e)
             {

@@ -20,6 +20,8 @@ public sealed class ConfigSnapshot
     public required TimeSpan ShutdownTimeout { get; init; }
     public required string StateDirectory { get; init; }
     public string? ServerHeader { get; init; }
+    /// <summary>server.certificateExpiryCommand: run at each expiry warning; null for none.</summary>
+    public IReadOnlyList<string>? CertificateExpiryCommand { get; init; }
     public bool InlineSocketCompletions { get; init; } = true;
     /// <summary>Admin socket path, or null when the admin API is disabled.</summary>
     public string? AdminSocketPath { get; init; }

@@ -26,6 +26,7 @@ internal sealed class CertificateWatcher : IDisposable
     private List<FileSystemWatcher> _watchers = [];
     private Dictionary<string, string> _fingerprints = new(StringComparer.Ordinal);
     private IReadOnlyList<LoadedCertificate> _certificates = [];
+    private IReadOnlyList<string>? _expiryCommand;
     private int _eventPending;
 
     public CertificateWatcher(Func<string, Task> reload, ILogger logger)
@@ -38,11 +39,12 @@ internal sealed class CertificateWatcher : IDisposable
     /// <summary>Watches the files of <paramref name="snapshot"/>'s certificates from now on.</summary>
     public void Watch(ConfigSnapshot snapshot)
     {
+        _expiryCommand = snapshot.CertificateExpiryCommand;
         string baseDirectory = snapshot.BaseDirectory.Length > 0 ? snapshot.BaseDirectory : Environment.CurrentDirectory;
         var files = new List<string>();
         foreach (CertificateConfig c in snapshot.Source.Certificates ?? [])
         {
-            foreach (string? p in new[] { c.CertificatePath, c.KeyPath, c.ChainPath })
+            foreach (string? p in new[] { c.CertificatePath, c.KeyPath, c.ChainPath, c.OcspResponseFile })
             {
                 if (!string.IsNullOrEmpty(p))
                 {
@@ -183,6 +185,61 @@ internal sealed class CertificateWatcher : IDisposable
 
             _logger.LogWarning("certificate {Name} ({Hosts}) expires in {Days:0.#} days, on {NotAfter:yyyy-MM-dd HH:mm} UTC",
                 c.Name, string.Join(", ", c.Hosts), Math.Max(0, days), c.NotAfter.UtcDateTime);
+            if (_expiryCommand is { } command)
+            {
+                _ = RunExpiryCommandAsync(command, c, days);
+            }
+        }
+    }
+
+    /// <summary>The operator's program for expiry warnings: 30 s to finish, its exit status logged, never fatal.</summary>
+    private async Task RunExpiryCommandAsync(IReadOnlyList<string> command, LoadedCertificate c, double days)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(command[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (string a in command.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["APPLIANCE_CERT_NAME"] = c.Name;
+        psi.Environment["APPLIANCE_CERT_HOSTS"] = string.Join(",", c.Hosts);
+        psi.Environment["APPLIANCE_CERT_NOT_AFTER"] = c.NotAfter.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["APPLIANCE_CERT_DAYS_LEFT"] = Math.Max(0, Math.Floor(days)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            using System.Diagnostics.Process process = System.Diagnostics.Process.Start(psi)!;
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            _ = process.StandardOutput.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                _logger.LogWarning("certificate {Name}: expiry command {Command} did not finish in 30 s; killed", c.Name, command[0]);
+                return;
+            }
+
+            if (process.ExitCode != 0)
+            {
+                _logger.LogWarning("certificate {Name}: expiry command {Command} exited {Code}: {Error}", c.Name, command[0], process.ExitCode,
+                    (await stderr.ConfigureAwait(false)).Trim());
+            }
+            else
+            {
+                _logger.LogInformation("certificate {Name}: expiry command {Command} ran", c.Name, command[0]);
+            }
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            _logger.LogWarning("certificate {Name}: expiry command {Command} cannot run: {Error}", c.Name, command[0], e.Message);
         }
     }
 

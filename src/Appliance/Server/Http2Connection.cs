@@ -43,6 +43,12 @@ public sealed class Http2Connection
     private volatile bool _timedOut;
     private volatile bool _sendTimedOut;
     private volatile bool _closing;
+    // Graceful close (RFC 9113 §6.8): 0 none, 1 asked, 2 announced (GOAWAY 2^31-1 and a PING sent), 3 final GOAWAY sent.
+    private int _drainState;
+    private int _started;
+    private long _drainAnnouncedAt;
+    private const ulong DrainPing = 0x6170_706C_6472_6169; // "appldrai": our PING's payload, to know its ACK
+    private const long DrainAckWait = 2000;
     private long _lastHeartbeat;
 
     // flood accounting (per FloodInterval)
@@ -94,6 +100,11 @@ public sealed class Http2Connection
         int connectionIncrement = _limits.InitialConnectionWindowSize - Http2Settings.DefaultInitialWindowSize;
         _output.WriteSettings(settings, Math.Max(0, connectionIncrement));
         _owner.SetDeadline(_serverLimits.RequestHeadersTimeout); // preface + SETTINGS must come promptly
+        Interlocked.Exchange(ref _started, 1);
+        if (Volatile.Read(ref _drainState) == 1)
+        {
+            AnnounceDrain(); // asked to close before our SETTINGS went out: the GOAWAY must follow them
+        }
 
         Http2FrameError error = default;
         try
@@ -390,6 +401,11 @@ public sealed class Http2Connection
 
         if (header.HasFlag(Http2FrameFlags.Ack))
         {
+            if (data == DrainPing)
+            {
+                FinishDrain(); // the client has seen our first GOAWAY: whatever it sent before is here
+            }
+
             return default;
         }
 
@@ -1270,9 +1286,39 @@ public sealed class Http2Connection
         _output.WriteGoAway(last, code, reason);
     }
 
-    /// <summary>Graceful shutdown or reload: GOAWAY with the last stream we will process; close when they are done.</summary>
+    /// <summary>
+    /// Graceful shutdown or reload, in two steps (RFC 9113 §6.8): a GOAWAY with the highest possible stream id and a
+    /// PING; requests the client sent before it saw the GOAWAY are still served. When the PING's ACK comes back (a
+    /// round trip later; at most <see cref="DrainAckWait"/> ms), the final GOAWAY names the last stream we process,
+    /// and the connection closes once those are done.
+    /// </summary>
     internal void RequestClose()
     {
+        if (Interlocked.CompareExchange(ref _drainState, 1, 0) == 0 && Volatile.Read(ref _started) == 1)
+        {
+            AnnounceDrain();
+        }
+    }
+
+    private void AnnounceDrain()
+    {
+        if (Interlocked.CompareExchange(ref _drainState, 2, 1) != 1)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _drainAnnouncedAt, Environment.TickCount64);
+        _output.WriteGoAway(int.MaxValue, Http2ErrorCode.NoError);
+        _output.WritePing(DrainPing);
+    }
+
+    private void FinishDrain()
+    {
+        if (Interlocked.CompareExchange(ref _drainState, 3, 2) != 2)
+        {
+            return;
+        }
+
         _closing = true;
         SendGoAway(Http2ErrorCode.NoError, null);
         if (ActiveStreams == 0)
@@ -1304,6 +1350,11 @@ public sealed class Http2Connection
     {
         long elapsed = _lastHeartbeat == 0 ? 0 : Math.Max(0, now - _lastHeartbeat);
         _lastHeartbeat = now;
+        if (Volatile.Read(ref _drainState) == 2 && Environment.TickCount64 - Volatile.Read(ref _drainAnnouncedAt) > DrainAckWait)
+        {
+            FinishDrain(); // the client does not answer PINGs: close anyway
+        }
+
         if (_timedOut || _sendTimedOut)
         {
             return;

@@ -157,6 +157,18 @@ internal sealed class Http2Output
         }
     }
 
+    /// <summary>Our own PING (not an ACK): a round trip to the client, used by the graceful GOAWAY.</summary>
+    public void WritePing(ulong opaqueData)
+    {
+        lock (_lock)
+        {
+            if (_completed) return;
+            Http2FrameWriter.WritePing(_writer, opaqueData, ack: false);
+            Written(Http2FrameWriter.PingLength);
+            FlushIfNeededLocked();
+        }
+    }
+
     public bool WritePingAck(ulong opaqueData)
     {
         lock (_lock)

@@ -24,7 +24,8 @@ public sealed class ListenerRuntime
     /// <summary>New connections read the new state; the old certificates leave service (open connections keep theirs).</summary>
     public void Update(State state)
     {
-        state.Certificates?.BeginService(); // first, so a certificate in both keeps its pinned context throughout
+        // First, so a certificate in both keeps its pinned context (and sessions) throughout.
+        state.Certificates?.BeginService(previous: _state.Certificates);
         State old = Interlocked.Exchange(ref _state, state);
         old.Certificates?.EndService();
     }

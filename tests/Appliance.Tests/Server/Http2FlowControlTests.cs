@@ -451,13 +451,25 @@ public sealed class Http2FlowControlTests(Http2Fixture fixture)
             await c.ExpectAliveAsync(); // stream 1 is open on the server
 
             stopping = server.DisposeAsync().AsTask();
+            // RFC 9113 §6.8, in two steps: first a GOAWAY with the highest stream id and a PING...
+            H2Frame announce = await c.ExpectGoAwayAsync(Http2ErrorCode.NoError);
+            Assert.Equal(int.MaxValue, announce.LastStreamId);
+            H2Frame ping = await c.ExpectAsync("the server's PING", f => f.Type == Http2FrameType.Ping && !f.Has(Http2FrameFlags.Ack));
+
+            // ...so a request the client sent before it saw that GOAWAY is still served;
+            await c.SendGetAsync(3);
+            H2Response early = await c.ReadResponseAsync(3);
+            Assert.Equal(200, early.Status);
+
+            // once the client has answered the PING, the final GOAWAY names the last stream processed.
+            await c.SendPingAsync(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(ping.Payload), ack: true);
             H2Frame goAway = await c.ExpectGoAwayAsync(Http2ErrorCode.NoError);
-            Assert.Equal(1, goAway.LastStreamId);
+            Assert.Equal(3, goAway.LastStreamId);
             Assert.False(stopping.IsCompleted, "the server stopped before the in-flight stream finished");
 
             // A new stream is not processed any more; the open one is.
-            await c.SendGetAsync(3);
-            await c.ExpectRstStreamAsync(3, Http2ErrorCode.RefusedStream);
+            await c.SendGetAsync(5);
+            await c.ExpectRstStreamAsync(5, Http2ErrorCode.RefusedStream);
             await c.SendDataAsync(1, "last bytes"u8, endStream: true);
             H2Response r = await c.ReadResponseAsync(1);
             Assert.Equal("uploaded", r.BodyText);

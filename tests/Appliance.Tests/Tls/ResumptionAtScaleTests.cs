@@ -57,6 +57,12 @@ public sealed class ResumptionAtScaleTests : IAsyncLifetime
         // Pass 1: a full handshake and a session for each name, which grows the context cache past 32 six times over.
         await ForEachAsync(i => Handshake(i, mode, "-sess_out", sessions[i]), r => Assert.Contains("New, TLS", r.Stdout));
 
+        // A config change in between: the listener gets a new certificate store (same certificates); the contexts
+        // that hold sessions must stay pinned across the swap.
+        Peer.Result put = await Peer.CurlAsync("--unix-socket", Socket, "-X", "PUT", "http://a/v1/routes/extra", "-H", "Content-Type: application/json",
+            "--data", """{ "match": { "path": "/extra" }, "direct": { "status": 204 } }""");
+        Assert.True(put.ExitCode == 0 && Regex.IsMatch(put.Stdout, @"""revision"":\s*2"), put.All);
+
         // Pass 2: each session comes back. Without pinning, all but the most recent few fail here.
         var failed = new List<int>();
         await ForEachAsync(i => Handshake(i, mode, "-sess_in", sessions[i]), (r, i) =>
