@@ -72,6 +72,12 @@ public sealed class ClientCertificatesConfig
     public string? Mode { get; set; }
     /// <summary>PEM bundle of the CAs client certificates must chain to.</summary>
     public string? CaFile { get; set; }
+    /// <summary>
+    /// "none" (default) or "crl": each client certificate is checked against the CRLs its CA publishes (the CRL
+    /// distribution point URLs in the certificates; fetched and cached by the platform). A revoked certificate, or one
+    /// whose CRL cannot be had, is refused.
+    /// </summary>
+    public string? Revocation { get; set; }
 }
 
 public sealed class ListenerLimitsConfig

@@ -108,6 +108,7 @@ public sealed class ConfigCompiler
                             RequireSni = l.RequireSni,
                             ClientCertificates = l.ClientCertificates,
                             ClientCertificateAuthorities = l.ClientCertificateAuthorities,
+                            CheckClientRevocation = l.CheckClientRevocation,
                         }),
                 };
             }
@@ -292,7 +293,7 @@ public sealed class ConfigCompiler
 
             try
             {
-                loaded.Add(PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, chainPath, ocspPath)));
+                loaded.Add(Unchanged(PemCertificateLoader.Load(new CertificateSource(c.Name!, c.Hosts!, certPath, keyPath, chainPath, ocspPath)), ocspPath));
             }
             catch (CertificateLoadException e)
             {
@@ -671,6 +672,7 @@ public sealed class ConfigCompiler
             {
                 ClientCertificates = mtls,
                 ClientCertificateAuthorities = clientCas,
+                CheckClientRevocation = CompileRevocation(l.ClientCertificates, $"listeners[{i}].clientCertificates.revocation"),
                 Name = name,
                 EndPoint = endPoint!,
                 Tls = l.Tls,
@@ -1449,4 +1451,36 @@ public sealed class ConfigCompiler
         !string.IsNullOrEmpty(id) && id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 
     private static bool IsValidFieldValue(string value) => value.All(c => c is >= ' ' and < (char)127 or '\t');
+
+    /// <summary>
+    /// A certificate whose files did not change keeps the object the running config serves: its TLS context, with the
+    /// OCSP staple it fetched, carries over a reload instead of starting again without one. A supplied OCSP file is
+    /// read fresh each time (it may be the only thing that changed), so those are not carried over.
+    /// </summary>
+    private LoadedCertificate Unchanged(LoadedCertificate fresh, string? ocspPath)
+    {
+        if (ocspPath is not null || _previous?.Certificates.FirstOrDefault(p => p.Name == fresh.Name) is not { } before
+            || before.Thumbprint != fresh.Thumbprint
+            || !before.Hosts.SequenceEqual(fresh.Hosts, StringComparer.Ordinal)
+            || !before.Chain.Select(x => x.Thumbprint).SequenceEqual(fresh.Chain.Select(x => x.Thumbprint), StringComparer.Ordinal))
+        {
+            return fresh;
+        }
+
+        return before;
+    }
+
+    private bool CompileRevocation(ClientCertificatesConfig? c, string path)
+    {
+        switch (c?.Revocation)
+        {
+            case null or "none":
+                return false;
+            case "crl":
+                return true;
+            default:
+                Error(path, $"'{c.Revocation}' is not none or crl");
+                return false;
+        }
+    }
 }

@@ -79,7 +79,11 @@ public sealed class OcspStaplingTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _app.DisposeAsync();
-        _responder.Kill();
+        if (!_responder.HasExited)
+        {
+            _responder.Kill();
+        }
+
         _responder.Dispose();
     }
 
@@ -100,5 +104,15 @@ public sealed class OcspStaplingTests : IAsyncLifetime
         lock (_responderLog) responder = _responderLog.ToString();
         Assert.True(last.Contains("OCSP Response Status: successful", StringComparison.Ordinal), $"{last}\n--- responder:\n{responder}\n--- index:\n{File.ReadAllText(F("index.txt"))}\n--- appliance:\n{_app.Output}");
         Assert.Contains("Cert Status: good", last);
+
+        // The staple survives a config reload: with the responder gone, the next handshake after a new revision
+        // still carries it (the unchanged certificate keeps its context and what it fetched).
+        _responder.Kill();
+        await _responder.WaitForExitAsync();
+        Peer.Result put = await Peer.CurlAsync("--unix-socket", F("admin.sock"), "-X", "PUT", "http://a/v1/routes/extra",
+            "-H", "Content-Type: application/json", "--data", "{ \"match\": { \"path\": \"/extra\" }, \"direct\": { \"status\": 204 } }");
+        Assert.True(put.ExitCode == 0 && put.Stdout.Contains("\"revision\"", StringComparison.Ordinal), put.All);
+        Peer.Result after = await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_port}", "-servername", "localhost", "-status");
+        Assert.True(after.Stdout.Contains("OCSP Response Status: successful", StringComparison.Ordinal), after.All);
     }
 }
