@@ -160,11 +160,7 @@ public sealed class CertificateStore
         using var leaf = new X509Certificate2(certificate);
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        // Revocation (RFC 5280 §6.3): the CRLs at the certificates' distribution points, fetched and cached by the
-        // platform; a revoked certificate or an unavailable CRL fails the chain (fail closed).
-        chain.ChainPolicy.RevocationMode = settings.CheckClientRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
-        chain.ChainPolicy.RevocationFlag = X509RevocationFlag.ExcludeRoot;
-        chain.ChainPolicy.UrlRetrievalTimeout = TimeSpan.FromSeconds(5);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // CRLs come from the operator's file (below), never the network
         chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // id-kp-clientAuth
         if (settings.ClientCertificateAuthorities is { } cas)
         {
@@ -175,6 +171,11 @@ public sealed class CertificateStore
         {
             string why = string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
             throw new AuthenticationException($"client certificate '{leaf.Subject}' refused: {(why.Length > 0 ? why : "untrusted")}");
+        }
+
+        if (settings.ClientRevocationList?.Check(chain, DateTimeOffset.UtcNow) is { } revoked)
+        {
+            throw new AuthenticationException($"client certificate '{leaf.Subject}' refused: {revoked}");
         }
 
         return true;

@@ -7,7 +7,7 @@ namespace Appliance.Tls;
 /// its handshake resumed a session (<see cref="ServerFlightReader"/>). Everything passes through untouched; after
 /// the first flight or two it is a plain forwarder.
 /// </summary>
-public sealed class HandshakeObserverStream(Stream inner) : Stream
+public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inner)
 {
     private const int MaxObserved = 32 * 1024;
     private byte[]? _sent;
@@ -22,70 +22,32 @@ public sealed class HandshakeObserverStream(Stream inner) : Stream
         _ => null,
     };
 
-    public override bool CanRead => inner.CanRead;
-    public override bool CanWrite => inner.CanWrite;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        inner.ReadAsync(buffer, cancellationToken);
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.ReadAsync(buffer, offset, count, cancellationToken);
-
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-    public override int Read(Span<byte> buffer) => inner.Read(buffer);
-
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         Observe(buffer.Span);
-        return inner.WriteAsync(buffer, cancellationToken);
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        Observe(buffer.AsSpan(offset, count));
-        return inner.WriteAsync(buffer, offset, count, cancellationToken);
-    }
-
-    public override void Write(byte[] buffer, int offset, int count)
-    {
-        Observe(buffer.AsSpan(offset, count));
-        inner.Write(buffer, offset, count);
+        return Inner.WriteAsync(buffer, cancellationToken);
     }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         Observe(buffer);
-        inner.Write(buffer);
+        Inner.Write(buffer);
     }
-
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-    public override void Flush() => inner.Flush();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             ReturnBuffer();
-            inner.Dispose();
         }
 
         base.Dispose(disposing);
     }
 
-    public override async ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync()
     {
         ReturnBuffer();
-        await inner.DisposeAsync().ConfigureAwait(false);
-        GC.SuppressFinalize(this);
+        return base.DisposeAsync();
     }
 
     private void Observe(ReadOnlySpan<byte> data)

@@ -18,8 +18,8 @@ public sealed record TlsServerOptions
     /// <summary>Whether clients are asked for a certificate (mutual TLS).</summary>
     public ClientCertificateMode ClientCertificates { get; init; }
 
-    /// <summary>Whether client certificates are checked against their CAs' CRLs (fail closed).</summary>
-    public bool CheckClientRevocation { get; init; }
+    /// <summary>CRLs every client certificate's chain is checked against (fail closed); null for no revocation check.</summary>
+    public RevocationList? ClientRevocationList { get; init; }
 
     /// <summary>The CAs a client certificate must chain to (required unless client certificates are off).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }

@@ -193,13 +193,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("renewed", name);
             w.WriteString("serial", outcome.SerialNumber);
             w.WriteString("detail", outcome.Detail);
-            w.WriteStartArray("changes");
-            foreach (string change in outcome.Changes)
-            {
-                w.WriteStringValue(change);
-            }
-
-            w.WriteEndArray();
+            w.WriteStrings("changes", outcome.Changes);
             w.WriteEndObject();
         })).ConfigureAwait(false);
     }
@@ -298,13 +292,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteStartObject();
             w.WriteBoolean("applied", !dryRun);
             w.WriteNumber("revision", result.Revision);
-            w.WriteStartArray("changes");
-            foreach (string change in result.Changes)
-            {
-                w.WriteStringValue(change);
-            }
-
-            w.WriteEndArray();
+            w.WriteStrings("changes", result.Changes);
             w.WriteEndObject();
         }));
     }

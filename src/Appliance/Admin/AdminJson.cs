@@ -18,6 +18,18 @@ internal static class AdminJson
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>A named array of strings ("changes", "hosts").</summary>
+    public static void WriteStrings(this Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (string v in values)
+        {
+            w.WriteStringValue(v);
+        }
+
+        w.WriteEndArray();
+    }
+
     /// <summary>RFC 9457 problem details; validation errors carry their JSON paths in "errors".</summary>
     public static byte[] Problem(int status, string title, string detail, IReadOnlyList<ConfigError>? errors = null) => Write(w =>
     {

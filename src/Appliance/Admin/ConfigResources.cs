@@ -233,13 +233,7 @@ internal sealed class ConfigResources(IAdminBackend backend)
                 w.WriteNumber("revision", result.Revision);
                 w.WritePropertyName(kind.Name[..^1]);
                 w.WriteRawValue(entry);
-                w.WriteStartArray("changes");
-                foreach (string ch in result.Changes)
-                {
-                    w.WriteStringValue(ch);
-                }
-
-                w.WriteEndArray();
+                w.WriteStrings("changes", result.Changes);
                 w.WriteEndObject();
             })).ConfigureAwait(false);
         }

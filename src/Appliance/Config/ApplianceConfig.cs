@@ -73,11 +73,10 @@ public sealed class ClientCertificatesConfig
     /// <summary>PEM bundle of the CAs client certificates must chain to.</summary>
     public string? CaFile { get; set; }
     /// <summary>
-    /// "none" (default) or "crl": each client certificate is checked against the CRLs its CA publishes (the CRL
-    /// distribution point URLs in the certificates; fetched and cached by the platform). A revoked certificate, or one
-    /// whose CRL cannot be had, is refused.
+    /// CRLs (PEM "X509 CRL" blocks, or one DER CRL) of the CAs in caFile: with it, every client certificate's chain is
+    /// checked against them (a CA without a CRL here, or with an expired one, fails closed). Watched and reloaded.
     /// </summary>
-    public string? Revocation { get; set; }
+    public string? CrlFile { get; set; }
 }
 
 public sealed class ListenerLimitsConfig

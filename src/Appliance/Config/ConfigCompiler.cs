@@ -108,7 +108,7 @@ public sealed class ConfigCompiler
                             RequireSni = l.RequireSni,
                             ClientCertificates = l.ClientCertificates,
                             ClientCertificateAuthorities = l.ClientCertificateAuthorities,
-                            CheckClientRevocation = l.CheckClientRevocation,
+                            ClientRevocationList = l.ClientRevocationList,
                         }),
                 };
             }
@@ -672,7 +672,7 @@ public sealed class ConfigCompiler
             {
                 ClientCertificates = mtls,
                 ClientCertificateAuthorities = clientCas,
-                CheckClientRevocation = CompileRevocation(l.ClientCertificates, $"listeners[{i}].clientCertificates.revocation"),
+                ClientRevocationList = CompileRevocationList(l.ClientCertificates, clientCas, $"listeners[{i}].clientCertificates.crlFile"),
                 Name = name,
                 EndPoint = endPoint!,
                 Tls = l.Tls,
@@ -1470,17 +1470,27 @@ public sealed class ConfigCompiler
         return before;
     }
 
-    private bool CompileRevocation(ClientCertificatesConfig? c, string path)
+    private Tls.RevocationList? CompileRevocationList(ClientCertificatesConfig? c, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? cas, string path)
     {
-        switch (c?.Revocation)
+        if (c?.CrlFile is not { } file)
         {
-            case null or "none":
-                return false;
-            case "crl":
-                return true;
-            default:
-                Error(path, $"'{c.Revocation}' is not none or crl");
-                return false;
+            return null;
+        }
+
+        if (cas is null)
+        {
+            Error(path, "needs client certificates on (mode optional or required) with a caFile");
+            return null;
+        }
+
+        try
+        {
+            return Tls.RevocationList.Load(File.ReadAllBytes(Resolve(file)), cas);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            Error(path, $"'{file}': {e.Message}");
+            return null;
         }
     }
 }

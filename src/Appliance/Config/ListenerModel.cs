@@ -18,8 +18,8 @@ public sealed record ListenerModel
     public bool RequireSni { get; init; }
     public Tls.ClientCertificateMode ClientCertificates { get; init; }
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
-    /// <summary>clientCertificates.revocation "crl".</summary>
-    public bool CheckClientRevocation { get; init; }
+    /// <summary>clientCertificates.crlFile, read and verified; null when unset.</summary>
+    public Tls.RevocationList? ClientRevocationList { get; init; }
     public int Backlog { get; init; } = 511;
     public bool ReusePort { get; init; }
     public int MaxConnections { get; init; } = 100_000;

@@ -53,6 +53,14 @@ internal sealed class CertificateWatcher : IDisposable
             }
         }
 
+        foreach (ListenerConfig l in snapshot.Source.Listeners ?? [])
+        {
+            if (l.ClientCertificates?.CrlFile is { Length: > 0 } crl)
+            {
+                files.Add(Path.GetFullPath(crl, baseDirectory)); // a new CRL is taken like a new certificate
+            }
+        }
+
         Dictionary<string, string> fingerprints = files.Distinct().ToDictionary(f => f, Fingerprint, StringComparer.Ordinal);
         var watchers = new List<FileSystemWatcher>();
         foreach (string directory in files.Select(f => Path.GetDirectoryName(f)!).Distinct().Where(Directory.Exists))

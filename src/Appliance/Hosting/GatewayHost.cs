@@ -567,6 +567,15 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
                 }
             }
 
+            foreach (ListenerModel l in next.Listeners)
+            {
+                string? before = old.Listeners.FirstOrDefault(o => o.Name == l.Name)?.ClientRevocationList?.Fingerprint;
+                if (l.ClientRevocationList is { } crl && crl.Fingerprint != before)
+                {
+                    changes.Add($"listener {l.Name}: client CRLs reloaded ({crl.RevokedCount} revoked)");
+                }
+            }
+
             _certificateWatcher?.Watch(next); // new fingerprints either way: the same change is not reloaded twice
             if (changes.Count == 0)
             {
