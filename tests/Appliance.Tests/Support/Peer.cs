@@ -51,4 +51,11 @@ public static class Peer
     public static Task<Result> CurlAsync(params string[] args) => RunAsync("curl", ["-sS", "--max-time", "20", .. args]);
 
     public static Task<Result> OpenSslAsync(string stdin, params string[] args) => RunAsync("openssl", args, stdin);
+
+    /// <summary>An openssl command that must succeed (key and certificate making in fixtures).</summary>
+    public static async Task OpenSslOkAsync(params string[] args)
+    {
+        Result r = await RunAsync("openssl", args);
+        Xunit.Assert.True(r.ExitCode == 0, $"openssl {string.Join(' ', args)}\n{r.All}");
+    }
 }

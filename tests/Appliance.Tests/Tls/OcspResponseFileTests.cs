@@ -15,22 +15,16 @@ public sealed class OcspResponseFileTests : IAsyncLifetime
 
     private string F(string name) => Path.Combine(_dir, name);
 
-    private async Task OpenSsl(params string[] args)
-    {
-        Peer.Result r = await Peer.RunAsync("openssl", args);
-        Assert.True(r.ExitCode == 0, r.All);
-    }
-
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        await OpenSsl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.pem"),
+        await Peer.OpenSslOkAsync("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.pem"),
             "-days", "30", "-subj", "/CN=OCSP File CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature");
         foreach (string site in (string[])["site", "other"])
         {
-            await OpenSsl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F(site + ".key"), "-out", F(site + ".csr"), "-subj", "/CN=localhost");
+            await Peer.OpenSslOkAsync("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F(site + ".key"), "-out", F(site + ".csr"), "-subj", "/CN=localhost");
             await File.WriteAllTextAsync(F("ext.cnf"), "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n");
-            await OpenSsl("x509", "-req", "-in", F(site + ".csr"), "-CA", F("ca.pem"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F(site + ".pem"), "-days", "10", "-extfile", F("ext.cnf"));
+            await Peer.OpenSslOkAsync("x509", "-req", "-in", F(site + ".csr"), "-CA", F("ca.pem"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F(site + ".pem"), "-days", "10", "-extfile", F("ext.cnf"));
             await File.WriteAllTextAsync(F(site + "-chain.pem"), await File.ReadAllTextAsync(F(site + ".pem")) + await File.ReadAllTextAsync(F("ca.pem")));
         }
 
@@ -46,8 +40,8 @@ public sealed class OcspResponseFileTests : IAsyncLifetime
         string expires = DateTime.UtcNow.AddDays(10).ToString("yyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + "Z";
         string revoked = status == "R" ? DateTime.UtcNow.AddHours(-1).ToString("yyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + "Z" : "";
         await File.WriteAllTextAsync(F("index.txt"), $"{status}\t{expires}\t{revoked}\t{serial}\tunknown\t/CN=localhost\n");
-        await OpenSsl("ocsp", "-issuer", F("ca.pem"), "-cert", F(site + ".pem"), "-no_nonce", "-reqout", F(site + "-req.der"));
-        await OpenSsl("ocsp", "-index", F("index.txt"), "-rsigner", F("ca.pem"), "-rkey", F("ca.key"), "-CA", F("ca.pem"),
+        await Peer.OpenSslOkAsync("ocsp", "-issuer", F("ca.pem"), "-cert", F(site + ".pem"), "-no_nonce", "-reqout", F(site + "-req.der"));
+        await Peer.OpenSslOkAsync("ocsp", "-index", F("index.txt"), "-rsigner", F("ca.pem"), "-rkey", F("ca.key"), "-CA", F("ca.pem"),
             "-reqin", F(site + "-req.der"), "-respout", F(output), "-ndays", "1");
     }
 

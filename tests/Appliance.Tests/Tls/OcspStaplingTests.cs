@@ -18,21 +18,15 @@ public sealed class OcspStaplingTests : IAsyncLifetime
 
     private string F(string name) => Path.Combine(_dir, name);
 
-    private async Task OpenSsl(params string[] args)
-    {
-        Peer.Result r = await Peer.RunAsync("openssl", args);
-        Assert.True(r.ExitCode == 0, r.All);
-    }
-
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
         int port = NginxUpstream.FreePort();
-        await OpenSsl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.pem"),
+        await Peer.OpenSslOkAsync("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("ca.key"), "-out", F("ca.pem"),
             "-days", "30", "-subj", "/CN=OCSP Test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature");
-        await OpenSsl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("site.key"), "-out", F("site.csr"), "-subj", "/CN=localhost");
+        await Peer.OpenSslOkAsync("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", F("site.key"), "-out", F("site.csr"), "-subj", "/CN=localhost");
         await File.WriteAllTextAsync(F("ext.cnf"), $"subjectAltName=DNS:localhost\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:{port}\nextendedKeyUsage=serverAuth\n");
-        await OpenSsl("x509", "-req", "-in", F("site.csr"), "-CA", F("ca.pem"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F("site.pem"), "-days", "10", "-extfile", F("ext.cnf"));
+        await Peer.OpenSslOkAsync("x509", "-req", "-in", F("site.csr"), "-CA", F("ca.pem"), "-CAkey", F("ca.key"), "-CAcreateserial", "-out", F("site.pem"), "-days", "10", "-extfile", F("ext.cnf"));
         await File.WriteAllTextAsync(F("fullchain.pem"), await File.ReadAllTextAsync(F("site.pem")) + await File.ReadAllTextAsync(F("ca.pem")));
         Peer.Result serial = await Peer.RunAsync("openssl", ["x509", "-in", F("site.pem"), "-noout", "-serial"]);
         string expires = DateTime.UtcNow.AddDays(10).ToString("yyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture) + "Z";
