@@ -69,6 +69,7 @@ cache=$(packaging/vm/rootfs.sh)
 work=$(mktemp -d /var/tmp/appliance-nspawn.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 tar -C "$work" -xf "$cache"
+chmod 755 "$work" # the container's "/"
 mkdir -p "$work/debs" "$work/results"
 cp "$deb" "$work/debs/appliance.deb"
 install -m 0755 packaging/vm/smoke.sh "$work/usr/local/lib/appliance-smoke.sh"

@@ -26,6 +26,7 @@ work=$(mktemp -d /var/tmp/appliance-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs=$work/root esp=$work/esp
 mkdir -p "$rootfs" "$esp"
+chmod 755 "$rootfs" # the image's "/" (mktemp's 0700 would lock every service user out of the system)
 
 # The rootfs with the Debian kernel and its initrd, cached beside the base tarball (installing them takes minutes).
 kernel_cache="${base%.tar}-kernel.tar"

@@ -12,6 +12,7 @@ if [ ! -f "$cache" ]; then
   proxy=$(apt-config shell p Acquire::http::Proxy 2>/dev/null | sed -n "s/^p='\(.*\)'$/\1/p")
   [ -n "$proxy" ] && export http_proxy=${http_proxy:-$proxy}
   tmp=$(mktemp -d /var/tmp/appliance-debootstrap.XXXXXX)
+  chmod 755 "$tmp" # the rootfs's "/" (mktemp makes it 0700: nobody but root could reach anything in the system)
   debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,ca-certificates,libssl3,kmod \
     bookworm "$tmp" "$mirror" > "$tmp.log" 2>&1 || { tail -20 "$tmp.log" >&2; exit 1; }
   mkdir -p "$(dirname "$cache")"
