@@ -483,9 +483,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
         {
             w.WriteStartObject();
             w.WriteString("name", cert.Name);
-            w.WriteStartArray("hosts");
-            foreach (string h in cert.Hosts) w.WriteStringValue(h);
-            w.WriteEndArray();
+            w.WriteStrings("hosts", cert.Hosts);
             w.WriteString("subject", cert.Leaf.Subject);
             w.WriteString("issuer", cert.Leaf.Issuer);
             w.WriteString("notAfter", cert.NotAfter);
@@ -493,20 +491,16 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("keyAlgorithm", cert.KeyAlgorithm);
             w.WriteString("serial", cert.Leaf.SerialNumber);
             w.WriteString("sha256", cert.Thumbprint);
-            if (Tls.OcspStaple.Current(cert.Context) is { } staple)
+            w.WriteStartObject("ocsp");
+            (int Bytes, DateTimeOffset NextUpdate)? staple = Tls.OcspStaple.Current(cert.Context);
+            w.WriteBoolean("stapled", staple is not null);
+            if (staple is { } s)
             {
-                w.WriteStartObject("ocsp");
-                w.WriteBoolean("stapled", true);
-                w.WriteNumber("bytes", staple.Bytes);
-                w.WriteString("nextUpdate", staple.NextUpdate);
-                w.WriteEndObject();
+                w.WriteNumber("bytes", s.Bytes);
+                w.WriteString("nextUpdate", s.NextUpdate);
             }
-            else
-            {
-                w.WriteStartObject("ocsp");
-                w.WriteBoolean("stapled", false);
-                w.WriteEndObject();
-            }
+
+            w.WriteEndObject();
             if (_backend.AcmeStatus(cert.Name) is { } acme)
             {
                 w.WriteStartObject("acme");
