@@ -8,13 +8,16 @@ namespace Appliance.Tls;
 /// cached OpenSSL context, and with it the session cache that resumption needs; while the
 /// binding is in service it pins that context (<see cref="SessionResumption"/>).
 /// </summary>
-internal sealed class CertificateBinding(LoadedCertificate certificate, SslServerAuthenticationOptions options)
+internal sealed class CertificateBinding(LoadedCertificate certificate, SslServerAuthenticationOptions options, string? owner)
 {
     private IDisposable? _pin;
 
     public LoadedCertificate Certificate { get; } = certificate;
 
     public SslServerAuthenticationOptions Options { get; } = options;
+
+    /// <summary>Who brought the certificate (<see cref="CertificateOwnership"/>); null for the operator's own.</summary>
+    public string? Owner { get; } = owner;
 
     public bool Pinned => Volatile.Read(ref _pin) is not null;
 

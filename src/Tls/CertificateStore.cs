@@ -13,6 +13,8 @@ public sealed class CertificateStore
 {
     private readonly SniMap<CertificateBinding> _map;
     private readonly CertificateBinding[] _bindings;
+    private readonly CertificateBinding? _fallback;
+    private readonly CertificateOwnership? _ownership;
     private int _services;
 
     /// <param name="certificates">Certificates and the hosts each serves.</param>
@@ -21,13 +23,18 @@ public sealed class CertificateStore
     /// Ignored when <see cref="TlsServerOptions.RequireSni"/> is set.
     /// </param>
     /// <param name="options">Settings shared by all certificates.</param>
+    /// <param name="ownership">
+    /// Owners of certificates and names (tenants' own domains and certificates); null when nobody but the operator
+    /// brings certificates.
+    /// </param>
     /// <exception cref="ArgumentException">
     /// Two certificates share a name or a host, a host is invalid, or the default is unknown.
     /// </exception>
     public CertificateStore(
         IReadOnlyList<LoadedCertificate> certificates,
         string? defaultCertificateName,
-        TlsServerOptions options)
+        TlsServerOptions options,
+        CertificateOwnership? ownership = null)
     {
         ArgumentNullException.ThrowIfNull(certificates);
         ArgumentNullException.ThrowIfNull(options);
@@ -36,7 +43,7 @@ public sealed class CertificateStore
         var hosts = new List<KeyValuePair<string, CertificateBinding>>();
         foreach (LoadedCertificate certificate in certificates)
         {
-            var binding = new CertificateBinding(certificate, CreateOptions(certificate, options));
+            var binding = new CertificateBinding(certificate, CreateOptions(certificate, options), ownership?.OwnerOfCertificate(certificate.Name));
             if (!bindings.TryAdd(certificate.Name, binding))
             {
                 throw new ArgumentException($"two certificates are named '{certificate.Name}'", nameof(certificates));
@@ -55,6 +62,8 @@ public sealed class CertificateStore
         }
 
         _map = SniMap<CertificateBinding>.Build(hosts, options.RequireSni ? null : defaultBinding);
+        _fallback = options.RequireSni ? null : defaultBinding;
+        _ownership = ownership;
         _bindings = [.. bindings.Values];
         Certificates = [.. certificates];
         Options = options;
@@ -108,7 +117,7 @@ public sealed class CertificateStore
     /// <summary>Options for a handshake with this SNI name; null means refuse the handshake.</summary>
     public SslServerAuthenticationOptions? Select(string? serverName)
     {
-        if (!_map.TryResolve(serverName, out CertificateBinding? binding))
+        if (Resolve(serverName) is not { } binding)
         {
             return null;
         }
@@ -122,8 +131,7 @@ public sealed class CertificateStore
     }
 
     /// <summary>The certificate a handshake with this SNI name gets, or null when refused.</summary>
-    public LoadedCertificate? SelectCertificate(string? serverName) =>
-        _map.TryResolve(serverName, out CertificateBinding? binding) ? binding.Certificate : null;
+    public LoadedCertificate? SelectCertificate(string? serverName) => Resolve(serverName)?.Certificate;
 
     /// <summary>
     /// A <see cref="ServerOptionsSelectionCallback"/>:
@@ -139,9 +147,38 @@ public sealed class CertificateStore
         SslServerAuthenticationOptions? options = Select(hello.ServerName);
         return options is not null
             ? ValueTask.FromResult(options)
-            : ValueTask.FromException<SslServerAuthenticationOptions>(
-                new AuthenticationException($"no certificate for server name '{hello.ServerName}'"));
+            : ValueTask.FromException<SslServerAuthenticationOptions>(new AuthenticationException(RefusalReason(hello.ServerName)));
     }
+
+    /// <summary>
+    /// The SNI map's choice, unless that certificate has an owner and the name belongs to another one: then the
+    /// default certificate if it may answer for the name (no owner, or the name's), else nothing. Operator
+    /// certificates cost nothing extra; an owned one costs one more allocation-free lookup.
+    /// </summary>
+    private CertificateBinding? Resolve(string? serverName)
+    {
+        if (!_map.TryResolve(serverName, out CertificateBinding? binding))
+        {
+            return null;
+        }
+
+        if (binding.Owner is not { } owner || _ownership!.OwnerOfName(serverName) is not { } nameOwner
+            || string.Equals(owner, nameOwner, StringComparison.Ordinal))
+        {
+            return binding;
+        }
+
+        // With requireSni there is no fallback: the default would not match the name anyway.
+        return _fallback is { } fallback && (fallback.Owner is null || string.Equals(fallback.Owner, nameOwner, StringComparison.Ordinal))
+            ? fallback
+            : null;
+    }
+
+    /// <summary>Why a handshake with this name is refused (the refused path only: it may allocate).</summary>
+    private string RefusalReason(string? serverName) =>
+        _map.TryResolve(serverName, out CertificateBinding? binding) && binding.Owner is { } owner
+            ? $"no certificate for server name '{serverName}': certificate '{binding.Certificate.Name}' belongs to '{owner}', the name to '{_ownership!.OwnerOfName(serverName)}'"
+            : $"no certificate for server name '{serverName}'";
 
     /// <summary>
     /// Checks a client certificate against the listener's CAs only (custom root trust: the system store does not
