@@ -131,6 +131,11 @@ public sealed class CertificateConfig
     public bool SelfSigned { get; set; }
     /// <summary>Obtain (and renew) the certificate from an ACME server (RFC 8555) instead of, or after, the files.</summary>
     public AcmeConfig? Acme { get; set; }
+    /// <summary>
+    /// The tenant (id) that brought this certificate: its hosts must be the tenant's, and it is never served for a
+    /// name another tenant holds. Absent: the operator's certificate, served for any name it covers.
+    /// </summary>
+    public string? Tenant { get; set; }
 }
 
 public sealed class AcmeConfig

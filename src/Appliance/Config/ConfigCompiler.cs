@@ -24,6 +24,7 @@ public sealed class ConfigCompiler
     private readonly HashSet<ClusterModel> _carriedOver = [];
     private IReadOnlyList<IPNetwork> _trustedProxies = [];
     private readonly List<AcmeCertificateModel> _acme = [];
+    private readonly List<KeyValuePair<string, string>> _tenantNames = []; // normalised host pattern → tenant id
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
     /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
@@ -84,6 +85,7 @@ public sealed class ConfigCompiler
 
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
+        CertificateOwnership? ownership = CompileCertificateOwnership(config.Certificates, tenants);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
         CheckAcmeListeners(config, listeners);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
@@ -109,7 +111,8 @@ public sealed class ConfigCompiler
                             ClientCertificates = l.ClientCertificates,
                             ClientCertificateAuthorities = l.ClientCertificateAuthorities,
                             ClientRevocationList = l.ClientRevocationList,
-                        }),
+                        },
+                        ownership),
                 };
             }
             catch (ArgumentException e)
@@ -157,6 +160,7 @@ public sealed class ConfigCompiler
     private Dictionary<string, TenantConfig> CompileTenants(List<TenantConfig>? tenants)
     {
         var byId = new Dictionary<string, TenantConfig>(StringComparer.Ordinal);
+        var owners = new Dictionary<string, (string Tenant, string Path)>(StringComparer.Ordinal);
         for (int i = 0; i < (tenants?.Count ?? 0); i++)
         {
             TenantConfig t = tenants![i];
@@ -179,9 +183,95 @@ public sealed class ConfigCompiler
             }
 
             CheckHostPatterns(t.Hosts, $"{p}.hosts");
+            for (int j = 0; j < (t.Hosts?.Count ?? 0); j++)
+            {
+                // Normalised as the SNI map does, so "API.example.com." and "api.example.com" are one name. IP
+                // literals are skipped: SNI never carries one (RFC 6066 §3).
+                if (!IsHostPattern(t.Hosts![j]) || !ServerNamePattern.TryNormalize(t.Hosts[j], out string? name, out _))
+                {
+                    continue;
+                }
+
+                if (owners.TryGetValue(name, out (string Tenant, string Path) first))
+                {
+                    if (first.Tenant != t.Id)
+                    {
+                        Error($"{p}.hosts[{j}]", $"'{t.Hosts[j]}' is also a host of tenant '{first.Tenant}' ({first.Path}); a host belongs to one tenant");
+                    }
+
+                    continue;
+                }
+
+                owners.Add(name, (t.Id!, $"{p}.hosts[{j}]"));
+                _tenantNames.Add(new(name, t.Id!));
+            }
         }
 
         return byId;
+    }
+
+    /// <summary>
+    /// certificates[].tenant: a known tenant, and every host of the certificate is one of the tenant's names as SNI
+    /// resolves them (exact beats wildcard; a wildcard host covers one label, never the apex, RFC 6125 §6.4.3).
+    /// Null when no certificate names a tenant: the stores then skip ownership altogether.
+    /// </summary>
+    private CertificateOwnership? CompileCertificateOwnership(List<CertificateConfig>? certificates, Dictionary<string, TenantConfig> tenants)
+    {
+        var owned = new List<KeyValuePair<string, string>>();
+        SniMap<string>? names = null;
+        for (int i = 0; i < (certificates?.Count ?? 0); i++)
+        {
+            if (certificates![i] is not { Tenant: { } tenant } c)
+            {
+                continue;
+            }
+
+            string p = $"certificates[{i}]";
+            if (!tenants.ContainsKey(tenant))
+            {
+                Error($"{p}.tenant", $"no tenant with id '{tenant}'");
+                continue;
+            }
+
+            try
+            {
+                names ??= SniMap<string>.Build(_tenantNames, defaultValue: null);
+            }
+            catch (ArgumentException)
+            {
+                return null; // a host given to two tenants, reported with the tenants
+            }
+
+            for (int j = 0; j < (c.Hosts?.Count ?? 0); j++)
+            {
+                if (!ServerNamePattern.TryNormalize(c.Hosts![j], out string? host, out _))
+                {
+                    continue; // reported with the hosts
+                }
+
+                // "*.example.com" resolves through its "*" label like any one-label name under example.com.
+                if (!names.TryResolve(host, out string? owner))
+                {
+                    Error($"{p}.hosts[{j}]", $"'{c.Hosts[j]}' is not a host of tenant '{tenant}' (a wildcard host covers exactly one label, not the apex)");
+                }
+                else if (owner != tenant)
+                {
+                    Error($"{p}.hosts[{j}]", $"'{c.Hosts[j]}' is a host of tenant '{owner}', not of '{tenant}'");
+                }
+            }
+
+            if (c.Name is not null)
+            {
+                owned.Add(new(c.Name, tenant));
+            }
+        }
+
+        if (owned.Count == 0 || _errors.Count > 0)
+        {
+            return null;
+        }
+
+        return new CertificateOwnership(owned, _tenantNames);
     }
 
     // ---------------- certificates ----------------
