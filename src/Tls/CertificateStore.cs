@@ -181,42 +181,33 @@ public sealed class CertificateStore
             : $"no certificate for server name '{serverName}'";
 
     /// <summary>
-    /// Checks a client certificate against the listener's CAs only (custom root trust: the system store does not
-    /// vouch for clients), for client authentication use. A refusal throws with the reason, which ends the
-    /// handshake and reaches the connection's log line.
+    /// Checks a client certificate against the listener's CAs, and the CAs its routes check against themselves (custom
+    /// root trust: the system store does not vouch for clients), for client authentication use. A refusal throws with
+    /// the reason, which ends the handshake and reaches the connection's log line.
     /// </summary>
-    private static RemoteCertificateValidationCallback ClientCertificateValidator(TlsServerOptions settings) => (_, certificate, _, _) =>
+    private static RemoteCertificateValidationCallback ClientCertificateValidator(TlsServerOptions settings)
     {
-        if (certificate is null)
+        X509Certificate2Collection? authorities = settings.ClientCertificateAuthorities;
+        if (settings.AdditionalClientCertificateAuthorities is { Count: > 0 } additional)
         {
-            return settings.ClientCertificates == ClientCertificateMode.Optional
-                ? true
-                : throw new AuthenticationException("client certificate required but none was sent");
+            authorities = [.. authorities ?? [], .. additional];
         }
 
-        using var leaf = new X509Certificate2(certificate);
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // CRLs come from the operator's file (below), never the network
-        chain.ChainPolicy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2")); // id-kp-clientAuth
-        if (settings.ClientCertificateAuthorities is { } cas)
+        return (_, certificate, _, _) =>
         {
-            chain.ChainPolicy.CustomTrustStore.AddRange(cas);
-        }
+            if (certificate is null)
+            {
+                return settings.ClientCertificates == ClientCertificateMode.Optional
+                    ? true
+                    : throw new AuthenticationException("client certificate required but none was sent");
+            }
 
-        if (!chain.Build(leaf))
-        {
-            string why = string.Join(", ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
-            throw new AuthenticationException($"client certificate '{leaf.Subject}' refused: {(why.Length > 0 ? why : "untrusted")}");
-        }
-
-        if (settings.ClientRevocationList?.Check(chain, DateTimeOffset.UtcNow) is { } revoked)
-        {
-            throw new AuthenticationException($"client certificate '{leaf.Subject}' refused: {revoked}");
-        }
-
-        return true;
-    };
+            using var leaf = new X509Certificate2(certificate);
+            return ClientCertificateVerifier.Verify(leaf, authorities, settings.ClientRevocationList, DateTimeOffset.UtcNow) is { } refused
+                ? throw new AuthenticationException(refused)
+                : true;
+        };
+    }
 
     private static SslServerAuthenticationOptions CreateOptions(LoadedCertificate certificate, TlsServerOptions settings) => new()
     {

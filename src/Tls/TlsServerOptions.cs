@@ -23,9 +23,16 @@ public sealed record TlsServerOptions
 
     /// <summary>The CAs a client certificate must chain to (required unless client certificates are off).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
+
+    /// <summary>
+    /// CAs that the application checks some client certificates against later, itself (a gateway's routes and
+    /// tenants): a certificate chaining to one of them completes the handshake too, and what it may reach is decided
+    /// then. Null or empty: <see cref="ClientCertificateAuthorities"/> alone.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? AdditionalClientCertificateAuthorities { get; init; }
 }
 
-/// <summary>Mutual TLS on a listener.</summary>
+/// <summary>Mutual TLS on a listener (asked for in the handshake), or on a route (checked per request).</summary>
 public enum ClientCertificateMode
 {
     /// <summary>No certificate is asked for.</summary>
