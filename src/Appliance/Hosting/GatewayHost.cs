@@ -50,7 +50,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _snapshot = source.Initial;
         _configPath = source.Path;
         _registry = new ConnectionRegistry(static now => DateHeader.Update(DateTimeOffset.UtcNow));
-        _routes = new RouteDispatcher(() => _snapshot.Routes);
+        _routes = new RouteDispatcher(() => _snapshot.Routes, _logger);
     }
 
     public ConfigSnapshot Snapshot => _snapshot;

@@ -91,9 +91,9 @@ internal static class ForwardedFields
             w.Field(name, value);
         }
 
-        if (t.ClientCertificateHeader is { } certHeader && c.Connection.ClientCertificate is { } cert)
+        if (t.ClientCertificateHeader is { } certHeader && c.ClientIdentity is { } identity)
         {
-            w.Field(certHeader, ClientCertificateValue(cert));
+            w.Field(certHeader, ClientCertificateValue(identity));
         }
 
         Span<byte> scratch = stackalloc byte[256];
@@ -173,22 +173,52 @@ internal static class ForwardedFields
         }
     }
 
-    /// <summary>Envoy's x-forwarded-client-cert shape: the certificate's SHA-256, its subject and DNS names.</summary>
-    private static byte[] ClientCertificateValue(System.Security.Cryptography.X509Certificates.X509Certificate2 cert)
+    /// <summary>
+    /// Envoy's x-forwarded-client-cert shape from the identity trusted for the route: the certificate's SHA-256, its
+    /// subject, its URI SANs (when it has some: SPIFFE IDs) and its DNS names.
+    /// </summary>
+    private static byte[] ClientCertificateValue(ClientIdentity identity)
     {
-        string hash = Convert.ToHexStringLower(cert.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
-        var dns = new List<string>();
-        foreach (System.Security.Cryptography.X509Certificates.X509Extension e in cert.Extensions)
+        var value = new System.Text.StringBuilder(128);
+        value.Append("Hash=").Append(identity.Thumbprint).Append(";Subject=");
+        Quoted(value, identity.Subject);
+        AppendList(value, ";URI=", identity.Uris);
+        AppendList(value, ";DNS=", identity.DnsNames);
+        return System.Text.Encoding.UTF8.GetBytes(value.ToString());
+
+        static void AppendList(System.Text.StringBuilder value, string key, IReadOnlyList<string> items)
         {
-            if (e is System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension san)
+            for (int i = 0; i < items.Count; i++)
             {
-                dns.AddRange(san.EnumerateDnsNames());
+                value.Append(i == 0 ? key : ",");
+                // Names with a separator in them are quoted, so none can pose as another element or field.
+                if (items[i].AsSpan().IndexOfAny(";,=\" \\") >= 0 || items[i].Any(char.IsControl))
+                {
+                    Quoted(value, items[i]);
+                }
+                else
+                {
+                    value.Append(items[i]);
+                }
             }
         }
 
         // Quoted, and no control character of a hostile subject can reach the header block.
-        string subject = new string([.. cert.Subject.Select(ch => ch < ' ' || ch == '\x7f' ? '?' : ch)]).Replace("\\", "\\\\").Replace("\"", "\\\"");
-        return System.Text.Encoding.UTF8.GetBytes($"Hash={hash};Subject=\"{subject}\"" + (dns.Count > 0 ? ";DNS=" + string.Join(",", dns) : ""));
+        static void Quoted(System.Text.StringBuilder value, string text)
+        {
+            value.Append('"');
+            foreach (char ch in text)
+            {
+                if (ch is '"' or '\\')
+                {
+                    value.Append('\\');
+                }
+
+                value.Append(ch < ' ' || ch == '\x7f' ? '?' : ch);
+            }
+
+            value.Append('"');
+        }
     }
 
     private static bool IsListedInConnection(HeaderCollection headers, ReadOnlySpan<byte> name)

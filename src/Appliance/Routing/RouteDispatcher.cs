@@ -1,15 +1,23 @@
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
 using Appliance.Server;
+using Microsoft.Extensions.Logging;
 
 namespace Appliance.Routing;
 
-/// <summary>Matches the request against the current route table and runs the route's handler; 404/405 as problem+json.</summary>
-public sealed class RouteDispatcher(Func<RouteTable> table) : IRequestDispatcher
+/// <summary>
+/// Matches the request against the current route table, checks the route's client certificate requirement, and runs
+/// the route's handler; 404/405/403 as problem+json.
+/// </summary>
+public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = null) : IRequestDispatcher
 {
     private static readonly byte[] s_notFound = ProblemDetails.Json(404, "No route matches this request.");
 
     private static readonly byte[] s_methodNotAllowed = ProblemDetails.Json(405, "The route does not accept this method.");
+
+    private static readonly byte[] s_certificateRequired = ProblemDetails.Json(403, "client certificate required");
+
+    private static readonly byte[] s_certificateNotTrusted = ProblemDetails.Json(403, "client certificate not trusted for this route");
 
     public ValueTask DispatchAsync(RequestContext context)
     {
@@ -22,6 +30,15 @@ public sealed class RouteDispatcher(Func<RouteTable> table) : IRequestDispatcher
                     context.StrictTransportSecurity = hsts; // RFC 6797 §7.2: only over secure transport
                 }
 
+                if (context.Connection.ClientCertificate is not null || route.ClientCertificates == Tls.ClientCertificateMode.Required)
+                {
+                    byte[]? refused = CheckClientCertificate(context, route);
+                    if (refused is not null)
+                    {
+                        return Problem(context, 403, refused);
+                    }
+                }
+
                 return route.Handler.HandleAsync(context);
             case RouteTable.MatchResult.MethodNotAllowed:
                 Span<byte> allow = stackalloc byte[128];
@@ -31,6 +48,30 @@ public sealed class RouteDispatcher(Func<RouteTable> table) : IRequestDispatcher
             default:
                 return Problem(context, 404, s_notFound);
         }
+    }
+
+    /// <summary>
+    /// Sets the request's client identity when the certificate is trusted for the route (checked once per connection
+    /// and CA set); the 403 body when the route requires a trusted certificate and there is none, else null.
+    /// </summary>
+    private byte[]? CheckClientCertificate(RequestContext context, RouteModel route)
+    {
+        ConnectionInfo connection = context.Connection;
+        if (connection.IsClientCertificateTrusted(route.ClientCertificateAuthorities, out string? refusal))
+        {
+            context.ClientIdentity = connection.ClientIdentity;
+            return null;
+        }
+
+        if (route.ClientCertificates != Tls.ClientCertificateMode.Required)
+        {
+            return null;
+        }
+
+        bool none = connection.ClientCertificate is null;
+        logger?.LogInformation("connection {Id}: route {Route}: 403, {Reason}", connection.Id, route.Id,
+            none ? "client certificate required but none was sent" : refusal);
+        return none ? s_certificateRequired : s_certificateNotTrusted;
     }
 
     private static ValueTask Problem(RequestContext context, int status, byte[] body)

@@ -21,6 +21,15 @@ public sealed class RouteModel
     /// <summary>The Strict-Transport-Security value for this route's HTTPS responses, or null.</summary>
     public byte[]? Hsts { get; init; }
 
+    /// <summary>
+    /// routes[].clientCertificates.mode: Required answers 403 unless the connection's client certificate is trusted
+    /// by <see cref="ClientCertificateAuthorities"/>; Optional and Off serve either way.
+    /// </summary>
+    public Tls.ClientCertificateMode ClientCertificates { get; init; }
+
+    /// <summary>The CAs a client certificate must chain to for this route (its caFile, else its tenant's); null: the listener's.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
+
     public bool AllowsMethod(HttpMethod method, ReadOnlySpan<byte> token)
     {
         if (MethodMask == 0 && CustomMethods.Length == 0)

@@ -98,8 +98,10 @@ public sealed class HttpConnection : TrackedConnection
                 Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
                 if (ssl.RemoteCertificate is { } client)
                 {
-                    info.ClientCertificate = client as System.Security.Cryptography.X509Certificates.X509Certificate2
-                        ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client);
+                    info.SetClientCertificate(
+                        client as System.Security.Cryptography.X509Certificates.X509Certificate2
+                            ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client),
+                        certificates.Options);
                 }
             }
 

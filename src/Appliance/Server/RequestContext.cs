@@ -75,6 +75,12 @@ public sealed class RequestContext
     /// <summary>Whatever the dispatcher matched (the route model), for logging.</summary>
     public object? Route { get; set; }
 
+    /// <summary>
+    /// The client certificate's identity when it is trusted for the matched route (its CA set: the route's, its
+    /// tenant's or the listener's); null otherwise. What policies and transforms read; set by the dispatcher.
+    /// </summary>
+    public ClientIdentity? ClientIdentity { get; set; }
+
     // ---- response ----
 
     public int StatusCode { get; set; } = 200;
@@ -155,6 +161,7 @@ public sealed class RequestContext
         RouteValues.Clear();
         Body = EmptyRequestBody.Instance;
         Route = null;
+        ClientIdentity = null;
         StatusCode = 200;
         ResponseContentLength = -1;
         ResponseStarted = false;
