@@ -154,6 +154,25 @@ public sealed class TenantConfig
 {
     public string? Id { get; set; }
     public List<string>? Hosts { get; set; }
+    /// <summary>The CAs this tenant's client certificates chain to, for its routes that ask for one and name no caFile.</summary>
+    public TenantClientCertificatesConfig? ClientCertificates { get; set; }
+}
+
+public sealed class TenantClientCertificatesConfig
+{
+    /// <summary>PEM bundle of the tenant's client CAs.</summary>
+    public string? CaFile { get; set; }
+}
+
+public sealed class RouteClientCertificatesConfig
+{
+    /// <summary>
+    /// "off" (default: the listener's verified certificate, if any, is passed on), "optional" (checked against this
+    /// route's CAs; an untrusted or missing one is served without an identity) or "required" (403 without a trusted one).
+    /// </summary>
+    public string? Mode { get; set; }
+    /// <summary>PEM bundle of the CAs this route trusts; default: the route's tenant's caFile, else the listener's.</summary>
+    public string? CaFile { get; set; }
 }
 
 public sealed class RouteConfig
@@ -171,6 +190,8 @@ public sealed class RouteConfig
     public TransformsConfig? Transforms { get; set; }
     /// <summary>Strict-Transport-Security on this route's HTTPS responses (RFC 6797; never sent over plain HTTP).</summary>
     public HstsConfig? Hsts { get; set; }
+    /// <summary>Client certificates checked per request on this route (the listener must ask for them in the handshake).</summary>
+    public RouteClientCertificatesConfig? ClientCertificates { get; set; }
 }
 
 public sealed class HstsConfig

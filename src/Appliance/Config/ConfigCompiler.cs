@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
@@ -25,6 +26,8 @@ public sealed class ConfigCompiler
     private IReadOnlyList<IPNetwork> _trustedProxies = [];
     private readonly List<AcmeCertificateModel> _acme = [];
     private readonly List<KeyValuePair<string, string>> _tenantNames = []; // normalised host pattern → tenant id
+    private readonly Dictionary<string, X509Certificate2Collection> _tenantAuthorities = new(StringComparer.Ordinal);
+    private readonly List<X509Certificate2Collection> _routeAuthorities = []; // CA sets routes check against themselves
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
     /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
@@ -86,11 +89,12 @@ public sealed class ConfigCompiler
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         CertificateOwnership? ownership = CompileCertificateOwnership(config.Certificates, tenants);
-        List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates);
-        CheckAcmeListeners(config, listeners);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
         _trustedProxies = CompileTrustedProxies(server.TrustedProxies);
         RouteTable routes = CompileRoutes(config.Routes, tenants, clusters);
+        List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates); // after routes: their CAs
+        CheckAcmeListeners(config, listeners);
+        CheckRouteClientCertificates(config.Routes, listeners);
         for (int i = 0; i < listeners.Count && _errors.Count == 0 && !_certificatesPending; i++)
         {
             ListenerModel l = listeners[i];
@@ -111,6 +115,7 @@ public sealed class ConfigCompiler
                             ClientCertificates = l.ClientCertificates,
                             ClientCertificateAuthorities = l.ClientCertificateAuthorities,
                             ClientRevocationList = l.ClientRevocationList,
+                            AdditionalClientCertificateAuthorities = l.AdditionalClientCertificateAuthorities,
                         },
                         ownership),
                 };
@@ -180,6 +185,18 @@ public sealed class ConfigCompiler
             if (!byId.TryAdd(t.Id!, t))
             {
                 Error($"{p}.id", $"duplicate tenant id '{t.Id}'");
+            }
+
+            if (t.ClientCertificates is { } tc)
+            {
+                if (string.IsNullOrEmpty(tc.CaFile))
+                {
+                    Error($"{p}.clientCertificates.caFile", "is required: the CAs the tenant's client certificates chain to");
+                }
+                else if (LoadAuthorities(tc.CaFile, $"{p}.clientCertificates.caFile") is { } cas)
+                {
+                    _tenantAuthorities[t.Id!] = cas;
+                }
             }
 
             CheckHostPatterns(t.Hosts, $"{p}.hosts");
@@ -626,23 +643,98 @@ public sealed class ConfigCompiler
             return (mode, null);
         }
 
-        var cas = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        return (mode, LoadAuthorities(c.CaFile, $"{p}.caFile"));
+    }
+
+    /// <summary>A PEM bundle of CAs (client certificate trust); null, with the error reported, when unreadable or empty.</summary>
+    private X509Certificate2Collection? LoadAuthorities(string file, string path)
+    {
+        var cas = new X509Certificate2Collection();
         try
         {
-            cas.ImportFromPemFile(Resolve(c.CaFile));
+            cas.ImportFromPemFile(Resolve(file));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
-            Error($"{p}.caFile", $"cannot read '{c.CaFile}': {e.Message}");
-            return (mode, null);
+            Error(path, $"cannot read '{file}': {e.Message}");
+            return null;
         }
 
         if (cas.Count == 0)
         {
-            Error($"{p}.caFile", $"'{c.CaFile}' holds no certificate");
+            Error(path, $"'{file}' holds no certificate");
+            return null;
+        }
+
+        return cas;
+    }
+
+    /// <summary>
+    /// routes[].clientCertificates: the mode, and the CAs the route checks against (its caFile, else its tenant's for a
+    /// route that asks for certificates; null: the listener's).
+    /// </summary>
+    private (Tls.ClientCertificateMode, X509Certificate2Collection?) CompileRouteClientCertificates(RouteConfig r, string p)
+    {
+        RouteClientCertificatesConfig? c = r.ClientCertificates;
+        Tls.ClientCertificateMode mode = Tls.ClientCertificateMode.Off;
+        switch (c?.Mode)
+        {
+            case null or "off":
+                if (c?.CaFile is not null)
+                {
+                    Error($"{p}.caFile", "applies to mode optional or required only");
+                }
+
+                return (mode, null);
+            case "optional":
+                mode = Tls.ClientCertificateMode.Optional;
+                break;
+            case "required":
+                mode = Tls.ClientCertificateMode.Required;
+                break;
+            default:
+                Error($"{p}.mode", $"'{c.Mode}' is not off, optional or required");
+                return (mode, null);
+        }
+
+        X509Certificate2Collection? cas = c.CaFile is null ? null
+            : c.CaFile.Length == 0 ? ErrorNull($"{p}.caFile", "is empty: name a PEM bundle of CAs, or leave it out for the tenant's or the listener's")
+            : LoadAuthorities(c.CaFile, $"{p}.caFile");
+        cas ??= r.Tenant is not null && c.CaFile is null ? _tenantAuthorities.GetValueOrDefault(r.Tenant) : null;
+        if (cas is not null && !_routeAuthorities.Contains(cas))
+        {
+            _routeAuthorities.Add(cas);
         }
 
         return (mode, cas);
+    }
+
+    private X509Certificate2Collection? ErrorNull(string path, string message)
+    {
+        Error(path, message);
+        return null;
+    }
+
+    /// <summary>
+    /// A route that checks client certificates needs a listener that asks for them in the handshake: a client sends
+    /// one only when asked (the TLS CertificateRequest), and a route cannot ask. Every TLS listener serves every
+    /// route, so one TLS listener with clientCertificates on (optional is the nginx way: ssl_verify_client optional)
+    /// is enough; the route's CAs are then accepted in that listener's handshake too.
+    /// </summary>
+    private void CheckRouteClientCertificates(List<RouteConfig>? routes, List<ListenerModel> listeners)
+    {
+        if (listeners.Count == 0 || listeners.Any(l => l.Tls && l.ClientCertificates != Tls.ClientCertificateMode.Off))
+        {
+            return;
+        }
+
+        for (int i = 0; i < (routes?.Count ?? 0); i++)
+        {
+            if (routes![i]?.ClientCertificates?.Mode is "optional" or "required")
+            {
+                Error($"routes[{i}].clientCertificates.mode", $"'{routes[i]!.ClientCertificates!.Mode}' needs a TLS listener that asks for client certificates, and none does: set a listener's clientCertificates.mode to \"optional\" (or \"required\") with its caFile");
+            }
+        }
     }
 
     private List<ListenerModel> CompileListeners(List<ListenerConfig>? listeners, List<CertificateConfig>? certificates)
@@ -758,11 +850,18 @@ public sealed class ConfigCompiler
                 continue;
             }
 
+            // Routes' and tenants' CAs complete the handshake too (the route decides per request); the CRL file may
+            // hold their CRLs, and must, since the check fails closed.
+            X509Certificate2Collection? additional = mtls != Tls.ClientCertificateMode.Off && _routeAuthorities.Count > 0
+                ? [.. _routeAuthorities.SelectMany(c => c)]
+                : null;
             result.Add(new ListenerModel
             {
                 ClientCertificates = mtls,
                 ClientCertificateAuthorities = clientCas,
-                ClientRevocationList = CompileRevocationList(l.ClientCertificates, clientCas, $"listeners[{i}].clientCertificates.crlFile"),
+                AdditionalClientCertificateAuthorities = additional,
+                ClientRevocationList = CompileRevocationList(l.ClientCertificates,
+                    additional is null || clientCas is null ? clientCas : [.. clientCas, .. additional], $"listeners[{i}].clientCertificates.crlFile"),
                 Name = name,
                 EndPoint = endPoint!,
                 Tls = l.Tls,
@@ -1047,6 +1146,8 @@ public sealed class ConfigCompiler
                 }
             }
 
+            (Tls.ClientCertificateMode clientCertificates, X509Certificate2Collection? clientCas) =
+                CompileRouteClientCertificates(r, $"{p}.clientCertificates");
             if (_errors.Count > before || handler is null || path is null)
             {
                 continue;
@@ -1054,6 +1155,8 @@ public sealed class ConfigCompiler
 
             models.Add(new RouteModel
             {
+                ClientCertificates = clientCertificates,
+                ClientCertificateAuthorities = clientCas,
                 Id = r.Id!,
                 Tenant = r.Tenant,
                 Order = r.Order,

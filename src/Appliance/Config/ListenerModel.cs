@@ -18,6 +18,8 @@ public sealed record ListenerModel
     public bool RequireSni { get; init; }
     public Tls.ClientCertificateMode ClientCertificates { get; init; }
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
+    /// <summary>CAs of routes and tenants that check client certificates themselves, accepted in this listener's handshake too.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? AdditionalClientCertificateAuthorities { get; init; }
     /// <summary>clientCertificates.crlFile, read and verified; null when unset.</summary>
     public Tls.RevocationList? ClientRevocationList { get; init; }
     public int Backlog { get; init; } = 511;

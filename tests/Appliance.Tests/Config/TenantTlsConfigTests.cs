@@ -78,4 +78,89 @@ public sealed class TenantTlsConfigTests
 
         Assert.Contains(errors, e => e.Path == "tenants[2].hosts[1]" && e.Message.Contains("is also a host of tenant 'b' (tenants[1].hosts[", StringComparison.Ordinal));
     }
+
+    // ---------------- client certificates per route and per tenant ----------------
+
+    private static readonly string CaFile = TestCertificates.Cert("alpha");
+
+    private static readonly Lazy<string> s_noCertificates = new(() =>
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"no-certificates-{Guid.NewGuid():N}.pem");
+        File.WriteAllText(file, "not a PEM bundle\n");
+        return file;
+    });
+
+    private static string ClientConfig(string route, string tenant = """{ "id": "t", "hosts": ["t.example.com"] }""", string listenerMode = "optional") => $$"""
+        {
+          "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true,
+                           "clientCertificates": { "mode": "{{listenerMode}}", "caFile": "{{CaFile}}" } } ],
+          "tenants": [ {{tenant}} ],
+          "certificates": [ {{Certificate("localhost", """["localhost"]""", null)}} ],
+          "routes": [ {{route}} ]
+        }
+        """;
+
+    [Fact]
+    public void Route_and_tenant_client_certificates_compile()
+    {
+        string json = ClientConfig(
+            $$"""
+            { "id": "a", "tenant": "t", "match": { "path": "/a" }, "direct": {}, "clientCertificates": { "mode": "required" } },
+            { "id": "b", "match": { "path": "/b" }, "direct": {}, "clientCertificates": { "mode": "optional", "caFile": "{{CaFile}}" } },
+            { "id": "c", "match": { "path": "/c" }, "direct": {}, "clientCertificates": { "mode": "off" } }
+            """,
+            $$"""{ "id": "t", "hosts": ["t.example.com"], "clientCertificates": { "caFile": "{{CaFile}}" } }""");
+
+        Assert.Empty(Errors(json));
+    }
+
+    [Theory]
+    [InlineData("""{ "mode": "sometimes" }""", "routes[0].clientCertificates.mode", "'sometimes' is not off, optional or required")]
+    [InlineData("""{ "mode": "required", "caFile": "/nonexistent/ca.pem" }""", "routes[0].clientCertificates.caFile", "cannot read '/nonexistent/ca.pem'")]
+    [InlineData("""{ "mode": "required", "caFile": "" }""", "routes[0].clientCertificates.caFile", "is empty")]
+    [InlineData("""{ "mode": "off", "caFile": "ca.pem" }""", "routes[0].clientCertificates.caFile", "applies to mode optional or required only")]
+    [InlineData("""{ "caFile": "ca.pem" }""", "routes[0].clientCertificates.caFile", "applies to mode optional or required only")]
+    [InlineData("""{ "mode": "required", "crlFile": "x.crl" }""", "routes[0].clientCertificates.crlFile", "")]
+    public void Route_client_certificate_errors_name_the_field(string clientCertificates, string path, string message)
+    {
+        IReadOnlyList<ConfigError> errors = Errors(ClientConfig($$"""{ "id": "r", "direct": {}, "clientCertificates": {{clientCertificates}} }"""));
+
+        Assert.Contains(errors, e => e.Path == path && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_route_ca_file_without_certificates_is_an_error()
+    {
+        IReadOnlyList<ConfigError> errors = Errors(ClientConfig($$"""{ "id": "r", "direct": {}, "clientCertificates": { "mode": "required", "caFile": "{{s_noCertificates.Value}}" } }"""));
+
+        Assert.Contains(errors, e => e.Path == "routes[0].clientCertificates.caFile" && e.Message.EndsWith("holds no certificate", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("""{ }""", "is required")]
+    [InlineData("""{ "caFile": "/nonexistent/tenant-ca.pem" }""", "cannot read '/nonexistent/tenant-ca.pem'")]
+    [InlineData("""{ "caFile": "NOCERTS" }""", "holds no certificate")]
+    [InlineData("""{ "mode": "required" }""", "")]
+    public void Tenant_client_certificate_errors_name_the_field(string clientCertificates, string message)
+    {
+        string tenant = $$"""{ "id": "t", "hosts": ["t.example.com"], "clientCertificates": {{clientCertificates.Replace("NOCERTS", s_noCertificates.Value)}} }""";
+
+        IReadOnlyList<ConfigError> errors = Errors(ClientConfig("""{ "id": "r", "direct": {} }""", tenant));
+
+        string path = clientCertificates.Contains("mode", StringComparison.Ordinal) ? "tenants[0].clientCertificates.mode" : "tenants[0].clientCertificates.caFile";
+        Assert.Contains(errors, e => e.Path == path && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("required")]
+    [InlineData("optional")]
+    public void A_route_checking_client_certificates_needs_a_listener_that_asks_for_them(string mode)
+    {
+        IReadOnlyList<ConfigError> errors = Errors(ClientConfig(
+            $$"""{ "id": "r", "direct": {}, "clientCertificates": { "mode": "{{mode}}" } }""", listenerMode: "off"));
+
+        ConfigError error = Assert.Single(errors);
+        Assert.Equal("routes[0].clientCertificates.mode", error.Path);
+        Assert.Contains("needs a TLS listener that asks for client certificates", error.Message);
+    }
 }
