@@ -14,7 +14,7 @@ if [ $# -ne 6 ]; then
 fi
 mode=$1 port=$2 cert=$3 key=$4 backend=$5 run=$6
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/artifacts/publish/appliance"
+bin=${APPLIANCE_BIN:-$root/artifacts/publish/appliance}  # APPLIANCE_BIN: another build, used as it is (A/B runs)
 
 case "$mode" in
   direct) handler='"direct": { "status": 200, "contentType": "text/plain", "body": "Hello, World!" }' ; clusters='[]' ;;
@@ -23,7 +23,7 @@ case "$mode" in
   *) echo "bench-start: unknown mode '$mode' (direct|proxy)" >&2; exit 2 ;;
 esac
 
-if [ ! -x "$bin" ] || [ -n "$(find "$root/src" -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; then
+if [ -z "${APPLIANCE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$root/src" -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; }; then
   echo "bench-start: publishing the AOT binary" >&2
   dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -o "$root/artifacts/publish" -nologo -v quiet >&2
 fi
