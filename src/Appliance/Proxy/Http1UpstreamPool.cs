@@ -12,7 +12,7 @@ namespace Appliance.Proxy;
 internal sealed class Http1UpstreamPool : IDisposable
 {
     private readonly Stack<UpstreamConnection> _idle = new();
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly string _host;
     private readonly int _port;
     private readonly IPAddress? _address;

@@ -34,7 +34,7 @@ internal sealed class Http2UpstreamConnection : IDisposable
     private readonly Stream _stream;
     private readonly PipeReader _input;
     private readonly Pipe _frames = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly HpackEncoder _encoder = new();
     private readonly HpackDecoder _decoder = new(HpackDecoder.DefaultMaxDynamicTableSize, MaxHeaderListSize);
     private readonly Dictionary<int, Http2UpstreamStream> _streams = [];

@@ -12,7 +12,7 @@ namespace Appliance.Proxy;
 internal sealed class Http2UpstreamPool : IDisposable
 {
     private readonly List<Http2UpstreamConnection> _connections = [];
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly string _host;
     private readonly int _port;
     private readonly IPAddress? _address;

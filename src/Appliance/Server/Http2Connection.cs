@@ -30,7 +30,7 @@ public sealed class Http2Connection
     private readonly Http2HeaderBlock _block = new();
     private readonly Dictionary<int, Http2Stream> _streams = [];
     private readonly Stack<Http2Stream> _pool = new();
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly Queue<(int Id, ClosedBy How, long Until)> _recentlyClosed = new();
 
     private int _lastStreamId;

@@ -15,7 +15,7 @@ namespace Appliance.Server;
 /// </summary>
 internal sealed class Http2Output
 {
-    private readonly object _lock = new();
+    private readonly Lock _lock = new();
     private readonly Pipe _pipe;
     private readonly PipeWriter _writer;
     private readonly Stream _transport;
