@@ -5,7 +5,8 @@ namespace Appliance.Tests.Tls;
 
 /// <summary>
 /// OCSP stapling against a real responder: a local CA made with openssl, a certificate naming the responder, and
-/// `openssl ocsp` answering. Once the appliance has fetched the response, handshakes carry it (openssl s_client -status).
+/// `openssl ocsp` answering. Once the appliance has fetched the response, handshakes carry it (openssl s_client -status,
+/// and testssl reports "OCSP stapling offered").
 /// </summary>
 public sealed class OcspStaplingTests : IAsyncLifetime
 {
@@ -98,6 +99,12 @@ public sealed class OcspStaplingTests : IAsyncLifetime
         lock (_responderLog) responder = _responderLog.ToString();
         Assert.True(last.Contains("OCSP Response Status: successful", StringComparison.Ordinal), $"{last}\n--- responder:\n{responder}\n--- index:\n{File.ReadAllText(F("index.txt"))}\n--- appliance:\n{_app.Output}");
         Assert.Contains("Cert Status: good", last);
+
+        // What an auditor's scanner reports: testssl sees the staple on its own handshake.
+        Peer.Result scan = await Peer.RunAsync("testssl", ["--warnings", "batch", "--quiet", "--nodns", "none", "--color", "0", "-S",
+            $"https://127.0.0.1:{_port}"], timeout: TimeSpan.FromMinutes(5));
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(scan.Stdout, @"OCSP stapling\s+offered"),
+            scan.Stdout.Split('\n').FirstOrDefault(l => l.Contains("OCSP stapling", StringComparison.Ordinal)) ?? scan.All);
 
         // The staple survives a config reload: with the responder gone, the next handshake after a new revision
         // still carries it (the unchanged certificate keeps its context and what it fetched).
