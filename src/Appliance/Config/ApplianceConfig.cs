@@ -33,6 +33,11 @@ public sealed class ServerConfig
     /// per read and write; measured +50% requests per CPU-second on S1). Our handlers never block. Default true.
     /// </summary>
     public bool? InlineSocketCompletions { get; set; }
+    /// <summary>
+    /// Socket event threads (epoll loops). Each runs its sockets' request work inline, so a request and the upstream
+    /// connection it uses are cheapest on one thread. Default: half the processors, at least one. Read at start.
+    /// </summary>
+    public int? SocketThreads { get; set; }
     /// <summary>Peers (CIDRs) whose X-Forwarded-For is kept and appended to by routes with xForwarded "append".</summary>
     public List<string>? TrustedProxies { get; set; }
     /// <summary>

@@ -76,6 +76,11 @@ public sealed class ConfigCompiler
             Error("admin.group", "is not a group name");
         }
 
+        if (server.SocketThreads is < 1 or > 1024)
+        {
+            Error("server.socketThreads", "must be between 1 and 1024");
+        }
+
         if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
         {
             Error("server.serverHeader", "must be printable ASCII");
@@ -152,6 +157,7 @@ public sealed class ConfigCompiler
             ServerHeader = server.ServerHeader,
             CertificateExpiryCommand = server.CertificateExpiryCommand,
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
+            SocketThreads = server.SocketThreads ?? ConfigSnapshot.DefaultSocketThreads,
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,

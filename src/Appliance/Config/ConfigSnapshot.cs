@@ -23,6 +23,14 @@ public sealed class ConfigSnapshot
     /// <summary>server.certificateExpiryCommand: run at each expiry warning; null for none.</summary>
     public IReadOnlyList<string>? CertificateExpiryCommand { get; init; }
     public bool InlineSocketCompletions { get; init; } = true;
+    /// <summary>server.socketThreads, or the default for this machine.</summary>
+    public int SocketThreads { get; init; } = DefaultSocketThreads;
+
+    /// <summary>
+    /// Half the processors: on a box shared with other programs (a load generator, the upstream itself) fewer event
+    /// threads, each with more sockets, spend less CPU per request than one per core (perf/RESULTS.md).
+    /// </summary>
+    public static int DefaultSocketThreads => Math.Max(1, Environment.ProcessorCount / 2);
     /// <summary>Admin socket path, or null when the admin API is disabled.</summary>
     public string? AdminSocketPath { get; init; }
     public string AdminGroup { get; init; } = "appliance-admin";

@@ -105,6 +105,12 @@ public static class RunCommand
         {
             Environment.SetEnvironmentVariable(inline, "1");
         }
+
+        const string threads = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+        if (Environment.GetEnvironmentVariable(threads) is null)
+        {
+            Environment.SetEnvironmentVariable(threads, snapshot.SocketThreads.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 
     public static ConfigSnapshot LoadSnapshot(string? configPath)

@@ -313,15 +313,9 @@ internal static class ForwardedFields
     private static void RandomHex(Span<byte> destination)
     {
         Span<byte> random = stackalloc byte[32];
-        int bytes = destination.Length / 2;
-        Random.Shared.NextBytes(random[..bytes]);
-        for (int i = 0; i < bytes; i++)
-        {
-            destination[i * 2] = Hex(random[i] >> 4);
-            destination[(i * 2) + 1] = Hex(random[i] & 0xF);
-        }
-
-        static byte Hex(int v) => (byte)(v < 10 ? '0' + v : 'a' + v - 10);
+        random = random[..(destination.Length / 2)];
+        Random.Shared.NextBytes(random);
+        Convert.TryToHexStringLower(random, destination, out _); // vectorized, lowercase as W3C Trace Context asks
     }
 }
 
