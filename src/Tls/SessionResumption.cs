@@ -43,7 +43,9 @@ public static class SessionResumption
         {
             object internalOptions = NewAuthenticationOptions();
             UpdateOptions(internalOptions, options);
-            return (SafeHandle)GetOrCreateSslContextHandle(null, internalOptions, allowCached: true);
+            var context = (SafeHandle)GetOrCreateSslContextHandle(null, internalOptions, allowCached: true);
+            IdleBuffers.Release(context);
+            return context;
         }
         catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException)
         {
@@ -63,4 +65,92 @@ public static class SessionResumption
     [return: UnsafeAccessorType(SslContextHandle)]
     private static extern object GetOrCreateSslContextHandle(
         [UnsafeAccessorType(OpenSsl)] object? type, [UnsafeAccessorType(AuthenticationOptions)] object options, bool allowCached);
+}
+
+/// <summary>
+/// Sets OpenSSL's SSL_MODE_RELEASE_BUFFERS on a pinned context, as nginx does on all of its contexts: a connection's
+/// TLS record buffers (about 34 KiB: one for reading, one for writing) are freed whenever they are empty and taken
+/// again for the next record, instead of staying with every idle keep-alive connection. The mode is inherited by
+/// each SSL made from the context afterwards, which here is every one (the pin happens at the certificate's first
+/// handshake, before .NET makes that handshake's SSL). .NET does not set it and has no option for it, so the call
+/// goes to the libssl the process already mapped (read from /proc/self/maps, never a second copy); when that cannot
+/// be told, nothing is changed.
+/// </summary>
+internal static unsafe class IdleBuffers
+{
+    private const int SslCtrlMode = 33; // SSL_CTRL_MODE, the same in OpenSSL 1.1 and 3
+    private const nint SslModeReleaseBuffers = 0x10;
+
+    private static readonly delegate* unmanaged<nint, int, nint, nint, nint> s_ctrl = Resolve();
+
+    /// <summary>Whether contexts get the mode (false where the loaded libssl could not be found).</summary>
+    public static bool Available => s_ctrl != null;
+
+    public static void Release(SafeHandle context)
+    {
+        if (s_ctrl == null || context.IsInvalid)
+        {
+            return;
+        }
+
+        bool added = false;
+        try
+        {
+            context.DangerousAddRef(ref added);
+            s_ctrl(context.DangerousGetHandle(), SslCtrlMode, SslModeReleaseBuffers, 0);
+        }
+        finally
+        {
+            if (added)
+            {
+                context.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The context's mode bits (SSL_CTX_get_mode); -1 where the libssl could not be found.</summary>
+    internal static long Mode(SafeHandle context)
+    {
+        if (s_ctrl == null)
+        {
+            return -1;
+        }
+
+        bool added = false;
+        try
+        {
+            context.DangerousAddRef(ref added);
+            return s_ctrl(context.DangerousGetHandle(), SslCtrlMode, 0, 0); // OR-ing in nothing reads the mode
+        }
+        finally
+        {
+            if (added)
+            {
+                context.DangerousRelease();
+            }
+        }
+    }
+
+    private static delegate* unmanaged<nint, int, nint, nint, nint> Resolve()
+    {
+        try
+        {
+            // The one libssl this process mapped for SslStream; two different ones would make the choice a guess.
+            string[] mapped = [.. File.ReadLines("/proc/self/maps")
+                .Select(l => l.IndexOf('/') is int i and >= 0 ? l[i..] : "")
+                .Where(p => Path.GetFileName(p).StartsWith("libssl.so", StringComparison.Ordinal))
+                .Distinct(StringComparer.Ordinal)];
+            if (mapped.Length != 1 || !NativeLibrary.TryLoad(mapped[0], out nint library)
+                || !NativeLibrary.TryGetExport(library, "SSL_CTX_ctrl", out nint ctrl))
+            {
+                return null;
+            }
+
+            return (delegate* unmanaged<nint, int, nint, nint, nint>)ctrl;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
 }
