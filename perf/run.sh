@@ -16,8 +16,8 @@
 # TLSLOAD_PROCS; for S7/S8: S7_RATE (5000), S7_CONNS (64), D_S7 (10), S8_CONNS (10000), S8_EVERY (10), D_S8 (40).
 # Also: BENCH (a writable bench copy to reuse; default: a fresh copy of ../shared/bench in a temp dir),
 # APPLIANCE_BIN (run that binary as it is, no publish), NO_RESULTS=1 (print the section instead of adding it
-# to RESULTS.md), LOCK (default /tmp/build.lock; the whole run holds it, as every build and load run on this
-# shared box must; LOCK=none when the caller already holds it — do not wrap this script in flock yourself).
+# to RESULTS.md), LOCK (a file: the whole run holds flock on it, so that builds or other load runs that take the
+# same lock on a shared box wait; default none).
 #
 # Steps: take the lock; publish the AOT binary (dotnet publish … -o artifacts/publish) unless APPLIANCE_BIN or it is
 # newer than every source;
@@ -32,7 +32,7 @@ for v in REPS QUICK ONLY BENCH APPLIANCE_BIN D_S1 D_S2 D_S3 D_S4 D_S5 S6_CONNS S
   [ -n "${!v:-}" ] && cmdline="$v=${!v} $cmdline"
 done
 
-lock=${LOCK:-/tmp/build.lock}
+lock=${LOCK:-none}
 if [ "$lock" != none ] && [ -z "${PERF_RUN_LOCKED:-}" ]; then
   echo "run.sh: waiting for $lock ..." >&2
   PERF_RUN_LOCKED=1 PERF_RUN_CMD="$cmdline" exec flock "$lock" "$0" "$@"
