@@ -11,7 +11,11 @@ namespace Appliance.Proxy;
 /// </summary>
 internal sealed class Http1UpstreamPool : IDisposable
 {
-    private readonly Stack<UpstreamConnection> _idle = new();
+    /// <summary>Idle connections, most recently used last.</summary>
+    private readonly List<UpstreamConnection> _idle = [];
+
+    /// <summary>How far back from the most recent idle connection a rental looks for one on its own event thread.</summary>
+    private const int AffinityScan = 8;
     private readonly Lock _lock = new();
     private readonly string _host;
     private readonly int _port;
@@ -141,7 +145,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         long now = Environment.TickCount64;
         lock (_lock)
         {
-            while (_idle.TryPop(out UpstreamConnection? idle))
+            while (TakeIdleLocked() is { } idle)
             {
                 long idleFor = now - idle.LastUsed;
                 // Probing the socket costs a poll(2); only connections idle for a while are worth it (the retry on a
@@ -166,6 +170,35 @@ internal sealed class Http1UpstreamPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// The most recently used idle connection whose socket events arrive on this thread, among the last few, else the
+    /// most recent one. With inline completions a request runs on its client socket's event thread; an upstream
+    /// connection on the same thread keeps the whole exchange there (no cross-thread wake-ups or cache traffic).
+    /// </summary>
+    private UpstreamConnection? TakeIdleLocked()
+    {
+        int last = _idle.Count - 1;
+        if (last < 0)
+        {
+            return null;
+        }
+
+        int thread = Environment.CurrentManagedThreadId;
+        int pick = last;
+        for (int i = last; i >= 0 && i > last - AffinityScan; i--)
+        {
+            if (_idle[i].EventThread == thread)
+            {
+                pick = i;
+                break;
+            }
+        }
+
+        UpstreamConnection connection = _idle[pick];
+        _idle.RemoveAt(pick);
+        return connection;
+    }
+
     private async Task<UpstreamConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         (Socket socket, Stream stream, _) = await UpstreamConnector.ConnectAsync(_host, _port, _address, _tls,
@@ -180,7 +213,7 @@ internal sealed class Http1UpstreamPool : IDisposable
             if (reusable && !_disposed)
             {
                 connection.LastUsed = Environment.TickCount64;
-                _idle.Push(connection);
+                _idle.Add(connection);
                 WakeOneLocked();
                 return;
             }
@@ -197,7 +230,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         lock (_lock)
         {
             _disposed = true;
-            while (_idle.TryPop(out UpstreamConnection? c))
+            while (TakeIdleLocked() is { } c)
             {
                 _open--;
                 c.Dispose();

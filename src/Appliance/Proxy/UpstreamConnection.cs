@@ -37,7 +37,18 @@ internal sealed class UpstreamConnection : IDisposable
         {
             while (true)
             {
-                int n = await _stream.ReadAsync(writer.GetMemory(4096)).ConfigureAwait(false);
+                ValueTask<int> read = _stream.ReadAsync(writer.GetMemory(4096));
+                int n;
+                if (read.IsCompleted)
+                {
+                    n = read.Result;
+                }
+                else
+                {
+                    n = await read.ConfigureAwait(false);
+                    EventThread = Environment.CurrentManagedThreadId; // the socket's event thread (inline completions)
+                }
+
                 if (n == 0)
                 {
                     break;
@@ -60,6 +71,9 @@ internal sealed class UpstreamConnection : IDisposable
     }
 
     public PipeReader Input => _input.Reader;
+
+    /// <summary>The thread this connection's receives last completed on: its socket engine's event thread.</summary>
+    public int EventThread { get; private set; }
 
     public PipeWriter Output { get; }
 
