@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -26,6 +27,12 @@ public static class AccessLogFormatter
     private const int MaxStringChars = 1024;
 
     private static readonly ConcurrentDictionary<TlsCipherSuite, byte[]> s_cipherNames = new();
+
+    /// <summary>Bytes a JSON string cannot carry as they are, or that may start invalid UTF-8: controls, '"', '\', DEL and up.</summary>
+    private static readonly SearchValues<byte> s_jsonSpecial = SearchValues.Create(Special());
+
+    /// <summary>What nginx's log escaping turns into \xHH: the same set.</summary>
+    private static readonly SearchValues<byte> s_nginxEscaped = s_jsonSpecial;
 
     private static ReadOnlySpan<byte> Months => "JanFebMarAprMayJunJulAugSepOctNovDec"u8;
 
@@ -177,6 +184,21 @@ public static class AccessLogFormatter
         int i = 0;
         while (i < value.Length)
         {
+            // Plain runs are copied whole; only the bytes that need a look are handled one by one.
+            int run = value[i..].IndexOfAny(s_jsonSpecial);
+            if (run < 0)
+            {
+                run = value.Length - i;
+            }
+
+            value.Slice(i, run).CopyTo(d[n..]);
+            n += run;
+            i += run;
+            if (i == value.Length)
+            {
+                break;
+            }
+
             byte b = value[i];
             if (b < 0x80)
             {
@@ -331,19 +353,27 @@ public static class AccessLogFormatter
             value = value[..MaxFieldBytes];
         }
 
-        foreach (byte b in value)
+        while (!value.IsEmpty)
         {
-            if (b is (byte)'"' or (byte)'\\' or < 0x20 or >= 0x7F)
+            int run = value.IndexOfAny(s_nginxEscaped);
+            if (run < 0)
             {
-                d[n++] = (byte)'\\';
-                d[n++] = (byte)'x';
-                d[n++] = Hex(b >> 4, upper: true);
-                d[n++] = Hex(b & 0xF, upper: true);
+                run = value.Length;
             }
-            else
+
+            value[..run].CopyTo(d[n..]);
+            n += run;
+            if (run == value.Length)
             {
-                d[n++] = b;
+                break;
             }
+
+            byte b = value[run];
+            d[n++] = (byte)'\\';
+            d[n++] = (byte)'x';
+            d[n++] = Hex(b >> 4, upper: true);
+            d[n++] = Hex(b & 0xF, upper: true);
+            value = value[(run + 1)..];
         }
     }
 
@@ -452,6 +482,14 @@ public static class AccessLogFormatter
     {
         bytes.CopyTo(d[n..]);
         n += bytes.Length;
+    }
+
+    private static byte[] Special()
+    {
+        var bytes = new List<byte> { (byte)'"', (byte)'\\' };
+        for (int b = 0; b < 0x20; b++) bytes.Add((byte)b);
+        for (int b = 0x7F; b <= 0xFF; b++) bytes.Add((byte)b);
+        return [.. bytes];
     }
 
     private static byte Hex(int nibble, bool upper) =>
