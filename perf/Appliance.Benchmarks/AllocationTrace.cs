@@ -40,6 +40,11 @@ internal sealed class AllocationTrace : EventListener
                 proxy.Setup();
                 op = proxy.ProxiedRequest;
                 break;
+            case "AccessLog":
+                var accessLog = new AccessLogBenchmarks { Format = Telemetry.AccessLogFormat.Json };
+                accessLog.Setup();
+                op = accessLog.FormatAndEnqueue;
+                break;
             default:
                 throw new ArgumentException("unknown benchmark " + which);
         }

@@ -105,6 +105,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 case ("POST", "/v1/reload"):
                     await Respond(c, await _backend.ReloadAsync().ConfigureAwait(false)).ConfigureAwait(false);
                     return;
+                case ("POST", "/v1/access-log/reopen"):
+                    await ReopenAccessLogAsync(c).ConfigureAwait(false);
+                    return;
                 case ("GET", "/v1/routes"):
                     await Json(c, 200, RoutesJson(Page.From(query))).ConfigureAwait(false);
                     return;
@@ -132,7 +135,8 @@ public sealed class AdminDispatcher : IRequestDispatcher
             }
 
             bool known = path is "/v1/status" or "/v1/config" or "/v1/config/revisions" or "/v1/config/rollback" or "/v1/reload"
-                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics" or "/v1/logs";
+                or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics" or "/v1/logs"
+                or "/v1/access-log/reopen";
             await Json(c, known ? 405 : 404, AdminJson.Problem(known ? 405 : 404, known ? "Method Not Allowed" : "Not Found",
                 known ? $"{method} is not supported on {path}" : $"no admin endpoint {path}")).ConfigureAwait(false);
         }
@@ -145,6 +149,34 @@ public sealed class AdminDispatcher : IRequestDispatcher
             _logger.LogError(e, "admin: {Method} {Path} failed", method, path);
             await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", e.Message)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Opens the access log by its path again (after logrotate moved it): 200 with the path, 404 when there is none.</summary>
+    private async ValueTask ReopenAccessLogAsync(RequestContext c)
+    {
+        string? path;
+        try
+        {
+            path = await _backend.ReopenAccessLogAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", $"cannot reopen the access log: {e.Message}")).ConfigureAwait(false);
+            return;
+        }
+
+        if (path is null)
+        {
+            await Json(c, 404, AdminJson.Problem(404, "Not Found", "no access log is configured (server.accessLog)")).ConfigureAwait(false);
+            return;
+        }
+
+        await Json(c, 200, AdminJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("reopened", path);
+            w.WriteEndObject();
+        })).ConfigureAwait(false);
     }
 
     private async ValueTask UploadCertificateAsync(RequestContext c, string name)
@@ -546,6 +578,11 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("appliance_limit_trips_total{reason=\"").Append(reason).Append("\"} ").Append(count).Append('\n');
         }
 
+        AccessLog accessLog = _backend.AccessLog;
+        sb.Append("# HELP access_log_lines_total Access log lines queued for the file.\n# TYPE access_log_lines_total counter\n");
+        sb.Append("access_log_lines_total ").Append(accessLog.Lines).Append('\n');
+        sb.Append("# HELP access_log_dropped_total Access log lines dropped: the writer's queue was full, or the file could not be written.\n# TYPE access_log_dropped_total counter\n");
+        sb.Append("access_log_dropped_total ").Append(accessLog.Dropped).Append('\n');
         sb.Append("# HELP dotnet_gc_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE dotnet_gc_allocated_bytes_total counter\n");
         sb.Append("dotnet_gc_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes(precise: false)).Append('\n');
         sb.Append("# HELP dotnet_gc_collections_total Garbage collections by generation.\n# TYPE dotnet_gc_collections_total counter\n");

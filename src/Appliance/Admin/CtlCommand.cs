@@ -36,6 +36,7 @@ public static class CtlCommand
           subscriptions list [--status pending|approved|rejected]
           subscriptions approve|reject ID decide a pending subscription
           logs tail [-n N] [-f]           the last N lines logged (default 100); -f keeps following
+          access-log reopen               open the access log file again by its path (after logrotate; like SIGUSR1)
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
@@ -134,6 +135,7 @@ public static class CtlCommand
             ["certs" or "certificates", "renew", string name] => (HttpMethod.Post, $"/v1/certificates/{Uri.EscapeDataString(name)}/renew", null, null),
             ["certs" or "certificates", "upload", string name, string file] => (HttpMethod.Put, $"/v1/certificates/{Uri.EscapeDataString(name)}/pem", file, null),
             ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
+            ["access-log", "reopen"] or ["logs", "reopen"] => (HttpMethod.Post, "/v1/access-log/reopen", null, null),
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),
             ["consumers", "create", string tenant, string name] =>

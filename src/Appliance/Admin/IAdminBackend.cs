@@ -40,6 +40,12 @@ public interface IAdminBackend
     /// <summary>Reads the config file again (SIGHUP does the same).</summary>
     Task<ApplyResult> ReloadAsync();
 
+    /// <summary>server.accessLog's writer (its counters for /v1/metrics).</summary>
+    Telemetry.AccessLog AccessLog { get; }
+
+    /// <summary>Opens the access log file again by its path (SIGUSR1 does the same); the path, or null when there is no access log.</summary>
+    Task<string?> ReopenAccessLogAsync();
+
     /// <summary>Where an ACME certificate stands; null when <paramref name="certificateName"/> is not obtained by ACME.</summary>
     AcmeStatus? AcmeStatus(string certificateName);
 

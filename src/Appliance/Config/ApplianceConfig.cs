@@ -46,6 +46,23 @@ public sealed class ServerConfig
     /// pager, a mail, a curl to a webhook.
     /// </summary>
     public List<string>? CertificateExpiryCommand { get; set; }
+    /// <summary>One line per completed request (absent: no access log).</summary>
+    public AccessLogConfig? AccessLog { get; set; }
+}
+
+/// <summary>server.accessLog: where and how completed requests are logged (nginx's access_log, Envoy's access log).</summary>
+public sealed class AccessLogConfig
+{
+    /// <summary>The file; a relative path is under the state directory.</summary>
+    public string? Path { get; set; }
+    /// <summary>"json" (default: one JSON object per line) or "combined" (nginx's combined format).</summary>
+    public string? Format { get; set; }
+    /// <summary>Rotate when the file passes this size: bytes (a number or "1048576") or "64KiB", "64MiB", "1GiB"; "0" never. Default "64MiB".</summary>
+    public System.Text.Json.JsonElement? MaxSize { get; set; }
+    /// <summary>Rotated files kept (access.log.1 … access.log.N). Default 10.</summary>
+    public int? MaxFiles { get; set; }
+    /// <summary>"none" (default) or "lz4": rotated files are written as access.log.N.lz4 (LZ4 frame, `lz4 -dc` reads them).</summary>
+    public string? Compress { get; set; }
 }
 
 public sealed class ListenerConfig
@@ -197,6 +214,8 @@ public sealed class RouteConfig
     public HstsConfig? Hsts { get; set; }
     /// <summary>Client certificates checked per request on this route (the listener must ask for them in the handshake).</summary>
     public RouteClientCertificatesConfig? ClientCertificates { get; set; }
+    /// <summary>false: this route's requests leave no access log line (health checks). Default true.</summary>
+    public bool? AccessLog { get; set; }
 }
 
 public sealed class HstsConfig

@@ -91,6 +91,7 @@ public sealed class ConfigCompiler
             Error("server.certificateExpiryCommand", "must start with the absolute path of a program");
         }
 
+        Telemetry.AccessLogOptions? accessLog = CompileAccessLog(server.AccessLog, stateDirectory);
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         CertificateOwnership? ownership = CompileCertificateOwnership(config.Certificates, tenants);
@@ -161,7 +162,86 @@ public sealed class ConfigCompiler
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,
+            AccessLog = accessLog,
         };
+    }
+
+    // ---------------- access log ----------------
+
+    private Telemetry.AccessLogOptions? CompileAccessLog(AccessLogConfig? c, string stateDirectory)
+    {
+        if (c is null)
+        {
+            return null;
+        }
+
+        const string p = "server.accessLog";
+        string path = "";
+        if (string.IsNullOrWhiteSpace(c.Path) || c.Path.Contains('\0') || c.Path.EndsWith('/'))
+        {
+            Error($"{p}.path", "is required: the file to write (relative to the state directory)");
+        }
+        else
+        {
+            path = Path.GetFullPath(c.Path, stateDirectory);
+            if (Directory.Exists(path))
+            {
+                Error($"{p}.path", $"'{path}' is a directory");
+            }
+        }
+
+        Telemetry.AccessLogFormat format = Telemetry.AccessLogFormat.Json;
+        switch (c.Format)
+        {
+            case null or "json":
+                break;
+            case "combined":
+                format = Telemetry.AccessLogFormat.Combined;
+                break;
+            default:
+                Error($"{p}.format", $"unknown format '{c.Format}': \"json\" or \"combined\"");
+                break;
+        }
+
+        long maxSize = Telemetry.AccessLogOptions.DefaultMaxSize;
+        if (c.MaxSize is { } size)
+        {
+            bool parsed = size.ValueKind switch
+            {
+                System.Text.Json.JsonValueKind.Number => size.TryGetInt64(out maxSize),
+                System.Text.Json.JsonValueKind.String => ByteSize.TryParse(size.GetString(), out maxSize),
+                _ => false,
+            };
+            if (!parsed || maxSize < 0)
+            {
+                Error($"{p}.maxSize", "must be a size: bytes, or a number with KiB, MiB or GiB (\"64MiB\"); 0 never rotates");
+            }
+            else if (maxSize is > 0 and < 1024)
+            {
+                Error($"{p}.maxSize", "must be at least 1KiB (or 0: never rotate)");
+            }
+        }
+
+        int maxFiles = c.MaxFiles ?? Telemetry.AccessLogOptions.DefaultMaxFiles;
+        if (maxFiles is < 1 or > 1000)
+        {
+            Error($"{p}.maxFiles", "must be 1 to 1000");
+        }
+
+        bool lz4 = false;
+        switch (c.Compress)
+        {
+            case null or "none":
+                break;
+            case "lz4":
+                lz4 = true;
+                break;
+            default:
+                Error($"{p}.compress", $"unknown compression '{c.Compress}': \"none\" or \"lz4\"");
+                break;
+        }
+
+        return new Telemetry.AccessLogOptions(path, format, maxSize, maxFiles, lz4);
     }
 
     private string Resolve(string path) => Path.GetFullPath(path, _baseDirectory);
@@ -1173,6 +1253,7 @@ public sealed class ConfigCompiler
                 CustomMethods = custom.ToArray(),
                 Handler = handler,
                 Hsts = CompileHsts(r.Hsts, $"{p}.hsts"),
+                AccessLog = r.AccessLog ?? true,
             });
         }
 

@@ -36,4 +36,6 @@ public sealed class ConfigSnapshot
     public string AdminGroup { get; init; } = "appliance-admin";
     /// <summary>Folder the config's relative paths were resolved against.</summary>
     public string BaseDirectory { get; init; } = "";
+    /// <summary>server.accessLog; null when requests are not logged.</summary>
+    public Telemetry.AccessLogOptions? AccessLog { get; init; }
 }

@@ -36,6 +36,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private CertificateWatcher? _certificateWatcher;
     private StateStore? _state;
     private PosixSignalRegistration? _sighup;
+    private PosixSignalRegistration? _sigusr1;
+    private readonly AccessLog _accessLog;
     private readonly SystemdNotifier _systemd;
     private readonly SocketActivation _activation;
     private Watchdog? _watchdog;
@@ -51,7 +53,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _configPath = source.Path;
         _registry = new ConnectionRegistry(static now => DateHeader.Update(DateTimeOffset.UtcNow));
         _routes = new RouteDispatcher(() => _snapshot.Routes, _logger);
+        _accessLog = new AccessLog(_logger);
     }
+
+    /// <summary>server.accessLog: the completed requests' log, reconfigured by each apply.</summary>
+    public AccessLog AccessLog => _accessLog;
 
     public ConfigSnapshot Snapshot => _snapshot;
 
@@ -102,6 +108,16 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     {
         ConfigSnapshot snapshot = _snapshot;
         OpenState(snapshot);
+        try
+        {
+            _accessLog.Configure(snapshot.AccessLog);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogCritical("access log: cannot open {Path}: {Error}", snapshot.AccessLog?.Path, e.Message);
+            throw;
+        }
+
         SyncTenants(snapshot);
         foreach (ListenerModel model in snapshot.Listeners)
         {
@@ -144,6 +160,13 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         {
             context.Cancel = true; // SIGHUP reloads; it must not terminate
             _ = ReloadForSignalAsync();
+        });
+
+        // SIGUSR1 reopens the access log, as logrotate's postrotate asks nginx to (no PosixSignal name: its raw number).
+        _sigusr1 = PosixSignalRegistration.Create((PosixSignal)SigUsr1, context =>
+        {
+            context.Cancel = true;
+            _ = ReopenAccessLogForSignalAsync();
         });
 
         foreach (string unclaimed in _activation.CloseUnclaimed())
@@ -328,7 +351,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
         return new ListenerRuntime.State(model.Certificates, model.Limits, dispatcher,
             Http2Enabled: model.Protocols.Contains(System.Net.Security.SslApplicationProtocol.Http2),
-            AcmeChallenges: model.Tls && snapshot.Acme.Any(a => a.Challenge == Tls.Acme.AcmeChallengeType.TlsAlpn01) ? _challenges : null);
+            AcmeChallenges: model.Tls && snapshot.Acme.Any(a => a.Challenge == Tls.Acme.AcmeChallengeType.TlsAlpn01) ? _challenges : null,
+            AccessLog: _accessLog);
     }
 
     // ---------------- hot apply ----------------
@@ -359,10 +383,26 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             List<string> changes = Diff(old, config);
             try
             {
+                _accessLog.Configure(next.AccessLog); // new requests use it at once; queued lines go to the old file
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                DisposeNewClusters(old, next);
+                return new ApplyResult(false, _revision, [new ConfigError("server.accessLog.path", "cannot open: " + e.Message)], []);
+            }
+
+            if (!Equals(old.AccessLog, next.AccessLog))
+            {
+                changes.Add(next.AccessLog is null ? "access log off" : $"access log {next.AccessLog.Path}");
+            }
+
+            try
+            {
                 await SwapListenersAsync(next).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
+                RestoreAccessLog(old);
                 return new ApplyResult(false, _revision, [new ConfigError("listeners", "cannot bind: " + e.Message)], []);
             }
 
@@ -398,6 +438,46 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         finally
         {
             _applyLock.Release();
+        }
+    }
+
+    private void RestoreAccessLog(ConfigSnapshot old)
+    {
+        try
+        {
+            _accessLog.Configure(old.AccessLog);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError("access log: cannot reopen {Path}: {Error}", old.AccessLog?.Path, e.Message);
+        }
+    }
+
+    private static void DisposeNewClusters(ConfigSnapshot old, ConfigSnapshot next)
+    {
+        foreach (Proxy.ClusterModel cluster in next.Clusters)
+        {
+            if (!old.Clusters.Contains(cluster))
+            {
+                cluster.Dispose();
+            }
+        }
+    }
+
+    /// <summary>POST /v1/access-log/reopen, ctl access-log reopen and SIGUSR1: the file's path is opened again.</summary>
+    public async Task<string?> ReopenAccessLogAsync() => await _accessLog.ReopenAsync().ConfigureAwait(false);
+
+    private const int SigUsr1 = 10; // Linux
+
+    private async Task ReopenAccessLogForSignalAsync()
+    {
+        try
+        {
+            await _accessLog.ReopenAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError("access log: SIGUSR1: cannot reopen {Path}: {Error}", _snapshot.AccessLog?.Path, e.Message);
         }
     }
 
@@ -685,6 +765,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     {
         _systemd.Stopping($"draining {_registry.Count} connection(s), up to {Duration.Format(_snapshot.ShutdownTimeout)}");
         _sighup?.Dispose();
+        _sigusr1?.Dispose();
         _certificateWatcher?.Dispose();
         _renewer?.Dispose();
         List<SocketListener> sockets;
@@ -714,6 +795,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         await _registry.DrainAsync(linked.Token).ConfigureAwait(false);
         _registry.Dispose();
+        await _accessLog.DisposeAsync().ConfigureAwait(false); // after the drain: every queued line is written
         _state?.Dispose(); // after the drain: requests still running may write to it
         _watchdog?.Dispose(); // pings kept coming through the drain
         _logger.LogInformation("stopped");

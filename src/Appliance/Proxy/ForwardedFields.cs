@@ -158,6 +158,7 @@ internal static class ForwardedFields
         {
             RandomHex(scratch[..32]);
             w.Field("X-Request-Id"u8, scratch[..32]);
+            c.SetGeneratedRequestId(scratch[..32]); // the access log shows what the upstream saw
         }
 
         if (!hasTraceparent)

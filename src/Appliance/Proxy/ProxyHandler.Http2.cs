@@ -23,6 +23,7 @@ public sealed partial class ProxyHandler
             while (true)
             {
                 Http2UpstreamConnection? connection;
+                context.UpstreamAddress = destination.Address;
                 try
                 {
                     connection = await destination.Http2Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
@@ -136,7 +137,10 @@ public sealed partial class ProxyHandler
                 return await FailAsync(e.Message).ConfigureAwait(false);
             }
 
-            destination.RecordLatency(System.Diagnostics.Stopwatch.GetTimestamp() - sent);
+            long headerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - sent;
+            destination.RecordLatency(headerTicks);
+            context.UpstreamStatus = stream.Status;
+            context.UpstreamHeaderTicks = headerTicks;
             StripHopByHop(context.ResponseHeaders);
             ApplyResponseTransforms(context.ResponseHeaders, _transforms);
             context.StatusCode = stream.Status;

@@ -49,6 +49,7 @@ public sealed partial class ProxyHandler : RouteHandler
             return;
         }
 
+        context.UpstreamCluster = _cluster.Id;
         DestinationModel? destination = _cluster.Pick(context);
         if (destination is null)
         {
@@ -73,6 +74,7 @@ public sealed partial class ProxyHandler : RouteHandler
             while (true)
             {
                 UpstreamConnection? connection;
+                context.UpstreamAddress = destination.Address;
                 try
                 {
                     connection = await destination.Pool!.RentAsync(CancellationToken.None).ConfigureAwait(false);
@@ -556,6 +558,9 @@ public sealed partial class ProxyHandler : RouteHandler
         {
             upstream.ResponseLatency += System.Diagnostics.Stopwatch.GetTimestamp();
         }
+
+        context.UpstreamStatus = status;
+        context.UpstreamHeaderTicks = upstream.ResponseLatency;
 
         if (heldBody is not null)
         {

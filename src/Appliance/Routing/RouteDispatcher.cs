@@ -25,6 +25,8 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
         {
             case RouteTable.MatchResult.Matched:
                 context.Route = route;
+                context.RouteId = route!.Id;
+                context.SkipAccessLog = !route.AccessLog;
                 if (route!.Hsts is { } hsts && context.IsHttps)
                 {
                     context.StrictTransportSecurity = hsts; // RFC 6797 §7.2: only over secure transport

@@ -30,6 +30,9 @@ public sealed class RouteModel
     /// <summary>The CAs a client certificate must chain to for this route (its caFile, else its tenant's); null: the listener's.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
 
+    /// <summary>routes[].accessLog: false leaves no access log line for this route's requests.</summary>
+    public bool AccessLog { get; init; } = true;
+
     public bool AllowsMethod(HttpMethod method, ReadOnlySpan<byte> token)
     {
         if (MethodMask == 0 && CustomMethods.Length == 0)

@@ -21,6 +21,9 @@ public sealed class ConnectionInfo
     public SslProtocols TlsProtocol { get; set; }
     public string? ApplicationProtocol { get; set; }
 
+    /// <summary>The negotiated cipher suite on TLS connections.</summary>
+    public System.Net.Security.TlsCipherSuite CipherSuite { get; set; }
+
     /// <summary>Whether the TLS handshake resumed a session (ID, ticket or PSK); null on plain connections or when unknown.</summary>
     public bool? TlsResumed { get; set; }
 

@@ -124,6 +124,7 @@ public sealed class Http1Connection : ResponseSink
 
                 if (_phase == Phase.Idle && !buffer.IsEmpty)
                 {
+                    _context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
                     _phase = Phase.Head;
                     _owner.SetDeadline(Limits.RequestHeadersTimeout);
                 }
@@ -198,6 +199,7 @@ public sealed class Http1Connection : ResponseSink
                 if (_context.ResponseStarted)
                 {
                     LogRejected(e.StatusCode, e.Message);
+                    RecordAccess();
                     return;
                 }
 
@@ -206,7 +208,13 @@ public sealed class Http1Connection : ResponseSink
             }
             catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
             {
-                // The connection went away under the handler.
+                // The connection went away under the handler: nginx's 499 unless the response was complete.
+                if (!_responseCompleted)
+                {
+                    _context.StatusCode = 499;
+                }
+
+                RecordAccess();
                 return;
             }
             catch (Exception e)
@@ -214,6 +222,7 @@ public sealed class Http1Connection : ResponseSink
                 _logger.LogError(e, "connection {Id}: handler failed for {Path}", _context.Connection.Id, _context.PathString);
                 if (_context.ResponseStarted)
                 {
+                    RecordAccess();
                     return; // the response is broken mid-way; only closing tells the client
                 }
 
@@ -230,6 +239,7 @@ public sealed class Http1Connection : ResponseSink
                 }
             }
 
+            RecordAccess(); // before the flush: the line is queued by the time the client has its response
             _needsFlush = true;
             if (_context.CloseConnection)
             {
@@ -390,6 +400,7 @@ public sealed class Http1Connection : ResponseSink
         LogRejected(status, reason);
         if (_context.ResponseStarted)
         {
+            RecordAccess();
             return;
         }
 
@@ -406,8 +417,10 @@ public sealed class Http1Connection : ResponseSink
             if (_context.Method != HttpMethod.Head)
             {
                 _output.Write(bytes);
+                _context.ResponseBytesWritten = bytes.Length;
             }
 
+            RecordAccess();
             await _output.FlushAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
@@ -416,6 +429,10 @@ public sealed class Http1Connection : ResponseSink
         }
 
     }
+
+    /// <summary>The access log line of the request just answered (DESIGN.md: response writer → access log).</summary>
+    private void RecordAccess() =>
+        _listener.Current.AccessLog?.Record(_context, 0, ReferenceEquals(_context.Body, _body) ? _body.BytesRead : 0);
 
     private void LogRejected(int status, string reason) =>
         _logger.LogInformation("connection {Id} from {Remote}: request rejected with {Status}: {Reason}",

@@ -39,6 +39,9 @@ internal sealed class Http1RequestBody : RequestBody
     /// <summary>Bytes still expected for Content-Length bodies; unknown (0) for chunked ones.</summary>
     public long Remaining => _kind == BodyKind.ContentLength ? _remaining : 0;
 
+    /// <summary>Body bytes taken from the connection so far (de-chunked), the drain included.</summary>
+    public long BytesRead => _read;
+
     public void Reset(BodyKind kind, long length)
     {
         _kind = kind;

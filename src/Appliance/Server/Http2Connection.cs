@@ -1046,6 +1046,13 @@ public sealed class Http2Connection
 
     private void FinishStream(Http2Stream stream)
     {
+        if (!stream.Recorded)
+        {
+            // Before the last frame goes: the line is queued by the time the client sees the stream end.
+            stream.Recorded = true;
+            _listener.Current.AccessLog?.Record(stream.Context, stream.StreamId, stream.ReceivedBodyBytes);
+        }
+
         if (!stream.EndStreamSent && !stream.ResetSent)
         {
             ValueTask complete = stream.CompleteAsync(stream.Context);

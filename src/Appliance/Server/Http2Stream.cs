@@ -74,6 +74,9 @@ internal sealed class Http2Stream : ResponseSink
     /// <summary>An accepted extended CONNECT (RFC 8441): DATA both ways is a tunnel's bytes, so no body rate applies.</summary>
     public bool Tunnel;
 
+    /// <summary>The access log has this exchange's line.</summary>
+    public bool Recorded;
+
     public bool IsHead => Context.Method == HttpMethod.Head;
 
     public void Initialize(int streamId, int initialSendWindow, int receiveWindow)
@@ -89,12 +92,14 @@ internal sealed class Http2Stream : ResponseSink
         BodyWaitMillis = 0;
         BodyTimedOut = false;
         Tunnel = false;
+        Recorded = false;
         AppendedBytes = 0;
         _consumedBytes = 0;
         EndStreamReceived = EndStreamSent = ResetSent = HandlerDone = HandlerStarted = Released = false;
         _windowWait = null;
         Context.Reset();
         Context.Version = HttpVersion.Http2;
+        Context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         Body.Reset();
     }
 

@@ -93,6 +93,7 @@ public sealed class HttpConnection : TrackedConnection
                 info.IsTls = true;
                 info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
                 info.TlsProtocol = ssl.SslProtocol;
+                info.CipherSuite = ssl.NegotiatedCipherSuite;
                 info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
                 info.TlsResumed = observer.Resumed;
                 Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);

@@ -35,6 +35,7 @@ public sealed class ListenerRuntime
 
     /// <param name="Certificates">null for a plain listener.</param>
     /// <param name="AcmeChallenges">TLS listeners: pending TLS-ALPN-01 challenges, answered before the usual handshake.</param>
+    /// <param name="AccessLog">Where completed requests are recorded; null for none (the admin socket).</param>
     public sealed record State(CertificateStore? Certificates, ServerLimits Limits, IRequestDispatcher Dispatcher, bool Http2Enabled,
-        Tls.Acme.PendingChallenges? AcmeChallenges = null);
+        Tls.Acme.PendingChallenges? AcmeChallenges = null, Telemetry.AccessLog? AccessLog = null);
 }

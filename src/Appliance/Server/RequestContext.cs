@@ -24,6 +24,8 @@ public sealed class RequestContext
     private int _methodLength;
     private byte[] _protocol = new byte[16];
     private int _protocolLength;
+    private readonly byte[] _requestId = new byte[32];
+    private int _requestIdLength;
 
     public RequestContext(ConnectionInfo connection)
     {
@@ -80,6 +82,38 @@ public sealed class RequestContext
     /// tenant's or the listener's); null otherwise. What policies and transforms read; set by the dispatcher.
     /// </summary>
     public ClientIdentity? ClientIdentity { get; set; }
+
+    // ---- for the access log (filled along the way, read when the response is complete) ----
+
+    /// <summary>When the request's first bytes arrived (Stopwatch ticks); set by the protocol layer.</summary>
+    public long StartTimestamp { get; set; }
+
+    /// <summary>The matched route's id, or null when none matched.</summary>
+    public string? RouteId { get; set; }
+
+    /// <summary>The route asked for no access log line (routes[].accessLog false).</summary>
+    public bool SkipAccessLog { get; set; }
+
+    /// <summary>The cluster a proxied request went to, or null.</summary>
+    public string? UpstreamCluster { get; set; }
+
+    /// <summary>The destination (host:port as configured) that answered, or was tried last.</summary>
+    public string? UpstreamAddress { get; set; }
+
+    /// <summary>The upstream's status, 0 when no response head came.</summary>
+    public int UpstreamStatus { get; set; }
+
+    /// <summary>Stopwatch ticks from sending the request upstream to its response head; 0 when none came.</summary>
+    public long UpstreamHeaderTicks { get; set; }
+
+    /// <summary>The X-Request-Id this hop created and forwarded (the client sent none); empty otherwise.</summary>
+    public ReadOnlySpan<byte> GeneratedRequestId => _requestId.AsSpan(0, _requestIdLength);
+
+    public void SetGeneratedRequestId(ReadOnlySpan<byte> id)
+    {
+        _requestIdLength = Math.Min(id.Length, _requestId.Length);
+        id[.._requestIdLength].CopyTo(_requestId);
+    }
 
     // ---- response ----
 
@@ -153,7 +187,7 @@ public sealed class RequestContext
 
     public void Reset()
     {
-        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = _protocolLength = 0;
+        _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = _protocolLength = _requestIdLength = 0;
         Method = HttpMethod.Custom;
         RequestHeaders.Clear();
         ResponseHeaders.Clear();
@@ -168,6 +202,10 @@ public sealed class RequestContext
         CloseConnection = false;
         ResponseBytesWritten = 0;
         StrictTransportSecurity = null;
+        RouteId = UpstreamCluster = UpstreamAddress = null;
+        SkipAccessLog = false;
+        UpstreamStatus = 0;
+        UpstreamHeaderTicks = 0;
     }
 
     public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)
