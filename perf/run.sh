@@ -68,6 +68,7 @@ if [ -n "${BENCH:-}" ]; then
   bench=$BENCH
 else
   bench=$(mktemp -d /tmp/perf-bench.XXXXXX)
+  chmod 755 "$bench" # mktemp's 0700 would hide the origin's files from nginx's unprivileged worker (403 on /16k)
   cp -r "$root/../shared/bench/." "$bench/"
   chmod -R u+w "$bench"
 fi
