@@ -806,6 +806,7 @@ public sealed partial class ProxyHandler : RouteHandler
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)
     {
+        bool bodyWritten = false;
         while (remaining > 0)
         {
             ReadResult read = await input.ReadAsync().ConfigureAwait(false);
@@ -822,6 +823,7 @@ public sealed partial class ProxyHandler : RouteHandler
             }
 
             remaining -= slice.Length;
+            bodyWritten |= !slice.IsEmpty;
             input.AdvanceTo(slice.End);
             if (remaining > 0)
             {
@@ -829,10 +831,13 @@ public sealed partial class ProxyHandler : RouteHandler
                 {
                     input.AdvanceTo(more.Buffer.Start); // more is already here: keep filling before a flush
                 }
-                else
+                else if (bodyWritten)
                 {
                     await context.FlushAsync().ConfigureAwait(false); // nothing buffered: let the client see what came
                 }
+
+                // The head alone waits for the body's first bytes (nginx's postpone_output): a flush of its own would
+                // cost a TLS record and a send on every response whose body arrives a moment after its head.
             }
         }
     }

@@ -9,6 +9,8 @@ internal sealed class UpstreamConnection : IDisposable
     // Inline schedulers: the proxy's read continues on the receive loop's thread, no hop through the thread pool.
     private static readonly PipeOptions s_inputOptions = new(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
+    private const int ReadSize = 16 * 1024;
+    private const int MaxExtraReads = 3;
     private static readonly StreamPipeWriterOptions s_writerOptions = new(minimumBufferSize: 4096, leaveOpen: true);
 
     private readonly Socket _socket;
@@ -37,24 +39,40 @@ internal sealed class UpstreamConnection : IDisposable
         {
             while (true)
             {
-                ValueTask<int> read = _stream.ReadAsync(writer.GetMemory(4096));
-                int n;
-                if (read.IsCompleted)
+                // Wait for bytes without holding a buffer (an idle pooled connection keeps none), then take what came
+                // in one read of up to 16 KiB: the relay runs inside this loop's flush, so whatever this read leaves
+                // in the socket reaches the client only after a flush of its own (a TLS record and a send each).
+                ValueTask<int> ready = _stream.ReadAsync(Memory<byte>.Empty);
+                if (!ready.IsCompleted)
                 {
-                    n = read.Result;
+                    await ready.ConfigureAwait(false);
+                    EventThread = Environment.CurrentManagedThreadId; // the socket's event thread (inline completions)
                 }
                 else
                 {
-                    n = await read.ConfigureAwait(false);
-                    EventThread = Environment.CurrentManagedThreadId; // the socket's event thread (inline completions)
+                    ready.GetAwaiter().GetResult();
                 }
 
+                int n = await _stream.ReadAsync(writer.GetMemory(ReadSize)).ConfigureAwait(false);
                 if (n == 0)
                 {
                     break;
                 }
 
                 writer.Advance(n);
+                // A full read may have left more in the socket: take it now (it completes at once), up to a bound,
+                // so that a response a little over one read reaches the client in one flush, not two.
+                for (int extra = 0; n == ReadSize && extra < MaxExtraReads && _socket.Available > 0; extra++)
+                {
+                    n = await _stream.ReadAsync(writer.GetMemory(ReadSize)).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    writer.Advance(n);
+                }
+
                 FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
                 if (flushed.IsCompleted)
                 {
