@@ -701,20 +701,9 @@ public sealed class ConfigCompiler
     private (Tls.ClientCertificateMode, System.Security.Cryptography.X509Certificates.X509Certificate2Collection?) CompileClientCertificates(
         ClientCertificatesConfig? c, string p, bool tls)
     {
-        Tls.ClientCertificateMode mode = Tls.ClientCertificateMode.Off;
-        switch (c?.Mode)
+        if (c is null || ParseClientCertificateMode(c.Mode, p) is not { } mode || mode == Tls.ClientCertificateMode.Off)
         {
-            case null or "off":
-                return (mode, null);
-            case "optional":
-                mode = Tls.ClientCertificateMode.Optional;
-                break;
-            case "required":
-                mode = Tls.ClientCertificateMode.Required;
-                break;
-            default:
-                Error($"{p}.mode", $"'{c.Mode}' is not off, optional or required");
-                return (mode, null);
+            return (Tls.ClientCertificateMode.Off, null);
         }
 
         if (!tls)
@@ -730,6 +719,23 @@ public sealed class ConfigCompiler
         }
 
         return (mode, LoadAuthorities(c.CaFile, $"{p}.caFile"));
+    }
+
+    /// <summary>A clientCertificates.mode: off (or absent), optional or required; null once an unknown one is reported.</summary>
+    private Tls.ClientCertificateMode? ParseClientCertificateMode(string? mode, string p)
+    {
+        switch (mode)
+        {
+            case null or "off":
+                return Tls.ClientCertificateMode.Off;
+            case "optional":
+                return Tls.ClientCertificateMode.Optional;
+            case "required":
+                return Tls.ClientCertificateMode.Required;
+            default:
+                Error($"{p}.mode", $"'{mode}' is not off, optional or required");
+                return null;
+        }
     }
 
     /// <summary>A PEM bundle of CAs (client certificate trust); null, with the error reported, when unreadable or empty.</summary>
@@ -762,25 +768,19 @@ public sealed class ConfigCompiler
     private (Tls.ClientCertificateMode, X509Certificate2Collection?) CompileRouteClientCertificates(RouteConfig r, string p)
     {
         RouteClientCertificatesConfig? c = r.ClientCertificates;
-        Tls.ClientCertificateMode mode = Tls.ClientCertificateMode.Off;
-        switch (c?.Mode)
+        if (c is null || ParseClientCertificateMode(c.Mode, p) is not { } mode)
         {
-            case null or "off":
-                if (c?.CaFile is not null)
-                {
-                    Error($"{p}.caFile", "applies to mode optional or required only");
-                }
+            return (Tls.ClientCertificateMode.Off, null);
+        }
 
-                return (mode, null);
-            case "optional":
-                mode = Tls.ClientCertificateMode.Optional;
-                break;
-            case "required":
-                mode = Tls.ClientCertificateMode.Required;
-                break;
-            default:
-                Error($"{p}.mode", $"'{c.Mode}' is not off, optional or required");
-                return (mode, null);
+        if (mode == Tls.ClientCertificateMode.Off)
+        {
+            if (c.CaFile is not null)
+            {
+                Error($"{p}.caFile", "applies to mode optional or required only");
+            }
+
+            return (mode, null);
         }
 
         X509Certificate2Collection? cas = c.CaFile is null ? null

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Appliance.Server;
+using Appliance.Tests.Support;
 using Appliance.Tls;
 
 namespace Appliance.Tests.Server;
@@ -11,17 +12,8 @@ namespace Appliance.Tests.Server;
 /// </summary>
 public sealed class ClientIdentityTests
 {
-    private static readonly (X509Certificate2 Ca, ECDsa Key) s_ca = MakeCa("CN=Identity Test CA");
-    private static readonly (X509Certificate2 Ca, ECDsa Key) s_otherCa = MakeCa("CN=Other CA");
-
-    private static (X509Certificate2, ECDsa) MakeCa(string name)
-    {
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        return (request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30)), key);
-    }
+    private static readonly (X509Certificate2 Ca, ECDsa Key) s_ca = ClientCertificates.MakeCa("CN=Identity Test CA");
+    private static readonly (X509Certificate2 Ca, ECDsa Key) s_otherCa = ClientCertificates.MakeCa("CN=Other CA");
 
     private static X509Certificate2 Client(bool clientAuth = true)
     {

@@ -18,11 +18,11 @@ public sealed class MutualTlsTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        (X509Certificate2 ca, ECDsa caKey) = MakeCa("CN=Test Client CA");
-        (X509Certificate2 otherCa, ECDsa otherKey) = MakeCa("CN=Someone Else's CA");
+        (X509Certificate2 ca, ECDsa caKey) = ClientCertificates.MakeCa("CN=Test Client CA");
+        (X509Certificate2 otherCa, ECDsa otherKey) = ClientCertificates.MakeCa("CN=Someone Else's CA");
         await File.WriteAllTextAsync(Path.Combine(_dir, "ca.pem"), ca.ExportCertificatePem());
-        WriteClient("good", "CN=client-a", ca, caKey);
-        WriteClient("stranger", "CN=client-b", otherCa, otherKey);
+        ClientCertificates.Write(_dir, "good", "CN=client-a", ca, caKey);
+        ClientCertificates.Write(_dir, "stranger", "CN=client-b", otherCa, otherKey);
 
         _nginx = await NginxUpstream.StartAsync();
         string listeners = $$"""
@@ -43,28 +43,6 @@ public sealed class MutualTlsTests : IAsyncLifetime
     {
         await _server.DisposeAsync();
         await _nginx.DisposeAsync();
-    }
-
-    private static (X509Certificate2, ECDsa) MakeCa(string name)
-    {
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        return (request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30)), key);
-    }
-
-    private void WriteClient(string file, string subject, X509Certificate2 ca, ECDsa caKey)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(subject[3..] + ".clients.test");
-        request.CertificateExtensions.Add(san.Build());
-        using X509Certificate2 cert = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), [1, 2, 3, 4]);
-        File.WriteAllText(Path.Combine(_dir, file + ".crt"), cert.ExportCertificatePem());
-        File.WriteAllText(Path.Combine(_dir, file + ".key"), key.ExportPkcs8PrivateKeyPem());
     }
 
     private Task<Peer.Result> Curl(string listener, string? client)

@@ -19,14 +19,14 @@ public sealed class RouteClientCertificateTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        (X509Certificate2 listenerCa, ECDsa listenerKey) = MakeCa("CN=Listener Client CA");
-        (X509Certificate2 tenantCa, ECDsa tenantKey) = MakeCa("CN=Tenant T Client CA");
-        (X509Certificate2 otherCa, ECDsa otherKey) = MakeCa("CN=Nobody's CA");
+        (X509Certificate2 listenerCa, ECDsa listenerKey) = ClientCertificates.MakeCa("CN=Listener Client CA");
+        (X509Certificate2 tenantCa, ECDsa tenantKey) = ClientCertificates.MakeCa("CN=Tenant T Client CA");
+        (X509Certificate2 otherCa, ECDsa otherKey) = ClientCertificates.MakeCa("CN=Nobody's CA");
         await File.WriteAllTextAsync(Path.Combine(_dir, "listener-ca.pem"), listenerCa.ExportCertificatePem());
         await File.WriteAllTextAsync(Path.Combine(_dir, "tenant-ca.pem"), tenantCa.ExportCertificatePem());
-        WriteClient("operator", "CN=operator-client", listenerCa, listenerKey);
-        WriteClient("tenant", "CN=tenant-client", tenantCa, tenantKey);
-        WriteClient("stranger", "CN=stranger", otherCa, otherKey);
+        ClientCertificates.Write(_dir, "operator", "CN=operator-client", listenerCa, listenerKey, new Uri("spiffe://example.test/operator"), "operator@example.test");
+        ClientCertificates.Write(_dir, "tenant", "CN=tenant-client", tenantCa, tenantKey, new Uri("spiffe://example.test/tenant"), "tenant@example.test");
+        ClientCertificates.Write(_dir, "stranger", "CN=stranger", otherCa, otherKey, new Uri("spiffe://example.test/stranger"), "stranger@example.test");
 
         _nginx = await NginxUpstream.StartAsync();
         string Route(string id, string host, string clientCertificates, string tenant = "") => $$"""
@@ -60,30 +60,6 @@ public sealed class RouteClientCertificateTests : IAsyncLifetime
     {
         await _server.DisposeAsync();
         await _nginx.DisposeAsync();
-    }
-
-    private static (X509Certificate2, ECDsa) MakeCa(string name)
-    {
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        return (request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30)), key);
-    }
-
-    private void WriteClient(string file, string subject, X509Certificate2 ca, ECDsa caKey)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(subject[3..] + ".clients.test");
-        san.AddUri(new Uri($"spiffe://example.test/{file}"));
-        san.AddEmailAddress(file + "@example.test");
-        request.CertificateExtensions.Add(san.Build());
-        using X509Certificate2 cert = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), [1, 2, 3, 4]);
-        File.WriteAllText(Path.Combine(_dir, file + ".crt"), cert.ExportCertificatePem());
-        File.WriteAllText(Path.Combine(_dir, file + ".key"), key.ExportPkcs8PrivateKeyPem());
     }
 
     private Task<Peer.Result> Curl(string host, string? client, string protocol = "--http2")
