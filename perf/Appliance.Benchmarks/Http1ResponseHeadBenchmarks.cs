@@ -1,11 +1,6 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Text;
-using Appliance.Config;
 using Appliance.Server;
-using Appliance.Transport;
 using BenchmarkDotNet.Attributes;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Benchmarks;
 
@@ -33,8 +28,7 @@ public class Http1ResponseHeadBenchmarks
         ("Timing-Allow-Origin", "*"), ("X-Served-By", "appliance"), ("Age", "0"), ("X-Cache", "MISS"),
     ];
 
-    private Pipe _in = null!;
-    private Pipe _out = null!;
+    private InlineHttp1Connection _connection = null!;
 
     [Params(0, 8, 16)]
     public int Fields { get; set; }
@@ -43,20 +37,11 @@ public class Http1ResponseHeadBenchmarks
     public void Setup()
     {
         string headers = string.Join(", ", s_fields.Take(Fields).Select(f => $"\"{f.Name}\": \"{f.Value.Replace("\"", "\\\"")}\""));
-        string json = $$"""
+        _connection = new InlineHttp1Connection($$"""
         { "listeners": [ { "name": "b", "address": "127.0.0.1:0", "tls": false } ],
           "routes": [ { "id": "r", "match": { "pathPrefix": "/" },
                         "direct": { "status": 200, "contentType": "application/json", "body": "{}", "headers": { {{headers}} } } } ] }
-        """;
-        ConfigSnapshot snapshot = ConfigCompiler.Compile(ConfigLoader.Parse(Encoding.UTF8.GetBytes(json)), Path.GetTempPath());
-        var runtime = new ListenerRuntime("b", new ListenerRuntime.State(null, snapshot.Listeners[0].Limits,
-            new Routing.RouteDispatcher(() => snapshot.Routes), Http2Enabled: false));
-        var options = new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false);
-        _in = new Pipe(options);
-        _out = new Pipe(options);
-        var info = new ConnectionInfo { Id = 1, ListenerName = "b", RemoteEndPoint = null, LocalEndPoint = null };
-        var connection = new Http1Connection(_in.Reader, _out.Writer, new NoTimeouts(), runtime, info, NullLogger.Instance);
-        _ = connection.ProcessAsync();
+        """);
         long length = Response();
         if (length < 100 + Fields * 10)
         {
@@ -65,28 +50,5 @@ public class Http1ResponseHeadBenchmarks
     }
 
     [Benchmark]
-    public long Response()
-    {
-        _in.Writer.Write(s_request);
-        _ = _in.Writer.FlushAsync();
-        _out.Reader.TryRead(out ReadResult result);
-        long length = result.Buffer.Length;
-        _out.Reader.AdvanceTo(result.Buffer.End);
-        return length;
-    }
-
-    private sealed class NoTimeouts : TrackedConnection
-    {
-        protected override void OnTimeout()
-        {
-        }
-
-        public override void RequestClose()
-        {
-        }
-
-        public override void Abort(string reason)
-        {
-        }
-    }
+    public long Response() => _connection.RoundTrip(s_request);
 }
