@@ -993,6 +993,7 @@ public sealed class Http2Connection
         }
         else
         {
+            _output.HandlerRunning();
             _ = AwaitStreamAsync(stream, run);
         }
     }
@@ -1041,6 +1042,7 @@ public sealed class Http2Connection
             }
         }
 
+        _output.HandlerFinished();
         FinishStream(stream);
     }
 

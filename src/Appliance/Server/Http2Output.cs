@@ -12,6 +12,12 @@ namespace Appliance.Server;
 /// responses leave in few writes. HPACK encoding happens under the same lock, so the peer's decoder sees
 /// header blocks in the order the encoder produced them. Connection and stream send windows are enforced
 /// here (RFC 9113 §6.9).
+/// <para>
+/// A flush normally runs the copy loop inline, on the flushing thread. A flush from a stream's handler while other
+/// handlers of the connection are still running (a proxy relaying many upstream answers one at a time, outside the
+/// read loop's batch) hands the copy loop to the thread pool instead: the answers that come in meanwhile join the
+/// same TLS record and send, as HAProxy's and h2o's event loops flush a connection once per round of events.
+/// </para>
 /// </summary>
 internal sealed class Http2Output
 {
@@ -43,17 +49,44 @@ internal sealed class Http2Output
     private long _connectionBlockedSince;
     private long _transportWriteSince;
     private long _dataFrames;
+    // Handlers that did not finish synchronously (HandlerRunning/HandlerFinished), and whether the next flush hands
+    // the copy loop to the thread pool (set under _lock just before the flush that reads it).
+    private int _runningHandlers;
+    private bool _deferCopy;
 
     public Http2Output(Stream transport, int maxQueuedBytes)
     {
         _transport = transport;
         _maxQueuedBytes = maxQueuedBytes;
-        // Inline reader scheduler: a flush runs the copy loop on the flushing thread (no thread hop); the copy
-        // loop never takes _lock, so holding it while flushing cannot deadlock.
-        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, readerScheduler: PipeScheduler.Inline,
+        // The reader scheduler runs the copy loop on the flushing thread (no thread hop) unless the flush is deferred;
+        // the copy loop takes _lock only briefly after a write, and it is reentrant, so holding it while flushing
+        // cannot deadlock.
+        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, readerScheduler: new CopyLoopScheduler(this),
             writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false, minimumSegmentSize: 4096));
         _writer = _pipe.Writer;
     }
+
+    /// <summary>Inline, or on the thread pool when the flush that woke the copy loop was deferred.</summary>
+    private sealed class CopyLoopScheduler(Http2Output output) : PipeScheduler
+    {
+        public override void Schedule(Action<object?> action, object? state)
+        {
+            if (output._deferCopy)
+            {
+                output._deferCopy = false;
+                System.Threading.ThreadPool.UnsafeQueueUserWorkItem(action, state, preferLocal: false);
+            }
+            else
+            {
+                action(state);
+            }
+        }
+    }
+
+    /// <summary>A stream's handler goes on asynchronously (its answer comes later, from outside the read loop).</summary>
+    public void HandlerRunning() => Interlocked.Increment(ref _runningHandlers);
+
+    public void HandlerFinished() => Interlocked.Decrement(ref _runningHandlers);
 
     /// <summary>Set when the client stopped reading and control frames piled up past the limit.</summary>
     public bool Overflowed { get; private set; }
@@ -86,8 +119,12 @@ internal sealed class Http2Output
         if (_batchDepth == 0 && _dirty && !_completed)
         {
             _dirty = false;
-            // pauseWriterThreshold is 0: this never waits; the copy loop runs inline.
+            // Other handlers still running will answer soon: let their frames join this write (see the class remarks).
+            // Only the scheduling of a waiting copy loop reads the flag; it is cleared after the flush either way.
+            _deferCopy = Volatile.Read(ref _runningHandlers) > 1;
+            // pauseWriterThreshold is 0: this never waits; the copy loop runs inline or is queued.
             _ = _writer.FlushAsync();
+            _deferCopy = false;
         }
     }
 
@@ -312,7 +349,8 @@ internal sealed class Http2Output
     // ---- responses ----
 
     /// <summary>Encodes and writes the response HEADERS (and CONTINUATIONs) of a stream.</summary>
-    public void WriteResponseHeaders(Http2Stream stream, RequestContext context, bool endStream)
+    /// <remarks><paramref name="flush"/> false: DATA follows at once, and its flush carries the HEADERS too.</remarks>
+    public void WriteResponseHeaders(Http2Stream stream, RequestContext context, bool endStream, bool flush = true)
     {
         lock (_lock)
         {
@@ -320,7 +358,10 @@ internal sealed class Http2Output
             int length = EncodeResponseHeadersLocked(context);
             Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream, _peerMaxFrameSize);
             Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
-            FlushIfNeededLocked();
+            if (flush)
+            {
+                FlushIfNeededLocked();
+            }
         }
     }
 

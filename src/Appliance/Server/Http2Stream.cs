@@ -172,7 +172,9 @@ internal sealed class Http2Stream : ResponseSink
             // The whole declared body in one write: HEADERS + DATA(END_STREAM), two frames, no empty DATA after.
             last = context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length && BodyAllowed;
             bool headersOnly = !BodyAllowed && context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length;
-            _output.WriteResponseHeaders(this, context, endStream: headersOnly);
+            // DATA written by this same call flushes the HEADERS with it: one TLS record and send, not two.
+            bool dataFollows = !headersOnly && BodyAllowed && (!data.IsEmpty || last);
+            _output.WriteResponseHeaders(this, context, endStream: headersOnly, flush: !dataFollows);
             if (headersOnly)
             {
                 MarkEndStreamSent();
