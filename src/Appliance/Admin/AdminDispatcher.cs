@@ -591,6 +591,13 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("dotnet_gc_collections_total{generation=\"").Append(gen).Append("\"} ").Append(GC.CollectionCount(gen)).Append('\n');
         }
 
+        GCMemoryInfo gc = GC.GetGCMemoryInfo();
+        sb.Append("# HELP dotnet_gc_heap_size_bytes Managed heap size after the last garbage collection, live objects and fragmentation.\n# TYPE dotnet_gc_heap_size_bytes gauge\n");
+        sb.Append("dotnet_gc_heap_size_bytes ").Append(gc.HeapSizeBytes).Append('\n');
+        sb.Append("# HELP dotnet_gc_committed_bytes Memory the garbage collector has committed.\n# TYPE dotnet_gc_committed_bytes gauge\n");
+        sb.Append("dotnet_gc_committed_bytes ").Append(gc.TotalCommittedBytes).Append('\n');
+        sb.Append("# HELP dotnet_gc_total_memory_bytes Managed bytes in use now, garbage not yet collected included.\n# TYPE dotnet_gc_total_memory_bytes gauge\n");
+        sb.Append("dotnet_gc_total_memory_bytes ").Append(GC.GetTotalMemory(forceFullCollection: false)).Append('\n');
         sb.Append("# HELP process_resident_memory_bytes Resident set size.\n# TYPE process_resident_memory_bytes gauge\n");
         sb.Append("process_resident_memory_bytes ").Append(Environment.WorkingSet).Append('\n');
         sb.Append("# HELP appliance_listener_connections Open connections per listener.\n# TYPE appliance_listener_connections gauge\n");

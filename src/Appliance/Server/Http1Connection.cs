@@ -107,7 +107,13 @@ public sealed class Http1Connection : ResponseSink
                         }
                     }
 
-                    result = await _input.ReadAsync().ConfigureAwait(false);
+                    ValueTask<ReadResult> next = _input.ReadAsync();
+                    if (!next.IsCompleted && _phase == Phase.Idle)
+                    {
+                        _context.ReleaseBuffers(); // idle from here on: hold no header memory while waiting
+                    }
+
+                    result = await next.ConfigureAwait(false);
                 }
 
                 ReadOnlySequence<byte> buffer = result.Buffer;

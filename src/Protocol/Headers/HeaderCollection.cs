@@ -47,6 +47,9 @@ public sealed class HeaderCollection : IDisposable
     /// <summary>Bytes of names and values currently stored (the arena's used part).</summary>
     public int ByteCount => _arenaUsed;
 
+    /// <summary>Whether rented buffers are held (false after <see cref="Dispose"/>, until the next field is added).</summary>
+    public bool HoldsBuffers => _arena.Length > 0 || _entries.Length > 0;
+
     public HeaderField this[int index]
     {
         get

@@ -172,4 +172,21 @@ public class HeaderCollectionTests
             }
         }
     }
+
+    [Fact]
+    public void Dispose_gives_the_buffers_back_and_the_collection_works_again_after()
+    {
+        var headers = new HeaderCollection();
+        Assert.False(headers.HoldsBuffers); // nothing rented before the first field
+        headers.Add("Host"u8, "a"u8);
+        Assert.True(headers.HoldsBuffers);
+        headers.Clear();
+        Assert.True(headers.HoldsBuffers); // Clear keeps them for the next message
+        headers.Dispose();
+        Assert.False(headers.HoldsBuffers);
+        Assert.Equal(0, headers.Count);
+        headers.Add("Host"u8, "b"u8);
+        Assert.True(headers.TryGetValue(KnownHeader.Host, out ReadOnlySpan<byte> host));
+        Assert.Equal("b"u8, host);
+    }
 }
