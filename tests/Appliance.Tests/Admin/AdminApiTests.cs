@@ -142,6 +142,14 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal(200, status);
         Assert.Contains("# TYPE appliance_connections gauge", body);
         Assert.Matches(@"appliance_config_revision \d+", body);
+        // Managed memory apart from RSS: how native (OpenSSL) and managed memory per connection are told apart.
+        // The heap size is as of the last collection (0 before the first); bytes in use and RSS are never 0.
+        foreach ((string gauge, long least) in new[] { ("dotnet_gc_heap_size_bytes", 0L), ("dotnet_gc_committed_bytes", 0L), ("dotnet_gc_total_memory_bytes", 1L), ("process_resident_memory_bytes", 1L) })
+        {
+            Assert.Contains($"# TYPE {gauge} gauge", body);
+            long value = long.Parse(System.Text.RegularExpressions.Regex.Match(body, $@"(?m)^{gauge} (\d+)$").Groups[1].Value);
+            Assert.True(value >= least, gauge);
+        }
     }
 
     [Fact]
