@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Managed bytes allocated per request by the running AOT binary under wrk, read from the admin API's
-# dotnet_gc_allocated_bytes_total before and after a run (warm-up first).
+# dotnet_gc_allocated_bytes_total before and after a run (warm-up first). TOOL=h2load measures HTTP/2 instead
+# (h2load -t1 -c16 -m32, as S3).
 #   perf/alloc-per-request.sh direct|proxy CERT KEY [BACKEND] [SECONDS]
 set -euo pipefail
 mode=$1 cert=$2 key=$3 backend=${4:-127.0.0.1:9000} dur=${5:-5}
@@ -12,9 +13,17 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$run"' EXIT
 for _ in $(seq 200); do curl -sk "https://127.0.0.1:$port/" >/dev/null 2>&1 && [ -S "$run/admin.sock" ] && break; sleep 0.1; done
 metric() { curl -s --unix-socket "$run/admin.sock" http://a/v1/metrics | awk '/^dotnet_gc_allocated_bytes_total/{print $2}'; }
-wrk -t1 -c64 -d2s "https://127.0.0.1:$port/" >/dev/null
-a0=$(metric)
-out=$(wrk -t1 -c64 -d"${dur}s" "https://127.0.0.1:$port/")
-a1=$(metric)
-reqs=$(awk '/requests in/{print $1}' <<<"$out")
-python3 -c "print(f'$mode: {($a1-$a0)/$reqs:.1f} bytes allocated per request over $reqs requests (includes the metrics call and timers)')"
+if [ "${TOOL:-wrk}" = h2load ]; then
+  h2load -t1 -c16 -m32 -D 2 "https://127.0.0.1:$port/" >/dev/null
+  a0=$(metric)
+  out=$(h2load -t1 -c16 -m32 -D "$dur" "https://127.0.0.1:$port/")
+  a1=$(metric)
+  reqs=$(awk '/^requests:/{print $6}' <<<"$out")
+else
+  wrk -t1 -c64 -d2s "https://127.0.0.1:$port/" >/dev/null
+  a0=$(metric)
+  out=$(wrk -t1 -c64 -d"${dur}s" "https://127.0.0.1:$port/")
+  a1=$(metric)
+  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+fi
+python3 -c "print(f'$mode ${TOOL:-wrk}: {($a1-$a0)/$reqs:.1f} bytes allocated per request over $reqs requests (includes the metrics call and timers)')"
