@@ -81,7 +81,14 @@ public sealed class TlsPostureTests : IAsyncLifetime
         Assert.Matches(@"TLS 1\.1\s+not offered", o);
         Assert.Matches(@"Obsolete CBC ciphers.*not offered", o);
         Assert.Matches(@"Triple DES Ciphers / IDEA\s+not offered", o);
-        Assert.True(Regex.IsMatch(o, @"Session Resumption\s+Tickets: yes, ID: yes"), o.Split('\n').FirstOrDefault(l => l.Contains("Session Resumption")) ?? o);
+        // testssl's resumption probes (s_client </dev/null with -sess_out, then -sess_in) race the server on a busy box:
+        // s_client may quit before the TLS 1.3 ticket arrives ("ID: no", or "Connect problem: ... not possible"), as
+        // reproduced here with two CPU hogs (one of three runs). Resumption by ticket and by ID is asserted without
+        // that race by Session_resumption_still_works_under_the_policy; here, only what testssl decides without a
+        // race: tickets are offered (the extension is there, else it says "Tickets no").
+        string resumption = o.Split('\n').FirstOrDefault(l => l.Contains("Session Resumption")) ?? o;
+        Assert.Contains("Session Resumption", resumption);
+        Assert.DoesNotContain("Tickets no", resumption);
         Assert.DoesNotContain("VULNERABLE", o);
         // The only "NOT ok" lines are about the test's self-signed certificate (no chain, no OCSP/CRL URI).
         Assert.All(o.Split('\n').Where(l => l.Contains("NOT ok", StringComparison.Ordinal)),
