@@ -107,13 +107,10 @@ public sealed class Http1Connection : ResponseSink
                         }
                     }
 
-                    ValueTask<ReadResult> next = _input.ReadAsync();
-                    if (!next.IsCompleted && _phase == Phase.Idle)
-                    {
-                        _context.ReleaseBuffers(); // idle from here on: hold no header memory while waiting
-                    }
-
-                    result = await next.ConfigureAwait(false);
+                    // The header buffers stay with the connection while it idles: returning them here and renting
+                    // anew per request cut S6 by 4 KiB per connection, but with 10,000 connections and a trickle of
+                    // requests (S8) the churn fed full collections of a large heap and a 1 s p99 (perf/RESULTS.md).
+                    result = await _input.ReadAsync().ConfigureAwait(false);
                 }
 
                 ReadOnlySequence<byte> buffer = result.Buffer;

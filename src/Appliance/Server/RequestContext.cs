@@ -208,18 +208,6 @@ public sealed class RequestContext
         UpstreamHeaderTicks = 0;
     }
 
-    /// <summary>
-    /// Gives the header collections' buffers back to the pool while the connection waits for a request that may be
-    /// long in coming (an idle keep-alive connection holds no header memory, like nginx's freed request pool); the
-    /// next request rents anew. Call only between requests, after <see cref="Reset"/>.
-    /// </summary>
-    public void ReleaseBuffers()
-    {
-        RequestHeaders.Dispose();
-        ResponseHeaders.Dispose();
-        ResponseTrailers.Dispose();
-    }
-
     public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)
     {
         Method = method;
