@@ -1456,6 +1456,18 @@ public sealed class Http2Connection
     /// with their header buffers, while it idles. The one kept stays whole, so a connection with one request at a time
     /// allocates nothing. Streams are taken from the pool under the same lock.
     /// </summary>
+    /// <summary>Closed streams kept for reuse.</summary>
+    internal int PooledStreams
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pool.Count;
+            }
+        }
+    }
+
     private void TrimIdlePoolLocked()
     {
         while (_pool.Count > 1)

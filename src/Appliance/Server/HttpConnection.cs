@@ -28,6 +28,9 @@ public sealed class HttpConnection : TrackedConnection
     private readonly ILogger _logger;
     private volatile Http1Connection? _http1;
     private volatile Http2Connection? _http2;
+
+    /// <summary>The HTTP/2 side of this connection once it speaks HTTP/2 (tests look at its stream pool).</summary>
+    internal Http2Connection? Http2 => _http2;
     private volatile bool _handshaking;
     private volatile bool _closeRequested;
 

@@ -1,0 +1,101 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Net;
+using Appliance.Server;
+using Appliance.Tests.Support;
+using Appliance.Transport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Appliance.Tests.Server;
+
+/// <summary>
+/// An HTTP/2 connection reuses closed streams (request context, header buffers, body pipe) from a pool, one per
+/// stream it ran at once; once idle, it keeps one. A code-built h2c listener whose connections the test can reach,
+/// with a heartbeat it drives itself.
+/// </summary>
+public sealed class Http2StreamPoolTests : IAsyncLifetime
+{
+    private readonly ConnectionRegistry _registry = new(period: TimeSpan.FromHours(1)); // the test calls the heartbeat
+    private readonly ConcurrentQueue<HttpConnection> _connections = new();
+    private SocketListener _listener = null!;
+
+    public Task InitializeAsync()
+    {
+        var runtime = new ListenerRuntime("pool", new ListenerRuntime.State(null, new ServerLimits(), new WholeBodyThenOk(), Http2Enabled: true));
+        _listener = SocketListener.Bind(
+            new SocketListenerOptions("pool", new IPEndPoint(IPAddress.Loopback, 0), Backlog: 16, ReusePort: false, MaxConnections: 16),
+            (socket, l) =>
+            {
+                var connection = new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance);
+                _connections.Enqueue(connection);
+                return connection.RunAsync();
+            },
+            NullLogger.Instance);
+        _listener.Start();
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _listener.DisposeAsync();
+        _registry.Dispose();
+    }
+
+    /// <summary>Reads the whole request body, then answers 200 "ok": a stream stays open until the client ends it.</summary>
+    private sealed class WholeBodyThenOk : IRequestDispatcher
+    {
+        public async ValueTask DispatchAsync(RequestContext context)
+        {
+            while (true)
+            {
+                ReadResult read = await context.Body.ReadAsync();
+                context.Body.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted)
+                {
+                    break;
+                }
+            }
+
+            await context.RespondAsync(200, "text/plain"u8, "ok"u8.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task Streams_run_at_once_are_pooled_and_an_idle_heartbeat_keeps_one()
+    {
+        await using RawH2Client client = await RawH2Client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _listener.Port), tls: false);
+        await client.HandshakeAsync();
+        int[] ids = [1, 3, 5, 7, 9];
+        foreach (int id in ids)
+        {
+            await client.SendHeadersAsync(id, RawH2Client.Block(client.Request("POST", "/")), endStream: false);
+        }
+
+        foreach (int id in ids)
+        {
+            await client.SendDataAsync(id, "x"u8, endStream: true);
+        }
+
+        foreach (int id in ids)
+        {
+            H2Response response = await client.ReadResponseAsync(id);
+            Assert.Equal(200, response.Status);
+            Assert.Equal("ok", response.BodyText);
+        }
+
+        Assert.True(_connections.TryPeek(out HttpConnection? connection));
+        Http2Connection http2 = connection.Http2 ?? throw new InvalidOperationException("not HTTP/2");
+        // The last stream goes back to the pool just after its END_STREAM is written: wait for it, bounded.
+        Assert.True(SpinWait.SpinUntil(() => http2.PooledStreams == ids.Length, TimeSpan.FromSeconds(10)), $"pooled: {http2.PooledStreams}");
+
+        connection.OnHeartbeat(Environment.TickCount64); // no stream open: keep one
+        Assert.Equal(1, http2.PooledStreams);
+
+        await client.SendGetAsync(11);
+        await client.SendHeadersAsync(13, RawH2Client.Block(client.Request("POST", "/")), endStream: false);
+        connection.OnHeartbeat(Environment.TickCount64); // a stream open: the pool is left alone
+        await client.SendDataAsync(13, "y"u8, endStream: true);
+        Assert.Equal(200, (await client.ReadResponseAsync(11)).Status);
+        Assert.Equal("ok", (await client.ReadResponseAsync(13)).BodyText);
+    }
+}
