@@ -31,6 +31,7 @@ public sealed class Http1Connection : ResponseSink
     private volatile bool _draining;
     private volatile Phase _phase;
     private bool _needsFlush;
+    private ValueTask<ReadResult>? _readAhead; // see StartReadAhead
     private bool _chunkedResponse;
     private bool _responseHasBody;
     private bool _responseCompleted;
@@ -68,192 +69,265 @@ public sealed class Http1Connection : ResponseSink
 
     public async Task ProcessAsync()
     {
-        while (true)
+        try
         {
-            ListenerRuntime.State state = _listener.Current;
-            Limits = state.Limits;
-            if (!ReferenceEquals(_parser.Limits, state.Limits.Http1))
-            {
-                _parser = new Http1RequestParser(state.Limits.Http1);
-            }
-
-            _context.Reset();
-            _headerState.Reset();
-            _phase = Phase.Idle;
-            _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
-            _owner.SetDeadline(Limits.KeepAliveTimeout);
-            if (_draining && _requests > 0)
-            {
-                break; // idle keep-alive: close now (RFC 9112 §9.3.1: the client retries on a new connection)
-            }
-
-            // ---- request head ----
-            RequestRejection rejection = RequestRejection.None;
-            bool lineDone = false;
-            var handler = new ParsingHandler(_context);
             while (true)
             {
-                if (!_input.TryRead(out ReadResult result))
+                ListenerRuntime.State state = _listener.Current;
+                Limits = state.Limits;
+                if (!ReferenceEquals(_parser.Limits, state.Limits.Http1))
                 {
-                    // Nothing pipelined behind the last response: now is the time to send it.
-                    if (_needsFlush)
+                    _parser = new Http1RequestParser(state.Limits.Http1);
+                }
+
+                _context.Reset();
+                _headerState.Reset();
+                _phase = Phase.Idle;
+                _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
+                _owner.SetDeadline(Limits.KeepAliveTimeout);
+                if (_draining && _requests > 0)
+                {
+                    break; // idle keep-alive: close now (RFC 9112 §9.3.1: the client retries on a new connection)
+                }
+
+                // ---- request head ----
+                RequestRejection rejection = RequestRejection.None;
+                bool lineDone = false;
+                var handler = new ParsingHandler(_context);
+                while (true)
+                {
+                    ReadResult result;
+                    bool ready;
+                    ValueTask<ReadResult> pending = default;
+                    bool ahead = _readAhead is not null;
+                    if (ahead)
                     {
-                        _needsFlush = false;
-                        _unflushed = 0;
-                        FlushResult fr = await _output.FlushAsync().ConfigureAwait(false);
-                        if (fr.IsCanceled || fr.IsCompleted)
+                        // The read started while the handler ran (StartReadAhead): take it instead of starting one.
+                        pending = _readAhead!.Value;
+                        _readAhead = null;
+                        ready = pending.IsCompleted;
+                        result = default;
+                    }
+                    else
+                    {
+                        ready = _input.TryRead(out result);
+                    }
+
+                    if (!ready)
+                    {
+                        // Nothing pipelined behind the last response: now is the time to send it.
+                        if (_needsFlush)
                         {
-                            return;
+                            _needsFlush = false;
+                            _unflushed = 0;
+                            FlushResult fr = await _output.FlushAsync().ConfigureAwait(false);
+                            if (fr.IsCanceled || fr.IsCompleted)
+                            {
+                                if (ahead)
+                                {
+                                    _readAhead = pending; // cancelled and awaited on the way out
+                                }
+
+                                return;
+                            }
                         }
+
+                        // The header buffers stay with the connection while it idles: returning them here and renting
+                        // anew per request cut S6 by 4 KiB per connection, but with 10,000 connections and a trickle of
+                        // requests (S8) the churn fed full collections of a large heap and a 1 s p99 (perf/RESULTS.md).
+                        result = await (ahead ? pending : _input.ReadAsync()).ConfigureAwait(false);
                     }
-
-                    // The header buffers stay with the connection while it idles: returning them here and renting
-                    // anew per request cut S6 by 4 KiB per connection, but with 10,000 connections and a trickle of
-                    // requests (S8) the churn fed full collections of a large heap and a 1 s p99 (perf/RESULTS.md).
-                    result = await _input.ReadAsync().ConfigureAwait(false);
-                }
-
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                if (result.IsCanceled)
-                {
-                    if (_timedOut && _phase == Phase.Head)
+                    else if (ahead)
                     {
-                        _input.AdvanceTo(buffer.Start);
-                        await RejectAsync(408, "request headers timeout").ConfigureAwait(false);
+                        result = await pending.ConfigureAwait(false); // already completed: no wait
                     }
 
-                    return;
+                    ReadOnlySequence<byte> buffer = result.Buffer;
+                    if (result.IsCanceled)
+                    {
+                        if (_timedOut && _phase == Phase.Head)
+                        {
+                            _input.AdvanceTo(buffer.Start);
+                            await RejectAsync(408, "request headers timeout").ConfigureAwait(false);
+                        }
+
+                        return;
+                    }
+
+                    if (_phase == Phase.Idle && !buffer.IsEmpty)
+                    {
+                        _context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+                        _phase = Phase.Head;
+                        _owner.SetDeadline(Limits.RequestHeadersTimeout);
+                    }
+
+                    var reader = new SequenceReader<byte>(buffer);
+                    bool headersDone = false;
+                    if (!lineDone)
+                    {
+                        lineDone = _parser.TryParseRequestLine(ref handler, ref reader, out rejection);
+                    }
+
+                    if (lineDone && rejection == RequestRejection.None)
+                    {
+                        headersDone = _parser.TryParseHeaders(ref handler, ref reader, ref _headerState, out rejection);
+                    }
+
+                    if (rejection != RequestRejection.None)
+                    {
+                        _input.AdvanceTo(reader.Position, buffer.End);
+                        await RejectAsync(rejection.StatusCode(), rejection.Reason()).ConfigureAwait(false);
+                        return;
+                    }
+
+                    if (headersDone)
+                    {
+                        _input.AdvanceTo(reader.Position);
+                        break;
+                    }
+
+                    if (result.IsCompleted)
+                    {
+                        _input.AdvanceTo(buffer.End);
+                        if (_phase == Phase.Head)
+                        {
+                            // The peer closed in the middle of a request head: nobody is left to read a 400.
+                            LogRejected(400, "connection closed during request head");
+                        }
+
+                        return;
+                    }
+
+                    _input.AdvanceTo(reader.Position, buffer.End);
                 }
 
-                if (_phase == Phase.Idle && !buffer.IsEmpty)
-                {
-                    _context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-                    _phase = Phase.Head;
-                    _owner.SetDeadline(Limits.RequestHeadersTimeout);
-                }
-
-                var reader = new SequenceReader<byte>(buffer);
-                bool headersDone = false;
-                if (!lineDone)
-                {
-                    lineDone = _parser.TryParseRequestLine(ref handler, ref reader, out rejection);
-                }
-
-                if (lineDone && rejection == RequestRejection.None)
-                {
-                    headersDone = _parser.TryParseHeaders(ref handler, ref reader, ref _headerState, out rejection);
-                }
-
+                // ---- request semantics ----
+                _requests++;
+                rejection = PrepareRequest(state);
                 if (rejection != RequestRejection.None)
                 {
-                    _input.AdvanceTo(reader.Position, buffer.End);
                     await RejectAsync(rejection.StatusCode(), rejection.Reason()).ConfigureAwait(false);
                     return;
                 }
 
-                if (headersDone)
+                // ---- handler ----
+                _phase = Phase.Handler;
+                _owner.ClearDeadline();
+                try
                 {
-                    _input.AdvanceTo(reader.Position);
-                    break;
-                }
-
-                if (result.IsCompleted)
-                {
-                    _input.AdvanceTo(buffer.End);
-                    if (_phase == Phase.Head)
+                    ValueTask dispatch = state.Dispatcher.DispatchAsync(_context);
+                    if (!dispatch.IsCompletedSuccessfully)
                     {
-                        // The peer closed in the middle of a request head: nobody is left to read a 400.
-                        LogRejected(400, "connection closed during request head");
+                        StartReadAhead();
+                        await dispatch.ConfigureAwait(false);
                     }
 
+                    if (!_responseCompleted)
+                    {
+                        await CompleteAsync(_context).ConfigureAwait(false);
+                    }
+                }
+                catch (BadRequestException e)
+                {
+                    if (_context.ResponseStarted)
+                    {
+                        LogRejected(e.StatusCode, e.Message);
+                        RecordAccess();
+                        return;
+                    }
+
+                    await RejectAsync(e.StatusCode, e.Message).ConfigureAwait(false);
                     return;
                 }
-
-                _input.AdvanceTo(reader.Position, buffer.End);
-            }
-
-            // ---- request semantics ----
-            _requests++;
-            rejection = PrepareRequest(state);
-            if (rejection != RequestRejection.None)
-            {
-                await RejectAsync(rejection.StatusCode(), rejection.Reason()).ConfigureAwait(false);
-                return;
-            }
-
-            // ---- handler ----
-            _phase = Phase.Handler;
-            _owner.ClearDeadline();
-            try
-            {
-                ValueTask dispatch = state.Dispatcher.DispatchAsync(_context);
-                if (!dispatch.IsCompletedSuccessfully)
+                catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
                 {
-                    await dispatch.ConfigureAwait(false);
-                }
+                    // The connection went away under the handler: nginx's 499 unless the response was complete.
+                    if (!_responseCompleted)
+                    {
+                        _context.StatusCode = 499;
+                    }
 
-                if (!_responseCompleted)
-                {
-                    await CompleteAsync(_context).ConfigureAwait(false);
-                }
-            }
-            catch (BadRequestException e)
-            {
-                if (_context.ResponseStarted)
-                {
-                    LogRejected(e.StatusCode, e.Message);
                     RecordAccess();
                     return;
                 }
-
-                await RejectAsync(e.StatusCode, e.Message).ConfigureAwait(false);
-                return;
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
-            {
-                // The connection went away under the handler: nginx's 499 unless the response was complete.
-                if (!_responseCompleted)
+                catch (Exception e)
                 {
-                    _context.StatusCode = 499;
+                    _logger.LogError(e, "connection {Id}: handler failed for {Path}", _context.Connection.Id, _context.PathString);
+                    if (_context.ResponseStarted)
+                    {
+                        RecordAccess();
+                        return; // the response is broken mid-way; only closing tells the client
+                    }
+
+                    await RejectAsync(500, "handler failed").ConfigureAwait(false);
+                    return;
                 }
 
-                RecordAccess();
-                return;
-            }
-            catch (Exception e)
-            {
-                _logger.LogError(e, "connection {Id}: handler failed for {Path}", _context.Connection.Id, _context.PathString);
-                if (_context.ResponseStarted)
+                // ---- after the response: consume what is left of the request body ----
+                if (!_body.IsComplete && !_context.CloseConnection)
                 {
-                    RecordAccess();
-                    return; // the response is broken mid-way; only closing tells the client
+                    if (_expectContinue || !await TryDrainBodyAsync().ConfigureAwait(false))
+                    {
+                        _context.CloseConnection = true;
+                    }
                 }
 
-                await RejectAsync(500, "handler failed").ConfigureAwait(false);
-                return;
-            }
-
-            // ---- after the response: consume what is left of the request body ----
-            if (!_body.IsComplete && !_context.CloseConnection)
-            {
-                if (_expectContinue || !await TryDrainBodyAsync().ConfigureAwait(false))
+                RecordAccess(); // before the flush: the line is queued by the time the client has its response
+                _needsFlush = true;
+                if (_context.CloseConnection)
                 {
-                    _context.CloseConnection = true;
+                    await _output.FlushAsync().ConfigureAwait(false);
+                    return;
                 }
             }
 
-            RecordAccess(); // before the flush: the line is queued by the time the client has its response
-            _needsFlush = true;
-            if (_context.CloseConnection)
+            if (_needsFlush)
             {
                 await _output.FlushAsync().ConfigureAwait(false);
-                return;
             }
         }
-
-        if (_needsFlush)
+        finally
         {
-            await _output.FlushAsync().ConfigureAwait(false);
+            await AbandonReadAheadAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A handler that goes asynchronous (a proxied request) on a request without a body: the read for the next request
+    /// starts now rather than after the response. Nothing else reads the connection meanwhile (no body, no upgrade).
+    /// The runtime keeps one pooled state object per thread for a TLS read; started here, the read takes the one the
+    /// last read just gave back, instead of starting after dozens of other connections took and returned theirs, which
+    /// made every proxied request allocate them anew.
+    /// </summary>
+    private void StartReadAhead()
+    {
+        if (_readAhead is null && _body.IsComplete && !_expectContinue && _context.UpgradeProtocol.IsEmpty
+            && _context.Method != HttpMethod.Connect && !_draining)
+        {
+            _readAhead = _input.ReadAsync();
+        }
+    }
+
+    /// <summary>A read started ahead and never taken (the connection closes): cancel it and let it finish.</summary>
+    private async ValueTask AbandonReadAheadAsync()
+    {
+        if (_readAhead is not { } ahead)
+        {
+            return;
+        }
+
+        _readAhead = null;
+        if (!ahead.IsCompleted)
+        {
+            _input.CancelPendingRead();
+        }
+
+        try
+        {
+            await ahead.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
         }
     }
 
