@@ -993,9 +993,31 @@ public sealed class Http2Connection
         }
         else
         {
+            // No async method of its own per stream (its box would be allocated per request): the stream's cached
+            // callback runs when the handler completes, and only a failure goes through an async method.
             _output.HandlerRunning();
-            _ = AwaitStreamAsync(stream, run);
+            stream.PendingRun = run;
+            run.GetAwaiter().UnsafeOnCompleted(stream.RunCompleted);
         }
+    }
+
+    /// <summary>A stream's handler finished asynchronously (the callback registered in StartStream).</summary>
+    internal void OnRunCompleted(Http2Stream stream)
+    {
+        ValueTask run = stream.PendingRun;
+        stream.PendingRun = default;
+        try
+        {
+            run.GetAwaiter().GetResult();
+        }
+        catch (Exception e)
+        {
+            _ = FailStreamAsync(stream, e);
+            return;
+        }
+
+        _output.HandlerFinished();
+        FinishStream(stream);
     }
 
     private static ValueTask RespondProblemAsync(RequestContext context, int status, string reason)
@@ -1004,11 +1026,12 @@ public sealed class Http2Connection
         return context.RespondAsync(status, "application/problem+json"u8, body);
     }
 
-    private async Task AwaitStreamAsync(Http2Stream stream, ValueTask run)
+    /// <summary>The handler failed: answer or reset as the failure allows, then finish the stream.</summary>
+    private async Task FailStreamAsync(Http2Stream stream, Exception failure)
     {
         try
         {
-            await run.ConfigureAwait(false);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
         catch (BadRequestException e) when (!stream.Context.ResponseStarted)
         {
@@ -1440,7 +1463,7 @@ public sealed class Http2Connection
                     }
                     else
                     {
-                        // The handler's read fails with a 408, which it answers (AwaitStreamAsync); then, the body
+                        // The handler's read fails with a 408, which it answers (FailStreamAsync); then, the body
                         // being unfinished, the stream is reset with NO_ERROR (§8.1). Later DATA is discarded.
                         s.BodyTimedOut = true;
                         s.CompleteBody(new BadRequestException(RequestRejection.RequestTimeout));

@@ -66,20 +66,37 @@ internal sealed class Http2Output
         _writer = _pipe.Writer;
     }
 
-    /// <summary>Inline, or on the thread pool when the flush that woke the copy loop was deferred.</summary>
-    private sealed class CopyLoopScheduler(Http2Output output) : PipeScheduler
+    /// <summary>
+    /// Inline, or on the thread pool when the flush that woke the copy loop was deferred. The scheduler is its own
+    /// work item (the pipe schedules its one reader continuation at a time), so a deferral allocates nothing.
+    /// </summary>
+    private sealed class CopyLoopScheduler(Http2Output output) : PipeScheduler, IThreadPoolWorkItem
     {
+        private Action<object?>? _action;
+        private object? _state;
+
         public override void Schedule(Action<object?> action, object? state)
         {
             if (output._deferCopy)
             {
                 output._deferCopy = false;
-                System.Threading.ThreadPool.UnsafeQueueUserWorkItem(action, state, preferLocal: false);
+                _action = action;
+                _state = state;
+                System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
             }
             else
             {
                 action(state);
             }
+        }
+
+        public void Execute()
+        {
+            Action<object?> action = _action!;
+            object? state = _state;
+            _action = null;
+            _state = null;
+            action(state);
         }
     }
 

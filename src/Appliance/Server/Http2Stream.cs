@@ -24,9 +24,16 @@ internal sealed class Http2Stream : ResponseSink
     {
         _connection = connection;
         _output = output;
+        RunCompleted = () => _connection.OnRunCompleted(this);
         Context = new RequestContext(info) { Sink = this };
         Body = new Http2RequestBody(this, _body.Reader);
     }
+
+    /// <summary>The handler's run while it goes on asynchronously; read once, by <see cref="RunCompleted"/>.</summary>
+    public ValueTask PendingRun;
+
+    /// <summary>Made once per stream object: registered on <see cref="PendingRun"/> without allocating per request.</summary>
+    public Action RunCompleted { get; }
 
     public int StreamId { get; private set; }
 
