@@ -555,10 +555,8 @@ public sealed class AdminDispatcher : IRequestDispatcher
     private string Metrics()
     {
         var sb = new StringBuilder();
-        sb.Append("# HELP appliance_connections Open client connections.\n# TYPE appliance_connections gauge\n");
-        sb.Append("appliance_connections ").Append(_backend.ConnectionCount).Append('\n');
-        sb.Append("# HELP appliance_config_revision Revision of the running config.\n# TYPE appliance_config_revision gauge\n");
-        sb.Append("appliance_config_revision ").Append(_backend.Revision).Append('\n');
+        Sample(sb, "appliance_connections", "gauge", "Open client connections.", _backend.ConnectionCount);
+        Sample(sb, "appliance_config_revision", "gauge", "Revision of the running config.", _backend.Revision);
         sb.Append("# HELP tls_certificate_expiry_seconds Seconds until a served certificate expires (negative: expired).\n# TYPE tls_certificate_expiry_seconds gauge\n");
         foreach (Tls.LoadedCertificate cert in _backend.Snapshot.Certificates)
         {
@@ -579,12 +577,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
         }
 
         AccessLog accessLog = _backend.AccessLog;
-        sb.Append("# HELP access_log_lines_total Access log lines queued for the file.\n# TYPE access_log_lines_total counter\n");
-        sb.Append("access_log_lines_total ").Append(accessLog.Lines).Append('\n');
-        sb.Append("# HELP access_log_dropped_total Access log lines dropped: the writer's queue was full, or the file could not be written.\n# TYPE access_log_dropped_total counter\n");
-        sb.Append("access_log_dropped_total ").Append(accessLog.Dropped).Append('\n');
-        sb.Append("# HELP dotnet_gc_allocated_bytes_total Bytes allocated on the managed heap since start.\n# TYPE dotnet_gc_allocated_bytes_total counter\n");
-        sb.Append("dotnet_gc_allocated_bytes_total ").Append(GC.GetTotalAllocatedBytes(precise: false)).Append('\n');
+        Sample(sb, "access_log_lines_total", "counter", "Access log lines queued for the file.", accessLog.Lines);
+        Sample(sb, "access_log_dropped_total", "counter", "Access log lines dropped: the writer's queue was full, or the file could not be written.", accessLog.Dropped);
+        Sample(sb, "dotnet_gc_allocated_bytes_total", "counter", "Bytes allocated on the managed heap since start.", GC.GetTotalAllocatedBytes(precise: false));
         sb.Append("# HELP dotnet_gc_collections_total Garbage collections by generation.\n# TYPE dotnet_gc_collections_total counter\n");
         for (int gen = 0; gen <= GC.MaxGeneration; gen++)
         {
@@ -592,14 +587,10 @@ public sealed class AdminDispatcher : IRequestDispatcher
         }
 
         GCMemoryInfo gc = GC.GetGCMemoryInfo();
-        sb.Append("# HELP dotnet_gc_heap_size_bytes Managed heap size after the last garbage collection, live objects and fragmentation.\n# TYPE dotnet_gc_heap_size_bytes gauge\n");
-        sb.Append("dotnet_gc_heap_size_bytes ").Append(gc.HeapSizeBytes).Append('\n');
-        sb.Append("# HELP dotnet_gc_committed_bytes Memory the garbage collector has committed.\n# TYPE dotnet_gc_committed_bytes gauge\n");
-        sb.Append("dotnet_gc_committed_bytes ").Append(gc.TotalCommittedBytes).Append('\n');
-        sb.Append("# HELP dotnet_gc_total_memory_bytes Managed bytes in use now, garbage not yet collected included.\n# TYPE dotnet_gc_total_memory_bytes gauge\n");
-        sb.Append("dotnet_gc_total_memory_bytes ").Append(GC.GetTotalMemory(forceFullCollection: false)).Append('\n');
-        sb.Append("# HELP process_resident_memory_bytes Resident set size.\n# TYPE process_resident_memory_bytes gauge\n");
-        sb.Append("process_resident_memory_bytes ").Append(Environment.WorkingSet).Append('\n');
+        Sample(sb, "dotnet_gc_heap_size_bytes", "gauge", "Managed heap size after the last garbage collection, live objects and fragmentation.", gc.HeapSizeBytes);
+        Sample(sb, "dotnet_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", gc.TotalCommittedBytes);
+        Sample(sb, "dotnet_gc_total_memory_bytes", "gauge", "Managed bytes in use now, garbage not yet collected included.", GC.GetTotalMemory(forceFullCollection: false));
+        Sample(sb, "process_resident_memory_bytes", "gauge", "Resident set size.", Environment.WorkingSet);
         sb.Append("# HELP appliance_listener_connections Open connections per listener.\n# TYPE appliance_listener_connections gauge\n");
         foreach ((string name, _, int connections, _) in _backend.ListenerStatus())
         {
@@ -608,6 +599,11 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
         return sb.ToString();
     }
+
+    /// <summary>A metric with one sample and no labels, in Prometheus text: its HELP and TYPE lines, then the value.</summary>
+    private static void Sample(StringBuilder sb, string name, string type, string help, long value) =>
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
+            .Append(name).Append(' ').Append(value).Append('\n');
 
     internal static ValueTask Json(RequestContext c, int status, byte[] body) =>
         c.RespondAsync(status, status >= 400 ? "application/problem+json"u8 : "application/json"u8, body);

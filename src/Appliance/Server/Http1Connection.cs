@@ -96,24 +96,11 @@ public sealed class Http1Connection : ResponseSink
                 var handler = new ParsingHandler(_context);
                 while (true)
                 {
-                    ReadResult result;
-                    bool ready;
-                    ValueTask<ReadResult> pending = default;
-                    bool ahead = _readAhead is not null;
-                    if (ahead)
-                    {
-                        // The read started while the handler ran (StartReadAhead): take it instead of starting one.
-                        pending = _readAhead!.Value;
-                        _readAhead = null;
-                        ready = pending.IsCompleted;
-                        result = default;
-                    }
-                    else
-                    {
-                        ready = _input.TryRead(out result);
-                    }
-
-                    if (!ready)
+                    // A read started while the handler ran (StartReadAhead) is taken instead of starting one.
+                    ReadResult result = default;
+                    ValueTask<ReadResult>? ahead = _readAhead;
+                    _readAhead = null;
+                    if (!(ahead?.IsCompleted ?? _input.TryRead(out result)))
                     {
                         // Nothing pipelined behind the last response: now is the time to send it.
                         if (_needsFlush)
@@ -123,11 +110,7 @@ public sealed class Http1Connection : ResponseSink
                             FlushResult fr = await _output.FlushAsync().ConfigureAwait(false);
                             if (fr.IsCanceled || fr.IsCompleted)
                             {
-                                if (ahead)
-                                {
-                                    _readAhead = pending; // cancelled and awaited on the way out
-                                }
-
+                                _readAhead = ahead; // cancelled and awaited on the way out
                                 return;
                             }
                         }
@@ -135,11 +118,11 @@ public sealed class Http1Connection : ResponseSink
                         // The header buffers stay with the connection while it idles: returning them here and renting
                         // anew per request cut S6 by 4 KiB per connection, but with 10,000 connections and a trickle of
                         // requests (S8) the churn fed full collections of a large heap and a 1 s p99 (perf/RESULTS.md).
-                        result = await (ahead ? pending : _input.ReadAsync()).ConfigureAwait(false);
+                        result = await (ahead ?? _input.ReadAsync()).ConfigureAwait(false);
                     }
-                    else if (ahead)
+                    else if (ahead is { } done)
                     {
-                        result = await pending.ConfigureAwait(false); // already completed: no wait
+                        result = done.Result; // already completed
                     }
 
                     ReadOnlySequence<byte> buffer = result.Buffer;
