@@ -81,6 +81,11 @@ public sealed class ConfigCompiler
             Error("server.socketThreads", "must be between 1 and 1024");
         }
 
+        if (server.SocketEngine is not (null or "epoll" or "dotnet"))
+        {
+            Error("server.socketEngine", "must be \"epoll\" or \"dotnet\"");
+        }
+
         if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
         {
             Error("server.serverHeader", "must be printable ASCII");
@@ -159,6 +164,7 @@ public sealed class ConfigCompiler
             CertificateExpiryCommand = server.CertificateExpiryCommand,
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
             SocketThreads = server.SocketThreads ?? ConfigSnapshot.DefaultSocketThreads,
+            EpollSockets = server.SocketEngine is null or "epoll",
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,

@@ -25,6 +25,8 @@ public sealed class ConfigSnapshot
     public bool InlineSocketCompletions { get; init; } = true;
     /// <summary>server.socketThreads, or the default for this machine.</summary>
     public int SocketThreads { get; init; } = DefaultSocketThreads;
+    /// <summary>server.socketEngine is "epoll" (the default): connections run on our own event loops.</summary>
+    public bool EpollSockets { get; init; } = true;
 
     /// <summary>
     /// Half the processors: on a box shared with other programs (a load generator, the upstream itself) fewer event

@@ -95,11 +95,14 @@ public static class RunCommand
     }
 
     /// <summary>
-    /// The socket engine reads these variables once, when the first socket is registered, so they are set here,
-    /// before any listener exists. An operator's own environment wins.
+    /// Connections run on our epoll loops (server.socketEngine "epoll") or on .NET's engine ("dotnet"), with
+    /// server.socketThreads event threads either way. .NET's engine still accepts connections (and, with "epoll",
+    /// does nothing else, so one thread is enough). It reads these variables once, when the first socket is
+    /// registered, so they are set here, before any listener exists. An operator's own environment wins.
     /// </summary>
     private static void ConfigureSocketEngine(ConfigSnapshot snapshot)
     {
+        Transport.SocketEngine.Configure(snapshot.EpollSockets, snapshot.SocketThreads);
         const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
         if (snapshot.InlineSocketCompletions && Environment.GetEnvironmentVariable(inline) is null)
         {
@@ -109,7 +112,8 @@ public static class RunCommand
         const string threads = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
         if (Environment.GetEnvironmentVariable(threads) is null)
         {
-            Environment.SetEnvironmentVariable(threads, snapshot.SocketThreads.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            int count = Transport.SocketEngine.UsesEpoll ? 1 : snapshot.SocketThreads;
+            Environment.SetEnvironmentVariable(threads, count.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 

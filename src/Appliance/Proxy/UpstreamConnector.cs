@@ -23,8 +23,7 @@ internal static class UpstreamConnector
             var socket = new Socket(a.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(a, port), timeout.Token).ConfigureAwait(false);
-                var network = new NetworkStream(socket, ownsSocket: true);
+                Stream network = await Transport.SocketEngine.ConnectAsync(socket, new IPEndPoint(a, port), timeout.Token).ConfigureAwait(false);
                 if (tls is null)
                 {
                     return (socket, network, default);

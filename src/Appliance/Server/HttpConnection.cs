@@ -33,6 +33,7 @@ public sealed class HttpConnection : TrackedConnection
     internal Http2Connection? Http2 => _http2;
     private volatile bool _handshaking;
     private volatile bool _closeRequested;
+    private volatile Stream? _transport;
 
     public HttpConnection(Socket socket, SocketListener listener, ListenerRuntime runtime, ConnectionRegistry registry, ILogger logger)
     {
@@ -54,7 +55,8 @@ public sealed class HttpConnection : TrackedConnection
             LocalEndPoint = _socket.LocalEndPoint,
             Peer = _socket.AddressFamily == AddressFamily.Unix && PeerCredentials.TryGet(_socket, out PeerCredentials peer) ? peer : null,
         };
-        var network = new NetworkStream(_socket, ownsSocket: true);
+        Stream network = SocketEngine.Open(_socket);
+        _transport = network;
         Stream stream = network;
         try
         {
@@ -197,7 +199,7 @@ public sealed class HttpConnection : TrackedConnection
     /// the validation certificate, "acme-tls/1" as the only protocol, and a close after the handshake. Anything else
     /// goes on to the usual handshake over the returned stream, which replays the bytes read here.
     /// </summary>
-    private async Task<(Stream Transport, bool Answered)> AnswerTlsAlpnChallengeAsync(NetworkStream network, Tls.Acme.PendingChallenges challenges, ConnectionInfo info)
+    private async Task<(Stream Transport, bool Answered)> AnswerTlsAlpnChallengeAsync(Stream network, Tls.Acme.PendingChallenges challenges, ConnectionInfo info)
     {
         (byte[] received, int length, Tls.ClientHelloReader.ClientHello? hello) read;
         try
@@ -318,7 +320,16 @@ public sealed class HttpConnection : TrackedConnection
     {
         try
         {
-            _socket.Dispose();
+            // Through the transport: our socket engine fails the pending read there (a socket closed under it
+            // would just stop getting events).
+            if (_transport is { } transport)
+            {
+                transport.Dispose();
+            }
+            else
+            {
+                _socket.Dispose();
+            }
         }
         catch (ObjectDisposedException)
         {

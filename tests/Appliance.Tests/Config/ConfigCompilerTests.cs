@@ -49,6 +49,8 @@ public sealed class ConfigCompilerTests
     [InlineData("""{ "server": { "socketThreads": 0 }, "listeners": [ """ + Listener + """ ] }""", "server.socketThreads")]
     [InlineData("""{ "server": { "socketThreads": 5000 }, "listeners": [ """ + Listener + """ ] }""", "server.socketThreads")]
     [InlineData("""{ "server": { "socketThreads": "two" }, "listeners": [ """ + Listener + """ ] }""", "server.socketThreads")]
+    [InlineData("""{ "server": { "socketEngine": "io_uring" }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
+    [InlineData("""{ "server": { "socketEngine": 1 }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:99999", "tls": false } ] }""", "listeners[0].address")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": true } ] }""", "listeners[0].tls")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": false, "protocols": ["spdy"] } ] }""", "listeners[0].protocols[0]")]

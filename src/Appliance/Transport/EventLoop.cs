@@ -1,0 +1,203 @@
+using System.Runtime.InteropServices;
+
+namespace Appliance.Transport;
+
+/// <summary>
+/// One epoll instance and the thread that waits on it: the reactor under <see cref="SocketStream"/>. Sockets are
+/// registered once, edge-triggered for reading and writing; an event runs the socket's pending read or write on
+/// this thread, and with it whatever the reader does next (our handlers never block), as nginx and HAProxy run a
+/// connection's work on their event loop.
+/// </summary>
+/// <remarks>
+/// An event names its socket by slot and generation, not by pointer: an event still queued for a socket that was
+/// closed meanwhile finds the slot empty or reused under another generation, and is dropped.
+/// </remarks>
+internal sealed unsafe class EventLoop
+{
+    private const int MaxEvents = 256;
+
+    private readonly int _epfd;
+    private readonly Lock _lock = new();
+    private readonly Stack<int> _free = new();
+    private SocketStream?[] _slots = new SocketStream?[256];
+    private int _used;
+    private uint _generation;
+
+    public EventLoop(int index)
+    {
+        _epfd = Epoll.Create(Epoll.CloseOnExec);
+        if (_epfd < 0)
+        {
+            throw new System.Net.Sockets.SocketException(Marshal.GetLastPInvokeError());
+        }
+
+        var thread = new Thread(Run) { IsBackground = true, Name = $"appliance-epoll-{index}" };
+        thread.Start();
+    }
+
+    /// <summary>Adds a non-blocking socket; from then on its readiness arrives as <see cref="SocketStream.OnEvents"/>.</summary>
+    public void Register(SocketStream stream, int fd)
+    {
+        int slot;
+        uint generation;
+        lock (_lock)
+        {
+            slot = _free.Count > 0 ? _free.Pop() : _used++;
+            if (slot == _slots.Length)
+            {
+                Array.Resize(ref _slots, _slots.Length * 2); // the loop reads the array anew for each event
+            }
+
+            generation = ++_generation;
+            stream.Slot = slot;
+            stream.Generation = generation;
+            Volatile.Write(ref _slots[slot], stream);
+        }
+
+        ulong data = ((ulong)generation << 32) | (uint)slot;
+        if (Epoll.Add(_epfd, fd, Epoll.In | Epoll.Out | Epoll.RdHup | Epoll.EdgeTriggered, data) != 0)
+        {
+            int error = Marshal.GetLastPInvokeError();
+            Unregister(stream);
+            throw new System.Net.Sockets.SocketException(error);
+        }
+    }
+
+    /// <summary>Frees the socket's slot; closing the descriptor takes it out of the epoll set.</summary>
+    public void Unregister(SocketStream stream)
+    {
+        lock (_lock)
+        {
+            if (_slots[stream.Slot] == stream)
+            {
+                _slots[stream.Slot] = null;
+                _free.Push(stream.Slot);
+            }
+        }
+    }
+
+    private void Run()
+    {
+        int size = Epoll.EventSize;
+        int offset = Epoll.DataOffset;
+        byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
+        while (true)
+        {
+            int n = Epoll.Wait(_epfd, events, MaxEvents, -1);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == Epoll.Interrupted)
+                {
+                    continue;
+                }
+
+                Console.Error.WriteLine($"appliance: epoll_wait failed: errno {Marshal.GetLastPInvokeError()}");
+                Environment.FailFast("epoll_wait failed"); // no socket on this loop would ever progress again
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                byte* e = events + (i * size);
+                uint mask = *(uint*)e;
+                ulong data = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(e + offset);
+                int slot = (int)(uint)data;
+                SocketStream?[] slots = Volatile.Read(ref _slots);
+                if ((uint)slot < (uint)slots.Length && Volatile.Read(ref slots[slot]) is { } stream && stream.Generation == (uint)(data >> 32))
+                {
+                    try
+                    {
+                        stream.OnEvents(mask);
+                    }
+                    catch (Exception ex)
+                    {
+                        // A continuation that threw (ours do not: async methods keep their exceptions): the loop goes on.
+                        Console.Error.WriteLine($"appliance: socket event handler failed: {ex}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Which socket engine carries the connections: ours (<see cref="SocketStream"/> over <see cref="EventLoop"/>s,
+/// Linux) or .NET's (NetworkStream). Set once at start from server.socketEngine and server.socketThreads.
+/// </summary>
+public static class SocketEngine
+{
+    private static EventLoop[]? s_loops;
+    private static int s_next;
+    private static int s_threads = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>True when connections run on our epoll loops (the default on Linux).</summary>
+    public static bool UsesEpoll { get; private set; } = OperatingSystem.IsLinux();
+
+    /// <summary>Before the first connection: the engine and its thread count.</summary>
+    public static void Configure(bool epoll, int threads)
+    {
+        UsesEpoll = epoll && OperatingSystem.IsLinux();
+        s_threads = Math.Max(1, threads);
+    }
+
+    internal static EventLoop NextLoop()
+    {
+        EventLoop[] loops = s_loops ?? CreateLoops();
+        return loops.Length == 1 ? loops[0] : loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    private static EventLoop[] CreateLoops()
+    {
+        lock (typeof(SocketEngine))
+        {
+            if (s_loops is null)
+            {
+                var loops = new EventLoop[s_threads];
+                for (int i = 0; i < loops.Length; i++)
+                {
+                    loops[i] = new EventLoop(i);
+                }
+
+                s_loops = loops;
+            }
+
+            return s_loops;
+        }
+    }
+
+    /// <summary>The stream for a connected socket, on the configured engine; it owns the socket.</summary>
+    public static Stream Open(System.Net.Sockets.Socket socket) =>
+        UsesEpoll ? new SocketStream(socket, connecting: false) : new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+
+    /// <summary>Connects <paramref name="socket"/> and returns its stream, which owns it from then on.</summary>
+    public static async Task<Stream> ConnectAsync(System.Net.Sockets.Socket socket, System.Net.EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        if (!UsesEpoll)
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        }
+
+        socket.Blocking = false;
+        try
+        {
+            socket.Connect(endPoint);
+            return new SocketStream(socket, connecting: false);
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.WouldBlock or System.Net.Sockets.SocketError.InProgress)
+        {
+        }
+
+        var stream = new SocketStream(socket, connecting: true);
+        try
+        {
+            await stream.WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            stream.Dispose(); // closes the socket; the caller's Dispose of it is then a no-op
+            throw;
+        }
+
+        return stream;
+    }
+}

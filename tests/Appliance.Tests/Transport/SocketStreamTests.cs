@@ -1,0 +1,259 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Appliance.Transport;
+
+namespace Appliance.Tests.Transport;
+
+/// <summary>
+/// Our socket engine (<see cref="SocketStream"/> on the epoll loops) against real loopback and Unix sockets: reads
+/// that wait for data, writes that wait for room, ends, resets, cancellation and disposal while an operation
+/// waits, and a long ping-pong that would hang on a lost wakeup.
+/// </summary>
+public sealed class SocketStreamTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>A connected pair: ours (on the engine) and a plain blocking socket as the peer.</summary>
+    private static async Task<(SocketStream Ours, Socket Peer)> PairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        Task<Socket> accept = listener.AcceptAsync();
+        var stream = (SocketStream)await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
+        Socket peer = await accept.WaitAsync(Timeout);
+        return (stream, peer);
+    }
+
+    [Fact]
+    public async Task A_read_waits_for_data_and_a_short_read_does_not_lose_what_comes_next()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            var buffer = new byte[64];
+            ValueTask<int> pending = ours.ReadAsync(buffer);
+            Assert.False(pending.IsCompleted);
+            peer.Send("hello"u8);
+            Assert.Equal(5, await pending.AsTask().WaitAsync(Timeout));
+            Assert.Equal("hello"u8.ToArray(), buffer[..5]);
+
+            // The short read above drained the socket: the next read parks without trying, and must still wake.
+            for (int i = 0; i < 3; i++)
+            {
+                pending = ours.ReadAsync(buffer);
+                peer.Send([(byte)i]);
+                Assert.Equal(1, await pending.AsTask().WaitAsync(Timeout));
+                Assert.Equal(i, buffer[0]);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_completes_when_data_arrives_and_consumes_nothing()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            var buffer = new byte[16];
+            peer.Send("x"u8);
+            Assert.Equal(1, await ours.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+
+            ValueTask<int> ready = ours.ReadAsync(Memory<byte>.Empty);
+            Assert.False(ready.IsCompleted);
+            peer.Send("abc"u8);
+            Assert.Equal(0, await ready.AsTask().WaitAsync(Timeout));
+            Assert.Equal(3, await ours.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+            Assert.Equal("abc"u8.ToArray(), buffer[..3]);
+        }
+    }
+
+    [Fact]
+    public async Task A_write_larger_than_the_socket_buffers_waits_for_the_reader_and_arrives_whole()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            byte[] data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+            ValueTask write = ours.WriteAsync(data);
+            Assert.False(write.IsCompleted); // 16 MiB does not fit in loopback socket buffers: it waits for room
+
+            var received = new MemoryStream();
+            var chunk = new byte[256 * 1024];
+            Task reader = Task.Run(() =>
+            {
+                while (received.Length < data.Length)
+                {
+                    int n = peer.Receive(chunk);
+                    Assert.True(n > 0);
+                    received.Write(chunk, 0, n);
+                }
+            });
+            await write.AsTask().WaitAsync(Timeout);
+            await reader.WaitAsync(Timeout);
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(received.ToArray()));
+        }
+    }
+
+    [Fact]
+    public async Task The_peer_closing_ends_a_waiting_read_with_zero_and_a_reset_with_an_error()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        await using (ours)
+        {
+            ValueTask<int> pending = ours.ReadAsync(new byte[8]);
+            peer.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await pending.AsTask().WaitAsync(Timeout));
+            Assert.Equal(0, await ours.ReadAsync(new byte[8]).AsTask().WaitAsync(Timeout)); // and stays ended
+            peer.Dispose();
+        }
+
+        (ours, peer) = await PairAsync();
+        await using (ours)
+        {
+            ValueTask<int> pending = ours.ReadAsync(new byte[8]);
+            peer.LingerState = new LingerOption(true, 0);
+            peer.Dispose(); // RST
+            var error = await Assert.ThrowsAsync<IOException>(() => pending.AsTask().WaitAsync(Timeout));
+            Assert.Equal(SocketError.ConnectionReset, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+        }
+    }
+
+    [Fact]
+    public async Task A_cancelled_read_ends_with_OperationCanceled_and_the_next_read_still_gets_the_data()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            using var cts = new CancellationTokenSource();
+            ValueTask<int> pending = ours.ReadAsync(new byte[8], cts.Token);
+            Assert.False(pending.IsCompleted);
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.AsTask().WaitAsync(Timeout));
+
+            var buffer = new byte[8];
+            peer.Send("later"u8);
+            Assert.Equal(5, await ours.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+            Assert.Equal("later"u8.ToArray(), buffer[..5]);
+
+            // An already cancelled token never starts the read.
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ours.ReadAsync(buffer, cts.Token).AsTask());
+        }
+    }
+
+    [Fact]
+    public async Task Disposing_the_stream_fails_a_waiting_read_and_closes_the_socket()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        {
+            ValueTask<int> pending = ours.ReadAsync(new byte[8]);
+            ours.Dispose();
+            var error = await Assert.ThrowsAsync<IOException>(() => pending.AsTask().WaitAsync(Timeout));
+            Assert.Equal(SocketError.OperationAborted, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+            Assert.Equal(0, peer.Receive(new byte[8])); // the peer sees the close
+            await Assert.ThrowsAsync<IOException>(() => ours.ReadAsync(new byte[8]).AsTask());
+        }
+    }
+
+    [Fact]
+    public async Task Connect_records_the_connection_and_a_refused_connect_throws()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            Assert.True(ours.Socket.Connected);
+            Assert.Equal(peer.LocalEndPoint, ours.Socket.RemoteEndPoint);
+        }
+
+        int closedPort;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            closedPort = ((IPEndPoint)probe.LocalEndPoint!).Port; // bound, never listening: connects are refused
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var refused = await Assert.ThrowsAsync<SocketException>(() =>
+                SocketEngine.ConnectAsync(socket, new IPEndPoint(IPAddress.Loopback, closedPort), CancellationToken.None).WaitAsync(Timeout));
+            Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+            socket.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_Unix_socket_pair_works_too()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "appliance-ss-" + Guid.NewGuid().ToString("N")[..12] + ".sock");
+        try
+        {
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            listener.Listen(1);
+            var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            Task<Socket> accept = listener.AcceptAsync();
+            await using Stream ours = await SocketEngine.ConnectAsync(client, new UnixDomainSocketEndPoint(path), CancellationToken.None).WaitAsync(Timeout);
+            using Socket peer = await accept.WaitAsync(Timeout);
+            await ours.WriteAsync("ping"u8.ToArray());
+            var buffer = new byte[8];
+            Assert.Equal(4, peer.Receive(buffer));
+            ValueTask<int> pending = ours.ReadAsync(buffer);
+            peer.Send("pong"u8);
+            Assert.Equal(4, await pending.AsTask().WaitAsync(Timeout));
+            Assert.Equal("pong"u8.ToArray(), buffer[..4]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>
+    /// Two streams on the engine answer each other 20,000 times, reads issued before and after the bytes arrive: a
+    /// wakeup lost between "the socket is empty" and "park" would stall it.
+    /// </summary>
+    [Fact]
+    public async Task A_long_ping_pong_between_two_engine_streams_never_stalls()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task<Socket> accept = listener.AcceptAsync();
+        await using Stream a = await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
+        Socket accepted = await accept.WaitAsync(Timeout);
+        accepted.NoDelay = true;
+        await using Stream b = SocketEngine.Open(accepted);
+
+        const int Rounds = 20_000;
+        async Task Echo()
+        {
+            var buffer = new byte[4];
+            for (int i = 0; i < Rounds; i++)
+            {
+                await b.ReadExactlyAsync(buffer);
+                await b.WriteAsync(buffer);
+            }
+        }
+
+        async Task Ping()
+        {
+            var message = new byte[4];
+            var reply = new byte[4];
+            for (int i = 0; i < Rounds; i++)
+            {
+                BitConverter.TryWriteBytes(message, i);
+                await a.WriteAsync(message);
+                await a.ReadExactlyAsync(reply);
+                Assert.Equal(i, BitConverter.ToInt32(reply));
+            }
+        }
+
+        await Task.WhenAll(Task.Run(Echo), Task.Run(Ping)).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+}
