@@ -67,8 +67,9 @@ internal sealed class Http2Output
     }
 
     /// <summary>
-    /// Inline, or on the thread pool when the flush that woke the copy loop was deferred. The scheduler is its own
-    /// work item (the pipe schedules its one reader continuation at a time), so a deferral allocates nothing.
+    /// Inline, or, when the flush that woke the copy loop was deferred, at the end of the socket event loop's round
+    /// (on a loop thread) or on the thread pool. The scheduler is its own work item (the pipe schedules its one
+    /// reader continuation at a time), so a deferral allocates nothing.
     /// </summary>
     private sealed class CopyLoopScheduler(Http2Output output) : PipeScheduler, IThreadPoolWorkItem
     {
@@ -82,7 +83,10 @@ internal sealed class Http2Output
                 output._deferCopy = false;
                 _action = action;
                 _state = state;
-                System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                if (!Transport.EventLoop.TryDefer(this))
+                {
+                    System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                }
             }
             else
             {

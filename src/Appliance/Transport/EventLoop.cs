@@ -16,12 +16,19 @@ internal sealed unsafe class EventLoop
 {
     private const int MaxEvents = 256;
 
+    [ThreadStatic]
+    private static EventLoop? t_current;
+
     private readonly int _epfd;
     private readonly Lock _lock = new();
     private readonly Stack<int> _free = new();
     private SocketStream?[] _slots = new SocketStream?[256];
     private int _used;
     private uint _generation;
+    // Work deferred to the end of the current round of events (loop thread only): the next round's list and the one
+    // being run.
+    private List<IThreadPoolWorkItem> _deferred = [];
+    private List<IThreadPoolWorkItem> _running = [];
 
     public EventLoop(int index)
     {
@@ -63,6 +70,22 @@ internal sealed unsafe class EventLoop
         }
     }
 
+    /// <summary>
+    /// On a loop thread, runs <paramref name="item"/> once this round's events are handled, and returns true; elsewhere
+    /// returns false. An HTTP/2 connection's flush waits here while other answers for it may still come in the same
+    /// round, so they leave in one TLS record and one send, as an event loop flushes each connection once per round.
+    /// </summary>
+    public static bool TryDefer(IThreadPoolWorkItem item)
+    {
+        if (t_current is not { } loop)
+        {
+            return false;
+        }
+
+        loop._deferred.Add(item);
+        return true;
+    }
+
     /// <summary>Frees the socket's slot; closing the descriptor takes it out of the epoll set.</summary>
     public void Unregister(SocketStream stream)
     {
@@ -81,6 +104,7 @@ internal sealed unsafe class EventLoop
         int size = Epoll.EventSize;
         int offset = Epoll.DataOffset;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
+        t_current = this;
         while (true)
         {
             int n = Epoll.Wait(_epfd, events, MaxEvents, -1);
@@ -115,6 +139,29 @@ internal sealed unsafe class EventLoop
                     }
                 }
             }
+
+            RunDeferred();
+        }
+    }
+
+    private void RunDeferred()
+    {
+        while (_deferred.Count > 0)
+        {
+            (_deferred, _running) = (_running, _deferred); // what these items defer runs in the next pass
+            foreach (IThreadPoolWorkItem item in _running)
+            {
+                try
+                {
+                    item.Execute();
+                }
+                catch (Exception ex)
+                {
+                    Console.Error.WriteLine($"appliance: deferred work failed: {ex}");
+                }
+            }
+
+            _running.Clear();
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -255,5 +256,51 @@ public sealed class SocketStreamTests
         }
 
         await Task.WhenAll(Task.Run(Echo), Task.Run(Ping)).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    private sealed class WorkItem(Action action) : IThreadPoolWorkItem
+    {
+        public void Execute() => action();
+    }
+
+    /// <summary>
+    /// What an HTTP/2 connection's deferred flush relies on: work deferred from a loop thread runs on that thread once
+    /// the current event's handling has returned, and nowhere else is a loop thread.
+    /// </summary>
+    [Fact]
+    public async Task Work_deferred_on_a_loop_thread_runs_after_the_event_on_that_thread()
+    {
+        Assert.False(EventLoop.TryDefer(new WorkItem(() => { })));
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            var order = new ConcurrentQueue<string>();
+            var deferredOn = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            int continuationOn = 0;
+            bool deferred = false;
+            ValueTask<int> pending = ours.ReadAsync(new byte[8]);
+            Assert.False(pending.IsCompleted);
+            // ExecuteSynchronously: the continuation runs inline on the thread that completes the read (the loop's).
+            Task continued = pending.AsTask().ContinueWith(
+                _ =>
+                {
+                    continuationOn = Environment.CurrentManagedThreadId;
+                    order.Enqueue("read completed");
+                    deferred = EventLoop.TryDefer(new WorkItem(() =>
+                    {
+                        order.Enqueue("deferred work");
+                        deferredOn.SetResult(Environment.CurrentManagedThreadId);
+                    }));
+                    order.Enqueue("continuation returns");
+                },
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            peer.Send("x"u8);
+            int thread = await deferredOn.Task.WaitAsync(Timeout);
+            await continued;
+            Assert.True(deferred);
+            Assert.Equal(continuationOn, thread);
+            Assert.Equal(["read completed", "continuation returns", "deferred work"], order.ToArray());
+        }
     }
 }
