@@ -46,7 +46,6 @@ public sealed class HttpConnection : TrackedConnection
 
     public async Task RunAsync()
     {
-        _registry.Add(this);
         var info = new ConnectionInfo
         {
             Id = Id,
@@ -58,6 +57,9 @@ public sealed class HttpConnection : TrackedConnection
         Stream network = SocketEngine.Open(_socket);
         _transport = network;
         Stream stream = network;
+        // Registered only now: if anything above throws (a socket reset before we asked its address, an epoll
+        // registration refused), the listener closes the socket and nothing is left behind in the registry.
+        _registry.Add(this);
         try
         {
             ListenerRuntime.State state = _runtime.Current;
