@@ -21,9 +21,10 @@ internal static class UpstreamConnector
         foreach (IPAddress a in addresses)
         {
             var socket = new Socket(a.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            Stream? network = null;
             try
             {
-                Stream network = await Transport.SocketEngine.ConnectAsync(socket, new IPEndPoint(a, port), timeout.Token).ConfigureAwait(false);
+                network = await Transport.SocketEngine.ConnectAsync(socket, new IPEndPoint(a, port), timeout.Token).ConfigureAwait(false);
                 if (tls is null)
                 {
                     return (socket, network, default);
@@ -44,6 +45,8 @@ internal static class UpstreamConnector
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
+                // The stream, not just the socket: on our engine it also holds the socket's event loop slot.
+                network?.Dispose();
                 socket.Dispose();
                 last = e is OperationCanceledException && !cancellationToken.IsCancellationRequested
                     ? new TimeoutException($"connect to {host}:{port} timed out after {connectTimeout.TotalSeconds:0.###}s")

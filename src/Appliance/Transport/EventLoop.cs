@@ -70,6 +70,9 @@ internal sealed unsafe class EventLoop
         }
     }
 
+    /// <summary>True on an event loop's thread, which must never block.</summary>
+    public static bool OnLoopThread => t_current is not null;
+
     /// <summary>
     /// On a loop thread, runs <paramref name="item"/> once this round's events are handled, and returns true; elsewhere
     /// returns false. An HTTP/2 connection's flush waits here while other answers for it may still come in the same

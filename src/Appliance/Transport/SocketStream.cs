@@ -18,6 +18,9 @@ namespace Appliance.Transport;
 /// socket empty or full parks only if no event came since it looked, and otherwise tries again. A pending
 /// operation completes on the loop thread, inline (the continuation runs there, as with
 /// DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS); a cancelled or aborted one completes on the thread pool.</para>
+/// <para>Limit: a short read means "drained" for stream sockets except where recv stops early on purpose: at TCP
+/// urgent data (MSG_OOB) or after a Unix socket's SCM_RIGHTS message. A peer that sends either stalls its own
+/// connection until its next bytes or the connection's timeout; nothing else on the loop is affected.</para>
 /// </remarks>
 public sealed class SocketStream : Stream
 {
@@ -27,8 +30,8 @@ public sealed class SocketStream : Stream
     private readonly Socket _socket;
     private readonly EventLoop _loop;
     private readonly Lock _lock = new();
-    private readonly Operation _read = new();
-    private readonly Operation _write = new();
+    private readonly Operation _read;
+    private readonly Operation _write;
     private int _disposed;
 
     // Guarded by _lock (the fast paths read them without it, and re-check under it before they park).
@@ -47,6 +50,8 @@ public sealed class SocketStream : Stream
     public SocketStream(Socket socket, bool connecting)
     {
         _socket = socket;
+        _read = new Operation(_lock);
+        _write = new Operation(_lock);
         socket.Blocking = false;
         _writeReady = !connecting;
         _loop = SocketEngine.NextLoop();
@@ -74,6 +79,11 @@ public sealed class SocketStream : Stream
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
+        if (_disposed != 0)
+        {
+            return ValueTask.FromException<int>(new ObjectDisposedException(nameof(SocketStream)));
         }
 
         while (true)
@@ -119,7 +129,7 @@ public sealed class SocketStream : Stream
 
                 _readReady = false;
                 _readBuffer = buffer;
-                _read.Start();
+                _read.Start(cancellationToken);
                 id = _read.Id;
                 version = _read.Version;
             }
@@ -138,6 +148,11 @@ public sealed class SocketStream : Stream
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        if (_disposed != 0)
+        {
+            return ValueTask.FromException(new ObjectDisposedException(nameof(SocketStream)));
         }
 
         while (!buffer.IsEmpty)
@@ -174,7 +189,7 @@ public sealed class SocketStream : Stream
 
                 _writeReady = false;
                 _writeBuffer = buffer;
-                _write.Start();
+                _write.Start(cancellationToken);
                 id = _write.Id;
                 version = _write.Version;
             }
@@ -203,7 +218,7 @@ public sealed class SocketStream : Stream
             else
             {
                 _writeBuffer = default;
-                _write.Start();
+                _write.Start(cancellationToken);
                 wait = new ValueTask(_write, _write.Version);
             }
         }
@@ -241,29 +256,36 @@ public sealed class SocketStream : Stream
         bool runRead = false, runWrite = false;
         lock (_lock)
         {
+            // Ready first, then the sequence number with release semantics: a reader off the lock that sees the new
+            // number (read with acquire) also sees ready (arm64 may otherwise reorder the two stores).
             if (readable)
             {
-                _readSeq++;
                 _readReady = true;
+                Volatile.Write(ref _readSeq, _readSeq + 1);
                 runRead = _read.Take();
             }
 
             if (writable)
             {
-                _writeSeq++;
                 _writeReady = true;
+                Volatile.Write(ref _writeSeq, _writeSeq + 1);
                 runWrite = _write.Take();
             }
         }
 
-        if (runWrite)
+        try
         {
-            PerformWrite(); // first: a reader's continuation may write, and would find the write still pending
+            if (runWrite)
+            {
+                PerformWrite(); // first: a reader's continuation may write, and would find the write still pending
+            }
         }
-
-        if (runRead)
+        finally
         {
-            PerformRead();
+            if (runRead)
+            {
+                PerformRead(); // taken above: it must run even if the write's continuation threw
+            }
         }
     }
 
@@ -359,9 +381,9 @@ public sealed class SocketStream : Stream
             {
                 end = Error(op == _read ? "read from" : "write to", SocketError.OperationAborted);
             }
-            else if (op.Registration.Token.IsCancellationRequested)
+            else if (op.Token.IsCancellationRequested)
             {
-                end = new OperationCanceledException(op.Registration.Token);
+                end = new OperationCanceledException(op.Token); // its callback found it running, not pending
             }
             else
             {
@@ -391,7 +413,9 @@ public sealed class SocketStream : Stream
         CancellationTokenRegistration registration = token.UnsafeRegister(callback, this);
         lock (_lock)
         {
-            if (op.Pending && op.Id == id)
+            // Active, not Pending: between an event taking the operation and parking it again (EAGAIN after all)
+            // it is not pending, and a registration dropped there would leave it uncancellable.
+            if (op.Active && op.Id == id)
             {
                 op.Registration = registration;
                 return;
@@ -406,7 +430,8 @@ public sealed class SocketStream : Stream
         Operation op = read ? _read : _write;
         lock (_lock)
         {
-            if (!op.Pending)
+            // A late callback of an earlier operation finds a later one with another token (or none): not its own.
+            if (!op.Pending || op.Token != token)
             {
                 return;
             }
@@ -461,9 +486,9 @@ public sealed class SocketStream : Stream
                 return n;
             }
 
-            if (error != SocketError.WouldBlock)
+            if (error != SocketError.WouldBlock || EventLoop.OnLoopThread)
             {
-                throw Error("read from", error);
+                throw Error("read from", error); // never wait on a loop thread: every socket on it would stall
             }
 
             _socket.Poll(-1, SelectMode.SelectRead);
@@ -479,9 +504,9 @@ public sealed class SocketStream : Stream
             {
                 buffer = buffer[n..];
             }
-            else if (error == SocketError.WouldBlock)
+            else if (error == SocketError.WouldBlock && !EventLoop.OnLoopThread)
             {
-                _socket.Poll(-1, SelectMode.SelectWrite);
+                _socket.Poll(-1, SelectMode.SelectWrite); // (a pipe writer completed with unflushed bytes, off the loop)
             }
             else
             {
@@ -531,7 +556,7 @@ public sealed class SocketStream : Stream
     }
 
     /// <summary>One direction's pending operation: a reusable ValueTask source (no allocation per wait).</summary>
-    private sealed class Operation : IValueTaskSource<int>, IValueTaskSource
+    private sealed class Operation(Lock owner) : IValueTaskSource<int>, IValueTaskSource
     {
         private ManualResetValueTaskSourceCore<int> _core; // continuations run inline, on the completing thread
 
@@ -541,15 +566,22 @@ public sealed class SocketStream : Stream
         /// <summary>Which wait this is, so a late cancellation registration is not attached to the next one.</summary>
         public int Id;
 
+        /// <summary>Started and not yet completed (under the stream's lock).</summary>
+        public bool Active;
+
+        public CancellationToken Token;
+
         public CancellationTokenRegistration Registration;
 
         public short Version => _core.Version;
 
-        public void Start()
+        public void Start(CancellationToken token)
         {
             _core.Reset();
             Id++;
             Pending = true;
+            Active = true;
+            Token = token;
         }
 
         /// <summary>Under the lock: claims a pending operation for the caller to run.</summary>
@@ -585,8 +617,23 @@ public sealed class SocketStream : Stream
 
         private void EndRegistration()
         {
-            CancellationTokenRegistration registration = Registration;
-            Registration = default;
+            CancellationTokenRegistration registration;
+            if (Token.CanBeCanceled)
+            {
+                lock (owner) // against RegisterCancellation attaching at this moment
+                {
+                    Active = false;
+                    registration = Registration;
+                    Registration = default;
+                    Token = default;
+                }
+            }
+            else
+            {
+                Active = false; // no registration can come: nobody else looks at it
+                registration = default;
+            }
+
             registration.Unregister();
         }
 

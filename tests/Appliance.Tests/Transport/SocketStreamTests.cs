@@ -159,7 +159,8 @@ public sealed class SocketStreamTests
             var error = await Assert.ThrowsAsync<IOException>(() => pending.AsTask().WaitAsync(Timeout));
             Assert.Equal(SocketError.OperationAborted, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
             Assert.Equal(0, peer.Receive(new byte[8])); // the peer sees the close
-            await Assert.ThrowsAsync<IOException>(() => ours.ReadAsync(new byte[8]).AsTask());
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => ours.ReadAsync(new byte[8]).AsTask()); // as NetworkStream
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => ours.WriteAsync(new byte[8]).AsTask());
         }
     }
 
@@ -301,6 +302,31 @@ public sealed class SocketStreamTests
             Assert.True(deferred);
             Assert.Equal(continuationOn, thread);
             Assert.Equal(["read completed", "continuation returns", "deferred work"], order.ToArray());
+        }
+    }
+
+    /// <summary>
+    /// The synchronous Write (a pipe writer completed with bytes it never flushed) waits for room in the socket, but
+    /// never on a loop thread, where it would stall every socket of the loop: there it fails at once.
+    /// </summary>
+    [Fact]
+    public async Task A_synchronous_write_that_would_block_fails_on_a_loop_thread_instead_of_waiting()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            ValueTask<int> pending = ours.ReadAsync(new byte[8]);
+            Assert.False(pending.IsCompleted);
+            Task onLoop = pending.AsTask().ContinueWith(
+                _ =>
+                {
+                    Assert.True(EventLoop.OnLoopThread);
+                    ours.Write(new byte[64 * 1024 * 1024]); // the peer reads nothing: the socket buffers fill
+                },
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            peer.Send("x"u8);
+            await Assert.ThrowsAsync<IOException>(() => onLoop.WaitAsync(Timeout));
         }
     }
 }
