@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 
 namespace Appliance.Transport;
@@ -52,10 +53,17 @@ public sealed class SocketStream : Stream
         _socket = socket;
         _read = new Operation(_lock);
         _write = new Operation(_lock);
-        socket.Blocking = false;
+        int fd = (int)socket.SafeHandle.DangerousGetHandle();
+        if (socket.Blocking)
+        {
+            // O_NONBLOCK on the descriptor only: Socket.Blocking = false would also make .NET create its per-socket
+            // engine state (152 B), which nothing here uses. Our reads and writes are our own syscalls.
+            Syscalls.SetNonBlocking(fd);
+        }
+
         _writeReady = !connecting;
         _loop = SocketEngine.NextLoop();
-        _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
+        _loop.Register(this, fd);
     }
 
     public Socket Socket => _socket;
@@ -442,31 +450,87 @@ public sealed class SocketStream : Stream
         op.FailLater(new OperationCanceledException(token));
     }
 
-    private int Receive(Span<byte> buffer, out SocketError error)
+    /// <summary>recv(2): bytes read (0 at the end), or -1 with the error (WouldBlock when the socket is empty).</summary>
+    private unsafe int Receive(Span<byte> buffer, out SocketError error)
     {
+        SafeHandle handle = _socket.SafeHandle;
+        bool added = false;
         try
         {
-            int n = _socket.Receive(buffer, SocketFlags.None, out error);
-            return error == SocketError.Success ? n : -1;
+            handle.DangerousAddRef(ref added); // the descriptor cannot be closed (and reused) under the call
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Syscalls.Recv((int)handle.DangerousGetHandle(), p, buffer.Length, 0);
+                    if (n >= 0)
+                    {
+                        error = SocketError.Success;
+                        return (int)n;
+                    }
+
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno != Syscalls.EINTR)
+                    {
+                        error = Syscalls.ToSocketError(errno);
+                        return -1;
+                    }
+                }
+            }
         }
         catch (ObjectDisposedException)
         {
             error = SocketError.OperationAborted;
             return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
         }
     }
 
-    private int Send(ReadOnlySpan<byte> buffer, out SocketError error)
+    /// <summary>send(2) without SIGPIPE: bytes sent, or -1 with the error (WouldBlock when the socket is full).</summary>
+    private unsafe int Send(ReadOnlySpan<byte> buffer, out SocketError error)
     {
+        SafeHandle handle = _socket.SafeHandle;
+        bool added = false;
         try
         {
-            int n = _socket.Send(buffer, SocketFlags.None, out error);
-            return error == SocketError.Success ? n : -1;
+            handle.DangerousAddRef(ref added);
+            fixed (byte* p = buffer)
+            {
+                while (true)
+                {
+                    nint n = Syscalls.Send((int)handle.DangerousGetHandle(), p, buffer.Length, Syscalls.MSG_NOSIGNAL);
+                    if (n >= 0)
+                    {
+                        error = SocketError.Success;
+                        return (int)n;
+                    }
+
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno != Syscalls.EINTR)
+                    {
+                        error = Syscalls.ToSocketError(errno);
+                        return -1;
+                    }
+                }
+            }
         }
         catch (ObjectDisposedException)
         {
             error = SocketError.OperationAborted;
             return -1;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
         }
     }
 
