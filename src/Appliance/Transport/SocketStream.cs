@@ -453,70 +453,45 @@ public sealed class SocketStream : Stream
     /// <summary>recv(2): bytes read (0 at the end), or -1 with the error (WouldBlock when the socket is empty).</summary>
     private unsafe int Receive(Span<byte> buffer, out SocketError error)
     {
-        SafeHandle handle = _socket.SafeHandle;
-        bool added = false;
-        try
+        fixed (byte* p = buffer)
         {
-            handle.DangerousAddRef(ref added); // the descriptor cannot be closed (and reused) under the call
-            fixed (byte* p = buffer)
-            {
-                while (true)
-                {
-                    nint n = Syscalls.Recv((int)handle.DangerousGetHandle(), p, buffer.Length, 0);
-                    if (n >= 0)
-                    {
-                        error = SocketError.Success;
-                        return (int)n;
-                    }
-
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno != Syscalls.EINTR)
-                    {
-                        error = Syscalls.ToSocketError(errno);
-                        return -1;
-                    }
-                }
-            }
-        }
-        catch (ObjectDisposedException)
-        {
-            error = SocketError.OperationAborted;
-            return -1;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            return Transfer(send: false, p, buffer.Length, out error);
         }
     }
 
     /// <summary>send(2) without SIGPIPE: bytes sent, or -1 with the error (WouldBlock when the socket is full).</summary>
     private unsafe int Send(ReadOnlySpan<byte> buffer, out SocketError error)
     {
+        fixed (byte* p = buffer)
+        {
+            return Transfer(send: true, p, buffer.Length, out error);
+        }
+    }
+
+    /// <summary>One recv or send, retried on EINTR, under a reference that keeps the descriptor from being closed
+    /// (and reused) during the call.</summary>
+    private unsafe int Transfer(bool send, byte* p, int length, out SocketError error)
+    {
         SafeHandle handle = _socket.SafeHandle;
         bool added = false;
         try
         {
             handle.DangerousAddRef(ref added);
-            fixed (byte* p = buffer)
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
             {
-                while (true)
+                nint n = send ? Syscalls.Send(fd, p, length, Syscalls.MSG_NOSIGNAL) : Syscalls.Recv(fd, p, length, 0);
+                if (n >= 0)
                 {
-                    nint n = Syscalls.Send((int)handle.DangerousGetHandle(), p, buffer.Length, Syscalls.MSG_NOSIGNAL);
-                    if (n >= 0)
-                    {
-                        error = SocketError.Success;
-                        return (int)n;
-                    }
+                    error = SocketError.Success;
+                    return (int)n;
+                }
 
-                    int errno = Marshal.GetLastPInvokeError();
-                    if (errno != Syscalls.EINTR)
-                    {
-                        error = Syscalls.ToSocketError(errno);
-                        return -1;
-                    }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != Syscalls.EINTR)
+                {
+                    error = Syscalls.ToSocketError(errno);
+                    return -1;
                 }
             }
         }
