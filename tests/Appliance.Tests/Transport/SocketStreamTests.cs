@@ -60,9 +60,14 @@ public sealed class SocketStreamTests
         using (peer)
         await using (ours)
         {
+            // The first byte is sent only once the read waits, so the event that wakes it is the one the read drains.
+            // Sent before, its edge could still be on its way to the loop after the read took the byte, and that stale
+            // edge would rightly make the zero-byte read below answer "maybe" at once.
             var buffer = new byte[16];
+            ValueTask<int> first = ours.ReadAsync(buffer);
+            Assert.False(first.IsCompleted);
             peer.Send("x"u8);
-            Assert.Equal(1, await ours.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+            Assert.Equal(1, await first.AsTask().WaitAsync(Timeout));
 
             ValueTask<int> ready = ours.ReadAsync(Memory<byte>.Empty);
             Assert.False(ready.IsCompleted);
