@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Managed bytes allocated per request by the running AOT binary under wrk, read from the admin API's
-# dotnet_gc_allocated_bytes_total before and after a run (warm-up first). TOOL=h2load measures HTTP/2 instead
-# (h2load -t1 -c16 -m32, as S3).
+# dotnet_gc_allocated_bytes_total at two points inside one run (after a warm-up run and 2 s into it). TOOL=h2load measures HTTP/2 instead
+# (h2load -t1 -c16 -m32, as S3). It also reads the counter over the same time with no load, and reports what the
+# requests allocated beyond that idle baseline.
 # In proxy mode without BACKEND it starts the bench's nginx origin (BENCH, default /tmp/bench) on a free port. A run
 # with any non-2xx answer is refused: error responses allocate, and would be measured instead of the proxy.
 #   perf/alloc-per-request.sh direct|proxy CERT KEY [BACKEND] [SECONDS]
@@ -24,19 +25,32 @@ fi
 pids+=($!)
 for _ in $(seq 200); do curl -sk "https://127.0.0.1:$port/" >/dev/null 2>&1 && [ -S "$run/admin.sock" ] && break; sleep 0.1; done
 metric() { curl -s --unix-socket "$run/admin.sock" http://a/v1/metrics | awk '/^dotnet_gc_allocated_bytes_total/{print $2}'; }
+# One long run, sampled inside it: connection setup (TLS handshakes, a new connection's first streams and buffers)
+# falls before the first sample, so the window holds steady-state requests only. Their number in the window is
+# the run's average rate times the window (the rate is steady once warm).
+total=$((dur + 4))
 if [ "${TOOL:-wrk}" = h2load ]; then
   h2load -t1 -c16 -m32 -D 2 "https://127.0.0.1:$port/" >/dev/null
-  a0=$(metric)
-  out=$(h2load -t1 -c16 -m32 -D "$dur" "https://127.0.0.1:$port/")
-  a1=$(metric)
-  reqs=$(awk '/^requests:/{print $6}' <<<"$out")
-  grep -q "^status codes: .* 0 4xx, 0 5xx" <<<"$out" || { echo "refused: answers other than 2xx/3xx:"; grep "^status codes" <<<"$out"; exit 1; }
+  h2load -t1 -c16 -m32 -D "$total" "https://127.0.0.1:$port/" >"$run/load.out" &
 else
   wrk -t1 -c64 -d2s "https://127.0.0.1:$port/" >/dev/null
-  a0=$(metric)
-  out=$(wrk -t1 -c64 -d"${dur}s" "https://127.0.0.1:$port/")
-  a1=$(metric)
-  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+  wrk -t1 -c64 -d"${total}s" "https://127.0.0.1:$port/" >"$run/load.out" &
+fi
+load=$!
+sleep 2
+t0=$(date +%s.%N); a0=$(metric)
+sleep "$dur"
+t1=$(date +%s.%N); a1=$(metric)
+wait $load
+out=$(cat "$run/load.out")
+if [ "${TOOL:-wrk}" = h2load ]; then
+  rate=$(awk '/^finished in/{gsub(",","",$4); print $4}' <<<"$out")
+  grep -q "^status codes: .* 0 4xx, 0 5xx" <<<"$out" || { echo "refused: answers other than 2xx/3xx:"; grep "^status codes" <<<"$out"; exit 1; }
+else
+  rate=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   if grep -q "Non-2xx" <<<"$out"; then echo "refused: $(grep Non-2xx <<<"$out")"; exit 1; fi
 fi
-python3 -c "print(f'$mode ${TOOL:-wrk}: {($a1-$a0)/$reqs:.1f} bytes allocated per request over $reqs requests (includes the metrics call and timers)')"
+reqs=$(python3 -c "print(int($rate * ($t1 - $t0)))")
+# The same span without load: what timers, heartbeats and the metrics call itself allocate, whatever the traffic.
+i0=$(metric); sleep "$dur"; i1=$(metric)
+python3 -c "r=$reqs; b=($a1-$a0); i=($i1-$i0); print(f'$mode ${TOOL:-wrk}: {b/r:.2f} bytes allocated per request over {r} requests; {i:,} bytes in the same time idle (timers, heartbeats, the metrics call); {max(0,b-i)/r:.2f} per request beyond that')"

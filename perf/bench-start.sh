@@ -6,6 +6,7 @@
 # EXTRA_CERTS=N adds N more certificates (x<i>.bench.test, self-signed, made by the appliance on first start in
 # RUNDIR, or in EXTRA_CERTS_DIR to keep them between runs) beside the bench one: the handshake cost with a
 # 10,000-entry SNI map against one.
+# SERVER_JSON='"socketThreads": 1' adds members to the config's "server" object (probes of engine settings).
 # Publishes the AOT binary first when it is missing or older than the sources.
 set -euo pipefail
 if [ $# -ne 6 ]; then
@@ -36,7 +37,7 @@ for ((i = 0; i < ${EXTRA_CERTS:-0}; i++)); do
 done
 cat > "$run/appliance.json" <<JSON
 {
-  "server": { "stateDirectory": "$run/state", "shutdownTimeout": "5s" },
+  "server": { "stateDirectory": "$run/state", "shutdownTimeout": "5s"${SERVER_JSON:+, $SERVER_JSON} },
   "admin": { "socketPath": "$run/admin.sock" },
   "listeners": [
     { "name": "bench", "address": "127.0.0.1:$port", "tls": true, "protocols": ["h2", "http/1.1"],

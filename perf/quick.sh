@@ -2,7 +2,7 @@
 # Quick single-server probe of the appliance: starts it via bench-start.sh (and, in proxy mode, the bench's nginx
 # origin on a free port), runs wrk -t1 -c64 for D seconds against PATH, prints req/s, req/s per CPU-second of the
 # appliance process (from /proc utime+stime) and p99. PROFILE=1 also records a perf cpu-clock profile of the
-# appliance during the run and prints its top symbols. TOOL=h2load measures HTTP/2 instead (h2load -t1 -c16 -m32, as S3).
+# appliance during the run and prints its top symbols (PERF_OUT=FILE keeps the recording). TOOL=h2load measures HTTP/2 instead (h2load -t1 -c16 -m32, as S3).
 #   perf/quick.sh direct|proxy CERT KEY [SECONDS] [PATH]
 set -euo pipefail
 mode=$1 cert=$2 key=$3 dur=${4:-8} path=${5:-/}
@@ -54,5 +54,6 @@ PY
 [ -n "$errors" ] && echo "$errors"
 if [ "${PROFILE:-0}" = 1 ]; then
   wait $perfpid || true
-  perf report -i "$run/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -${TOP:-40}
+  if [ -n "${PERF_OUT:-}" ]; then cp "$run/perf.data" "$PERF_OUT"; fi
+  perf report -i "$run/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -${TOP:-40} || true
 fi
