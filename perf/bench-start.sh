@@ -7,7 +7,8 @@
 # RUNDIR, or in EXTRA_CERTS_DIR to keep them between runs) beside the bench one: the handshake cost with a
 # 10,000-entry SNI map against one.
 # SERVER_JSON='"socketThreads": 1' adds members to the config's "server" object (probes of engine settings).
-# Publishes the AOT binary first when it is missing or older than the sources.
+# Publishes the AOT binary first when it is missing or older than the sources (obj/ and bin/ do not count: any
+# build regenerates the .cs files there).
 set -euo pipefail
 if [ $# -ne 6 ]; then
   echo "usage: $0 direct|proxy PORT CERT KEY BACKEND RUNDIR" >&2
@@ -24,7 +25,7 @@ case "$mode" in
   *) echo "bench-start: unknown mode '$mode' (direct|proxy)" >&2; exit 2 ;;
 esac
 
-if [ -z "${APPLIANCE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$root/src" -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; }; then
+if [ -z "${APPLIANCE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$root/src" \( -name obj -o -name bin \) -prune -o -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; }; then
   echo "bench-start: publishing the AOT binary" >&2
   dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -o "$root/artifacts/publish" -nologo -v quiet >&2
 fi

@@ -56,7 +56,7 @@ if [ -n "${APPLIANCE_BIN:-}" ]; then
   binary="$APPLIANCE_BIN (given)"
 else
   bin=$root/artifacts/publish/appliance
-  if [ ! -x "$bin" ] || [ -n "$(find "$root/src" -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; then
+  if [ ! -x "$bin" ] || [ -n "$(find "$root/src" \( -name obj -o -name bin \) -prune -o -newer "$bin" \( -name '*.cs' -o -name '*.csproj' \) -print -quit)" ]; then
     echo "run.sh: publishing the AOT binary" >&2
     dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -o "$root/artifacts/publish" -nologo -v quiet >&2
   fi
