@@ -10,9 +10,9 @@ namespace Appliance.Server;
 /// </summary>
 public sealed class RequestContext
 {
-    private byte[] _target = new byte[512];
+    private byte[] _target = new byte[256]; // grown (and kept) on a longer target: most are far shorter
     private int _targetLength;
-    private byte[] _path = new byte[512];
+    private byte[] _path = new byte[256];
     private int _pathLength;
     private int _queryStart;
     private int _queryLength;
