@@ -48,8 +48,10 @@ public sealed class SocketStream : Stream
     private volatile bool _writeEnded;
 
     /// <param name="connecting">A connect is in progress: writes wait for the socket's first writable event.</param>
-    public SocketStream(Socket socket, bool connecting)
+    /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket.</param>
+    public SocketStream(Socket socket, bool connecting, bool readOnLoop = false)
     {
+        _readReady = !readOnLoop;
         _socket = socket;
         _read = new Operation(_lock);
         _write = new Operation(_lock);

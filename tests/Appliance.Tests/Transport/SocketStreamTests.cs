@@ -54,6 +54,26 @@ public sealed class SocketStreamTests
     }
 
     [Fact]
+    public async Task An_accepted_socket_reads_what_arrived_before_it_joined_the_loop()
+    {
+        // The first read of an accepted socket waits for the loop's first event instead of trying the socket: data
+        // already there when the socket is registered must still produce that event.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeout);
+        client.Send("early"u8);
+        Socket accepted = await listener.AcceptAsync().WaitAsync(Timeout);
+        Assert.True(SpinWait.SpinUntil(() => accepted.Available == 5, Timeout)); // queued before registration
+
+        await using var ours = (SocketStream)SocketEngine.Open(accepted);
+        var buffer = new byte[16];
+        Assert.Equal(5, await ours.ReadAsync(buffer).AsTask().WaitAsync(Timeout));
+        Assert.Equal("early"u8.ToArray(), buffer[..5]);
+    }
+
+    [Fact]
     public async Task A_zero_byte_read_completes_when_data_arrives_and_consumes_nothing()
     {
         (SocketStream ours, Socket peer) = await PairAsync();
