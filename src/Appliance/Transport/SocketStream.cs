@@ -37,7 +37,7 @@ public sealed class SocketStream : Stream
 
     // Guarded by _lock (the fast paths read them without it, and re-check under it before they park).
     private int _readSeq;
-    private bool _readReady = true;
+    private bool _readReady; // set in the constructor
     private Memory<byte> _readBuffer;
     private int _writeSeq;
     private bool _writeReady;
