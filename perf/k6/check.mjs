@@ -15,11 +15,14 @@ const dir = mkdtempSync(join(tmpdir(), 'k6check-'));
 writeFileSync(join(dir, 'k6.mjs'), `export function check(v, sets) { for (const f of Object.values(sets)) f(v); return true; }
 export function sleep() {}
 export function group(n, f) { return f(); }`);
-writeFileSync(join(dir, 'k6-http.mjs'), `const res = (url) => ({ status: 200, body: url.endsWith('/16k') ? 'x'.repeat(16384) : 'Hello, World!' });
+writeFileSync(join(dir, 'k6-http.mjs'), `const res = (url) => ({ status: 200, proto: 'HTTP/2.0', body: url.endsWith('/16k') ? 'x'.repeat(16384) : 'Hello, World!' });
 globalThis.__calls = [];
 const rec = (m) => (url, ...a) => { globalThis.__calls.push([m, url]); return res(url); };
-export default { get: rec('GET'), post: rec('POST'), put: rec('PUT'), del: rec('DELETE'), request: (m, u) => rec(m)(u) };`);
+const batch = (reqs) => reqs.map((r) => (Array.isArray(r) ? rec(r[0])(r[1]) : rec(r.method)(r.url)));
+export default { get: rec('GET'), post: rec('POST'), put: rec('PUT'), del: rec('DELETE'), request: (m, u) => rec(m)(u), batch };`);
 globalThis.__ENV = {};
+globalThis.__VU = 1;
+globalThis.__ITER = 0;
 const needs = {
   'constant-vus': ['vus', 'duration'],
   'constant-arrival-rate': ['rate', 'timeUnit', 'duration', 'preAllocatedVUs'],
@@ -46,7 +49,7 @@ for (const f of files) {
     m.default();
     if (!globalThis.__calls.length) throw new Error('default function made no request');
     console.log(`ok   ${basename(f)}: ${Object.entries(sc).map(([n, s]) => `${n}=${s.executor}`).join(', ')}; ` +
-      `${globalThis.__calls.map((c) => c.join(' ')).join(', ')}`);
+      `${[...new Set(globalThis.__calls.map((c) => c.join(' ')))].map((c) => `${c} ×${globalThis.__calls.filter((x) => x.join(' ') === c).length}`).join(', ')}`);
   } catch (e) {
     failed++;
     console.log(`FAIL ${basename(f)}: ${e.message}`);
