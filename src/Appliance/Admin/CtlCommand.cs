@@ -22,7 +22,7 @@ public static class CtlCommand
           reload                          re-read the config file (like SIGHUP)
           routes | clusters | certs       what the running config holds
           tenants | listeners             the config's tenants and listeners
-          certs reload                    read certificate and key files again (a bad one keeps the old serving)
+          certs reload                    read the TLS files again: certificates, CAs, CRLs (a bad one keeps the old serving)
           certs upload NAME FILE          replace a certificate's files with a PEM bundle (certificate, chain, key), validated first
           certs renew NAME                obtain an ACME certificate now and hot-load it (prints the new serial or the CA's error)
           KIND get ID                     one entry as the config holds it (KIND: routes, clusters, certs, tenants, listeners)

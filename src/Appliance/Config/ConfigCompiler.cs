@@ -28,6 +28,7 @@ public sealed class ConfigCompiler
     private readonly List<KeyValuePair<string, string>> _tenantNames = []; // normalised host pattern → tenant id
     private readonly Dictionary<string, X509Certificate2Collection> _tenantAuthorities = new(StringComparer.Ordinal);
     private readonly List<X509Certificate2Collection> _routeAuthorities = []; // CA sets routes check against themselves
+    private readonly Dictionary<string, string> _tlsFiles = new(StringComparer.Ordinal); // TLS file → fingerprint as read
 
     /// <param name="baseDirectory">Relative file paths in the config are resolved against this folder.</param>
     /// <param name="generateSelfSigned">Create missing self-signed certificates (run), or only check (check-config).</param>
@@ -169,6 +170,7 @@ public sealed class ConfigCompiler
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,
             AccessLog = accessLog,
+            TlsFiles = _tlsFiles,
         };
     }
 
@@ -251,6 +253,21 @@ public sealed class ConfigCompiler
     }
 
     private string Resolve(string path) => Path.GetFullPath(path, _baseDirectory);
+
+    /// <summary>
+    /// <paramref name="path"/> resolved, with its fingerprint taken before it is read: a TLS file the running config
+    /// depends on, watched from now on (a change after this moment is seen, even one during the read).
+    /// </summary>
+    private string TlsFile(string path)
+    {
+        string full = Resolve(path);
+        if (!_tlsFiles.ContainsKey(full))
+        {
+            _tlsFiles[full] = FileFingerprint.Of(full);
+        }
+
+        return full;
+    }
 
     // ---------------- tenants ----------------
 
@@ -487,6 +504,14 @@ public sealed class ConfigCompiler
                 {
                     Error($"{p}.certificatePath", $"cannot create a self-signed certificate: {e.Message}");
                     continue;
+                }
+            }
+
+            foreach (string? file in new[] { certPath, keyPath, chainPath, ocspPath })
+            {
+                if (file is not null)
+                {
+                    TlsFile(file);
                 }
             }
 
@@ -750,7 +775,7 @@ public sealed class ConfigCompiler
         var cas = new X509Certificate2Collection();
         try
         {
-            cas.ImportFromPemFile(Resolve(file));
+            cas.ImportFromPemFile(TlsFile(file));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
@@ -1518,7 +1543,10 @@ public sealed class ConfigCompiler
         return true;
     }
 
-    /// <summary>The running cluster with the same id and the same config, if any.</summary>
+    /// <summary>
+    /// The running cluster with the same id, the same config and the same upstream TLS files (CA bundle, client
+    /// certificate and key, as fingerprinted when read), if any: a rotated client certificate makes a new cluster.
+    /// </summary>
     private ClusterModel? Unchanged(ClusterConfig c)
     {
         if (_previous is null)
@@ -1530,6 +1558,15 @@ public sealed class ConfigCompiler
         if (before is null || ConfigLoader.SerializeFragment(before) != ConfigLoader.SerializeFragment(c))
         {
             return null;
+        }
+
+        foreach (string? file in new[] { c.Tls?.CaFile, c.Tls?.ClientCertificate, c.Tls?.ClientKey })
+        {
+            if (file is not null && (!_previous.TlsFiles.TryGetValue(Resolve(file), out string? then)
+                || !_tlsFiles.TryGetValue(Resolve(file), out string? now) || then != now))
+            {
+                return null;
+            }
         }
 
         return _previous.Clusters.FirstOrDefault(x => x.Id == c.Id);
@@ -1548,7 +1585,7 @@ public sealed class ConfigCompiler
             try
             {
                 trusted = [];
-                trusted.ImportFromPemFile(Resolve(t.CaFile));
+                trusted.ImportFromPemFile(TlsFile(t.CaFile));
                 if (trusted.Count == 0)
                 {
                     Error($"{p}.caFile", "holds no certificate");
@@ -1569,7 +1606,7 @@ public sealed class ConfigCompiler
         {
             try
             {
-                client = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(Resolve(t.ClientCertificate), Resolve(t.ClientKey!));
+                client = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(TlsFile(t.ClientCertificate), TlsFile(t.ClientKey!));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
@@ -1771,7 +1808,7 @@ public sealed class ConfigCompiler
 
         try
         {
-            return Tls.RevocationList.Load(File.ReadAllBytes(Resolve(file)), cas);
+            return Tls.RevocationList.Load(File.ReadAllBytes(TlsFile(file)), cas);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {

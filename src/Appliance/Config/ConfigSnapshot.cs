@@ -40,4 +40,10 @@ public sealed class ConfigSnapshot
     public string BaseDirectory { get; init; } = "";
     /// <summary>server.accessLog; null when requests are not logged.</summary>
     public Telemetry.AccessLogOptions? AccessLog { get; init; }
+    /// <summary>
+    /// Every TLS file the compiler read (certificates, keys, chains, OCSP responses, CA bundles, CRLs, upstream client
+    /// certificates), full path → <see cref="FileFingerprint"/> as read: what the certificate watcher watches, and
+    /// what tells a reload which of them changed.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> TlsFiles { get; init; } = new Dictionary<string, string>();
 }

@@ -5,12 +5,13 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Hosting;
 
 /// <summary>
-/// Keeps served certificates in step with their files and warns before they expire. The certificate, key and chain
-/// files of the running config are watched (inotify through FileSystemWatcher on their folders, which also sees
-/// certbot-style symlink swaps in live/) and checked again every <see cref="CheckInterval"/> for anything the events
-/// missed; a change triggers a certificate reload, which validates the new files and keeps the old certificates
-/// serving when they are bad. The same periodic pass logs a warning when a certificate crosses 30, 14, 7 and 1 days
-/// before expiry.
+/// Keeps the TLS material in step with its files and warns before certificates expire. Every TLS file the running
+/// config read (<see cref="ConfigSnapshot.TlsFiles"/>: certificates, keys, chains, OCSP responses, client CA bundles of
+/// listeners, tenants and routes, CRLs, upstream CA bundles and client certificates) is watched (inotify through
+/// FileSystemWatcher on their folders, which also sees certbot-style symlink swaps in live/) and checked again every
+/// <see cref="CheckInterval"/> for anything the events missed; a change triggers a reload, which validates the new
+/// files and keeps the old ones serving when they are bad. The same periodic pass logs a warning when a certificate
+/// crosses 30, 14, 7 and 1 days before expiry.
 /// </summary>
 internal sealed class CertificateWatcher : IDisposable
 {
@@ -40,30 +41,10 @@ internal sealed class CertificateWatcher : IDisposable
     public void Watch(ConfigSnapshot snapshot)
     {
         _expiryCommand = snapshot.CertificateExpiryCommand;
-        string baseDirectory = snapshot.BaseDirectory.Length > 0 ? snapshot.BaseDirectory : Environment.CurrentDirectory;
-        var files = new List<string>();
-        foreach (CertificateConfig c in snapshot.Source.Certificates ?? [])
-        {
-            foreach (string? p in new[] { c.CertificatePath, c.KeyPath, c.ChainPath, c.OcspResponseFile })
-            {
-                if (!string.IsNullOrEmpty(p))
-                {
-                    files.Add(Path.GetFullPath(p, baseDirectory));
-                }
-            }
-        }
-
-        foreach (ListenerConfig l in snapshot.Source.Listeners ?? [])
-        {
-            if (l.ClientCertificates?.CrlFile is { Length: > 0 } crl)
-            {
-                files.Add(Path.GetFullPath(crl, baseDirectory)); // a new CRL is taken like a new certificate
-            }
-        }
-
-        Dictionary<string, string> fingerprints = files.Distinct().ToDictionary(f => f, Fingerprint, StringComparer.Ordinal);
+        // The fingerprints as the compiler read the files: a change made since then is caught by the next check.
+        var fingerprints = new Dictionary<string, string>(snapshot.TlsFiles, StringComparer.Ordinal);
         var watchers = new List<FileSystemWatcher>();
-        foreach (string directory in files.Select(f => Path.GetDirectoryName(f)!).Distinct().Where(Directory.Exists))
+        foreach (string directory in fingerprints.Keys.Select(f => Path.GetDirectoryName(f)!).Distinct().Where(Directory.Exists))
         {
             var w = new FileSystemWatcher(directory)
             {
@@ -90,22 +71,6 @@ internal sealed class CertificateWatcher : IDisposable
         foreach (FileSystemWatcher w in old)
         {
             w.Dispose();
-        }
-    }
-
-    /// <summary>The file's identity for change detection: where a symlink finally points, its size and write time.</summary>
-    private static string Fingerprint(string path)
-    {
-        try
-        {
-            var info = new FileInfo(path);
-            string target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-            var final = new FileInfo(target);
-            return final.Exists ? $"{target}|{final.Length}|{final.LastWriteTimeUtc.Ticks}" : "missing";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "unreadable";
         }
     }
 
@@ -146,7 +111,7 @@ internal sealed class CertificateWatcher : IDisposable
             known = _fingerprints;
         }
 
-        List<string> changed = [.. known.Where(kv => Fingerprint(kv.Key) != kv.Value).Select(kv => kv.Key)];
+        List<string> changed = [.. known.Where(kv => FileFingerprint.Of(kv.Key) != kv.Value).Select(kv => kv.Key)];
         if (changed.Count == 0 || _stop.IsCancellationRequested)
         {
             return;

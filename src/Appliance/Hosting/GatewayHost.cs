@@ -414,22 +414,12 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             int revision = _revisions?.Record(config, source) ?? _revision + 1;
             Volatile.Write(ref _revision, revision);
             ServerHeader.Configure(next.ServerHeader);
-            foreach (Proxy.ClusterModel cluster in next.Clusters)
-            {
-                cluster.Start(_logger);
-            }
-
+            StartClusters(next);
             _snapshot = next; // the one reference new requests read
             SyncTenants(next);
             _certificateWatcher?.Watch(next);
             _renewer?.Update(next);
-            foreach (Proxy.ClusterModel cluster in old.Clusters)
-            {
-                if (!next.Clusters.Contains(cluster))
-                {
-                    cluster.Dispose(); // idle upstream connections close now; busy ones when their request ends
-                }
-            }
+            RetireClusters(old, next);
 
             _logger.LogInformation("config revision {Revision} applied ({Source}): {Changes}", revision, source,
                 changes.Count == 0 ? "no changes" : string.Join("; ", changes));
@@ -450,6 +440,27 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _logger.LogError("access log: cannot reopen {Path}: {Error}", old.AccessLog?.Path, e.Message);
+        }
+    }
+
+    /// <summary>Health probes of <paramref name="next"/>'s clusters run (a carried-over cluster's keep running).</summary>
+    private void StartClusters(ConfigSnapshot next)
+    {
+        foreach (Proxy.ClusterModel cluster in next.Clusters)
+        {
+            cluster.Start(_logger);
+        }
+    }
+
+    /// <summary>The clusters of <paramref name="old"/> that <paramref name="next"/> does not carry over are disposed.</summary>
+    private static void RetireClusters(ConfigSnapshot old, ConfigSnapshot next)
+    {
+        foreach (Proxy.ClusterModel cluster in old.Clusters)
+        {
+            if (!next.Clusters.Contains(cluster))
+            {
+                cluster.Dispose(); // idle upstream connections close now; busy ones when their request ends
+            }
         }
     }
 
@@ -612,9 +623,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     /// <summary>
-    /// Reads the running config's certificate, key and chain files again (the config itself is unchanged: no new
-    /// revision). Every certificate is validated as at start (key matches, chain, validity); if any is refused, all
-    /// keep serving the ones loaded before. Listeners get the new certificates for new handshakes; connections
+    /// Reads the running config's TLS files again (the config itself is unchanged: no new revision): certificates,
+    /// keys and chains, OCSP responses, client CA bundles and CRLs, upstream CA bundles and client certificates. Every
+    /// one is validated as at start (key matches, chain, validity, CA bundles not empty); if any is refused, all keep
+    /// serving what was loaded before. Listeners get the new material for new handshakes, a cluster whose upstream TLS
+    /// files changed is rebuilt (new upstream connections use them; open ones finish their requests); connections
     /// already open are untouched. Called by the file watcher, POST /v1/certificates/reload and ctl certs reload.
     /// </summary>
     public async Task<ApplyResult> ReloadCertificatesAsync(string reason)
@@ -656,6 +669,21 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
                 }
             }
 
+            foreach (Proxy.ClusterModel cluster in next.Clusters)
+            {
+                if (!old.Clusters.Contains(cluster))
+                {
+                    changes.Add($"cluster {cluster.Id}: upstream TLS files reloaded"); // the compiler keeps a cluster unless they changed
+                }
+            }
+
+            // CA bundles have no line of their own above: any file that changed is named.
+            string[] files = [.. next.TlsFiles.Where(kv => !old.TlsFiles.TryGetValue(kv.Key, out string? before) || before != kv.Value).Select(kv => kv.Key)];
+            if (files.Length > 0)
+            {
+                changes.Add("files re-read: " + string.Join(", ", files));
+            }
+
             _certificateWatcher?.Watch(next); // new fingerprints either way: the same change is not reloaded twice
             if (changes.Count == 0)
             {
@@ -663,7 +691,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             }
 
             await SwapListenersAsync(next).ConfigureAwait(false);
+            StartClusters(next);
             _snapshot = next;
+            RetireClusters(old, next);
             _logger.LogInformation("certificates reloaded ({Reason}): {Changes}", reason, string.Join("; ", changes));
             return new ApplyResult(true, _revision, [], changes);
         }
