@@ -37,6 +37,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private StateStore? _state;
     private PosixSignalRegistration? _sighup;
     private PosixSignalRegistration? _sigusr1;
+    private readonly object _signalGate = new();
+    private bool _signalsLive; // the start has finished: signals act at once
+    private bool _reloadAsked; // a SIGHUP came during the start
+    private bool _reopenAsked; // a SIGUSR1 came during the start
     private readonly AccessLog _accessLog;
     private readonly SystemdNotifier _systemd;
     private readonly SocketActivation _activation;
@@ -106,6 +110,21 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // First, so that no moment of the start leaves SIGHUP or SIGUSR1 at their default action, which terminates
+        // the process (a logrotate postrotate or a scripted reload that lands while the service restarts).
+        _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true; // SIGHUP reloads; it must not terminate
+            OnSignal(reload: true);
+        });
+
+        // SIGUSR1 reopens the access log, as logrotate's postrotate asks nginx to (no PosixSignal name: its raw number).
+        _sigusr1 = PosixSignalRegistration.Create((PosixSignal)SigUsr1, context =>
+        {
+            context.Cancel = true;
+            OnSignal(reload: false);
+        });
+
         ConfigSnapshot snapshot = _snapshot;
         OpenState(snapshot);
         try
@@ -156,19 +175,6 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _renewer = new CertificateRenewer(_challenges, ReloadCertificatesAsync, _logger);
         _renewer.Update(snapshot);
 
-        _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
-        {
-            context.Cancel = true; // SIGHUP reloads; it must not terminate
-            _ = ReloadForSignalAsync();
-        });
-
-        // SIGUSR1 reopens the access log, as logrotate's postrotate asks nginx to (no PosixSignal name: its raw number).
-        _sigusr1 = PosixSignalRegistration.Create((PosixSignal)SigUsr1, context =>
-        {
-            context.Cancel = true;
-            _ = ReopenAccessLogForSignalAsync();
-        });
-
         foreach (string unclaimed in _activation.CloseUnclaimed())
         {
             _logger.LogWarning("systemd passed a socket named '{Name}' that no listener claims; closed", unclaimed);
@@ -186,6 +192,24 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             {
                 _logger.LogInformation("systemd watchdog: every {Interval}", Duration.Format(i / 2));
             }
+        }
+
+        // Ready (and READY=1 sent): from now on a signal acts at once, and one that came during the start acts now.
+        bool reloadAsked, reopenAsked;
+        lock (_signalGate)
+        {
+            _signalsLive = true;
+            (reloadAsked, reopenAsked) = (_reloadAsked, _reopenAsked);
+        }
+
+        if (reloadAsked)
+        {
+            _ = ReloadForSignalAsync();
+        }
+
+        if (reopenAsked)
+        {
+            _ = ReopenAccessLogForSignalAsync();
         }
 
         return Task.CompletedTask;
@@ -782,6 +806,30 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     /// <summary>SIGHUP (systemctl reload): tells systemd a reload is under way and when it is done.</summary>
+    /// <summary>A SIGHUP (reload) or SIGUSR1 (reopen the access log): acted on at once once started, else when the start ends.</summary>
+    private void OnSignal(bool reload)
+    {
+        lock (_signalGate)
+        {
+            if (!_signalsLive)
+            {
+                if (reload)
+                {
+                    _reloadAsked = true;
+                }
+                else
+                {
+                    _reopenAsked = true;
+                }
+
+                _logger.LogInformation("{Signal} during the start: acted on once it is ready", reload ? "SIGHUP" : "SIGUSR1");
+                return;
+            }
+        }
+
+        _ = reload ? ReloadForSignalAsync() : ReopenAccessLogForSignalAsync();
+    }
+
     private async Task ReloadForSignalAsync()
     {
         _systemd.Reloading();

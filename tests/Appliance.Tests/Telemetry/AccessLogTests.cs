@@ -302,6 +302,36 @@ public sealed class AccessLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Sighup_and_sigusr1_during_the_start_act_once_it_is_ready_instead_of_ending_it()
+    {
+        // Their default action terminates a process: a logrotate postrotate or a scripted reload that lands while the
+        // service restarts must not take it down. The handlers are in place before the state is opened (the first
+        // line the start logs), and what they ask for runs when the start ends.
+        string dir = Path.Combine(Path.GetTempPath(), "appliance-accesslog-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string config = Path.Combine(dir, "appliance.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "server": { "stateDirectory": "state", "accessLog": { "path": "access.log" } },
+              "admin": { "enabled": false },
+              "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
+              "routes": [ { "id": "all", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "done" } } ]
+            }
+            """);
+        await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
+        await app.WaitForLineAsync("state: ");
+        app.Signal("HUP");
+        app.Signal("USR1");
+
+        await app.WaitForLineAsync(@"appliance \S+ ready: ");
+        await app.WaitForLineAsync("config revision 2 applied");
+        await app.WaitForLineAsync("access log: reopened");
+        int port = int.Parse((await app.WaitForLineAsync(@"listener plain: http://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        Peer.Result r = await Peer.CurlAsync($"http://127.0.0.1:{port}/");
+        Assert.True(r.Stdout == "done", r.All + app.Output);
+    }
+
+    [Fact]
     public async Task Sigusr1_reopens_the_file_in_the_running_process_and_sigterm_flushes_it()
     {
         string dir = Path.Combine(Path.GetTempPath(), "appliance-accesslog-" + Guid.NewGuid().ToString("N"));
