@@ -111,7 +111,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     public Task StartAsync(CancellationToken cancellationToken)
     {
         // First, so that no moment of the start leaves SIGHUP or SIGUSR1 at their default action, which terminates
-        // the process (a logrotate postrotate or a scripted reload that lands while the service restarts).
+        // the process (a logrotate postrotate or a scripted reload that lands while the service restarts). Inherited
+        // as ignored (nohup), they would never reach the handlers: they are taken back first.
+        bool hupWasIgnored = SignalDisposition.Unignore(SigHup);
+        bool usr1WasIgnored = SignalDisposition.Unignore(SigUsr1);
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true; // SIGHUP reloads; it must not terminate
@@ -124,6 +127,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             context.Cancel = true;
             OnSignal(reload: false);
         });
+
+        if (hupWasIgnored || usr1WasIgnored)
+        {
+            _logger.LogInformation("signals: {Signals} inherited as ignored (nohup?); handled as usual", hupWasIgnored && usr1WasIgnored ? "SIGHUP and SIGUSR1" : hupWasIgnored ? "SIGHUP" : "SIGUSR1");
+        }
 
         ConfigSnapshot snapshot = _snapshot;
         OpenState(snapshot);
@@ -502,6 +510,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     /// <summary>POST /v1/access-log/reopen, ctl access-log reopen and SIGUSR1: the file's path is opened again.</summary>
     public async Task<string?> ReopenAccessLogAsync() => await _accessLog.ReopenAsync().ConfigureAwait(false);
 
+    private const int SigHup = 1; // Linux
     private const int SigUsr1 = 10; // Linux
 
     private async Task ReopenAccessLogForSignalAsync()

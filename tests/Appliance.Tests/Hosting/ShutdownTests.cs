@@ -60,6 +60,24 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Sighup_still_reloads_when_started_under_nohup()
+    {
+        // nohup hands the process SIGHUP ignored, and .NET never delivers an ignored signal to a handler; the appliance
+        // takes it back, as nginx does (the case where CI runs under nohup).
+        string config = WriteConfig();
+        await using ApplianceProcess app = ApplianceProcess.StartUnder("nohup", "run", "--config", config);
+        await app.WaitForLineAsync("signals: SIGHUP inherited as ignored");
+        int port = int.Parse((await app.WaitForLineAsync(@"listener plain: http://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        await app.WaitForLineAsync(@"appliance \S+ ready: ");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"done\"", "\"reloaded\"").Replace("127.0.0.1:0", $"127.0.0.1:{port}"));
+        app.Signal("HUP");
+        await app.WaitForLineAsync("config revision 2 applied");
+        await using RawClient client = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal("reloaded", (await client.ReadResponsesAsync(1)).Single().Body);
+    }
+
+    [Fact]
     public async Task Sighup_reloads_the_config_file_and_a_bad_file_keeps_the_running_config()
     {
         string config = WriteConfig();

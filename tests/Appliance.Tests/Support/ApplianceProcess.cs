@@ -26,15 +26,24 @@ public sealed partial class ApplianceProcess : IAsyncDisposable
     /// Runs the built assembly under dotnet, or the native binary named by APPLIANCE_TEST_BINARY (to run the
     /// real-process tests against the AOT build: <c>APPLIANCE_TEST_BINARY=artifacts/publish/appliance</c>).
     /// </summary>
-    public static ApplianceProcess Start(params string[] args)
+    public static ApplianceProcess Start(params string[] args) => StartUnder(null, args);
+
+    /// <summary>As <see cref="Start"/>, through <paramref name="launcher"/> (e.g. nohup), which execs the appliance.</summary>
+    public static ApplianceProcess StartUnder(string? launcher, params string[] args)
     {
         string? binary = Environment.GetEnvironmentVariable("APPLIANCE_TEST_BINARY");
-        var psi = new ProcessStartInfo(string.IsNullOrEmpty(binary) ? "dotnet" : Path.GetFullPath(binary))
+        string program = string.IsNullOrEmpty(binary) ? "dotnet" : Path.GetFullPath(binary);
+        var psi = new ProcessStartInfo(launcher ?? program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (launcher is not null)
+        {
+            psi.ArgumentList.Add(program);
+        }
+
         if (string.IsNullOrEmpty(binary))
         {
             psi.ArgumentList.Add(AssemblyPath);

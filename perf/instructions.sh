@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Instructions per request of an AOT build, counted by valgrind's callgrind: a number that does not move with the
+# box's speed. Two runs of one binary agree within 0.1 %, where CPU time on this shared box swings by up to 1.7×
+# between minutes (and the box has no PMU counters for `perf stat -e instructions`). For A/B checks of small changes.
+# The binary runs under callgrind with instrumentation off; after a warm-up it is switched on for N requests
+# (h2load -t1 -c4 -m8 -n N; with TOOL=h1, wrk -t1 -c8 for about N keep-alive HTTP/1.1 requests), then dumped:
+# user-space instructions of the whole process (every thread) divided by the requests.
+#   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
+# In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). Needs valgrind.
+set -euo pipefail
+bin=$1 mode=$2 cert=$3 key=$4 n=${5:-20000}
+here=$(cd "$(dirname "$0")" && pwd)
+command -v valgrind >/dev/null || { echo "instructions.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+port=$(free_port)
+run=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$run"' EXIT
+backend=none
+if [ "$mode" = proxy ]; then
+  bench=${BENCH:-/tmp/bench}
+  [ -x "$bench/contestants/backend/start.sh" ] || { echo "proxy mode needs the bench harness at $bench (cp -r ../shared/bench /tmp/bench)" >&2; exit 2; }
+  backend=127.0.0.1:$(free_port)
+  "$bench/contestants/backend/start.sh" "$backend" "$run/backend" >"$run/backend.log" 2>&1 &
+  pids+=($!)
+fi
+# The config as bench-start.sh writes it (with a stand-in binary, so it only writes it).
+APPLIANCE_BIN=/bin/true "$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run/s" >/dev/null 2>&1
+# A copy without the .dbg beside it: valgrind 3.19 cannot read the DWARF 5 in it and gives up on the process.
+cp "$bin" "$run/appliance"
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" "$run/appliance" run --config "$run/s/appliance.json" >"$run/valgrind.log" 2>&1 &
+vg=$!
+pids+=($vg)
+for _ in $(seq 600); do curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.2; done
+load() {
+  if [ "${TOOL:-h2}" = h2 ]; then
+    h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port/" | awk '/^requests:/{print $8}'
+  else
+    # wrk runs for a time, not a count: about N requests at valgrind's pace (some 500 per second)
+    wrk -t1 -c8 -d"$(( $1 / 500 + 1 ))s" "https://127.0.0.1:$port/" | awk '/requests in/{print $1}'
+  fi
+}
+load 4000 >/dev/null
+callgrind_control -i on "$vg" >/dev/null
+done_requests=$(load "$n")
+callgrind_control -d "$vg" >/dev/null
+for _ in $(seq 300); do grep -q '^totals:' "$run/cg.out.1" 2>/dev/null && break; sleep 0.1; done
+ir=$(awk '/^totals:/{print $2}' "$run/cg.out.1")
+[ -n "$ir" ] || { echo "instructions.sh: callgrind wrote no dump; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
+python3 -c "print(f'$(basename "$bin") $mode ${TOOL:-h2}: {$done_requests} requests, {$ir:,} instructions, {$ir / $done_requests:,.0f} per request')"
