@@ -26,12 +26,16 @@ if [ "$mode" = proxy ]; then
 fi
 # The config as bench-start.sh writes it (with a stand-in binary, so it only writes it).
 APPLIANCE_BIN=/bin/true "$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run/s" >/dev/null 2>&1
-# A copy without the .dbg beside it: valgrind 3.19 cannot read the DWARF 5 in it and gives up on the process.
+# A copy without the .dbg beside it (valgrind 3.19 cannot read the DWARF 5 in it and gives up on the process), with
+# the native libraries that sit next to the binary (SQLite).
 cp "$bin" "$run/appliance"
+for lib in "$(dirname "$bin")"/*.so; do [ -e "$lib" ] && cp "$lib" "$run/"; done
+[ -e "$run/libe_sqlite3.so" ] || cp "$here/../artifacts/publish/libe_sqlite3.so" "$run/" 2>/dev/null || true
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" "$run/appliance" run --config "$run/s/appliance.json" >"$run/valgrind.log" 2>&1 &
 vg=$!
 pids+=($vg)
-for _ in $(seq 600); do curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 600); do curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 && break; kill -0 "$vg" 2>/dev/null || break; sleep 0.2; done
+curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 || { echo "instructions.sh: the appliance did not start under valgrind; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
 load() {
   if [ "${TOOL:-h2}" = h2 ]; then
     h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port/" | awk '/^requests:/{print $8}'
@@ -41,9 +45,9 @@ load() {
   fi
 }
 load 4000 >/dev/null
-callgrind_control -i on "$vg" >/dev/null
+callgrind_control -i on "$vg" >/dev/null 2>&1
 done_requests=$(load "$n")
-callgrind_control -d "$vg" >/dev/null
+callgrind_control -d "$vg" >/dev/null 2>&1
 for _ in $(seq 300); do grep -q '^totals:' "$run/cg.out.1" 2>/dev/null && break; sleep 0.1; done
 ir=$(awk '/^totals:/{print $2}' "$run/cg.out.1")
 [ -n "$ir" ] || { echo "instructions.sh: callgrind wrote no dump; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
