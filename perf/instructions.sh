@@ -6,7 +6,8 @@
 # (h2load -t1 -c4 -m8 -n N; with TOOL=h1, wrk -t1 -c8 for about N keep-alive HTTP/1.1 requests), then dumped:
 # user-space instructions of the whole process (every thread) divided by the requests.
 #   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
-# In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). Needs valgrind.
+# In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). KEEP=FILE keeps the callgrind dump
+# (callgrind_annotate FILE). Needs valgrind.
 set -euo pipefail
 bin=$1 mode=$2 cert=$3 key=$4 n=${5:-20000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,4 +52,5 @@ callgrind_control -d "$vg" >/dev/null 2>&1
 for _ in $(seq 300); do grep -q '^totals:' "$run/cg.out.1" 2>/dev/null && break; sleep 0.1; done
 ir=$(awk '/^totals:/{print $2}' "$run/cg.out.1")
 [ -n "$ir" ] || { echo "instructions.sh: callgrind wrote no dump; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
+[ -n "${KEEP:-}" ] && cp "$run/cg.out.1" "$KEEP"
 python3 -c "print(f'$(basename "$bin") $mode ${TOOL:-h2}: {$done_requests} requests, {$ir:,} instructions, {$ir / $done_requests:,.0f} per request')"
