@@ -1562,8 +1562,13 @@ public sealed class ConfigCompiler
 
         foreach (string? file in new[] { c.Tls?.CaFile, c.Tls?.ClientCertificate, c.Tls?.ClientKey })
         {
-            if (file is not null && (!_previous.TlsFiles.TryGetValue(Resolve(file), out string? then)
-                || !_tlsFiles.TryGetValue(Resolve(file), out string? now) || then != now))
+            if (file is null)
+            {
+                continue;
+            }
+
+            string full = Resolve(file);
+            if (!_previous.TlsFiles.TryGetValue(full, out string? then) || _tlsFiles.GetValueOrDefault(full) != then)
             {
                 return null;
             }

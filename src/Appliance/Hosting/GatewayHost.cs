@@ -212,12 +212,12 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
         if (reloadAsked)
         {
-            _ = ReloadForSignalAsync();
+            ActOnSignal(reload: true);
         }
 
         if (reopenAsked)
         {
-            _ = ReopenAccessLogForSignalAsync();
+            ActOnSignal(reload: false);
         }
 
         return Task.CompletedTask;
@@ -814,7 +814,6 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         return result;
     }
 
-    /// <summary>SIGHUP (systemctl reload): tells systemd a reload is under way and when it is done.</summary>
     /// <summary>A SIGHUP (reload) or SIGUSR1 (reopen the access log): acted on at once once started, else when the start ends.</summary>
     private void OnSignal(bool reload)
     {
@@ -836,9 +835,12 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             }
         }
 
-        _ = reload ? ReloadForSignalAsync() : ReopenAccessLogForSignalAsync();
+        ActOnSignal(reload);
     }
 
+    private void ActOnSignal(bool reload) => _ = reload ? ReloadForSignalAsync() : ReopenAccessLogForSignalAsync();
+
+    /// <summary>SIGHUP (systemctl reload): tells systemd a reload is under way and when it is done.</summary>
     private async Task ReloadForSignalAsync()
     {
         _systemd.Reloading();

@@ -301,23 +301,30 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Contains("reopened: " + path, ctl.Stdout);
     }
 
+    /// <summary>A folder with the config the real-process tests run: a plain listener, one route, a combined-format access log in state/.</summary>
+    private static async Task<(string Dir, string Config)> WriteProcessConfigAsync()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "appliance-accesslog-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string config = Path.Combine(dir, "appliance.json");
+        await File.WriteAllTextAsync(config, """
+            {
+              "server": { "stateDirectory": "state", "accessLog": { "path": "access.log", "format": "combined" } },
+              "admin": { "enabled": false },
+              "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
+              "routes": [ { "id": "all", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "done" } } ]
+            }
+            """);
+        return (dir, config);
+    }
+
     [Fact]
     public async Task Sighup_and_sigusr1_during_the_start_act_once_it_is_ready_instead_of_ending_it()
     {
         // Their default action terminates a process: a logrotate postrotate or a scripted reload that lands while the
         // service restarts must not take it down. The handlers are in place before the state is opened (the first
         // line the start logs), and what they ask for runs when the start ends.
-        string dir = Path.Combine(Path.GetTempPath(), "appliance-accesslog-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        string config = Path.Combine(dir, "appliance.json");
-        await File.WriteAllTextAsync(config, """
-            {
-              "server": { "stateDirectory": "state", "accessLog": { "path": "access.log" } },
-              "admin": { "enabled": false },
-              "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
-              "routes": [ { "id": "all", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "done" } } ]
-            }
-            """);
+        (_, string config) = await WriteProcessConfigAsync();
         await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
         await app.WaitForLineAsync("state: ");
         app.Signal("HUP");
@@ -334,17 +341,7 @@ public sealed class AccessLogTests : IAsyncLifetime
     [Fact]
     public async Task Sigusr1_reopens_the_file_in_the_running_process_and_sigterm_flushes_it()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "appliance-accesslog-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        string config = Path.Combine(dir, "appliance.json");
-        await File.WriteAllTextAsync(config, """
-            {
-              "server": { "stateDirectory": "state", "accessLog": { "path": "access.log", "format": "combined" } },
-              "admin": { "enabled": false },
-              "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
-              "routes": [ { "id": "all", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "done" } } ]
-            }
-            """);
+        (string dir, string config) = await WriteProcessConfigAsync();
         string log = Path.Combine(dir, "state", "access.log");
         await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
         int port = int.Parse((await app.WaitForLineAsync(@"listener plain: http://127\.0\.0\.1:(\d+)")).Groups[1].Value);
