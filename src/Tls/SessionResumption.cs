@@ -1,8 +1,22 @@
 using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Appliance.Tls;
+
+/// <summary>A pinned OpenSSL context and its session-ticket registration; disposing lets both go.</summary>
+internal sealed class ContextPin(SafeHandle context, IDisposable? tickets) : IDisposable
+{
+    public SafeHandle Context { get; } = context;
+
+    public void Dispose()
+    {
+        tickets?.Dispose();
+        Context.Dispose();
+    }
+}
 
 /// <summary>
 /// Keeps server-side session resumption working with many certificates, through the one .NET 10 internal it
@@ -32,7 +46,7 @@ public static class SessionResumption
     /// needed, and keeps it from eviction until the returned pin is disposed. Null when the runtime does not allow
     /// it (see <see cref="Unavailable"/>) or on a platform without OpenSSL.
     /// </summary>
-    internal static IDisposable? Pin(SslServerAuthenticationOptions options)
+    internal static ContextPin? Pin(SslServerAuthenticationOptions options)
     {
         if (!OperatingSystem.IsLinux() || s_unavailable is not null)
         {
@@ -45,7 +59,7 @@ public static class SessionResumption
             UpdateOptions(internalOptions, options);
             var context = (SafeHandle)GetOrCreateSslContextHandle(null, internalOptions, allowCached: true);
             IdleBuffers.Release(context);
-            return context;
+            return new ContextPin(context, SessionTickets.Attach(context, CertificateHash(options)));
         }
         catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException)
         {
@@ -53,6 +67,9 @@ public static class SessionResumption
             return null;
         }
     }
+
+    private static byte[] CertificateHash(SslServerAuthenticationOptions options) =>
+        (options.ServerCertificateContext?.TargetCertificate ?? options.ServerCertificate as X509Certificate2)?.GetCertHash(HashAlgorithmName.SHA256) ?? [];
 
     [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
     [return: UnsafeAccessorType(AuthenticationOptions)]
@@ -73,84 +90,25 @@ public static class SessionResumption
 /// again for the next record, instead of staying with every idle keep-alive connection. The mode is inherited by
 /// each SSL made from the context afterwards, which here is every one (the pin happens at the certificate's first
 /// handshake, before .NET makes that handshake's SSL). .NET does not set it and has no option for it, so the call
-/// goes to the libssl the process already mapped (read from /proc/self/maps, never a second copy); when that cannot
-/// be told, nothing is changed.
+/// goes to the libssl SslStream uses (<see cref="OpenSslLibrary"/>); when that cannot be told, nothing is changed.
 /// </summary>
 internal static unsafe class IdleBuffers
 {
     private const int SslCtrlMode = 33; // SSL_CTRL_MODE, the same in OpenSSL 1.1 and 3
     private const nint SslModeReleaseBuffers = 0x10;
 
-    private static readonly delegate* unmanaged<nint, int, nint, nint, nint> s_ctrl = Resolve();
-
     /// <summary>Whether contexts get the mode (false where the loaded libssl could not be found).</summary>
-    public static bool Available => s_ctrl != null;
+    public static bool Available => OpenSslLibrary.SslAvailable;
 
     public static void Release(SafeHandle context)
     {
-        if (s_ctrl == null || context.IsInvalid)
+        if (Available && !context.IsInvalid)
         {
-            return;
-        }
-
-        bool added = false;
-        try
-        {
-            context.DangerousAddRef(ref added);
-            s_ctrl(context.DangerousGetHandle(), SslCtrlMode, SslModeReleaseBuffers, 0);
-        }
-        finally
-        {
-            if (added)
-            {
-                context.DangerousRelease();
-            }
+            OpenSslLibrary.With(context, ctx => OpenSslLibrary.SslCtxCtrl(ctx, SslCtrlMode, SslModeReleaseBuffers, 0));
         }
     }
 
     /// <summary>The context's mode bits (SSL_CTX_get_mode); -1 where the libssl could not be found.</summary>
-    internal static long Mode(SafeHandle context)
-    {
-        if (s_ctrl == null)
-        {
-            return -1;
-        }
-
-        bool added = false;
-        try
-        {
-            context.DangerousAddRef(ref added);
-            return s_ctrl(context.DangerousGetHandle(), SslCtrlMode, 0, 0); // OR-ing in nothing reads the mode
-        }
-        finally
-        {
-            if (added)
-            {
-                context.DangerousRelease();
-            }
-        }
-    }
-
-    private static delegate* unmanaged<nint, int, nint, nint, nint> Resolve()
-    {
-        try
-        {
-            // The one libssl this process mapped for SslStream; two different ones would make the choice a guess.
-            string[] mapped = [.. File.ReadLines("/proc/self/maps")
-                .Select(l => l.IndexOf('/') is int i and >= 0 ? l[i..] : "")
-                .Where(p => Path.GetFileName(p).StartsWith("libssl.so", StringComparison.Ordinal))
-                .Distinct(StringComparer.Ordinal)];
-            if (mapped.Length != 1 || !NativeLibrary.TryLoad(mapped[0], out nint library)
-                || !NativeLibrary.TryGetExport(library, "SSL_CTX_ctrl", out nint ctrl))
-            {
-                return null;
-            }
-
-            return (delegate* unmanaged<nint, int, nint, nint, nint>)ctrl;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-    }
+    internal static long Mode(SafeHandle context) =>
+        Available ? OpenSslLibrary.With(context, ctx => OpenSslLibrary.SslCtxCtrl(ctx, SslCtrlMode, 0, 0)) : -1; // OR-ing in nothing reads the mode
 }

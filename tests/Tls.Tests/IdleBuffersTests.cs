@@ -24,10 +24,10 @@ public sealed class IdleBuffersTests
             EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
         };
 
-        using var pin = (SafeHandle?)SessionResumption.Pin(options);
+        using ContextPin? pin = SessionResumption.Pin(options);
         Assert.Null(SessionResumption.Unavailable);
         Assert.NotNull(pin);
         Assert.True(IdleBuffers.Available);
-        Assert.Equal(0x10, IdleBuffers.Mode(pin!) & 0x10);
+        Assert.Equal(0x10, IdleBuffers.Mode(pin!.Context) & 0x10);
     }
 }

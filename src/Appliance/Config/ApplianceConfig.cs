@@ -54,6 +54,26 @@ public sealed class ServerConfig
     public List<string>? CertificateExpiryCommand { get; set; }
     /// <summary>One line per completed request (absent: no access log).</summary>
     public AccessLogConfig? AccessLog { get; set; }
+    /// <summary>How TLS session tickets are sealed (absent: random keys, a new one every hour).</summary>
+    public SessionTicketsConfig? SessionTickets { get; set; }
+}
+
+/// <summary>
+/// server.sessionTickets: the keys that seal TLS session tickets (nginx's ssl_session_tickets and
+/// ssl_session_ticket_key, Envoy's session_ticket_keys).
+/// </summary>
+public sealed class SessionTicketsConfig
+{
+    /// <summary>false: no tickets; clients resume from the server's session cache only. Default true.</summary>
+    public bool? Enabled { get; set; }
+    /// <summary>
+    /// Files of 80 (or 48) random bytes (`openssl rand 80 > ticket.key`): the first seals new tickets, every one opens
+    /// them. Shared by appliances behind one address, tickets open on each; kept across restarts, so do sessions.
+    /// Watched: rewrite them to rotate. Absent: random keys made in memory.
+    /// </summary>
+    public List<string>? KeyFiles { get; set; }
+    /// <summary>With random keys: how often a new one starts sealing (1m to 24h). Default "1h".</summary>
+    public string? Rotate { get; set; }
 }
 
 /// <summary>server.accessLog: where and how completed requests are logged (nginx's access_log, Envoy's access log).</summary>

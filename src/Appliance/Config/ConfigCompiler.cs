@@ -98,6 +98,7 @@ public sealed class ConfigCompiler
         }
 
         Telemetry.AccessLogOptions? accessLog = CompileAccessLog(server.AccessLog, stateDirectory);
+        SessionTicketSettings sessionTickets = CompileSessionTickets(server.SessionTickets);
         Dictionary<string, TenantConfig> tenants = CompileTenants(config.Tenants);
         List<LoadedCertificate> certificates = CompileCertificates(config.Certificates, stateDirectory);
         CertificateOwnership? ownership = CompileCertificateOwnership(config.Certificates, tenants);
@@ -170,6 +171,7 @@ public sealed class ConfigCompiler
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,
             AccessLog = accessLog,
+            SessionTickets = sessionTickets,
             TlsFiles = _tlsFiles,
         };
     }
@@ -250,6 +252,78 @@ public sealed class ConfigCompiler
         }
 
         return new Telemetry.AccessLogOptions(path, format, maxSize, maxFiles, lz4);
+    }
+
+    // ---------------- session tickets ----------------
+
+    private SessionTicketSettings CompileSessionTickets(SessionTicketsConfig? c)
+    {
+        if (c is null)
+        {
+            return SessionTicketSettings.Default;
+        }
+
+        const string p = "server.sessionTickets";
+        TimeSpan rotate = ParseDuration(c.Rotate, $"{p}.rotate", SessionTicketSettings.Default.Rotate);
+        if (rotate < TimeSpan.FromMinutes(1) || rotate > TimeSpan.FromHours(24))
+        {
+            Error($"{p}.rotate", "must be between 1m and 24h");
+            rotate = SessionTicketSettings.Default.Rotate;
+        }
+
+        var secrets = new List<byte[]>();
+        if (c.KeyFiles is { } files)
+        {
+            if (files.Count is 0 or > 16)
+            {
+                Error($"{p}.keyFiles", "must name 1 to 16 files (absent: random keys made in memory)");
+            }
+
+            if (c.Rotate is not null)
+            {
+                Error($"{p}.rotate", "applies to random keys only; with keyFiles, rotate by rewriting the files (they are watched)");
+            }
+
+            for (int i = 0; i < files.Count; i++)
+            {
+                if (ReadTicketKey(files[i], $"{p}.keyFiles[{i}]") is { } secret)
+                {
+                    secrets.Add(secret);
+                }
+            }
+        }
+
+        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate);
+    }
+
+    /// <summary>A ticket key file: exactly 80 or 48 bytes, checked before anything is read.</summary>
+    private byte[]? ReadTicketKey(string? file, string path)
+    {
+        if (string.IsNullOrWhiteSpace(file) || file.Contains('\0'))
+        {
+            Error(path, "must be a file path");
+            return null;
+        }
+
+        string full = TlsFile(file);
+        try
+        {
+            using var stream = new FileStream(full, FileMode.Open, FileAccess.Read);
+            if (!SessionTicketSettings.IsKeyLength(stream.Length))
+            {
+                Error(path, $"'{full}' holds {stream.Length} bytes; a ticket key is 80 random bytes (openssl rand 80 > file), or 48 as older nginx keys");
+                return null;
+            }
+
+            byte[] secret = new byte[stream.Length];
+            stream.ReadExactly(secret);
+            return secret;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Error(path, $"cannot read '{full}': {e.Message}");
+            return null;
+        }
     }
 
     private string Resolve(string path) => Path.GetFullPath(path, _baseDirectory);

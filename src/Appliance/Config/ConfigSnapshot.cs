@@ -40,9 +40,11 @@ public sealed class ConfigSnapshot
     public string BaseDirectory { get; init; } = "";
     /// <summary>server.accessLog; null when requests are not logged.</summary>
     public Telemetry.AccessLogOptions? AccessLog { get; init; }
+    /// <summary>server.sessionTickets: how TLS session tickets are sealed (key files read; they are TLS files too).</summary>
+    public SessionTicketSettings SessionTickets { get; init; } = SessionTicketSettings.Default;
     /// <summary>
     /// Every TLS file the compiler read (certificates, keys, chains, OCSP responses, CA bundles, CRLs, upstream client
-    /// certificates), full path → <see cref="FileFingerprint"/> as read: what the certificate watcher watches, and
+    /// certificates, session ticket keys), full path → <see cref="FileFingerprint"/> as read: what the certificate watcher watches, and
     /// what tells a reload which of them changed.
     /// </summary>
     public IReadOnlyDictionary<string, string> TlsFiles { get; init; } = new Dictionary<string, string>();

@@ -146,6 +146,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         SyncTenants(snapshot);
+        Tls.SessionTickets.Configure(snapshot.SessionTickets);
         foreach (ListenerModel model in snapshot.Listeners)
         {
             Bind(model, snapshot);
@@ -165,6 +166,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         {
             _logger.LogWarning("tls: {Reason}", why);
         }
+
+        _logger.LogInformation("tls: session tickets: {Tickets}", Tls.SessionTickets.Describe());
 
         _certificateWatcher = new CertificateWatcher(ReloadCertificatesAsync, _logger);
         _certificateWatcher.Watch(snapshot);
@@ -446,6 +449,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             int revision = _revisions?.Record(config, source) ?? _revision + 1;
             Volatile.Write(ref _revision, revision);
             ServerHeader.Configure(next.ServerHeader);
+            Tls.SessionTickets.Configure(next.SessionTickets);
             StartClusters(next);
             _snapshot = next; // the one reference new requests read
             SyncTenants(next);
@@ -717,6 +721,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
                 changes.Add("files re-read: " + string.Join(", ", files));
             }
 
+            if (!next.SessionTickets.Equals(old.SessionTickets))
+            {
+                changes.Add($"session ticket keys: {next.SessionTickets}");
+            }
+
             _certificateWatcher?.Watch(next); // new fingerprints either way: the same change is not reloaded twice
             if (changes.Count == 0)
             {
@@ -724,6 +733,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             }
 
             await SwapListenersAsync(next).ConfigureAwait(false);
+            Tls.SessionTickets.Configure(next.SessionTickets);
             StartClusters(next);
             _snapshot = next;
             RetireClusters(old, next);

@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// The few OpenSSL functions the appliance calls itself, on the contexts SslStream made (.NET has no option for
+/// them): the libssl and libcrypto this process already mapped for SslStream (read from /proc/self/maps, never a
+/// second copy). Resolved once, at first use, which is after SslStream or the certificate loader started OpenSSL.
+/// Where the mapped libraries cannot be told apart or lack a function, <see cref="Available"/> is false and the
+/// callers leave OpenSSL's defaults in place.
+/// </summary>
+internal static unsafe class OpenSslLibrary
+{
+    public static readonly delegate* unmanaged<nint, int, nint, nint, nint> SslCtxCtrl;
+    public static readonly delegate* unmanaged<nint, int, nint, int> SslCtxCallbackCtrl;
+    public static readonly delegate* unmanaged<nint, ulong, ulong> SslCtxSetOptions;
+    public static readonly delegate* unmanaged<nint, ulong, ulong> SslCtxClearOptions;
+    public static readonly delegate* unmanaged<nint, nint> SslGetSslCtx;
+    public static readonly delegate* unmanaged<byte*, int, int> RandBytes;
+    public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpEncryptInitEx;
+    public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpDecryptInitEx;
+    public static readonly delegate* unmanaged<nint, byte*, int, nint, nint, int> HmacInitEx;
+
+    /// <summary>EVP_aes_256_cbc() and EVP_sha256(): static objects in libcrypto, read once.</summary>
+    public static readonly nint Aes256Cbc;
+    public static readonly nint Sha256;
+
+    /// <summary>Whether everything above resolved (libssl for <see cref="SslCtxCtrl"/> alone: <see cref="SslAvailable"/>).</summary>
+    public static readonly bool Available;
+
+    public static readonly bool SslAvailable;
+
+    static OpenSslLibrary()
+    {
+        if (Mapped("libssl.so") is not { } ssl || !NativeLibrary.TryLoad(ssl, out nint libssl)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_ctrl", out nint ctrl))
+        {
+            return;
+        }
+
+        SslCtxCtrl = (delegate* unmanaged<nint, int, nint, nint, nint>)ctrl;
+        SslAvailable = true;
+        if (Mapped("libcrypto.so") is not { } crypto || !NativeLibrary.TryLoad(crypto, out nint libcrypto)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_callback_ctrl", out nint callbackCtrl)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_options", out nint setOptions)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_clear_options", out nint clearOptions)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_get_SSL_CTX", out nint getCtx)
+            || !NativeLibrary.TryGetExport(libcrypto, "RAND_bytes", out nint rand)
+            || !NativeLibrary.TryGetExport(libcrypto, "EVP_EncryptInit_ex", out nint encryptInit)
+            || !NativeLibrary.TryGetExport(libcrypto, "EVP_DecryptInit_ex", out nint decryptInit)
+            || !NativeLibrary.TryGetExport(libcrypto, "HMAC_Init_ex", out nint hmacInit)
+            || !NativeLibrary.TryGetExport(libcrypto, "EVP_aes_256_cbc", out nint aes)
+            || !NativeLibrary.TryGetExport(libcrypto, "EVP_sha256", out nint sha))
+        {
+            return;
+        }
+
+        SslCtxCallbackCtrl = (delegate* unmanaged<nint, int, nint, int>)callbackCtrl;
+        SslCtxSetOptions = (delegate* unmanaged<nint, ulong, ulong>)setOptions;
+        SslCtxClearOptions = (delegate* unmanaged<nint, ulong, ulong>)clearOptions;
+        SslGetSslCtx = (delegate* unmanaged<nint, nint>)getCtx;
+        RandBytes = (delegate* unmanaged<byte*, int, int>)rand;
+        EvpEncryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)encryptInit;
+        EvpDecryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)decryptInit;
+        HmacInitEx = (delegate* unmanaged<nint, byte*, int, nint, nint, int>)hmacInit;
+        Aes256Cbc = ((delegate* unmanaged<nint>)aes)();
+        Sha256 = ((delegate* unmanaged<nint>)sha)();
+        Available = Aes256Cbc != 0 && Sha256 != 0;
+    }
+
+    /// <summary>Runs <paramref name="call"/> on the context's pointer while holding a reference on the handle.</summary>
+    public static T With<T>(SafeHandle context, Func<nint, T> call)
+    {
+        bool added = false;
+        try
+        {
+            context.DangerousAddRef(ref added);
+            return call(context.DangerousGetHandle());
+        }
+        finally
+        {
+            if (added)
+            {
+                context.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The one library of that name this process mapped; two different ones would make the choice a guess.</summary>
+    private static string? Mapped(string prefix)
+    {
+        try
+        {
+            string[] mapped = [.. File.ReadLines("/proc/self/maps")
+                .Select(l => l.IndexOf('/') is int i and >= 0 ? l[i..] : "")
+                .Where(p => Path.GetFileName(p).StartsWith(prefix, StringComparison.Ordinal))
+                .Distinct(StringComparer.Ordinal)];
+            return mapped.Length == 1 ? mapped[0] : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+}

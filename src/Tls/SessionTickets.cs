@@ -1,0 +1,303 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// How TLS session tickets are sealed (config <c>server.sessionTickets</c>). <see cref="Secrets"/> empty: random
+/// keys made by the process, a new one every <see cref="Rotate"/>. Otherwise the operator's keys, the first of
+/// which seals new tickets while all of them open presented ones (nginx's <c>ssl_session_ticket_key</c> files: 80
+/// or 48 random bytes each).
+/// </summary>
+public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> Secrets, TimeSpan Rotate)
+{
+    /// <summary>How long OpenSSL accepts a session (its default timeout, which .NET keeps): generated keys are kept this long after their successor came.</summary>
+    public static readonly TimeSpan TicketLifetime = TimeSpan.FromHours(2);
+
+    public static readonly SessionTicketSettings Default = new(true, [], TimeSpan.FromHours(1));
+
+    public static bool IsKeyLength(long length) => length is 80 or 48;
+
+    /// <summary>How many keys a generated ring holds: the current one and enough predecessors to open any live ticket.</summary>
+    public int GeneratedKeys => 1 + (int)Math.Ceiling(TicketLifetime / Rotate);
+
+    public bool Equals(SessionTicketSettings? other) =>
+        other is not null && Enabled == other.Enabled && Rotate == other.Rotate
+        && Secrets.Count == other.Secrets.Count && Secrets.Zip(other.Secrets).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+
+    public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, Secrets.Count);
+
+    public override string ToString() =>
+        !Enabled ? "off (resumption by the server's session cache only)"
+        : Secrets.Count == 0 ? $"random keys, a new one every {Duration(Rotate)}, each kept {Duration(TicketLifetime + Rotate)}"
+        : $"{Secrets.Count} key file(s); the first seals new tickets";
+
+    private static string Duration(TimeSpan t) => t.TotalHours >= 1 && t.Minutes == 0 ? $"{t.TotalHours:0}h" : $"{t.TotalMinutes:0}m";
+}
+
+/// <summary>One ticket key as OpenSSL's ticket callback uses it: a 16-byte name sent in the ticket, an HMAC-SHA256 key, an AES-256-CBC key.</summary>
+internal sealed class TicketKey
+{
+    public readonly byte[] Name = new byte[16];
+    public readonly byte[] Hmac = new byte[32];
+    public readonly byte[] Aes = new byte[32];
+
+    /// <summary>
+    /// The key a context uses, derived from a secret and the context's certificate (HKDF-SHA256, RFC 5869): every
+    /// certificate gets its own keys, so a ticket opens only where it was issued, as with OpenSSL's own per-context
+    /// keys; and two appliances with the same secret and certificate derive the same keys.
+    /// </summary>
+    public static TicketKey Derive(byte[] secret, byte[] certificateHash)
+    {
+        Span<byte> okm = stackalloc byte[80];
+        HKDF.DeriveKey(HashAlgorithmName.SHA256, secret, okm, certificateHash, "appliance TLS session ticket key"u8);
+        var key = new TicketKey();
+        okm[..16].CopyTo(key.Name);
+        okm[16..48].CopyTo(key.Hmac);
+        okm[48..].CopyTo(key.Aes);
+        CryptographicOperations.ZeroMemory(okm);
+        return key;
+    }
+}
+
+/// <summary>The keys of one context, newest first: [0] seals, all open.</summary>
+internal sealed class TicketKeys(TicketKey[] keys)
+{
+    public TicketKey[] Keys { get; } = keys;
+
+    public static TicketKeys Derive(IReadOnlyList<byte[]> secrets, byte[] certificateHash) =>
+        new([.. secrets.Select(s => TicketKey.Derive(s, certificateHash))]);
+
+    /// <summary>The index of the key with this name, or -1.</summary>
+    public int Find(ReadOnlySpan<byte> name)
+    {
+        for (int i = 0; i < Keys.Length; i++)
+        {
+            if (name.SequenceEqual(Keys[i].Name))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
+
+/// <summary>
+/// Session-ticket keys for every pinned server context (<see cref="SessionResumption"/>), through OpenSSL's ticket
+/// key callback, which .NET leaves unset. Three things follow that OpenSSL's own keys (random per context, never
+/// rotated, DESIGN.md) do not give:
+/// <list type="bullet">
+/// <item>Keys rotate (a new one every hour by default; the old ones still open tickets for their lifetime), so a key
+/// taken from memory does not open every session the process ever resumed.</item>
+/// <item>An operator's key files make tickets outlive a restart and open on every appliance that shares them.</item>
+/// <item>A resumed TLS 1.3 handshake sends no new ticket unless the one presented was sealed by an older key, as
+/// nginx with key files and h2o do; OpenSSL otherwise issues one on every resumption.</item>
+/// </list>
+/// The process-wide settings come from <see cref="Configure"/>; each context derives its keys from them and its
+/// certificate (<see cref="TicketKey.Derive"/>).
+/// </summary>
+public static unsafe class SessionTickets
+{
+    private const int SslCtrlSetTlsextTicketKeyCb = 72; // SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, OpenSSL 1.1 and 3
+    private const ulong SslOpNoTicket = 0x4000;
+
+    private static readonly Lock s_lock = new();
+    private static readonly ConcurrentDictionary<nint, Context> s_contexts = new();
+    private static SessionTicketSettings s_settings = SessionTicketSettings.Default;
+    private static byte[][] s_secrets = [RandomNumberGenerator.GetBytes(80)];
+    private static readonly Context s_unbound = new(0, []) { Keys = TicketKeys.Derive(s_secrets, []) };
+    private static ITimer? s_rotation;
+
+    /// <summary>Whether the appliance seals tickets itself (false where OpenSSL could not be reached: its own keys then).</summary>
+    public static bool Available => OpenSslLibrary.Available;
+
+    /// <summary>How tickets are sealed now, for the log.</summary>
+    public static string Describe() => Available ? s_settings.ToString() : "OpenSSL's own keys (the appliance cannot reach its ticket callback)";
+
+    /// <summary>
+    /// Takes the settings of a config (at start and on every apply or reload). Generated keys survive an apply with
+    /// the same rotation; key files are re-read by the compiler, and a change takes effect here.
+    /// </summary>
+    public static void Configure(SessionTicketSettings settings, TimeProvider? time = null)
+    {
+        lock (s_lock)
+        {
+            SessionTicketSettings before = s_settings;
+            s_settings = settings;
+            if (settings.Enabled != before.Enabled)
+            {
+                foreach (Context c in s_contexts.Values)
+                {
+                    SetTicketOption(c.Handle, settings.Enabled);
+                }
+            }
+
+            bool generated = settings.Secrets.Count == 0;
+            if (generated && before.Secrets.Count == 0 && settings.Rotate == before.Rotate && s_rotation is not null)
+            {
+                return; // the same generated ring keeps turning
+            }
+
+            s_rotation?.Dispose();
+            s_rotation = null;
+            if (generated)
+            {
+                Publish([RandomNumberGenerator.GetBytes(80)]);
+                s_rotation = (time ?? TimeProvider.System).CreateTimer(_ => Rotate(), null, settings.Rotate, settings.Rotate);
+            }
+            else if (!before.Secrets.SequenceEqual(settings.Secrets))
+            {
+                Publish([.. settings.Secrets]);
+            }
+        }
+    }
+
+    /// <summary>A new generated key seals from now on; the oldest beyond the ticket lifetime is dropped.</summary>
+    internal static void Rotate()
+    {
+        lock (s_lock)
+        {
+            if (s_settings.Secrets.Count == 0)
+            {
+                Publish([RandomNumberGenerator.GetBytes(80), .. s_secrets.Take(s_settings.GeneratedKeys - 1)]);
+            }
+        }
+    }
+
+    /// <summary>The secrets in force, newest first (tests).</summary>
+    internal static IReadOnlyList<byte[]> Secrets => Volatile.Read(ref s_secrets);
+
+    /// <summary>
+    /// Makes a pinned context seal and open tickets with the appliance's keys, derived for its certificate. The
+    /// returned registration undoes it; null where OpenSSL could not be reached.
+    /// </summary>
+    internal static IDisposable? Attach(SafeHandle context, byte[] certificateHash)
+    {
+        if (!Available || context.IsInvalid)
+        {
+            return null;
+        }
+
+        lock (s_lock)
+        {
+            nint handle = context.DangerousGetHandle();
+            if (s_contexts.TryGetValue(handle, out Context? existing))
+            {
+                existing.References++;
+            }
+            else
+            {
+                var c = new Context(handle, certificateHash) { Keys = TicketKeys.Derive(s_secrets, certificateHash) };
+                s_contexts[handle] = c;
+                OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
+                SetTicketOption(handle, s_settings.Enabled);
+            }
+
+            return new Registration(handle);
+        }
+    }
+
+    private static void Detach(nint handle)
+    {
+        lock (s_lock)
+        {
+            if (s_contexts.TryGetValue(handle, out Context? c) && --c.References == 0)
+            {
+                // The context may outlive the pin (connections still on it): OpenSSL's own keys from here on.
+                OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, 0);
+                s_contexts.TryRemove(handle, out _);
+            }
+        }
+    }
+
+    private static void SetTicketOption(nint handle, bool enabled)
+    {
+        _ = enabled ? OpenSslLibrary.SslCtxClearOptions(handle, SslOpNoTicket) : OpenSslLibrary.SslCtxSetOptions(handle, SslOpNoTicket);
+    }
+
+    /// <summary>Under the lock: new secrets, and every context's keys derived from them before any handshake sees them.</summary>
+    private static void Publish(byte[][] secrets)
+    {
+        foreach (Context c in s_contexts.Values)
+        {
+            c.Keys = TicketKeys.Derive(secrets, c.CertificateHash);
+        }
+
+        s_unbound.Keys = TicketKeys.Derive(secrets, []);
+        Volatile.Write(ref s_secrets, secrets);
+    }
+
+    /// <summary>
+    /// OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_cb), run inside a handshake. Sealing: the
+    /// newest key's name, a random IV, and the cipher and HMAC set up with it (1). Opening: the key the ticket names
+    /// (1, or 2 for "open it and issue a fresh ticket" when that key is no longer the newest), or 0 for a key not
+    /// held (a full handshake follows). -1 fails the handshake, which only an OpenSSL error does here.
+    /// </summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int OnTicketKey(nint ssl, byte* keyName, byte* iv, nint cipher, nint hmac, int seal)
+    {
+        try
+        {
+            TicketKeys keys = (s_contexts.TryGetValue(OpenSslLibrary.SslGetSslCtx(ssl), out Context? c) ? c : s_unbound).Keys;
+            int index = 0;
+            if (seal != 0)
+            {
+                keys.Keys[0].Name.CopyTo(new Span<byte>(keyName, 16));
+                if (OpenSslLibrary.RandBytes(iv, 16) != 1)
+                {
+                    return -1;
+                }
+            }
+            else if ((index = keys.Find(new ReadOnlySpan<byte>(keyName, 16))) < 0)
+            {
+                return 0;
+            }
+
+            TicketKey key = keys.Keys[index];
+            fixed (byte* aes = key.Aes)
+            fixed (byte* mac = key.Hmac)
+            {
+                int cipherSet = seal != 0
+                    ? OpenSslLibrary.EvpEncryptInitEx(cipher, OpenSslLibrary.Aes256Cbc, 0, aes, iv)
+                    : OpenSslLibrary.EvpDecryptInitEx(cipher, OpenSslLibrary.Aes256Cbc, 0, aes, iv);
+                if (cipherSet != 1 || OpenSslLibrary.HmacInitEx(hmac, mac, key.Hmac.Length, OpenSslLibrary.Sha256, 0) != 1)
+                {
+                    return -1;
+                }
+            }
+
+            return index == 0 ? 1 : 2;
+        }
+        catch (Exception)
+        {
+            return -1; // nothing may unwind into OpenSSL
+        }
+    }
+
+    private sealed class Context(nint handle, byte[] certificateHash)
+    {
+        public nint Handle { get; } = handle;
+
+        public byte[] CertificateHash { get; } = certificateHash;
+
+        public int References { get; set; } = 1;
+
+        public volatile TicketKeys Keys = null!;
+    }
+
+    private sealed class Registration(nint handle) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Detach(handle);
+            }
+        }
+    }
+}
