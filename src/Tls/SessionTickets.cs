@@ -192,6 +192,15 @@ public static unsafe class SessionTickets
             {
                 var c = new Context(handle, certificateHash) { Keys = TicketKeys.Derive(s_secrets, certificateHash) };
                 s_contexts[handle] = c;
+                // .NET gives each context a random session ID context, which a resumed session must match: one made
+                // from the certificate instead lets a session resume in another process with the same keys.
+                Span<byte> sessionIdContext = stackalloc byte[32];
+                SHA256.HashData([.. "appliance session id context"u8, .. certificateHash], sessionIdContext);
+                fixed (byte* sid = sessionIdContext)
+                {
+                    OpenSslLibrary.SslCtxSetSessionIdContext(handle, sid, (uint)sessionIdContext.Length);
+                }
+
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
                 SetTicketOption(handle, s_settings.Enabled);
             }

@@ -1,0 +1,73 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Tls;
+
+/// <summary>
+/// server.sessionTickets.keyFiles on the real process: a session outlives a restart, and key files rewritten in
+/// place (the newest first, the one it replaces second) are taken without one; openssl s_client -msg counts the
+/// NewSessionTicket messages of each handshake.
+/// </summary>
+public sealed class SessionTicketKeyFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("appliance-ticketkeys-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string File(string name) => Path.Combine(_dir, name);
+
+    private async Task<(ApplianceProcess App, int Port)> StartAsync()
+    {
+        string config = File("appliance.json");
+        await System.IO.File.WriteAllTextAsync(config, $$"""
+        {
+          "server": { "stateDirectory": "state", "sessionTickets": { "keyFiles": ["current.key", "previous.key"] } },
+          "admin": { "socketPath": "{{File("admin.sock")}}" },
+          "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost" } ],
+          "certificates": [ { "name": "localhost", "hosts": ["localhost"], "certificatePath": "{{TestCertificates.Cert("localhost")}}", "keyPath": "{{TestCertificates.Key("localhost")}}" } ],
+          "routes": [ { "id": "hello", "match": { "path": "/" }, "direct": { "status": 200, "body": "hello" } } ]
+        }
+        """);
+        var app = ApplianceProcess.Start("run", "--config", config);
+        int port = int.Parse((await app.WaitForLineAsync(@"listener https: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        return (app, port);
+    }
+
+    private async Task<(bool Reused, int Tickets)> Handshake(int port, string option)
+    {
+        Peer.Result r = await Peer.OpenSslAsync("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            ["s_client", "-connect", $"127.0.0.1:{port}", "-servername", "localhost", "-tls1_3", "-msg", "-ign_eof", option, File("session.pem")]);
+        Assert.True(r.Stdout.Contains("hello", StringComparison.Ordinal), r.All);
+        return (r.Stdout.Contains("Reused, TLSv1.3", StringComparison.Ordinal),
+            Regex.Matches(r.Stdout, @"<<< TLS 1\.3, Handshake \[length [0-9a-f]+\], NewSessionTicket").Count);
+    }
+
+    [Fact]
+    public async Task Sessions_survive_a_restart_and_a_key_rotation_by_rewritten_files()
+    {
+        byte[] first = RandomNumberGenerator.GetBytes(80);
+        await System.IO.File.WriteAllBytesAsync(File("current.key"), first);
+        await System.IO.File.WriteAllBytesAsync(File("previous.key"), RandomNumberGenerator.GetBytes(80));
+
+        var (app, port) = await StartAsync();
+        await using (app)
+        {
+            await app.WaitForLineAsync(@"tls: session tickets: 2 key file\(s\); the first seals new tickets");
+            Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
+        }
+
+        (app, port) = await StartAsync();
+        await using (app)
+        {
+            Assert.Equal((true, 0), await Handshake(port, "-sess_in")); // another process, the same keys: resumed, no new ticket needed
+
+            // Rotation as an operator does it: the current key becomes the previous one, a new one becomes current.
+            await System.IO.File.WriteAllBytesAsync(File("previous.key"), first);
+            await System.IO.File.WriteAllBytesAsync(File("current.key"), RandomNumberGenerator.GetBytes(80));
+            await app.WaitForLineAsync(@"certificates reloaded \(.*\): files re-read: [^;]*current\.key[^;]*; session ticket keys: 2 key file");
+
+            Assert.Equal((true, 1), await Handshake(port, "-sess_in")); // the previous key opens it; a ticket from the new one follows
+        }
+    }
+}
