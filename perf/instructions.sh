@@ -3,7 +3,8 @@
 # box's speed. Two runs of one binary agree within 0.1 %, where CPU time on this shared box swings by up to 1.7×
 # between minutes (and the box has no PMU counters for `perf stat -e instructions`). For A/B checks of small changes.
 # The binary runs under callgrind with instrumentation off; after a warm-up it is switched on for N requests
-# (h2load -t1 -c4 -m8 -n N; with TOOL=h1, wrk -t1 -c8 for about N keep-alive HTTP/1.1 requests), then dumped:
+# (h2load -t1 -c4 -m8 -n N; with TOOL=h1, wrk -t1 -c8 for about N keep-alive HTTP/1.1 requests; with TOOL=full or
+# TOOL=resumed, the bench's tlsload for about N connections of one request, full or resumed handshakes), then dumped:
 # user-space instructions of the whole process (every thread) divided by the requests.
 #   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
 # In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). KEEP=FILE keeps the callgrind dump
@@ -40,12 +41,17 @@ curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 || { echo "instructions.sh:
 load() {
   if [ "${TOOL:-h2}" = h2 ]; then
     h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port/" | awk '/^requests:/{print $8}'
+  elif [ "${TOOL}" = full ] || [ "${TOOL}" = resumed ]; then
+    # the bench's tlsload, one request per connection: every handshake full, or each resuming the last session
+    # (about 60 handshakes per second under valgrind)
+    local kind=new; [ "$TOOL" = resumed ] && kind=reuse
+    "${BENCH:-/tmp/bench}/lib/tlsload" "$port" "$kind" 2 "$(( $1 / 60 + 1 ))" | grep -o 'conns=[0-9]*' | cut -d= -f2
   else
     # wrk runs for a time, not a count: about N requests at valgrind's pace (some 500 per second)
     wrk -t1 -c8 -d"$(( $1 / 500 + 1 ))s" "https://127.0.0.1:$port/" | awk '/requests in/{print $1}'
   fi
 }
-load 4000 >/dev/null
+case "${TOOL:-h2}" in full|resumed) load 120 >/dev/null ;; *) load 4000 >/dev/null ;; esac
 callgrind_control -i on "$vg" >/dev/null 2>&1
 done_requests=$(load "$n")
 callgrind_control -d "$vg" >/dev/null 2>&1
