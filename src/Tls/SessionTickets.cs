@@ -37,6 +37,13 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
     private static string Duration(TimeSpan t) => t.TotalHours >= 1 && t.Minutes == 0 ? $"{t.TotalHours:0}h" : $"{t.TotalMinutes:0}m";
 }
 
+/// <summary>
+/// Session tickets as they stand: whether the appliance seals them (<paramref name="Available"/>), whether they are
+/// issued, whether the keys come from files, how many keys open tickets, the rotation interval of generated keys,
+/// when the newest key started sealing, and how many certificate contexts use them.
+/// </summary>
+public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts);
+
 /// <summary>One ticket key as OpenSSL's ticket callback uses it: a 16-byte name sent in the ticket, an HMAC-SHA256 key, an AES-256-CBC key.</summary>
 internal sealed class TicketKey
 {
@@ -110,6 +117,7 @@ public static unsafe class SessionTickets
     private static byte[][] s_secrets = [RandomNumberGenerator.GetBytes(80)];
     private static readonly Context s_unbound = new(0, []) { Keys = TicketKeys.Derive(s_secrets, []) };
     private static ITimer? s_rotation;
+    private static DateTimeOffset s_publishedAt = DateTimeOffset.UtcNow;
 
     /// <summary>Whether the appliance seals tickets itself (false where OpenSSL could not be reached: its own keys then).</summary>
     public static bool Available => OpenSslLibrary.Available;
@@ -155,15 +163,31 @@ public static unsafe class SessionTickets
         }
     }
 
-    /// <summary>A new generated key seals from now on; the oldest beyond the ticket lifetime is dropped.</summary>
-    internal static void Rotate()
+    /// <summary>
+    /// A new generated key seals from now on; the oldest beyond the ticket lifetime is dropped (the timer's turn, or
+    /// an operator's). False when the keys come from files: those rotate by rewriting the files.
+    /// </summary>
+    public static bool Rotate()
     {
         lock (s_lock)
         {
-            if (s_settings.Secrets.Count == 0)
+            if (s_settings.Secrets.Count > 0)
             {
-                Publish([RandomNumberGenerator.GetBytes(80), .. s_secrets.Take(s_settings.GeneratedKeys - 1)]);
+                return false;
             }
+
+            Publish([RandomNumberGenerator.GetBytes(80), .. s_secrets.Take(s_settings.GeneratedKeys - 1)]);
+            return true;
+        }
+    }
+
+    /// <summary>What the admin API shows: never a key or a key name.</summary>
+    public static SessionTicketStatus Status()
+    {
+        lock (s_lock)
+        {
+            return new SessionTicketStatus(Available, s_settings.Enabled, s_settings.Secrets.Count > 0, s_secrets.Length,
+                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_publishedAt, s_contexts.Count);
         }
     }
 
@@ -237,6 +261,7 @@ public static unsafe class SessionTickets
 
         s_unbound.Keys = TicketKeys.Derive(secrets, []);
         Volatile.Write(ref s_secrets, secrets);
+        s_publishedAt = DateTimeOffset.UtcNow;
     }
 
     /// <summary>

@@ -120,7 +120,7 @@ public sealed class SessionTicketTests : IAsyncLifetime
         byte[] first = SessionTickets.Secrets[0];
         for (int i = 1; i <= 6; i++)
         {
-            SessionTickets.Rotate();
+            Assert.True(SessionTickets.Rotate());
             Assert.Equal(Math.Min(i + 1, 5), SessionTickets.Secrets.Count);
             Assert.Equal(i < 5, SessionTickets.Secrets.Contains(first));
         }
@@ -129,6 +129,9 @@ public sealed class SessionTicketTests : IAsyncLifetime
         Assert.Equal(5, SessionTickets.Secrets.Count);
         SessionTickets.Configure(settings with { Rotate = TimeSpan.FromHours(1) });
         Assert.Single(SessionTickets.Secrets);
+        SessionTickets.Configure(settings with { Secrets = [RandomNumberGenerator.GetBytes(80)] });
+        Assert.False(SessionTickets.Rotate()); // keys from files rotate by rewriting the files
+        Assert.True(SessionTickets.Status().FromFiles);
     }
 
     [Fact]

@@ -123,6 +123,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 case ("GET", "/v1/logs"):
                     await LogsAsync(c, query).ConfigureAwait(false);
                     return;
+                case ("GET", "/v1/tls/session-tickets"):
+                    await Json(c, 200, SessionTicketsJson()).ConfigureAwait(false);
+                    return;
+                case ("POST", "/v1/tls/session-tickets/rotate"):
+                    await RotateSessionTicketsAsync(c).ConfigureAwait(false);
+                    return;
                 case ("GET", "/v1/metrics"):
                     await Text(c, 200, "text/plain; version=0.0.4; charset=utf-8", Metrics()).ConfigureAwait(false);
                     return;
@@ -136,7 +142,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
             bool known = path is "/v1/status" or "/v1/config" or "/v1/config/revisions" or "/v1/config/rollback" or "/v1/reload"
                 or "/v1/routes" or "/v1/clusters" or "/v1/certificates" or "/v1/tenants" or "/v1/listeners" or "/v1/metrics" or "/v1/logs"
-                or "/v1/access-log/reopen";
+                or "/v1/access-log/reopen" or "/v1/tls/session-tickets" or "/v1/tls/session-tickets/rotate";
             await Json(c, known ? 405 : 404, AdminJson.Problem(known ? 405 : 404, known ? "Method Not Allowed" : "Not Found",
                 known ? $"{method} is not supported on {path}" : $"no admin endpoint {path}")).ConfigureAwait(false);
         }
@@ -149,6 +155,42 @@ public sealed class AdminDispatcher : IRequestDispatcher
             _logger.LogError(e, "admin: {Method} {Path} failed", method, path);
             await Json(c, 500, AdminJson.Problem(500, "Internal Server Error", e.Message)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>How session tickets are sealed: counts and times, never a key or a key's name.</summary>
+    private static byte[] SessionTicketsJson()
+    {
+        Tls.SessionTicketStatus t = Tls.SessionTickets.Status();
+        return AdminJson.Write(w =>
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("ownKeys", t.Available); // false: OpenSSL's own keys (the appliance could not reach it)
+            w.WriteBoolean("enabled", t.Enabled);
+            w.WriteString("source", t.FromFiles ? "keyFiles" : "generated");
+            w.WriteNumber("keys", t.Keys);
+            if (t.Rotate is { } rotate)
+            {
+                w.WriteNumber("rotateSeconds", (long)rotate.TotalSeconds);
+            }
+
+            w.WriteString("newestKeySince", t.NewestKeySince);
+            w.WriteNumber("certificateContexts", t.Contexts);
+            w.WriteEndObject();
+        });
+    }
+
+    /// <summary>A new generated key seals from now on (the older ones still open tickets); 409 when the keys come from files.</summary>
+    private async ValueTask RotateSessionTicketsAsync(RequestContext c)
+    {
+        if (!Tls.SessionTickets.Rotate())
+        {
+            await Json(c, 409, AdminJson.Problem(409, "Conflict",
+                "the session ticket keys come from server.sessionTickets.keyFiles: rotate them by rewriting the files")).ConfigureAwait(false);
+            return;
+        }
+
+        _logger.LogInformation("tls: session ticket keys rotated (admin api): {Tickets}", Tls.SessionTickets.Describe());
+        await Json(c, 200, SessionTicketsJson()).ConfigureAwait(false);
     }
 
     /// <summary>Opens the access log by its path again (after logrotate moved it): 200 with the path, 404 when there is none.</summary>

@@ -37,6 +37,8 @@ public static class CtlCommand
           subscriptions approve|reject ID decide a pending subscription
           logs tail [-n N] [-f]           the last N lines logged (default 100); -f keeps following
           access-log reopen               open the access log file again by its path (after logrotate; like SIGUSR1)
+          tickets                         TLS session tickets: enabled, key source and count, since when the newest seals
+          tickets rotate                  a new generated ticket key seals from now on (older ones still open tickets)
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
@@ -137,6 +139,8 @@ public static class CtlCommand
             ["logs", "tail"] => (HttpMethod.Get, $"/v1/logs?lines={lines}{(follow ? "&follow=true" : "")}", null, null),
             ["access-log", "reopen"] or ["logs", "reopen"] => (HttpMethod.Post, "/v1/access-log/reopen", null, null),
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
+            ["tickets"] => (HttpMethod.Get, "/v1/tls/session-tickets", null, null),
+            ["tickets", "rotate"] => (HttpMethod.Post, "/v1/tls/session-tickets/rotate", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),
             ["consumers", "create", string tenant, string name] =>
                 (HttpMethod.Post, "/v1/consumers", null, JsonObject(("tenant", tenant), ("name", name))),

@@ -68,6 +68,12 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             await app.WaitForLineAsync(@"certificates reloaded \(.*\): files re-read: [^;]*current\.key[^;]*; session ticket keys: 2 key file");
 
             Assert.Equal((true, 1), await Handshake(port, "-sess_in")); // the previous key opens it; a ticket from the new one follows
+
+            // Keys from files are not rotated by the admin API: that would leave the other nodes behind.
+            Peer.Result rotate = await Peer.RunAsync("curl", ["-sS", "--unix-socket", File("admin.sock"), "-X", "POST", "-w", "\n%{http_code}",
+                "http://appliance/v1/tls/session-tickets/rotate"]);
+            Assert.EndsWith("409", rotate.Stdout.TrimEnd());
+            Assert.Contains("rewriting the files", rotate.Stdout);
         }
     }
 }
