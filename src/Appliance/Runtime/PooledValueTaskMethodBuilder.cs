@@ -193,6 +193,14 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     private static readonly ContextCallback s_moveNext = static state => ((PooledBox<TResult, TStateMachine>)state!).StateMachine.MoveNext();
     private static readonly Stack<PooledBox<TResult, TStateMachine>> s_pool = new();
 
+    // A few boxes per thread in front of the shared pool: an exchange mostly ends on the thread it started on (the
+    // connection's event thread, which runs many connections' exchanges at once), so most rents and returns take no lock.
+    private const int ThreadCacheSize = 32;
+    [ThreadStatic]
+    private static PooledBox<TResult, TStateMachine>?[]? t_cache;
+    [ThreadStatic]
+    private static int t_cached;
+
     public TStateMachine StateMachine = default!;
     public ExecutionContext? Context;
 
@@ -200,6 +208,14 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
 
     public static PooledBox<TResult, TStateMachine> Rent()
     {
+        if (t_cached > 0)
+        {
+            int i = --t_cached;
+            PooledBox<TResult, TStateMachine> cached = t_cache![i]!;
+            t_cache[i] = null;
+            return cached;
+        }
+
         lock (s_pool)
         {
             if (s_pool.TryPop(out PooledBox<TResult, TStateMachine>? box))
@@ -228,6 +244,13 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     {
         StateMachine = default!;
         Context = null;
+        PooledBox<TResult, TStateMachine>?[] cache = t_cache ??= new PooledBox<TResult, TStateMachine>?[ThreadCacheSize];
+        if (t_cached < cache.Length)
+        {
+            cache[t_cached++] = this;
+            return;
+        }
+
         lock (s_pool)
         {
             if (s_pool.Count < PooledValueTaskMethodBuilder<TResult>.PoolSize)
