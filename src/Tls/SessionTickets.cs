@@ -13,15 +13,12 @@ namespace Appliance.Tls;
 /// </summary>
 public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> Secrets, TimeSpan Rotate)
 {
-    /// <summary>How long OpenSSL accepts a session (its default timeout, which .NET keeps): generated keys are kept this long after their successor came.</summary>
+    /// <summary>How long OpenSSL accepts a session (its default timeout, which .NET keeps): a generated key still opens tickets this long after it stopped sealing.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromHours(2);
 
     public static readonly SessionTicketSettings Default = new(true, [], TimeSpan.FromHours(1));
 
     public static bool IsKeyLength(long length) => length is 80 or 48;
-
-    /// <summary>How many keys a generated ring holds: the current one and enough predecessors to open any live ticket.</summary>
-    public int GeneratedKeys => 1 + (int)Math.Ceiling(TicketLifetime / Rotate);
 
     public bool Equals(SessionTicketSettings? other) =>
         other is not null && Enabled == other.Enabled && Rotate == other.Rotate
@@ -31,7 +28,7 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
 
     public override string ToString() =>
         !Enabled ? "off (resumption by the server's session cache only)"
-        : Secrets.Count == 0 ? $"random keys, a new one every {Duration(Rotate)}, each kept {Duration(TicketLifetime + Rotate)}"
+        : Secrets.Count == 0 ? $"random keys, a new one every {Duration(Rotate)}, each opening tickets {Duration(TicketLifetime)} after it stops sealing"
         : $"{Secrets.Count} key file(s); the first seals new tickets";
 
     private static string Duration(TimeSpan t) => t.TotalHours >= 1 && t.Minutes == 0 ? $"{t.TotalHours:0}h" : $"{t.TotalMinutes:0}m";
@@ -114,10 +111,11 @@ public static unsafe class SessionTickets
     private static readonly Lock s_lock = new();
     private static readonly ConcurrentDictionary<nint, Context> s_contexts = new();
     private static SessionTicketSettings s_settings = SessionTicketSettings.Default;
-    private static byte[][] s_secrets = [RandomNumberGenerator.GetBytes(80)];
-    private static readonly Context s_unbound = new(0, []) { Keys = TicketKeys.Derive(s_secrets, []) };
-    private static ITimer? s_rotation;
-    private static DateTimeOffset s_publishedAt = DateTimeOffset.UtcNow;
+    private static TimeProvider s_time = TimeProvider.System;
+    private static byte[][] s_secrets = [RandomNumberGenerator.GetBytes(80)]; // newest first
+    private static DateTimeOffset[] s_retired = [DateTimeOffset.MaxValue];     // when each stopped sealing (the newest: never)
+    private static DateTimeOffset s_newestSince = DateTimeOffset.UtcNow;
+    private static ITimer? s_timer;
 
     /// <summary>Whether the appliance seals tickets itself (false where OpenSSL could not be reached: its own keys then).</summary>
     public static bool Available => OpenSslLibrary.Available;
@@ -126,8 +124,8 @@ public static unsafe class SessionTickets
     public static string Describe() => Available ? s_settings.ToString() : "OpenSSL's own keys (the appliance cannot reach its ticket callback)";
 
     /// <summary>
-    /// Takes the settings of a config (at start and on every apply or reload). Generated keys survive an apply with
-    /// the same rotation; key files are re-read by the compiler, and a change takes effect here.
+    /// Takes the settings of a config (at start and on every apply or reload). Generated keys survive an apply, a
+    /// changed rotation included; key files are re-read by the compiler, and new contents take effect here.
     /// </summary>
     public static void Configure(SessionTicketSettings settings, TimeProvider? time = null)
     {
@@ -135,6 +133,7 @@ public static unsafe class SessionTickets
         {
             SessionTicketSettings before = s_settings;
             s_settings = settings;
+            s_time = time ?? TimeProvider.System;
             if (settings.Enabled != before.Enabled)
             {
                 foreach (Context c in s_contexts.Values)
@@ -144,30 +143,40 @@ public static unsafe class SessionTickets
             }
 
             bool generated = settings.Secrets.Count == 0;
-            if (generated && before.Secrets.Count == 0 && settings.Rotate == before.Rotate && s_rotation is not null)
-            {
-                return; // the same generated ring keeps turning
-            }
-
-            s_rotation?.Dispose();
-            s_rotation = null;
             if (generated)
             {
-                Publish([RandomNumberGenerator.GetBytes(80)]);
-                s_rotation = (time ?? TimeProvider.System).CreateTimer(_ => Rotate(), null, settings.Rotate, settings.Rotate);
+                if (before.Secrets.Count > 0)
+                {
+                    Publish([RandomNumberGenerator.GetBytes(80)], [DateTimeOffset.MaxValue]); // the file keys go
+                }
+
+                if (s_timer is null || settings.Rotate != before.Rotate || time is not null)
+                {
+                    s_timer?.Dispose();
+                    TimeSpan tick = settings.Rotate < TimeSpan.FromMinutes(1) ? settings.Rotate : TimeSpan.FromMinutes(1);
+                    s_timer = s_time.CreateTimer(static _ => Tick(), null, tick, tick);
+                }
             }
-            else if (!before.Secrets.SequenceEqual(settings.Secrets))
+            else
             {
-                Publish([.. settings.Secrets]);
+                s_timer?.Dispose();
+                s_timer = null;
+                if (!SameSecrets(before.Secrets, settings.Secrets) || before.Secrets.Count == 0)
+                {
+                    DateTimeOffset now = s_time.GetUtcNow();
+                    Publish([.. settings.Secrets], [DateTimeOffset.MaxValue, .. settings.Secrets.Skip(1).Select(_ => now)]);
+                }
             }
         }
     }
 
     /// <summary>
-    /// A new generated key seals from now on; the oldest beyond the ticket lifetime is dropped (the timer's turn, or
-    /// an operator's). False when the keys come from files: those rotate by rewriting the files.
+    /// A new generated key seals from now on (the timer's turn, or an operator's). The older keys still open tickets
+    /// until the ticket lifetime has passed since each stopped sealing, unless <paramref name="revoke"/>: then they are
+    /// dropped at once and every outstanding ticket needs a full handshake (a key suspected to have leaked). False
+    /// when the keys come from files: those rotate by rewriting the files.
     /// </summary>
-    public static bool Rotate()
+    public static bool Rotate(bool revoke = false)
     {
         lock (s_lock)
         {
@@ -176,10 +185,46 @@ public static unsafe class SessionTickets
                 return false;
             }
 
-            Publish([RandomNumberGenerator.GetBytes(80), .. s_secrets.Take(s_settings.GeneratedKeys - 1)]);
+            RotateLocked(revoke);
             return true;
         }
     }
+
+    /// <summary>The timer's tick (every minute, or every rotation interval if shorter): rotates when due, drops expired keys.</summary>
+    internal static void Tick()
+    {
+        lock (s_lock)
+        {
+            if (s_settings.Secrets.Count > 0)
+            {
+                return;
+            }
+
+            DateTimeOffset now = s_time.GetUtcNow();
+            if (now - s_newestSince >= s_settings.Rotate)
+            {
+                RotateLocked(revoke: false);
+            }
+            else if (s_retired.Any(r => Expired(r, now)))
+            {
+                Publish(s_secrets, s_retired);
+            }
+        }
+    }
+
+    private static void RotateLocked(bool revoke)
+    {
+        DateTimeOffset now = s_time.GetUtcNow();
+        byte[][] secrets = revoke ? [RandomNumberGenerator.GetBytes(80)] : [RandomNumberGenerator.GetBytes(80), .. s_secrets];
+        DateTimeOffset[] retired = revoke ? [DateTimeOffset.MaxValue] : [DateTimeOffset.MaxValue, now, .. s_retired.Skip(1)];
+        Publish(secrets, retired);
+    }
+
+    private static bool Expired(DateTimeOffset retired, DateTimeOffset now) =>
+        retired != DateTimeOffset.MaxValue && now - retired >= SessionTicketSettings.TicketLifetime;
+
+    private static bool SameSecrets(IReadOnlyList<byte[]> a, IReadOnlyList<byte[]> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.AsSpan().SequenceEqual(p.Second));
 
     /// <summary>What the admin API shows: never a key or a key name.</summary>
     public static SessionTicketStatus Status()
@@ -187,7 +232,7 @@ public static unsafe class SessionTickets
         lock (s_lock)
         {
             return new SessionTicketStatus(Available, s_settings.Enabled, s_settings.Secrets.Count > 0, s_secrets.Length,
-                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_publishedAt, s_contexts.Count);
+                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count);
         }
     }
 
@@ -251,17 +296,32 @@ public static unsafe class SessionTickets
         _ = enabled ? OpenSslLibrary.SslCtxClearOptions(handle, SslOpNoTicket) : OpenSslLibrary.SslCtxSetOptions(handle, SslOpNoTicket);
     }
 
-    /// <summary>Under the lock: new secrets, and every context's keys derived from them before any handshake sees them.</summary>
-    private static void Publish(byte[][] secrets)
+    /// <summary>
+    /// Under the lock: new secrets (file keys are never dropped for age: the files say which are in force), and every
+    /// context's keys derived from them before any handshake sees them.
+    /// </summary>
+    private static void Publish(byte[][] secrets, DateTimeOffset[] retired)
     {
+        if (s_settings.Secrets.Count == 0)
+        {
+            DateTimeOffset now = s_time.GetUtcNow();
+            bool[] keep = [.. retired.Select(r => !Expired(r, now))];
+            secrets = [.. secrets.Where((_, i) => keep[i])];
+            retired = [.. retired.Where((_, i) => keep[i])];
+        }
+
         foreach (Context c in s_contexts.Values)
         {
             c.Keys = TicketKeys.Derive(secrets, c.CertificateHash);
         }
 
-        s_unbound.Keys = TicketKeys.Derive(secrets, []);
+        if (!ReferenceEquals(secrets[0], s_secrets[0]))
+        {
+            s_newestSince = s_time.GetUtcNow(); // a new key seals
+        }
+
+        s_retired = retired;
         Volatile.Write(ref s_secrets, secrets);
-        s_publishedAt = DateTimeOffset.UtcNow;
     }
 
     /// <summary>
@@ -275,7 +335,14 @@ public static unsafe class SessionTickets
     {
         try
         {
-            TicketKeys keys = (s_contexts.TryGetValue(OpenSslLibrary.SslGetSslCtx(ssl), out Context? c) ? c : s_unbound).Keys;
+            // No context of ours (unpinned while this handshake ran), or no HMAC context (OpenSSL makes one only when
+            // a callback was set at the handshake's start): no ticket sealed, none opened (a full handshake).
+            if (cipher == 0 || hmac == 0 || !s_contexts.TryGetValue(OpenSslLibrary.SslGetSslCtx(ssl), out Context? c))
+            {
+                return 0;
+            }
+
+            TicketKeys keys = c.Keys;
             int index = 0;
             if (seal != 0)
             {

@@ -111,27 +111,81 @@ public sealed class SessionTicketTests : IAsyncLifetime
         Assert.Contains("TLS session ticket:", on.Output);
     }
 
-    [Fact]
-    public void Generated_keys_rotate_and_the_oldest_goes_after_the_ticket_lifetime()
+    /// <summary>A clock the test moves (the timer it makes is real, and its ticks read this clock: idempotent).</summary>
+    private sealed class ManualClock : TimeProvider
     {
-        var settings = SessionTicketSettings.Default with { Rotate = TimeSpan.FromMinutes(30) };
-        Assert.Equal(5, settings.GeneratedKeys); // the newest and four predecessors: 2 h of tickets
-        SessionTickets.Configure(settings);
+        public DateTimeOffset Now { get; set; } = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public void Generated_keys_rotate_on_time_and_each_opens_tickets_for_the_lifetime_after_it_stops_sealing()
+    {
+        var clock = new ManualClock();
+        SessionTickets.Configure(SessionTicketSettings.Default with { Rotate = TimeSpan.FromMinutes(30) }, clock);
         byte[] first = SessionTickets.Secrets[0];
-        for (int i = 1; i <= 6; i++)
+        clock.Now += TimeSpan.FromMinutes(29);
+        SessionTickets.Tick();
+        Assert.Same(first, SessionTickets.Secrets[0]); // not due yet
+
+        clock.Now += TimeSpan.FromMinutes(1);
+        SessionTickets.Tick();
+        Assert.Equal(2, SessionTickets.Secrets.Count); // first stopped sealing at 12:30
+        for (int i = 0; i < 3; i++)
         {
-            Assert.True(SessionTickets.Rotate());
-            Assert.Equal(Math.Min(i + 1, 5), SessionTickets.Secrets.Count);
-            Assert.Equal(i < 5, SessionTickets.Secrets.Contains(first));
+            clock.Now += TimeSpan.FromMinutes(30);
+            SessionTickets.Tick();
         }
 
-        SessionTickets.Configure(settings); // the same settings again (an apply): the ring keeps turning
+        Assert.Equal(5, SessionTickets.Secrets.Count); // 14:00: first retired 1.5 h ago, still opens tickets
+        Assert.Contains(first, SessionTickets.Secrets);
+        clock.Now += TimeSpan.FromMinutes(30);
+        SessionTickets.Tick();
+        Assert.DoesNotContain(first, SessionTickets.Secrets); // 14:30: 2 h after it stopped sealing
         Assert.Equal(5, SessionTickets.Secrets.Count);
-        SessionTickets.Configure(settings with { Rotate = TimeSpan.FromHours(1) });
+
+        // Rotations by hand in quick succession drop nothing early: retention is by age, not by count.
+        byte[] newest = SessionTickets.Secrets[0];
+        Assert.True(SessionTickets.Rotate());
+        Assert.True(SessionTickets.Rotate());
+        Assert.Equal(7, SessionTickets.Secrets.Count);
+        Assert.Contains(newest, SessionTickets.Secrets);
+        Assert.Equal(clock.Now, SessionTickets.Status().NewestKeySince);
+
+        // A changed rotation keeps the keys (outstanding tickets still open); revoking drops every older key at once.
+        SessionTickets.Configure(SessionTicketSettings.Default with { Rotate = TimeSpan.FromHours(1) }, clock);
+        Assert.Equal(7, SessionTickets.Secrets.Count);
+        Assert.True(SessionTickets.Rotate(revoke: true));
         Assert.Single(SessionTickets.Secrets);
-        SessionTickets.Configure(settings with { Secrets = [RandomNumberGenerator.GetBytes(80)] });
+        Assert.DoesNotContain(newest, SessionTickets.Secrets);
+
+        SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = [RandomNumberGenerator.GetBytes(80)] }, clock);
         Assert.False(SessionTickets.Rotate()); // keys from files rotate by rewriting the files
+        Assert.False(SessionTickets.Rotate(revoke: true));
         Assert.True(SessionTickets.Status().FromFiles);
+        clock.Now += TimeSpan.FromDays(1);
+        SessionTickets.Tick();
+        Assert.Single(SessionTickets.Secrets); // file keys never expire by age
+    }
+
+    [Fact]
+    public async Task A_ticket_opens_only_for_the_certificate_that_issued_it()
+    {
+        LoadedCertificate other = TestCertificates.Create("other", "other.example.com");
+        var store = new CertificateStore([_certificate, other], "tickets", new TlsServerOptions());
+        store.BeginService();
+        await using var server = LoopbackTlsServer.Start(store);
+        string session = _directory.File("cross.pem");
+        async Task<string> Connect(string name, string option) =>
+            (await OpenSsl.RunAsync(["s_client", "-connect", server.Address, "-servername", name, "-ign_eof", "-tls1_3", option, session])).Output;
+
+        Assert.Contains("New, TLSv1.3", await Connect("tickets.example.com", "-sess_out"));
+        Assert.Contains("Reused, TLSv1.3", await Connect("tickets.example.com", "-sess_in"));
+        string crossed = await Connect("other.example.com", "-sess_in"); // the same secret, another certificate's keys
+        Assert.Contains("New, TLSv1.3", crossed);
+        Assert.Contains("CN = other", crossed);
+        store.EndService();
     }
 
     [Fact]

@@ -127,7 +127,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
                     await Json(c, 200, SessionTicketsJson()).ConfigureAwait(false);
                     return;
                 case ("POST", "/v1/tls/session-tickets/rotate"):
-                    await RotateSessionTicketsAsync(c).ConfigureAwait(false);
+                    await RotateSessionTicketsAsync(c, query).ConfigureAwait(false);
                     return;
                 case ("GET", "/v1/metrics"):
                     await Text(c, 200, "text/plain; version=0.0.4; charset=utf-8", Metrics()).ConfigureAwait(false);
@@ -179,17 +179,37 @@ public sealed class AdminDispatcher : IRequestDispatcher
         });
     }
 
-    /// <summary>A new generated key seals from now on (the older ones still open tickets); 409 when the keys come from files.</summary>
-    private async ValueTask RotateSessionTicketsAsync(RequestContext c)
+    /// <summary>
+    /// A new generated key seals from now on; the older ones still open tickets, unless <c>?revoke=true</c> drops them
+    /// (a key suspected to have leaked: every outstanding ticket then needs a full handshake). 409 when the keys come
+    /// from files.
+    /// </summary>
+    private async ValueTask RotateSessionTicketsAsync(RequestContext c, string query)
     {
-        if (!Tls.SessionTickets.Rotate())
+        string? revokeValue = null;
+        foreach (string pair in query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (pair.StartsWith("revoke=", StringComparison.Ordinal))
+            {
+                revokeValue = pair["revoke=".Length..];
+            }
+        }
+
+        if (revokeValue is not (null or "true" or "false"))
+        {
+            await Json(c, 400, AdminJson.Problem(400, "Bad Request", "revoke must be true or false")).ConfigureAwait(false);
+            return;
+        }
+
+        bool revoke = revokeValue == "true";
+        if (!Tls.SessionTickets.Rotate(revoke))
         {
             await Json(c, 409, AdminJson.Problem(409, "Conflict",
                 "the session ticket keys come from server.sessionTickets.keyFiles: rotate them by rewriting the files")).ConfigureAwait(false);
             return;
         }
 
-        _logger.LogInformation("tls: session ticket keys rotated (admin api): {Tickets}", Tls.SessionTickets.Describe());
+        _logger.LogInformation("tls: session ticket keys {Action} (admin api): {Tickets}", revoke ? "revoked" : "rotated", Tls.SessionTickets.Describe());
         await Json(c, 200, SessionTicketsJson()).ConfigureAwait(false);
     }
 

@@ -39,6 +39,7 @@ public static class CtlCommand
           access-log reopen               open the access log file again by its path (after logrotate; like SIGUSR1)
           tickets                         TLS session tickets: enabled, key source and count, since when the newest seals
           tickets rotate                  a new generated ticket key seals from now on (older ones still open tickets)
+          tickets revoke                  as rotate, and every older key is dropped at once (a key suspected to have leaked)
           metrics                         Prometheus text
 
         The socket defaults to $APPLIANCE_SOCKET, else ./state/admin.sock when it exists, else /run/appliance/admin.sock.
@@ -141,6 +142,7 @@ public static class CtlCommand
             ["listeners"] => (HttpMethod.Get, "/v1/listeners", null, null),
             ["tickets"] => (HttpMethod.Get, "/v1/tls/session-tickets", null, null),
             ["tickets", "rotate"] => (HttpMethod.Post, "/v1/tls/session-tickets/rotate", null, null),
+            ["tickets", "revoke"] => (HttpMethod.Post, "/v1/tls/session-tickets/rotate?revoke=true", null, null),
             ["consumers", string tenant] => (HttpMethod.Get, $"/v1/consumers?tenant={Uri.EscapeDataString(tenant)}", null, null),
             ["consumers", "create", string tenant, string name] =>
                 (HttpMethod.Post, "/v1/consumers", null, JsonObject(("tenant", tenant), ("name", name))),

@@ -277,6 +277,7 @@ public sealed class ConfigCompiler
             if (files.Count is 0 or > 16)
             {
                 Error($"{p}.keyFiles", "must name 1 to 16 files (absent: random keys made in memory)");
+                files = [];
             }
 
             if (c.Rotate is not null)
@@ -296,7 +297,10 @@ public sealed class ConfigCompiler
         return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate);
     }
 
-    /// <summary>A ticket key file: exactly 80 or 48 bytes, checked before anything is read.</summary>
+    /// <summary>
+    /// A ticket key file: exactly 80 or 48 bytes. The size is taken from the file system before the file is opened,
+    /// so a FIFO, a device or a tty (size 0) is refused without blocking on it, and a huge file is never read.
+    /// </summary>
     private byte[]? ReadTicketKey(string? file, string path)
     {
         if (string.IsNullOrWhiteSpace(file) || file.Contains('\0'))
@@ -308,18 +312,31 @@ public sealed class ConfigCompiler
         string full = TlsFile(file);
         try
         {
-            using var stream = new FileStream(full, FileMode.Open, FileAccess.Read);
-            if (!SessionTicketSettings.IsKeyLength(stream.Length))
+            var info = new FileInfo(full);
+            if (!info.Exists)
             {
-                Error(path, $"'{full}' holds {stream.Length} bytes; a ticket key is 80 random bytes (openssl rand 80 > file), or 48 as older nginx keys");
+                Error(path, $"cannot read '{full}': no such file");
                 return null;
             }
 
-            byte[] secret = new byte[stream.Length];
+            if (!SessionTicketSettings.IsKeyLength(info.Length))
+            {
+                Error(path, $"'{full}' holds {info.Length} bytes; a ticket key is 80 random bytes (openssl rand 80 > file), or 48 as older nginx keys");
+                return null;
+            }
+
+            using var stream = new FileStream(full, FileMode.Open, FileAccess.Read);
+            byte[] secret = new byte[info.Length];
             stream.ReadExactly(secret);
+            if (stream.ReadByte() != -1)
+            {
+                Error(path, $"'{full}' grew while it was read; read again once it is written whole");
+                return null;
+            }
+
             return secret;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
             Error(path, $"cannot read '{full}': {e.Message}");
             return null;

@@ -86,6 +86,8 @@ public static class ConfigLoader
 
     public static string SerializeFragment(TenantConfig c) => JsonSerializer.Serialize(c, ConfigJsonContext.Default.TenantConfig);
 
+    public static string SerializeFragment(SessionTicketsConfig? c) => c is null ? "" : JsonSerializer.Serialize(c, ConfigJsonContext.Default.SessionTicketsConfig);
+
     /// <summary>"$.routes[2].match" → "routes[2].match".</summary>
     internal static string ToConfigPath(string? jsonPath)
     {

@@ -620,6 +620,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         Compare("cluster", a.Clusters?.Select(c => (c.Id ?? "", ConfigLoader.SerializeFragment(c))), next.Clusters?.Select(c => (c.Id ?? "", ConfigLoader.SerializeFragment(c))), changes);
         Compare("certificate", a.Certificates?.Select(c => (c.Name ?? "", ConfigLoader.SerializeFragment(c))), next.Certificates?.Select(c => (c.Name ?? "", ConfigLoader.SerializeFragment(c))), changes);
         Compare("tenant", a.Tenants?.Select(t => (t.Id ?? "", ConfigLoader.SerializeFragment(t))), next.Tenants?.Select(t => (t.Id ?? "", ConfigLoader.SerializeFragment(t))), changes);
+        if (ConfigLoader.SerializeFragment(a.Server?.SessionTickets) != ConfigLoader.SerializeFragment(next.Server?.SessionTickets))
+        {
+            changes.Add("session tickets changed");
+        }
+
         return changes;
     }
 

@@ -153,37 +153,6 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Session_tickets_are_shown_without_key_material_and_rotated_on_demand()
-    {
-        (string body, int status) = Split(await Admin("GET", "/v1/tls/session-tickets"));
-        Assert.Equal(200, status);
-        using (JsonDocument before = JsonDocument.Parse(body))
-        {
-            JsonElement t = before.RootElement;
-            Assert.True(t.GetProperty("ownKeys").GetBoolean());
-            Assert.True(t.GetProperty("enabled").GetBoolean());
-            Assert.Equal("generated", t.GetProperty("source").GetString());
-            Assert.True(t.GetProperty("keys").GetInt32() >= 1);
-            Assert.Equal(3600, t.GetProperty("rotateSeconds").GetInt64());
-            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts"],
-                t.EnumerateObject().Select(p => p.Name)); // counts and times only: no key, no key name
-            DateTimeOffset since = t.GetProperty("newestKeySince").GetDateTimeOffset();
-
-            (string rotated, int rotateStatus) = Split(await Admin("POST", "/v1/tls/session-tickets/rotate"));
-            Assert.Equal(200, rotateStatus);
-            using JsonDocument after = JsonDocument.Parse(rotated);
-            Assert.True(after.RootElement.GetProperty("keys").GetInt32() >= 2); // the new key, and the one before still opens tickets
-            Assert.True(after.RootElement.GetProperty("newestKeySince").GetDateTimeOffset() >= since);
-        }
-
-        Assert.Equal(405, Split(await Admin("DELETE", "/v1/tls/session-tickets")).Status);
-        Assert.Equal(405, Split(await Admin("GET", "/v1/tls/session-tickets/rotate")).Status);
-        Peer.Result ctl = await Peer.RunAsync("dotnet", [ApplianceProcess.AssemblyPath, "ctl", "--socket", Socket, "tickets", "rotate"]);
-        Assert.True(ctl.ExitCode == 0, ctl.All);
-        Assert.Contains("generated", ctl.Stdout);
-    }
-
-    [Fact]
     public async Task Ctl_shows_status_and_refuses_bad_configs_with_exit_1()
     {
         Peer.Result status = await Peer.RunAsync("dotnet", [ApplianceProcess.AssemblyPath, "ctl", "--socket", Socket, "status"]);

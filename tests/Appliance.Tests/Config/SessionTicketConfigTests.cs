@@ -97,6 +97,30 @@ public sealed class SessionTicketConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_fifo_or_a_device_is_refused_by_its_size_without_being_opened()
+    {
+        string fifo = Path.Combine(_dir, "fifo.key");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo))
+        {
+            mkfifo.WaitForExit();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        // Opening a FIFO for reading would wait for a writer for ever: the compile returning at all is the point.
+        ConfigError e = Assert.Single(Errors(Config("""{ "keyFiles": ["fifo.key"] }""")));
+        Assert.Contains("holds 0 bytes", e.Message);
+        Assert.Contains(Errors(Config("""{ "keyFiles": ["/dev/zero"] }""")), x => x.Message.Contains("holds 0 bytes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Too_many_key_files_are_refused_before_any_is_read()
+    {
+        string files = string.Join(", ", Enumerable.Range(0, 17).Select(i => $"\"missing{i}.key\""));
+        ConfigError e = Assert.Single(Errors(Config($$"""{ "keyFiles": [{{files}}] }""")));
+        Assert.Equal("server.sessionTickets.keyFiles", e.Path);
+    }
+
+    [Fact]
     public void A_directory_given_as_a_key_file_is_refused()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "keys"));

@@ -1,13 +1,15 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Appliance.Tests.Support;
 
 namespace Appliance.Tests.Tls;
 
 /// <summary>
-/// server.sessionTickets.keyFiles on the real process: a session outlives a restart, and key files rewritten in
-/// place (the newest first, the one it replaces second) are taken without one; openssl s_client -msg counts the
-/// NewSessionTicket messages of each handshake.
+/// server.sessionTickets on the real process (the keys are process-wide, so not in-process beside other tests):
+/// with key files a session outlives a restart, and files rewritten in place (the newest first, the one it replaces
+/// second) are taken without one; generated keys are shown and rotated through the admin API and ctl. openssl
+/// s_client -msg counts the NewSessionTicket messages of each handshake.
 /// </summary>
 public sealed class SessionTicketKeyFileTests : IDisposable
 {
@@ -17,12 +19,12 @@ public sealed class SessionTicketKeyFileTests : IDisposable
 
     private string File(string name) => Path.Combine(_dir, name);
 
-    private async Task<(ApplianceProcess App, int Port)> StartAsync()
+    private async Task<(ApplianceProcess App, int Port)> StartAsync(string tickets = """{ "keyFiles": ["current.key", "previous.key"] }""")
     {
         string config = File("appliance.json");
         await System.IO.File.WriteAllTextAsync(config, $$"""
         {
-          "server": { "stateDirectory": "state", "sessionTickets": { "keyFiles": ["current.key", "previous.key"] } },
+          "server": { "stateDirectory": "state", "sessionTickets": {{tickets}} },
           "admin": { "socketPath": "{{File("admin.sock")}}" },
           "listeners": [ { "name": "https", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost" } ],
           "certificates": [ { "name": "localhost", "hosts": ["localhost"], "certificatePath": "{{TestCertificates.Cert("localhost")}}", "keyPath": "{{TestCertificates.Key("localhost")}}" } ],
@@ -74,6 +76,61 @@ public sealed class SessionTicketKeyFileTests : IDisposable
                 "http://appliance/v1/tls/session-tickets/rotate"]);
             Assert.EndsWith("409", rotate.Stdout.TrimEnd());
             Assert.Contains("rewriting the files", rotate.Stdout);
+        }
+    }
+
+    private Task<Peer.Result> Admin(string method, string path) =>
+        Peer.RunAsync("curl", ["-sS", "--max-time", "20", "--unix-socket", File("admin.sock"), "-X", method, "-w", "\n%{http_code}", "http://appliance" + path]);
+
+    private static (string Body, int Status) Split(Peer.Result r)
+    {
+        int nl = r.Stdout.LastIndexOf('\n');
+        return (r.Stdout[..nl], int.Parse(r.Stdout[(nl + 1)..]));
+    }
+
+    [Fact]
+    public async Task Generated_keys_are_shown_without_key_material_rotated_and_revoked_on_demand()
+    {
+        var (app, port) = await StartAsync("""{ "rotate": "30m" }""");
+        await using (app)
+        {
+            (string body, int status) = Split(await Admin("GET", "/v1/tls/session-tickets"));
+            Assert.Equal(200, status);
+            using JsonDocument before = JsonDocument.Parse(body);
+            JsonElement t = before.RootElement;
+            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts"],
+                t.EnumerateObject().Select(p => p.Name)); // counts and times only: no key, no key name
+            Assert.True(t.GetProperty("ownKeys").GetBoolean());
+            Assert.True(t.GetProperty("enabled").GetBoolean());
+            Assert.Equal("generated", t.GetProperty("source").GetString());
+            Assert.Equal(1, t.GetProperty("keys").GetInt32());
+            Assert.Equal(1800, t.GetProperty("rotateSeconds").GetInt64());
+            DateTimeOffset since = t.GetProperty("newestKeySince").GetDateTimeOffset();
+
+            Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
+            (string rotated, int rotateStatus) = Split(await Admin("POST", "/v1/tls/session-tickets/rotate"));
+            Assert.Equal(200, rotateStatus);
+            using (JsonDocument after = JsonDocument.Parse(rotated))
+            {
+                Assert.Equal(2, after.RootElement.GetProperty("keys").GetInt32()); // the new key, and the one before still opens tickets
+                Assert.True(after.RootElement.GetProperty("newestKeySince").GetDateTimeOffset() > since);
+            }
+
+            Assert.Equal((true, 1), await Handshake(port, "-sess_in")); // opened by the older key, a fresh ticket from the new one
+            await app.WaitForLineAsync(@"tls: session ticket keys rotated \(admin api\)");
+
+            Peer.Result ctl = await Peer.RunAsync("dotnet", [ApplianceProcess.AssemblyPath, "ctl", "--socket", File("admin.sock"), "--json", "tickets", "revoke"]);
+            Assert.True(ctl.ExitCode == 0, ctl.All);
+            using (JsonDocument revoked = JsonDocument.Parse(ctl.Stdout))
+            {
+                Assert.Equal(1, revoked.RootElement.GetProperty("keys").GetInt32()); // every older key dropped
+            }
+
+            Assert.Equal((false, 2), await Handshake(port, "-sess_in")); // a leaked older key would open nothing now
+            await app.WaitForLineAsync(@"tls: session ticket keys revoked \(admin api\)");
+            Assert.Equal(400, Split(await Admin("POST", "/v1/tls/session-tickets/rotate?revoke=maybe")).Status);
+            Assert.Equal(405, Split(await Admin("DELETE", "/v1/tls/session-tickets")).Status);
+            Assert.Equal(405, Split(await Admin("GET", "/v1/tls/session-tickets/rotate")).Status);
         }
     }
 }
