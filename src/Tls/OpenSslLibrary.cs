@@ -16,6 +16,7 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, ulong, ulong> SslCtxSetOptions;
     public static readonly delegate* unmanaged<nint, ulong, ulong> SslCtxClearOptions;
     public static readonly delegate* unmanaged<nint, nint> SslGetSslCtx;
+    public static readonly delegate* unmanaged<nint, int> SslVersion;
     public static readonly delegate* unmanaged<nint, byte*, uint, int> SslCtxSetSessionIdContext;
     public static readonly delegate* unmanaged<byte*, int, int> RandBytes;
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpEncryptInitEx;
@@ -46,6 +47,7 @@ internal static unsafe class OpenSslLibrary
             || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_options", out nint setOptions)
             || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_clear_options", out nint clearOptions)
             || !NativeLibrary.TryGetExport(libssl, "SSL_get_SSL_CTX", out nint getCtx)
+            || !NativeLibrary.TryGetExport(libssl, "SSL_version", out nint version)
             || !NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_session_id_context", out nint setSidCtx)
             || !NativeLibrary.TryGetExport(libcrypto, "RAND_bytes", out nint rand)
             || !NativeLibrary.TryGetExport(libcrypto, "EVP_EncryptInit_ex", out nint encryptInit)
@@ -61,6 +63,7 @@ internal static unsafe class OpenSslLibrary
         SslCtxSetOptions = (delegate* unmanaged<nint, ulong, ulong>)setOptions;
         SslCtxClearOptions = (delegate* unmanaged<nint, ulong, ulong>)clearOptions;
         SslGetSslCtx = (delegate* unmanaged<nint, nint>)getCtx;
+        SslVersion = (delegate* unmanaged<nint, int>)version;
         SslCtxSetSessionIdContext = (delegate* unmanaged<nint, byte*, uint, int>)setSidCtx;
         RandBytes = (delegate* unmanaged<byte*, int, int>)rand;
         EvpEncryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)encryptInit;

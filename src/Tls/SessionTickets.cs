@@ -97,9 +97,10 @@ internal sealed class TicketKeys(TicketKey[] keys)
 /// <item>Keys rotate (a new one every hour by default; the old ones still open tickets for their lifetime), so a key
 /// taken from memory does not open every session the process ever resumed.</item>
 /// <item>An operator's key files make tickets outlive a restart and open on every appliance that shares them.</item>
-/// <item>A resumed TLS 1.3 handshake sends no new ticket unless the one presented was sealed by an older key, as
-/// nginx with key files and h2o do; OpenSSL otherwise issues one on every resumption.</item>
 /// </list>
+/// A resumed TLS 1.3 handshake always gets a fresh ticket: clients use a ticket once (RFC 8446 §C.4; BoringSSL, so
+/// Chrome, and wrk do), and without a fresh one every other connection of theirs is a full handshake. A resumed
+/// TLS 1.2 handshake gets one only when its ticket was sealed by a key that no longer seals (nginx does the same).
 /// The process-wide settings come from <see cref="Configure"/>; each context derives its keys from them and its
 /// certificate (<see cref="TicketKey.Derive"/>).
 /// </summary>
@@ -107,6 +108,7 @@ public static unsafe class SessionTickets
 {
     private const int SslCtrlSetTlsextTicketKeyCb = 72; // SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, OpenSSL 1.1 and 3
     private const ulong SslOpNoTicket = 0x4000;
+    private const int Tls13Version = 0x0304; // TLS1_3_VERSION
 
     private static readonly Lock s_lock = new();
     private static readonly ConcurrentDictionary<nint, Context> s_contexts = new();
@@ -327,7 +329,7 @@ public static unsafe class SessionTickets
     /// <summary>
     /// OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_cb), run inside a handshake. Sealing: the
     /// newest key's name, a random IV, and the cipher and HMAC set up with it (1). Opening: the key the ticket names
-    /// (1, or 2 for "open it and issue a fresh ticket" when that key is no longer the newest), or 0 for a key not
+    /// (2, "open it and issue a fresh ticket", on TLS 1.3 or when that key no longer seals; else 1), or 0 for a key not
     /// held (a full handshake follows). -1 fails the handshake, which only an OpenSSL error does here.
     /// </summary>
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -370,7 +372,7 @@ public static unsafe class SessionTickets
                 }
             }
 
-            return index == 0 ? 1 : 2;
+            return index == 0 && OpenSslLibrary.SslVersion(ssl) != Tls13Version ? 1 : 2;
         }
         catch (Exception)
         {

@@ -52,7 +52,7 @@ public sealed class SessionTicketTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_resumed_tls13_handshake_gets_a_new_ticket_only_when_its_key_was_superseded()
+    public async Task A_resumed_tls13_handshake_always_gets_a_fresh_ticket_and_a_dropped_key_means_a_full_handshake()
     {
         Assert.True(SessionTickets.Available);
         string session = _directory.File("s13.pem");
@@ -61,20 +61,36 @@ public sealed class SessionTicketTests : IAsyncLifetime
         Assert.False(full.Reused);
         Assert.Equal(2, full.Tickets); // OpenSSL's count after a full handshake, unchanged
 
+        // Clients use a TLS 1.3 ticket once (RFC 8446 §C.4): each resumption must leave them a new one.
         var resumed = await Handshake("-tls1_3", session, resume: true);
         Assert.True(resumed.Reused, resumed.Output);
-        Assert.Equal(0, resumed.Tickets); // sealed by the newest key: no fresh ticket (OpenSSL alone sends one)
+        Assert.Equal(1, resumed.Tickets);
 
         byte[] old = SessionTickets.Secrets[0];
         SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = [RandomNumberGenerator.GetBytes(80), old] });
         var renewed = await Handshake("-tls1_3", session, resume: true);
-        Assert.True(renewed.Reused, renewed.Output);
-        Assert.Equal(1, renewed.Tickets); // an older key still opens it, and the client gets a ticket from the newest
+        Assert.True(renewed.Reused, renewed.Output); // an older key still opens it
+        Assert.Equal(1, renewed.Tickets);
 
         SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = [RandomNumberGenerator.GetBytes(80)] });
         var dropped = await Handshake("-tls1_3", session, resume: true);
         Assert.False(dropped.Reused, dropped.Output); // a key no longer held: a full handshake
         Assert.Equal(2, dropped.Tickets);
+    }
+
+    [Fact]
+    public async Task A_resumed_tls12_handshake_gets_a_fresh_ticket_only_when_its_key_no_longer_seals()
+    {
+        string session = _directory.File("r12.pem");
+        Assert.Equal(1, (await Handshake("-tls1_2", session, resume: false)).Tickets);
+        var resumed = await Handshake("-tls1_2", session, resume: true);
+        Assert.True(resumed.Reused, resumed.Output);
+        Assert.Equal(0, resumed.Tickets); // sealed by the newest key: kept (TLS 1.2 clients reuse tickets)
+
+        SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = [RandomNumberGenerator.GetBytes(80), SessionTickets.Secrets[0]] });
+        var renewed = await Handshake("-tls1_2", session, resume: true);
+        Assert.True(renewed.Reused, renewed.Output);
+        Assert.Equal(1, renewed.Tickets); // its key was superseded: a ticket from the newest follows
     }
 
     [Fact]
