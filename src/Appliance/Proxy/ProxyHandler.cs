@@ -273,7 +273,9 @@ public sealed partial class ProxyHandler : RouteHandler
         try
         {
             upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
-            WriteRequestHead(context, output, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
+            HeadBuffer head = HeadBuffer.Start(); // written whole, then into the upstream's pipe in one write
+            WriteRequestHead(context, head, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
+            head.CopyTo(output);
             FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
             if (flushed.IsCompleted)
             {
@@ -300,7 +302,7 @@ public sealed partial class ProxyHandler : RouteHandler
         return await RelayResponseAsync(context, upstream, upgrade, webSocketKey, expectContinue ? body : null, chunked).ConfigureAwait(false);
     }
 
-    private static void WriteRequestHead(RequestContext c, PipeWriter o, long contentLength, bool chunked, ProxyTransforms t,
+    private static void WriteRequestHead(RequestContext c, HeadBuffer o, long contentLength, bool chunked, ProxyTransforms t,
         Upgrade upgrade, string? webSocketKey, bool expectContinue)
     {
         o.Write(upgrade == Upgrade.WebSocketOverHttp2 ? "GET"u8 : c.MethodToken); // RFC 8441 §5: CONNECT maps to the GET handshake

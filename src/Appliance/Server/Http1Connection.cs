@@ -728,7 +728,7 @@ public sealed class Http1Connection : ResponseSink
             c.CloseConnection = true;
         }
 
-        PipeWriter o = _output;
+        HeadBuffer o = HeadBuffer.Start(); // written whole, then into the pipe in one write
         o.Write(StatusLines.Get(status));
         o.Write(DateHeader.Line);
         o.Write(ServerHeader.Line);
@@ -796,6 +796,8 @@ public sealed class Http1Connection : ResponseSink
         {
             o.Write("\r\n"u8);
         }
+
+        o.CopyTo(_output);
     }
 
     private void WriteChunkHeader(int length)
