@@ -659,12 +659,8 @@ public sealed partial class ProxyHandler : RouteHandler
             return Outcome.Broken;
         }
 
-        headers.Remove(KnownHeader.Connection);
-        headers.Remove(KnownHeader.KeepAlive);
-        headers.Remove(KnownHeader.ContentLength);
-        headers.Remove(KnownHeader.TransferEncoding);
-        headers.Remove(KnownHeader.Date);
-        headers.Remove(KnownHeader.Server);
+        headers.Remove(KnownHeader.Connection, KnownHeader.KeepAlive, KnownHeader.ContentLength, KnownHeader.TransferEncoding,
+            KnownHeader.Date, KnownHeader.Server);
         ApplyResponseTransforms(headers, _transforms);
         RequestBody client = await context.AcceptUpgradeAsync().ConfigureAwait(false);
         LimitCounters.Increment("upstream_tunnels");
@@ -791,19 +787,10 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
-    private static void StripHopByHop(HeaderCollection headers)
-    {
-        headers.Remove(KnownHeader.Connection);
-        headers.Remove(KnownHeader.KeepAlive);
-        headers.Remove(KnownHeader.ProxyConnection);
-        headers.Remove(KnownHeader.TransferEncoding);
-        headers.Remove(KnownHeader.Upgrade);
-        headers.Remove(KnownHeader.TE);
-        headers.Remove(KnownHeader.Trailer);
-        // Like nginx: the response carries the gateway's own Date and Server, not the upstream's.
-        headers.Remove(KnownHeader.Date);
-        headers.Remove(KnownHeader.Server);
-    }
+    // Like nginx: the response carries the gateway's own Date and Server, not the upstream's (one pass for all).
+    private static void StripHopByHop(HeaderCollection headers) =>
+        headers.Remove(KnownHeader.Connection, KnownHeader.KeepAlive, KnownHeader.ProxyConnection, KnownHeader.TransferEncoding,
+            KnownHeader.Upgrade, KnownHeader.TE, KnownHeader.Trailer, KnownHeader.Date, KnownHeader.Server);
 
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)

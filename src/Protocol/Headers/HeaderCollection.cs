@@ -177,6 +177,45 @@ public sealed class HeaderCollection : IDisposable
         return removed;
     }
 
+    /// <summary>
+    /// Removes every field line of any of these known fields in one pass over the lines (a proxy's hop-by-hop set);
+    /// returns how many.
+    /// </summary>
+    public int Remove(params ReadOnlySpan<KnownHeader> known)
+    {
+        ulong mask = 0;
+        foreach (KnownHeader k in known)
+        {
+            mask |= Bit(k);
+        }
+
+        mask &= _present;
+        if (mask == 0)
+        {
+            return 0;
+        }
+
+        Entry[] entries = _entries;
+        int write = 0;
+        for (int read = 0; read < _count; read++)
+        {
+            if ((Bit(entries[read].Known) & mask) == 0)
+            {
+                if (write != read)
+                {
+                    entries[write] = entries[read];
+                }
+
+                write++;
+            }
+        }
+
+        int removed = _count - write;
+        _count = write;
+        _present &= ~mask;
+        return removed;
+    }
+
     /// <summary>Removes every field line named <paramref name="name"/> (case-insensitive); returns how many.</summary>
     public int Remove(ReadOnlySpan<byte> name)
     {
@@ -283,7 +322,12 @@ public sealed class HeaderCollection : IDisposable
                 : e.Known == known;
             if (!remove)
             {
-                entries[write++] = e;
+                if (write != read)
+                {
+                    entries[write] = e;
+                }
+
+                write++;
             }
         }
 

@@ -60,6 +60,28 @@ public class HeaderCollectionTests
     }
 
     [Fact]
+    public void Removes_a_set_of_known_fields_in_one_pass_and_keeps_the_order_of_the_rest()
+    {
+        using var headers = new HeaderCollection();
+        headers.Add(KnownHeader.Date, "d"u8);
+        headers.Add("X-A"u8, "1"u8);
+        headers.Add(KnownHeader.Connection, "keep-alive"u8);
+        headers.Add(KnownHeader.Server, "s"u8);
+        headers.Add(KnownHeader.ContentType, "text/plain"u8);
+        headers.Add(KnownHeader.Connection, "close"u8);
+
+        Assert.Equal(0, headers.Remove(KnownHeader.TE, KnownHeader.Trailer)); // none present: nothing scanned
+        Assert.Equal(4, headers.Remove(KnownHeader.Connection, KnownHeader.Date, KnownHeader.Server, KnownHeader.Upgrade));
+        Assert.Equal(["X-A: 1", "Content-Type: text/plain"], Enumerable.Range(0, headers.Count).Select(headers.GetString));
+        Assert.False(headers.Contains(KnownHeader.Connection));
+        Assert.False(headers.Contains(KnownHeader.Date));
+        Assert.True(headers.Contains(KnownHeader.ContentType));
+        headers.Add(KnownHeader.Server, "again"u8);
+        Assert.True(headers.Contains(KnownHeader.Server)); // the presence bits follow later adds
+        Assert.Equal(0, headers.Remove(ReadOnlySpan<KnownHeader>.Empty));
+    }
+
+    [Fact]
     public void Removes_fields_and_keeps_the_order_of_the_rest()
     {
         using var headers = new HeaderCollection();
