@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Appliance.Tests.Support;
@@ -131,6 +132,59 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             Assert.Equal(400, Split(await Admin("POST", "/v1/tls/session-tickets/rotate?revoke=maybe")).Status);
             Assert.Equal(405, Split(await Admin("DELETE", "/v1/tls/session-tickets")).Status);
             Assert.Equal(405, Split(await Admin("GET", "/v1/tls/session-tickets/rotate")).Status);
+        }
+    }
+
+    [Fact]
+    public async Task A_session_never_carries_past_a_listener_that_verifies_client_certificates_differently()
+    {
+        (X509Certificate2 caA, ECDsa keyA) = ClientCertificates.MakeCa("CN=Client CA A");
+        (X509Certificate2 caB, ECDsa keyB) = ClientCertificates.MakeCa("CN=Client CA B");
+        await System.IO.File.WriteAllTextAsync(File("ca-a.pem"), caA.ExportCertificatePem());
+        await System.IO.File.WriteAllTextAsync(File("ca-b.pem"), caB.ExportCertificatePem());
+        ClientCertificates.Write(_dir, "client-a", "CN=client-a", caA, keyA);
+        string config = File("appliance.json");
+        await System.IO.File.WriteAllTextAsync(config, $$"""
+        {
+          "server": { "stateDirectory": "state" },
+          "admin": { "socketPath": "{{File("admin.sock")}}" },
+          "listeners": [
+            { "name": "open", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost" },
+            { "name": "a", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost",
+              "clientCertificates": { "mode": "required", "caFile": "{{File("ca-a.pem")}}" } },
+            { "name": "b", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "localhost",
+              "clientCertificates": { "mode": "required", "caFile": "{{File("ca-b.pem")}}" } }
+          ],
+          "certificates": [ { "name": "localhost", "hosts": ["localhost"], "certificatePath": "{{TestCertificates.Cert("localhost")}}", "keyPath": "{{TestCertificates.Key("localhost")}}" } ],
+          "routes": [ { "id": "hello", "match": { "path": "/" }, "direct": { "status": 200, "body": "hello" } } ]
+        }
+        """);
+        await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
+        int open = int.Parse((await app.WaitForLineAsync(@"listener open: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        int a = int.Parse((await app.WaitForLineAsync(@"listener a: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        int b = int.Parse((await app.WaitForLineAsync(@"listener b: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+
+        async Task<Peer.Result> Exchange(int port, string session, string option, params string[] extra) =>
+            await Peer.OpenSslAsync("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                ["s_client", "-connect", $"127.0.0.1:{port}", "-servername", "localhost", "-ign_eof", option, session, .. extra]);
+
+        foreach (string protocol in new[] { "-tls1_3", "-tls1_2" })
+        {
+            // A session made without a client certificate, offered to a listener that requires one.
+            string plain = File($"plain{protocol}.pem");
+            Peer.Result first = await Exchange(open, plain, "-sess_out", protocol);
+            Assert.Contains("hello", first.Stdout);
+            Peer.Result crossed = await Exchange(a, plain, "-sess_in", protocol);
+            Assert.DoesNotContain("hello", crossed.Stdout);
+
+            // A session whose client certificate listener A verified, offered to B, which trusts another CA.
+            string verified = File($"verified{protocol}.pem");
+            Peer.Result withCert = await Exchange(a, verified, "-sess_out", protocol, "-cert", File("client-a.crt"), "-key", File("client-a.key"));
+            Assert.Contains("hello", withCert.Stdout);
+            Peer.Result resumedHere = await Exchange(a, verified, "-sess_in", protocol);
+            Assert.True(resumedHere.Stdout.Contains("hello", StringComparison.Ordinal), resumedHere.All); // on A itself it may resume
+            Peer.Result crossedCa = await Exchange(b, verified, "-sess_in", protocol);
+            Assert.DoesNotContain("hello", crossedCa.Stdout);
         }
     }
 }
