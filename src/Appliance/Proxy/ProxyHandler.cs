@@ -426,8 +426,7 @@ public sealed partial class ProxyHandler : RouteHandler
     {
         PipeReader input = upstream.Input;
         upstream.CloseRequested = false;
-        upstream.ResetTimeout();
-        upstream.Timeout.CancelAfter(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
+        upstream.ArmTimeout(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
         int status;
         HttpVersion version;
         bool anyByte = false;
@@ -763,8 +762,7 @@ public sealed partial class ProxyHandler : RouteHandler
             return false;
         }
 
-        upstream.ResetTimeout();
-        upstream.Timeout.CancelAfter(_cluster.Timeouts.ResponseHeaders);
+        upstream.ArmTimeout(_cluster.Timeouts.ResponseHeaders);
         return true;
     }
 

@@ -168,6 +168,22 @@ internal sealed class UpstreamConnection : IDisposable
         _stream.Dispose();
     }
 
+    /// <summary>
+    /// Starts the response-headers timeout: one timer change. A connection is reused only after its last response
+    /// head disarmed the timer (<see cref="ResetTimeout"/>); a source that fired (the 100-continue wait) is replaced.
+    /// </summary>
+    public void ArmTimeout(TimeSpan after)
+    {
+        if (Timeout.IsCancellationRequested)
+        {
+            Timeout.Dispose();
+            Timeout = new CancellationTokenSource();
+        }
+
+        Timeout.CancelAfter(after);
+    }
+
+    /// <summary>Disarms the timeout (TryReset), or replaces a source that already fired.</summary>
     public void ResetTimeout()
     {
         if (!Timeout.TryReset())
