@@ -21,8 +21,11 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
     public static bool IsKeyLength(long length) => length is 80 or 48;
 
     public bool Equals(SessionTicketSettings? other) =>
-        other is not null && Enabled == other.Enabled && Rotate == other.Rotate
-        && Secrets.Count == other.Secrets.Count && Secrets.Zip(other.Secrets).All(p => p.First.AsSpan().SequenceEqual(p.Second));
+        other is not null && Enabled == other.Enabled && Rotate == other.Rotate && SameSecrets(Secrets, other.Secrets);
+
+    /// <summary>The same keys, byte for byte, in the same order.</summary>
+    internal static bool SameSecrets(IReadOnlyList<byte[]> a, IReadOnlyList<byte[]> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.AsSpan().SequenceEqual(p.Second));
 
     public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, Secrets.Count);
 
@@ -163,7 +166,7 @@ public static unsafe class SessionTickets
             {
                 s_timer?.Dispose();
                 s_timer = null;
-                if (!SameSecrets(before.Secrets, settings.Secrets) || before.Secrets.Count == 0)
+                if (!SessionTicketSettings.SameSecrets(before.Secrets, settings.Secrets) || before.Secrets.Count == 0)
                 {
                     DateTimeOffset now = s_time.GetUtcNow();
                     Publish([.. settings.Secrets], [DateTimeOffset.MaxValue, .. settings.Secrets.Skip(1).Select(_ => now)]);
@@ -224,9 +227,6 @@ public static unsafe class SessionTickets
 
     private static bool Expired(DateTimeOffset retired, DateTimeOffset now) =>
         retired != DateTimeOffset.MaxValue && now - retired >= SessionTicketSettings.TicketLifetime;
-
-    private static bool SameSecrets(IReadOnlyList<byte[]> a, IReadOnlyList<byte[]> b) =>
-        a.Count == b.Count && a.Zip(b).All(p => p.First.AsSpan().SequenceEqual(p.Second));
 
     /// <summary>What the admin API shows: never a key or a key name.</summary>
     public static SessionTicketStatus Status()

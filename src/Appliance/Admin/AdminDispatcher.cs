@@ -186,15 +186,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
     /// </summary>
     private async ValueTask RotateSessionTicketsAsync(RequestContext c, string query)
     {
-        string? revokeValue = null;
-        foreach (string pair in query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
-        {
-            if (pair.StartsWith("revoke=", StringComparison.Ordinal))
-            {
-                revokeValue = pair["revoke=".Length..];
-            }
-        }
-
+        string? revokeValue = QueryValues(query, "revoke").LastOrDefault();
         if (revokeValue is not (null or "true" or "false"))
         {
             await Json(c, 400, AdminJson.Problem(400, "Bad Request", "revoke must be true or false")).ConfigureAwait(false);
@@ -355,14 +347,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
     private async ValueTask RollbackAsync(RequestContext c, string query)
     {
-        int revision = 0;
-        foreach (string part in query.TrimStart('?').Split('&'))
-        {
-            if (part.StartsWith("revision=", StringComparison.Ordinal))
-            {
-                int.TryParse(part.AsSpan(9), out revision);
-            }
-        }
+        _ = int.TryParse(QueryValues(query, "revision").LastOrDefault(), out int revision);
 
         if (revision <= 0)
         {
@@ -479,15 +464,27 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
     internal static int QueryInt(string query, string name, int fallback)
     {
-        foreach (string part in query.TrimStart('?').Split('&'))
+        foreach (string value in QueryValues(query, name))
         {
-            if (part.StartsWith(name + "=", StringComparison.Ordinal) && int.TryParse(part.AsSpan(name.Length + 1), out int v) && v >= 0)
+            if (int.TryParse(value, out int v) && v >= 0)
             {
                 return v;
             }
         }
 
         return fallback;
+    }
+
+    /// <summary>Every value of one query parameter, in order (raw: the admin API's parameters are plain tokens).</summary>
+    internal static IEnumerable<string> QueryValues(string query, string name)
+    {
+        foreach (string part in query.TrimStart('?').Split('&'))
+        {
+            if (part.Length > name.Length && part[name.Length] == '=' && part.StartsWith(name, StringComparison.Ordinal))
+            {
+                yield return part[(name.Length + 1)..];
+            }
+        }
     }
 
     /// <summary>?offset=&amp;limit= of a list (default 0 and 100, at most 1000); lists answer with total, offset and limit.</summary>
