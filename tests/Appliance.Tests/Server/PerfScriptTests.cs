@@ -54,11 +54,13 @@ public sealed partial class PerfScriptTests : IAsyncLifetime
     public async Task S5_script_resumes_a_handshake_for_every_request()
     {
         long resumedBefore = Resumed();
-        double requests = (await WrkAsync("wrk/s5-resumed.lua", 2, "1s"))["requests"];
+        double requests = (await WrkAsync("wrk/s5-resumed.lua", 2, "2s"))["requests"];
 
         // Every request is a new connection; all but each slot's first offer the session wrk kept. Other tests
-        // running meanwhile can only add to the process-wide count.
-        Assert.True(requests > 20, $"requests={requests}");
+        // running meanwhile can only add to the process-wide count. A handful is enough to tell: a server that left
+        // wrk no fresh ticket after a resumption would resume only every other connection. (The count is not a
+        // speed test: a clean-clone CI run, JIT-compiling the TLS path while other tests started, made 6 in 1 s.)
+        Assert.True(requests >= 6, $"requests={requests}");
         Assert.True(Resumed() - resumedBefore >= requests - 2, $"resumed {Resumed() - resumedBefore} of {requests}");
     }
 
