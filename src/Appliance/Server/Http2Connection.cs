@@ -961,7 +961,7 @@ public sealed class Http2Connection
             {
                 stream.EndStreamReceived = true;
                 stream.State = Http2StreamState.HalfClosedRemote;
-                stream.CompleteBody();
+                stream.EndBodyWithHeaders();
             }
 
             context.Body = EmptyRequestBody.Instance;

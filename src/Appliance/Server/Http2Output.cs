@@ -459,8 +459,10 @@ internal sealed class Http2Output
             EncodeFieldLocked("content-length"u8, digits[..n], ref written);
         }
 
-        ReadOnlySpan<byte> date = DateHeader.Line;
-        EncodeFieldLocked("date"u8, date[6..^2], ref written);
+        while (!HpackEncoder.WriteEncoded(DateHeader.Hpack, _headerBlock, ref written))
+        {
+            Grow();
+        }
         ReadOnlySpan<byte> server = ServerHeader.Line;
         if (!server.IsEmpty)
         {

@@ -48,6 +48,7 @@ internal sealed class Http2RequestBody : RequestBody
         }
 
         ReadResult result;
+        _stream.OnBodyPipeRead();
         _waiting = true;
         try
         {

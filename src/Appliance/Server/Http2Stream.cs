@@ -17,6 +17,10 @@ internal sealed class Http2Stream : ResponseSink
     private readonly Pipe _body = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false, minimumSegmentSize: 4096));
     private TaskCompletionSource? _windowWait;
 
+    // Whether the body pipe was written, completed or read since its last reset. Most requests (a GET's HEADERS
+    // carry END_STREAM) never touch it, and then recycling the stream skips the pipe's three locked resets.
+    private bool _bodyPipeUsed;
+
     /// <summary>Our send window for this stream; changed under the output lock.</summary>
     public Http2FlowWindow SendWindow;
 
@@ -113,16 +117,27 @@ internal sealed class Http2Stream : ResponseSink
     /// <summary>Prepares a stream object for reuse after it closed.</summary>
     public void Recycle()
     {
-        _body.Reader.Complete();
-        _body.Writer.Complete();
-        _body.Reset();
+        if (_bodyPipeUsed)
+        {
+            _bodyPipeUsed = false;
+            _body.Reader.Complete();
+            _body.Writer.Complete();
+            _body.Reset();
+        }
     }
+
+    /// <summary>The request ended with its HEADERS (END_STREAM): the body reads as complete without the pipe.</summary>
+    public void EndBodyWithHeaders() => Body.MarkComplete();
+
+    /// <summary>The handler reads the body pipe (a request or tunnel with DATA to come).</summary>
+    internal void OnBodyPipeRead() => _bodyPipeUsed = true;
 
     // ---- request body, fed by the read loop ----
 
     public void AppendBody(in System.Buffers.ReadOnlySequence<byte> data)
     {
         AppendedBytes += data.Length;
+        _bodyPipeUsed = true;
         foreach (ReadOnlyMemory<byte> segment in data)
         {
             _body.Writer.Write(segment.Span);
@@ -131,7 +146,11 @@ internal sealed class Http2Stream : ResponseSink
         _ = _body.Writer.FlushAsync(); // never waits: pauseWriterThreshold is 0, flow control bounds the size
     }
 
-    public void CompleteBody(Exception? error = null) => _body.Writer.Complete(error);
+    public void CompleteBody(Exception? error = null)
+    {
+        _bodyPipeUsed = true;
+        _body.Writer.Complete(error);
+    }
 
     internal void OnBodyConsumed(int bytes)
     {

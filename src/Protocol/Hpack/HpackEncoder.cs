@@ -221,6 +221,50 @@ public sealed class HpackEncoder
         return true;
     }
 
+    /// <summary>
+    /// The representation <see cref="Encode"/> gives a field whose name marks it as changing with every message
+    /// (date, etag, age…): a literal without indexing (§6.2.2), its name indexed from the static table when there,
+    /// its value Huffman-coded when shorter. It depends on no table, so it can be made once and written into any
+    /// connection's blocks with <see cref="WriteEncoded"/>: the server's date line, say, once a second.
+    /// </summary>
+    public static byte[] EncodeWithoutIndexing(ReadOnlySpan<byte> lowercaseName, ReadOnlySpan<byte> value)
+    {
+        int nameIndex = HpackStaticTable.Find(lowercaseName, value, out _);
+        int length = HpackIntegers.EncodedLength(nameIndex, 4);
+        bool nameHuffman = false;
+        int nameLength = 0;
+        if (nameIndex == 0)
+        {
+            length += StringLength(lowercaseName, out nameHuffman, out nameLength);
+        }
+
+        length += StringLength(value, out bool valueHuffman, out int valueLength);
+        byte[] field = new byte[length];
+        HpackIntegers.TryEncode(nameIndex, 4, 0x00, field, out int n);
+        if (nameIndex == 0)
+        {
+            n += WriteString(lowercaseName, nameHuffman, nameLength, field.AsSpan(n));
+        }
+
+        WriteString(value, valueHuffman, valueLength, field.AsSpan(n));
+        return field;
+    }
+
+    /// <summary>
+    /// Writes a field made by <see cref="EncodeWithoutIndexing"/>; false, having written nothing, when the rest of the
+    /// destination is too small. The dynamic table is not touched, as the peer's decoder will not touch its own.
+    /// </summary>
+    public static bool WriteEncoded(ReadOnlySpan<byte> field, Span<byte> destination, ref int written)
+    {
+        if (!field.TryCopyTo(destination[written..]))
+        {
+            return false;
+        }
+
+        written += field.Length;
+        return true;
+    }
+
     private static bool WriteIndexed(int index, Span<byte> destination, ref int written)
     {
         // §6.1: 1 + 7-bit index.

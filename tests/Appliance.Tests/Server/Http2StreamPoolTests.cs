@@ -41,14 +41,16 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
         _registry.Dispose();
     }
 
-    /// <summary>Reads the whole request body, then answers 200 "ok": a stream stays open until the client ends it.</summary>
+    /// <summary>Reads the whole request body, then answers 200 "ok" (and ":N", N bytes read, when there was a body).</summary>
     private sealed class WholeBodyThenOk : IRequestDispatcher
     {
         public async ValueTask DispatchAsync(RequestContext context)
         {
+            long bytes = 0;
             while (true)
             {
                 ReadResult read = await context.Body.ReadAsync();
+                bytes += read.Buffer.Length;
                 context.Body.AdvanceTo(read.Buffer.End);
                 if (read.IsCompleted)
                 {
@@ -56,7 +58,7 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
                 }
             }
 
-            await context.RespondAsync(200, "text/plain"u8, "ok"u8.ToArray());
+            await context.RespondAsync(200, "text/plain"u8, System.Text.Encoding.ASCII.GetBytes(bytes == 0 ? "ok" : "ok:" + bytes));
         }
     }
 
@@ -80,7 +82,7 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
         {
             H2Response response = await client.ReadResponseAsync(id);
             Assert.Equal(200, response.Status);
-            Assert.Equal("ok", response.BodyText);
+            Assert.Equal("ok:1", response.BodyText);
         }
 
         Assert.True(_connections.TryPeek(out HttpConnection? connection));
@@ -100,6 +102,56 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
         connection.OnHeartbeat(Environment.TickCount64); // a stream open: the pool is left alone
         await client.SendDataAsync(13, "y"u8, endStream: true);
         Assert.Equal(200, (await client.ReadResponseAsync(11)).Status);
-        Assert.Equal("ok", (await client.ReadResponseAsync(13)).BodyText);
+        Assert.Equal("ok:1", (await client.ReadResponseAsync(13)).BodyText);
+    }
+
+    [Fact]
+    public async Task One_pooled_stream_serves_requests_with_and_without_a_body_and_after_a_reset_in_any_order()
+    {
+        // One stream at a time, so each request runs on the same pooled stream object, whose body pipe a request
+        // without a body never touches and one with a body (or a reset) leaves to be reset.
+        await using RawH2Client client = await RawH2Client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _listener.Port), tls: false);
+        await client.HandshakeAsync();
+        Assert.True(_connections.TryPeek(out HttpConnection? connection));
+        int id = 1;
+
+        async Task<string> ExchangeAsync(string? body)
+        {
+            int stream = id;
+            id += 2;
+            if (body is null)
+            {
+                await client.SendGetAsync(stream);
+            }
+            else
+            {
+                await client.SendHeadersAsync(stream, RawH2Client.Block(client.Request("POST", "/")), endStream: false);
+                await client.SendDataAsync(stream, System.Text.Encoding.ASCII.GetBytes(body), endStream: true);
+            }
+
+            H2Response response = await client.ReadResponseAsync(stream);
+            Assert.Equal(200, response.Status);
+            Http2Connection http2 = connection.Http2 ?? throw new InvalidOperationException("not HTTP/2");
+            Assert.True(SpinWait.SpinUntil(() => http2.PooledStreams == 1, TimeSpan.FromSeconds(10)), $"pooled: {http2.PooledStreams}");
+            return response.BodyText;
+        }
+
+        Assert.Equal("ok", await ExchangeAsync(null));
+        Assert.Equal("ok:3", await ExchangeAsync("abc"));
+        Assert.Equal("ok", await ExchangeAsync(null));
+        Assert.Equal("ok", await ExchangeAsync(null));
+
+        // A request reset by the client while its handler waits for the body: the handler's read fails.
+        await client.SendHeadersAsync(id, RawH2Client.Block(client.Request("POST", "/")), endStream: false);
+        await client.SendDataAsync(id, "part"u8, endStream: false);
+        await client.SendRstStreamAsync(id, Appliance.Protocol.Http2.Http2ErrorCode.Cancel);
+        id += 2;
+        Http2Connection h2 = connection.Http2 ?? throw new InvalidOperationException("not HTTP/2");
+        Assert.True(SpinWait.SpinUntil(() => h2.PooledStreams == 1, TimeSpan.FromSeconds(10)), $"pooled: {h2.PooledStreams}");
+
+        Assert.Equal("ok", await ExchangeAsync(null));
+        Assert.Equal("ok:5", await ExchangeAsync("hello"));
+        Assert.Equal("ok:1", await ExchangeAsync("x"));
+        Assert.Equal("ok", await ExchangeAsync(null));
     }
 }

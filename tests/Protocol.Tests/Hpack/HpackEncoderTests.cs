@@ -72,6 +72,55 @@ public class HpackEncoderTests
         Assert.Equal(Entries(encoder.Table), Entries(decoder.Table));
     }
 
+    [Theory]
+    [InlineData("date", "Tue, 15 Nov 1994 08:12:31 GMT")] // static name, Huffman value
+    [InlineData("etag", "\"33a64df551425fcc55e4d42a148795d9f25f89d4\"")]
+    [InlineData("x-volatile", "1")] // a literal name, raw value (Huffman would not be shorter)
+    [InlineData("x-unknown", "")]
+    public void A_pre_encoded_field_is_what_encode_writes_for_it_and_leaves_both_tables_alone(string name, string value)
+    {
+        byte[] field = HpackEncoder.EncodeWithoutIndexing(Latin1(name), Latin1(value));
+        using var decoder = new HpackDecoder(4096, 4096);
+
+        // Two blocks that carry it, each after an indexed field, decode to the field every time.
+        var encoder = new HpackEncoder();
+        for (int i = 0; i < 2; i++)
+        {
+            var buffer = new byte[256];
+            int written = 0;
+            Assert.True(encoder.BeginBlock(buffer, ref written));
+            Assert.True(encoder.Encode("server"u8, "appliance"u8, buffer, ref written));
+            Assert.True(HpackEncoder.WriteEncoded(field, buffer, ref written));
+            Assert.Equal([("server", "appliance"), (name, value)], Decode(decoder, buffer[..written]).Fields);
+        }
+
+        Assert.Equal([("server", "appliance")], Entries(decoder.Table));
+        Assert.Equal(Entries(encoder.Table), Entries(decoder.Table));
+
+        // For a field the encoder treats as changing per message, the bytes are the ones Encode writes.
+        if (name is "date" or "etag")
+        {
+            var direct = new byte[256];
+            int n = 0;
+            Assert.True(new HpackEncoder().Encode(Latin1(name), Latin1(value), direct, ref n));
+            Assert.Equal(direct[..n], field);
+        }
+    }
+
+    [Fact]
+    public void Writing_a_pre_encoded_field_into_too_little_room_writes_nothing()
+    {
+        byte[] field = HpackEncoder.EncodeWithoutIndexing("date"u8, "Tue, 15 Nov 1994 08:12:31 GMT"u8);
+        var buffer = new byte[field.Length + 2];
+        int written = 3;
+        Assert.False(HpackEncoder.WriteEncoded(field, buffer, ref written));
+        Assert.Equal(3, written);
+        Assert.All(buffer, b => Assert.Equal(0, b));
+        written = 2;
+        Assert.True(HpackEncoder.WriteEncoded(field, buffer, ref written));
+        Assert.Equal(buffer.Length, written);
+    }
+
     [Fact]
     public void Encoding_a_repeated_response_does_not_allocate()
     {
