@@ -321,7 +321,7 @@ internal static class ForwardedFields
 }
 
 /// <summary>Fields as HTTP/1.1 text straight into the upstream connection's pipe.</summary>
-internal readonly struct Http1ForwardedFieldWriter(IBufferWriter<byte> output) : IForwardedFieldWriter
+internal readonly struct Http1ForwardedFieldWriter(HeadBuffer output) : IForwardedFieldWriter
 {
     public void Field(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => Http1FieldWriter.Write(output, name, value);
 }

@@ -45,6 +45,26 @@ public sealed class HeadBuffer : IBufferWriter<byte>
         _used += value.Length;
     }
 
+    /// <summary>One "name: value\r\n" field line (RFC 9112 §5): a bounds check and two copies.</summary>
+    public void WriteField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        int length = name.Length + value.Length + 4;
+        if (_buffer.Length - _used < length)
+        {
+            Grow(length);
+        }
+
+        Span<byte> span = _buffer.AsSpan(_used, length);
+        name.CopyTo(span);
+        int n = name.Length;
+        span[n] = (byte)':';
+        span[n + 1] = (byte)' ';
+        value.CopyTo(span[(n + 2)..]);
+        span[^2] = (byte)'\r';
+        span[^1] = (byte)'\n';
+        _used += length;
+    }
+
     public void Advance(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);

@@ -18,4 +18,7 @@ public static class Http1FieldWriter
         span[n++] = (byte)'\n';
         output.Advance(n);
     }
+
+    /// <summary>The same into a thread's head buffer, without the interface calls.</summary>
+    public static void Write(HeadBuffer output, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => output.WriteField(name, value);
 }
