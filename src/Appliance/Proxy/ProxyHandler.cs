@@ -273,11 +273,9 @@ public sealed partial class ProxyHandler : RouteHandler
         try
         {
             upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
-            HeadBuffer head = HeadBuffer.Start(); // written whole, then into the upstream's pipe in one write
+            HeadBuffer head = HeadBuffer.Start(); // written whole, then sent (or put into the upstream's pipe) at once
             WriteRequestHead(context, head, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
-            head.CopyTo(output);
-            FlushResult flushed = await output.FlushAsync().ConfigureAwait(false);
-            if (flushed.IsCompleted)
+            if (!upstream.SendHead(head) && (await output.FlushAsync().ConfigureAwait(false)).IsCompleted)
             {
                 return Outcome.StaleConnection;
             }

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Appliance.Protocol.Http1;
 
 namespace Appliance.Proxy;
 
@@ -136,6 +137,25 @@ internal sealed class UpstreamConnection : IDisposable
                 return true;
             }
         }
+    }
+
+    /// <summary>
+    /// Sends a request head: straight to a plain socket when nothing is buffered ahead of it (a request head is
+    /// written after the previous exchange's last flush), which spares the pipe writer's copy and its flush; what the
+    /// socket does not take at once, or every byte on TLS, goes into <see cref="Output"/>. True when all of it left;
+    /// false when the caller must flush <see cref="Output"/>.
+    /// </summary>
+    public bool SendHead(HeadBuffer head)
+    {
+        int sent = 0;
+        if (_stream is Transport.SocketStream socket && Output.UnflushedBytes == 0)
+        {
+            sent = socket.TrySendNow(head.Written);
+        }
+
+        bool whole = sent == head.Written.Length;
+        head.CopyTo(Output, sent);
+        return whole;
     }
 
     /// <summary>Ends our sending half (a tunnel whose client finished): TLS close_notify, then TCP FIN.</summary>

@@ -215,6 +215,35 @@ public sealed class SocketStream : Stream
         return default;
     }
 
+    /// <summary>
+    /// Sends what the socket takes at once, without waiting: the bytes sent, all of them unless the socket buffer
+    /// filled (then the rest is the caller's to write with <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>).
+    /// Only for a caller with no write in flight, so the bytes cannot overtake earlier ones. Throws as a write does.
+    /// </summary>
+    public int TrySendNow(ReadOnlySpan<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        int sent = 0;
+        while (sent < buffer.Length && (Volatile.Read(ref _writeReady) || _writeEnded))
+        {
+            int n = Send(buffer[sent..], out SocketError error);
+            if (n >= 0)
+            {
+                sent += n;
+            }
+            else if (error == SocketError.WouldBlock)
+            {
+                break; // the next write finds the socket full again and waits for its edge
+            }
+            else
+            {
+                throw Error("write to", error);
+            }
+        }
+
+        return sent;
+    }
+
     /// <summary>Waits for a non-blocking connect to finish, then throws if it failed.</summary>
     internal async ValueTask WaitConnectedAsync(CancellationToken cancellationToken)
     {

@@ -93,9 +93,18 @@ public sealed class HeadBuffer : IBufferWriter<byte>
     }
 
     /// <summary>Writes the head into <paramref name="output"/> in one write and empties the buffer.</summary>
-    public void CopyTo(IBufferWriter<byte> output)
+    public void CopyTo(IBufferWriter<byte> output) => CopyTo(output, 0);
+
+    /// <summary>Writes the head from byte <paramref name="from"/> on (what was not sent some other way), then empties the buffer.</summary>
+    public void CopyTo(IBufferWriter<byte> output, int from)
     {
-        output.Write(Written);
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(from, _used);
+        if (from < _used)
+        {
+            output.Write(_buffer.AsSpan(from, _used - from));
+        }
+
         _used = 0;
         if (_buffer.Length > KeptBytes)
         {

@@ -127,6 +127,52 @@ public sealed class SocketStreamTests
     }
 
     [Fact]
+    public async Task Sending_at_once_takes_what_fits_and_a_write_after_it_delivers_the_rest_in_order()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            Assert.Equal(5, ours.TrySendNow("head:"u8));
+            Assert.Equal(0, ours.TrySendNow(ReadOnlySpan<byte>.Empty));
+
+            // More than the loopback buffers hold: part goes at once, never all, and nothing waits.
+            byte[] data = RandomNumberGenerator.GetBytes(16 * 1024 * 1024);
+            int sent = ours.TrySendNow(data);
+            Assert.InRange(sent, 1, data.Length - 1);
+            Assert.Equal(0, ours.TrySendNow(data.AsSpan(sent))); // still full: nothing more, no error
+
+            ValueTask rest = ours.WriteAsync(data.AsMemory(sent));
+            var received = new MemoryStream();
+            var chunk = new byte[256 * 1024];
+            Task reader = Task.Run(() =>
+            {
+                while (received.Length < 5 + data.Length)
+                {
+                    int n = peer.Receive(chunk);
+                    Assert.True(n > 0);
+                    received.Write(chunk, 0, n);
+                }
+            });
+            await rest.AsTask().WaitAsync(Timeout);
+            await reader.WaitAsync(Timeout);
+            byte[] all = received.ToArray();
+            Assert.Equal("head:"u8.ToArray(), all[..5]);
+            Assert.Equal(SHA256.HashData(data), SHA256.HashData(all[5..]));
+        }
+
+        // A peer that reset the connection: the error a write gives, not a count.
+        (ours, peer) = await PairAsync();
+        await using (ours)
+        {
+            peer.LingerState = new LingerOption(true, 0);
+            peer.Dispose();
+            Assert.Equal(0, await ours.ReadAsync(new byte[1]).AsTask().ContinueWith(t => t.IsFaulted ? 0 : t.Result).WaitAsync(Timeout)); // the RST has arrived
+            Assert.Throws<IOException>(() => ours.TrySendNow("late"u8));
+        }
+    }
+
+    [Fact]
     public async Task The_peer_closing_ends_a_waiting_read_with_zero_and_a_reset_with_an_error()
     {
         (SocketStream ours, Socket peer) = await PairAsync();

@@ -41,4 +41,26 @@ public class HeadBufferTests
         head.CopyTo(pipe);
         Assert.Equal(text, Encoding.ASCII.GetString(pipe.WrittenSpan));
     }
+
+    [Fact]
+    public void Copying_from_an_offset_writes_only_the_rest_and_empties_the_buffer()
+    {
+        HeadBuffer head = HeadBuffer.Start();
+        head.Write("GET / HTTP/1.1\r\nHost: a\r\n\r\n"u8);
+        var pipe = new ArrayBufferWriter<byte>();
+        head.CopyTo(pipe, 4);
+        Assert.Equal("/ HTTP/1.1\r\nHost: a\r\n\r\n", Encoding.ASCII.GetString(pipe.WrittenSpan));
+        Assert.True(head.Written.IsEmpty);
+
+        head.Write("abc"u8);
+        var none = new ArrayBufferWriter<byte>();
+        head.CopyTo(none, 3); // all of it went another way
+        Assert.Equal(0, none.WrittenCount);
+        Assert.True(head.Written.IsEmpty);
+
+        head.Write("abc"u8);
+        Assert.Throws<ArgumentOutOfRangeException>(() => head.CopyTo(none, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => head.CopyTo(none, -1));
+        Assert.Equal("abc", Encoding.ASCII.GetString(head.Written)); // a refused copy keeps the head
+    }
 }
