@@ -41,6 +41,17 @@ public sealed class HpackDynamicTable
 
     public int Count => _count;
 
+    /// <summary>How many entries were ever inserted: entry number <c>n</c> (1-based) is at index
+    /// <see cref="IndexOfInsertion"/>(n) while it is in the table.</summary>
+    public long Inserted { get; private set; }
+
+    /// <summary>The current index of the <paramref name="insertion"/>th entry inserted, or 0 once it was evicted.</summary>
+    public int IndexOfInsertion(long insertion)
+    {
+        long index = Inserted - insertion + 1;
+        return index >= 1 && index <= _count ? (int)index : 0;
+    }
+
     /// <summary>The name of entry <paramref name="index"/>, 1 being the newest. The span is valid until the next
     /// insertion or size change.</summary>
     public ReadOnlySpan<byte> Name(int index)
@@ -106,6 +117,7 @@ public sealed class HpackDynamicTable
         _newest = _newest + 1 == _entries.Length ? 0 : _newest + 1;
         _entries[_newest] = new Entry(offset, name.Length, value.Length);
         _count++;
+        Inserted++;
         Size += (int)entrySize;
     }
 

@@ -21,7 +21,14 @@ namespace Appliance.Protocol.Hpack;
 /// </remarks>
 public sealed class HpackEncoder
 {
+    private const int RecentSlots = 16;
+
     private readonly HpackDynamicTable _table;
+
+    // For each of a few name hashes, the insertion number of the dynamic-table entry last written for a field with such
+    // a name: a response's repeating fields (content-type, server, vary…) are then found without the static and
+    // dynamic table searches. Only a hint: the entry is compared with the field before its index is used.
+    private readonly long[] _recent = new long[RecentSlots];
     private bool _updatePending;
     private int _smallestPendingSize;
 
@@ -154,6 +161,19 @@ public sealed class HpackEncoder
     public bool Encode(ReadOnlySpan<byte> lowercaseName, ReadOnlySpan<byte> value, Span<byte> destination, ref int written, bool sensitive = false)
     {
         ReadOnlySpan<byte> name = lowercaseName;
+        if (!sensitive && !name.IsEmpty)
+        {
+            int recent = _table.IndexOfInsertion(_recent[RecentSlot(name)]);
+            if (recent != 0)
+            {
+                _table.GetEntry(recent, out ReadOnlySpan<byte> entryName, out ReadOnlySpan<byte> entryValue);
+                if (entryValue.SequenceEqual(value) && entryName.SequenceEqual(name))
+                {
+                    return WriteIndexed(HpackStaticTable.Count + recent, destination, ref written);
+                }
+            }
+        }
+
         FieldKind kind = sensitive ? FieldKind.Sensitive : Classify(name);
         int nameIndex = HpackStaticTable.Find(name, value, out bool fullMatch);
         if (kind == FieldKind.Sensitive)
@@ -175,6 +195,7 @@ public sealed class HpackEncoder
             int dynamicIndex = _table.Find(name, value, out fullMatch);
             if (fullMatch)
             {
+                _recent[RecentSlot(name)] = _table.Inserted - dynamicIndex + 1;
                 return WriteIndexed(HpackStaticTable.Count + dynamicIndex, destination, ref written);
             }
 
@@ -216,10 +237,13 @@ public sealed class HpackEncoder
         if (insert)
         {
             _table.Insert(name, value);
+            _recent[RecentSlot(name)] = _table.Inserted; // (if it did not fit, that entry is gone and the hint misses)
         }
 
         return true;
     }
+
+    private static int RecentSlot(ReadOnlySpan<byte> name) => name.IsEmpty ? 0 : (name.Length + name[0] + (3 * name[^1])) & (RecentSlots - 1);
 
     /// <summary>
     /// The representation <see cref="Encode"/> gives a field whose name marks it as changing with every message

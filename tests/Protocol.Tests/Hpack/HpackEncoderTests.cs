@@ -122,6 +122,55 @@ public class HpackEncoderTests
     }
 
     [Fact]
+    public void Repeated_fields_are_one_byte_each_and_decode_right_through_evictions_size_changes_and_lookalikes()
+    {
+        // "x-ab" and "x-cb" share a hint slot (same length, same first and last bytes), and values change between
+        // blocks. Every block must decode to what was encoded whatever the hints say.
+        var encoder = new HpackEncoder();
+        using var decoder = new HpackDecoder(4096, 64 * 1024);
+        (string, string)[][] blocks =
+        [
+            [("content-type", "text/plain"), ("server", "appliance"), ("x-ab", "1"), ("x-cb", "1")],
+            [("content-type", "text/plain"), ("server", "appliance"), ("x-ab", "1"), ("x-cb", "1")],
+            [("content-type", "text/html"), ("server", "appliance"), ("x-cb", "1"), ("x-ab", "2")],
+            [("content-type", "text/plain"), ("server", "appliance"), ("x-ab", "1"), ("x-cb", "1")],
+            [("x-big", new string('b', 4000)), ("content-type", "text/plain"), ("server", "appliance")], // evicts the rest
+            [("content-type", "text/plain"), ("server", "appliance")],
+        ];
+        foreach ((string, string)[] block in blocks)
+        {
+            Assert.Equal(block, Decode(decoder, EncodeBlock(encoder, block)).Fields);
+            Assert.Equal(Entries(encoder.Table), Entries(decoder.Table));
+        }
+
+        // The second identical block is all indexes: one byte per field.
+        var again = new HpackEncoder();
+        EncodeBlock(again, blocks[0]);
+        Assert.Equal(4, EncodeBlock(again, blocks[0]).Length);
+
+        // The peer shrinks the table to nothing, then allows it again: no index to an evicted entry is ever sent.
+        encoder.SetPeerMaxTableSize(0);
+        Assert.Equal(blocks[5], Decode(decoder, EncodeBlock(encoder, blocks[5])).Fields);
+        encoder.SetPeerMaxTableSize(4096);
+        Assert.Equal(blocks[5], Decode(decoder, EncodeBlock(encoder, blocks[5])).Fields);
+        Assert.Equal(blocks[5], Decode(decoder, EncodeBlock(encoder, blocks[5])).Fields);
+        Assert.Equal(Entries(encoder.Table), Entries(decoder.Table));
+    }
+
+    private static byte[] EncodeBlock(HpackEncoder encoder, (string Name, string Value)[] fields)
+    {
+        var buffer = new byte[16 * 1024];
+        int written = 0;
+        Assert.True(encoder.BeginBlock(buffer, ref written));
+        foreach ((string name, string value) in fields)
+        {
+            Assert.True(encoder.Encode(Latin1(name), Latin1(value), buffer, ref written));
+        }
+
+        return buffer[..written];
+    }
+
+    [Fact]
     public void Encoding_a_repeated_response_does_not_allocate()
     {
         var encoder = new HpackEncoder();
