@@ -169,7 +169,8 @@ public sealed class Http2Connection
                         _block.IsOpen ? "header block timeout" : !_settingsReceived ? "preface timeout" : "idle timeout");
                 }
 
-                if (_closing && ActiveStreams == 0)
+                // The last stream ended after our GOAWAY or the client's (ReleaseIfDoneLocked cancelled this read).
+                if ((_closing || _clientGoAway) && ActiveStreams == 0)
                 {
                     return default;
                 }
