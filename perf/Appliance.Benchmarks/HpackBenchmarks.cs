@@ -110,11 +110,15 @@ public class HpackBenchmarks
     {
         public int Count;
 
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => Count++;
     }
 
     private readonly struct CollectingHandler(HeaderCollection headers) : IHpackHeaderHandler
     {
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => headers.Add(KnownHeaders.Lookup(name), name, value);
     }
 }

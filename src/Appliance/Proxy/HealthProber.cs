@@ -207,6 +207,8 @@ internal sealed class HealthProber : IDisposable
     {
         public int Status;
 
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
         {
             if (name.SequenceEqual(":status"u8) && int.TryParse(value, out int status))

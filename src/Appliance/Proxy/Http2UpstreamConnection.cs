@@ -900,6 +900,8 @@ internal sealed class Http2UpstreamConnection : IDisposable
 
         public string? Malformed { get; private set; }
 
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
         {
             if (stream is null || Malformed is not null)

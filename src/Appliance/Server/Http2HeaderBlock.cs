@@ -20,6 +20,13 @@ internal sealed class Http2HeaderBlock
     private byte[] _authority = new byte[256];
     private int _authorityLength;
 
+    // Table entries (see IHpackHeaderHandler.OnIndexedHeader) whose characters passed the per-field checks below, and
+    // their KnownHeader: a client references the same few entries (:authority, user-agent…) in every request, and an
+    // entry never changes. Direct-mapped by entry number; a clash only costs a check.
+    private const int CheckedSlots = 64;
+    private readonly long[] _checkedEntries = new long[CheckedSlots];
+    private readonly KnownHeader[] _checkedKnown = new KnownHeader[CheckedSlots];
+
     public int StreamId { get; private set; }
 
     public bool EndStream { get; private set; }
@@ -59,10 +66,29 @@ internal sealed class Http2HeaderBlock
 
     private void Fail(string reason) => Malformed ??= reason;
 
-    public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => OnHeader(name, value, 0);
+
+    /// <param name="entry">The table entry the field was indexed from, 0 for a literal.</param>
+    public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry)
     {
         if (Malformed is not null || _context is null)
         {
+            return;
+        }
+
+        int slot = (int)(entry & (CheckedSlots - 1));
+        if (entry != 0 && _checkedEntries[slot] == entry)
+        {
+            if (name[0] == (byte)':')
+            {
+                OnPseudoHeader(name, value);
+            }
+            else
+            {
+                _regularSeen = true;
+                OnRegularHeader(_checkedKnown[slot], name, value);
+            }
+
             return;
         }
 
@@ -86,6 +112,11 @@ internal sealed class Http2HeaderBlock
 
         if (name[0] == (byte)':')
         {
+            if (entry != 0)
+            {
+                _checkedEntries[slot] = entry; // the value's characters; the name is checked by OnPseudoHeader
+            }
+
             OnPseudoHeader(name, value);
             return;
         }
@@ -104,6 +135,18 @@ internal sealed class Http2HeaderBlock
         }
 
         KnownHeader known = KnownHeaders.Lookup(name);
+        if (entry != 0)
+        {
+            _checkedEntries[slot] = entry;
+            _checkedKnown[slot] = known;
+        }
+
+        OnRegularHeader(known, name, value);
+    }
+
+    /// <summary>The checks of a regular field that depend on which field it is, then the field is kept.</summary>
+    private void OnRegularHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
         switch (known)
         {
             case KnownHeader.Connection or KnownHeader.ProxyConnection or KnownHeader.KeepAlive
@@ -129,7 +172,7 @@ internal sealed class Http2HeaderBlock
             return; // trailers are validated, not stored yet
         }
 
-        _context.RequestHeaders.Add(known, name, value);
+        _context!.RequestHeaders.Add(known, name, value); // (OnHeader returned already when there is no context)
     }
 
     private void OnPseudoHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
@@ -260,6 +303,8 @@ internal sealed class Http2HeaderBlock
     /// <summary>The struct the HPACK decoder calls (generic over it, so the call devirtualizes).</summary>
     public readonly struct Handler(Http2HeaderBlock block) : IHpackHeaderHandler
     {
-        public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => block.OnHeader(name, value);
+        public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => block.OnHeader(name, value, 0);
+
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => block.OnHeader(name, value, entry);
     }
 }

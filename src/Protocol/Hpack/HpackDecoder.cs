@@ -507,16 +507,18 @@ public sealed class HpackDecoder : IDisposable
         _fieldSeen = true;
         if (index <= HpackStaticTable.Count)
         {
-            Emit(HpackStaticTable.Name(index), HpackStaticTable.Value(index), ref handler);
+            Emit(HpackStaticTable.Name(index), HpackStaticTable.Value(index), ref handler, -index);
         }
         else
         {
-            _table.GetEntry(index - HpackStaticTable.Count, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value);
-            Emit(name, value, ref handler);
+            int dynamicIndex = index - HpackStaticTable.Count;
+            _table.GetEntry(dynamicIndex, out ReadOnlySpan<byte> name, out ReadOnlySpan<byte> value);
+            Emit(name, value, ref handler, _table.Inserted - dynamicIndex + 1);
         }
     }
 
-    private void Emit<THandler>(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ref THandler handler)
+    /// <param name="entry">For an indexed field, its table entry (see <see cref="IHpackHeaderHandler.OnIndexedHeader"/>); else 0.</param>
+    private void Emit<THandler>(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, ref THandler handler, long entry = 0)
         where THandler : struct, IHpackHeaderHandler
     {
         if (_tooLarge)
@@ -532,7 +534,14 @@ public sealed class HpackDecoder : IDisposable
             return;
         }
 
-        handler.OnHeader(name, value);
+        if (entry != 0)
+        {
+            handler.OnIndexedHeader(name, value, entry);
+        }
+        else
+        {
+            handler.OnHeader(name, value);
+        }
     }
 
     private void BeginSkip(in Layout layout)

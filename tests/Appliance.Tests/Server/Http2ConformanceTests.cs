@@ -267,6 +267,18 @@ public sealed class Http2ConformanceTests(Http2Fixture fixture)
         MalformedBlock("8.3.1 duplicate :method", [(":method", "GET"), (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "localhost")]),
         Malformed("8.3 unknown pseudo-header", (":foo", "bar")),
         Malformed("8.3 :status in a request", (":status", "200")),
+        MalformedWhenIndexedAgain("8.2.1 uppercase field name, inserted into the dynamic table", ("X-Upper", "1")),
+        MalformedWhenIndexedAgain("8.2.1 field value with a NUL, inserted into the dynamic table", ("x-a", "a\0b")),
+        MalformedWhenIndexedAgain("8.2.1 field value with trailing whitespace, inserted into the dynamic table", ("x-a", "a ")),
+        MalformedWhenIndexedAgain("8.2.2 connection field, inserted into the dynamic table", ("connection", "close")),
+        new("8.2 a valid field from the dynamic table, indexed by later requests", async c =>
+        {
+            await c.SendHeadersAsync(1, [.. RawH2Client.Block(c.Request("GET", "/")), .. Indexed(("x-ok", "1"))], true);
+            Assert.Equal(200, (await c.ReadResponseAsync(1)).Status);
+            await c.SendHeadersAsync(3, [.. RawH2Client.Block(c.Request("GET", "/")), 0xBE], true); // dynamic entry 1
+            Assert.Equal(200, (await c.ReadResponseAsync(3)).Status);
+            await c.SendHeadersAsync(5, [.. RawH2Client.Block(c.Request("GET", "/")), 0xBE, 0xBE], true);
+        }, Response(5, 200)),
         MalformedBlock("8.3 pseudo-header after a regular field", [(":method", "GET"), (":scheme", "http"), ("x-a", "b"), (":path", "/"), (":authority", "localhost")]),
         Malformed("8.3.1 :authority and host differ", ("host", "other.test")),
         new("8.3.1 host without :authority is accepted", c => c.SendHeadersAsync(1, RawH2Client.Block((":method", "GET"), (":scheme", "http"), (":path", "/"), ("host", "localhost")), true), Response(1, 200)),
@@ -378,6 +390,27 @@ public sealed class Http2ConformanceTests(Http2Fixture fixture)
     /// <summary>A GET to "/" with one extra field: RST_STREAM PROTOCOL_ERROR on stream 1 (§8.1.1).</summary>
     private static Case Malformed(string name, (string, string) field) =>
         new(name, c => c.SendHeadersAsync(1, RawH2Client.Block(c.Request("GET", "/", field)), true), Rst(1, ProtocolError));
+
+    /// <summary>
+    /// A field the server must refuse, sent as a literal with incremental indexing (RFC 7541 §6.2.1) so that it also
+    /// enters the server's dynamic table; then a second request refers to it by index alone (0xBE, dynamic entry 1).
+    /// Both requests are malformed: a field found bad once stays bad however it is referenced.
+    /// </summary>
+    private static Case MalformedWhenIndexedAgain(string name, (string, string) field) =>
+        new(name, async c =>
+        {
+            await c.SendHeadersAsync(1, [.. RawH2Client.Block(c.Request("GET", "/")), .. Indexed(field)], true);
+            await c.ExpectRstStreamAsync(1, ProtocolError);
+            await c.SendHeadersAsync(3, [.. RawH2Client.Block(c.Request("GET", "/")), 0xBE], true);
+        }, Rst(3, ProtocolError));
+
+    /// <summary>A literal field with incremental indexing and a literal name, no Huffman (names and values under 127 bytes).</summary>
+    private static byte[] Indexed((string Name, string Value) field)
+    {
+        byte[] name = System.Text.Encoding.Latin1.GetBytes(field.Name);
+        byte[] value = System.Text.Encoding.Latin1.GetBytes(field.Value);
+        return [0x40, (byte)name.Length, .. name, (byte)value.Length, .. value];
+    }
 
     private static Case MalformedBlock(string name, (string, string)[] fields) =>
         new(name, c => c.SendHeadersAsync(1, RawH2Client.Block(fields), true), Rst(1, ProtocolError));

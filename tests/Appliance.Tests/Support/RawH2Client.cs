@@ -495,6 +495,8 @@ public sealed class RawH2Client : IAsyncDisposable
 
     private readonly struct FieldCollector(List<(string, string)> fields) : IHpackHeaderHandler
     {
+        public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
         public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) =>
             fields.Add((Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
     }

@@ -89,6 +89,32 @@ public class AppendixCTests
 
     public static TheoryData<string> Examples => new(s_examples.Keys);
 
+    [Fact]
+    public void Indexed_fields_name_their_table_entry_for_the_decoders_life()
+    {
+        // C.3: static entries are -index; the dynamic :authority is entry 1 (the first inserted) whether it sits at
+        // dynamic index 1 (C.3.2) or 2 (C.3.3, after cache-control was inserted); literals are 0.
+        using var decoder = new HpackDecoder(4096, 64 * 1024);
+        long[][] expected = [[-2, -6, -4, 0], [-2, -6, -4, 1, 0], [-2, -7, -5, 1, 0]];
+        string[] blocks =
+        [
+            "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+            "8286 84be 5808 6e6f 2d63 6163 6865",
+            "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+        ];
+        for (int i = 0; i < blocks.Length; i++)
+        {
+            var recorder = new HeaderRecorder();
+            Assert.Equal(HpackStatus.Ok, decoder.Decode(Hex(blocks[i]), endHeaders: true, ref recorder));
+            Assert.Equal(expected[i], recorder.Entries);
+        }
+
+        // After the table is emptied (a size update to 0) and refilled, a new entry gets a new number, never a reused one.
+        var again = new HeaderRecorder();
+        Assert.Equal(HpackStatus.Ok, decoder.Decode(Hex("20 3fe1 1f 418c f1e3 c2e5 f23a 6ba0 ab90 f4ff be"), endHeaders: true, ref again));
+        Assert.Equal([0, 4], again.Entries);
+    }
+
     [Theory]
     [MemberData(nameof(Examples))]
     public void Decodes_each_block_and_leaves_the_table_of_the_RFC(string example)

@@ -8,6 +8,8 @@ internal struct HeaderCounter : IHpackHeaderHandler
     public int Count;
     public long Bytes;
 
+    public void OnIndexedHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry) => OnHeader(name, value);
+
     public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
         Count++;
