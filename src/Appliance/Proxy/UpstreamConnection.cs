@@ -96,7 +96,10 @@ internal sealed class UpstreamConnection : IDisposable
 
     public PipeWriter Output { get; }
 
-    /// <summary>Reused per request for the response-headers timeout (CancelAfter/TryReset allocate nothing once warm).</summary>
+    /// <summary>
+    /// The response-headers timeout of the request in progress: cancelled by <see cref="ArmTimeout"/>'s timer once its
+    /// deadline passes. Replaced (not reused) after it fired.
+    /// </summary>
     public CancellationTokenSource Timeout { get; private set; } = new();
 
     public long LastUsed { get; set; } = Environment.TickCount64;
@@ -188,10 +191,17 @@ internal sealed class UpstreamConnection : IDisposable
         _stream.Dispose();
     }
 
-    /// <summary>
-    /// Starts the response-headers timeout: one timer change. A connection is reused only after its last response
-    /// head disarmed the timer (<see cref="ResetTimeout"/>); a source that fired (the 100-continue wait) is replaced.
-    /// </summary>
+    // The timeout's deadline (Environment.TickCount64, 0 = none) and the one timer that enforces it. Arming a request's
+    // timeout writes the deadline and starts the timer only when it is not running; finishing the head clears the
+    // deadline. A timer that fires early (the deadline moved on) waits for the rest; one that finds no deadline stops.
+    // So a connection serving request after request changes its timer about once per timeout, not twice per request
+    // (a Change takes the timer queue's lock and costs more than the rest of the bookkeeping of a proxied request).
+    private long _deadline;
+    private int _timerRunning;
+    private Timer? _timer;
+    private static readonly TimerCallback s_onTimer = static state => ((UpstreamConnection)state!).OnTimer();
+
+    /// <summary>Starts the response-headers timeout. A source that fired (the 100-continue wait) is replaced first.</summary>
     public void ArmTimeout(TimeSpan after)
     {
         if (Timeout.IsCancellationRequested)
@@ -200,16 +210,58 @@ internal sealed class UpstreamConnection : IDisposable
             Timeout = new CancellationTokenSource();
         }
 
-        Timeout.CancelAfter(after);
+        long ms = Math.Max(1, (long)Math.Ceiling(after.TotalMilliseconds));
+        Volatile.Write(ref _deadline, Environment.TickCount64 + ms);
+        if (Interlocked.Exchange(ref _timerRunning, 1) == 0)
+        {
+            (_timer ??= new Timer(s_onTimer, this, System.Threading.Timeout.Infinite, System.Threading.Timeout.Infinite)).Change(ms, System.Threading.Timeout.Infinite);
+        }
     }
 
-    /// <summary>Disarms the timeout (TryReset), or replaces a source that already fired.</summary>
+    /// <summary>The response head came: no timeout until the next <see cref="ArmTimeout"/>.</summary>
     public void ResetTimeout()
     {
-        if (!Timeout.TryReset())
+        if (Interlocked.Exchange(ref _deadline, 0) == 0 || Timeout.IsCancellationRequested)
         {
-            Timeout.Dispose();
+            // The timer took this deadline as the head arrived: its source is cancelled (or about to be) and is left to
+            // it; the next request gets a fresh one.
             Timeout = new CancellationTokenSource();
+        }
+    }
+
+    private void OnTimer()
+    {
+        while (true)
+        {
+            long deadline = Volatile.Read(ref _deadline);
+            CancellationTokenSource source = Timeout; // a source replaced after this read comes with a deadline write, so the CAS below fails
+            if (deadline != 0)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left > 0)
+                {
+                    _timer?.Change(left, System.Threading.Timeout.Infinite);
+                    return;
+                }
+
+                if (Interlocked.CompareExchange(ref _deadline, 0, deadline) == deadline)
+                {
+                    try
+                    {
+                        source.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                    }
+                }
+            }
+
+            // Stopped; but a deadline armed meanwhile saw the timer running and did not start it: take it on.
+            Volatile.Write(ref _timerRunning, 0);
+            if (Volatile.Read(ref _deadline) == 0 || Interlocked.Exchange(ref _timerRunning, 1) != 0)
+            {
+                return;
+            }
         }
     }
 
@@ -218,6 +270,7 @@ internal sealed class UpstreamConnection : IDisposable
         Input.Complete();
         Output.Complete();
         _stream.Dispose();
+        _timer?.Dispose();
         Timeout.Dispose();
     }
 }
