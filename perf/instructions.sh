@@ -7,6 +7,7 @@
 # TOOL=resumed, the bench's tlsload for about N connections of one request, full or resumed handshakes), then dumped:
 # user-space instructions of the whole process (every thread) divided by the requests.
 #   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
+# URLPATH (default /) picks the resource: /16k is the bench origin's 16 KiB file (S2's large response) in proxy mode.
 # In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). KEEP=FILE keeps the callgrind dump
 # (callgrind_annotate FILE). Needs valgrind.
 set -euo pipefail
@@ -40,7 +41,7 @@ for _ in $(seq 600); do curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 && 
 curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 || { echo "instructions.sh: the appliance did not start under valgrind; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
 load() {
   if [ "${TOOL:-h2}" = h2 ]; then
-    h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port/" | awk '/^requests:/{print $8}'
+    h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port${URLPATH:-/}" | awk '/^requests:/{print $8}'
   elif [ "${TOOL}" = full ] || [ "${TOOL}" = resumed ]; then
     # the bench's tlsload, one request per connection: every handshake full, or each resuming the last session
     # (about 60 handshakes per second under valgrind)
@@ -48,7 +49,7 @@ load() {
     "${BENCH:-/tmp/bench}/lib/tlsload" "$port" "$kind" 2 "$(( $1 / 60 + 1 ))" | grep -o 'conns=[0-9]*' | cut -d= -f2
   else
     # wrk runs for a time, not a count: about N requests at valgrind's pace (some 500 per second)
-    wrk -t1 -c8 -d"$(( $1 / 500 + 1 ))s" "https://127.0.0.1:$port/" | awk '/requests in/{print $1}'
+    wrk -t1 -c8 -d"$(( $1 / 500 + 1 ))s" "https://127.0.0.1:$port${URLPATH:-/}" | awk '/requests in/{print $1}'
   fi
 }
 case "${TOOL:-h2}" in full|resumed) load 120 >/dev/null ;; *) load 4000 >/dev/null ;; esac
