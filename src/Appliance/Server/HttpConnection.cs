@@ -15,11 +15,13 @@ public sealed class HttpConnection : TrackedConnection
 {
     private static readonly StreamPipeReaderOptions s_readerOptions =
         new(pool: null, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
-    // One segment per TLS record: the writer hands SslStream each segment as a write of its own, and each write is
-    // a record and a send, so 4 KiB segments turned a 16 KiB body into five of each. Segments go back to the pool
-    // after every flush: an idle connection holds none.
+    // The writer hands SslStream each segment as a write of its own, and each write is an SSL_write (OpenSSL cuts it
+    // into records of at most 16 KiB) and a send: 4 KiB segments turned a 16 KiB body into five of each, and 16 KiB
+    // ones a 16 KiB body with its head into two. 32 KiB is SslStream's largest write on Linux (StreamSizes), so such
+    // a response leaves in one write and one send. Segments go back to the pool after every flush: an idle
+    // connection holds none.
     private static readonly StreamPipeWriterOptions s_writerOptions =
-        new(pool: null, minimumBufferSize: 16 * 1024, leaveOpen: true);
+        new(pool: null, minimumBufferSize: 32 * 1024, leaveOpen: true);
 
     private readonly Socket _socket;
     private readonly SocketListener _listener;
