@@ -146,6 +146,11 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
         await client.SendDataAsync(id, "part"u8, endStream: false);
         await client.SendRstStreamAsync(id, Appliance.Protocol.Http2.Http2ErrorCode.Cancel);
         id += 2;
+
+        // The PING ACK means the server has read the frames before it, so the reset stream took the pooled object; it
+        // goes back once its handler saw the reset.
+        await client.SendPingAsync(7);
+        await client.ExpectAsync("PING ACK", f => f.Type == Appliance.Protocol.Http2.Http2FrameType.Ping && f.Has(Appliance.Protocol.Http2.Http2FrameFlags.Ack));
         Http2Connection h2 = connection.Http2 ?? throw new InvalidOperationException("not HTTP/2");
         Assert.True(SpinWait.SpinUntil(() => h2.PooledStreams == 1, TimeSpan.FromSeconds(10)), $"pooled: {h2.PooledStreams}");
 
