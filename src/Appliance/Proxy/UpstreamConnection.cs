@@ -191,37 +191,44 @@ internal sealed class UpstreamConnection : IDisposable
         _stream.Dispose();
     }
 
-    // The timeout's deadline (Environment.TickCount64, 0 = none) and the one timer that enforces it. Arming a request's
-    // timeout writes the deadline and starts the timer only when it is not running; finishing the head clears the
-    // deadline. A timer that fires early (the deadline moved on) waits for the rest; one that finds no deadline stops.
-    // So a connection serving request after request changes its timer about once per timeout, not twice per request
-    // (a Change takes the timer queue's lock and costs more than the rest of the bookkeeping of a proxied request).
+    // The timeout's deadline (Environment.TickCount64; 0 = none, Fired = the timer took it) and the one timer that
+    // enforces it. Arming a request's timeout writes the deadline and changes the timer only when it is not running or
+    // is due later than the new deadline (the 100-continue wait is shorter than the response-headers timeout);
+    // finishing the head clears the deadline. A timer that fires early (the deadline moved on) waits for the rest; one
+    // that finds no deadline stops. So a connection serving request after request changes its timer about once per
+    // timeout, not twice per request (a Change takes the timer queue's lock and costs more than the rest of the
+    // bookkeeping of a proxied request).
+    private const long Fired = -1;
     private long _deadline;
+    private long _timerDue; // the deadline the running timer was last set for
     private int _timerRunning;
+    private volatile bool _disposed;
     private Timer? _timer;
     private static readonly TimerCallback s_onTimer = static state => ((UpstreamConnection)state!).OnTimer();
 
-    /// <summary>Starts the response-headers timeout. A source that fired (the 100-continue wait) is replaced first.</summary>
+    /// <summary>Starts the response-headers timeout. A source the timer cancelled (the 100-continue wait) is replaced first.</summary>
     public void ArmTimeout(TimeSpan after)
     {
-        if (Timeout.IsCancellationRequested)
+        // Fired is taken back before the new deadline is published, so the timer cannot fire again on a source whose
+        // cancellation is still in flight from its previous run.
+        if (Interlocked.CompareExchange(ref _deadline, 0, Fired) == Fired || Timeout.IsCancellationRequested)
         {
-            Timeout.Dispose();
-            Timeout = new CancellationTokenSource();
+            Timeout = new CancellationTokenSource(); // the old one is the timer's (it may be cancelling it right now)
         }
 
         long ms = Math.Max(1, (long)Math.Ceiling(after.TotalMilliseconds));
-        Volatile.Write(ref _deadline, Environment.TickCount64 + ms);
-        if (Interlocked.Exchange(ref _timerRunning, 1) == 0)
+        long deadline = Environment.TickCount64 + ms;
+        Interlocked.Exchange(ref _deadline, deadline);
+        if (Interlocked.Exchange(ref _timerRunning, 1) == 0 || deadline < Interlocked.Read(ref _timerDue))
         {
-            (_timer ??= new Timer(s_onTimer, this, System.Threading.Timeout.Infinite, System.Threading.Timeout.Infinite)).Change(ms, System.Threading.Timeout.Infinite);
+            Schedule(deadline, ms);
         }
     }
 
     /// <summary>The response head came: no timeout until the next <see cref="ArmTimeout"/>.</summary>
     public void ResetTimeout()
     {
-        if (Interlocked.Exchange(ref _deadline, 0) == 0 || Timeout.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _deadline, 0) == Fired || Timeout.IsCancellationRequested)
         {
             // The timer took this deadline as the head arrived: its source is cancelled (or about to be) and is left to
             // it; the next request gets a fresh one.
@@ -229,22 +236,47 @@ internal sealed class UpstreamConnection : IDisposable
         }
     }
 
+    private void Schedule(long deadline, long ms)
+    {
+        if (_timer is null)
+        {
+            using (ExecutionContext.SuppressFlow()) // the first request's context must not live as long as the connection
+            {
+                _timer = new Timer(s_onTimer, this, System.Threading.Timeout.Infinite, System.Threading.Timeout.Infinite);
+            }
+        }
+
+        Interlocked.Exchange(ref _timerDue, deadline);
+        try
+        {
+            _timer.Change(ms, System.Threading.Timeout.Infinite);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
     private void OnTimer()
     {
-        while (true)
+        while (!_disposed)
         {
-            long deadline = Volatile.Read(ref _deadline);
+            long deadline = Interlocked.Read(ref _deadline);
             CancellationTokenSource source = Timeout; // a source replaced after this read comes with a deadline write, so the CAS below fails
-            if (deadline != 0)
+            if (deadline > 0)
             {
                 long left = deadline - Environment.TickCount64;
                 if (left > 0)
                 {
-                    _timer?.Change(left, System.Threading.Timeout.Infinite);
-                    return;
+                    Schedule(deadline, left);
+                    if (Interlocked.Read(ref _deadline) == deadline)
+                    {
+                        return;
+                    }
+
+                    continue; // re-armed meanwhile, perhaps sooner than what was just scheduled
                 }
 
-                if (Interlocked.CompareExchange(ref _deadline, 0, deadline) == deadline)
+                if (Interlocked.CompareExchange(ref _deadline, Fired, deadline) == deadline)
                 {
                     try
                     {
@@ -256,9 +288,10 @@ internal sealed class UpstreamConnection : IDisposable
                 }
             }
 
-            // Stopped; but a deadline armed meanwhile saw the timer running and did not start it: take it on.
-            Volatile.Write(ref _timerRunning, 0);
-            if (Volatile.Read(ref _deadline) == 0 || Interlocked.Exchange(ref _timerRunning, 1) != 0)
+            // Stopped; but a deadline armed meanwhile saw the timer running and did not start it: take it on. (The
+            // exchange is a full fence, so the re-read below cannot come before it.)
+            Interlocked.Exchange(ref _timerRunning, 0);
+            if (Interlocked.Read(ref _deadline) <= 0 || Interlocked.Exchange(ref _timerRunning, 1) != 0)
             {
                 return;
             }
@@ -270,6 +303,7 @@ internal sealed class UpstreamConnection : IDisposable
         Input.Complete();
         Output.Complete();
         _stream.Dispose();
+        _disposed = true;
         _timer?.Dispose();
         Timeout.Dispose();
     }

@@ -67,6 +67,22 @@ public sealed class UpstreamTimeoutTests
     }
 
     [Fact]
+    public async Task A_deadline_sooner_than_the_running_timer_moves_the_timer()
+    {
+        // A GET's 60 s timeout leaves the timer due in a minute; the next request on the connection waits 50 ms (the
+        // 100-continue wait is one such): it must fire then, not when the minute is up.
+        (UpstreamConnection connection, Socket peer) = await ConnectAsync();
+        using (peer)
+        using (connection)
+        {
+            connection.ArmTimeout(TimeSpan.FromMinutes(1));
+            connection.ResetTimeout();
+            connection.ArmTimeout(TimeSpan.FromMilliseconds(50));
+            await Cancelled(connection.Timeout);
+        }
+    }
+
+    [Fact]
     public async Task After_it_fired_the_next_request_gets_a_fresh_source_with_its_own_deadline()
     {
         (UpstreamConnection connection, Socket peer) = await ConnectAsync();
