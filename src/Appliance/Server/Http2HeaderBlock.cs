@@ -66,8 +66,6 @@ internal sealed class Http2HeaderBlock
 
     private void Fail(string reason) => Malformed ??= reason;
 
-    public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) => OnHeader(name, value, 0);
-
     /// <param name="entry">The table entry the field was indexed from, 0 for a literal.</param>
     public void OnHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, long entry)
     {

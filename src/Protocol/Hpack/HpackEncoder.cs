@@ -211,28 +211,11 @@ public sealed class HpackEncoder
         byte flags = insert ? (byte)0x40 : kind == FieldKind.Sensitive ? (byte)0x10 : (byte)0x00;
         int prefixBits = insert ? 6 : 4;
 
-        int length = HpackIntegers.EncodedLength(nameIndex, prefixBits);
-        bool nameHuffman = false;
-        int nameLength = 0;
-        if (nameIndex == 0)
-        {
-            length += StringLength(name, out nameHuffman, out nameLength);
-        }
-
-        length += StringLength(value, out bool valueHuffman, out int valueLength);
-        Span<byte> dest = destination[written..];
-        if (dest.Length < length)
+        if (!TryWriteLiteral(nameIndex, prefixBits, flags, name, value, destination[written..], out int length))
         {
             return false;
         }
 
-        HpackIntegers.TryEncode(nameIndex, prefixBits, flags, dest, out int n);
-        if (nameIndex == 0)
-        {
-            n += WriteString(name, nameHuffman, nameLength, dest[n..]);
-        }
-
-        WriteString(value, valueHuffman, valueLength, dest[n..]);
         written += length;
         if (insert)
         {
@@ -254,24 +237,40 @@ public sealed class HpackEncoder
     public static byte[] EncodeWithoutIndexing(ReadOnlySpan<byte> lowercaseName, ReadOnlySpan<byte> value)
     {
         int nameIndex = HpackStaticTable.Find(lowercaseName, value, out _);
-        int length = HpackIntegers.EncodedLength(nameIndex, 4);
+        byte[] field = new byte[HpackIntegers.EncodedLength(nameIndex, 4) + StringLength(lowercaseName, out _, out _) + StringLength(value, out _, out _)];
+        TryWriteLiteral(nameIndex, 4, 0x00, lowercaseName, value, field, out int length);
+        return field[..length];
+    }
+
+    /// <summary>
+    /// A literal field (§6.2): the name's index (0: the name follows as a string) with the representation's flags and
+    /// prefix, then the value, each string Huffman-coded when shorter. False, having written nothing, without room.
+    /// </summary>
+    private static bool TryWriteLiteral(int nameIndex, int prefixBits, byte flags, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value,
+        Span<byte> dest, out int length)
+    {
+        length = HpackIntegers.EncodedLength(nameIndex, prefixBits);
         bool nameHuffman = false;
         int nameLength = 0;
         if (nameIndex == 0)
         {
-            length += StringLength(lowercaseName, out nameHuffman, out nameLength);
+            length += StringLength(name, out nameHuffman, out nameLength);
         }
 
         length += StringLength(value, out bool valueHuffman, out int valueLength);
-        byte[] field = new byte[length];
-        HpackIntegers.TryEncode(nameIndex, 4, 0x00, field, out int n);
-        if (nameIndex == 0)
+        if (dest.Length < length)
         {
-            n += WriteString(lowercaseName, nameHuffman, nameLength, field.AsSpan(n));
+            return false;
         }
 
-        WriteString(value, valueHuffman, valueLength, field.AsSpan(n));
-        return field;
+        HpackIntegers.TryEncode(nameIndex, prefixBits, flags, dest, out int n);
+        if (nameIndex == 0)
+        {
+            n += WriteString(name, nameHuffman, nameLength, dest[n..]);
+        }
+
+        WriteString(value, valueHuffman, valueLength, dest[n..]);
+        return true;
     }
 
     /// <summary>

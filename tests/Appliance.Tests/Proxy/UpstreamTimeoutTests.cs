@@ -1,7 +1,6 @@
-using System.Net;
 using System.Net.Sockets;
 using Appliance.Proxy;
-using Appliance.Transport;
+using Appliance.Tests.Support;
 
 namespace Appliance.Tests.Proxy;
 
@@ -16,13 +15,8 @@ public sealed class UpstreamTimeoutTests
 
     private static async Task<(UpstreamConnection Connection, Socket Peer)> ConnectAsync()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        Task<Socket> accept = listener.AcceptAsync();
-        Stream stream = await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Bound);
-        return (new UpstreamConnection(client, stream), await accept.WaitAsync(Bound));
+        (Socket client, Stream stream, Socket peer) = await LoopbackPair.ConnectAsync(Bound);
+        return (new UpstreamConnection(client, stream), peer);
     }
 
     private static Task Cancelled(CancellationTokenSource source)

@@ -18,14 +18,8 @@ public sealed class SocketStreamTests
     /// <summary>A connected pair: ours (on the engine) and a plain blocking socket as the peer.</summary>
     private static async Task<(SocketStream Ours, Socket Peer)> PairAsync()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        Task<Socket> accept = listener.AcceptAsync();
-        var stream = (SocketStream)await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
-        Socket peer = await accept.WaitAsync(Timeout);
-        return (stream, peer);
+        (_, Stream stream, Socket peer) = await Appliance.Tests.Support.LoopbackPair.ConnectAsync(Timeout);
+        return ((SocketStream)stream, peer);
     }
 
     [Fact]
