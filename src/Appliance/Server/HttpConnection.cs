@@ -13,15 +13,11 @@ namespace Appliance.Server;
 /// </summary>
 public sealed class HttpConnection : TrackedConnection
 {
-    private static readonly StreamPipeReaderOptions s_readerOptions =
-        new(pool: null, bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
     // The writer hands SslStream each segment as a write of its own, and each write is an SSL_write (OpenSSL cuts it
     // into records of at most 16 KiB) and a send: 4 KiB segments turned a 16 KiB body into five of each, and 16 KiB
     // ones a 16 KiB body with its head into two. 32 KiB is SslStream's largest write on Linux (StreamSizes), so such
-    // a response leaves in one write and one send. Segments go back to the pool after every flush: an idle
-    // connection holds none.
-    private static readonly StreamPipeWriterOptions s_writerOptions =
-        new(pool: null, minimumBufferSize: 32 * 1024, leaveOpen: true);
+    // a response leaves in one write and one send.
+    private const int OutputSegmentSize = 32 * 1024;
 
     private readonly Socket _socket;
     private readonly SocketListener _listener;
@@ -121,7 +117,7 @@ public sealed class HttpConnection : TrackedConnection
             // A connection accepted before a drain began still gets its first request answered (with
             // Connection: close, or a GOAWAY on HTTP/2): the client sent it in good faith, and a socket-activated
             // restart must not turn it into an error.
-            PipeReader input = PipeReader.Create(stream, s_readerOptions);
+            PipeReader input = new ConnectionReader(stream);
             try
             {
                 bool h2 = info.ApplicationProtocol == "h2"
@@ -174,7 +170,7 @@ public sealed class HttpConnection : TrackedConnection
 
     private async Task RunHttp1Async(PipeReader input, Stream stream, ConnectionInfo info)
     {
-        PipeWriter output = PipeWriter.Create(stream, s_writerOptions);
+        PipeWriter output = new ConnectionWriter(stream, OutputSegmentSize);
         var http1 = new Http1Connection(input, output, this, _runtime, info, _logger);
         _http1 = http1;
         if (_closeRequested)
