@@ -28,7 +28,6 @@ internal sealed class Http2UpstreamConnection : IDisposable
     private const int MaxQueuedBytes = 1 << 20;
     private const int MaxHeaderListSize = 256 * 1024;
 
-    private static readonly StreamPipeReaderOptions s_readerOptions = new(bufferSize: 65536, minimumReadSize: 4096, leaveOpen: true);
 
     private readonly Socket _socket;
     private readonly Stream _stream;
@@ -61,7 +60,7 @@ internal sealed class Http2UpstreamConnection : IDisposable
         _socket = socket;
         _stream = stream;
         _scheme = tls ? "https" : "http";
-        _input = PipeReader.Create(stream, s_readerOptions);
+        _input = new Transport.ConnectionReader(stream, bufferSize: 65536, minimumReadSize: 4096);
         PipeWriter w = _frames.Writer;
         w.Write(Http2Preface.ClientPreface);
         Http2FrameWriter.WriteSettings(w,

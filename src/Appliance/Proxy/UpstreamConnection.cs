@@ -12,7 +12,8 @@ internal sealed class UpstreamConnection : IDisposable
         pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
     private const int ReadSize = 16 * 1024;
     private const int MaxExtraReads = 3;
-    private static readonly StreamPipeWriterOptions s_writerOptions = new(minimumBufferSize: 4096, leaveOpen: true);
+
+    private static readonly ObjectDisposedException s_discarded = new(nameof(UpstreamConnection));
 
     private readonly Socket _socket;
     private readonly Stream _stream;
@@ -23,7 +24,7 @@ internal sealed class UpstreamConnection : IDisposable
     {
         _socket = socket;
         _stream = stream;
-        Output = PipeWriter.Create(_stream, s_writerOptions);
+        Output = new Transport.ConnectionWriter(_stream, segmentSize: 4096);
         _ = ReceiveAsync();
     }
 
@@ -301,7 +302,7 @@ internal sealed class UpstreamConnection : IDisposable
     public void Dispose()
     {
         Input.Complete();
-        Output.Complete();
+        Output.Complete(s_discarded); // what was not flushed goes with the connection, without a blocking write
         _stream.Dispose();
         _disposed = true;
         _timer?.Dispose();

@@ -25,8 +25,6 @@ namespace Appliance.Transport;
 /// </remarks>
 public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
 {
-    private const int InitialSize = 4096;
-    private const int MinimumReadSize = 1024;
 
     private const int Idle = 0;     // no stream read in flight; the consumer owns the reader
     private const int Waiting = 1;  // a ReadAsync waits on the stream read in flight
@@ -38,6 +36,8 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
         static (state, token) => ((ConnectionReader)state!).OnTokenCancelled(token);
 
     private readonly Stream _stream;
+    private readonly int _bufferSize;
+    private readonly int _minimumReadSize;
     private readonly Action _onStreamRead;
     private ManualResetValueTaskSourceCore<ReadResult> _source;
     private int _state;
@@ -59,9 +59,13 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
     private CancellationToken _token;
     private CancellationTokenRegistration _registration;
 
-    public ConnectionReader(Stream stream)
+    /// <param name="bufferSize">The buffer rented when data arrives; it doubles while the consumer holds more.</param>
+    /// <param name="minimumReadSize">Room a read needs at the end of the buffer, made by moving or growing it.</param>
+    public ConnectionReader(Stream stream, int bufferSize = 4096, int minimumReadSize = 1024)
     {
         _stream = stream;
+        _bufferSize = bufferSize;
+        _minimumReadSize = Math.Min(minimumReadSize, bufferSize);
         _onStreamRead = OnStreamRead;
     }
 
@@ -226,18 +230,18 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
         _readIsProbe = false;
         if (_buffer is null)
         {
-            _buffer = ArrayPool<byte>.Shared.Rent(InitialSize);
+            _buffer = ArrayPool<byte>.Shared.Rent(_bufferSize);
         }
-        else if (_buffer.Length - _end < MinimumReadSize)
+        else if (_buffer.Length - _end < _minimumReadSize)
         {
             int live = _end - _start;
-            if (_buffer.Length - live >= MinimumReadSize)
+            if (_buffer.Length - live >= _minimumReadSize)
             {
                 _buffer.AsSpan(_start, live).CopyTo(_buffer);
             }
             else
             {
-                byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, live + MinimumReadSize));
+                byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, live + _minimumReadSize));
                 _buffer.AsSpan(_start, live).CopyTo(larger);
                 ArrayPool<byte>.Shared.Return(_buffer);
                 _buffer = larger;
