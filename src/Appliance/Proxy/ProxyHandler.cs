@@ -422,7 +422,7 @@ public sealed partial class ProxyHandler : RouteHandler
     private async ValueTask<Outcome> RelayResponseAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey,
         RequestBody? heldBody, bool chunked)
     {
-        PipeReader input = upstream.Input;
+        Transport.ConnectionReader input = upstream.Input;
         upstream.CloseRequested = false;
         upstream.ArmTimeout(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
         int status;
@@ -444,7 +444,19 @@ public sealed partial class ProxyHandler : RouteHandler
                     ReadResult read;
                     try
                     {
-                        read = await input.ReadAsync(upstream.Timeout.Token).ConfigureAwait(false);
+                        ValueTask<ReadResult> reading = input.ReadAsync(upstream.Timeout.Token);
+                        if (reading.IsCompleted)
+                        {
+                            read = reading.Result;
+                        }
+                        else
+                        {
+                            read = await reading.ConfigureAwait(false);
+                            if (Transport.EventLoop.OnLoopThread)
+                            {
+                                upstream.EventThread = Environment.CurrentManagedThreadId; // completions run inline there
+                            }
+                        }
                     }
                     catch (OperationCanceledException) when (heldBody is not null && !anyByte)
                     {
@@ -541,8 +553,9 @@ public sealed partial class ProxyHandler : RouteHandler
             await ProblemAsync(context, 504, "the upstream did not answer in time").ConfigureAwait(false);
             return Outcome.Broken;
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
         {
+            // ObjectDisposedException: the total timeout closed the connection under the read.
             if (!anyByte)
             {
                 return Outcome.StaleConnection;
@@ -618,7 +631,7 @@ public sealed partial class ProxyHandler : RouteHandler
                     break;
             }
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or BadRequestException)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or BadRequestException)
         {
             // Mid-body failure: the status is out, so only an aborted client connection can say so.
             throw new IOException("the upstream response was cut short", e);
@@ -789,7 +802,7 @@ public sealed partial class ProxyHandler : RouteHandler
             KnownHeader.Upgrade, KnownHeader.TE, KnownHeader.Trailer, KnownHeader.Date, KnownHeader.Server);
 
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
-    private static async ValueTask CopyLengthAsync(RequestContext context, PipeReader input, long remaining)
+    private static async ValueTask CopyLengthAsync(RequestContext context, Transport.ConnectionReader input, long remaining)
     {
         bool bodyWritten = false;
         while (remaining > 0)
@@ -812,7 +825,7 @@ public sealed partial class ProxyHandler : RouteHandler
             input.AdvanceTo(slice.End);
             if (remaining > 0)
             {
-                if (input.TryRead(out ReadResult more))
+                if (input.TryReadMore(out ReadResult more))
                 {
                     input.AdvanceTo(more.Buffer.Start); // more is already here: keep filling before a flush
                 }
@@ -828,7 +841,7 @@ public sealed partial class ProxyHandler : RouteHandler
     }
 
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
-    private static async ValueTask CopyChunkedAsync(RequestContext context, PipeReader input)
+    private static async ValueTask CopyChunkedAsync(RequestContext context, Transport.ConnectionReader input)
     {
         var decoder = new ChunkedDecoder(new Http1ParserLimits());
         while (true)
@@ -867,7 +880,11 @@ public sealed partial class ProxyHandler : RouteHandler
                 throw new IOException("upstream closed inside a chunked body");
             }
 
-            if (wroteData)
+            if (input.TryReadMore(out ReadResult more))
+            {
+                input.AdvanceTo(more.Buffer.Start); // more is already here: relay it before a flush
+            }
+            else if (wroteData)
             {
                 await context.FlushAsync().ConfigureAwait(false); // streamed responses (SSE) reach the client as they come
             }

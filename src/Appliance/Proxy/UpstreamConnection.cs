@@ -4,96 +4,34 @@ using Appliance.Protocol.Http1;
 
 namespace Appliance.Proxy;
 
-/// <summary>One keep-alive TCP connection to a destination, with its pipe pair; rented from and returned to a pool.</summary>
+/// <summary>One keep-alive TCP connection to a destination, with its reader and writer; rented from and returned to a pool.</summary>
 internal sealed class UpstreamConnection : IDisposable
 {
-    // Inline schedulers: the proxy's read continues on the receive loop's thread, no hop through the thread pool.
-    private static readonly PipeOptions s_inputOptions = new(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false);
-    private const int ReadSize = 16 * 1024;
-    private const int MaxExtraReads = 3;
+    // A read takes up to 32 KiB at once, so a response of that size is relayed to the client in one flush (a TLS
+    // record and a send) rather than one per read. The buffer is rented when bytes come and returned once they are
+    // relayed: an idle pooled connection holds none.
+    private const int ReadBufferSize = 32 * 1024;
+    private const int MinimumReadSize = 4096;
 
     private static readonly ObjectDisposedException s_discarded = new(nameof(UpstreamConnection));
 
     private readonly Socket _socket;
     private readonly Stream _stream;
 
-    private readonly Pipe _input = new(s_inputOptions);
-
     public UpstreamConnection(Socket socket, Stream stream)
     {
         _socket = socket;
         _stream = stream;
-        Output = new Transport.ConnectionWriter(_stream, segmentSize: 4096);
-        _ = ReceiveAsync();
+        // The relay reads the connection itself (its continuation runs on the socket's event thread, inline), so the
+        // upstream's bytes are read only as fast as the client takes them: backpressure without a buffer between.
+        Input = new Transport.ConnectionReader(stream, ReadBufferSize, MinimumReadSize);
+        Output = new Transport.ConnectionWriter(stream, segmentSize: 4096);
     }
 
-    /// <summary>
-    /// The connection's one receive loop, for its whole life: reads go straight into the input pipe's memory. A
-    /// StreamPipeReader would start a new async read (and allocate its state) every time the response is not there
-    /// yet, which on a proxy is every request.
-    /// </summary>
-    private async Task ReceiveAsync()
-    {
-        PipeWriter writer = _input.Writer;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                // Wait for bytes without holding a buffer (an idle pooled connection keeps none), then take what came
-                // in one read of up to 16 KiB: the relay runs inside this loop's flush, so whatever this read leaves
-                // in the socket reaches the client only after a flush of its own (a TLS record and a send each).
-                ValueTask<int> ready = _stream.ReadAsync(Memory<byte>.Empty);
-                if (!ready.IsCompleted)
-                {
-                    await ready.ConfigureAwait(false);
-                    EventThread = Environment.CurrentManagedThreadId; // the socket's event thread (inline completions)
-                }
-                else
-                {
-                    ready.GetAwaiter().GetResult();
-                }
+    public Transport.ConnectionReader Input { get; }
 
-                int n = await _stream.ReadAsync(writer.GetMemory(ReadSize)).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                writer.Advance(n);
-                // A full read may have left more in the socket: take it now (it completes at once), up to a bound,
-                // so that a response a little over one read reaches the client in one flush, not two.
-                for (int extra = 0; n == ReadSize && extra < MaxExtraReads && _socket.Available > 0; extra++)
-                {
-                    n = await _stream.ReadAsync(writer.GetMemory(ReadSize)).ConfigureAwait(false);
-                    if (n == 0)
-                    {
-                        break;
-                    }
-
-                    writer.Advance(n);
-                }
-
-                FlushResult flushed = await writer.FlushAsync().ConfigureAwait(false);
-                if (flushed.IsCompleted)
-                {
-                    break; // the connection was put away
-                }
-            }
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            error = e is ObjectDisposedException ? null : new IOException(e.Message, e);
-        }
-
-        writer.Complete(error);
-    }
-
-    public PipeReader Input => _input.Reader;
-
-    /// <summary>The thread this connection's receives last completed on: its socket engine's event thread.</summary>
-    public int EventThread { get; private set; }
+    /// <summary>The thread this connection's reads last completed on when they waited: its socket's event thread.</summary>
+    public int EventThread { get; set; }
 
     public PipeWriter Output { get; }
 
@@ -121,7 +59,7 @@ internal sealed class UpstreamConnection : IDisposable
     {
         get
         {
-            // Bytes or an end already taken in by the receive loop count as much as bytes still in the socket.
+            // Bytes read past the last response count as much as bytes still in the socket.
             if (Input.TryRead(out ReadResult pending))
             {
                 bool any = !pending.Buffer.IsEmpty || pending.IsCompleted;

@@ -89,6 +89,40 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
         return TryTake(out result);
     }
 
+    /// <summary>
+    /// <see cref="TryRead"/>, and when nothing new is buffered, a read of the stream if it completes at once (the bytes
+    /// are in the socket or in TLS's buffer already). A read that would wait stays in flight, and the next
+    /// <see cref="ReadAsync"/> waits on it. For a relay that flushes only when no more bytes are at hand.
+    /// </summary>
+    public bool TryReadMore(out ReadResult result)
+    {
+        ThrowIfCompleted();
+        int state = Volatile.Read(ref _state);
+        if (state == Landed)
+        {
+            TakeLanded();
+        }
+
+        if (TryTake(out result))
+        {
+            return true;
+        }
+
+        if (state == Detached)
+        {
+            return false; // a read is in flight already
+        }
+
+        if (Pump(out result))
+        {
+            return true;
+        }
+
+        Volatile.Write(ref _state, Detached); // nobody waits on it yet
+        _read.UnsafeOnCompleted(_onStreamRead);
+        return false;
+    }
+
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfCompleted();

@@ -267,6 +267,54 @@ public sealed class ConnectionReaderTests
     }
 
     [Fact]
+    public async Task TryReadMore_takes_what_is_at_hand_and_leaves_a_read_that_would_wait_in_flight()
+    {
+        (ConnectionReader reader, Stream stream, Socket peer) = await PairAsync();
+        using (peer)
+        await using (stream)
+        {
+            peer.Send("abc"u8);
+            ReadResult first = await ReadAsync(reader);
+            Assert.Equal("abc"u8.ToArray(), first.Buffer.ToArray());
+            reader.AdvanceTo(first.Buffer.Start, first.Buffer.End);
+
+            // The socket is drained: nothing at hand. The read it started stays in flight (a second call starts none).
+            Assert.False(reader.TryReadMore(out _));
+            Assert.False(reader.TryReadMore(out _));
+            peer.Send("def"u8);
+            ReadResult joined = await ReadAsync(reader); // waits on the read in flight
+            Assert.Equal("abcdef"u8.ToArray(), joined.Buffer.ToArray());
+            reader.AdvanceTo(joined.Buffer.End);
+
+            // Bytes that came while nobody read are taken without an await once the read in flight has them.
+            Assert.False(reader.TryReadMore(out _));
+            peer.Send("ghi"u8);
+            var deadline = DateTime.UtcNow + Timeout;
+            ReadResult more;
+            while (!reader.TryReadMore(out more))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the bytes never arrived");
+                await Task.Yield();
+            }
+
+            Assert.Equal("ghi"u8.ToArray(), more.Buffer.ToArray());
+            reader.AdvanceTo(more.Buffer.End);
+
+            // Unexamined bytes come back first, without a read.
+            peer.Send("jkl"u8);
+            ReadResult jkl = await ReadAsync(reader);
+            reader.AdvanceTo(jkl.Buffer.GetPosition(1));
+            Assert.True(reader.TryReadMore(out ReadResult kl));
+            Assert.Equal("kl"u8.ToArray(), kl.Buffer.ToArray());
+            reader.AdvanceTo(kl.Buffer.Start, kl.Buffer.End);
+
+            // A read left in flight by TryReadMore does not get in the way of completing.
+            Assert.False(reader.TryReadMore(out _));
+            reader.Complete();
+        }
+    }
+
+    [Fact]
     public async Task Under_TLS_many_messages_of_random_sizes_arrive_intact_with_cancels_between()
     {
         (_, Stream stream, Socket peerSocket) = await LoopbackPair.ConnectAsync(Timeout);
