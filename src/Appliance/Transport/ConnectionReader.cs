@@ -23,7 +23,7 @@ namespace Appliance.Transport;
 /// between the consumer, the stream's completion and a cancelling thread: only the one that moves the state out of
 /// <see cref="Waiting"/> completes the waiting read.</para>
 /// </remarks>
-public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
+public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>, IThreadPoolWorkItem
 {
 
     private const int Idle = 0;     // no stream read in flight; the consumer owns the reader
@@ -31,6 +31,7 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
     private const int Running = 2;  // the stream read finished and its completion owns the reader
     private const int Detached = 3; // the waiting ReadAsync was cancelled; the stream read is still in flight
     private const int Landed = 4;   // the detached stream read finished; its outcome waits for the next read
+    private const int Closed = 5;   // completed while nothing was in flight: the buffer went back to the pool
 
     private static readonly Action<object?, CancellationToken> s_onTokenCancelled =
         static (state, token) => ((ConnectionReader)state!).OnTokenCancelled(token);
@@ -58,6 +59,8 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
 
     private CancellationToken _token;
     private CancellationTokenRegistration _registration;
+    private ReadResult _cancelled;       // what a cancelled read returns, set before its completion is queued
+    private Exception? _cancelError;
 
     /// <param name="bufferSize">The buffer rented when data arrives; it doubles while the consumer holds more.</param>
     /// <param name="minimumReadSize">Room a read needs at the end of the buffer, made by moving or growing it.</param>
@@ -192,7 +195,7 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
     public override void CancelPendingRead()
     {
         Interlocked.Exchange(ref _cancelRequested, 1);
-        TryCancelWaiting(error: null);
+        TryCancelWaiting(error: null, inline: false);
     }
 
     public override void Complete(Exception? exception = null)
@@ -203,16 +206,12 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
         }
 
         _completed = true;
-        ReleaseToken();
-        // A stream read still in flight may write into the buffer: leave that one to the collector.
-        int state = Volatile.Read(ref _state);
-        if (state is Idle or Landed || _readIsProbe)
+        // The buffer goes back to the pool only from a reader nothing else can touch: with a stream read in flight, or
+        // its completion running (a pool closing the connection from another thread), it is left to the collector.
+        if (Interlocked.CompareExchange(ref _state, Closed, Idle) == Idle || Interlocked.CompareExchange(ref _state, Closed, Landed) == Landed)
         {
+            ReleaseToken();
             ReturnBuffer();
-        }
-        else
-        {
-            _buffer = null;
         }
     }
 
@@ -351,7 +350,7 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
 
         if (Volatile.Read(ref _cancelRequested) != 0)
         {
-            TryCancelWaiting(error: null);
+            TryCancelWaiting(error: null, inline: true);
         }
 
         return wait;
@@ -371,14 +370,29 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
         }
 
         _read = default;
-        while (Interlocked.CompareExchange(ref _state, Running, Waiting) != Waiting)
+        while (true)
         {
-            // Detached: the ReadAsync that waited was cancelled. The next one takes this outcome.
-            _landedBytes = bytes;
-            _landedError = error;
-            if (Interlocked.CompareExchange(ref _state, Landed, Detached) == Detached)
+            int state = Volatile.Read(ref _state);
+            if (state == Waiting)
             {
-                return;
+                if (Interlocked.CompareExchange(ref _state, Running, Waiting) == Waiting)
+                {
+                    break;
+                }
+            }
+            else if (state == Detached)
+            {
+                // The ReadAsync that waited was cancelled. The next one takes this outcome.
+                _landedBytes = bytes;
+                _landedError = error;
+                if (Interlocked.CompareExchange(ref _state, Landed, Detached) == Detached)
+                {
+                    return;
+                }
+            }
+            else
+            {
+                return; // completed: nobody reads any more
             }
         }
 
@@ -398,11 +412,11 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
                 Interlocked.Exchange(ref _state, Waiting);
                 if (Volatile.Read(ref _cancelRequested) != 0)
                 {
-                    TryCancelWaiting(error: null);
+                    TryCancelWaiting(error: null, inline: true);
                 }
                 else if (_token.IsCancellationRequested)
                 {
-                    TryCancelWaiting(new OperationCanceledException(_token));
+                    TryCancelWaiting(new OperationCanceledException(_token), inline: true);
                 }
 
                 _read.UnsafeOnCompleted(_onStreamRead);
@@ -435,34 +449,64 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>
     {
         if (token.Equals(_token))
         {
-            TryCancelWaiting(new OperationCanceledException(token));
+            TryCancelWaiting(new OperationCanceledException(token), inline: false);
         }
     }
 
-    /// <summary>Completes the waiting read now, cancelled (a null error) or with the token's exception.</summary>
-    private void TryCancelWaiting(Exception? error)
+    /// <summary>
+    /// Completes the waiting read now, cancelled (a null error) or with the token's exception. Called by another thread
+    /// (a timeout, a drain, a stream that finished) it hands the consumer's continuation to the thread pool rather than
+    /// run it inside the caller, which may hold locks or be the one heartbeat thread for every connection (as
+    /// <see cref="SocketStream"/> never runs a continuation inside a canceller).
+    /// </summary>
+    private void TryCancelWaiting(Exception? error, bool inline)
     {
         if (Interlocked.CompareExchange(ref _state, Detached, Waiting) != Waiting)
         {
             return; // nothing waits, or another thread completes it; a CancelPendingRead stays for the next read
         }
 
-        if (error is not null)
+        if (error is null)
         {
-            _source.SetException(error);
-            return;
+            Interlocked.Exchange(ref _cancelRequested, 0);
+            // While a read waits nobody moves _start or _end: the stream read in flight only writes past _end.
+            _cancelled = new ReadResult(Buffered, isCanceled: true, isCompleted: _streamEnded);
         }
 
-        Interlocked.Exchange(ref _cancelRequested, 0);
-        // While a read waits nobody moves _start or _end: the stream read in flight only writes past _end.
-        _source.SetResult(new ReadResult(Buffered, isCanceled: true, isCompleted: _streamEnded));
+        _cancelError = error;
+        if (inline)
+        {
+            ((IThreadPoolWorkItem)this).Execute();
+        }
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        Exception? error = _cancelError;
+        ReadResult result = _cancelled;
+        _cancelError = null;
+        _cancelled = default;
+        if (error is null)
+        {
+            _source.SetResult(result);
+        }
+        else
+        {
+            _source.SetException(error);
+        }
     }
 
     private void ReleaseToken()
     {
         if (_token.CanBeCanceled)
         {
-            _registration.Unregister();
+            // Dispose, not Unregister: a callback already running on another thread is waited for, so it cannot
+            // cancel the read that starts next (it runs only a CAS; on this thread it is not waited for).
+            _registration.Dispose();
             _registration = default;
             _token = default;
         }

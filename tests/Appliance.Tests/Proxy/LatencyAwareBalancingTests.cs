@@ -39,7 +39,7 @@ public sealed class TotalTimeoutTests
     private static Task<TestServer> StartAsync(string address) => TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
         { "id": "t", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "t" },
         """).Replace("\"routes\": [", $$"""
-          "clusters": [ { "id": "t", "destinations": [ { "address": "{{address}}" } ], "timeouts": { "total": "500ms" },
+          "clusters": [ { "id": "t", "destinations": [ { "address": "{{address}}" } ], "timeouts": { "total": "2s" },
                           "healthCheck": { "passive": { "consecutiveFailures": 0 } } } ],
           "routes": [
         """));
@@ -69,7 +69,7 @@ public sealed class TotalTimeoutTests
         await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
 
         // One whole exchange first, on the same connection and upstream: the stalled one must have its head relayed
-        // well within the 500 ms. Cold (a fresh test process compiling the proxy path on a loaded box) the clock could
+        // well within the 2 s. Cold (a fresh test process compiling the proxy path on a loaded box) the clock could
         // run out before the head, which is a correct 504 on a connection kept alive, not the cut tested here.
         await client.SendAsync("GET /warm HTTP/1.1\r\nHost: localhost\r\n\r\n");
         Assert.Equal("warm", (await client.ReadResponsesAsync(1, TimeSpan.FromSeconds(10))).Single().Body);

@@ -260,8 +260,8 @@ public sealed class ConnectionReaderTests
             ValueTask<ReadResult> pending = reader.ReadAsync(); // a read into the buffer is in flight
             reader.CancelPendingRead();
             Assert.True((await pending.AsTask().WaitAsync(Timeout)).IsCanceled);
-            reader.Complete(); // the buffer stays with the read in flight
-            Assert.False(reader.HoldsBuffer);
+            reader.Complete(); // the buffer stays with the read in flight, not back in the pool
+            Assert.True(reader.HoldsBuffer);
             await stream.DisposeAsync(); // the read in flight ends with an error nobody waits for
         }
     }
