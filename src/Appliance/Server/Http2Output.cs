@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
 using Appliance.Protocol.Headers;
 using Appliance.Protocol.Hpack;
 using Appliance.Protocol.Http2;
@@ -8,8 +8,8 @@ namespace Appliance.Server;
 
 /// <summary>
 /// The single writer of an HTTP/2 connection (Kestrel's Http2FrameWriter idea): every frame goes through one
-/// lock into an in-memory pipe, and one copy loop moves what has accumulated to the TLS stream, so many small
-/// responses leave in few writes. HPACK encoding happens under the same lock, so the peer's decoder sees
+/// lock into an in-memory queue (<see cref="OutputQueue"/>), and one copy loop moves what has accumulated to the TLS
+/// stream, so many small responses leave in few writes. HPACK encoding happens under the same lock, so the peer's decoder sees
 /// header blocks in the order the encoder produced them. Connection and stream send windows are enforced
 /// here (RFC 9113 §6.9).
 /// <para>
@@ -19,11 +19,14 @@ namespace Appliance.Server;
 /// same TLS record and send, as HAProxy's and h2o's event loops flush a connection once per round of events.
 /// </para>
 /// </summary>
-internal sealed class Http2Output
+internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
 {
     private readonly Lock _lock = new();
-    private readonly Pipe _pipe;
-    private readonly PipeWriter _writer;
+    private readonly OutputQueue _writer = new();
+    // The copy loop waits here for bytes (set under _lock when it finds the queue empty; a flush that sees it wakes
+    // the loop, inline or, when deferred, from the event loop's round or the thread pool through Execute).
+    private ManualResetValueTaskSourceCore<bool> _wake;
+    private bool _copyWaiting;
     private readonly Stream _transport;
     private readonly HpackEncoder _encoder = new();
     private readonly int _maxQueuedBytes;
@@ -49,59 +52,14 @@ internal sealed class Http2Output
     private long _connectionBlockedSince;
     private long _transportWriteSince;
     private long _dataFrames;
-    // Handlers that did not finish synchronously (HandlerRunning/HandlerFinished), and whether the next flush hands
-    // the copy loop to the thread pool (set under _lock just before the flush that reads it).
+    // Handlers that did not finish synchronously (HandlerRunning/HandlerFinished): while others run, a flush defers
+    // the copy loop (WakeCopyLoopLocked).
     private int _runningHandlers;
-    private bool _deferCopy;
 
     public Http2Output(Stream transport, int maxQueuedBytes)
     {
         _transport = transport;
         _maxQueuedBytes = maxQueuedBytes;
-        // The reader scheduler runs the copy loop on the flushing thread (no thread hop) unless the flush is deferred;
-        // the copy loop takes _lock only briefly after a write, and it is reentrant, so holding it while flushing
-        // cannot deadlock.
-        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, readerScheduler: new CopyLoopScheduler(this),
-            writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false, minimumSegmentSize: 4096));
-        _writer = _pipe.Writer;
-    }
-
-    /// <summary>
-    /// Inline, or, when the flush that woke the copy loop was deferred, at the end of the socket event loop's round
-    /// (on a loop thread) or on the thread pool. The scheduler is its own work item (the pipe schedules its one
-    /// reader continuation at a time), so a deferral allocates nothing.
-    /// </summary>
-    private sealed class CopyLoopScheduler(Http2Output output) : PipeScheduler, IThreadPoolWorkItem
-    {
-        private Action<object?>? _action;
-        private object? _state;
-
-        public override void Schedule(Action<object?> action, object? state)
-        {
-            if (output._deferCopy)
-            {
-                output._deferCopy = false;
-                _action = action;
-                _state = state;
-                if (!Transport.EventLoop.TryDefer(this))
-                {
-                    System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-                }
-            }
-            else
-            {
-                action(state);
-            }
-        }
-
-        public void Execute()
-        {
-            Action<object?> action = _action!;
-            object? state = _state;
-            _action = null;
-            _state = null;
-            action(state);
-        }
     }
 
     /// <summary>A stream's handler goes on asynchronously (its answer comes later, from outside the read loop).</summary>
@@ -140,14 +98,38 @@ internal sealed class Http2Output
         if (_batchDepth == 0 && _dirty && !_completed)
         {
             _dirty = false;
-            // Other handlers still running will answer soon: let their frames join this write (see the class remarks).
-            // Only the scheduling of a waiting copy loop reads the flag; it is cleared after the flush either way.
-            _deferCopy = Volatile.Read(ref _runningHandlers) > 1;
-            // pauseWriterThreshold is 0: this never waits; the copy loop runs inline or is queued.
-            _ = _writer.FlushAsync();
-            _deferCopy = false;
+            WakeCopyLoopLocked();
         }
     }
+
+    /// <summary>
+    /// Wakes a copy loop that waits for bytes: on this thread (it runs under _lock, which is reentrant, until its write
+    /// waits or the queue is empty), or, while other handlers of the connection are still running and will answer
+    /// soon, at the end of the socket event loop's round or on the thread pool, so their frames join the same write
+    /// (see the class remarks). A copy loop that is writing takes the new bytes when its write is done.
+    /// </summary>
+    private void WakeCopyLoopLocked()
+    {
+        if (!_copyWaiting)
+        {
+            return;
+        }
+
+        _copyWaiting = false;
+        if (!_completed && Volatile.Read(ref _runningHandlers) > 1)
+        {
+            if (!Transport.EventLoop.TryDefer(this))
+            {
+                System.Threading.ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+        }
+        else
+        {
+            _wake.SetResult(true);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _wake.SetResult(true);
 
     private void Written(int bytes)
     {
@@ -601,7 +583,7 @@ internal sealed class Http2Output
             if (_completed) return;
             FlushIfNeededLocked();
             _completed = true;
-            _writer.Complete();
+            WakeCopyLoopLocked(); // it sends what is queued, then finds the output completed and ends
             wake = [.. _windowWaiters];
             _windowWaiters.Clear();
             _drained?.TrySetResult();
@@ -615,60 +597,48 @@ internal sealed class Http2Output
 
     private async Task CopyLoopAsync()
     {
-        PipeReader reader = _pipe.Reader;
+        var batch = new ArraySegment<byte>[4];
+        int count = 0;
         try
         {
             while (true)
             {
-                ReadResult result = await reader.ReadAsync().ConfigureAwait(false);
-                ReadOnlySequence<byte> buffer = result.Buffer;
+                lock (_lock)
+                {
+                    count = _writer.TakeAll(ref batch);
+                    if (count == 0)
+                    {
+                        if (_completed)
+                        {
+                            break;
+                        }
+
+                        _wake.Reset();
+                        _copyWaiting = true;
+                    }
+                }
+
+                if (count == 0)
+                {
+                    await new ValueTask(this, _wake.Version).ConfigureAwait(false);
+                    continue;
+                }
+
                 // Each socket write is timed (StreamSendTimeout; like nginx send_timeout, the limit applies between two
                 // successive writes, so a slow but reading client is not cut off).
-                if (buffer.IsSingleSegment)
+                long sent = 0;
+                for (int i = 0; i < count; i++)
                 {
+                    ArraySegment<byte> segment = batch[i];
                     Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
-                    await _transport.WriteAsync(buffer.First).ConfigureAwait(false);
-                }
-                else if (!buffer.IsEmpty)
-                {
-                    // Gather small segments into TLS-record-sized writes: one record and one send per 16 KiB.
-                    byte[] gather = ArrayPool<byte>.Shared.Rent(16 * 1024);
-                    try
-                    {
-                        int filled = 0;
-                        foreach (ReadOnlyMemory<byte> segment in buffer)
-                        {
-                            ReadOnlyMemory<byte> rest = segment;
-                            while (!rest.IsEmpty)
-                            {
-                                int n = Math.Min(rest.Length, gather.Length - filled);
-                                rest.Span[..n].CopyTo(gather.AsSpan(filled));
-                                filled += n;
-                                rest = rest[n..];
-                                if (filled == gather.Length)
-                                {
-                                    Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
-                                    await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
-                                    filled = 0;
-                                }
-                            }
-                        }
-
-                        if (filled > 0)
-                        {
-                            Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
-                            await _transport.WriteAsync(gather.AsMemory(0, filled)).ConfigureAwait(false);
-                        }
-                    }
-                    finally
-                    {
-                        ArrayPool<byte>.Shared.Return(gather);
-                    }
+                    await _transport.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
+                    sent += segment.Count;
+                    ArrayPool<byte>.Shared.Return(segment.Array!);
+                    batch[i] = default;
                 }
 
+                count = 0;
                 Volatile.Write(ref _transportWriteSince, 0);
-                long sent = buffer.Length; // read before AdvanceTo: the segments go back to the pool then
-                reader.AdvanceTo(buffer.End);
                 TaskCompletionSource? drained = null;
                 lock (_lock)
                 {
@@ -687,10 +657,6 @@ internal sealed class Http2Output
                 }
 
                 drained?.TrySetResult();
-                if (result.IsCompleted)
-                {
-                    break;
-                }
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException)
@@ -700,8 +666,27 @@ internal sealed class Http2Output
         finally
         {
             Volatile.Write(ref _transportWriteSince, 0);
-            await reader.CompleteAsync().ConfigureAwait(false);
+            for (int i = 0; i < batch.Length; i++)
+            {
+                if (batch[i].Array is { } unsent)
+                {
+                    ArrayPool<byte>.Shared.Return(unsent);
+                    batch[i] = default;
+                }
+            }
+
             Complete();
+            lock (_lock)
+            {
+                _writer.Release(); // completed: nothing writes any more
+            }
         }
     }
+
+    void IValueTaskSource.GetResult(short token) => _wake.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _wake.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _wake.OnCompleted(continuation, state, token, flags);
 }
