@@ -530,6 +530,13 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                     // A window is exhausted: flush what we have and wait for the peer's WINDOW_UPDATE. The wait is
                     // timed from its start (StreamSendTimeout, checked by the connection's heartbeat).
                     FlushIfNeededLocked();
+                    if (_completed)
+                    {
+                        // The flush ran the copy loop, whose write failed: Complete() has woken the waiters already.
+                        StopWaitingLocked(stream);
+                        throw new IOException("the HTTP/2 stream was reset or the connection closed");
+                    }
+
                     wait = stream.PrepareWindowWait();
                     long now = Environment.TickCount64;
                     if (_connectionWindow.Available <= 0)
@@ -605,7 +612,9 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
             {
                 lock (_lock)
                 {
-                    count = _writer.TakeAll(ref batch);
+                    // Only flushed bytes leave: frames written but not flushed yet (a read loop's batch, HEADERS whose
+                    // DATA follows) wait for the flush that ends them, so they go out together.
+                    count = _dirty && !_completed ? 0 : _writer.TakeAll(ref batch);
                     if (count == 0)
                     {
                         if (_completed)
@@ -659,9 +668,9 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                 drained?.TrySetResult();
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException or OperationCanceledException)
+        catch (Exception)
         {
-            // The peer is gone; the read loop notices on its side.
+            // The peer is gone (or the stream failed in another way): the read loop notices on its side.
         }
         finally
         {

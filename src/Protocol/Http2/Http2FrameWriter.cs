@@ -228,7 +228,7 @@ public static class Http2FrameWriter
         return written;
     }
 
-    /// <summary>As the span form, asking the writer for one frame at a time so a large block needs no large buffer.</summary>
+    /// <summary>As the span form, asking the writer for one frame header at a time so a large block needs no large buffer.</summary>
     public static void WriteHeaders(IBufferWriter<byte> output, int streamId, ReadOnlySpan<byte> headerBlock, bool endStream, int maxFrameSize)
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -240,10 +240,10 @@ public static class Http2FrameWriter
         {
             int take = Math.Min(headerBlock.Length, maxFrameSize);
             bool last = take == headerBlock.Length;
-            Span<byte> frame = output.GetSpan(Http2FrameHeader.Size + take);
-            new Http2FrameHeader(take, type, last ? flags | Http2FrameFlags.EndHeaders : flags, streamId).Write(frame);
-            headerBlock[..take].CopyTo(frame.Slice(Http2FrameHeader.Size));
-            output.Advance(Http2FrameHeader.Size + take);
+            // The frame header alone needs contiguous room; the block may span the writer's segments, as DATA does.
+            new Http2FrameHeader(take, type, last ? flags | Http2FrameFlags.EndHeaders : flags, streamId).Write(output.GetSpan(Http2FrameHeader.Size));
+            output.Advance(Http2FrameHeader.Size);
+            output.Write(headerBlock[..take]);
             headerBlock = headerBlock.Slice(take);
             type = Http2FrameType.Continuation;
             flags = Http2FrameFlags.None;

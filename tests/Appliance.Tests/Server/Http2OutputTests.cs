@@ -145,4 +145,63 @@ public sealed class Http2OutputTests
         output.Complete();
         await output.Completion.WaitAsync(Timeout);
     }
+
+    [Fact]
+    public async Task Frames_written_but_not_flushed_wait_for_their_flush_even_when_the_copy_loop_is_free()
+    {
+        var transport = new RecordingStream(holdFirstWrite: true);
+        var output = new Http2Output(transport, 1 << 20);
+        output.Start();
+        output.HandlerRunning();
+        output.HandlerRunning();
+        output.WritePing(1); // handed off, and held in the socket write
+        Assert.True(transport.FirstWriteStarted.Wait(Timeout));
+
+        // A read loop's batch: frames written one by one, flushed once at its end. The copy loop finishes its write in
+        // the middle of it and must not take the part written so far.
+        output.BeginBatch();
+        output.WritePing(2);
+        transport.Release();
+        Assert.True(await transport.Written.WaitAsync(Timeout));
+        output.WritePing(3);
+        output.EndBatch();
+
+        Assert.True(await transport.Written.WaitAsync(Timeout));
+        (byte[] Bytes, int Thread)[] writes = [.. transport.Writes];
+        Assert.Equal(2, writes.Length);
+        Assert.Equal([Http2FrameType.Ping, Http2FrameType.Ping], Frames(writes[1].Bytes));
+        output.HandlerFinished();
+        output.HandlerFinished();
+        output.Complete();
+        await output.Completion.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task A_header_block_larger_than_a_segment_spans_segments_without_gaps()
+    {
+        var transport = new RecordingStream();
+        var output = new Http2Output(transport, 1 << 20);
+        output.Start();
+        Http2Stream stream = NewStream(output, 1);
+        RequestContext context = Respond(stream, 200, 0);
+        // About 40 KB of header block in 16 KiB frames: HEADERS and CONTINUATIONs, back to back, written whole.
+        for (int i = 0; i < 40; i++)
+        {
+            context.ResponseHeaders.Add(System.Text.Encoding.ASCII.GetBytes("x-filler-" + i),
+                System.Text.Encoding.ASCII.GetBytes(new string((char)('a' + (i % 26)), 1000)));
+        }
+
+        await stream.WriteAsync(context, ReadOnlyMemory<byte>.Empty, flush: true, CancellationToken.None);
+        output.Complete();
+        await output.Completion.WaitAsync(Timeout);
+
+        byte[] all = [.. transport.Writes.SelectMany(w => w.Bytes)];
+        List<Http2FrameType> frames = Frames(all);
+        Assert.Equal(Http2FrameType.Headers, frames[0]);
+        Assert.True(frames.Count >= 3);
+        Assert.All(frames.Skip(1).SkipLast(1), f => Assert.Equal(Http2FrameType.Continuation, f));
+        Assert.Equal(Http2FrameType.Data, frames[^1]); // the empty DATA with END_STREAM
+        // Segments are filled to the end (short only of a frame header that did not fit): one full write each.
+        Assert.All(transport.Writes.SkipLast(1), w => Assert.True(w.Bytes.Length >= OutputQueue.SegmentSize - 8, $"a write of {w.Bytes.Length}"));
+    }
 }
