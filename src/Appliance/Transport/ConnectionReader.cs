@@ -190,6 +190,13 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
 
         _start = c;
         _examinedAll = e == _end;
+        if (c == _end && Volatile.Read(ref _state) == Idle)
+        {
+            // Everything consumed and no read in flight: the buffer goes back now, not when the next read starts. A
+            // pooled upstream connection may idle for long after its response, and hundreds of them holding buffers
+            // would outgrow the shared pool, so that every response rented a new one.
+            ReturnBuffer();
+        }
     }
 
     public override void CancelPendingRead()

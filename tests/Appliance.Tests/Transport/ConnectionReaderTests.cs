@@ -79,7 +79,12 @@ public sealed class ConnectionReaderTests
                 peer.Send("ping"u8);
                 ReadResult result = await pending.AsTask().WaitAsync(Timeout);
                 Assert.True(reader.HoldsBuffer);
+                reader.AdvanceTo(result.Buffer.Start, result.Buffer.GetPosition(2));
+                Assert.True(reader.HoldsBuffer); // bytes left: the buffer stays
                 reader.AdvanceTo(result.Buffer.End);
+                // All consumed, no read started: the buffer goes back at once (a pooled upstream connection idles
+                // after its response without reading, and must not sit on a buffer meanwhile).
+                Assert.False(reader.HoldsBuffer);
             }
 
             reader.Complete();
