@@ -8,8 +8,11 @@ out=${1:?usage: perf/symbol-build.sh OUTDIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -p:StripSymbols=false -o "$tmp" -nologo -v quiet >&2
+# Its own intermediate and output folders: sharing obj/ with the usual build left an unstripped native binary there
+# that the next ordinary publish took as up to date and copied to artifacts/publish (lintian then fails the .deb).
+dotnet publish "$root/src/Appliance/Appliance.csproj" -c Release -r linux-x64 -p:StripSymbols=false \
+  -p:IntermediateOutputPath="$tmp/obj/" -p:OutputPath="$tmp/bin/" -o "$tmp/out" -nologo -v quiet >&2
 mkdir -p "$out"
-objcopy --strip-debug "$tmp/appliance" "$out/appliance"
-cp "$tmp"/*.so "$out/" 2>/dev/null || true
+objcopy --strip-debug "$tmp/out/appliance" "$out/appliance"
+cp "$tmp"/out/*.so "$out/" 2>/dev/null || true
 echo "$out/appliance (symbol table, no DWARF)"
