@@ -424,6 +424,7 @@ public sealed partial class ProxyHandler : RouteHandler
     {
         Transport.ConnectionReader input = upstream.Input;
         upstream.CloseRequested = false;
+        upstream.KeepAlive10 = false; // each response says it again (an HTTP/1.0 upstream keeps a connection per answer)
         upstream.ArmTimeout(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
         int status;
         HttpVersion version;
@@ -599,6 +600,7 @@ public sealed partial class ProxyHandler : RouteHandler
             upstream.CloseRequested = true;
         }
 
+        RemoveConnectionOptions(context.ResponseHeaders);
         StripHopByHop(context.ResponseHeaders);
         ApplyResponseTransforms(context.ResponseHeaders, _transforms);
         context.StatusCode = status;
@@ -796,6 +798,53 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
+    /// <summary>
+    /// RFC 9110 §7.6.1: the fields a response's Connection names are hop-by-hop, removed before it is forwarded (after
+    /// the framing was read from it). "close" and "keep-alive" name nothing that StripHopByHop leaves.
+    /// </summary>
+    private static void RemoveConnectionOptions(HeaderCollection headers)
+    {
+        if (!headers.Contains(KnownHeader.Connection))
+        {
+            return;
+        }
+
+        // The n-th Connection field each time round: removing fields shifts indices, and Connection itself stays
+        // until StripHopByHop. Values live in the collection's arena, which removals leave alone.
+        for (int n = 0; ; n++)
+        {
+            int seen = 0;
+            ReadOnlySpan<byte> value = default;
+            bool found = false;
+            for (int i = 0; i < headers.Count; i++)
+            {
+                if (headers[i].Known == KnownHeader.Connection && seen++ == n)
+                {
+                    value = headers[i].Value;
+                    found = true;
+                    break;
+                }
+            }
+
+            if (!found)
+            {
+                return;
+            }
+
+            while (!value.IsEmpty)
+            {
+                int comma = value.IndexOf((byte)',');
+                ReadOnlySpan<byte> token = (comma < 0 ? value : value[..comma]).Trim(" \t"u8);
+                value = comma < 0 ? default : value[(comma + 1)..];
+                if (!token.IsEmpty && !System.Text.Ascii.EqualsIgnoreCase(token, "close"u8)
+                    && !System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8) && !System.Text.Ascii.EqualsIgnoreCase(token, "connection"u8))
+                {
+                    headers.Remove(token);
+                }
+            }
+        }
+    }
+
     // Like nginx: the response carries the gateway's own Date and Server, not the upstream's (one pass for all).
     private static void StripHopByHop(HeaderCollection headers) =>
         headers.Remove(KnownHeader.Connection, KnownHeader.KeepAlive, KnownHeader.ProxyConnection, KnownHeader.TransferEncoding,
@@ -960,12 +1009,22 @@ public sealed partial class ProxyHandler : RouteHandler
         {
             if (known == KnownHeader.Connection)
             {
-                if (value.IndexOf("close"u8) >= 0 || value.IndexOf("Close"u8) >= 0)
+                // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
+                ReadOnlySpan<byte> rest = value;
+                while (!rest.IsEmpty)
                 {
-                    upstream.CloseRequested = true;
+                    int comma = rest.IndexOf((byte)',');
+                    ReadOnlySpan<byte> token = (comma < 0 ? rest : rest[..comma]).Trim(" \t"u8);
+                    rest = comma < 0 ? default : rest[(comma + 1)..];
+                    if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
+                    {
+                        upstream.CloseRequested = true;
+                    }
+                    else if (System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
+                    {
+                        upstream.KeepAlive10 = true;
+                    }
                 }
-
-                upstream.KeepAlive10 = value.IndexOf("keep-alive"u8) >= 0 || value.IndexOf("Keep-Alive"u8) >= 0;
             }
 
             context.ResponseHeaders.Add(known, name, value);
