@@ -67,9 +67,12 @@ public sealed class ConnectionReaderTests
         await using (stream)
         {
             // A new socket may have data, so its first read tries with a buffer; once a read drained the socket,
-            // the reader waits with a zero-byte read and gives its buffer back.
+            // the reader waits with a zero-byte read and gives its buffer back. The first read waits before the bytes
+            // are sent, so their readiness event wakes it rather than arriving later and telling the next wait "maybe"
+            // (which would make it read, and wait, with a buffer).
+            ValueTask<ReadResult> firstRead = reader.ReadAsync();
             peer.Send("first"u8);
-            ReadResult first = await ReadAsync(reader);
+            ReadResult first = await firstRead.AsTask().WaitAsync(Timeout);
             reader.AdvanceTo(first.Buffer.End);
             for (int i = 0; i < 3; i++)
             {
