@@ -229,16 +229,12 @@ internal static class ForwardedFields
             return false;
         }
 
-        while (!value.IsEmpty)
+        foreach (ReadOnlySpan<byte> token in new HttpList(value))
         {
-            int comma = value.IndexOf((byte)',');
-            ReadOnlySpan<byte> token = (comma < 0 ? value : value[..comma]).Trim(" \t"u8);
             if (System.Text.Ascii.EqualsIgnoreCase(token, name))
             {
                 return true;
             }
-
-            value = comma < 0 ? default : value[(comma + 1)..];
         }
 
         return false;

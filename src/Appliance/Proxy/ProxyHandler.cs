@@ -809,35 +809,20 @@ public sealed partial class ProxyHandler : RouteHandler
             return;
         }
 
-        // The n-th Connection field each time round: removing fields shifts indices, and Connection itself stays
-        // until StripHopByHop. Values live in the collection's arena, which removals leave alone.
-        for (int n = 0; ; n++)
+        // From the last field down: a removal shifts only later indices onto earlier ones, so every Connection field
+        // is still reached (some twice, which removes nothing more). Values live in the collection's arena, which
+        // removals leave alone; Connection itself stays until StripHopByHop.
+        for (int i = headers.Count - 1; i >= 0; i = Math.Min(i, headers.Count) - 1)
         {
-            int seen = 0;
-            ReadOnlySpan<byte> value = default;
-            bool found = false;
-            for (int i = 0; i < headers.Count; i++)
+            if (headers[i].Known != KnownHeader.Connection)
             {
-                if (headers[i].Known == KnownHeader.Connection && seen++ == n)
-                {
-                    value = headers[i].Value;
-                    found = true;
-                    break;
-                }
+                continue;
             }
 
-            if (!found)
+            foreach (ReadOnlySpan<byte> token in new HttpList(headers[i].Value))
             {
-                return;
-            }
-
-            while (!value.IsEmpty)
-            {
-                int comma = value.IndexOf((byte)',');
-                ReadOnlySpan<byte> token = (comma < 0 ? value : value[..comma]).Trim(" \t"u8);
-                value = comma < 0 ? default : value[(comma + 1)..];
-                if (!token.IsEmpty && !System.Text.Ascii.EqualsIgnoreCase(token, "close"u8)
-                    && !System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8) && !System.Text.Ascii.EqualsIgnoreCase(token, "connection"u8))
+                if (!System.Text.Ascii.EqualsIgnoreCase(token, "close"u8) && !System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8)
+                    && !System.Text.Ascii.EqualsIgnoreCase(token, "connection"u8))
                 {
                     headers.Remove(token);
                 }
@@ -1010,12 +995,8 @@ public sealed partial class ProxyHandler : RouteHandler
             if (known == KnownHeader.Connection)
             {
                 // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
-                ReadOnlySpan<byte> rest = value;
-                while (!rest.IsEmpty)
+                foreach (ReadOnlySpan<byte> token in new HttpList(value))
                 {
-                    int comma = rest.IndexOf((byte)',');
-                    ReadOnlySpan<byte> token = (comma < 0 ? rest : rest[..comma]).Trim(" \t"u8);
-                    rest = comma < 0 ? default : rest[(comma + 1)..];
                     if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
                     {
                         upstream.CloseRequested = true;

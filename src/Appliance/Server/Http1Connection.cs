@@ -411,12 +411,8 @@ public sealed class Http1Connection : ResponseSink
                 continue;
             }
 
-            ReadOnlySpan<byte> rest = f.Value;
-            while (!rest.IsEmpty)
+            foreach (ReadOnlySpan<byte> token in new HttpList(f.Value))
             {
-                int comma = rest.IndexOf((byte)',');
-                ReadOnlySpan<byte> token = (comma < 0 ? rest : rest[..comma]).Trim(" \t"u8);
-                rest = comma < 0 ? default : rest[(comma + 1)..];
                 if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
                 {
                     close = true;

@@ -72,9 +72,6 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
         _onStreamRead = OnStreamRead;
     }
 
-    /// <summary>Bytes held for the consumer, read but not consumed (tests).</summary>
-    internal int BufferedBytes => _end - _start;
-
     /// <summary>Whether the reader holds a buffer (an idle connection holds none).</summary>
     internal bool HoldsBuffer => _buffer is not null;
 
