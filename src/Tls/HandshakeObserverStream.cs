@@ -3,11 +3,12 @@ using System.Buffers;
 namespace Appliance.Tls;
 
 /// <summary>
-/// Sits between SslStream and the socket and watches the server's first flight, so the connection can tell whether
-/// its handshake resumed a session (<see cref="ServerFlightReader"/>). Everything passes through untouched; after
-/// the first flight or two it is a plain forwarder.
+/// Watches the server's first flight of a handshake, so the connection can tell whether it resumed a session
+/// (<see cref="ServerFlightReader"/>). Fed every byte the server sends until it decides; the appliance's own socket
+/// stream calls <see cref="Observe"/> on its sends during the handshake, and <see cref="HandshakeObserverStream"/>
+/// does it for any other stream.
 /// </summary>
-public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inner)
+public sealed class ServerFlightObserver : IDisposable
 {
     private const int MaxObserved = 32 * 1024;
     private byte[]? _sent;
@@ -22,35 +23,7 @@ public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inn
         _ => null,
     };
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        Observe(buffer.Span);
-        return Inner.WriteAsync(buffer, cancellationToken);
-    }
-
-    public override void Write(ReadOnlySpan<byte> buffer)
-    {
-        Observe(buffer);
-        Inner.Write(buffer);
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            ReturnBuffer();
-        }
-
-        base.Dispose(disposing);
-    }
-
-    public override ValueTask DisposeAsync()
-    {
-        ReturnBuffer();
-        return base.DisposeAsync();
-    }
-
-    private void Observe(ReadOnlySpan<byte> data)
+    public void Observe(ReadOnlySpan<byte> data)
     {
         if (_result != ServerFlightReader.Result.NeedMore || data.IsEmpty)
         {
@@ -70,7 +43,7 @@ public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inn
         if (_sentLength + data.Length > MaxObserved)
         {
             _result = ServerFlightReader.Result.Unknown;
-            ReturnBuffer();
+            Dispose();
             return;
         }
 
@@ -80,16 +53,60 @@ public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inn
         _result = ServerFlightReader.Read(_sent.AsSpan(0, _sentLength));
         if (_result != ServerFlightReader.Result.NeedMore)
         {
-            ReturnBuffer();
+            Dispose();
         }
     }
 
-    private void ReturnBuffer()
+    /// <summary>Returns the buffer of a flight that came in pieces (observing ends with it).</summary>
+    public void Dispose()
     {
         if (_sent is { } sent)
         {
             _sent = null;
             ArrayPool<byte>.Shared.Return(sent);
         }
+    }
+}
+
+/// <summary>
+/// Sits between SslStream and a stream that cannot observe its own sends and feeds a <see cref="ServerFlightObserver"/>.
+/// Everything passes through untouched; after the first flight or two it is a plain forwarder.
+/// </summary>
+public sealed class HandshakeObserverStream(Stream inner) : DelegatingStream(inner)
+{
+    private readonly ServerFlightObserver _observer = new();
+
+    /// <summary>What it watches with (disposed with the stream).</summary>
+    public ServerFlightObserver Observer => _observer;
+
+    /// <summary>True or false once the server's flight decided it; null while undecided or if it could not tell.</summary>
+    public bool? Resumed => _observer.Resumed;
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        _observer.Observe(buffer.Span);
+        return Inner.WriteAsync(buffer, cancellationToken);
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        _observer.Observe(buffer);
+        Inner.Write(buffer);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _observer.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        _observer.Dispose();
+        return base.DisposeAsync();
     }
 }

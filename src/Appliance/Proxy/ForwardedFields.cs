@@ -20,6 +20,7 @@ internal interface IForwardedFieldWriter
 /// X-Forwarded-For/-Proto/-Host and RFC 7239 Forwarded, Via, and X-Request-Id and traceparent when absent.
 /// Generic over the writer so the HTTP/1.1 path stays a straight copy into the pipe (no allocation).
 /// </summary>
+[System.Runtime.CompilerServices.SkipLocalsInit] // the scratch buffers are written before they are read
 internal static class ForwardedFields
 {
     public static void Write<TWriter>(RequestContext c, ProxyTransforms t, ref TWriter w, bool joinCookies)
@@ -154,9 +155,17 @@ internal static class ForwardedFields
             ArrayPool<byte>.Shared.Return(joined);
         }
 
+        if (hasRequestId && hasTraceparent)
+        {
+            return;
+        }
+
+        // One draw for both: 16 bytes of request id, 16 of trace id, 8 of span id.
+        Span<byte> random = stackalloc byte[40];
+        Random.Shared.NextBytes(random);
         if (!hasRequestId)
         {
-            RandomHex(scratch[..32]);
+            Hex(random[..16], scratch);
             w.Field("X-Request-Id"u8, scratch[..32]);
             c.SetGeneratedRequestId(scratch[..32]); // the access log shows what the upstream saw
         }
@@ -166,9 +175,9 @@ internal static class ForwardedFields
             // W3C Trace Context: version 00, new trace id and span id, sampled.
             Span<byte> tp = scratch[..55];
             "00-"u8.CopyTo(tp);
-            RandomHex(tp.Slice(3, 32));
+            Hex(random.Slice(16, 16), tp[3..]);
             tp[35] = (byte)'-';
-            RandomHex(tp.Slice(36, 16));
+            Hex(random.Slice(32, 8), tp[36..]);
             "-01"u8.CopyTo(tp[52..]);
             w.Field("traceparent"u8, tp);
         }
@@ -307,13 +316,8 @@ internal static class ForwardedFields
         ArrayPool<byte>.Shared.Return(joined);
     }
 
-    private static void RandomHex(Span<byte> destination)
-    {
-        Span<byte> random = stackalloc byte[32];
-        random = random[..(destination.Length / 2)];
-        Random.Shared.NextBytes(random);
-        Convert.TryToHexStringLower(random, destination, out _); // vectorized, lowercase as W3C Trace Context asks
-    }
+    private static void Hex(ReadOnlySpan<byte> bytes, Span<byte> destination) =>
+        Convert.TryToHexStringLower(bytes, destination, out _); // vectorized, lowercase as W3C Trace Context asks
 }
 
 /// <summary>Fields as HTTP/1.1 text straight into the upstream connection's pipe.</summary>

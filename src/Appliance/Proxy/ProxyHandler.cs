@@ -425,6 +425,7 @@ public sealed partial class ProxyHandler : RouteHandler
         Transport.ConnectionReader input = upstream.Input;
         upstream.CloseRequested = false;
         upstream.KeepAlive10 = false; // each response says it again (an HTTP/1.0 upstream keeps a connection per answer)
+        upstream.ConnectionNamesFields = false;
         upstream.ArmTimeout(heldBody is null ? _cluster.Timeouts.ResponseHeaders : s_continueWait);
         int status;
         HttpVersion version;
@@ -600,7 +601,11 @@ public sealed partial class ProxyHandler : RouteHandler
             upstream.CloseRequested = true;
         }
 
-        RemoveConnectionOptions(context.ResponseHeaders);
+        if (upstream.ConnectionNamesFields)
+        {
+            RemoveConnectionOptions(context.ResponseHeaders);
+        }
+
         StripHopByHop(context.ResponseHeaders);
         ApplyResponseTransforms(context.ResponseHeaders, _transforms);
         context.StatusCode = status;
@@ -992,6 +997,12 @@ public sealed partial class ProxyHandler : RouteHandler
 
         public void OnHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
         {
+            if (known is KnownHeader.Date or KnownHeader.Server or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
+                or KnownHeader.TE or KnownHeader.Trailer)
+            {
+                return; // removed from every response anyway (StripHopByHop, TunnelAsync): not copied in to begin with
+            }
+
             if (known == KnownHeader.Connection)
             {
                 // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
@@ -1004,6 +1015,10 @@ public sealed partial class ProxyHandler : RouteHandler
                     else if (System.Text.Ascii.EqualsIgnoreCase(token, "keep-alive"u8))
                     {
                         upstream.KeepAlive10 = true;
+                    }
+                    else
+                    {
+                        upstream.ConnectionNamesFields = true; // RemoveConnectionOptions has work to do
                     }
                 }
             }

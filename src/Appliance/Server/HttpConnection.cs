@@ -78,8 +78,24 @@ public sealed class HttpConnection : TrackedConnection
                     }
                 }
 
-                var observer = new Tls.HandshakeObserverStream(transport);
-                var ssl = new SslStream(observer, leaveInnerStreamOpen: false);
+                // Whether the handshake resumed a session is read from the server's first flight: watched by the
+                // socket stream itself when SslStream sits right on it, so no stream in between stays in every read
+                // and write of the connection after the handshake.
+                var flight = new Tls.ServerFlightObserver();
+                var socketStream = transport as SocketStream;
+                Stream inner = transport;
+                if (socketStream is not null)
+                {
+                    socketStream.SendObserver = flight.Observe;
+                }
+                else
+                {
+                    var observer = new Tls.HandshakeObserverStream(transport);
+                    flight = observer.Observer;
+                    inner = observer;
+                }
+
+                var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
                 stream = ssl;
                 try
                 {
@@ -96,6 +112,11 @@ public sealed class HttpConnection : TrackedConnection
                 {
                     _handshaking = false;
                     ClearDeadline();
+                    if (socketStream is not null)
+                    {
+                        socketStream.SendObserver = null;
+                        flight.Dispose();
+                    }
                 }
 
                 info.IsTls = true;
@@ -103,7 +124,7 @@ public sealed class HttpConnection : TrackedConnection
                 info.TlsProtocol = ssl.SslProtocol;
                 info.CipherSuite = ssl.NegotiatedCipherSuite;
                 info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
-                info.TlsResumed = observer.Resumed;
+                info.TlsResumed = flight.Resumed;
                 Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
                 if (ssl.RemoteCertificate is { } client)
                 {

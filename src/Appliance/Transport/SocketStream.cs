@@ -74,6 +74,13 @@ public sealed class SocketStream : Stream
 
     internal uint Generation { get; set; }
 
+    /// <summary>
+    /// Sees every byte handed to a write before it is sent, while set: the TLS handshake's watcher of the server's
+    /// first flight (<see cref="Tls.ServerFlightObserver"/>), here rather than in a stream of its own between SslStream
+    /// and the socket, which every request then paid for. Set and cleared by the connection around its handshake.
+    /// </summary>
+    internal Action<ReadOnlySpan<byte>>? SendObserver { get; set; }
+
     public override bool CanRead => true;
     public override bool CanWrite => true;
     public override bool CanSeek => false;
@@ -164,6 +171,8 @@ public sealed class SocketStream : Stream
         {
             return ValueTask.FromException(new ObjectDisposedException(nameof(SocketStream)));
         }
+
+        SendObserver?.Invoke(buffer.Span);
 
         while (!buffer.IsEmpty)
         {
@@ -567,6 +576,7 @@ public sealed class SocketStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        SendObserver?.Invoke(buffer);
         while (!buffer.IsEmpty)
         {
             int n = Send(buffer, out SocketError error);

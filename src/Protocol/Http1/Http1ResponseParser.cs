@@ -19,6 +19,20 @@ public static class Http1ResponseParser
         status = 0;
         version = HttpVersion.Http11;
         rejection = RequestRejection.None;
+        ReadOnlySpan<byte> unread = reader.UnreadSpan;
+        int lf = unread.IndexOf((byte)'\n');
+        if (lf >= 0 && lf <= MaxStatusLineBytes)
+        {
+            // The usual case: the whole line in the first span, parsed where it lies.
+            if (!TryParseLine(unread[..(lf + 1)], out status, out version, out rejection))
+            {
+                return false;
+            }
+
+            reader.Advance(lf + 1);
+            return true;
+        }
+
         SequenceReader<byte> probe = reader;
         if (!probe.TryReadTo(out ReadOnlySequence<byte> lineSequence, (byte)'\n', advancePastDelimiter: true))
         {
@@ -36,9 +50,25 @@ public static class Http1ResponseParser
             return false;
         }
 
-        Span<byte> buffer = stackalloc byte[(int)lineSequence.Length];
+        Span<byte> buffer = stackalloc byte[(int)lineSequence.Length + 1];
         lineSequence.CopyTo(buffer);
-        ReadOnlySpan<byte> line = buffer;
+        buffer[^1] = (byte)'\n';
+        if (!TryParseLine(buffer, out status, out version, out rejection))
+        {
+            return false;
+        }
+
+        reader = probe;
+        return true;
+    }
+
+    /// <summary>One status line, its LF included.</summary>
+    private static bool TryParseLine(ReadOnlySpan<byte> line, out int status, out HttpVersion version, out RequestRejection rejection)
+    {
+        status = 0;
+        version = HttpVersion.Http11;
+        rejection = RequestRejection.None;
+        line = line[..^1];
         if (line.IsEmpty || line[^1] != (byte)'\r')
         {
             rejection = RequestRejection.BareLf;
@@ -83,7 +113,6 @@ public static class Http1ResponseParser
         }
 
         status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
-        reader = probe;
         return true;
     }
 }
