@@ -259,8 +259,45 @@ public sealed partial class ProxyHandler : RouteHandler
         StaleConnection,
     }
 
+    /// <summary>
+    /// Sends the request and relays the response. A request without a body whose head the socket takes at once (the
+    /// usual GET) returns the relay's own task: the caller awaits it directly, one async frame less per request.
+    /// </summary>
+    private ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade)
+    {
+        bool bodyless = context.Body is EmptyRequestBody || upgrade != Upgrade.None; // an upgrade's bytes go through the tunnel
+        if (!bodyless || upgrade == Upgrade.WebSocketOverHttp2)
+        {
+            return ForwardAsync(context, upstream, upgrade, headQueued: false);
+        }
+
+        try
+        {
+            if (SendHead(context, upstream, upgrade, webSocketKey: null, contentLength: 0, chunked: false, expectContinue: false))
+            {
+                return RelayResponseAsync(context, upstream, upgrade, webSocketKey: null, heldBody: null, chunked: false);
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return new ValueTask<Outcome>(Outcome.StaleConnection);
+        }
+
+        return ForwardAsync(context, upstream, upgrade, headQueued: true); // the head waits in the pipe: flushed there
+    }
+
+    /// <summary>Writes the request head and hands it to the socket: false when it went into the pipe instead (to flush).</summary>
+    private bool SendHead(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey, long contentLength,
+        bool chunked, bool expectContinue)
+    {
+        upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
+        HeadBuffer head = HeadBuffer.Start(); // written whole, then sent (or put into the upstream's pipe) at once
+        WriteRequestHead(context, head, contentLength, chunked, _transforms, upgrade, webSocketKey, expectContinue);
+        return upstream.SendHead(head);
+    }
+
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
-    private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade)
+    private async ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, bool headQueued)
     {
         PipeWriter output = upstream.Output;
         RequestBody body = context.Body;
@@ -272,10 +309,12 @@ public sealed partial class ProxyHandler : RouteHandler
         string? webSocketKey = upgrade == Upgrade.WebSocketOverHttp2 ? Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)) : null;
         try
         {
-            upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
-            HeadBuffer head = HeadBuffer.Start(); // written whole, then sent (or put into the upstream's pipe) at once
-            WriteRequestHead(context, head, hasBody ? body.Length : 0, chunked, _transforms, upgrade, webSocketKey, expectContinue);
-            if (!upstream.SendHead(head) && (await output.FlushAsync().ConfigureAwait(false)).IsCompleted)
+            if (!headQueued)
+            {
+                headQueued = !SendHead(context, upstream, upgrade, webSocketKey, hasBody ? body.Length : 0, chunked, expectContinue);
+            }
+
+            if (headQueued && (await output.FlushAsync().ConfigureAwait(false)).IsCompleted)
             {
                 return Outcome.StaleConnection;
             }
@@ -627,6 +666,26 @@ public sealed partial class ProxyHandler : RouteHandler
             switch (kind)
             {
                 case BodyKind.ContentLength:
+                    if (length == 0)
+                    {
+                        break;
+                    }
+
+                    if (input.TryRead(out ReadResult ready))
+                    {
+                        ReadOnlySequence<byte> buffered = ready.Buffer;
+                        if (buffered.Length >= length && buffered.IsSingleSegment)
+                        {
+                            // The whole body came with the head (a small response): relayed here, without the copy
+                            // loop's async frame. The write is awaited before the bytes are handed back to the reader.
+                            await context.WriteAsync(buffered.First[..(int)length]).ConfigureAwait(false);
+                            input.AdvanceTo(buffered.GetPosition(length));
+                            break;
+                        }
+
+                        input.AdvanceTo(buffered.Start);
+                    }
+
                     await CopyLengthAsync(context, input, length).ConfigureAwait(false);
                     break;
                 case BodyKind.Chunked:
