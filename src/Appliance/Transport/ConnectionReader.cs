@@ -57,7 +57,8 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
     private int _landedBytes;
     private Exception? _landedError;
 
-    private CancellationToken _token;
+    private CancellationToken _token;           // the token of the read in progress (or the last one)
+    private CancellationToken _registeredToken; // the token _registration is with: kept while reads pass the same one
     private CancellationTokenRegistration _registration;
     private ReadResult _cancelled;       // what a cancelled read returns, set before its completion is queued
     private Exception? _cancelError;
@@ -131,7 +132,12 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
             return ValueTask.FromCanceled<ReadResult>(cancellationToken);
         }
 
-        ReleaseToken();
+        if (!cancellationToken.Equals(_registeredToken))
+        {
+            ReleaseToken(); // another token, or none: the registration with the last one goes
+        }
+
+        _token = cancellationToken;
         try
         {
             int state = Volatile.Read(ref _state);
@@ -346,15 +352,22 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
     private ValueTask<ReadResult> Waited(CancellationToken cancellationToken)
     {
         var wait = new ValueTask<ReadResult>(this, _source.Version);
-        if (cancellationToken.CanBeCanceled)
+        if (cancellationToken.CanBeCanceled && !cancellationToken.Equals(_registeredToken))
         {
-            _token = cancellationToken;
+            // One registration serves every read with this token (a connection's reads pass the same one request
+            // after request), so the usual read registers nothing.
+            _registeredToken = cancellationToken;
             _registration = cancellationToken.UnsafeRegister(s_onTokenCancelled, this);
         }
 
         if (Volatile.Read(ref _cancelRequested) != 0)
         {
             TryCancelWaiting(error: null, inline: true);
+        }
+        else if (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled since ReadAsync looked: a registration kept from an earlier read has run already.
+            TryCancelWaiting(new OperationCanceledException(cancellationToken), inline: true);
         }
 
         return wait;
@@ -506,14 +519,16 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
 
     private void ReleaseToken()
     {
-        if (_token.CanBeCanceled)
+        if (_registeredToken.CanBeCanceled)
         {
             // Dispose, not Unregister: a callback already running on another thread is waited for, so it cannot
             // cancel the read that starts next (it runs only a CAS; on this thread it is not waited for).
             _registration.Dispose();
             _registration = default;
-            _token = default;
+            _registeredToken = default;
         }
+
+        _token = default;
     }
 
     private int IndexOf(SequencePosition position)

@@ -198,6 +198,55 @@ public sealed class ConnectionReaderTests
     }
 
     [Fact]
+    public async Task One_token_over_many_reads_cancels_the_one_waiting_and_never_a_read_without_it()
+    {
+        (ConnectionReader reader, Stream stream, Socket peer) = await PairAsync();
+        using (peer)
+        await using (stream)
+        {
+            using var cts = new CancellationTokenSource();
+            for (int i = 0; i < 3; i++)
+            {
+                // Reads that wait with the same token, as an upstream connection's response heads do.
+                ValueTask<ReadResult> waiting = reader.ReadAsync(cts.Token);
+                Assert.False(waiting.IsCompleted);
+                peer.Send([(byte)('a' + i)]);
+                ReadResult got = await waiting.AsTask().WaitAsync(Timeout);
+                Assert.Equal([(byte)('a' + i)], got.Buffer.ToArray());
+                reader.AdvanceTo(got.Buffer.End);
+            }
+
+            // A read without the token (a body) is not touched when the token is cancelled meanwhile.
+            ValueTask<ReadResult> body = reader.ReadAsync();
+            cts.Cancel();
+            Assert.False(body.IsCompleted);
+            peer.Send("body"u8);
+            ReadResult bodyResult = await body.AsTask().WaitAsync(Timeout);
+            Assert.False(bodyResult.IsCanceled);
+            Assert.Equal("body"u8.ToArray(), bodyResult.Buffer.ToArray());
+            reader.AdvanceTo(bodyResult.Buffer.End);
+
+            // A fresh token, registered on a read that had waited with the first, still cancels its waiting read.
+            using var second = new CancellationTokenSource();
+            ValueTask<ReadResult> first = reader.ReadAsync(second.Token);
+            peer.Send("x"u8);
+            ReadResult x = await first.AsTask().WaitAsync(Timeout);
+            reader.AdvanceTo(x.Buffer.End);
+            ValueTask<ReadResult> again = reader.ReadAsync(second.Token);
+            Assert.False(again.IsCompleted);
+            second.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => again.AsTask().WaitAsync(Timeout));
+
+            // What comes after is read whole by the next read.
+            peer.Send("after"u8);
+            ReadResult after = await ReadAsync(reader);
+            Assert.Equal("after"u8.ToArray(), after.Buffer.ToArray());
+            reader.AdvanceTo(after.Buffer.End);
+            reader.Complete();
+        }
+    }
+
+    [Fact]
     public async Task The_end_of_the_stream_comes_with_the_last_bytes_and_stays()
     {
         (ConnectionReader reader, Stream stream, Socket peer) = await PairAsync();
