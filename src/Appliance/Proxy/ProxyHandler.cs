@@ -1059,7 +1059,10 @@ public sealed partial class ProxyHandler : RouteHandler
             if (known is KnownHeader.Date or KnownHeader.Server or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
                 or KnownHeader.TE or KnownHeader.Trailer)
             {
-                return; // removed from every response anyway (StripHopByHop, TunnelAsync): not copied in to begin with
+                // Not copied in to begin with: the gateway's own Date and Server replace the upstream's, and the other
+                // four are hop-by-hop (RFC 9110 §7.6.1), removed by StripHopByHop; on a 101 they stop here too (the
+                // tunnel's answer carries only what its upgrade needs).
+                return;
             }
 
             if (known == KnownHeader.Connection)
