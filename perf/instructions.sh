@@ -7,6 +7,7 @@
 # TOOL=resumed, the bench's tlsload for about N connections of one request, full or resumed handshakes), then dumped:
 # user-space instructions of the whole process (every thread) divided by the requests.
 #   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
+# BINARY "nginx" counts the bench's nginx instead (one worker, no master process), for the same figure of a peer.
 # URLPATH (default /) picks the resource: /16k is the bench origin's 16 KiB file (S2's large response) in proxy mode.
 # In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). KEEP=FILE keeps the callgrind dump
 # (callgrind_annotate FILE). Needs valgrind.
@@ -27,18 +28,30 @@ if [ "$mode" = proxy ]; then
   "$bench/contestants/backend/start.sh" "$backend" "$run/backend" >"$run/backend.log" 2>&1 &
   pids+=($!)
 fi
-# The config as bench-start.sh writes it (with a stand-in binary, so it only writes it).
-APPLIANCE_BIN=/bin/true "$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run/s" >/dev/null 2>&1
-# A copy without the .dbg beside it (valgrind 3.19 cannot read the DWARF 5 in it and gives up on the process), with
-# the native libraries that sit next to the binary (SQLite).
-cp "$bin" "$run/appliance"
-for lib in "$(dirname "$bin")"/*.so; do [ -e "$lib" ] && cp "$lib" "$run/"; done
-[ -e "$run/libe_sqlite3.so" ] || cp "$here/../artifacts/publish/libe_sqlite3.so" "$run/" 2>/dev/null || true
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" "$run/appliance" run --config "$run/s/appliance.json" >"$run/valgrind.log" 2>&1 &
+if [ "$bin" = nginx ]; then
+  # The same count for the bench's nginx (Debian's), as its contestant config has it but with one worker process
+  # and no master: the user-space instructions a peer spends on the same request, for comparison.
+  bench=${BENCH:-/tmp/bench}
+  [ -f "$bench/contestants/nginx/nginx.conf.tmpl" ] || { echo "nginx needs the bench harness at $bench" >&2; exit 2; }
+  mkdir -p "$run/s"
+  sed -e "s#@PORT@#$port#g" -e "s#@CERT@#$cert#g" -e "s#@KEY@#$key#g" -e "s#@BACKEND@#${backend/none/127.0.0.1:9}#g" -e "s#@RUN@#$run/s#g" \
+    -e 's/^worker_processes .*/worker_processes 1; master_process off;/' "$bench/contestants/nginx/nginx.conf.tmpl" >"$run/s/nginx.conf"
+  cp "$bench/contestants/nginx/$mode.conf" "$run/s/mode.conf"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" nginx -c "$run/s/nginx.conf" -p "$run/s" >"$run/valgrind.log" 2>&1 &
+else
+  # The config as bench-start.sh writes it (with a stand-in binary, so it only writes it).
+  APPLIANCE_BIN=/bin/true "$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run/s" >/dev/null 2>&1
+  # A copy without the .dbg beside it (valgrind 3.19 cannot read the DWARF 5 in it and gives up on the process),
+  # with the native libraries that sit next to the binary (SQLite).
+  cp "$bin" "$run/appliance"
+  for lib in "$(dirname "$bin")"/*.so; do [ -e "$lib" ] && cp "$lib" "$run/"; done
+  [ -e "$run/libe_sqlite3.so" ] || cp "$here/../artifacts/publish/libe_sqlite3.so" "$run/" 2>/dev/null || true
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" "$run/appliance" run --config "$run/s/appliance.json" >"$run/valgrind.log" 2>&1 &
+fi
 vg=$!
 pids+=($vg)
 for _ in $(seq 600); do curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 && break; kill -0 "$vg" 2>/dev/null || break; sleep 0.2; done
-curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 || { echo "instructions.sh: the appliance did not start under valgrind; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
+curl -sfk "https://127.0.0.1:$port/" >/dev/null 2>&1 || { echo "instructions.sh: the server did not start under valgrind; its log:" >&2; tail -20 "$run/valgrind.log" >&2; exit 1; }
 load() {
   if [ "${TOOL:-h2}" = h2 ]; then
     h2load -t1 -c4 -m8 -n "$1" "https://127.0.0.1:$port${URLPATH:-/}" | awk '/^requests:/{print $8}'
