@@ -82,6 +82,7 @@ public sealed class RouteTable
     }
 
     /// <summary>Finds the route for the request; fills its route values. On MethodNotAllowed, <paramref name="allowed"/> has the methods the path accepts.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // chars is written before it is read
     public MatchResult Match(RequestContext context, out RouteModel? route, out uint allowed)
     {
         route = null;
@@ -89,7 +90,7 @@ public sealed class RouteTable
         ReadOnlySpan<byte> host = context.HostName;
         Span<char> chars = stackalloc char[256];
         bool pathMatched = false;
-        if (host.Length is > 0 and <= 256)
+        if (host.Length is > 0 and <= 256 && (_exact.Count > 0 || _wildcard.Count > 0))
         {
             for (int i = 0; i < host.Length; i++)
             {

@@ -369,6 +369,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
     }
 
     /// <summary>Encodes and writes trailers (HEADERS with END_STREAM, no pseudo-headers).</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffer is written before it is read
     public void WriteTrailers(Http2Stream stream, HeaderCollection trailers)
     {
         lock (_lock)
@@ -400,6 +401,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
         return buffer[..n];
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffers are written before they are read
     private int EncodeResponseHeadersLocked(RequestContext c)
     {
         int written = 0;
