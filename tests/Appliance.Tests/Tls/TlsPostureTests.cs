@@ -57,6 +57,22 @@ public sealed class TlsPostureTests : IAsyncLifetime
     }
 
     [Theory]
+    // The server's order (Mozilla intermediate) whatever the client prefers among AES suites...
+    [InlineData(new[] { "-tls1_3" }, "TLS_AES_128_GCM_SHA256")]
+    [InlineData(new[] { "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256" }, "TLS_AES_128_GCM_SHA256")]
+    [InlineData(new[] { "-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384" }, "TLS_AES_256_GCM_SHA384")]
+    [InlineData(new[] { "-tls1_2" }, "ECDHE-ECDSA-AES128-GCM-SHA256")]
+    [InlineData(new[] { "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256" }, "ECDHE-ECDSA-AES128-GCM-SHA256")]
+    // ...except that a client asking for ChaCha20-Poly1305 first (no AES instructions) gets it.
+    [InlineData(new[] { "-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256" }, "TLS_CHACHA20_POLY1305_SHA256")]
+    [InlineData(new[] { "-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256" }, "ECDHE-ECDSA-CHACHA20-POLY1305")]
+    public async Task Suites_are_chosen_in_the_servers_order_with_chacha20_for_clients_that_ask_for_it_first(string[] args, string expected)
+    {
+        Peer.Result r = await SClient(args);
+        Assert.Matches(@"Cipher is " + Regex.Escape(expected) + @"\b", r.Stdout);
+    }
+
+    [Theory]
     [InlineData("-tls1_2", "-no_ticket")] // session IDs
     [InlineData("-tls1_2", "-tls1_2")]    // tickets
     [InlineData("-tls1_3", "-tls1_3")]    // PSK tickets
