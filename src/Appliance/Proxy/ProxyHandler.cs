@@ -265,8 +265,7 @@ public sealed partial class ProxyHandler : RouteHandler
     /// </summary>
     private ValueTask<Outcome> ForwardAsync(RequestContext context, UpstreamConnection upstream, Upgrade upgrade)
     {
-        bool bodyless = context.Body is EmptyRequestBody || upgrade != Upgrade.None; // an upgrade's bytes go through the tunnel
-        if (!bodyless || upgrade == Upgrade.WebSocketOverHttp2)
+        if (HasBody(context, upgrade) || upgrade == Upgrade.WebSocketOverHttp2)
         {
             return ForwardAsync(context, upstream, upgrade, headQueued: false);
         }
@@ -286,6 +285,9 @@ public sealed partial class ProxyHandler : RouteHandler
         return ForwardAsync(context, upstream, upgrade, headQueued: true); // the head waits in the pipe: flushed there
     }
 
+    /// <summary>Whether a request body goes after the head (an upgrade's bytes go through the tunnel instead).</summary>
+    private static bool HasBody(RequestContext context, Upgrade upgrade) => context.Body is not EmptyRequestBody && upgrade == Upgrade.None;
+
     /// <summary>Writes the request head and hands it to the socket: false when it went into the pipe instead (to flush).</summary>
     private bool SendHead(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey, long contentLength,
         bool chunked, bool expectContinue)
@@ -301,7 +303,7 @@ public sealed partial class ProxyHandler : RouteHandler
     {
         PipeWriter output = upstream.Output;
         RequestBody body = context.Body;
-        bool hasBody = body is not EmptyRequestBody && upgrade == Upgrade.None; // an upgrade's bytes go through the tunnel
+        bool hasBody = HasBody(context, upgrade);
         bool chunked = hasBody && body.Length < 0;
         bool bodyStarted = false;
         // RFC 9110 §10.1.1: the client waits for 100 Continue: so does this hop, and the upstream's answer decides.
@@ -735,8 +737,7 @@ public sealed partial class ProxyHandler : RouteHandler
             return Outcome.Broken;
         }
 
-        headers.Remove(KnownHeader.Connection, KnownHeader.KeepAlive, KnownHeader.ContentLength, KnownHeader.TransferEncoding,
-            KnownHeader.Date, KnownHeader.Server);
+        headers.Remove(KnownHeader.Connection, KnownHeader.ContentLength, KnownHeader.TransferEncoding); // the rest: IsDroppedAtParse
         ApplyResponseTransforms(headers, _transforms);
         RequestBody client = await context.AcceptUpgradeAsync().ConfigureAwait(false);
         LimitCounters.Increment("upstream_tunnels");
@@ -864,15 +865,11 @@ public sealed partial class ProxyHandler : RouteHandler
 
     /// <summary>
     /// RFC 9110 §7.6.1: the fields a response's Connection names are hop-by-hop, removed before it is forwarded (after
-    /// the framing was read from it). "close" and "keep-alive" name nothing that StripHopByHop leaves.
+    /// the framing was read from it). "close" and "keep-alive" name nothing that StripHopByHop leaves. Called when the
+    /// parse saw Connection name a field (<see cref="UpstreamConnection.ConnectionNamesFields"/>).
     /// </summary>
     private static void RemoveConnectionOptions(HeaderCollection headers)
     {
-        if (!headers.Contains(KnownHeader.Connection))
-        {
-            return;
-        }
-
         // From the last field down: a removal shifts only later indices onto earlier ones, so every Connection field
         // is still reached (some twice, which removes nothing more). Values live in the collection's arena, which
         // removals leave alone; Connection itself stays until StripHopByHop.
@@ -894,10 +891,21 @@ public sealed partial class ProxyHandler : RouteHandler
         }
     }
 
-    // Like nginx: the response carries the gateway's own Date and Server, not the upstream's (one pass for all).
+    // Like nginx: the response carries the gateway's own Date and Server, not the upstream's (one pass for all). An
+    // HTTP/1.1 response has lost all but Connection, Transfer-Encoding and Upgrade as it was parsed (IsDroppedAtParse);
+    // an HTTP/2 upstream's has them all to lose here.
     private static void StripHopByHop(HeaderCollection headers) =>
         headers.Remove(KnownHeader.Connection, KnownHeader.KeepAlive, KnownHeader.ProxyConnection, KnownHeader.TransferEncoding,
             KnownHeader.Upgrade, KnownHeader.TE, KnownHeader.Trailer, KnownHeader.Date, KnownHeader.Server);
+
+    /// <summary>
+    /// The fields of StripHopByHop's list that an HTTP/1.1 response's parse has no use for, so they are never copied in:
+    /// Date and Server (the gateway's own replace them) and the hop-by-hop Keep-Alive, Proxy-Connection, TE and Trailer.
+    /// Connection, Transfer-Encoding and Upgrade are read first (framing, the tunnel) and removed after.
+    /// </summary>
+    private static bool IsDroppedAtParse(KnownHeader known) =>
+        known is KnownHeader.Date or KnownHeader.Server or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
+            or KnownHeader.TE or KnownHeader.Trailer;
 
     [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))]
     private static async ValueTask CopyLengthAsync(RequestContext context, Transport.ConnectionReader input, long remaining)
@@ -1056,13 +1064,9 @@ public sealed partial class ProxyHandler : RouteHandler
 
         public void OnHeader(KnownHeader known, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
         {
-            if (known is KnownHeader.Date or KnownHeader.Server or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
-                or KnownHeader.TE or KnownHeader.Trailer)
+            if (IsDroppedAtParse(known))
             {
-                // Not copied in to begin with: the gateway's own Date and Server replace the upstream's, and the other
-                // four are hop-by-hop (RFC 9110 §7.6.1), removed by StripHopByHop; on a 101 they stop here too (the
-                // tunnel's answer carries only what its upgrade needs).
-                return;
+                return; // on a 101 too: the tunnel's answer carries only what its upgrade needs
             }
 
             if (known == KnownHeader.Connection)

@@ -81,11 +81,12 @@ public sealed class HttpConnection : TrackedConnection
                 // Whether the handshake resumed a session is read from the server's first flight: watched by the
                 // socket stream itself when SslStream sits right on it, so no stream in between stays in every read
                 // and write of the connection after the handshake.
-                var flight = new Tls.ServerFlightObserver();
                 var socketStream = transport as SocketStream;
+                Tls.ServerFlightObserver flight;
                 Stream inner = transport;
                 if (socketStream is not null)
                 {
+                    flight = new Tls.ServerFlightObserver();
                     socketStream.SendObserver = flight.Observe;
                 }
                 else
