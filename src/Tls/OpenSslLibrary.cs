@@ -23,6 +23,22 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpDecryptInitEx;
     public static readonly delegate* unmanaged<nint, byte*, int, nint, nint, int> HmacInitEx;
 
+    // The record layer after the handshake (TlsRecordStream): SSL_read, SSL_write and the memory BIOs SslStream made.
+    public static readonly delegate* unmanaged<nint, byte*, int, int> SslRead;
+    public static readonly delegate* unmanaged<nint, byte*, int, int> SslWrite;
+    public static readonly delegate* unmanaged<nint, int, int> SslGetError;
+    public static readonly delegate* unmanaged<nint, int> SslPending;
+    public static readonly delegate* unmanaged<nint, int> SslHasPending;
+    public static readonly delegate* unmanaged<nint, byte*, int, int> BioRead;
+    public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
+    public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
+    public static readonly delegate* unmanaged<nuint> ErrPeekError;
+    public static readonly delegate* unmanaged<void> ErrClearError;
+    public static readonly delegate* unmanaged<nuint, byte*, nuint, void> ErrErrorStringN;
+
+    /// <summary>Whether the record-layer functions above resolved.</summary>
+    public static readonly bool RecordsAvailable;
+
     /// <summary>EVP_aes_256_cbc() and EVP_sha256(): static objects in libcrypto, read once.</summary>
     public static readonly nint Aes256Cbc;
     public static readonly nint Sha256;
@@ -69,6 +85,32 @@ internal static unsafe class OpenSslLibrary
         EvpEncryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)encryptInit;
         EvpDecryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)decryptInit;
         HmacInitEx = (delegate* unmanaged<nint, byte*, int, nint, nint, int>)hmacInit;
+        if (NativeLibrary.TryGetExport(libssl, "SSL_read", out nint sslRead)
+            && NativeLibrary.TryGetExport(libssl, "SSL_write", out nint sslWrite)
+            && NativeLibrary.TryGetExport(libssl, "SSL_get_error", out nint getError)
+            && NativeLibrary.TryGetExport(libssl, "SSL_pending", out nint pending)
+            && NativeLibrary.TryGetExport(libssl, "SSL_has_pending", out nint hasPending)
+            && NativeLibrary.TryGetExport(libcrypto, "BIO_read", out nint bioRead)
+            && NativeLibrary.TryGetExport(libcrypto, "BIO_write", out nint bioWrite)
+            && NativeLibrary.TryGetExport(libcrypto, "BIO_ctrl", out nint bioCtrl)
+            && NativeLibrary.TryGetExport(libcrypto, "ERR_peek_error", out nint peekError)
+            && NativeLibrary.TryGetExport(libcrypto, "ERR_clear_error", out nint clearError)
+            && NativeLibrary.TryGetExport(libcrypto, "ERR_error_string_n", out nint errorString))
+        {
+            SslRead = (delegate* unmanaged<nint, byte*, int, int>)sslRead;
+            SslWrite = (delegate* unmanaged<nint, byte*, int, int>)sslWrite;
+            SslGetError = (delegate* unmanaged<nint, int, int>)getError;
+            SslPending = (delegate* unmanaged<nint, int>)pending;
+            SslHasPending = (delegate* unmanaged<nint, int>)hasPending;
+            BioRead = (delegate* unmanaged<nint, byte*, int, int>)bioRead;
+            BioWrite = (delegate* unmanaged<nint, byte*, int, int>)bioWrite;
+            BioCtrl = (delegate* unmanaged<nint, int, nint, nint, nint>)bioCtrl;
+            ErrPeekError = (delegate* unmanaged<nuint>)peekError;
+            ErrClearError = (delegate* unmanaged<void>)clearError;
+            ErrErrorStringN = (delegate* unmanaged<nuint, byte*, nuint, void>)errorString;
+            RecordsAvailable = true;
+        }
+
         Aes256Cbc = ((delegate* unmanaged<nint>)aes)();
         Sha256 = ((delegate* unmanaged<nint>)sha)();
         Available = Aes256Cbc != 0 && Sha256 != 0;

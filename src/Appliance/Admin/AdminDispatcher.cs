@@ -629,6 +629,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("tls_handshakes_total{result=\"").Append(result).Append("\"} ").Append(count).Append('\n');
         }
 
+        sb.Append("# HELP tls_record_layer_connections_total TLS connections by who ran their records after the handshake (server.tlsRecordLayer).\n# TYPE tls_record_layer_connections_total counter\n");
+        foreach ((string layer, long count) in TlsHandshakeCounters.RecordLayers())
+        {
+            sb.Append("tls_record_layer_connections_total{layer=\"").Append(layer).Append("\"} ").Append(count).Append('\n');
+        }
+
         sb.Append("# HELP appliance_limit_trips_total Requests or connections refused by a limit, by reason.\n# TYPE appliance_limit_trips_total counter\n");
         foreach ((string reason, long count) in LimitCounters.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {

@@ -87,6 +87,11 @@ public sealed class ConfigCompiler
             Error("server.socketEngine", "must be \"epoll\" or \"dotnet\"");
         }
 
+        if (server.TlsRecordLayer is not (null or "openssl" or "sslstream"))
+        {
+            Error("server.tlsRecordLayer", "must be \"openssl\" or \"sslstream\"");
+        }
+
         if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
         {
             Error("server.serverHeader", "must be printable ASCII");
@@ -167,6 +172,7 @@ public sealed class ConfigCompiler
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
             SocketThreads = server.SocketThreads ?? ConfigSnapshot.DefaultSocketThreads,
             EpollSockets = server.SocketEngine is null or "epoll",
+            OpenSslRecords = server.TlsRecordLayer is null or "openssl",
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,

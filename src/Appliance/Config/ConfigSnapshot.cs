@@ -27,6 +27,8 @@ public sealed class ConfigSnapshot
     public int SocketThreads { get; init; } = DefaultSocketThreads;
     /// <summary>server.socketEngine is "epoll" (the default): connections run on our own event loops.</summary>
     public bool EpollSockets { get; init; } = true;
+    /// <summary>server.tlsRecordLayer is "openssl" (the default): records after the handshake go to OpenSSL directly.</summary>
+    public bool OpenSslRecords { get; init; } = true;
 
     /// <summary>
     /// Half the processors: on a box shared with other programs (a load generator, the upstream itself) fewer event

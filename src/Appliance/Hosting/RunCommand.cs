@@ -103,6 +103,7 @@ public static class RunCommand
     private static void ConfigureSocketEngine(ConfigSnapshot snapshot)
     {
         Transport.SocketEngine.Configure(snapshot.EpollSockets, snapshot.SocketThreads);
+        Tls.TlsRecordStream.Enabled = snapshot.OpenSslRecords;
         const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
         if (snapshot.InlineSocketCompletions && Environment.GetEnvironmentVariable(inline) is null)
         {

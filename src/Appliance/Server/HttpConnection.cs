@@ -19,6 +19,8 @@ public sealed class HttpConnection : TrackedConnection
     // a response leaves in one write and one send.
     private const int OutputSegmentSize = 32 * 1024;
 
+    private static int s_recordLayerFallbackLogged;
+
     private readonly Socket _socket;
     private readonly SocketListener _listener;
     private readonly ListenerRuntime _runtime;
@@ -96,6 +98,14 @@ public sealed class HttpConnection : TrackedConnection
                     inner = observer;
                 }
 
+                // With the record layer taken over after the handshake (Tls.TlsRecordStream), SslStream reads the
+                // handshake through a stream that stops at record boundaries, so it is left holding nothing after it.
+                Tls.RecordBoundedStream? bounded = null;
+                if (socketStream is not null && Tls.TlsRecordStream.Enabled && Tls.TlsRecordStream.Unavailable is null)
+                {
+                    inner = bounded = new Tls.RecordBoundedStream(inner);
+                }
+
                 var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
                 stream = ssl;
                 try
@@ -119,6 +129,17 @@ public sealed class HttpConnection : TrackedConnection
                         flight.Dispose();
                     }
                 }
+
+                if (bounded is not null && Tls.TlsRecordStream.TryCreate(ssl, bounded) is { } records)
+                {
+                    stream = records;
+                }
+                else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
+                {
+                    _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+                }
+
+                Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
 
                 info.IsTls = true;
                 info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;

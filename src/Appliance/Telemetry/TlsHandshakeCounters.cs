@@ -26,6 +26,18 @@ public static class TlsHandshakeCounters
 
     public static void Failed() => Interlocked.Increment(ref s_failed);
 
+    private static long s_openSslRecords;
+    private static long s_sslStreamRecords;
+
+    /// <summary>Who runs a connection's records after its handshake (server.tlsRecordLayer; SslStream as the fallback).</summary>
+    public static void RecordLayer(bool openSsl) => Interlocked.Increment(ref openSsl ? ref s_openSslRecords : ref s_sslStreamRecords);
+
+    public static IEnumerable<KeyValuePair<string, long>> RecordLayers()
+    {
+        yield return new("openssl", Interlocked.Read(ref s_openSslRecords));
+        yield return new("sslstream", Interlocked.Read(ref s_sslStreamRecords));
+    }
+
     public static IEnumerable<KeyValuePair<string, long>> Snapshot()
     {
         yield return new("full", Interlocked.Read(ref s_full));

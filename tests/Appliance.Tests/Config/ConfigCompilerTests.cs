@@ -51,6 +51,8 @@ public sealed class ConfigCompilerTests
     [InlineData("""{ "server": { "socketThreads": "two" }, "listeners": [ """ + Listener + """ ] }""", "server.socketThreads")]
     [InlineData("""{ "server": { "socketEngine": "io_uring" }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
     [InlineData("""{ "server": { "socketEngine": 1 }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
+    [InlineData("""{ "server": { "tlsRecordLayer": "kernel" }, "listeners": [ """ + Listener + """ ] }""", "server.tlsRecordLayer")]
+    [InlineData("""{ "server": { "tlsRecordLayer": true }, "listeners": [ """ + Listener + """ ] }""", "server.tlsRecordLayer")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:99999", "tls": false } ] }""", "listeners[0].address")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": true } ] }""", "listeners[0].tls")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": false, "protocols": ["spdy"] } ] }""", "listeners[0].protocols[0]")]

@@ -1,0 +1,176 @@
+using System.Buffers;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// Sits between SslStream and the socket during a handshake and hands SslStream at most one TLS record per read,
+/// keeping whatever arrived past that record's end. When the handshake is over, SslStream holds nothing the client
+/// sent after its last handshake record (TLS 1.3 clients often send their first request right behind their Finished,
+/// in the same packet), so <see cref="TlsRecordStream"/> can take the connection over from there with
+/// <see cref="TakeRemainder"/>: the bytes read past the handshake, a whole number of records from a record boundary.
+/// Costs nothing extra in syscalls: a read that brings more than one record keeps the rest for the next read.
+/// </summary>
+public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
+{
+    private const int HeaderLength = 5; // content type, version, length (RFC 8446 §5.1)
+
+    private byte[]? _held;
+    private int _heldStart;
+    private int _heldEnd;
+
+    private int _headerSeen;  // header bytes of the current record seen so far (0..5)
+    private int _recordLength;
+    private int _bodyLeft;    // body bytes of the current record still to hand over (once the header is whole)
+
+    /// <summary>The stream under this one (the socket), for the record layer that takes over after the handshake.</summary>
+    public Stream Transport => Inner;
+
+    /// <summary>Whether the bytes handed over so far end at a record boundary.</summary>
+    public bool AtRecordBoundary => _headerSeen == 0;
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_heldEnd > _heldStart)
+        {
+            if (buffer.IsEmpty)
+            {
+                return new ValueTask<int>(0); // data is here
+            }
+
+            int n = Math.Min(buffer.Length, _heldEnd - _heldStart);
+            _held.AsSpan(_heldStart, n).CopyTo(buffer.Span);
+            int take = Bound(buffer.Span[..n]);
+            _heldStart += take;
+            if (_heldStart == _heldEnd)
+            {
+                ReleaseHeld();
+            }
+
+            return new ValueTask<int>(take);
+        }
+
+        return buffer.IsEmpty ? Inner.ReadAsync(buffer, cancellationToken) : ReadInnerAsync(buffer, cancellationToken);
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        byte[] rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            int n = ReadAsync(rented.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
+            rented.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private async ValueTask<int> ReadInnerAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        int n = await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        int take = Bound(buffer.Span[..n]);
+        if (take < n)
+        {
+            Hold(buffer.Span[take..n]);
+        }
+
+        return take;
+    }
+
+    /// <summary>
+    /// The bytes read past the handshake, from a record boundary (the caller returns <paramref name="buffer"/> to the
+    /// shared pool); empty when there are none. Only once SslStream is done with this stream.
+    /// </summary>
+    public void TakeRemainder(out byte[]? buffer, out int start, out int length)
+    {
+        buffer = _held;
+        start = _heldStart;
+        length = _heldEnd - _heldStart;
+        _held = null;
+        _heldStart = _heldEnd = 0;
+        if (length == 0 && buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = null;
+        }
+    }
+
+    /// <summary>How many of these bytes, from the front, reach at most to the end of the record in progress.</summary>
+    private int Bound(ReadOnlySpan<byte> data)
+    {
+        int i = 0;
+        while (i < data.Length)
+        {
+            if (_headerSeen < HeaderLength)
+            {
+                byte b = data[i++];
+                if (_headerSeen == 3)
+                {
+                    _recordLength = b << 8;
+                }
+                else if (_headerSeen == 4)
+                {
+                    _recordLength |= b;
+                    _bodyLeft = _recordLength;
+                }
+
+                _headerSeen++;
+                if (_headerSeen == HeaderLength && _bodyLeft == 0)
+                {
+                    _headerSeen = 0; // an empty record ends with its header
+                    return i;
+                }
+
+                continue;
+            }
+
+            int k = Math.Min(_bodyLeft, data.Length - i);
+            i += k;
+            _bodyLeft -= k;
+            if (_bodyLeft == 0)
+            {
+                _headerSeen = 0;
+                return i;
+            }
+        }
+
+        return i;
+    }
+
+    private void Hold(ReadOnlySpan<byte> rest)
+    {
+        // Only called with nothing held (held bytes are handed out before the socket is read again).
+        _held = ArrayPool<byte>.Shared.Rent(Math.Max(rest.Length, 4096));
+        rest.CopyTo(_held);
+        _heldStart = 0;
+        _heldEnd = rest.Length;
+    }
+
+    private void ReleaseHeld()
+    {
+        if (_held is { } held)
+        {
+            _held = null;
+            _heldStart = _heldEnd = 0;
+            ArrayPool<byte>.Shared.Return(held);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            ReleaseHeld();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        ReleaseHeld();
+        return base.DisposeAsync();
+    }
+}

@@ -1,0 +1,508 @@
+using System.Buffers;
+using System.Net.Security;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Appliance.Tls;
+
+/// <summary>
+/// The TLS record layer of a server connection once SslStream's handshake is done: SSL_read and SSL_write on the
+/// handshake's own OpenSSL object and its two memory BIOs, with the socket stream underneath, in place of SslStream's
+/// read and write paths. The handshake (SNI, ALPN, certificates, client certificates, resumption) stays SslStream's;
+/// only the records after it move here.
+/// </summary>
+/// <remarks>
+/// <para>Why: per HTTPS request SslStream's data path cost about 6,000 user-space instructions of 33,000 on top of
+/// OpenSSL's own work (perf/RESULTS.md): its read and write state machines, a SafeHandle reference taken and dropped
+/// around each of its P/Invokes, and above all .NET's OpenSSL shim clearing the thread's error queue before each of
+/// the four calls a request makes (`ERR_clear_error`, some 800 instructions each). nginx and HAProxy call OpenSSL
+/// directly; this does the same on the object SslStream made. It is also where kernel TLS fits (DESIGN.md): the
+/// same point after the handshake, with the keys handed to the kernel instead.</para>
+/// <para>How: received ciphertext goes into the read BIO and SSL_read decrypts into the caller's buffer (the
+/// ciphertext is read into that same buffer first, as SslStream does); SSL_write seals into the write BIO, which is
+/// drained into a pooled buffer and sent. One lock keeps SSL_read and SSL_write apart (OpenSSL's SSL object is not
+/// safe for both at once; HTTP/2 reads and writes from two threads); the socket I/O happens outside it. The error
+/// queue is cleared only when it holds something, which a call that failed may then read. Records OpenSSL answers
+/// on its own while reading (a TLS 1.3 KeyUpdate's answer, a refused renegotiation's alert) stay in the write BIO
+/// and leave ahead of the next write, as RFC 8446 §4.6.3 allows. Like SslStream, closing sends no close_notify.</para>
+/// <para>It reaches SslStream's SSL handle through <see cref="UnsafeAccessorAttribute"/> (AOT-safe, no reflection)
+/// and holds a reference on it for its whole life, so the SSL object outlives every call here. If a runtime moves
+/// those internals, <see cref="TryCreate"/> returns null and the connection stays on SslStream.</para>
+/// </remarks>
+public sealed class TlsRecordStream : Stream
+{
+    private const int BioCtrlPending = 10; // BIO_CTRL_PENDING
+    private const int SslErrorWantRead = 2;
+    private const int SslErrorZeroReturn = 6;
+    private const int Tls13Version = 0x0304;
+    private const string SafeSslHandle = "Microsoft.Win32.SafeHandles.SafeSslHandle, System.Net.Security";
+    private const string SafeBioHandle = "Microsoft.Win32.SafeHandles.SafeBioHandle, System.Net.Security";
+
+    private static volatile string? s_unavailable = OpenSslLibrary.RecordsAvailable ? null : "the loaded libssl could not be found";
+
+    private readonly SslStream _owner;    // owns the SSL object, and under it the socket: disposed last
+    private readonly Stream _transport;   // the socket
+    private readonly SafeHandle _handle;  // SslStream's SSL handle, referenced for this stream's life
+    private readonly nint _ssl;
+    private readonly nint _rbio;
+    private readonly nint _wbio;
+    private readonly Lock _lock = new();
+    private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
+    private bool _closed;                 // guarded by _lock
+    private int _disposed;
+
+    private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
+    {
+        _owner = owner;
+        _transport = transport;
+        _handle = handle;
+        _ssl = handle.DangerousGetHandle();
+        _rbio = rbio;
+        _wbio = wbio;
+        _tls12 = OpenSslLibrary.SslVersion(_ssl) < Tls13Version;
+    }
+
+    /// <summary>server.tlsRecordLayer is "openssl" (set at start; connections already running keep their layer).</summary>
+    public static bool Enabled { get; set; } = true;
+
+    /// <summary>Why connections stay on SslStream's record layer in this process; null when they need not.</summary>
+    public static string? Unavailable => s_unavailable;
+
+    /// <summary>
+    /// Takes over the records of <paramref name="ssl"/>, whose handshake just finished over <paramref name="bounded"/>:
+    /// the bytes the client sent after the handshake go to OpenSSL first. Null (and the connection stays on
+    /// SslStream) when this runtime's SslStream cannot be reached or the handshake did not end at a record boundary.
+    /// </summary>
+    public static TlsRecordStream? TryCreate(SslStream ssl, RecordBoundedStream bounded)
+    {
+        if (s_unavailable is not null || !bounded.AtRecordBoundary)
+        {
+            return null;
+        }
+
+        SafeHandle handle;
+        nint rbio, wbio;
+        try
+        {
+            if (SecurityContext(ssl) is not SafeHandle context || context.IsInvalid)
+            {
+                return null;
+            }
+
+            handle = context;
+            rbio = ((SafeHandle)InputBio(context)).DangerousGetHandle();
+            wbio = ((SafeHandle)OutputBio(context)).DangerousGetHandle();
+        }
+        catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException or NotSupportedException)
+        {
+            s_unavailable = "cannot reach SslStream's OpenSSL object in this runtime (" + e.Message + ")";
+            return null;
+        }
+
+        if (rbio == 0 || wbio == 0)
+        {
+            return null;
+        }
+
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        var stream = new TlsRecordStream(ssl, bounded.Transport, handle, rbio, wbio);
+        bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
+        if (remainder is not null)
+        {
+            try
+            {
+                stream.Feed(remainder.AsSpan(start, length));
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(remainder);
+            }
+        }
+
+        return stream;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Flush() => _transport.Flush();
+    public override Task FlushAsync(CancellationToken cancellationToken) => _transport.FlushAsync(cancellationToken);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty)
+        {
+            // "Wait until there is something to read": OpenSSL may hold it already.
+            return HasBuffered() ? new ValueTask<int>(0) : _transport.ReadAsync(buffer, cancellationToken);
+        }
+
+        while (true)
+        {
+            int n = Decrypt(buffer.Span, out bool needInput);
+            if (!needInput)
+            {
+                return new ValueTask<int>(n);
+            }
+
+            // The ciphertext is read into the caller's buffer, copied into the read BIO, then decrypted over it.
+            ValueTask<int> read = _transport.ReadAsync(buffer, cancellationToken);
+            if (!read.IsCompletedSuccessfully)
+            {
+                return ReadPendingAsync(read, buffer, cancellationToken);
+            }
+
+            int received = read.Result;
+            if (received == 0)
+            {
+                return new ValueTask<int>(EndOfInput());
+            }
+
+            Feed(buffer.Span[..received]);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadPendingAsync(ValueTask<int> read, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            int received = await read.ConfigureAwait(false);
+            if (received == 0)
+            {
+                return EndOfInput();
+            }
+
+            Feed(buffer.Span[..received]);
+            int n = Decrypt(buffer.Span, out bool needInput);
+            if (!needInput)
+            {
+                return n;
+            }
+
+            read = _transport.ReadAsync(buffer, cancellationToken);
+        }
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (true)
+        {
+            int n = Decrypt(buffer, out bool needInput);
+            if (!needInput || buffer.IsEmpty)
+            {
+                return n;
+            }
+
+            int received = _transport.Read(buffer);
+            if (received == 0)
+            {
+                return EndOfInput();
+            }
+
+            Feed(buffer[..received]);
+        }
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty)
+        {
+            return default;
+        }
+
+        byte[] records = Encrypt(buffer.Span, out int length);
+        ValueTask send;
+        try
+        {
+            send = _transport.WriteAsync(records.AsMemory(0, length), cancellationToken);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(records);
+            throw;
+        }
+
+        if (send.IsCompletedSuccessfully)
+        {
+            ArrayPool<byte>.Shared.Return(records);
+            return default;
+        }
+
+        return SendPendingAsync(send, records);
+    }
+
+    private static async ValueTask SendPendingAsync(ValueTask send, byte[] records)
+    {
+        try
+        {
+            await send.ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(records);
+        }
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (buffer.IsEmpty)
+        {
+            return;
+        }
+
+        byte[] records = Encrypt(buffer, out int length);
+        try
+        {
+            _transport.Write(records.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(records);
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Whether decrypted bytes, or received records not yet decrypted, wait inside OpenSSL.</summary>
+    private unsafe bool HasBuffered()
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            return OpenSslLibrary.SslPending(_ssl) > 0 || OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) > 0;
+        }
+    }
+
+    /// <summary>
+    /// Decrypts what OpenSSL holds into <paramref name="destination"/>: the bytes, 0 with <paramref name="needInput"/>
+    /// when it needs more ciphertext first, or 0 at the peer's close_notify. Whole records already received fill the
+    /// buffer as far as they go.
+    /// </summary>
+    private unsafe int Decrypt(Span<byte> destination, out bool needInput)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            needInput = false;
+            if (OpenSslLibrary.SslPending(_ssl) == 0 && OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) == 0)
+            {
+                needInput = true; // nothing to decrypt: skip the SSL_read that would only say so
+                return 0;
+            }
+
+            ClearStaleErrors();
+            int read = ReadRecords(destination, out needInput);
+            if (_tls12 && OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0) > 0)
+            {
+                // OpenSSL answered a ClientHello with a no_renegotiation warning, which would wait for our next write
+                // while the client waits for it: close instead, as nginx does.
+                throw new IOException("The client asked to renegotiate TLS, which this server does not allow.");
+            }
+
+            return read;
+        }
+    }
+
+    /// <summary>SSL_read until the buffer is full or OpenSSL holds nothing more (under the lock).</summary>
+    private unsafe int ReadRecords(Span<byte> destination, out bool needInput)
+    {
+        needInput = false;
+        int total = 0;
+        fixed (byte* p = destination)
+        {
+            while (total < destination.Length)
+            {
+                int n = OpenSslLibrary.SslRead(_ssl, p + total, destination.Length - total);
+                if (n > 0)
+                {
+                    total += n;
+                    if (OpenSslLibrary.SslPending(_ssl) == 0 && OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) == 0)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                if (total > 0)
+                {
+                    break; // the bytes now; a partial record, a close or an error shows again at the next read
+                }
+
+                int error = OpenSslLibrary.SslGetError(_ssl, n);
+                if (error == SslErrorWantRead)
+                {
+                    needInput = true;
+                    return 0;
+                }
+
+                if (error == SslErrorZeroReturn)
+                {
+                    return 0; // close_notify
+                }
+
+                throw Failure("read", error);
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it).</summary>
+    private unsafe void Feed(ReadOnlySpan<byte> ciphertext)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            fixed (byte* p = ciphertext)
+            {
+                if (OpenSslLibrary.BioWrite(_rbio, p, ciphertext.Length) != ciphertext.Length)
+                {
+                    throw Failure("read", 0);
+                }
+            }
+        }
+    }
+
+    /// <summary>The socket ended: fine between records (as SslStream, no close_notify required), not inside one.</summary>
+    private unsafe int EndOfInput()
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            // Part of a record, still in the BIO or already in OpenSSL's record buffer.
+            if (OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0)
+            {
+                throw new IOException("The peer closed the connection in the middle of a TLS record.");
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send.</summary>
+    private unsafe byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length)
+    {
+        lock (_lock)
+        {
+            ThrowIfClosed();
+            ClearStaleErrors();
+            fixed (byte* p = plaintext)
+            {
+                int written = 0;
+                while (written < plaintext.Length)
+                {
+                    int n = OpenSslLibrary.SslWrite(_ssl, p + written, plaintext.Length - written);
+                    if (n <= 0)
+                    {
+                        throw Failure("write", OpenSslLibrary.SslGetError(_ssl, n));
+                    }
+
+                    written += n;
+                }
+            }
+
+            length = (int)OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0);
+            byte[] records = ArrayPool<byte>.Shared.Rent(length);
+            fixed (byte* r = records)
+            {
+                if (OpenSslLibrary.BioRead(_wbio, r, length) != length)
+                {
+                    ArrayPool<byte>.Shared.Return(records);
+                    throw Failure("write", 0);
+                }
+            }
+
+            return records;
+        }
+    }
+
+    /// <summary>SSL_get_error reads the thread's error queue, so nothing left there by other work may stay in it.</summary>
+    private unsafe static void ClearStaleErrors()
+    {
+        if (OpenSslLibrary.ErrPeekError() != 0)
+        {
+            OpenSslLibrary.ErrClearError();
+        }
+    }
+
+    private unsafe static IOException Failure(string direction, int sslError)
+    {
+        nuint code = OpenSslLibrary.ErrPeekError();
+        string detail = "";
+        if (code != 0)
+        {
+            byte* text = stackalloc byte[256];
+            OpenSslLibrary.ErrErrorStringN(code, text, 256);
+            detail = ": " + Encoding.ASCII.GetString(text, new ReadOnlySpan<byte>(text, 256).IndexOf((byte)0) is int end and >= 0 ? end : 256);
+        }
+
+        OpenSslLibrary.ErrClearError();
+        return new IOException($"TLS {direction} failed (SSL error {sslError}){detail}");
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new ObjectDisposedException(nameof(TlsRecordStream));
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            lock (_lock)
+            {
+                _closed = true; // no OpenSSL call starts after this, and none is running
+            }
+
+            _handle.DangerousRelease();
+            _owner.Dispose(); // frees the SSL object (its last reference) and closes the socket under it
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+        return default;
+    }
+
+    /// <summary>
+    /// SslStream's SSL handle (a SafeSslHandle: its handle is the SSL object). A field of an inaccessible type, which
+    /// UnsafeAccessor cannot return, so it is read through its FieldInfo: the trimmer sees the literal name and keeps
+    /// the field, and native AOT reads it without a warning. Once per connection.
+    /// </summary>
+    private static readonly FieldInfo? s_securityContext =
+        typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    private static object? SecurityContext(SslStream stream) =>
+        (s_securityContext ?? throw new MissingFieldException(nameof(SslStream), "_securityContext")).GetValue(stream);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_InputBio")]
+    [return: UnsafeAccessorType(SafeBioHandle)]
+    private static extern object InputBio([UnsafeAccessorType(SafeSslHandle)] object ssl);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_OutputBio")]
+    [return: UnsafeAccessorType(SafeBioHandle)]
+    private static extern object OutputBio([UnsafeAccessorType(SafeSslHandle)] object ssl);
+}

@@ -1,0 +1,199 @@
+"""TLS record-layer scenarios against the gateway's HTTPS listener, with Python's own ssl module driven through memory
+BIOs, so the test decides exactly which records leave in which TCP write.
+
+    tls_records.py PORT SCENARIO [TLSVERSION]
+
+Scenarios (each prints what it saw; the exit code is 0 when the gateway behaved):
+  coalesced   the client's last handshake flight (Finished) and its first request leave in one write
+  pipelined   three requests, each its own record, in one write: three answers
+  split       one request record sent a byte at a time: one answer
+  truncated   half of a request record, then FIN: the gateway closes without an answer
+  corrupt     a request record with one byte flipped: the gateway closes without an answer
+  keyupdate   openssl s_client updates its keys before each of two requests, asking the gateway to update too
+              ("K"; "k" with TLSVERSION "noreq" asks nothing): both answered
+  renegotiate openssl s_client asks to renegotiate a TLS 1.2 connection ("R"): the gateway closes it
+TLSVERSION: "1.3" (default) or "1.2".
+"""
+import select
+import socket
+import ssl
+import subprocess
+import sys
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+LAST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+class Client:
+    def __init__(self, port, version):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+        ctx.minimum_version = ctx.maximum_version = v
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def handshake(self, send_last_flight=True):
+        """Runs the handshake; the client's last flight stays in the outgoing BIO unless send_last_flight."""
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                data = self.sock.recv(65536)
+                if not data:
+                    raise RuntimeError("connection closed during the handshake")
+                self.incoming.write(data)
+        if send_last_flight:
+            self.flush()
+
+    def pending(self):
+        return self.outgoing.read()
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def read_all(self):
+        """Decrypts everything until the gateway closes; returns (plaintext, how it ended)."""
+        out = b""
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+                if not chunk:
+                    return out, "close_notify"
+                out += chunk
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as e:
+                return out, "tls error " + e.reason if e.reason else str(e)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                return out, "reset"
+            if not data:
+                return out, "eof"
+            self.incoming.write(data)
+
+
+def answers(plaintext):
+    return plaintext.count(b"HTTP/1.1 200 OK")
+
+
+class SClient:
+    """openssl s_client reading commands from stdin: a line "K" (or "k") updates its keys and prints KEYUPDATE,
+    a line "R" renegotiates (TLS 1.2) and prints RENEGOTIATING; other lines are sent (-crlf: with CRLF ends)."""
+
+    def __init__(self, port, version):
+        self.p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+                                   "-crlf", version, "-alpn", "http/1.1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.out = b""
+
+    def wait_for(self, token, count=1):
+        """True once token was printed count times; False if s_client ended first."""
+        while self.out.count(token) < count:
+            ready, _, _ = select.select([self.p.stdout], [], [], 10)
+            if not ready:
+                raise RuntimeError("timed out waiting for %r; s_client printed %r" % (token, self.out[-400:]))
+            chunk = self.p.stdout.read1(65536)
+            if not chunk:
+                return False
+            self.out += chunk
+        return True
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def key_update(port, letter):
+    c = SClient(port, "-tls1_3")
+    try:
+        ok = c.wait_for(b"Verify return code")  # the handshake is over
+        for i in (1, 2):
+            c.send(letter + b"\n")
+            ok = ok and c.wait_for(b"KEYUPDATE", i)
+            c.send(b"GET / HTTP/1.1\nHost: localhost\n\n")
+            ok = ok and c.wait_for(b"Hello, World!", i)
+    finally:
+        c.close()
+    print(f"answers={answers(c.out)}")
+    return 0 if ok and answers(c.out) == 2 else 1
+
+
+def renegotiate(port):
+    c = SClient(port, "-tls1_2")
+    try:
+        if not c.wait_for(b"Verify return code"):
+            raise RuntimeError("no handshake: %r" % c.out[-400:])
+        c.send(b"R\n")
+        ended = not c.wait_for(b"never printed")  # the gateway closes the connection
+    finally:
+        c.close()
+    print(f"ended={ended} answers={answers(c.out)}")
+    return 0 if ended and answers(c.out) == 0 else 1
+
+
+def main():
+    port, scenario = int(sys.argv[1]), sys.argv[2]
+    version = sys.argv[3] if len(sys.argv) > 3 else "1.3"
+    if scenario == "keyupdate":
+        return key_update(port, b"k" if version == "noreq" else b"K")
+    if scenario == "renegotiate":
+        return renegotiate(port)
+    c = Client(port, version)
+    if scenario == "coalesced":
+        c.handshake(send_last_flight=False)
+        c.tls.write(LAST)
+        c.sock.sendall(c.pending())  # Finished and the request in one write
+        text, end = c.read_all()
+        print(f"answers={answers(text)} end={end}")
+        return 0 if answers(text) == 1 and text.endswith(b"Hello, World!") else 1
+    if scenario == "pipelined":
+        c.handshake()
+        for r in (REQUEST, REQUEST, LAST):
+            c.tls.write(r)  # a record each
+        c.sock.sendall(c.pending())
+        text, end = c.read_all()
+        print(f"answers={answers(text)} end={end}")
+        return 0 if answers(text) == 3 else 1
+    if scenario == "split":
+        c.handshake()
+        c.tls.write(LAST)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in c.pending():
+            c.sock.sendall(bytes([b]))
+        text, end = c.read_all()
+        print(f"answers={answers(text)} end={end}")
+        return 0 if answers(text) == 1 else 1
+    if scenario in ("truncated", "corrupt"):
+        c.handshake()
+        c.tls.write(LAST)
+        record = bytearray(c.pending())
+        if scenario == "truncated":
+            c.sock.sendall(bytes(record[: len(record) // 2]))
+            c.sock.shutdown(socket.SHUT_WR)
+        else:
+            record[len(record) // 2] ^= 0x40
+            c.sock.sendall(bytes(record))
+        text, end = c.read_all()
+        print(f"answers={answers(text)} end={end} bytes={len(text)}")
+        return 0 if not text and end != "close_notify" else 1
+    print("unknown scenario " + scenario)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

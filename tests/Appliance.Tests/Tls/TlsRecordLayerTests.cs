@@ -1,0 +1,94 @@
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Tls;
+
+/// <summary>
+/// The records after the handshake run on OpenSSL directly (server.tlsRecordLayer "openssl", the default), driven by
+/// real clients that control their records: Python's ssl module through memory BIOs (Peers/tls_records.py) and
+/// openssl s_client's key updates. Every other HTTPS test in the suite runs over the same layer.
+/// </summary>
+public sealed class TlsRecordLayerTests : IAsyncLifetime
+{
+    private const string SystemPython = "/usr/bin/python3";
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task<Peer.Result> RunAsync(string scenario, string version)
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "Peers", "tls_records.py");
+        return await Peer.RunAsync(SystemPython, [script, _server.HttpsPort.ToString(), scenario, version], timeout: TimeSpan.FromSeconds(60));
+    }
+
+    private async Task AssertStillServesAsync()
+    {
+        Peer.Result r = await Peer.CurlAsync("-k", "--http1.1", $"https://localhost:{_server.HttpsPort}/");
+        Assert.True(r.ExitCode == 0 && r.Stdout == "Hello, World!", r.All);
+    }
+
+    [Theory]
+    [InlineData("coalesced", "1.3")] // the request arrives with the client's Finished: SslStream must not keep it
+    [InlineData("coalesced", "1.2")]
+    [InlineData("pipelined", "1.3")] // three records in one read: three answers
+    [InlineData("pipelined", "1.2")]
+    [InlineData("split", "1.3")]     // a record a byte at a time
+    [InlineData("split", "1.2")]
+    [InlineData("keyupdate", "1.3")] // s_client "K": new keys both ways, before each of two requests
+    [InlineData("keyupdate", "noreq")]
+    public async Task Records_however_they_arrive_are_answered(string scenario, string version)
+    {
+        Peer.Result r = await RunAsync(scenario, version);
+        Assert.True(r.ExitCode == 0, $"tls_records.py {scenario} {version}:\n{r.All}");
+    }
+
+    [Theory]
+    [InlineData("truncated", "1.3")] // half a record, then FIN
+    [InlineData("truncated", "1.2")]
+    [InlineData("corrupt", "1.3")]   // a record that fails authentication
+    [InlineData("corrupt", "1.2")]
+    [InlineData("renegotiate", "1.2")] // refused by closing, as nginx does (it would wait for our next write)
+    public async Task A_broken_record_closes_its_connection_without_an_answer_and_nothing_else(string scenario, string version)
+    {
+        Peer.Result r = await RunAsync(scenario, version);
+        Assert.True(r.ExitCode == 0, $"tls_records.py {scenario} {version}:\n{r.All}");
+        await AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Connections_are_counted_by_record_layer_and_run_on_openssl()
+    {
+        long before = OpenSslConnections();
+        await AssertStillServesAsync();
+        Assert.Null(Appliance.Tls.TlsRecordStream.Unavailable);
+        Assert.True(OpenSslConnections() > before);
+    }
+
+    private static long OpenSslConnections() =>
+        Appliance.Telemetry.TlsHandshakeCounters.RecordLayers().Single(kv => kv.Key == "openssl").Value;
+
+    [Fact]
+    public async Task The_sslstream_layer_still_serves_when_configured()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "appliance-records-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string config = Path.Combine(dir, "appliance.json");
+        await File.WriteAllTextAsync(config, $$"""
+        {
+          "server": { "stateDirectory": "state", "tlsRecordLayer": "sslstream" },
+          "admin": { "socketPath": "{{dir}}/admin.sock" },
+          "listeners": [ { "name": "tls", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "self" } ],
+          "certificates": [ { "name": "self", "hosts": ["localhost"], "certificatePath": "{{dir}}/c.pem", "keyPath": "{{dir}}/k.pem", "selfSigned": true } ],
+          "routes": [ { "id": "hello", "match": { "pathPrefix": "/" }, "direct": { "status": 200, "body": "hi" } } ]
+        }
+        """);
+        await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
+        int port = int.Parse((await app.WaitForLineAsync(@"listener tls: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
+        Peer.Result r = await Peer.CurlAsync("-k", $"https://localhost:{port}/");
+        Assert.True(r.ExitCode == 0 && r.Stdout == "hi", r.All);
+        Peer.Result metrics = await Peer.CurlAsync("--unix-socket", $"{dir}/admin.sock", "http://x/v1/metrics");
+        Assert.Contains("tls_record_layer_connections_total{layer=\"sslstream\"} 1\n", metrics.Stdout);
+        Assert.Contains("tls_record_layer_connections_total{layer=\"openssl\"} 0\n", metrics.Stdout);
+    }
+}

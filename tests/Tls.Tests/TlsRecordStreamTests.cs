@@ -1,0 +1,289 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Appliance.Tls.Tests;
+
+/// <summary>
+/// <see cref="RecordBoundedStream"/> on scripted input, and <see cref="TlsRecordStream"/> taking over a real server
+/// SslStream after its handshake, with a .NET SslStream client on the other end of a loopback TCP connection.
+/// </summary>
+public sealed class TlsRecordStreamTests
+{
+    private static readonly X509Certificate2 Certificate = SelfSignedCertificate.Create(["localhost"], TimeSpan.FromDays(1));
+
+    // ---------------- RecordBoundedStream ----------------
+
+    private static byte[] Record(byte type, int length, byte fill) =>
+        [type, 3, 3, (byte)(length >> 8), (byte)length, .. Enumerable.Repeat(fill, length)];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(7)]
+    [InlineData(64)]
+    [InlineData(4096)]
+    public async Task Reads_stop_at_each_record_end_however_the_bytes_arrive(int chunk)
+    {
+        byte[] a = Record(22, 40, 1), b = Record(20, 1, 2), c = Record(23, 0, 0), d = Record(23, 300, 3);
+        byte[] all = [.. a, .. b, .. c, .. d];
+        await using var bounded = new RecordBoundedStream(new ChunkStream(all, chunk));
+        var delivered = new List<byte[]>();
+        var current = new List<byte>();
+        byte[] buffer = new byte[1024];
+        int n;
+        while ((n = await bounded.ReadAsync(buffer)) > 0)
+        {
+            current.AddRange(buffer.AsSpan(0, n).ToArray());
+            if (bounded.AtRecordBoundary)
+            {
+                delivered.Add([.. current]);
+                current.Clear();
+            }
+        }
+
+        Assert.Empty(current);
+        Assert.Equal([a, b, c, d], delivered);
+    }
+
+    [Fact]
+    public async Task What_came_after_the_records_read_is_the_remainder()
+    {
+        byte[] handshake = Record(22, 100, 7), after = [.. Record(23, 50, 8), .. Record(23, 10, 9)];
+        await using var bounded = new RecordBoundedStream(new ChunkStream([.. handshake, .. after], int.MaxValue));
+        byte[] buffer = new byte[4096];
+        Assert.Equal(handshake.Length, await bounded.ReadAsync(buffer));
+        Assert.True(bounded.AtRecordBoundary);
+        Assert.Equal(0, await bounded.ReadAsync(Memory<byte>.Empty)); // held bytes: a zero-byte read does not wait
+
+        bounded.TakeRemainder(out byte[]? held, out int start, out int length);
+        Assert.NotNull(held);
+        Assert.Equal(after, held.AsSpan(start, length).ToArray());
+        bounded.TakeRemainder(out byte[]? again, out _, out int none);
+        Assert.Null(again);
+        Assert.Equal(0, none);
+    }
+
+    [Fact]
+    public async Task A_half_read_header_is_not_a_boundary()
+    {
+        await using var bounded = new RecordBoundedStream(new ChunkStream([22, 3, 3], int.MaxValue));
+        Assert.Equal(3, await bounded.ReadAsync(new byte[16]));
+        Assert.False(bounded.AtRecordBoundary);
+        Assert.Equal(0, await bounded.ReadAsync(new byte[16])); // end of input
+    }
+
+    // ---------------- TlsRecordStream over a real handshake ----------------
+
+    private sealed class Pair : IAsyncDisposable
+    {
+        public required TlsRecordStream Server { get; init; }
+        public required SslStream Client { get; init; }
+        public required Socket ClientSocket { get; init; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await Server.DisposeAsync();
+        }
+    }
+
+    /// <summary>A handshake over loopback TCP, then the server's records taken over; <paramref name="first"/> is sent with the client's last flight.</summary>
+    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var clientSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task connect = clientSocket.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        Socket serverSocket = await listener.AcceptSocketAsync();
+        await connect;
+
+        var bounded = new RecordBoundedStream(new NetworkStream(serverSocket, ownsSocket: true));
+        var server = new SslStream(bounded);
+        var client = new SslStream(new NetworkStream(clientSocket, ownsSocket: true));
+        Task serverHandshake = server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(Certificate, null),
+            EnabledSslProtocols = protocol,
+        });
+        await client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            EnabledSslProtocols = protocol,
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        await serverHandshake;
+        TlsRecordStream? records = TlsRecordStream.TryCreate(server, bounded);
+        Assert.True(records is not null, TlsRecordStream.Unavailable ?? "not at a record boundary");
+        return new Pair { Server = records, Client = client, ClientSocket = clientSocket };
+    }
+
+    private static async Task<byte[]> ReadExactlyAsync(Stream stream, int length, int bufferSize)
+    {
+        byte[] all = new byte[length];
+        int got = 0;
+        byte[] buffer = new byte[bufferSize];
+        while (got < length)
+        {
+            int n = await stream.ReadAsync(buffer.AsMemory(0, Math.Min(bufferSize, length - got)));
+            Assert.True(n > 0, $"end of stream after {got} of {length} bytes");
+            buffer.AsSpan(0, n).CopyTo(all.AsSpan(got));
+            got += n;
+        }
+
+        return all;
+    }
+
+    private static Task<int> ReadSomeAsync(Stream stream) => stream.ReadAsync(new byte[64]).AsTask();
+
+    private static byte[] Pattern(int length, int seed) => [.. Enumerable.Range(0, length).Select(i => (byte)((i * 31) + seed))];
+
+    [Theory]
+    [InlineData(SslProtocols.Tls13)]
+    [InlineData(SslProtocols.Tls12)]
+    public async Task A_megabyte_each_way_at_once_arrives_whole(SslProtocols protocol)
+    {
+        await using Pair pair = await ConnectAsync(protocol);
+        byte[] up = Pattern(1 << 20, 1), down = Pattern(1 << 20, 2);
+        Task send = Task.Run(async () =>
+        {
+            for (int i = 0; i < up.Length; i += 40_000)
+            {
+                await pair.Client.WriteAsync(up.AsMemory(i, Math.Min(40_000, up.Length - i)));
+            }
+        });
+        Task receive = Task.Run(async () =>
+        {
+            for (int i = 0; i < down.Length; i += 32 * 1024)
+            {
+                await pair.Server.WriteAsync(down.AsMemory(i, Math.Min(32 * 1024, down.Length - i)));
+            }
+        });
+        Task<byte[]> atServer = ReadExactlyAsync(pair.Server, up.Length, 4096);
+        Task<byte[]> atClient = ReadExactlyAsync(pair.Client, down.Length, 16 * 1024);
+        await Task.WhenAll(send, receive, atServer, atClient).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(up, await atServer);
+        Assert.Equal(down, await atClient);
+    }
+
+    [Fact]
+    public async Task A_record_read_with_a_small_buffer_comes_out_in_pieces_and_a_zero_byte_read_does_not_wait()
+    {
+        await using Pair pair = await ConnectAsync();
+        byte[] data = Pattern(10_000, 3);
+        await pair.Client.WriteAsync(data);
+        byte[] first = new byte[100];
+        Assert.Equal(100, await pair.Server.ReadAsync(first));
+
+        // The rest of the record is decrypted inside OpenSSL: "is there something" must say yes at once.
+        ValueTask<int> probe = pair.Server.ReadAsync(Memory<byte>.Empty);
+        Assert.True(probe.IsCompleted);
+        Assert.Equal(0, await probe);
+
+        byte[] rest = await ReadExactlyAsync(pair.Server, data.Length - 100, 100);
+        Assert.Equal(data, first.Concat(rest).ToArray());
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_waits_for_the_next_record()
+    {
+        await using Pair pair = await ConnectAsync();
+        ValueTask<int> probe = pair.Server.ReadAsync(Memory<byte>.Empty);
+        Assert.False(probe.IsCompleted);
+        await pair.Client.WriteAsync("ping"u8.ToArray());
+        Assert.Equal(0, await probe.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("ping"u8.ToArray(), await ReadExactlyAsync(pair.Server, 4, 64));
+    }
+
+    [Fact]
+    public async Task Close_notify_ends_the_stream_and_the_server_can_still_answer()
+    {
+        await using Pair pair = await ConnectAsync();
+        await pair.Client.WriteAsync("last"u8.ToArray());
+        await pair.Client.ShutdownAsync(); // close_notify, then the client still reads (TLS 1.3 half-close)
+        Assert.Equal("last"u8.ToArray(), await ReadExactlyAsync(pair.Server, 4, 64));
+        Assert.Equal(0, await pair.Server.ReadAsync(new byte[64]));
+        await pair.Server.WriteAsync("answer"u8.ToArray());
+        Assert.Equal("answer"u8.ToArray(), await ReadExactlyAsync(pair.Client, 6, 64));
+    }
+
+    [Fact]
+    public async Task A_connection_cut_inside_a_record_is_an_error_and_between_records_an_end()
+    {
+        await using (Pair pair = await ConnectAsync())
+        {
+            // Half a record's bytes straight on the socket, then FIN.
+            byte[] half = [23, 3, 3, 0, 40, 1, 2, 3];
+            await pair.ClientSocket.SendAsync(half);
+            pair.ClientSocket.Shutdown(SocketShutdown.Send);
+            await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
+        }
+
+        await using (Pair pair = await ConnectAsync())
+        {
+            pair.ClientSocket.Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await pair.Server.ReadAsync(new byte[64]));
+        }
+    }
+
+    [Fact]
+    public async Task A_forged_record_is_an_error_and_a_stream_disposed_under_a_read_fails_it()
+    {
+        await using (Pair pair = await ConnectAsync())
+        {
+            byte[] forged = [23, 3, 3, 0, 32, .. Pattern(32, 9)]; // application data no key made
+            await pair.ClientSocket.SendAsync(forged);
+            IOException e = await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
+            Assert.Contains("TLS read failed", e.Message);
+        }
+
+        Pair waiting = await ConnectAsync();
+        ValueTask<int> read = waiting.Server.ReadAsync(new byte[64]);
+        Assert.False(read.IsCompleted);
+        await waiting.Server.DisposeAsync();
+        await Assert.ThrowsAnyAsync<Exception>(async () => await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await waiting.Server.WriteAsync(new byte[1]));
+        await waiting.Client.DisposeAsync();
+    }
+
+    /// <summary>Hands out <paramref name="data"/> at most <paramref name="chunk"/> bytes per read.</summary>
+    private sealed class ChunkStream(byte[] data, int chunk) : Stream
+    {
+        private int _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = Math.Min(Math.Min(count, chunk), data.Length - _position);
+            data.AsSpan(_position, n).CopyTo(buffer.AsSpan(offset));
+            _position += n;
+            return n;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (buffer.IsEmpty)
+            {
+                return new ValueTask<int>(0);
+            }
+
+            int n = Math.Min(Math.Min(buffer.Length, chunk), data.Length - _position);
+            data.AsSpan(_position, n).CopyTo(buffer.Span);
+            _position += n;
+            return new ValueTask<int>(n);
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
