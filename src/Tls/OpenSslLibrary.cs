@@ -29,6 +29,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, int, int> SslGetError;
     public static readonly delegate* unmanaged<nint, int> SslPending;
     public static readonly delegate* unmanaged<nint, int> SslHasPending;
+    public static readonly delegate* unmanaged<nint, int> SslWant;
+    public static readonly delegate* unmanaged<nint, int> SslGetShutdown;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
@@ -90,6 +92,8 @@ internal static unsafe class OpenSslLibrary
             && NativeLibrary.TryGetExport(libssl, "SSL_get_error", out nint getError)
             && NativeLibrary.TryGetExport(libssl, "SSL_pending", out nint pending)
             && NativeLibrary.TryGetExport(libssl, "SSL_has_pending", out nint hasPending)
+            && NativeLibrary.TryGetExport(libssl, "SSL_want", out nint want)
+            && NativeLibrary.TryGetExport(libssl, "SSL_get_shutdown", out nint getShutdown)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_read", out nint bioRead)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_write", out nint bioWrite)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_ctrl", out nint bioCtrl)
@@ -102,6 +106,8 @@ internal static unsafe class OpenSslLibrary
             SslGetError = (delegate* unmanaged<nint, int, int>)getError;
             SslPending = (delegate* unmanaged<nint, int>)pending;
             SslHasPending = (delegate* unmanaged<nint, int>)hasPending;
+            SslWant = (delegate* unmanaged<nint, int>)want;
+            SslGetShutdown = (delegate* unmanaged<nint, int>)getShutdown;
             BioRead = (delegate* unmanaged<nint, byte*, int, int>)bioRead;
             BioWrite = (delegate* unmanaged<nint, byte*, int, int>)bioWrite;
             BioCtrl = (delegate* unmanaged<nint, int, nint, nint, nint>)bioCtrl;

@@ -23,8 +23,9 @@ namespace Appliance.Tls;
 /// <para>How: received ciphertext goes into the read BIO and SSL_read decrypts into the caller's buffer (the
 /// ciphertext is read into that same buffer first, as SslStream does); SSL_write seals into the write BIO, which is
 /// drained into a pooled buffer and sent. One lock keeps SSL_read and SSL_write apart (OpenSSL's SSL object is not
-/// safe for both at once; HTTP/2 reads and writes from two threads); the socket I/O happens outside it. The error
-/// queue is cleared only when it holds something, which a call that failed may then read. Records OpenSSL answers
+/// safe for both at once; HTTP/2 reads and writes from two threads); the socket I/O happens outside it. Whether a
+/// call needs input, met a close or failed is read from the SSL object's state, so the thread's error queue is not
+/// cleared before each call as .NET's shim does; it is read and cleared when a call fails. Records OpenSSL answers
 /// on its own while reading (a TLS 1.3 KeyUpdate's answer, a refused renegotiation's alert) stay in the write BIO
 /// and leave ahead of the next write, as RFC 8446 §4.6.3 allows. Like SslStream, closing sends no close_notify.</para>
 /// <para>It reaches SslStream's SSL handle through <see cref="UnsafeAccessorAttribute"/> (AOT-safe, no reflection)
@@ -34,8 +35,11 @@ namespace Appliance.Tls;
 public sealed class TlsRecordStream : Stream
 {
     private const int BioCtrlPending = 10; // BIO_CTRL_PENDING
-    private const int SslErrorWantRead = 2;
-    private const int SslErrorZeroReturn = 6;
+    private const int SslReading = 3;          // SSL_want(): SSL_READING
+    private const int SslReceivedShutdown = 2; // SSL_get_shutdown(): SSL_RECEIVED_SHUTDOWN
+    private const int MaxRecordPlaintext = 16384;
+    private const int RecordOverhead = 64;      // header 5, explicit nonce 8 (TLS 1.2), tag 16, type 1, and spare
+    private const int QueuedRoom = 256;
     private const int Tls13Version = 0x0304;
     private const string SafeSslHandle = "Microsoft.Win32.SafeHandles.SafeSslHandle, System.Net.Security";
     private const string SafeBioHandle = "Microsoft.Win32.SafeHandles.SafeBioHandle, System.Net.Security";
@@ -50,7 +54,9 @@ public sealed class TlsRecordStream : Stream
     private readonly nint _wbio;
     private readonly Lock _lock = new();
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
-    private bool _closed;                 // guarded by _lock
+    private bool _closed;                 // guarded by _lock, as the two below
+    private bool _inputQueued;            // ciphertext went into the read BIO that SSL_read may not have taken yet
+    private bool _plaintextPending;       // SSL_read filled the caller's buffer and its record had more
     private int _disposed;
 
     private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
@@ -114,7 +120,10 @@ public sealed class TlsRecordStream : Stream
         {
             try
             {
-                stream.Feed(remainder.AsSpan(start, length));
+                lock (stream._lock)
+                {
+                    stream.Feed(remainder.AsSpan(start, length));
+                }
             }
             finally
             {
@@ -143,28 +152,27 @@ public sealed class TlsRecordStream : Stream
             return HasBuffered() ? new ValueTask<int>(0) : _transport.ReadAsync(buffer, cancellationToken);
         }
 
+        int received = 0;
         while (true)
         {
-            int n = Decrypt(buffer.Span, out bool needInput);
+            // The ciphertext is read into the caller's buffer, copied into the read BIO, then decrypted over it.
+            int n = Decrypt(buffer.Span, received, out bool needInput);
             if (!needInput)
             {
                 return new ValueTask<int>(n);
             }
 
-            // The ciphertext is read into the caller's buffer, copied into the read BIO, then decrypted over it.
             ValueTask<int> read = _transport.ReadAsync(buffer, cancellationToken);
             if (!read.IsCompletedSuccessfully)
             {
                 return ReadPendingAsync(read, buffer, cancellationToken);
             }
 
-            int received = read.Result;
+            received = read.Result;
             if (received == 0)
             {
                 return new ValueTask<int>(EndOfInput());
             }
-
-            Feed(buffer.Span[..received]);
         }
     }
 
@@ -179,8 +187,7 @@ public sealed class TlsRecordStream : Stream
                 return EndOfInput();
             }
 
-            Feed(buffer.Span[..received]);
-            int n = Decrypt(buffer.Span, out bool needInput);
+            int n = Decrypt(buffer.Span, received, out bool needInput);
             if (!needInput)
             {
                 return n;
@@ -192,21 +199,20 @@ public sealed class TlsRecordStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        int received = 0;
         while (true)
         {
-            int n = Decrypt(buffer, out bool needInput);
+            int n = Decrypt(buffer, received, out bool needInput);
             if (!needInput || buffer.IsEmpty)
             {
                 return n;
             }
 
-            int received = _transport.Read(buffer);
+            received = _transport.Read(buffer);
             if (received == 0)
             {
                 return EndOfInput();
             }
-
-            Feed(buffer[..received]);
         }
     }
 
@@ -278,36 +284,36 @@ public sealed class TlsRecordStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    /// <summary>Whether decrypted bytes, or received records not yet decrypted, wait inside OpenSSL.</summary>
-    private unsafe bool HasBuffered()
-    {
-        lock (_lock)
-        {
-            ThrowIfClosed();
-            return OpenSslLibrary.SslPending(_ssl) > 0 || OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) > 0;
-        }
-    }
+    /// <summary>
+    /// Whether decrypted bytes, or received records not yet decrypted, may wait inside OpenSSL. Read without the lock:
+    /// only reads change these, and the caller is the reader.
+    /// </summary>
+    private bool HasBuffered() => _inputQueued || _plaintextPending;
 
     /// <summary>
-    /// Decrypts what OpenSSL holds into <paramref name="destination"/>: the bytes, 0 with <paramref name="needInput"/>
-    /// when it needs more ciphertext first, or 0 at the peer's close_notify. Whole records already received fill the
-    /// buffer as far as they go.
+    /// Hands the first <paramref name="received"/> bytes of <paramref name="buffer"/> (ciphertext) to OpenSSL, then
+    /// decrypts what it holds into the buffer: the bytes, 0 with <paramref name="needInput"/> when it needs more
+    /// ciphertext first, or 0 at the peer's close_notify. Whole records already received fill the buffer as far as
+    /// they go.
     /// </summary>
-    private unsafe int Decrypt(Span<byte> destination, out bool needInput)
+    private int Decrypt(Span<byte> buffer, int received, out bool needInput)
     {
         lock (_lock)
         {
             ThrowIfClosed();
-            needInput = false;
-            if (OpenSslLibrary.SslPending(_ssl) == 0 && OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) == 0)
+            if (received > 0)
+            {
+                Feed(buffer[..received]);
+            }
+
+            if (!_inputQueued && !_plaintextPending)
             {
                 needInput = true; // nothing to decrypt: skip the SSL_read that would only say so
                 return 0;
             }
 
-            ClearStaleErrors();
-            int read = ReadRecords(destination, out needInput);
-            if (_tls12 && OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0) > 0)
+            int read = ReadRecords(buffer, out needInput);
+            if (_tls12 && PendingOutput() > 0)
             {
                 // OpenSSL answered a ClientHello with a no_renegotiation warning, which would wait for our next write
                 // while the client waits for it: close instead, as nginx does.
@@ -318,65 +324,81 @@ public sealed class TlsRecordStream : Stream
         }
     }
 
-    /// <summary>SSL_read until the buffer is full or OpenSSL holds nothing more (under the lock).</summary>
+    /// <summary>
+    /// SSL_read until the buffer is full or OpenSSL holds nothing more (under the lock). What a call that returned
+    /// nothing means is read from the SSL object's own state (SSL_want, SSL_get_shutdown) rather than SSL_get_error,
+    /// which looks at the thread's error queue first: so that queue needs no clearing before each call, where .NET's
+    /// shim clears it before every one (some 800 instructions each).
+    /// </summary>
     private unsafe int ReadRecords(Span<byte> destination, out bool needInput)
     {
         needInput = false;
         int total = 0;
         fixed (byte* p = destination)
         {
-            while (total < destination.Length)
+            while (true)
             {
                 int n = OpenSslLibrary.SslRead(_ssl, p + total, destination.Length - total);
                 if (n > 0)
                 {
                     total += n;
-                    if (OpenSslLibrary.SslPending(_ssl) == 0 && OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) == 0)
+                    if (total == destination.Length)
                     {
-                        break;
+                        // A record longer than the buffer leaves the rest of its plaintext inside OpenSSL.
+                        _plaintextPending = OpenSslLibrary.SslPending(_ssl) > 0;
+                        _inputQueued = PendingInput() > 0;
+                        return total;
                     }
 
-                    continue;
+                    _plaintextPending = false; // SSL_read stopped short of the buffer: that record is all out
+                    if (PendingInput() == 0)
+                    {
+                        // (Part of the next record may sit in OpenSSL's record buffer: it waits for more input.)
+                        _inputQueued = false;
+                        return total;
+                    }
+
+                    continue; // more records came with the same read
                 }
 
                 if (total > 0)
                 {
-                    break; // the bytes now; a partial record, a close or an error shows again at the next read
+                    return total; // these bytes now; a close or an error shows again at the next read
                 }
 
-                int error = OpenSslLibrary.SslGetError(_ssl, n);
-                if (error == SslErrorWantRead)
+                _inputQueued = _plaintextPending = false;
+                if (OpenSslLibrary.SslWant(_ssl) == SslReading)
                 {
                     needInput = true;
                     return 0;
                 }
 
-                if (error == SslErrorZeroReturn)
+                if ((OpenSslLibrary.SslGetShutdown(_ssl) & SslReceivedShutdown) != 0)
                 {
                     return 0; // close_notify
                 }
 
-                throw Failure("read", error);
+                throw Failure("read");
             }
         }
-
-        return total;
     }
 
-    /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it).</summary>
+    private unsafe int PendingInput() => (int)OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0);
+
+    private unsafe int PendingOutput() => (int)OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0);
+
+    /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it). Under the lock.</summary>
     private unsafe void Feed(ReadOnlySpan<byte> ciphertext)
     {
-        lock (_lock)
+        fixed (byte* p = ciphertext)
         {
-            ThrowIfClosed();
-            fixed (byte* p = ciphertext)
+            if (OpenSslLibrary.BioWrite(_rbio, p, ciphertext.Length) != ciphertext.Length)
             {
-                if (OpenSslLibrary.BioWrite(_rbio, p, ciphertext.Length) != ciphertext.Length)
-                {
-                    throw Failure("read", 0);
-                }
+                throw Failure("read");
             }
         }
+
+        _inputQueued = true;
     }
 
     /// <summary>The socket ended: fine between records (as SslStream, no close_notify required), not inside one.</summary>
@@ -395,13 +417,13 @@ public sealed class TlsRecordStream : Stream
         return 0;
     }
 
+
     /// <summary>Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send.</summary>
     private unsafe byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length)
     {
         lock (_lock)
         {
             ThrowIfClosed();
-            ClearStaleErrors();
             fixed (byte* p = plaintext)
             {
                 int written = 0;
@@ -410,38 +432,51 @@ public sealed class TlsRecordStream : Stream
                     int n = OpenSslLibrary.SslWrite(_ssl, p + written, plaintext.Length - written);
                     if (n <= 0)
                     {
-                        throw Failure("write", OpenSslLibrary.SslGetError(_ssl, n));
+                        throw Failure("write"); // a memory BIO never makes a write wait: only a failure stops it
                     }
 
                     written += n;
                 }
             }
 
-            length = (int)OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0);
-            byte[] records = ArrayPool<byte>.Shared.Rent(length);
-            fixed (byte* r = records)
+            // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
+            // alert), so one BIO_read takes it all; only a buffer it fills makes us ask how much is left.
+            int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
+            byte[] records = ArrayPool<byte>.Shared.Rent(capacity);
+            length = 0;
+            while (true)
             {
-                if (OpenSslLibrary.BioRead(_wbio, r, length) != length)
+                int n;
+                fixed (byte* r = records)
                 {
-                    ArrayPool<byte>.Shared.Return(records);
-                    throw Failure("write", 0);
+                    n = OpenSslLibrary.BioRead(_wbio, r + length, records.Length - length);
                 }
+
+                length += Math.Max(n, 0);
+                int more = length < records.Length ? 0 : PendingOutput();
+                if (more <= 0)
+                {
+                    break;
+                }
+
+                byte[] larger = ArrayPool<byte>.Shared.Rent(length + more);
+                records.AsSpan(0, length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(records);
+                records = larger;
+            }
+
+            if (length == 0)
+            {
+                ArrayPool<byte>.Shared.Return(records);
+                throw Failure("write");
             }
 
             return records;
         }
     }
 
-    /// <summary>SSL_get_error reads the thread's error queue, so nothing left there by other work may stay in it.</summary>
-    private unsafe static void ClearStaleErrors()
-    {
-        if (OpenSslLibrary.ErrPeekError() != 0)
-        {
-            OpenSslLibrary.ErrClearError();
-        }
-    }
-
-    private unsafe static IOException Failure(string direction, int sslError)
+    /// <summary>An I/O error with OpenSSL's reason; leaves the thread's error queue empty.</summary>
+    private static unsafe IOException Failure(string direction)
     {
         nuint code = OpenSslLibrary.ErrPeekError();
         string detail = "";
@@ -453,7 +488,7 @@ public sealed class TlsRecordStream : Stream
         }
 
         OpenSslLibrary.ErrClearError();
-        return new IOException($"TLS {direction} failed (SSL error {sslError}){detail}");
+        return new IOException($"TLS {direction} failed{detail}");
     }
 
     private void ThrowIfClosed()
