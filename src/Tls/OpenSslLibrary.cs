@@ -31,6 +31,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, int> SslHasPending;
     public static readonly delegate* unmanaged<nint, int> SslWant;
     public static readonly delegate* unmanaged<nint, int> SslGetShutdown;
+    public static readonly delegate* unmanaged<nint, ulong, ulong> SslSetOptions;
+    public static readonly delegate* unmanaged<nint, ulong, ulong> SslClearOptions;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
@@ -94,6 +96,8 @@ internal static unsafe class OpenSslLibrary
             && NativeLibrary.TryGetExport(libssl, "SSL_has_pending", out nint hasPending)
             && NativeLibrary.TryGetExport(libssl, "SSL_want", out nint want)
             && NativeLibrary.TryGetExport(libssl, "SSL_get_shutdown", out nint getShutdown)
+            && NativeLibrary.TryGetExport(libssl, "SSL_set_options", out nint sslSetOptions)
+            && NativeLibrary.TryGetExport(libssl, "SSL_clear_options", out nint sslClearOptions)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_read", out nint bioRead)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_write", out nint bioWrite)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_ctrl", out nint bioCtrl)
@@ -108,6 +112,8 @@ internal static unsafe class OpenSslLibrary
             SslHasPending = (delegate* unmanaged<nint, int>)hasPending;
             SslWant = (delegate* unmanaged<nint, int>)want;
             SslGetShutdown = (delegate* unmanaged<nint, int>)getShutdown;
+            SslSetOptions = (delegate* unmanaged<nint, ulong, ulong>)sslSetOptions;
+            SslClearOptions = (delegate* unmanaged<nint, ulong, ulong>)sslClearOptions;
             BioRead = (delegate* unmanaged<nint, byte*, int, int>)bioRead;
             BioWrite = (delegate* unmanaged<nint, byte*, int, int>)bioWrite;
             BioCtrl = (delegate* unmanaged<nint, int, nint, nint, nint>)bioCtrl;

@@ -25,8 +25,10 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
     /// <summary>The stream under this one (the socket), for the record layer that takes over after the handshake.</summary>
     public Stream Transport => Inner;
 
-    /// <summary>Whether the bytes handed over so far end at a record boundary.</summary>
-    public bool AtRecordBoundary => _headerSeen == 0;
+    private bool _untracked; // the client's first bytes were no TLS record (an SSLv2-format ClientHello)
+
+    /// <summary>Whether the bytes handed over so far end at a record boundary (never after an SSLv2-format hello).</summary>
+    public bool AtRecordBoundary => _headerSeen == 0 && !_untracked;
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -100,6 +102,19 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
     /// <summary>How many of these bytes, from the front, reach at most to the end of the record in progress.</summary>
     private int Bound(ReadOnlySpan<byte> data)
     {
+        if (_untracked || data.IsEmpty)
+        {
+            return data.Length;
+        }
+
+        if (_headerSeen == 0 && (data[0] & 0x80) != 0)
+        {
+            // An SSLv2-format ClientHello (a two-byte header with the top bit set), which OpenSSL still takes for
+            // TLS 1.2: its framing is not followed, so the records stay with SslStream for this connection.
+            _untracked = true;
+            return data.Length;
+        }
+
         int i = 0;
         while (i < data.Length)
         {

@@ -26,17 +26,20 @@ namespace Appliance.Tls;
 /// safe for both at once; HTTP/2 reads and writes from two threads); the socket I/O happens outside it. Whether a
 /// call needs input, met a close or failed is read from the SSL object's state, so the thread's error queue is not
 /// cleared before each call as .NET's shim does; it is read and cleared when a call fails. Records OpenSSL answers
-/// on its own while reading (a TLS 1.3 KeyUpdate's answer, a refused renegotiation's alert) stay in the write BIO
-/// and leave ahead of the next write, as RFC 8446 §4.6.3 allows. Like SslStream, closing sends no close_notify.</para>
-/// <para>It reaches SslStream's SSL handle through <see cref="UnsafeAccessorAttribute"/> (AOT-safe, no reflection)
-/// and holds a reference on it for its whole life, so the SSL object outlives every call here. If a runtime moves
-/// those internals, <see cref="TryCreate"/> returns null and the connection stays on SslStream.</para>
+/// on its own while reading (a TLS 1.3 KeyUpdate's answer) stay in the write BIO and leave ahead of the next write,
+/// as RFC 8446 §4.6.3 allows. Like SslStream, closing sends no close_notify, and it takes one write at a time (the
+/// connection's writers never overlap): records are sealed in the order they are sent.</para>
+/// <para>It reaches SslStream's SSL handle through one field read and <see cref="UnsafeAccessorAttribute"/> (both
+/// AOT-safe) and holds a reference on it for its whole life, so the SSL object outlives every call here. If a runtime
+/// moves those internals, <see cref="TryCreate"/> returns null and the connection stays on SslStream.</para>
 /// </remarks>
 public sealed class TlsRecordStream : Stream
 {
     private const int BioCtrlPending = 10; // BIO_CTRL_PENDING
     private const int SslReading = 3;          // SSL_want(): SSL_READING
     private const int SslReceivedShutdown = 2; // SSL_get_shutdown(): SSL_RECEIVED_SHUTDOWN
+    private const ulong SslOpAllowClientRenegotiation = 1UL << 8;
+    private const ulong SslOpNoRenegotiation = 1UL << 30;
     private const int MaxRecordPlaintext = 16384;
     private const int RecordOverhead = 64;      // header 5, explicit nonce 8 (TLS 1.2), tag 16, type 1, and spare
     private const int QueuedRoom = 256;
@@ -68,6 +71,14 @@ public sealed class TlsRecordStream : Stream
         _rbio = rbio;
         _wbio = wbio;
         _tls12 = OpenSslLibrary.SslVersion(_ssl) < Tls13Version;
+        if (_tls12)
+        {
+            // .NET allows a client to renegotiate (SSL_OP_ALLOW_CLIENT_RENEGOTIATION): refuse it instead, so OpenSSL
+            // answers a ClientHello with a no_renegotiation warning rather than a whole signed handshake (nginx
+            // does the same), and Decrypt closes the connection.
+            OpenSslLibrary.SslClearOptions(_ssl, SslOpAllowClientRenegotiation);
+            OpenSslLibrary.SslSetOptions(_ssl, SslOpNoRenegotiation);
+        }
     }
 
     /// <summary>server.tlsRecordLayer is "openssl" (set at start; connections already running keep their layer).</summary>
@@ -116,16 +127,24 @@ public sealed class TlsRecordStream : Stream
         handle.DangerousAddRef(ref added);
         var stream = new TlsRecordStream(ssl, bounded.Transport, handle, rbio, wbio);
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
-        if (remainder is not null)
+        try
         {
-            try
+            if (remainder is not null)
             {
                 lock (stream._lock)
                 {
                     stream.Feed(remainder.AsSpan(start, length));
                 }
             }
-            finally
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+        finally
+        {
+            if (remainder is not null)
             {
                 ArrayPool<byte>.Shared.Return(remainder);
             }
@@ -199,6 +218,11 @@ public sealed class TlsRecordStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
+
         int received = 0;
         while (true)
         {
@@ -226,6 +250,11 @@ public sealed class TlsRecordStream : Stream
         if (buffer.IsEmpty)
         {
             return default;
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken); // before sealing: a sealed record not sent would desync
         }
 
         byte[] records = Encrypt(buffer.Span, out int length);
@@ -373,7 +402,8 @@ public sealed class TlsRecordStream : Stream
                     return 0;
                 }
 
-                if ((OpenSslLibrary.SslGetShutdown(_ssl) & SslReceivedShutdown) != 0)
+                // OpenSSL marks the peer's side shut at a fatal alert too, with the alert on the error queue.
+                if ((OpenSslLibrary.SslGetShutdown(_ssl) & SslReceivedShutdown) != 0 && OpenSslLibrary.ErrPeekError() == 0)
                 {
                     return 0; // close_notify
                 }

@@ -77,6 +77,16 @@ public sealed class TlsRecordStreamTests
         Assert.Equal(0, await bounded.ReadAsync(new byte[16])); // end of input
     }
 
+    [Fact]
+    public async Task An_sslv2_format_hello_is_passed_whole_and_never_a_boundary()
+    {
+        byte[] hello = [0x80, 0x2e, 0x01, 0x03, 0x03, .. Enumerable.Repeat((byte)1, 43), .. Record(23, 10, 5)];
+        await using var bounded = new RecordBoundedStream(new ChunkStream(hello, int.MaxValue));
+        byte[] buffer = new byte[4096];
+        Assert.Equal(hello.Length, await bounded.ReadAsync(buffer));
+        Assert.False(bounded.AtRecordBoundary); // so the connection stays on SslStream
+    }
+
     // ---------------- TlsRecordStream over a real handshake ----------------
 
     private sealed class Pair : IAsyncDisposable

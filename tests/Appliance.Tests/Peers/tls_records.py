@@ -9,6 +9,7 @@ Scenarios (each prints what it saw; the exit code is 0 when the gateway behaved)
   split       one request record sent a byte at a time: one answer
   truncated   half of a request record, then FIN: the gateway closes without an answer
   corrupt     a request record with one byte flipped: the gateway closes without an answer
+  alert       the client fails to authenticate an answer and sends its fatal alert: the gateway closes
   keyupdate   openssl s_client updates its keys before each of two requests, asking the gateway to update too
               ("K"; "k" with TLSVERSION "noreq" asks nothing): both answered
   renegotiate openssl s_client asks to renegotiate a TLS 1.2 connection ("R"): the gateway closes it
@@ -73,7 +74,7 @@ class Client:
             except ssl.SSLWantReadError:
                 pass
             except ssl.SSLError as e:
-                return out, "tls error " + e.reason if e.reason else str(e)
+                return out, "tls error " + (e.reason or str(e))
             try:
                 data = self.sock.recv(65536)
             except ConnectionResetError:
@@ -191,6 +192,47 @@ def main():
         text, end = c.read_all()
         print(f"answers={answers(text)} end={end} bytes={len(text)}")
         return 0 if not text and end != "close_notify" else 1
+    if scenario == "alert":
+        c.handshake()
+        c.tls.write(REQUEST)
+        c.flush()
+        plain = b""
+        while b"Hello, World!" not in plain:  # the first answer (and any session tickets before it), read properly
+            try:
+                plain += c.tls.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            c.incoming.write(c.sock.recv(65536))
+        c.tls.write(REQUEST)
+        c.flush()
+        data = b""
+        while len(data) < 5 or len(data) < 5 + int.from_bytes(data[3:5], "big"):  # the second answer's record
+            more = c.sock.recv(65536)
+            if not more:
+                raise RuntimeError("no second answer")
+            data += more
+        forged = bytearray(data[: 5 + int.from_bytes(data[3:5], "big")])
+        forged[-1] ^= 0x40  # a byte of its tag
+        c.incoming.write(bytes(forged))
+        try:
+            c.tls.read(65536)
+            print("the forged answer was accepted")
+            return 1
+        except ssl.SSLError:
+            pass
+        c.flush()  # the client's fatal alert (bad_record_mac); its TLS state is over, so read the socket itself
+        received = 0
+        while True:
+            try:
+                more = c.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not more:
+                break
+            received += len(more)
+        print(f"after the alert: bytes={received}, then the gateway closed")
+        return 0 if received == 0 else 1
     print("unknown scenario " + scenario)
     return 2
 

@@ -48,6 +48,8 @@ public sealed class TlsRecordLayerTests : IAsyncLifetime
     [InlineData("truncated", "1.2")]
     [InlineData("corrupt", "1.3")]   // a record that fails authentication
     [InlineData("corrupt", "1.2")]
+    [InlineData("alert", "1.3")]       // the client's fatal alert after a forged answer
+    [InlineData("alert", "1.2")]
     [InlineData("renegotiate", "1.2")] // refused by closing, as nginx does (it would wait for our next write)
     public async Task A_broken_record_closes_its_connection_without_an_answer_and_nothing_else(string scenario, string version)
     {
