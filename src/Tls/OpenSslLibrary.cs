@@ -33,6 +33,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, int> SslGetShutdown;
     public static readonly delegate* unmanaged<nint, ulong, ulong> SslSetOptions;
     public static readonly delegate* unmanaged<nint, ulong, ulong> SslClearOptions;
+    public static readonly delegate* unmanaged<nint, int> SslShutdown;
+    public static readonly delegate* unmanaged<nint, int, void> SslSetQuietShutdown;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
@@ -98,6 +100,8 @@ internal static unsafe class OpenSslLibrary
             && NativeLibrary.TryGetExport(libssl, "SSL_get_shutdown", out nint getShutdown)
             && NativeLibrary.TryGetExport(libssl, "SSL_set_options", out nint sslSetOptions)
             && NativeLibrary.TryGetExport(libssl, "SSL_clear_options", out nint sslClearOptions)
+            && NativeLibrary.TryGetExport(libssl, "SSL_shutdown", out nint sslShutdown)
+            && NativeLibrary.TryGetExport(libssl, "SSL_set_quiet_shutdown", out nint quietShutdown)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_read", out nint bioRead)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_write", out nint bioWrite)
             && NativeLibrary.TryGetExport(libcrypto, "BIO_ctrl", out nint bioCtrl)
@@ -114,6 +118,8 @@ internal static unsafe class OpenSslLibrary
             SslGetShutdown = (delegate* unmanaged<nint, int>)getShutdown;
             SslSetOptions = (delegate* unmanaged<nint, ulong, ulong>)sslSetOptions;
             SslClearOptions = (delegate* unmanaged<nint, ulong, ulong>)sslClearOptions;
+            SslShutdown = (delegate* unmanaged<nint, int>)sslShutdown;
+            SslSetQuietShutdown = (delegate* unmanaged<nint, int, void>)quietShutdown;
             BioRead = (delegate* unmanaged<nint, byte*, int, int>)bioRead;
             BioWrite = (delegate* unmanaged<nint, byte*, int, int>)bioWrite;
             BioCtrl = (delegate* unmanaged<nint, int, nint, nint, nint>)bioCtrl;

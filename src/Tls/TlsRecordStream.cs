@@ -59,7 +59,7 @@ public sealed class TlsRecordStream : Stream
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the two below
     private bool _inputQueued;            // ciphertext went into the read BIO that SSL_read may not have taken yet
-    private bool _plaintextPending;       // SSL_read filled the caller's buffer and its record had more
+    private bool _plaintextPending;       // OpenSSL holds decrypted bytes or unprocessed records (SSL_has_pending)
     private int _disposed;
 
     private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
@@ -74,8 +74,8 @@ public sealed class TlsRecordStream : Stream
         if (_tls12)
         {
             // .NET allows a client to renegotiate (SSL_OP_ALLOW_CLIENT_RENEGOTIATION): refuse it instead, so OpenSSL
-            // answers a ClientHello with a no_renegotiation warning rather than a whole signed handshake (nginx
-            // does the same), and Decrypt closes the connection.
+            // answers a ClientHello (or, as a client, a HelloRequest) with a no_renegotiation warning rather than a
+            // whole handshake (nginx does the same), and Decrypt closes the connection.
             OpenSslLibrary.SslClearOptions(_ssl, SslOpAllowClientRenegotiation);
             OpenSslLibrary.SslSetOptions(_ssl, SslOpNoRenegotiation);
         }
@@ -88,8 +88,8 @@ public sealed class TlsRecordStream : Stream
     public static string? Unavailable => s_unavailable;
 
     /// <summary>
-    /// Takes over the records of <paramref name="ssl"/>, whose handshake just finished over <paramref name="bounded"/>:
-    /// the bytes the client sent after the handshake go to OpenSSL first. Null (and the connection stays on
+    /// Takes over the records of <paramref name="ssl"/> (a server's or a client's), whose handshake just finished over
+    /// <paramref name="bounded"/>: the bytes the peer sent after the handshake go to OpenSSL first. Null (and the connection stays on
     /// SslStream) when this runtime's SslStream cannot be reached or the handshake did not end at a record boundary.
     /// </summary>
     public static TlsRecordStream? TryCreate(SslStream ssl, RecordBoundedStream bounded)
@@ -111,6 +111,10 @@ public sealed class TlsRecordStream : Stream
             handle = context;
             rbio = ((SafeHandle)InputBio(context)).DangerousGetHandle();
             wbio = ((SafeHandle)OutputBio(context)).DangerousGetHandle();
+
+            // SslStream gives its read buffer back when a read of its own drains it, which now never comes: without
+            // this, every connection kept the handshake's buffer (about 10 KiB per idle connection, S6).
+            ReturnReadBufferIfEmpty(ssl);
         }
         catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException or NotSupportedException)
         {
@@ -314,6 +318,49 @@ public sealed class TlsRecordStream : Stream
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <summary>
+    /// Sends close_notify, as SslStream.ShutdownAsync does: the peer reads the end of our data as an end, not a cut
+    /// (a tunnel whose client finished sending). Reading stays possible.
+    /// </summary>
+    public async ValueTask ShutdownAsync(CancellationToken cancellationToken = default)
+    {
+        byte[] records;
+        int length;
+        unsafe
+        {
+            lock (_lock)
+            {
+                ThrowIfClosed();
+                OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
+                if (OpenSslLibrary.SslShutdown(_ssl) < 0)
+                {
+                    throw Failure("shutdown");
+                }
+
+                length = PendingOutput();
+                if (length <= 0)
+                {
+                    return; // sent before
+                }
+
+                records = ArrayPool<byte>.Shared.Rent(length);
+                fixed (byte* r = records)
+                {
+                    length = Math.Max(OpenSslLibrary.BioRead(_wbio, r, length), 0);
+                }
+            }
+        }
+
+        try
+        {
+            await _transport.WriteAsync(records.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(records);
+        }
+    }
+
+    /// <summary>
     /// Whether decrypted bytes, or received records not yet decrypted, may wait inside OpenSSL. Read without the lock:
     /// only reads change these, and the caller is the reader.
     /// </summary>
@@ -346,7 +393,7 @@ public sealed class TlsRecordStream : Stream
             {
                 // OpenSSL answered a ClientHello with a no_renegotiation warning, which would wait for our next write
                 // while the client waits for it: close instead, as nginx does.
-                throw new IOException("The client asked to renegotiate TLS, which this server does not allow.");
+                throw new IOException("The peer asked to renegotiate TLS, which this gateway does not allow.");
             }
 
             return read;
@@ -371,19 +418,12 @@ public sealed class TlsRecordStream : Stream
                 if (n > 0)
                 {
                     total += n;
-                    if (total == destination.Length)
+                    // What OpenSSL still holds: the rest of a record longer than the buffer, or records (a close_notify
+                    // among them) it has taken from the BIO but not processed yet, which SSL_has_pending also counts.
+                    _plaintextPending = OpenSslLibrary.SslHasPending(_ssl) != 0;
+                    _inputQueued = PendingInput() > 0;
+                    if (total == destination.Length || !(_plaintextPending || _inputQueued))
                     {
-                        // A record longer than the buffer leaves the rest of its plaintext inside OpenSSL.
-                        _plaintextPending = OpenSslLibrary.SslPending(_ssl) > 0;
-                        _inputQueued = PendingInput() > 0;
-                        return total;
-                    }
-
-                    _plaintextPending = false; // SSL_read stopped short of the buffer: that record is all out
-                    if (PendingInput() == 0)
-                    {
-                        // (Part of the next record may sit in OpenSSL's record buffer: it waits for more input.)
-                        _inputQueued = false;
                         return total;
                     }
 
@@ -562,6 +602,9 @@ public sealed class TlsRecordStream : Stream
 
     private static object? SecurityContext(SslStream stream) =>
         (s_securityContext ?? throw new MissingFieldException(nameof(SslStream), "_securityContext")).GetValue(stream);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "ReturnReadBufferIfEmpty")]
+    private static extern void ReturnReadBufferIfEmpty(SslStream stream);
 
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_InputBio")]
     [return: UnsafeAccessorType(SafeBioHandle)]

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 
@@ -92,6 +93,7 @@ public sealed class TlsRecordStreamTests
     private sealed class Pair : IAsyncDisposable
     {
         public required TlsRecordStream Server { get; init; }
+        public required SslStream ServerSsl { get; init; }
         public required SslStream Client { get; init; }
         public required Socket ClientSocket { get; init; }
 
@@ -129,7 +131,7 @@ public sealed class TlsRecordStreamTests
         await serverHandshake;
         TlsRecordStream? records = TlsRecordStream.TryCreate(server, bounded);
         Assert.True(records is not null, TlsRecordStream.Unavailable ?? "not at a record boundary");
-        return new Pair { Server = records, Client = client, ClientSocket = clientSocket };
+        return new Pair { Server = records, ServerSsl = server, Client = client, ClientSocket = clientSocket };
     }
 
     private static async Task<byte[]> ReadExactlyAsync(Stream stream, int length, int bufferSize)
@@ -178,6 +180,16 @@ public sealed class TlsRecordStreamTests
         await Task.WhenAll(send, receive, atServer, atClient).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(up, await atServer);
         Assert.Equal(down, await atClient);
+    }
+
+    [Fact]
+    public async Task After_the_takeover_SslStream_holds_no_read_buffer()
+    {
+        // Its handshake buffer would otherwise stay with every idle connection (S6). Read through reflection here.
+        await using Pair pair = await ConnectAsync();
+        object sslBuffer = typeof(SslStream).GetField("_buffer", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(pair.ServerSsl)!;
+        object arrayBuffer = sslBuffer.GetType().GetField("_buffer", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(sslBuffer)!;
+        Assert.Empty((byte[])arrayBuffer.GetType().GetField("_bytes", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(arrayBuffer)!);
     }
 
     [Fact]
@@ -258,6 +270,45 @@ public sealed class TlsRecordStreamTests
         await Assert.ThrowsAnyAsync<Exception>(async () => await read.AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await waiting.Server.WriteAsync(new byte[1]));
         await waiting.Client.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_client_side_stream_is_taken_over_too_and_its_close_notify_ends_the_servers_reading()
+    {
+        // Both ends taken over, the client's as the upstream pool's connections are.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task connect = socket.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        Socket accepted = await listener.AcceptSocketAsync();
+        await connect;
+        var serverBounded = new RecordBoundedStream(new NetworkStream(accepted, ownsSocket: true));
+        var clientBounded = new RecordBoundedStream(new NetworkStream(socket, ownsSocket: true));
+        var server = new SslStream(serverBounded);
+        var client = new SslStream(clientBounded);
+        Task serverHandshake = server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(Certificate, null),
+        });
+        await client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        await serverHandshake;
+        await using TlsRecordStream serverRecords = TlsRecordStream.TryCreate(server, serverBounded)!;
+        await using TlsRecordStream clientRecords = TlsRecordStream.TryCreate(client, clientBounded)!;
+
+        byte[] request = Pattern(70_000, 4);
+        Task<byte[]> received = ReadExactlyAsync(serverRecords, request.Length, 8192);
+        await clientRecords.WriteAsync(request).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await clientRecords.ShutdownAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); // close_notify: the end of the request, not a cut
+        Assert.Equal(request, await received.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, await serverRecords.ReadAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+
+        byte[] answer = Pattern(50_000, 5); // the server still answers, and the client (after its session tickets) reads it
+        await serverRecords.WriteAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(answer, await ReadExactlyAsync(clientRecords, answer.Length, 8192).WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     /// <summary>Hands out <paramref name="data"/> at most <paramref name="chunk"/> bytes per read.</summary>

@@ -109,7 +109,11 @@ internal sealed class UpstreamConnection : IDisposable
     public async ValueTask ShutdownSendAsync()
     {
         await Output.FlushAsync().ConfigureAwait(false);
-        if (_stream is System.Net.Security.SslStream tls)
+        if (_stream is Tls.TlsRecordStream records)
+        {
+            await records.ShutdownAsync().ConfigureAwait(false);
+        }
+        else if (_stream is System.Net.Security.SslStream tls)
         {
             await tls.ShutdownAsync().ConfigureAwait(false);
         }

@@ -30,7 +30,10 @@ internal static class UpstreamConnector
                     return (socket, network, default);
                 }
 
-                var ssl = new SslStream(network, leaveInnerStreamOpen: false);
+                // The records after the handshake go to OpenSSL directly, as on the client side (Tls.TlsRecordStream).
+                Tls.RecordBoundedStream? bounded = Tls.TlsRecordStream.Enabled && Tls.TlsRecordStream.Unavailable is null
+                    ? new Tls.RecordBoundedStream(network) : null;
+                var ssl = new SslStream(bounded ?? network, leaveInnerStreamOpen: false);
                 try
                 {
                     await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host, alpn), timeout.Token).ConfigureAwait(false);
@@ -41,7 +44,9 @@ internal static class UpstreamConnector
                     throw new UpstreamTlsException($"TLS to {host}:{port} failed: {e.Message}", e);
                 }
 
-                return (socket, ssl, ssl.NegotiatedApplicationProtocol);
+                SslApplicationProtocol negotiated = ssl.NegotiatedApplicationProtocol;
+                Stream stream = bounded is not null && Tls.TlsRecordStream.TryCreate(ssl, bounded) is { } records ? records : ssl;
+                return (socket, stream, negotiated);
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {
