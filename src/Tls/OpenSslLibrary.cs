@@ -26,8 +26,6 @@ internal static unsafe class OpenSslLibrary
     // The record layer after the handshake (TlsRecordStream): SSL_read, SSL_write and the memory BIOs SslStream made.
     public static readonly delegate* unmanaged<nint, byte*, int, int> SslRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> SslWrite;
-    public static readonly delegate* unmanaged<nint, int, int> SslGetError;
-    public static readonly delegate* unmanaged<nint, int> SslPending;
     public static readonly delegate* unmanaged<nint, int> SslHasPending;
     public static readonly delegate* unmanaged<nint, int> SslWant;
     public static readonly delegate* unmanaged<nint, int> SslGetShutdown;
@@ -93,8 +91,6 @@ internal static unsafe class OpenSslLibrary
         HmacInitEx = (delegate* unmanaged<nint, byte*, int, nint, nint, int>)hmacInit;
         if (NativeLibrary.TryGetExport(libssl, "SSL_read", out nint sslRead)
             && NativeLibrary.TryGetExport(libssl, "SSL_write", out nint sslWrite)
-            && NativeLibrary.TryGetExport(libssl, "SSL_get_error", out nint getError)
-            && NativeLibrary.TryGetExport(libssl, "SSL_pending", out nint pending)
             && NativeLibrary.TryGetExport(libssl, "SSL_has_pending", out nint hasPending)
             && NativeLibrary.TryGetExport(libssl, "SSL_want", out nint want)
             && NativeLibrary.TryGetExport(libssl, "SSL_get_shutdown", out nint getShutdown)
@@ -111,8 +107,6 @@ internal static unsafe class OpenSslLibrary
         {
             SslRead = (delegate* unmanaged<nint, byte*, int, int>)sslRead;
             SslWrite = (delegate* unmanaged<nint, byte*, int, int>)sslWrite;
-            SslGetError = (delegate* unmanaged<nint, int, int>)getError;
-            SslPending = (delegate* unmanaged<nint, int>)pending;
             SslHasPending = (delegate* unmanaged<nint, int>)hasPending;
             SslWant = (delegate* unmanaged<nint, int>)want;
             SslGetShutdown = (delegate* unmanaged<nint, int>)getShutdown;

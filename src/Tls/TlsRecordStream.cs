@@ -84,6 +84,9 @@ public sealed class TlsRecordStream : Stream
     /// <summary>server.tlsRecordLayer is "openssl" (set at start; connections already running keep their layer).</summary>
     public static bool Enabled { get; set; } = true;
 
+    /// <summary>Whether a new connection's handshake should be read through a <see cref="RecordBoundedStream"/> for a takeover.</summary>
+    public static bool Usable => Enabled && s_unavailable is null;
+
     /// <summary>Why connections stay on SslStream's record layer in this process; null when they need not.</summary>
     public static string? Unavailable => s_unavailable;
 
@@ -262,6 +265,12 @@ public sealed class TlsRecordStream : Stream
         }
 
         byte[] records = Encrypt(buffer.Span, out int length);
+        return SendAsync(records, length, cancellationToken);
+    }
+
+    /// <summary>Sends sealed records and gives their pooled buffer back once the socket has them.</summary>
+    private ValueTask SendAsync(byte[] records, int length, CancellationToken cancellationToken)
+    {
         ValueTask send;
         try
         {
@@ -321,43 +330,29 @@ public sealed class TlsRecordStream : Stream
     /// Sends close_notify, as SslStream.ShutdownAsync does: the peer reads the end of our data as an end, not a cut
     /// (a tunnel whose client finished sending). Reading stays possible.
     /// </summary>
-    public async ValueTask ShutdownAsync(CancellationToken cancellationToken = default)
+    public unsafe ValueTask ShutdownAsync(CancellationToken cancellationToken = default)
     {
         byte[] records;
         int length;
-        unsafe
+        lock (_lock)
         {
-            lock (_lock)
+            ThrowIfClosed();
+            OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
+            if (OpenSslLibrary.SslShutdown(_ssl) < 0)
             {
-                ThrowIfClosed();
-                OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
-                if (OpenSslLibrary.SslShutdown(_ssl) < 0)
-                {
-                    throw Failure("shutdown");
-                }
-
-                length = PendingOutput();
-                if (length <= 0)
-                {
-                    return; // sent before
-                }
-
-                records = ArrayPool<byte>.Shared.Rent(length);
-                fixed (byte* r = records)
-                {
-                    length = Math.Max(OpenSslLibrary.BioRead(_wbio, r, length), 0);
-                }
+                throw Failure("shutdown");
             }
+
+            records = TakeOutput(QueuedRoom, out length);
         }
 
-        try
-        {
-            await _transport.WriteAsync(records.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-        }
-        finally
+        if (length == 0)
         {
             ArrayPool<byte>.Shared.Return(records);
+            return default; // sent before
         }
+
+        return SendAsync(records, length, cancellationToken);
     }
 
     /// <summary>
@@ -510,31 +505,9 @@ public sealed class TlsRecordStream : Stream
             }
 
             // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
-            // alert), so one BIO_read takes it all; only a buffer it fills makes us ask how much is left.
+            // alert), so one BIO_read takes it all.
             int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
-            byte[] records = ArrayPool<byte>.Shared.Rent(capacity);
-            length = 0;
-            while (true)
-            {
-                int n;
-                fixed (byte* r = records)
-                {
-                    n = OpenSslLibrary.BioRead(_wbio, r + length, records.Length - length);
-                }
-
-                length += Math.Max(n, 0);
-                int more = length < records.Length ? 0 : PendingOutput();
-                if (more <= 0)
-                {
-                    break;
-                }
-
-                byte[] larger = ArrayPool<byte>.Shared.Rent(length + more);
-                records.AsSpan(0, length).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(records);
-                records = larger;
-            }
-
+            byte[] records = TakeOutput(capacity, out length);
             if (length == 0)
             {
                 ArrayPool<byte>.Shared.Return(records);
@@ -542,6 +515,36 @@ public sealed class TlsRecordStream : Stream
             }
 
             return records;
+        }
+    }
+
+    /// <summary>
+    /// Everything in the write BIO, in a pooled buffer of at least <paramref name="capacity"/> bytes (under the lock):
+    /// only a buffer the first BIO_read fills makes us ask how much is left.
+    /// </summary>
+    private unsafe byte[] TakeOutput(int capacity, out int length)
+    {
+        byte[] records = ArrayPool<byte>.Shared.Rent(capacity);
+        length = 0;
+        while (true)
+        {
+            int n;
+            fixed (byte* r = records)
+            {
+                n = OpenSslLibrary.BioRead(_wbio, r + length, records.Length - length);
+            }
+
+            length += Math.Max(n, 0);
+            int more = length < records.Length ? 0 : PendingOutput();
+            if (more <= 0)
+            {
+                return records;
+            }
+
+            byte[] larger = ArrayPool<byte>.Shared.Rent(length + more);
+            records.AsSpan(0, length).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(records);
+            records = larger;
         }
     }
 

@@ -5,6 +5,8 @@ using System.Reflection;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 
+using Appliance.Tls.Tests.Support;
+
 namespace Appliance.Tls.Tests;
 
 /// <summary>
@@ -32,7 +34,7 @@ public sealed class TlsRecordStreamTests
     {
         byte[] a = Record(22, 40, 1), b = Record(20, 1, 2), c = Record(23, 0, 0), d = Record(23, 300, 3);
         byte[] all = [.. a, .. b, .. c, .. d];
-        await using var bounded = new RecordBoundedStream(new ChunkStream(all, chunk));
+        await using var bounded = new RecordBoundedStream(new TrickleStream(all, chunk));
         var delivered = new List<byte[]>();
         var current = new List<byte>();
         byte[] buffer = new byte[1024];
@@ -55,7 +57,7 @@ public sealed class TlsRecordStreamTests
     public async Task What_came_after_the_records_read_is_the_remainder()
     {
         byte[] handshake = Record(22, 100, 7), after = [.. Record(23, 50, 8), .. Record(23, 10, 9)];
-        await using var bounded = new RecordBoundedStream(new ChunkStream([.. handshake, .. after], int.MaxValue));
+        await using var bounded = new RecordBoundedStream(new TrickleStream([.. handshake, .. after], int.MaxValue));
         byte[] buffer = new byte[4096];
         Assert.Equal(handshake.Length, await bounded.ReadAsync(buffer));
         Assert.True(bounded.AtRecordBoundary);
@@ -72,7 +74,7 @@ public sealed class TlsRecordStreamTests
     [Fact]
     public async Task A_half_read_header_is_not_a_boundary()
     {
-        await using var bounded = new RecordBoundedStream(new ChunkStream([22, 3, 3], int.MaxValue));
+        await using var bounded = new RecordBoundedStream(new TrickleStream([22, 3, 3], int.MaxValue));
         Assert.Equal(3, await bounded.ReadAsync(new byte[16]));
         Assert.False(bounded.AtRecordBoundary);
         Assert.Equal(0, await bounded.ReadAsync(new byte[16])); // end of input
@@ -82,7 +84,7 @@ public sealed class TlsRecordStreamTests
     public async Task An_sslv2_format_hello_is_passed_whole_and_never_a_boundary()
     {
         byte[] hello = [0x80, 0x2e, 0x01, 0x03, 0x03, .. Enumerable.Repeat((byte)1, 43), .. Record(23, 10, 5)];
-        await using var bounded = new RecordBoundedStream(new ChunkStream(hello, int.MaxValue));
+        await using var bounded = new RecordBoundedStream(new TrickleStream(hello, int.MaxValue));
         byte[] buffer = new byte[4096];
         Assert.Equal(hello.Length, await bounded.ReadAsync(buffer));
         Assert.False(bounded.AtRecordBoundary); // so the connection stays on SslStream
@@ -104,15 +106,22 @@ public sealed class TlsRecordStreamTests
         }
     }
 
-    /// <summary>A handshake over loopback TCP, then the server's records taken over; <paramref name="first"/> is sent with the client's last flight.</summary>
-    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13)
+    /// <summary>A loopback TCP connection: the accepted end and the connecting one.</summary>
+    private static async Task<(Socket Server, Socket Client)> SocketPairAsync()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
-        var clientSocket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        Task connect = clientSocket.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
-        Socket serverSocket = await listener.AcceptSocketAsync();
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Task connect = client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        Socket server = await listener.AcceptSocketAsync();
         await connect;
+        return (server, client);
+    }
+
+    /// <summary>A handshake over loopback TCP, then the server's records taken over; <paramref name="first"/> is sent with the client's last flight.</summary>
+    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13)
+    {
+        (Socket serverSocket, Socket clientSocket) = await SocketPairAsync();
 
         var bounded = new RecordBoundedStream(new NetworkStream(serverSocket, ownsSocket: true));
         var server = new SslStream(bounded);
@@ -276,12 +285,7 @@ public sealed class TlsRecordStreamTests
     public async Task A_client_side_stream_is_taken_over_too_and_its_close_notify_ends_the_servers_reading()
     {
         // Both ends taken over, the client's as the upstream pool's connections are.
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        Task connect = socket.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
-        Socket accepted = await listener.AcceptSocketAsync();
-        await connect;
+        (Socket accepted, Socket socket) = await SocketPairAsync();
         var serverBounded = new RecordBoundedStream(new NetworkStream(accepted, ownsSocket: true));
         var clientBounded = new RecordBoundedStream(new NetworkStream(socket, ownsSocket: true));
         var server = new SslStream(serverBounded);
@@ -309,42 +313,5 @@ public sealed class TlsRecordStreamTests
         byte[] answer = Pattern(50_000, 5); // the server still answers, and the client (after its session tickets) reads it
         await serverRecords.WriteAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(answer, await ReadExactlyAsync(clientRecords, answer.Length, 8192).WaitAsync(TimeSpan.FromSeconds(10)));
-    }
-
-    /// <summary>Hands out <paramref name="data"/> at most <paramref name="chunk"/> bytes per read.</summary>
-    private sealed class ChunkStream(byte[] data, int chunk) : Stream
-    {
-        private int _position;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            int n = Math.Min(Math.Min(count, chunk), data.Length - _position);
-            data.AsSpan(_position, n).CopyTo(buffer.AsSpan(offset));
-            _position += n;
-            return n;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (buffer.IsEmpty)
-            {
-                return new ValueTask<int>(0);
-            }
-
-            int n = Math.Min(Math.Min(buffer.Length, chunk), data.Length - _position);
-            data.AsSpan(_position, n).CopyTo(buffer.Span);
-            _position += n;
-            return new ValueTask<int>(n);
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -31,7 +31,7 @@ internal static class UpstreamConnector
                 }
 
                 // The records after the handshake go to OpenSSL directly, as on the client side (Tls.TlsRecordStream).
-                Tls.RecordBoundedStream? bounded = Tls.TlsRecordStream.Enabled && Tls.TlsRecordStream.Unavailable is null
+                Tls.RecordBoundedStream? bounded = Tls.TlsRecordStream.Usable
                     ? new Tls.RecordBoundedStream(network) : null;
                 var ssl = new SslStream(bounded ?? network, leaveInnerStreamOpen: false);
                 try

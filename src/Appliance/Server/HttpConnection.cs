@@ -101,7 +101,7 @@ public sealed class HttpConnection : TrackedConnection
                 // With the record layer taken over after the handshake (Tls.TlsRecordStream), SslStream reads the
                 // handshake through a stream that stops at record boundaries, so it is left holding nothing after it.
                 Tls.RecordBoundedStream? bounded = null;
-                if (Tls.TlsRecordStream.Enabled && Tls.TlsRecordStream.Unavailable is null)
+                if (Tls.TlsRecordStream.Usable)
                 {
                     inner = bounded = new Tls.RecordBoundedStream(inner);
                 }
