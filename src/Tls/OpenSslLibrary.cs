@@ -36,6 +36,7 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
+    public static readonly delegate* unmanaged<nint> BufMemNew; // may be null: the record layer works without it
     public static readonly delegate* unmanaged<nuint> ErrPeekError;
     public static readonly delegate* unmanaged<void> ErrClearError;
     public static readonly delegate* unmanaged<nuint, byte*, nuint, void> ErrErrorStringN;
@@ -121,6 +122,10 @@ internal static unsafe class OpenSslLibrary
             ErrClearError = (delegate* unmanaged<void>)clearError;
             ErrErrorStringN = (delegate* unmanaged<nuint, byte*, nuint, void>)errorString;
             RecordsAvailable = true;
+            if (NativeLibrary.TryGetExport(libcrypto, "BUF_MEM_new", out nint bufMemNew))
+            {
+                BufMemNew = (delegate* unmanaged<nint>)bufMemNew;
+            }
         }
 
         Aes256Cbc = ((delegate* unmanaged<nint>)aes)();

@@ -36,6 +36,9 @@ namespace Appliance.Tls;
 public sealed class TlsRecordStream : Stream
 {
     private const int BioCtrlPending = 10; // BIO_CTRL_PENDING
+    private const int BioCSetBufMem = 114; // BIO_C_SET_BUF_MEM
+    private const int BioCGetBufMemPtr = 115; // BIO_C_GET_BUF_MEM_PTR
+    private const int BioClose = 1;        // BIO_CLOSE: the BIO frees the buffer it is given
     private const int SslReading = 3;          // SSL_want(): SSL_READING
     private const int SslReceivedShutdown = 2; // SSL_get_shutdown(): SSL_RECEIVED_SHUTDOWN
     private const ulong SslOpAllowClientRenegotiation = 1UL << 8;
@@ -132,6 +135,8 @@ public sealed class TlsRecordStream : Stream
 
         bool added = false;
         handle.DangerousAddRef(ref added);
+        ReleaseBioBuffer(rbio);
+        ReleaseBioBuffer(wbio);
         var stream = new TlsRecordStream(ssl, bounded.Transport, handle, rbio, wbio);
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
         try
@@ -158,6 +163,26 @@ public sealed class TlsRecordStream : Stream
         }
 
         return stream;
+    }
+
+    /// <summary>
+    /// Gives a drained memory BIO an empty buffer in place of the one the handshake grew (the ClientHello in, the
+    /// server's flight and tickets out: about 1.5 KB per connection for the two), which a memory BIO otherwise keeps
+    /// at its largest for the connection's life. BIO_C_SET_BUF_MEM frees the old buffer (the BIO owns it); records
+    /// after this grow the new one only as far as they need.
+    /// </summary>
+    private static unsafe void ReleaseBioBuffer(nint bio)
+    {
+        if (OpenSslLibrary.BufMemNew == null || OpenSslLibrary.BioCtrl(bio, BioCtrlPending, 0, 0) != 0)
+        {
+            return;
+        }
+
+        nint empty = OpenSslLibrary.BufMemNew();
+        if (empty != 0)
+        {
+            OpenSslLibrary.BioCtrl(bio, BioCSetBufMem, BioClose, empty);
+        }
     }
 
     public override bool CanRead => true;
@@ -451,6 +476,22 @@ public sealed class TlsRecordStream : Stream
     private unsafe int PendingInput() => (int)OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0);
 
     private unsafe int PendingOutput() => (int)OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0);
+
+    /// <summary>The bytes the read and write BIOs have allocated (tests): BUF_MEM's max, through BIO_C_GET_BUF_MEM_PTR.</summary>
+    internal unsafe (long Read, long Write) BioCapacity()
+    {
+        lock (_lock)
+        {
+            return (Capacity(_rbio), Capacity(_wbio));
+        }
+
+        static long Capacity(nint bio)
+        {
+            nint bufMem = 0;
+            OpenSslLibrary.BioCtrl(bio, BioCGetBufMemPtr, 0, (nint)(&bufMem));
+            return bufMem == 0 ? -1 : (long)((nuint*)bufMem)[2]; // struct buf_mem_st { size_t length; char *data; size_t max; ... }
+        }
+    }
 
     /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it). Under the lock.</summary>
     private unsafe void Feed(ReadOnlySpan<byte> ciphertext)

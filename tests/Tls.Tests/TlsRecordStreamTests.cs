@@ -201,6 +201,25 @@ public sealed class TlsRecordStreamTests
         Assert.Empty((byte[])arrayBuffer.GetType().GetField("_bytes", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(arrayBuffer)!);
     }
 
+    [Theory]
+    [InlineData(SslProtocols.Tls13)]
+    [InlineData(SslProtocols.Tls12)]
+    public async Task The_handshakes_bio_buffers_are_given_back_and_records_after_it_grow_them_only_as_needed(SslProtocols protocol)
+    {
+        // The ClientHello and the server's flight grew both memory BIOs to over a kilobyte each; an idle connection
+        // would keep that for its life (S6).
+        await using Pair pair = await ConnectAsync(protocol);
+        Assert.Equal((0, 0), pair.Server.BioCapacity());
+
+        await pair.Client.WriteAsync("ping"u8.ToArray());
+        Assert.Equal("ping", System.Text.Encoding.ASCII.GetString(await ReadExactlyAsync(pair.Server, 4, 64)));
+        await pair.Server.WriteAsync("pong"u8.ToArray());
+        Assert.Equal("pong", System.Text.Encoding.ASCII.GetString(await ReadExactlyAsync(pair.Client, 4, 64)));
+        (long read, long write) = pair.Server.BioCapacity();
+        Assert.InRange(read, 1, 256);  // one small record, not the handshake's
+        Assert.InRange(write, 1, 256);
+    }
+
     [Fact]
     public async Task A_record_read_with_a_small_buffer_comes_out_in_pieces_and_a_zero_byte_read_does_not_wait()
     {
