@@ -100,6 +100,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     /// <summary>The admin socket listener, when enabled.</summary>
     public SocketListener? AdminListener => _admin;
 
+    /// <summary>Every live connection (tests).</summary>
+    internal ConnectionRegistry Registry => _registry;
+
     public IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus()
     {
         lock (_listeners)

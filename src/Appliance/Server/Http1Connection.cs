@@ -22,7 +22,8 @@ public sealed class Http1Connection : ResponseSink
     private readonly TrackedConnection _owner;
     private readonly ListenerRuntime _listener;
     private readonly ILogger _logger;
-    private readonly RequestContext _context;
+    private readonly ConnectionInfo _info;
+    private RequestContext _context; // from RequestContextPool while a request is read or answered; null while idle
     private readonly Http1RequestBody _body;
     private Http1RequestParser _parser;
     private Http1HeaderState _headerState;
@@ -56,7 +57,8 @@ public sealed class Http1Connection : ResponseSink
         _owner = owner;
         _listener = listener;
         _logger = logger;
-        _context = new RequestContext(info) { Sink = this };
+        _info = info;
+        _context = null!; // taken when the first request starts (ProcessAsync)
         _body = new Http1RequestBody(this, input);
         _parser = new Http1RequestParser(listener.Current.Limits.Http1);
     }
@@ -66,6 +68,9 @@ public sealed class Http1Connection : ResponseSink
     internal bool ExpectContinuePending => _expectContinue;
 
     internal RequestContext Context => _context;
+
+    /// <summary>Whether the connection holds a request context (not while it waits idle for a request).</summary>
+    internal bool HoldsRequestState => _context is not null;
 
     public async Task ProcessAsync()
     {
@@ -80,7 +85,15 @@ public sealed class Http1Connection : ResponseSink
                     _parser = new Http1RequestParser(state.Limits.Http1);
                 }
 
-                _context.Reset();
+                if (_context is null)
+                {
+                    _context = RequestContextPool.Rent(_info, this); // reset in the pool
+                }
+                else
+                {
+                    _context.Reset();
+                }
+
                 _headerState.Reset();
                 _phase = Phase.Idle;
                 _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
@@ -102,6 +115,14 @@ public sealed class Http1Connection : ResponseSink
                     _readAhead = null;
                     if (!(ahead?.IsCompleted ?? _input.TryRead(out result)))
                     {
+                        // Waiting for the next request: the request state (reset above, untouched since) goes back to
+                        // the pool meanwhile, before the last response is sent, so a client that has it finds the
+                        // connection holding none.
+                        if (_phase == Phase.Idle)
+                        {
+                            ReleaseContext();
+                        }
+
                         // Nothing pipelined behind the last response: now is the time to send it.
                         if (_needsFlush)
                         {
@@ -115,10 +136,12 @@ public sealed class Http1Connection : ResponseSink
                             }
                         }
 
-                        // The header buffers stay with the connection while it idles: returning them here and renting
-                        // anew per request cut S6 by 4 KiB per connection, but with 10,000 connections and a trickle of
-                        // requests (S8) the churn fed full collections of a large heap and a 1 s p99 (perf/RESULTS.md).
                         result = await (ahead ?? _input.ReadAsync()).ConfigureAwait(false);
+                        if (_context is null)
+                        {
+                            _context = RequestContextPool.Rent(_info, this);
+                            handler = new ParsingHandler(_context);
+                        }
                     }
                     else if (ahead is { } done)
                     {
@@ -272,6 +295,18 @@ public sealed class Http1Connection : ResponseSink
         finally
         {
             await AbandonReadAheadAsync().ConfigureAwait(false);
+            _context?.Reset();
+            ReleaseContext(); // the handler is done with it: every path here awaited it
+        }
+    }
+
+    /// <summary>Gives the context back to the pool; it must be reset (it is, from the top of the loop until a request arrives).</summary>
+    private void ReleaseContext()
+    {
+        if (_context is { } context)
+        {
+            _context = null!;
+            RequestContextPool.Return(context);
         }
     }
 
@@ -492,7 +527,7 @@ public sealed class Http1Connection : ResponseSink
 
     private void LogRejected(int status, string reason) =>
         _logger.LogInformation("connection {Id} from {Remote}: request rejected with {Status}: {Reason}",
-            _context.Connection.Id, _context.Connection.RemoteEndPoint, status, reason);
+            _info.Id, _info.RemoteEndPoint, status, reason);
 
     // ---- timeouts and shutdown (called from the heartbeat / registry) ----
 
@@ -506,7 +541,7 @@ public sealed class Http1Connection : ResponseSink
         _timedOut = true;
         if (_phase == Phase.Idle)
         {
-            _logger.LogDebug("connection {Id}: keep-alive timeout", _context.Connection.Id);
+            _logger.LogDebug("connection {Id}: keep-alive timeout", _info.Id);
         }
         else
         {

@@ -211,6 +211,9 @@ public sealed class HttpConnection : TrackedConnection
         }
     }
 
+    /// <summary>Whether an HTTP/1.1 connection holds a request context now (tests: not while it waits idle).</summary>
+    internal bool HoldsRequestState => _http1?.HoldsRequestState ?? false;
+
     private async Task RunHttp1Async(PipeReader input, Stream stream, ConnectionInfo info)
     {
         PipeWriter output = new ConnectionWriter(stream, OutputSegmentSize);

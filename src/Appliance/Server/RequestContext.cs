@@ -32,7 +32,7 @@ public sealed class RequestContext
         Connection = connection;
     }
 
-    public ConnectionInfo Connection { get; }
+    public ConnectionInfo Connection { get; private set; }
 
     public HttpMethod Method { get; private set; }
 
@@ -184,6 +184,20 @@ public sealed class RequestContext
     }
 
     // ---- filled by the protocol layer ----
+
+    /// <summary>Gives a pooled context to a connection's request (<see cref="RequestContextPool"/>).</summary>
+    internal void Bind(ConnectionInfo connection, ResponseSink sink)
+    {
+        Connection = connection;
+        Sink = sink;
+    }
+
+    /// <summary>Lets go of the connection a pooled context served, so the pool does not keep it alive.</summary>
+    internal void Unbind()
+    {
+        Connection = null!;
+        Sink = null!;
+    }
 
     public void Reset()
     {

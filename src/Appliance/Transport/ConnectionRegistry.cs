@@ -22,6 +22,9 @@ public sealed class ConnectionRegistry : IDisposable
 
     public int Count => _connections.Count;
 
+    /// <summary>The connections now (tests).</summary>
+    internal IEnumerable<TrackedConnection> Live => _connections.Values;
+
     public bool IsDraining => Volatile.Read(ref _emptied) is not null;
 
     public void Add(TrackedConnection connection)

@@ -1,3 +1,4 @@
+using Appliance.Server;
 using Appliance.Tests.Support;
 
 namespace Appliance.Tests.Server;
@@ -35,6 +36,36 @@ public sealed class Http1ConnectionTests : IAsyncLifetime
         List<HttpResponse> responses = await client.ReadResponsesAsync(3);
         Assert.Equal(3, responses.Count);
         Assert.All(responses, r => Assert.Equal("Hello, World!", r.Body));
+    }
+
+    [Theory]
+    [InlineData("http", false)]
+    [InlineData("https", true)]
+    public async Task An_idle_keep_alive_connection_holds_no_request_state_and_takes_it_again_for_the_next_request(string listener, bool tls)
+    {
+        await using RawClient a = await RawClient.ConnectAsync(_server.EndPoint(listener), tls);
+        await using RawClient b = await RawClient.ConnectAsync(_server.EndPoint(listener), tls);
+        string[] paths = ["/users/42", "/", "/nope"];
+        int[] statuses = [200, 200, 404];
+        for (int i = 0; i < 6; i++)
+        {
+            // The two connections take turns, so a context one gave back serves the other's next request.
+            RawClient client = i % 2 == 0 ? a : b;
+            await client.SendAsync($"GET {paths[i % 3]} HTTP/1.1\r\nHost: localhost\r\nX-Turn: {i}\r\n\r\n");
+            HttpResponse r = (await client.ReadResponsesAsync(1)).Single();
+            Assert.Equal(statuses[i % 3], r.Status);
+
+            // The context goes back before the response is sent: a client holding it finds none held.
+            HttpConnection[] open = [.. _server.Host.Registry.Live.OfType<HttpConnection>()];
+            Assert.Equal(2, open.Length);
+            Assert.All(open, c => Assert.False(c.HoldsRequestState));
+        }
+
+        // Pipelined requests keep the one context until the last is answered, then give it back.
+        await a.SendAsync("GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET /users/42 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        List<HttpResponse> both = await a.ReadResponsesAsync(2);
+        Assert.Equal(["Hello, World!", "user"], both.Select(r => r.Body));
+        Assert.All(_server.Host.Registry.Live.OfType<HttpConnection>(), c => Assert.False(c.HoldsRequestState));
     }
 
     [Fact]
