@@ -316,13 +316,22 @@ public sealed class Http1Connection : ResponseSink
     /// The runtime keeps one pooled state object per thread for a TLS read; started here, the read takes the one the
     /// last read just gave back, instead of starting after dozens of other connections took and returned theirs, which
     /// made every proxied request allocate them anew.
+    /// Never throws: a read that fails at once (the peer reset the connection) is kept as a failed read, taken after
+    /// the handler finished, so the handler is always awaited before its context goes back to the pool.
     /// </summary>
     private void StartReadAhead()
     {
         if (_readAhead is null && _body.IsComplete && !_expectContinue && _context.UpgradeProtocol.IsEmpty
             && _context.Method != HttpMethod.Connect && !_draining)
         {
-            _readAhead = _input.ReadAsync();
+            try
+            {
+                _readAhead = _input.ReadAsync();
+            }
+            catch (Exception e)
+            {
+                _readAhead = ValueTask.FromException<ReadResult>(e);
+            }
         }
     }
 

@@ -203,6 +203,7 @@ public sealed class RequestContext
     {
         _targetLength = _pathLength = _queryStart = _queryLength = _hostLength = _methodLength = _authorityLength = _protocolLength = _requestIdLength = 0;
         Method = HttpMethod.Custom;
+        Version = HttpVersion.Http10; // as a new context: a request line rejected half-way leaves nothing of another request
         RequestHeaders.Clear();
         ResponseHeaders.Clear();
         ResponseTrailers.Clear();
