@@ -73,6 +73,9 @@ internal sealed unsafe class EventLoop
     /// <summary>True on an event loop's thread, which must never block.</summary>
     public static bool OnLoopThread => t_current is not null;
 
+    /// <summary>The loop whose thread this is, or null.</summary>
+    internal static EventLoop? Current => t_current;
+
     /// <summary>
     /// On a loop thread, runs <paramref name="item"/> once this round's events are handled, and returns true; elsewhere
     /// returns false. An HTTP/2 connection's flush waits here while other answers for it may still come in the same
@@ -224,7 +227,12 @@ public static class SocketEngine
     public static Stream Open(System.Net.Sockets.Socket socket) =>
         UsesEpoll ? new SocketStream(socket, connecting: false, readOnLoop: true) : new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
 
-    /// <summary>Connects <paramref name="socket"/> and returns its stream, which owns it from then on.</summary>
+    /// <summary>
+    /// Connects <paramref name="socket"/> and returns its stream, which owns it from then on. Called on a loop thread
+    /// (a request that needs an upstream connection), the socket joins that loop: the request's client connection and
+    /// its upstream exchange then run on one thread, as an nginx worker keeps both ends of a request, and the
+    /// upstream pool's preference for idle connections of the renting thread finds them there later.
+    /// </summary>
     public static async Task<Stream> ConnectAsync(System.Net.Sockets.Socket socket, System.Net.EndPoint endPoint, CancellationToken cancellationToken)
     {
         if (!UsesEpoll)
@@ -233,17 +241,18 @@ public static class SocketEngine
             return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
         }
 
+        EventLoop? loop = EventLoop.Current;
         socket.Blocking = false;
         try
         {
             socket.Connect(endPoint);
-            return new SocketStream(socket, connecting: false);
+            return new SocketStream(socket, connecting: false, readOnLoop: false, loop);
         }
         catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode is System.Net.Sockets.SocketError.WouldBlock or System.Net.Sockets.SocketError.InProgress)
         {
         }
 
-        var stream = new SocketStream(socket, connecting: true);
+        var stream = new SocketStream(socket, connecting: true, readOnLoop: false, loop);
         try
         {
             await stream.WaitConnectedAsync(cancellationToken).ConfigureAwait(false);

@@ -50,6 +50,12 @@ public sealed class SocketStream : Stream
     /// <param name="connecting">A connect is in progress: writes wait for the socket's first writable event.</param>
     /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket.</param>
     public SocketStream(Socket socket, bool connecting, bool readOnLoop = false)
+        : this(socket, connecting, readOnLoop, loop: null)
+    {
+    }
+
+    /// <param name="loop">The loop that carries the socket; the next one in turn when null.</param>
+    internal SocketStream(Socket socket, bool connecting, bool readOnLoop, EventLoop? loop)
     {
         _readReady = !readOnLoop;
         _socket = socket;
@@ -64,11 +70,14 @@ public sealed class SocketStream : Stream
         }
 
         _writeReady = !connecting;
-        _loop = SocketEngine.NextLoop();
+        _loop = loop ?? SocketEngine.NextLoop();
         _loop.Register(this, fd);
     }
 
     public Socket Socket => _socket;
+
+    /// <summary>The loop that carries the socket.</summary>
+    internal EventLoop Loop => _loop;
 
     internal int Slot { get; set; }
 

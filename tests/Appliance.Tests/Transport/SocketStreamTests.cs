@@ -68,6 +68,49 @@ public sealed class SocketStreamTests
     }
 
     [Fact]
+    public async Task A_connection_made_on_a_loop_thread_joins_that_loop_and_one_made_elsewhere_does_not()
+    {
+        // A loop of the test's own, which the engine never hands out in turn: a connection made on its thread (as a
+        // proxied request makes its upstream connection) is on it only by that rule.
+        var loop = new EventLoop(99);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Timeout);
+        Socket accepted = await listener.AcceptAsync().WaitAsync(Timeout);
+        await using var ours = new SocketStream(accepted, connecting: false, readOnLoop: false, loop);
+        Assert.Same(loop, ours.Loop);
+
+        ValueTask<int> read = ours.ReadAsync(new byte[1]);
+        Task<(bool OnLoop, SocketStream Upstream)> connected = ConnectWhenReadAsync(read, listener.LocalEndPoint!);
+        peer.Send("x"u8);
+        (bool onLoop, SocketStream upstream) = await connected.WaitAsync(Timeout);
+        await using (upstream)
+        {
+            Assert.True(onLoop, "the read's completion ran on the loop thread");
+            Assert.Same(loop, upstream.Loop);
+        }
+
+        // From a thread that is no loop's (the test may have resumed on the loop's): the engine's loops in turn.
+        using var elsewhere = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await using var other = await Task.Run(async () =>
+        {
+            Assert.False(EventLoop.OnLoopThread);
+            return (SocketStream)await SocketEngine.ConnectAsync(elsewhere, listener.LocalEndPoint!, CancellationToken.None);
+        }).WaitAsync(Timeout);
+        Assert.NotSame(loop, other.Loop);
+
+        static async Task<(bool, SocketStream)> ConnectWhenReadAsync(ValueTask<int> read, EndPoint target)
+        {
+            await read; // resumes where the read completed: on the loop's thread
+            bool onLoop = EventLoop.OnLoopThread;
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            return (onLoop, (SocketStream)await SocketEngine.ConnectAsync(socket, target, CancellationToken.None));
+        }
+    }
+
+    [Fact]
     public async Task A_zero_byte_read_completes_when_data_arrives_and_consumes_nothing()
     {
         (SocketStream ours, Socket peer) = await PairAsync();
