@@ -149,7 +149,13 @@ internal static unsafe class OpenSslLibrary
         nint name = Marshal.StringToHGlobalAnsi(algorithm);
         try
         {
-            return ((delegate* unmanaged<nint, nint, nint, nint>)fetch)(0, name, 0);
+            nint fetched = ((delegate* unmanaged<nint, nint, nint, nint>)fetch)(0, name, 0);
+            if (fetched == 0 && NativeLibrary.TryGetExport(libcrypto, "ERR_clear_error", out nint clear))
+            {
+                ((delegate* unmanaged<void>)clear)(); // leave no error behind for this thread's next SSL call to find
+            }
+
+            return fetched;
         }
         finally
         {

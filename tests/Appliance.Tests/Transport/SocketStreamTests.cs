@@ -103,7 +103,7 @@ public sealed class SocketStreamTests
 
         static async Task<(bool, SocketStream)> ConnectWhenReadAsync(ValueTask<int> read, EndPoint target)
         {
-            await read; // resumes where the read completed: on the loop's thread
+            await read.ConfigureAwait(false); // resumes where the read completed: on the loop's thread, whatever the test runner's context
             bool onLoop = EventLoop.OnLoopThread;
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             return (onLoop, (SocketStream)await SocketEngine.ConnectAsync(socket, target, CancellationToken.None));
