@@ -23,7 +23,7 @@ public sealed class Http1Connection : ResponseSink
     private readonly ListenerRuntime _listener;
     private readonly ILogger _logger;
     private readonly ConnectionInfo _info;
-    private RequestContext _context; // from RequestContextPool while a request is read or answered; null while idle
+    private RequestContext _context; // from RequestContextPool; given back while the connection waits idle (null then)
     private readonly Http1RequestBody _body;
     private Http1RequestParser _parser;
     private Http1HeaderState _headerState;
@@ -58,7 +58,7 @@ public sealed class Http1Connection : ResponseSink
         _listener = listener;
         _logger = logger;
         _info = info;
-        _context = null!; // taken when the first request starts (ProcessAsync)
+        _context = RequestContextPool.Rent(info, this);
         _body = new Http1RequestBody(this, input);
         _parser = new Http1RequestParser(listener.Current.Limits.Http1);
     }
@@ -85,15 +85,7 @@ public sealed class Http1Connection : ResponseSink
                     _parser = new Http1RequestParser(state.Limits.Http1);
                 }
 
-                if (_context is null)
-                {
-                    _context = RequestContextPool.Rent(_info, this); // reset in the pool
-                }
-                else
-                {
-                    _context.Reset();
-                }
-
+                _context.Reset(); // held here: from the constructor, the last request, or the rent after an idle wait
                 _headerState.Reset();
                 _phase = Phase.Idle;
                 _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;

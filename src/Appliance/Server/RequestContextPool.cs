@@ -18,7 +18,7 @@ namespace Appliance.Server;
 /// </remarks>
 internal static class RequestContextPool
 {
-    internal const int Capacity = 512;
+    private const int Capacity = 512;
     private const int PerThread = 4;
 
     [ThreadStatic]
@@ -30,18 +30,6 @@ internal static class RequestContextPool
     private static readonly Lock s_lock = new();
     private static readonly RequestContext?[] s_contexts = new RequestContext?[Capacity];
     private static int s_count;
-
-    /// <summary>Contexts waiting in the shared part of the pool (tests).</summary>
-    internal static int Pooled
-    {
-        get
-        {
-            lock (s_lock)
-            {
-                return s_count;
-            }
-        }
-    }
 
     /// <summary>A reset context bound to <paramref name="connection"/> and <paramref name="sink"/>.</summary>
     public static RequestContext Rent(ConnectionInfo connection, ResponseSink sink)

@@ -71,7 +71,7 @@ internal sealed unsafe class EventLoop
     }
 
     /// <summary>True on an event loop's thread, which must never block.</summary>
-    public static bool OnLoopThread => t_current is not null;
+    public static bool OnLoopThread => Current is not null;
 
     /// <summary>The loop whose thread this is, or null.</summary>
     internal static EventLoop? Current => t_current;
