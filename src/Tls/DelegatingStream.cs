@@ -9,6 +9,9 @@ public abstract class DelegatingStream(Stream inner) : Stream
 {
     protected Stream Inner { get; } = inner;
 
+    /// <summary>Set when something else has taken <see cref="Inner"/> over: disposing this stream then leaves it open.</summary>
+    protected bool InnerReleased { get; set; }
+
     public override bool CanRead => Inner.CanRead;
     public override bool CanWrite => Inner.CanWrite;
     public override bool CanSeek => false;
@@ -45,7 +48,7 @@ public abstract class DelegatingStream(Stream inner) : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && !InnerReleased)
         {
             Inner.Dispose();
         }
@@ -55,7 +58,11 @@ public abstract class DelegatingStream(Stream inner) : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        await Inner.DisposeAsync().ConfigureAwait(false);
+        if (!InnerReleased)
+        {
+            await Inner.DisposeAsync().ConfigureAwait(false);
+        }
+
         GC.SuppressFinalize(this);
     }
 }

@@ -22,8 +22,15 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
     private int _recordLength;
     private int _bodyLeft;    // body bytes of the current record still to hand over (once the header is whole)
 
-    /// <summary>The stream under this one (the socket), for the record layer that takes over after the handshake.</summary>
-    public Stream Transport => Inner;
+    /// <summary>
+    /// Hands the stream under this one (the socket) to the record layer that takes over after the handshake: from
+    /// now on that layer closes it, and disposing this stream (as SslStream does when it is disposed) leaves it open.
+    /// </summary>
+    public Stream ReleaseTransport()
+    {
+        InnerReleased = true;
+        return Inner;
+    }
 
     private bool _untracked; // the client's first bytes were no TLS record (an SSLv2-format ClientHello)
 

@@ -52,8 +52,8 @@ public sealed class TlsRecordStream : Stream
 
     private static volatile string? s_unavailable = OpenSslLibrary.RecordsAvailable ? null : "the loaded libssl could not be found";
 
-    private readonly SslStream _owner;    // owns the SSL object, and under it the socket: disposed last
-    private readonly Stream _transport;   // the socket
+    private SslStream? _owner;            // the handshake's, until ReleaseHandshake: it holds the SSL object too
+    private readonly Stream _transport;   // the socket, which this stream closes
     private readonly SafeHandle _handle;  // SslStream's SSL handle, referenced for this stream's life
     private readonly nint _ssl;
     private readonly nint _rbio;
@@ -137,7 +137,7 @@ public sealed class TlsRecordStream : Stream
         handle.DangerousAddRef(ref added);
         ReleaseBioBuffer(rbio);
         ReleaseBioBuffer(wbio);
-        var stream = new TlsRecordStream(ssl, bounded.Transport, handle, rbio, wbio);
+        var stream = new TlsRecordStream(ssl, bounded.ReleaseTransport(), handle, rbio, wbio);
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
         try
         {
@@ -184,6 +184,14 @@ public sealed class TlsRecordStream : Stream
             OpenSslLibrary.BioCtrl(bio, BioCSetBufMem, BioClose, empty);
         }
     }
+
+    /// <summary>
+    /// Disposes the SslStream that made the handshake, once the caller has read from it what it keeps (protocol,
+    /// cipher, ALPN, the peer's certificate). The SSL object lives on under this stream's own reference, and the socket
+    /// stays open (this stream closes it), so an idle connection no longer holds the SslStream, its authentication
+    /// options and its certificate callback: about 500 bytes each. Call before the first read or write.
+    /// </summary>
+    public void ReleaseHandshake() => Interlocked.Exchange(ref _owner, null)?.Dispose();
 
     public override bool CanRead => true;
     public override bool CanWrite => true;
@@ -622,8 +630,9 @@ public sealed class TlsRecordStream : Stream
                 _closed = true; // no OpenSSL call starts after this, and none is running
             }
 
-            _handle.DangerousRelease();
-            _owner.Dispose(); // frees the SSL object (its last reference) and closes the socket under it
+            _handle.DangerousRelease(); // frees the SSL object once the SslStream has let it go (or now, if it has)
+            Interlocked.Exchange(ref _owner, null)?.Dispose();
+            _transport.Dispose();
         }
 
         base.Dispose(disposing);

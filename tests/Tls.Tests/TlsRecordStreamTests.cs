@@ -220,6 +220,26 @@ public sealed class TlsRecordStreamTests
         Assert.InRange(write, 1, 256);
     }
 
+    [Theory]
+    [InlineData(SslProtocols.Tls13)]
+    [InlineData(SslProtocols.Tls12)]
+    public async Task Released_from_its_SslStream_the_record_layer_still_runs_both_ways_and_closes_the_socket(SslProtocols protocol)
+    {
+        // An idle connection need not keep the handshake's SslStream (S6): disposing it must neither free the SSL
+        // object under the record layer nor close the socket.
+        await using Pair pair = await ConnectAsync(protocol);
+        pair.Server.ReleaseHandshake();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => pair.ServerSsl.ReadAsync(new byte[1]).AsTask());
+
+        await pair.Client.WriteAsync("ping"u8.ToArray());
+        Assert.Equal("ping", System.Text.Encoding.ASCII.GetString(await ReadExactlyAsync(pair.Server, 4, 64)));
+        await pair.Server.WriteAsync("pong"u8.ToArray());
+        Assert.Equal("pong", System.Text.Encoding.ASCII.GetString(await ReadExactlyAsync(pair.Client, 4, 64)));
+
+        await pair.Server.DisposeAsync();
+        Assert.Equal(0, await ReadSomeAsync(pair.Client).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     [Fact]
     public async Task A_record_read_with_a_small_buffer_comes_out_in_pieces_and_a_zero_byte_read_does_not_wait()
     {

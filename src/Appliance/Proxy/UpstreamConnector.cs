@@ -45,8 +45,13 @@ internal static class UpstreamConnector
                 }
 
                 SslApplicationProtocol negotiated = ssl.NegotiatedApplicationProtocol;
-                Stream stream = bounded is not null && Tls.TlsRecordStream.TryCreate(ssl, bounded) is { } records ? records : ssl;
-                return (socket, stream, negotiated);
+                if (bounded is not null && Tls.TlsRecordStream.TryCreate(ssl, bounded) is { } records)
+                {
+                    records.ReleaseHandshake();
+                    return (socket, records, negotiated);
+                }
+
+                return (socket, ssl, negotiated);
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
             {

@@ -24,7 +24,7 @@ public sealed class Http1Connection : ResponseSink
     private readonly ILogger _logger;
     private readonly ConnectionInfo _info;
     private RequestContext _context; // from RequestContextPool; given back while the connection waits idle (null then)
-    private readonly Http1RequestBody _body;
+    private Http1RequestBody? _body; // made at the first request with a body: most connections never have one
     private Http1RequestParser _parser;
     private Http1HeaderState _headerState;
 
@@ -59,7 +59,6 @@ public sealed class Http1Connection : ResponseSink
         _logger = logger;
         _info = info;
         _context = RequestContextPool.Rent(info, this);
-        _body = new Http1RequestBody(this, input);
         _parser = new Http1RequestParser(listener.Current.Limits.Http1);
     }
 
@@ -262,7 +261,7 @@ public sealed class Http1Connection : ResponseSink
                 }
 
                 // ---- after the response: consume what is left of the request body ----
-                if (!_body.IsComplete && !_context.CloseConnection)
+                if (!BodyComplete && !_context.CloseConnection)
                 {
                     if (_expectContinue || !await TryDrainBodyAsync().ConfigureAwait(false))
                     {
@@ -289,8 +288,18 @@ public sealed class Http1Connection : ResponseSink
             await AbandonReadAheadAsync().ConfigureAwait(false);
             _context?.Reset();
             ReleaseContext(); // the handler is done with it: every path here awaited it
+            try
+            {
+                await _output.CompleteAsync().ConfigureAwait(false); // what is left unflushed goes, and the buffers back
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+            }
         }
     }
+
+    /// <summary>Whether the request's body has been read to its end (a request without one has).</summary>
+    private bool BodyComplete => _body?.IsComplete ?? true;
 
     /// <summary>Gives the context back to the pool; it must be reset (it is, from the top of the loop until a request arrives).</summary>
     private void ReleaseContext()
@@ -313,7 +322,7 @@ public sealed class Http1Connection : ResponseSink
     /// </summary>
     private void StartReadAhead()
     {
-        if (_readAhead is null && _body.IsComplete && !_expectContinue && _context.UpgradeProtocol.IsEmpty
+        if (_readAhead is null && BodyComplete && !_expectContinue && _context.UpgradeProtocol.IsEmpty
             && _context.Method != HttpMethod.Connect && !_draining)
         {
             try
@@ -391,8 +400,17 @@ public sealed class Http1Connection : ResponseSink
             return RequestRejection.BodyTooLarge;
         }
 
-        _body.Reset(kind, length);
-        _context.Body = kind == BodyKind.None ? EmptyRequestBody.Instance : _body;
+        if (kind == BodyKind.None)
+        {
+            _body?.Reset(kind, length);
+            _context.Body = EmptyRequestBody.Instance;
+        }
+        else
+        {
+            _body ??= new Http1RequestBody(this, _input);
+            _body.Reset(kind, length);
+            _context.Body = _body;
+        }
 
         // Connection options (RFC 9112 §9.3): HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
         bool close = false, keepAlive = false, upgrade = false;
@@ -467,7 +485,12 @@ public sealed class Http1Connection : ResponseSink
 
     private async ValueTask<bool> TryDrainBodyAsync()
     {
-        if (_body.Remaining > Limits.MaxDrainBytes)
+        if (_body is not { } body)
+        {
+            return true; // no request on this connection had a body
+        }
+
+        if (body.Remaining > Limits.MaxDrainBytes)
         {
             return false;
         }
@@ -475,8 +498,8 @@ public sealed class Http1Connection : ResponseSink
         try
         {
             _phase = Phase.Body;
-            await _body.DrainAsync().ConfigureAwait(false);
-            return _body.IsComplete;
+            await body.DrainAsync().ConfigureAwait(false);
+            return body.IsComplete;
         }
         catch (Exception e) when (e is BadRequestException or IOException or OperationCanceledException)
         {
@@ -524,7 +547,7 @@ public sealed class Http1Connection : ResponseSink
 
     /// <summary>The access log line of the request just answered (DESIGN.md: response writer → access log).</summary>
     private void RecordAccess() =>
-        _listener.Current.AccessLog?.Record(_context, 0, ReferenceEquals(_context.Body, _body) ? _body.BytesRead : 0);
+        _listener.Current.AccessLog?.Record(_context, 0, _body is { } body && ReferenceEquals(_context.Body, body) ? body.BytesRead : 0);
 
     private void LogRejected(int status, string reason) =>
         _logger.LogInformation("connection {Id} from {Remote}: request rejected with {Status}: {Reason}",
@@ -559,7 +582,7 @@ public sealed class Http1Connection : ResponseSink
             return;
         }
 
-        if (_body.IsReadRateTooLow(now, Limits))
+        if (_body?.IsReadRateTooLow(now, Limits) == true)
         {
             LogRejected(408, "request body data rate below minimum");
             _timedOut = true;

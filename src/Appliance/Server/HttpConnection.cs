@@ -65,95 +65,10 @@ public sealed class HttpConnection : TrackedConnection
             ListenerRuntime.State state = _runtime.Current;
             if (state.Certificates is { } certificates)
             {
-                _handshaking = true;
-                SetDeadline(state.Limits.HandshakeTimeout);
-                Stream transport = network;
-                if (state.AcmeChallenges is { TlsAlpnPending: true } challenges)
+                (stream, bool established) = await HandshakeAsync(network, state, certificates, info).ConfigureAwait(false);
+                if (!established)
                 {
-                    // Only while a TLS-ALPN-01 challenge waits: read the ClientHello first, since SslStream's
-                    // callback sees no ALPN list (the bytes are replayed to the handshake that follows).
-                    (transport, bool answered) = await AnswerTlsAlpnChallengeAsync(network, challenges, info).ConfigureAwait(false);
-                    if (answered)
-                    {
-                        stream = transport;
-                        return;
-                    }
-                }
-
-                // Whether the handshake resumed a session is read from the server's first flight: watched by the
-                // socket stream itself when SslStream sits right on it, so no stream in between stays in every read
-                // and write of the connection after the handshake.
-                var socketStream = transport as SocketStream;
-                Tls.ServerFlightObserver flight;
-                Stream inner = transport;
-                if (socketStream is not null)
-                {
-                    flight = new Tls.ServerFlightObserver();
-                    socketStream.SendObserver = flight.Observe;
-                }
-                else
-                {
-                    var observer = new Tls.HandshakeObserverStream(transport);
-                    flight = observer.Observer;
-                    inner = observer;
-                }
-
-                // With the record layer taken over after the handshake (Tls.TlsRecordStream), SslStream reads the
-                // handshake through a stream that stops at record boundaries, so it is left holding nothing after it.
-                Tls.RecordBoundedStream? bounded = null;
-                if (Tls.TlsRecordStream.Usable)
-                {
-                    inner = bounded = new Tls.RecordBoundedStream(inner);
-                }
-
-                var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
-                stream = ssl;
-                try
-                {
-                    await ssl.AuthenticateAsServerAsync(certificates.SelectAsync, null, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    string reason = HandshakeFailureReason(e);
-                    Telemetry.TlsHandshakeCounters.Failed();
-                    _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, reason);
                     return;
-                }
-                finally
-                {
-                    _handshaking = false;
-                    ClearDeadline();
-                    if (socketStream is not null)
-                    {
-                        socketStream.SendObserver = null;
-                        flight.Dispose();
-                    }
-                }
-
-                if (bounded is not null && Tls.TlsRecordStream.TryCreate(ssl, bounded) is { } records)
-                {
-                    stream = records;
-                }
-                else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
-                {
-                    _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
-                }
-
-                Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
-
-                info.IsTls = true;
-                info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
-                info.TlsProtocol = ssl.SslProtocol;
-                info.CipherSuite = ssl.NegotiatedCipherSuite;
-                info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
-                info.TlsResumed = flight.Resumed;
-                Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
-                if (ssl.RemoteCertificate is { } client)
-                {
-                    info.SetClientCertificate(
-                        client as System.Security.Cryptography.X509Certificates.X509Certificate2
-                            ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client),
-                        certificates.Options);
                 }
             }
 
@@ -211,10 +126,114 @@ public sealed class HttpConnection : TrackedConnection
         }
     }
 
+    /// <summary>
+    /// The TLS handshake (after a TLS-ALPN-01 answer, while one waits): the stream the connection goes on with, or the
+    /// one to close when it does not (the handshake failed, or it answered a challenge). A method of its own so that
+    /// what only the handshake needs (SslStream, the stream under it, the flight observer) is not held in the
+    /// connection's state machine for the connection's life: an idle connection keeps the record layer only.
+    /// </summary>
+    private async Task<(Stream Stream, bool Established)> HandshakeAsync(Stream network, ListenerRuntime.State state, Tls.CertificateStore certificates, ConnectionInfo info)
+    {
+        _handshaking = true;
+        SetDeadline(state.Limits.HandshakeTimeout);
+        Stream transport = network;
+        if (state.AcmeChallenges is { TlsAlpnPending: true } challenges)
+        {
+            // Only while a TLS-ALPN-01 challenge waits: read the ClientHello first, since SslStream's
+            // callback sees no ALPN list (the bytes are replayed to the handshake that follows).
+            (transport, bool answered) = await AnswerTlsAlpnChallengeAsync(network, challenges, info).ConfigureAwait(false);
+            if (answered)
+            {
+                return (transport, false);
+            }
+        }
+
+        // Whether the handshake resumed a session is read from the server's first flight: watched by the
+        // socket stream itself when SslStream sits right on it, so no stream in between stays in every read
+        // and write of the connection after the handshake.
+        var socketStream = transport as SocketStream;
+        Tls.ServerFlightObserver flight;
+        Stream inner = transport;
+        if (socketStream is not null)
+        {
+            flight = new Tls.ServerFlightObserver();
+            socketStream.SendObserver = flight.Observe;
+        }
+        else
+        {
+            var observer = new Tls.HandshakeObserverStream(transport);
+            flight = observer.Observer;
+            inner = observer;
+        }
+
+        // With the record layer taken over after the handshake (Tls.TlsRecordStream), SslStream reads the
+        // handshake through a stream that stops at record boundaries, so it is left holding nothing after it.
+        Tls.RecordBoundedStream? bounded = null;
+        if (Tls.TlsRecordStream.Usable)
+        {
+            inner = bounded = new Tls.RecordBoundedStream(inner);
+        }
+
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(certificates.SelectAsync, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            string reason = HandshakeFailureReason(e);
+            Telemetry.TlsHandshakeCounters.Failed();
+            _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, reason);
+            return (ssl, false);
+        }
+        finally
+        {
+            _handshaking = false;
+            ClearDeadline();
+            if (socketStream is not null)
+            {
+                socketStream.SendObserver = null;
+                flight.Dispose();
+            }
+        }
+
+        Stream stream = ssl;
+        Tls.TlsRecordStream? records = bounded is not null ? Tls.TlsRecordStream.TryCreate(ssl, bounded) : null;
+        if (records is not null)
+        {
+            stream = records;
+        }
+        else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
+        {
+            _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+        }
+
+        Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
+
+        info.IsTls = true;
+        info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
+        info.TlsProtocol = ssl.SslProtocol;
+        info.CipherSuite = ssl.NegotiatedCipherSuite;
+        info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+        info.TlsResumed = flight.Resumed;
+        Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
+        if (ssl.RemoteCertificate is { } client)
+        {
+            info.SetClientCertificate(
+                client as System.Security.Cryptography.X509Certificates.X509Certificate2
+                    ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client),
+                certificates.Options);
+        }
+
+        records?.ReleaseHandshake(); // read what the connection keeps from SslStream first
+        return (stream, true);
+    }
+
     /// <summary>Whether an HTTP/1.1 connection holds a request context now (tests: not while it waits idle).</summary>
     internal bool HoldsRequestState => _http1?.HoldsRequestState ?? false;
 
-    private async Task RunHttp1Async(PipeReader input, Stream stream, ConnectionInfo info)
+    /// <summary>Not async: the connection completes its own output, so no state machine of this method is held for the connection's life.</summary>
+    private Task RunHttp1Async(PipeReader input, Stream stream, ConnectionInfo info)
     {
         PipeWriter output = new ConnectionWriter(stream, OutputSegmentSize);
         var http1 = new Http1Connection(input, output, this, _runtime, info, _logger);
@@ -224,20 +243,7 @@ public sealed class HttpConnection : TrackedConnection
             http1.RequestClose();
         }
 
-        try
-        {
-            await http1.ProcessAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            try
-            {
-                await output.CompleteAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
-            {
-            }
-        }
+        return http1.ProcessAsync();
     }
 
     /// <summary>
