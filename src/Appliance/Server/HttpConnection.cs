@@ -44,21 +44,37 @@ public sealed class HttpConnection : TrackedConnection
         _logger = logger;
     }
 
+    /// <summary>
+    /// Serves the connection to its end and closes it. Never faults: the listener does not await it, and whatever
+    /// ends the connection is logged here.
+    /// </summary>
     public async Task RunAsync()
     {
-        var info = new ConnectionInfo
+        ConnectionInfo info;
+        Stream network;
+        try
         {
-            Id = Id,
-            ListenerName = _runtime.Name,
-            RemoteEndPoint = _socket.RemoteEndPoint,
-            LocalEndPoint = _socket.LocalEndPoint,
-            Peer = _socket.AddressFamily == AddressFamily.Unix && PeerCredentials.TryGet(_socket, out PeerCredentials peer) ? peer : null,
-        };
-        Stream network = SocketEngine.Open(_socket);
+            info = new ConnectionInfo
+            {
+                Id = Id,
+                ListenerName = _runtime.Name,
+                RemoteEndPoint = _socket.RemoteEndPoint,
+                LocalEndPoint = _socket.LocalEndPoint,
+                Peer = _socket.AddressFamily == AddressFamily.Unix && PeerCredentials.TryGet(_socket, out PeerCredentials peer) ? peer : null,
+            };
+            network = SocketEngine.Open(_socket);
+        }
+        catch (Exception e)
+        {
+            // A socket reset before we asked its address, an epoll registration refused: nothing was registered yet.
+            _logger.LogInformation("connection {Id} on {Listener}: not started: {Reason}", Id, _runtime.Name, e.Message);
+            _socket.Dispose();
+            _listener.Release();
+            return;
+        }
+
         _transport = network;
         Stream stream = network;
-        // Registered only now: if anything above throws (a socket reset before we asked its address, an epoll
-        // registration refused), the listener closes the socket and nothing is left behind in the registry.
         _registry.Add(this);
         try
         {
@@ -106,6 +122,10 @@ public sealed class HttpConnection : TrackedConnection
                 await input.CompleteAsync().ConfigureAwait(false);
             }
         }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "connection {Id} on {Listener}: failed", Id, _runtime.Name);
+        }
         finally
         {
             try
@@ -120,7 +140,15 @@ public sealed class HttpConnection : TrackedConnection
             {
             }
 
-            await stream.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "connection {Id} on {Listener}: close failed", Id, _runtime.Name);
+            }
+
             _registry.Remove(this);
             _listener.Release();
         }

@@ -10,7 +10,9 @@ public sealed record SocketListenerOptions(string Name, EndPoint EndPoint, int B
 /// <summary>
 /// One bound TCP socket and its accept loop. Accepted sockets get TCP_NODELAY and are handed to the
 /// connection callback; past MaxConnections a new socket is closed at once (and counted), like
-/// nginx's worker_connections.
+/// nginx's worker_connections. The callback owns the socket it is given: it closes it and calls
+/// <see cref="Release"/> when the connection ends, however it ends, and its task is not awaited (an awaiting
+/// frame per connection would be held for the connection's life).
 /// </summary>
 public sealed class SocketListener : IAsyncDisposable
 {
@@ -146,21 +148,17 @@ public sealed class SocketListener : IAsyncDisposable
             {
                 accepted.NoDelay = true;
             }
-            _ = RunConnectionAsync(accepted);
-        }
-    }
-
-    private async Task RunConnectionAsync(Socket accepted)
-    {
-        try
-        {
-            await _onAccepted(accepted, this).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            _logger.LogError(e, "listener {Listener}: connection failed", Options.Name);
-            accepted.Dispose();
-            Release();
+            try
+            {
+                _ = _onAccepted(accepted, this);
+            }
+            catch (Exception e)
+            {
+                // Only a callback that throws before its connection starts (an async one reports its own end).
+                _logger.LogError(e, "listener {Listener}: connection failed", Options.Name);
+                accepted.Dispose();
+                Release();
+            }
         }
     }
 
