@@ -285,15 +285,21 @@ public sealed class Http1Connection : ResponseSink
         }
         finally
         {
-            await AbandonReadAheadAsync().ConfigureAwait(false);
-            _context?.Reset();
-            ReleaseContext(); // the handler is done with it: every path here awaited it
             try
             {
-                await _output.CompleteAsync().ConfigureAwait(false); // what is left unflushed goes, and the buffers back
+                await AbandonReadAheadAsync().ConfigureAwait(false);
+                _context?.Reset();
+                ReleaseContext(); // the handler is done with it: every path here awaited it
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            finally
             {
+                try
+                {
+                    await _output.CompleteAsync().ConfigureAwait(false); // what is left unflushed goes, and the buffers back
+                }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                {
+                }
             }
         }
     }

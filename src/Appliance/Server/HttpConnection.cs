@@ -122,6 +122,10 @@ public sealed class HttpConnection : TrackedConnection
                 await input.CompleteAsync().ConfigureAwait(false);
             }
         }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException or SocketException)
+        {
+            // The peer went away or sent garbage right after the handshake: nothing to answer.
+        }
         catch (Exception e)
         {
             _logger.LogError(e, "connection {Id} on {Listener}: failed", Id, _runtime.Name);
@@ -226,35 +230,43 @@ public sealed class HttpConnection : TrackedConnection
         }
 
         Stream stream = ssl;
-        Tls.TlsRecordStream? records = bounded is not null ? Tls.TlsRecordStream.TryCreate(ssl, bounded) : null;
-        if (records is not null)
+        try
         {
-            stream = records;
+            Tls.TlsRecordStream? records = bounded is not null ? Tls.TlsRecordStream.TryCreate(ssl, bounded) : null;
+            if (records is not null)
+            {
+                stream = records;
+            }
+            else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
+            {
+                _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+            }
+
+            Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
+
+            info.IsTls = true;
+            info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
+            info.TlsProtocol = ssl.SslProtocol;
+            info.CipherSuite = ssl.NegotiatedCipherSuite;
+            info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+            info.TlsResumed = flight.Resumed;
+            Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
+            if (ssl.RemoteCertificate is { } client)
+            {
+                info.SetClientCertificate(
+                    client as System.Security.Cryptography.X509Certificates.X509Certificate2
+                        ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client),
+                    certificates.Options);
+            }
+
+            records?.ReleaseHandshake(); // read what the connection keeps from SslStream first
+            return (stream, true);
         }
-        else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
+        catch
         {
-            _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+            await stream.DisposeAsync().ConfigureAwait(false); // the record layer or SslStream: the SSL object and the socket
+            throw;
         }
-
-        Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
-
-        info.IsTls = true;
-        info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
-        info.TlsProtocol = ssl.SslProtocol;
-        info.CipherSuite = ssl.NegotiatedCipherSuite;
-        info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
-        info.TlsResumed = flight.Resumed;
-        Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
-        if (ssl.RemoteCertificate is { } client)
-        {
-            info.SetClientCertificate(
-                client as System.Security.Cryptography.X509Certificates.X509Certificate2
-                    ?? new System.Security.Cryptography.X509Certificates.X509Certificate2(client),
-                certificates.Options);
-        }
-
-        records?.ReleaseHandshake(); // read what the connection keeps from SslStream first
-        return (stream, true);
     }
 
     /// <summary>Whether an HTTP/1.1 connection holds a request context now (tests: not while it waits idle).</summary>
