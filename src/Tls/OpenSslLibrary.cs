@@ -37,6 +37,16 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, byte*, int, int> BioWrite;
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
     public static readonly delegate* unmanaged<nint> BufMemNew; // may be null: the record layer works without it
+
+    // A write BIO of our own in place of the memory one (TlsRecordStream's sink); all null where any is missing.
+    public static readonly delegate* unmanaged<int> BioGetNewIndex;
+    public static readonly delegate* unmanaged<int, byte*, nint> BioMethNew;
+    public static readonly delegate* unmanaged<nint, nint, int> BioMethSetWrite;
+    public static readonly delegate* unmanaged<nint, nint, int> BioMethSetCtrl;
+    public static readonly delegate* unmanaged<nint, nint, int> BioMethSetCreate;
+    public static readonly delegate* unmanaged<nint, nint> BioNew;
+    public static readonly delegate* unmanaged<nint, int, void> BioSetInit;
+    public static readonly delegate* unmanaged<nint, nint, void> SslSet0Wbio;
     public static readonly delegate* unmanaged<nuint> ErrPeekError;
     public static readonly delegate* unmanaged<void> ErrClearError;
     public static readonly delegate* unmanaged<nuint, byte*, nuint, void> ErrErrorStringN;
@@ -130,6 +140,25 @@ internal static unsafe class OpenSslLibrary
             if (NativeLibrary.TryGetExport(libcrypto, "BUF_MEM_new", out nint bufMemNew))
             {
                 BufMemNew = (delegate* unmanaged<nint>)bufMemNew;
+            }
+
+            if (NativeLibrary.TryGetExport(libcrypto, "BIO_get_new_index", out nint newIndex)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_new", out nint methNew)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_set_write", out nint methWrite)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_set_ctrl", out nint methCtrl)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_set_create", out nint methCreate)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_new", out nint bioNew)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_set_init", out nint setInit)
+                && NativeLibrary.TryGetExport(libssl, "SSL_set0_wbio", out nint set0Wbio))
+            {
+                BioGetNewIndex = (delegate* unmanaged<int>)newIndex;
+                BioMethNew = (delegate* unmanaged<int, byte*, nint>)methNew;
+                BioMethSetWrite = (delegate* unmanaged<nint, nint, int>)methWrite;
+                BioMethSetCtrl = (delegate* unmanaged<nint, nint, int>)methCtrl;
+                BioMethSetCreate = (delegate* unmanaged<nint, nint, int>)methCreate;
+                BioNew = (delegate* unmanaged<nint, nint>)bioNew;
+                BioSetInit = (delegate* unmanaged<nint, int, void>)setInit;
+                SslSet0Wbio = (delegate* unmanaged<nint, nint, void>)set0Wbio;
             }
         }
 

@@ -217,7 +217,8 @@ public sealed class TlsRecordStreamTests
         Assert.Equal("pong", System.Text.Encoding.ASCII.GetString(await ReadExactlyAsync(pair.Client, 4, 64)));
         (long read, long write) = pair.Server.BioCapacity();
         Assert.InRange(read, 1, 256);  // one small record, not the handshake's
-        Assert.InRange(write, 1, 256);
+        Assert.True(pair.Server.UsesSink, "this libcrypto has the BIO_meth functions: records go through the sink");
+        Assert.Equal(0, write);        // the sink keeps nothing once the records went out
     }
 
     [Theory]
