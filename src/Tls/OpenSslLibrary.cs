@@ -38,7 +38,7 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, int, nint, nint, nint> BioCtrl;
     public static readonly delegate* unmanaged<nint> BufMemNew; // may be null: the record layer works without it
 
-    // A write BIO of our own in place of the memory one (TlsRecordStream's sink); all null where any is missing.
+    // One BIO of our own in place of the two memory ones (TlsRecordStream's sink); all null where any is missing.
     public static readonly delegate* unmanaged<int> BioGetNewIndex;
     public static readonly delegate* unmanaged<int, byte*, nint> BioMethNew;
     public static readonly delegate* unmanaged<nint, nint, int> BioMethSetWrite;
@@ -46,7 +46,11 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, nint, int> BioMethSetCreate;
     public static readonly delegate* unmanaged<nint, nint> BioNew;
     public static readonly delegate* unmanaged<nint, int, void> BioSetInit;
-    public static readonly delegate* unmanaged<nint, nint, void> SslSet0Wbio;
+    public static readonly delegate* unmanaged<nint, nint, int> BioMethSetRead;
+    public static readonly nint NullBioCtrl; // the null BIO's ctrl: flush succeeds, nothing pending, all else 0
+    public static readonly delegate* unmanaged<nint, int, void> BioSetFlags;
+    public static readonly delegate* unmanaged<nint, int, void> BioClearFlags;
+    public static readonly delegate* unmanaged<nint, nint, nint, void> SslSetBio;
     public static readonly delegate* unmanaged<nuint> ErrPeekError;
     public static readonly delegate* unmanaged<void> ErrClearError;
     public static readonly delegate* unmanaged<nuint, byte*, nuint, void> ErrErrorStringN;
@@ -149,7 +153,13 @@ internal static unsafe class OpenSslLibrary
                 && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_set_create", out nint methCreate)
                 && NativeLibrary.TryGetExport(libcrypto, "BIO_new", out nint bioNew)
                 && NativeLibrary.TryGetExport(libcrypto, "BIO_set_init", out nint setInit)
-                && NativeLibrary.TryGetExport(libssl, "SSL_set0_wbio", out nint set0Wbio))
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_set_read", out nint methRead)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_set_flags", out nint setFlags)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_clear_flags", out nint clearFlags)
+                && NativeLibrary.TryGetExport(libssl, "SSL_set_bio", out nint setBio)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_s_null", out nint nullBio)
+                && NativeLibrary.TryGetExport(libcrypto, "BIO_meth_get_ctrl", out nint getCtrl)
+                && ((delegate* unmanaged<nint, nint>)getCtrl)(((delegate* unmanaged<nint>)nullBio)()) is var nullCtrl and not 0)
             {
                 BioGetNewIndex = (delegate* unmanaged<int>)newIndex;
                 BioMethNew = (delegate* unmanaged<int, byte*, nint>)methNew;
@@ -158,7 +168,11 @@ internal static unsafe class OpenSslLibrary
                 BioMethSetCreate = (delegate* unmanaged<nint, nint, int>)methCreate;
                 BioNew = (delegate* unmanaged<nint, nint>)bioNew;
                 BioSetInit = (delegate* unmanaged<nint, int, void>)setInit;
-                SslSet0Wbio = (delegate* unmanaged<nint, nint, void>)set0Wbio;
+                BioMethSetRead = (delegate* unmanaged<nint, nint, int>)methRead;
+                BioSetFlags = (delegate* unmanaged<nint, int, void>)setFlags;
+                BioClearFlags = (delegate* unmanaged<nint, int, void>)clearFlags;
+                SslSetBio = (delegate* unmanaged<nint, nint, nint, void>)setBio;
+                NullBioCtrl = nullCtrl;
             }
         }
 

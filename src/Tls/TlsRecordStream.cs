@@ -39,7 +39,9 @@ public sealed class TlsRecordStream : Stream
     private const int BioCSetBufMem = 114; // BIO_C_SET_BUF_MEM
     private const int BioCGetBufMemPtr = 115; // BIO_C_GET_BUF_MEM_PTR
     private const int BioClose = 1;        // BIO_CLOSE: the BIO frees the buffer it is given
-    private const int BioCtrlFlush = 11;   // BIO_CTRL_FLUSH
+    private const int BioFlagsRead = 0x01;        // BIO_FLAGS_READ
+    private const int BioFlagsRetry = 0x0F;       // BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY (BIO_clear_retry_flags)
+    private const int BioFlagsShouldRetry = 0x08; // BIO_FLAGS_SHOULD_RETRY
     private const int BioTypeSourceSink = 0x0400; // BIO_TYPE_SOURCE_SINK
     private const int SslReading = 3;          // SSL_want(): SSL_READING
     private const int SslReceivedShutdown = 2; // SSL_get_shutdown(): SSL_RECEIVED_SHUTDOWN
@@ -54,10 +56,10 @@ public sealed class TlsRecordStream : Stream
 
     private static volatile string? s_unavailable = OpenSslLibrary.RecordsAvailable ? null : "the loaded libssl could not be found";
 
-    /// <summary>The method of the write BIO that hands sealed records straight to the stream sealing them; 0 where absent.</summary>
+    /// <summary>The method of the BIO that hands OpenSSL its records and takes the sealed ones from the stream itself; 0 where absent.</summary>
     private static readonly nint s_sinkMethod = CreateSinkMethod();
 
-    /// <summary>The stream whose OpenSSL call is running on this thread: where its write BIO puts what OpenSSL writes.</summary>
+    /// <summary>The stream whose OpenSSL call is running on this thread: where its BIO reads from and writes to.</summary>
     [ThreadStatic]
     private static TlsRecordStream? t_sinkOwner;
 
@@ -65,11 +67,18 @@ public sealed class TlsRecordStream : Stream
     private readonly Stream _transport;   // the socket, which this stream closes
     private readonly SafeHandle _handle;  // SslStream's SSL handle, referenced for this stream's life
     private readonly nint _ssl;
-    private readonly nint _rbio;
+    private readonly nint _rbio;          // the sink, or the memory BIO where there is none
     private readonly nint _wbio;          // the sink, or the memory BIO where there is none
     private readonly bool _sink;
     private byte[]? _out;                 // what the sink received and nobody took yet: a pooled buffer (under _lock)
     private int _outLength;
+    private byte[]? _held;                // received records OpenSSL has not read yet, kept between reads (sink; under _lock)
+    private int _heldStart;
+    private int _heldEnd;
+    private unsafe byte* _in;             // the ciphertext of the read in progress, in the caller's buffer (sink; in ReadRecords)
+    private int _inStart;
+    private int _inEnd;
+    private int _inReceived;              // how much of the caller's buffer is ciphertext, for the next ReadRecords
     private readonly Lock _lock = new();
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the two below
@@ -85,16 +94,19 @@ public sealed class TlsRecordStream : Stream
         _ssl = handle.DangerousGetHandle();
         _rbio = rbio;
         _wbio = wbio;
-        if (s_sinkMethod != 0 && OpenSslLibrary.BioCtrl(wbio, BioCtrlPending, 0, 0) == 0 && OpenSslLibrary.BioNew(s_sinkMethod) is var sink and not 0)
+        if (s_sinkMethod != 0 && OpenSslLibrary.BioCtrl(rbio, BioCtrlPending, 0, 0) == 0 && OpenSslLibrary.BioCtrl(wbio, BioCtrlPending, 0, 0) == 0
+            && OpenSslLibrary.BioNew(s_sinkMethod) is var sink and not 0)
         {
-            // The SSL object owns its BIOs and frees the memory one here; .NET's handle for that BIO holds only a
-            // reference on the SSL handle, and nothing of .NET's writes to it after the handshake.
-            OpenSslLibrary.SslSet0Wbio(_ssl, sink);
-            _wbio = sink;
+            // The SSL object owns its BIOs and frees the two memory ones here; .NET's handles for them hold only a
+            // reference on the SSL handle, and nothing of .NET's reads or writes them after the handshake. One BIO
+            // for both sides: SSL_set_bio takes the one reference twice.
+            OpenSslLibrary.SslSetBio(_ssl, sink, sink);
+            _rbio = _wbio = sink;
             _sink = true;
         }
         else
         {
+            ReleaseBioBuffer(rbio);
             ReleaseBioBuffer(wbio);
         }
 
@@ -160,7 +172,6 @@ public sealed class TlsRecordStream : Stream
 
         bool added = false;
         handle.DangerousAddRef(ref added);
-        ReleaseBioBuffer(rbio);
         var stream = new TlsRecordStream(ssl, bounded.ReleaseTransport(), handle, rbio, wbio);
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
         try
@@ -210,7 +221,8 @@ public sealed class TlsRecordStream : Stream
 
         if (method == 0
             || OpenSslLibrary.BioMethSetWrite(method, (nint)(delegate* unmanaged<nint, byte*, int, int>)&SinkWrite) != 1
-            || OpenSslLibrary.BioMethSetCtrl(method, (nint)(delegate* unmanaged<nint, int, nint, nint, nint>)&SinkCtrl) != 1
+            || OpenSslLibrary.BioMethSetRead(method, (nint)(delegate* unmanaged<nint, byte*, int, int>)&SinkRead) != 1
+            || OpenSslLibrary.BioMethSetCtrl(method, OpenSslLibrary.NullBioCtrl) != 1 // native: OpenSSL asks a dozen times a request
             || OpenSslLibrary.BioMethSetCreate(method, (nint)(delegate* unmanaged<nint, int>)&SinkCreate) != 1)
         {
             OpenSslLibrary.ErrClearError();
@@ -234,7 +246,76 @@ public sealed class TlsRecordStream : Stream
     }
 
     [UnmanagedCallersOnly]
-    private static nint SinkCtrl(nint bio, int command, nint number, nint pointer) => command == BioCtrlFlush ? 1 : 0;
+    private static unsafe int SinkRead(nint bio, byte* data, int length)
+    {
+        OpenSslLibrary.BioClearFlags(bio, BioFlagsRetry);
+        int n = length > 0 && t_sinkOwner is { } owner ? owner.TakeInput(data, length) : 0;
+        if (n > 0)
+        {
+            return n;
+        }
+
+        OpenSslLibrary.BioSetFlags(bio, BioFlagsRead | BioFlagsShouldRetry); // no more yet: SSL_read wants to read
+        return -1;
+    }
+
+    /// <summary>
+    /// Gives OpenSSL up to <paramref name="length"/> bytes of received ciphertext (under the lock, in ReadRecords): what
+    /// was kept aside first, then the caller's buffer, which SSL_read decrypts over (see Decrypt for when that is safe).
+    /// </summary>
+    private unsafe int TakeInput(byte* data, int length)
+    {
+        int n = 0;
+        if (_heldEnd > _heldStart)
+        {
+            n = Math.Min(length, _heldEnd - _heldStart);
+            _held.AsSpan(_heldStart, n).CopyTo(new Span<byte>(data, n));
+            _heldStart += n;
+            if (_heldStart == _heldEnd)
+            {
+                ArrayPool<byte>.Shared.Return(_held!);
+                _held = null;
+                _heldStart = _heldEnd = 0;
+            }
+        }
+
+        if (n < length && _in != null && _inEnd > _inStart)
+        {
+            int m = Math.Min(length - n, _inEnd - _inStart);
+            new ReadOnlySpan<byte>(_in + _inStart, m).CopyTo(new Span<byte>(data + n, m));
+            _inStart += m;
+            n += m;
+        }
+
+        return n;
+    }
+
+    /// <summary>Keeps received ciphertext OpenSSL has not read yet for the next read (under the lock).</summary>
+    private void Hold(ReadOnlySpan<byte> ciphertext)
+    {
+        if (ciphertext.IsEmpty)
+        {
+            return;
+        }
+
+        int kept = _heldEnd - _heldStart;
+        if (_held is null || _held.Length - _heldEnd < ciphertext.Length)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(kept + ciphertext.Length);
+            if (_held is not null)
+            {
+                _held.AsSpan(_heldStart, kept).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_held);
+            }
+
+            _held = larger;
+            _heldStart = 0;
+            _heldEnd = kept;
+        }
+
+        ciphertext.CopyTo(_held.AsSpan(_heldEnd));
+        _heldEnd += ciphertext.Length;
+    }
 
     [UnmanagedCallersOnly]
     private static unsafe int SinkCreate(nint bio)
@@ -510,14 +591,31 @@ public sealed class TlsRecordStream : Stream
     /// ciphertext first, or 0 at the peer's close_notify. Whole records already received fill the buffer as far as
     /// they go.
     /// </summary>
-    private int Decrypt(Span<byte> buffer, int received, out bool needInput)
+    private unsafe int Decrypt(Span<byte> buffer, int received, out bool needInput)
     {
         lock (_lock)
         {
             ThrowIfClosed();
             if (received > 0)
             {
-                Feed(buffer[..received]);
+                if (!_sink)
+                {
+                    Feed(buffer[..received]);
+                }
+                else if (_heldEnd > _heldStart || OpenSslLibrary.SslHasPending(_ssl) != 0)
+                {
+                    // Part of a record came with an earlier read: its plaintext can be longer than what of this buffer
+                    // OpenSSL has read by then, and would overwrite the rest, so these bytes are kept aside.
+                    Hold(buffer[..received]);
+                    _inputQueued = true;
+                }
+                else
+                {
+                    // Read in place by ReadRecords: every record starts in this buffer, so each record's plaintext,
+                    // shorter than its ciphertext, lands only on bytes OpenSSL has read already.
+                    _inReceived = received;
+                    _inputQueued = true;
+                }
             }
 
             if (!_inputQueued && !_plaintextPending)
@@ -556,64 +654,94 @@ public sealed class TlsRecordStream : Stream
     /// </summary>
     private unsafe int ReadRecords(Span<byte> destination, out bool needInput)
     {
-        needInput = false;
-        int total = 0;
         fixed (byte* p = destination)
         {
-            while (true)
+            if (_sink)
             {
-                int n = OpenSslLibrary.SslRead(_ssl, p + total, destination.Length - total);
-                if (n > 0)
+                _in = p;
+                _inStart = 0;
+                _inEnd = _inReceived;
+                _inReceived = 0;
+            }
+
+            try
+            {
+                return ReadRecords(p, destination.Length, out needInput);
+            }
+            finally
+            {
+                if (_sink)
                 {
-                    total += n;
-                    // What OpenSSL still holds: the rest of a record longer than the buffer, or records (a close_notify
-                    // among them) it has taken from the BIO but not processed yet, which SSL_has_pending also counts.
-                    _plaintextPending = OpenSslLibrary.SslHasPending(_ssl) != 0;
-                    _inputQueued = PendingInput() > 0;
-                    if (total == destination.Length || !(_plaintextPending || _inputQueued))
-                    {
-                        return total;
-                    }
-
-                    continue; // more records came with the same read
+                    // The caller's buffer goes back to it: what OpenSSL did not read of it yet is kept.
+                    Hold(new ReadOnlySpan<byte>(p + _inStart, _inEnd - _inStart));
+                    _in = null;
+                    _inStart = _inEnd = 0;
                 }
-
-                if (total > 0)
-                {
-                    return total; // these bytes now; a close or an error shows again at the next read
-                }
-
-                _inputQueued = _plaintextPending = false;
-                if (OpenSslLibrary.SslWant(_ssl) == SslReading)
-                {
-                    needInput = true;
-                    return 0;
-                }
-
-                // OpenSSL marks the peer's side shut at a fatal alert too, with the alert on the error queue.
-                if ((OpenSslLibrary.SslGetShutdown(_ssl) & SslReceivedShutdown) != 0 && OpenSslLibrary.ErrPeekError() == 0)
-                {
-                    return 0; // close_notify
-                }
-
-                throw Failure("read");
             }
         }
     }
 
-    private unsafe int PendingInput() => (int)OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0);
+    private unsafe int ReadRecords(byte* p, int length, out bool needInput)
+    {
+        needInput = false;
+        int total = 0;
+        while (true)
+        {
+            int n = OpenSslLibrary.SslRead(_ssl, p + total, length - total);
+            if (n > 0)
+            {
+                total += n;
+                // What OpenSSL still holds: the rest of a record longer than the buffer, or records (a close_notify
+                // among them) it has taken from the BIO but not processed yet, which SSL_has_pending also counts.
+                _plaintextPending = OpenSslLibrary.SslHasPending(_ssl) != 0;
+                _inputQueued = PendingInput() > 0;
+                if (total == length || !(_plaintextPending || _inputQueued))
+                {
+                    return total;
+                }
+
+                continue; // more records came with the same read
+            }
+
+            if (total > 0)
+            {
+                return total; // these bytes now; a close or an error shows again at the next read
+            }
+
+            _inputQueued = _plaintextPending = false;
+            if (OpenSslLibrary.SslWant(_ssl) == SslReading)
+            {
+                needInput = true;
+                return 0;
+            }
+
+            // OpenSSL marks the peer's side shut at a fatal alert too, with the alert on the error queue.
+            if ((OpenSslLibrary.SslGetShutdown(_ssl) & SslReceivedShutdown) != 0 && OpenSslLibrary.ErrPeekError() == 0)
+            {
+                return 0; // close_notify
+            }
+
+            throw Failure("read");
+        }
+    }
+
+    private unsafe int PendingInput() =>
+        _sink ? _heldEnd - _heldStart + (_in != null ? _inEnd - _inStart : 0) : (int)OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0);
 
     private unsafe int PendingOutput() => _sink ? _outLength : (int)OpenSslLibrary.BioCtrl(_wbio, BioCtrlPending, 0, 0);
 
     /// <summary>Whether sealed records go straight to this stream (tests); otherwise through a memory BIO.</summary>
     internal bool UsesSink => _sink;
 
-    /// <summary>The bytes the read and write BIOs have allocated (tests): BUF_MEM's max, through BIO_C_GET_BUF_MEM_PTR.</summary>
+    /// <summary>
+    /// The bytes the read and write sides hold allocated (tests): the sink's kept buffers, or the memory BIOs' BUF_MEM
+    /// max, through BIO_C_GET_BUF_MEM_PTR.
+    /// </summary>
     internal unsafe (long Read, long Write) BioCapacity()
     {
         lock (_lock)
         {
-            return (Capacity(_rbio), _sink ? _out?.Length ?? 0 : Capacity(_wbio));
+            return _sink ? (_held?.Length ?? 0, _out?.Length ?? 0) : (Capacity(_rbio), Capacity(_wbio));
         }
 
         static long Capacity(nint bio)
@@ -627,6 +755,13 @@ public sealed class TlsRecordStream : Stream
     /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it). Under the lock.</summary>
     private unsafe void Feed(ReadOnlySpan<byte> ciphertext)
     {
+        if (_sink)
+        {
+            Hold(ciphertext);
+            _inputQueued = true;
+            return;
+        }
+
         fixed (byte* p = ciphertext)
         {
             if (OpenSslLibrary.BioWrite(_rbio, p, ciphertext.Length) != ciphertext.Length)
@@ -645,7 +780,7 @@ public sealed class TlsRecordStream : Stream
         {
             ThrowIfClosed();
             // Part of a record, still in the BIO or already in OpenSSL's record buffer.
-            if (OpenSslLibrary.BioCtrl(_rbio, BioCtrlPending, 0, 0) > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0)
+            if (PendingInput() > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0)
             {
                 throw new IOException("The peer closed the connection in the middle of a TLS record.");
             }
@@ -779,6 +914,13 @@ public sealed class TlsRecordStream : Stream
                     _out = null;
                     _outLength = 0;
                     ArrayPool<byte>.Shared.Return(pending);
+                }
+
+                if (_held is { } held)
+                {
+                    _held = null;
+                    _heldStart = _heldEnd = 0;
+                    ArrayPool<byte>.Shared.Return(held);
                 }
             }
 
