@@ -23,7 +23,7 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpDecryptInitEx;
     public static readonly delegate* unmanaged<nint, byte*, int, nint, nint, int> HmacInitEx;
 
-    // The record layer after the handshake (TlsRecordStream): SSL_read, SSL_write and the memory BIOs SslStream made.
+    // The record layer after the handshake (TlsRecordStream): SSL_read, SSL_write, and the memory BIOs SslStream made.
     public static readonly delegate* unmanaged<nint, byte*, int, int> SslRead;
     public static readonly delegate* unmanaged<nint, byte*, int, int> SslWrite;
     public static readonly delegate* unmanaged<nint, int> SslHasPending;

@@ -8,9 +8,9 @@ using System.Text;
 namespace Appliance.Tls;
 
 /// <summary>
-/// The TLS record layer of a server connection once SslStream's handshake is done: SSL_read and SSL_write on the
-/// handshake's own OpenSSL object and its two memory BIOs, with the socket stream underneath, in place of SslStream's
-/// read and write paths. The handshake (SNI, ALPN, certificates, client certificates, resumption) stays SslStream's;
+/// The TLS record layer of a connection once SslStream's handshake is done: SSL_read and SSL_write on the
+/// handshake's own OpenSSL object, through a BIO of our own (the sink) in place of its two memory BIOs, with the
+/// socket stream underneath, in place of SslStream's read and write paths. The handshake (SNI, ALPN, certificates, client certificates, resumption) stays SslStream's;
 /// only the records after it move here.
 /// </summary>
 /// <remarks>
@@ -20,13 +20,15 @@ namespace Appliance.Tls;
 /// the four calls a request makes (`ERR_clear_error`, some 800 instructions each). nginx and HAProxy call OpenSSL
 /// directly; this does the same on the object SslStream made. It is also where kernel TLS fits (DESIGN.md): the
 /// same point after the handshake, with the keys handed to the kernel instead.</para>
-/// <para>How: received ciphertext goes into the read BIO and SSL_read decrypts into the caller's buffer (the
-/// ciphertext is read into that same buffer first, as SslStream does); SSL_write seals into the write BIO, which is
-/// drained into a pooled buffer and sent. One lock keeps SSL_read and SSL_write apart (OpenSSL's SSL object is not
+/// <para>How: ciphertext is read into the caller's buffer (as SslStream does) and SSL_read decrypts over it, taking
+/// the records through the sink's read callback from that buffer (or from a copy kept aside, where a record spans two
+/// reads); SSL_write seals through the sink's write callback into a pooled buffer, which is sent. The callbacks find
+/// their stream through a thread-static set around each OpenSSL call. Where libcrypto lacks the BIO_meth functions,
+/// .NET's memory BIOs stay: received bytes are written into one, and sealed records read out of the other. One lock keeps SSL_read and SSL_write apart (OpenSSL's SSL object is not
 /// safe for both at once; HTTP/2 reads and writes from two threads); the socket I/O happens outside it. Whether a
 /// call needs input, met a close or failed is read from the SSL object's state, so the thread's error queue is not
 /// cleared before each call as .NET's shim does; it is read and cleared when a call fails. Records OpenSSL answers
-/// on its own while reading (a TLS 1.3 KeyUpdate's answer) stay in the write BIO and leave ahead of the next write,
+/// on its own while reading (a TLS 1.3 KeyUpdate's answer) wait in the output buffer and leave ahead of the next write,
 /// as RFC 8446 §4.6.3 allows. Like SslStream, closing sends no close_notify, and it takes one write at a time (the
 /// connection's writers never overlap): records are sealed in the order they are sent.</para>
 /// <para>It reaches SslStream's SSL handle through one field read and <see cref="UnsafeAccessorAttribute"/> (both
@@ -48,7 +50,7 @@ public sealed class TlsRecordStream : Stream
     private const ulong SslOpAllowClientRenegotiation = 1UL << 8;
     private const ulong SslOpNoRenegotiation = 1UL << 30;
     private const int MaxRecordPlaintext = 16384;
-    private const int RecordOverhead = 64;      // header 5, explicit nonce 8 (TLS 1.2), tag 16, type 1, and spare
+    private const int RecordOverhead = 96;      // header 5, and at most 85 of IV, MAC and padding (TLS 1.2 CBC with SHA-384)
     private const int QueuedRoom = 256;
     private const int Tls13Version = 0x0304;
     private const string SafeSslHandle = "Microsoft.Win32.SafeHandles.SafeSslHandle, System.Net.Security";
@@ -79,6 +81,9 @@ public sealed class TlsRecordStream : Stream
     private int _inStart;
     private int _inEnd;
     private int _inReceived;              // how much of the caller's buffer is ciphertext, for the next ReadRecords
+    private int _headerSeen;              // the framing of what the sink handed OpenSSL: header bytes of the record in
+    private int _recordLength;            // progress (0..4), its length once known, and its body bytes still to come
+    private int _bodyLeft;
     private readonly Lock _lock = new();
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the two below
@@ -201,10 +206,11 @@ public sealed class TlsRecordStream : Stream
     }
 
     /// <summary>
-    /// The write BIO's method: a sink whose write callback appends what OpenSSL writes (sealed records, alerts) to the
-    /// pooled buffer of the stream whose call is running on the thread. In place of a memory BIO, which zeroed every
-    /// byte as its buffer grew, copied the records in, and was read out into our buffer again: three passes over a
-    /// 16 KiB response (about 50,000 instructions under callgrind) where this makes one.
+    /// The sink's method: its write callback appends what OpenSSL writes (sealed records, alerts) to the pooled buffer
+    /// of the stream whose call is running on the thread, and its read callback hands OpenSSL that stream's received
+    /// bytes. In place of memory BIOs, which zeroed every byte as their buffer grew, copied it in, and were read out
+    /// again: three passes over a 16 KiB response (about 35,000 instructions under callgrind) where this makes one,
+    /// and no buffer held by an idle connection.
     /// </summary>
     private static unsafe nint CreateSinkMethod()
     {
@@ -213,10 +219,16 @@ public sealed class TlsRecordStream : Stream
             return 0;
         }
 
+        int index = OpenSslLibrary.BioGetNewIndex();
+        if (index < 0)
+        {
+            return 0;
+        }
+
         nint method;
         fixed (byte* name = "appliance record sink"u8)
         {
-            method = OpenSslLibrary.BioMethNew(OpenSslLibrary.BioGetNewIndex() | BioTypeSourceSink, name); // the name is copied
+            method = OpenSslLibrary.BioMethNew(index | BioTypeSourceSink, name); // the name is copied
         }
 
         if (method == 0
@@ -235,21 +247,29 @@ public sealed class TlsRecordStream : Stream
     [UnmanagedCallersOnly]
     private static unsafe int SinkWrite(nint bio, byte* data, int length)
     {
+        OpenSslLibrary.BioClearFlags(bio, BioFlagsRetry); // one BIO both ways: a read's retry flags are not this write's
         if (length <= 0)
         {
             return 0;
         }
 
-        // No owner: the SSL object being freed (its quiet shutdown) after the stream closed. Nothing is sent then.
-        t_sinkOwner?.Append(new ReadOnlySpan<byte>(data, length));
-        return length;
+        try
+        {
+            // No owner: the SSL object being freed (its quiet shutdown) after the stream closed. Nothing is sent then.
+            t_sinkOwner?.Append(new ReadOnlySpan<byte>(data, length));
+            return length;
+        }
+        catch (Exception)
+        {
+            return -1; // out of memory: the write fails (no retry flag), and the stream with it; never past this frame
+        }
     }
 
     [UnmanagedCallersOnly]
     private static unsafe int SinkRead(nint bio, byte* data, int length)
     {
         OpenSslLibrary.BioClearFlags(bio, BioFlagsRetry);
-        int n = length > 0 && t_sinkOwner is { } owner ? owner.TakeInput(data, length) : 0;
+        int n = length > 0 && t_sinkOwner is { } owner ? owner.TakeInput(data, length) : 0; // copies within bounds: cannot throw
         if (n > 0)
         {
             return n;
@@ -287,8 +307,44 @@ public sealed class TlsRecordStream : Stream
             n += m;
         }
 
+        Frame(new ReadOnlySpan<byte>(data, n));
         return n;
     }
+
+    /// <summary>
+    /// Follows the record framing (RFC 8446 §5.1: 5-byte header, its last two bytes the length) over the bytes OpenSSL
+    /// took, so that an end of input is known to fall between records or inside one, even right after a header, where
+    /// OpenSSL holds nothing yet.
+    /// </summary>
+    private void Frame(ReadOnlySpan<byte> taken)
+    {
+        while (!taken.IsEmpty)
+        {
+            if (_bodyLeft > 0)
+            {
+                int body = Math.Min(_bodyLeft, taken.Length);
+                _bodyLeft -= body;
+                taken = taken[body..];
+                continue;
+            }
+
+            if (_headerSeen >= 3)
+            {
+                _recordLength = (_recordLength << 8) | taken[0];
+            }
+
+            taken = taken[1..];
+            if (++_headerSeen == 5)
+            {
+                _bodyLeft = _recordLength;
+                _headerSeen = 0;
+                _recordLength = 0;
+            }
+        }
+    }
+
+    /// <summary>Whether the bytes OpenSSL took so far end inside a record (the sink's framing).</summary>
+    private bool InsideRecord => _sink && (_headerSeen > 0 || _bodyLeft > 0);
 
     /// <summary>Keeps received ciphertext OpenSSL has not read yet for the next read (under the lock).</summary>
     private void Hold(ReadOnlySpan<byte> ciphertext)
@@ -611,8 +667,9 @@ public sealed class TlsRecordStream : Stream
                 }
                 else
                 {
-                    // Read in place by ReadRecords: every record starts in this buffer, so each record's plaintext,
-                    // shorter than its ciphertext, lands only on bytes OpenSSL has read already.
+                    // Read in place by ReadRecords: every record starts in this buffer (or only its header came
+                    // before), so each record's plaintext, shorter than its ciphertext, lands only on bytes OpenSSL has
+                    // read already: OpenSSL reads a whole record before it writes any of it (no read-ahead here).
                     _inReceived = received;
                     _inputQueued = true;
                 }
@@ -673,9 +730,10 @@ public sealed class TlsRecordStream : Stream
                 if (_sink)
                 {
                     // The caller's buffer goes back to it: what OpenSSL did not read of it yet is kept.
-                    Hold(new ReadOnlySpan<byte>(p + _inStart, _inEnd - _inStart));
+                    int start = _inStart, end = _inEnd;
                     _in = null;
                     _inStart = _inEnd = 0;
+                    Hold(new ReadOnlySpan<byte>(p + start, end - start));
                 }
             }
         }
@@ -780,7 +838,7 @@ public sealed class TlsRecordStream : Stream
         {
             ThrowIfClosed();
             // Part of a record, still in the BIO or already in OpenSSL's record buffer.
-            if (PendingInput() > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0)
+            if (PendingInput() > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0 || InsideRecord)
             {
                 throw new IOException("The peer closed the connection in the middle of a TLS record.");
             }
@@ -797,7 +855,7 @@ public sealed class TlsRecordStream : Stream
         {
             ThrowIfClosed();
             // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
-            // alert): the sink's buffer never grows during the write, and one BIO_read takes it all from a memory BIO.
+            // alert): the sink's buffer does not grow during the write, and one BIO_read takes it all from a memory BIO.
             int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
             if (_sink)
             {

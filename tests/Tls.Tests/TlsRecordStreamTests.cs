@@ -294,6 +294,14 @@ public sealed class TlsRecordStreamTests
 
         await using (Pair pair = await ConnectAsync())
         {
+            // A header alone: OpenSSL holds nothing of the record yet, but the record was cut all the same.
+            await pair.ClientSocket.SendAsync(new byte[] { 23, 3, 3, 0, 40 });
+            pair.ClientSocket.Shutdown(SocketShutdown.Send);
+            await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
+        }
+
+        await using (Pair pair = await ConnectAsync())
+        {
             pair.ClientSocket.Shutdown(SocketShutdown.Send);
             Assert.Equal(0, await pair.Server.ReadAsync(new byte[64]));
         }
