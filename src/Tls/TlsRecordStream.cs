@@ -328,6 +328,13 @@ public sealed class TlsRecordStream : Stream
                 continue;
             }
 
+            if (_headerSeen == 0 && taken.Length >= 5)
+            {
+                _bodyLeft = (taken[3] << 8) | taken[4]; // a whole header at once: how OpenSSL asks for it
+                taken = taken[5..];
+                continue;
+            }
+
             if (_headerSeen >= 3)
             {
                 _recordLength = (_recordLength << 8) | taken[0];
