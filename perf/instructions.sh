@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request of an AOT build, counted by valgrind's callgrind: a number that does not move with the
-# box's speed. Two runs of one binary agree within 0.1 %, where CPU time on this shared box swings by up to 1.7×
+# box's speed. Two runs of one binary with the same N agree within 0.1 % (runs of different N within about 1 %), where CPU time on this shared box swings by up to 1.7×
 # between minutes (and the box has no PMU counters for `perf stat -e instructions`). For A/B checks of small changes.
 # The binary runs under callgrind with instrumentation off; after a warm-up it is switched on for N requests
 # (h2load -t1 -c4 -m8 -n N; with TOOL=h1, wrk -t1 -c8 for about N keep-alive HTTP/1.1 requests; with TOOL=full or
