@@ -248,7 +248,7 @@ public sealed class HttpConnection : TrackedConnection
             info.ServerName = string.IsNullOrEmpty(ssl.TargetHostName) ? null : ssl.TargetHostName;
             info.TlsProtocol = ssl.SslProtocol;
             info.CipherSuite = ssl.NegotiatedCipherSuite;
-            info.ApplicationProtocol = ssl.NegotiatedApplicationProtocol.ToString();
+            info.ApplicationProtocol = ProtocolName(ssl.NegotiatedApplicationProtocol);
             info.TlsResumed = flight.Resumed;
             Telemetry.TlsHandshakeCounters.Completed(info.TlsResumed);
             if (ssl.RemoteCertificate is { } client)
@@ -268,6 +268,12 @@ public sealed class HttpConnection : TrackedConnection
             throw;
         }
     }
+
+    /// <summary>The negotiated ALPN protocol's name: one shared string for the usual two, not one per connection.</summary>
+    private static string ProtocolName(SslApplicationProtocol protocol) =>
+        protocol == SslApplicationProtocol.Http2 ? "h2"
+        : protocol == SslApplicationProtocol.Http11 ? "http/1.1"
+        : protocol.ToString();
 
     /// <summary>Whether an HTTP/1.1 connection holds a request context now (tests: not while it waits idle).</summary>
     internal bool HoldsRequestState => _http1?.HoldsRequestState ?? false;
