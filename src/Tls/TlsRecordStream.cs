@@ -87,7 +87,7 @@ public sealed class TlsRecordStream : Stream
     private readonly Lock _lock = new();
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the two below
-    private bool _inputQueued;            // ciphertext went into the read BIO that SSL_read may not have taken yet
+    private bool _inputQueued;            // received ciphertext SSL_read may not have taken yet (read BIO, kept aside or in place)
     private bool _plaintextPending;       // OpenSSL holds decrypted bytes or unprocessed records (SSL_has_pending)
     private int _disposed;
 
@@ -661,24 +661,20 @@ public sealed class TlsRecordStream : Stream
             ThrowIfClosed();
             if (received > 0)
             {
-                if (!_sink)
-                {
-                    Feed(buffer[..received]);
-                }
-                else if (_heldEnd > _heldStart || OpenSslLibrary.SslHasPending(_ssl) != 0)
-                {
-                    // Part of a record came with an earlier read: its plaintext can be longer than what of this buffer
-                    // OpenSSL has read by then, and would overwrite the rest, so these bytes are kept aside.
-                    Hold(buffer[..received]);
-                    _inputQueued = true;
-                }
-                else
+                if (_sink && _heldEnd == _heldStart && OpenSslLibrary.SslHasPending(_ssl) == 0)
                 {
                     // Read in place by ReadRecords: every record starts in this buffer (or only its header came
                     // before), so each record's plaintext, shorter than its ciphertext, lands only on bytes OpenSSL has
                     // read already: OpenSSL reads a whole record before it writes any of it (no read-ahead here).
                     _inReceived = received;
                     _inputQueued = true;
+                }
+                else
+                {
+                    // With the sink, part of a record came with an earlier read: its plaintext can be longer than
+                    // what of this buffer OpenSSL has read by then and would overwrite the rest, so the bytes are
+                    // kept aside.
+                    Feed(buffer[..received]);
                 }
             }
 
@@ -817,7 +813,7 @@ public sealed class TlsRecordStream : Stream
         }
     }
 
-    /// <summary>Hands received ciphertext to OpenSSL's read BIO (a memory BIO: it takes all of it). Under the lock.</summary>
+    /// <summary>Hands received ciphertext to OpenSSL: kept aside for the sink, or into the read memory BIO (which takes all of it). Under the lock.</summary>
     private unsafe void Feed(ReadOnlySpan<byte> ciphertext)
     {
         if (_sink)
