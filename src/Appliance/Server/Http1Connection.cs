@@ -59,7 +59,22 @@ public sealed class Http1Connection : ResponseSink
         _logger = logger;
         _info = info;
         _context = RequestContextPool.Rent(info, this);
-        _parser = new Http1RequestParser(listener.Current.Limits.Http1);
+        _parser = ParserFor(listener.Current.Limits.Http1);
+    }
+
+    private static Http1RequestParser? s_lastParser;
+
+    /// <summary>A parser for these limits. It keeps no state but them, so connections share the last one made.</summary>
+    private static Http1RequestParser ParserFor(Http1ParserLimits limits)
+    {
+        Http1RequestParser? parser = Volatile.Read(ref s_lastParser);
+        if (parser is null || !ReferenceEquals(parser.Limits, limits))
+        {
+            parser = new Http1RequestParser(limits);
+            Volatile.Write(ref s_lastParser, parser);
+        }
+
+        return parser;
     }
 
     internal ServerLimits Limits { get; private set; } = null!;
@@ -81,7 +96,7 @@ public sealed class Http1Connection : ResponseSink
                 Limits = state.Limits;
                 if (!ReferenceEquals(_parser.Limits, state.Limits.Http1))
                 {
-                    _parser = new Http1RequestParser(state.Limits.Http1);
+                    _parser = ParserFor(state.Limits.Http1);
                 }
 
                 _context.Reset(); // held here: from the constructor, the last request, or the rent after an idle wait

@@ -22,7 +22,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
 {
     private readonly Stream _stream;
     private readonly int _segmentSize;
-    private readonly Action _onWritten;
+    private Action? _onWritten; // made at the first write that does not finish at once: most connections never have one
 
     private byte[]? _current;
     private int _written;
@@ -42,7 +42,6 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
     {
         _stream = stream;
         _segmentSize = segmentSize;
-        _onWritten = OnWritten;
     }
 
     /// <summary>Whether the writer holds a segment (an idle connection holds none).</summary>
@@ -104,7 +103,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
 
         _flushing = true;
         _source.Reset();
-        _write.UnsafeOnCompleted(_onWritten);
+        _write.UnsafeOnCompleted(_onWritten ??= OnWritten);
         return new ValueTask<FlushResult>(this, _source.Version);
     }
 
@@ -237,7 +236,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
             _write = default;
             if (!WriteSegments())
             {
-                _write.UnsafeOnCompleted(_onWritten);
+                _write.UnsafeOnCompleted(_onWritten ??= OnWritten);
                 return;
             }
         }

@@ -117,7 +117,7 @@ public sealed class SocketListener : IAsyncDisposable
             Socket accepted;
             try
             {
-                accepted = await _socket.AcceptAsync().ConfigureAwait(false);
+                accepted = await _socket.AcceptAsync(CancellationToken.None).ConfigureAwait(false); // the ValueTask overload: no Task per connection
             }
             catch (ObjectDisposedException)
             {

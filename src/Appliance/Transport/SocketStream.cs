@@ -32,7 +32,7 @@ public sealed class SocketStream : Stream
     private readonly EventLoop _loop;
     private readonly Lock _lock = new();
     private readonly Operation _read;
-    private readonly Operation _write;
+    private Operation? _write; // made at the first write that has to wait (a connect in progress, a full socket buffer): most connections never have one
     private int _disposed;
 
     // Guarded by _lock (the fast paths read them without it, and re-check under it before they park).
@@ -60,7 +60,6 @@ public sealed class SocketStream : Stream
         _readReady = !readOnLoop;
         _socket = socket;
         _read = new Operation(_lock);
-        _write = new Operation(_lock);
         int fd = (int)socket.SafeHandle.DangerousGetHandle();
         if (socket.Blocking)
         {
@@ -75,6 +74,9 @@ public sealed class SocketStream : Stream
     }
 
     public Socket Socket => _socket;
+
+    /// <summary>The write operation, made on first use (under the lock).</summary>
+    private Operation WriteOperation => _write ??= new Operation(_lock);
 
     /// <summary>The loop that carries the socket.</summary>
     internal EventLoop Loop => _loop;
@@ -217,17 +219,18 @@ public sealed class SocketStream : Stream
 
                 _writeReady = false;
                 _writeBuffer = buffer;
-                _write.Start(cancellationToken);
-                id = _write.Id;
-                version = _write.Version;
+                Operation write = WriteOperation;
+                write.Start(cancellationToken);
+                id = write.Id;
+                version = write.Version;
             }
 
             if (cancellationToken.CanBeCanceled)
             {
-                RegisterCancellation(_write, id, cancellationToken, s_cancelWrite);
+                RegisterCancellation(_write!, id, cancellationToken, s_cancelWrite);
             }
 
-            return new ValueTask(_write, version);
+            return new ValueTask(_write!, version);
         }
 
         return default;
@@ -275,14 +278,15 @@ public sealed class SocketStream : Stream
             else
             {
                 _writeBuffer = default;
-                _write.Start(cancellationToken);
-                wait = new ValueTask(_write, _write.Version);
+                Operation write = WriteOperation;
+                write.Start(cancellationToken);
+                wait = new ValueTask(write, write.Version);
             }
         }
 
         if (!wait.IsCompleted && cancellationToken.CanBeCanceled)
         {
-            RegisterCancellation(_write, _write.Id, cancellationToken, s_cancelWrite);
+            RegisterCancellation(_write!, _write!.Id, cancellationToken, s_cancelWrite);
         }
 
         await wait.ConfigureAwait(false);
@@ -326,7 +330,7 @@ public sealed class SocketStream : Stream
             {
                 _writeReady = true;
                 Volatile.Write(ref _writeSeq, _writeSeq + 1);
-                runWrite = _write.Take();
+                runWrite = _write?.Take() ?? false;
             }
         }
 
@@ -394,7 +398,7 @@ public sealed class SocketStream : Stream
             if (buffer.IsEmpty)
             {
                 _writeBuffer = default;
-                _write.Complete(0);
+                _write!.Complete(0);
                 return;
             }
 
@@ -408,12 +412,12 @@ public sealed class SocketStream : Stream
             if (error != SocketError.WouldBlock)
             {
                 _writeBuffer = default;
-                _write.Fail(Error("write to", error));
+                _write!.Fail(Error("write to", error));
                 return;
             }
 
             _writeBuffer = buffer;
-            if (Park(_write, ref _writeSeq, ref _writeReady, seq))
+            if (Park(_write!, ref _writeSeq, ref _writeReady, seq))
             {
                 return;
             }
@@ -484,11 +488,11 @@ public sealed class SocketStream : Stream
 
     private void Cancel(bool read, CancellationToken token)
     {
-        Operation op = read ? _read : _write;
+        Operation? op = read ? _read : _write;
         lock (_lock)
         {
             // A late callback of an earlier operation finds a later one with another token (or none): not its own.
-            if (!op.Pending || op.Token != token)
+            if (op is null || !op.Pending || op.Token != token)
             {
                 return;
             }
@@ -626,8 +630,12 @@ public sealed class SocketStream : Stream
         lock (_lock)
         {
             read = _read.Pending;
-            write = _write.Pending;
-            _read.Pending = _write.Pending = false;
+            write = _write?.Pending ?? false;
+            _read.Pending = false;
+            if (write)
+            {
+                _write!.Pending = false;
+            }
         }
 
         if (read)
@@ -637,7 +645,7 @@ public sealed class SocketStream : Stream
 
         if (write)
         {
-            _write.FailLater(Error("write to", SocketError.OperationAborted));
+            _write!.FailLater(Error("write to", SocketError.OperationAborted));
         }
 
         _socket.Dispose();

@@ -36,4 +36,29 @@ public sealed class ListenerTests
         await first.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
         Assert.Equal("ok", (await first.ReadResponsesAsync(1)).Single().Body);
     }
+
+    [Fact]
+    public async Task A_connection_that_ends_gives_its_place_back_and_keeps_serving_until_then()
+    {
+        // The connection's own task ends once its protocol runs; the protocol's end is what closes it. Both halves:
+        // a kept-alive connection answers request after request, and its end (the client's FIN) frees its place.
+        await using TestServer server = await TestServer.StartAsync(Config("127.0.0.1:0", """{ "maxConnections": 1 }"""));
+        Appliance.Transport.SocketListener listener = server.Host.Listeners.Single();
+        await using (RawClient first = await RawClient.ConnectAsync(server.EndPoint("l")))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                await first.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+                Assert.Equal("ok", (await first.ReadResponsesAsync(1)).Single().Body);
+            }
+
+            Assert.Equal(1, listener.ActiveConnections);
+        }
+
+        Assert.True(SpinWait.SpinUntil(() => listener.ActiveConnections == 0, TimeSpan.FromSeconds(10)), $"active: {listener.ActiveConnections}");
+        await using RawClient second = await RawClient.ConnectAsync(server.EndPoint("l"));
+        await second.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.Equal("ok", (await second.ReadResponsesAsync(1)).Single().Body);
+        Assert.Equal(0, listener.RejectedConnections);
+    }
 }
