@@ -62,20 +62,11 @@ public sealed class Http1Connection : ResponseSink
         _parser = ParserFor(listener.Current.Limits.Http1);
     }
 
-    private static Http1RequestParser? s_lastParser;
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Http1ParserLimits, Http1RequestParser> s_parsers = new();
 
-    /// <summary>A parser for these limits. It keeps no state but them, so connections share the last one made.</summary>
-    private static Http1RequestParser ParserFor(Http1ParserLimits limits)
-    {
-        Http1RequestParser? parser = Volatile.Read(ref s_lastParser);
-        if (parser is null || !ReferenceEquals(parser.Limits, limits))
-        {
-            parser = new Http1RequestParser(limits);
-            Volatile.Write(ref s_lastParser, parser);
-        }
-
-        return parser;
-    }
+    /// <summary>The parser for these limits, one per limits object: it keeps no state but them, so connections share it.</summary>
+    private static Http1RequestParser ParserFor(Http1ParserLimits limits) =>
+        s_parsers.GetValue(limits, static l => new Http1RequestParser(l));
 
     internal ServerLimits Limits { get; private set; } = null!;
 

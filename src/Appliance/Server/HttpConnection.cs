@@ -162,15 +162,27 @@ public sealed class HttpConnection : TrackedConnection
             ? _socket.LocalEndPoint
             : _listener.LocalEndPoint;
 
-    /// <summary>The protocol's task ended: what ended it is logged unless it is the usual (a peer gone, an abort), and the connection closes.</summary>
+    /// <summary>
+    /// The protocol's task ended: what ended it is logged unless it is the usual (a peer gone, an abort), and the
+    /// connection closes, whatever the logging does (this runs as a bare continuation: nothing above it would catch).
+    /// </summary>
     private void OnServed()
     {
-        if (_served!.Exception?.InnerException is { } e && e is not (IOException or ObjectDisposedException or OperationCanceledException or SocketException))
+        try
         {
-            _logger.LogError(e, "connection {Id} on {Listener}: failed", Id, _runtime.Name);
+            if (_served!.Exception?.InnerException is { } e && e is not (IOException or ObjectDisposedException or OperationCanceledException or SocketException))
+            {
+                _logger.LogError(e, "connection {Id} on {Listener}: failed", Id, _runtime.Name);
+            }
         }
-
-        _ = CloseAsync(_input, _stream!);
+        catch
+        {
+            // A logger that failed: the connection still closes.
+        }
+        finally
+        {
+            _ = CloseAsync(_input, _stream!);
+        }
     }
 
     /// <summary>

@@ -488,9 +488,10 @@ public sealed class SocketStream : Stream
 
     private void Cancel(bool read, CancellationToken token)
     {
-        Operation? op = read ? _read : _write;
+        Operation? op;
         lock (_lock)
         {
+            op = read ? _read : _write;
             // A late callback of an earlier operation finds a later one with another token (or none): not its own.
             if (op is null || !op.Pending || op.Token != token)
             {
