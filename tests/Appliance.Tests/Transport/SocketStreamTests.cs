@@ -257,6 +257,29 @@ public sealed class SocketStreamTests
     }
 
     [Fact]
+    public async Task A_waiting_write_ends_with_OperationCanceled_when_cancelled_and_with_an_abort_when_the_stream_is_disposed()
+    {
+        // The write operation is made at the first write that has to wait: the first wait here is a cancelled one,
+        // and the next write on the same stream waits again, until the stream is disposed under it.
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        {
+            byte[] data = new byte[16 * 1024 * 1024]; // more than loopback socket buffers hold: the peer never reads
+            using var cts = new CancellationTokenSource();
+            ValueTask cancelled = ours.WriteAsync(data, cts.Token);
+            Assert.False(cancelled.IsCompleted);
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.AsTask().WaitAsync(Timeout));
+
+            ValueTask aborted = ours.WriteAsync(data);
+            Assert.False(aborted.IsCompleted);
+            ours.Dispose();
+            var error = await Assert.ThrowsAsync<IOException>(() => aborted.AsTask().WaitAsync(Timeout));
+            Assert.Equal(SocketError.OperationAborted, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+        }
+    }
+
+    [Fact]
     public async Task Disposing_the_stream_fails_a_waiting_read_and_closes_the_socket()
     {
         (SocketStream ours, Socket peer) = await PairAsync();
