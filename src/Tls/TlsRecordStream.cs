@@ -86,7 +86,8 @@ public sealed class TlsRecordStream : Stream
     private int _bodyLeft;
     private readonly Lock _lock = new();
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
-    private bool _closed;                 // guarded by _lock, as the two below
+    private bool _closed;                 // guarded by _lock, as the three below
+    private bool _closeNotifySent;
     private bool _inputQueued;            // received ciphertext SSL_read may not have taken yet (read BIO, kept aside or in place)
     private bool _plaintextPending;       // OpenSSL holds decrypted bytes or unprocessed records (SSL_has_pending)
     private int _disposed;
@@ -616,6 +617,12 @@ public sealed class TlsRecordStream : Stream
         lock (_lock)
         {
             ThrowIfClosed();
+            if (_closeNotifySent)
+            {
+                return default; // once: a second SSL_shutdown would wait for the peer's close_notify instead
+            }
+
+            _closeNotifySent = true;
             OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
             t_sinkOwner = this;
             try

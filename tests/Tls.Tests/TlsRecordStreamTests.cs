@@ -353,6 +353,7 @@ public sealed class TlsRecordStreamTests
         Task<byte[]> received = ReadExactlyAsync(serverRecords, request.Length, 8192);
         await clientRecords.WriteAsync(request).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         await clientRecords.ShutdownAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); // close_notify: the end of the request, not a cut
+        await clientRecords.ShutdownAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); // sent once: a second call is nothing more
         Assert.Equal(request, await received.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(0, await serverRecords.ReadAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
 
