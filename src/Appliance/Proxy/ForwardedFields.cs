@@ -29,7 +29,7 @@ internal static class ForwardedFields
         HeaderCollection headers = c.RequestHeaders;
         bool hasRequestId = false, hasTraceparent = false, cookiesJoined = false;
         ReadOnlySpan<byte> via = default, clientXff = default;
-        bool trusted = t.XForwarded == ForwardedMode.Append && t.IsTrusted(c.Connection.RemoteEndPoint);
+        bool trusted = t.XForwarded == ForwardedMode.Append && t.IsTrusted(c.Connection.ClientAddress);
         for (int i = 0; i < headers.Count; i++)
         {
             HeaderField f = headers[i];
@@ -252,32 +252,30 @@ internal static class ForwardedFields
     /// <summary>The client's address as text (IPv4-mapped shown as IPv4); RFC 7239 quotes IPv6 as "[addr]".</summary>
     private static int FormatClientAddress(RequestContext c, Span<byte> span, bool quoteIpv6)
     {
-        if (c.Connection.RemoteEndPoint is IPEndPoint ip)
+        ReadOnlySpan<byte> text = c.Connection.ClientAddressText; // formatted once per connection
+        if (text.IsEmpty)
         {
-            IPAddress address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
-            bool quote = quoteIpv6 && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
-            int n = 0;
-            if (quote)
-            {
-                "\"["u8.CopyTo(span);
-                n = 2;
-            }
-
-            if (address.TryFormat(span[n..], out int written))
-            {
-                n += written;
-                if (quote)
-                {
-                    "]\""u8.CopyTo(span[n..]);
-                    n += 2;
-                }
-
-                return n;
-            }
+            "unknown"u8.CopyTo(span);
+            return 7;
         }
 
-        "unknown"u8.CopyTo(span);
-        return 7;
+        bool quote = quoteIpv6 && c.Connection.ClientAddress!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        int n = 0;
+        if (quote)
+        {
+            "\"["u8.CopyTo(span);
+            n = 2;
+        }
+
+        text.CopyTo(span[n..]);
+        n += text.Length;
+        if (quote)
+        {
+            "]\""u8.CopyTo(span[n..]);
+            n += 2;
+        }
+
+        return n;
     }
 
     private static void WriteJoinedCookies<TWriter>(HeaderCollection headers, ref TWriter w)

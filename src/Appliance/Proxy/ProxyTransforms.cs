@@ -58,14 +58,14 @@ public sealed class ProxyTransforms
         return ClientCertificateHeader is { } cert && Ascii.EqualsIgnoreCase(cert, name);
     }
 
-    public bool IsTrusted(EndPoint? peer)
+    /// <summary>Whether the client (its address as <see cref="Server.ConnectionInfo.ClientAddress"/> gives it) is one of the trusted proxies.</summary>
+    public bool IsTrusted(IPAddress? address)
     {
-        if (TrustedProxies.Count == 0 || peer is not IPEndPoint ip)
+        if (TrustedProxies.Count == 0 || address is null)
         {
             return false;
         }
 
-        IPAddress address = ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address;
         foreach (IPNetwork network in TrustedProxies)
         {
             if (network.Contains(address)) return true;

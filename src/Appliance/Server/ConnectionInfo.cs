@@ -15,6 +15,28 @@ public sealed class ConnectionInfo
     public required long Id { get; init; }
     public required string ListenerName { get; init; }
     public required EndPoint? RemoteEndPoint { get; init; }
+
+    private IPAddress? _clientAddress;
+    private byte[]? _clientAddressText;
+
+    /// <summary>
+    /// The client's IP address, a dual-stack socket's IPv4 client as plain IPv4; null on a Unix socket. Made once
+    /// per connection on first use, so requests that look at it allocate nothing.
+    /// </summary>
+    public IPAddress? ClientAddress =>
+        _clientAddress ??= RemoteEndPoint is IPEndPoint ip ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address) : null; // benign race: same value
+
+    /// <summary>
+    /// <see cref="ClientAddress"/> as text (nginx keeps it on the connection too, as <c>$remote_addr</c>); empty on a
+    /// Unix socket. Made once per connection on first use.
+    /// </summary>
+    public ReadOnlySpan<byte> ClientAddressText => _clientAddressText ??= FormatClientAddress(ClientAddress); // benign race: same value
+
+    private static byte[] FormatClientAddress(IPAddress? address)
+    {
+        Span<byte> text = stackalloc byte[64]; // the longest IPv6 text with a scope is 46 characters plus the scope
+        return address is not null && address.TryFormat(text, out int written) ? text[..written].ToArray() : [];
+    }
     public required EndPoint? LocalEndPoint { get; init; }
     public bool IsTls { get; set; }
     public string? ServerName { get; set; }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.RegularExpressions;
 using Appliance.Tests.Support;
 
@@ -237,6 +238,42 @@ public sealed class ProxyTests : IAsyncLifetime
         await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("http"));
         await client.SendAsync("GET /echo HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
         Assert.Contains("xff=6.6.6.6, 127.0.0.1|", (await client.ReadResponsesAsync(1)).Single().Body);
+    }
+
+    [Fact]
+    public async Task A_dual_stack_listener_forwards_an_ipv4_client_as_ipv4_and_an_ipv6_client_quoted_in_forwarded()
+    {
+        // "[::]:port" takes IPv4 too, whose clients the socket reports as ::ffff:a.b.c.d: the forwarding fields (and the
+        // trusted-proxy check) see the plain IPv4 address, formatted once per connection and reused by its requests.
+        string config = TestServer.DefaultConfig(extraRoutes: """
+            { "id": "all", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "nginx", "transforms": { "xForwarded": "append", "forwarded": true } },
+            """).Replace("\"routes\": [", $$"""
+              "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+              "routes": [
+            """).Replace("\"shutdownTimeout\": \"5s\"", "\"shutdownTimeout\": \"5s\", \"trustedProxies\": [ \"127.0.0.0/8\" ]")
+            .Replace("{ \"name\": \"http\", \"address\": \"127.0.0.1:0\"", "{ \"name\": \"http\", \"address\": \"[::]:0\"");
+        await using TestServer server = await TestServer.StartAsync(config);
+        int port = server.Port("http");
+
+        await using (RawClient v4 = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)))
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                await v4.SendAsync("GET /echo HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
+                string body = (await v4.ReadResponsesAsync(1)).Single().Body;
+                Assert.Contains("xff=6.6.6.6, 127.0.0.1|", body); // trusted: 127.0.0.0/8 matches the mapped address
+                Assert.Contains("fwd=for=127.0.0.1;proto=http;host=\"localhost\"|", body);
+            }
+        }
+
+        await using RawClient v6 = await RawClient.ConnectAsync(new IPEndPoint(IPAddress.IPv6Loopback, port));
+        for (int i = 0; i < 2; i++)
+        {
+            await v6.SendAsync("GET /echo HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n");
+            string body = (await v6.ReadResponsesAsync(1)).Single().Body;
+            Assert.Contains("xff=::1|", body); // not trusted: the client's copy is replaced
+            Assert.Contains("fwd=for=\"[::1]\";proto=http;host=\"localhost\"|", body); // RFC 7239 §6: IPv6 quoted in brackets
+        }
     }
 
     [Fact]
