@@ -11,13 +11,23 @@ public sealed class ConnectionInfo
     private ClientIdentity? _clientIdentity;
     private TlsServerOptions? _clientTrust;
     private (X509Certificate2Collection? Authorities, string? Refusal)[] _clientChecks = [];
+    private IPAddress? _clientAddress;
+    private byte[]? _clientAddressText;
 
     public required long Id { get; init; }
     public required string ListenerName { get; init; }
     public required EndPoint? RemoteEndPoint { get; init; }
+    public required EndPoint? LocalEndPoint { get; init; }
+    public bool IsTls { get; set; }
+    public string? ServerName { get; set; }
+    public SslProtocols TlsProtocol { get; set; }
+    public string? ApplicationProtocol { get; set; }
 
-    private IPAddress? _clientAddress;
-    private byte[]? _clientAddressText;
+    /// <summary>The negotiated cipher suite on TLS connections.</summary>
+    public System.Net.Security.TlsCipherSuite CipherSuite { get; set; }
+
+    /// <summary>Whether the TLS handshake resumed a session (ID, ticket or PSK); null on plain connections or when unknown.</summary>
+    public bool? TlsResumed { get; set; }
 
     /// <summary>
     /// The client's IP address, a dual-stack socket's IPv4 client as plain IPv4; null on a Unix socket. Made once
@@ -37,17 +47,6 @@ public sealed class ConnectionInfo
         Span<byte> text = stackalloc byte[64]; // the longest IPv6 text with a scope is 46 characters plus the scope
         return address is not null && address.TryFormat(text, out int written) ? text[..written].ToArray() : [];
     }
-    public required EndPoint? LocalEndPoint { get; init; }
-    public bool IsTls { get; set; }
-    public string? ServerName { get; set; }
-    public SslProtocols TlsProtocol { get; set; }
-    public string? ApplicationProtocol { get; set; }
-
-    /// <summary>The negotiated cipher suite on TLS connections.</summary>
-    public System.Net.Security.TlsCipherSuite CipherSuite { get; set; }
-
-    /// <summary>Whether the TLS handshake resumed a session (ID, ticket or PSK); null on plain connections or when unknown.</summary>
-    public bool? TlsResumed { get; set; }
 
     /// <summary>
     /// The client's certificate on a mutual-TLS listener, accepted in the handshake (the listener's CAs or one its
