@@ -84,7 +84,7 @@ public static class AccessLogFormatter
         if (conn.RemoteEndPoint is IPEndPoint ip)
         {
             d[n++] = (byte)'"';
-            EndPoint(d, ref n, ip, withPort: true);
+            Client(d, ref n, conn, ip, withPort: true);
             d[n++] = (byte)'"';
         }
         else
@@ -291,7 +291,7 @@ public static class AccessLogFormatter
         int n = 0;
         if (c.Connection.RemoteEndPoint is IPEndPoint ip)
         {
-            EndPoint(d, ref n, ip, withPort: false);
+            Client(d, ref n, c.Connection, ip, withPort: false);
         }
         else
         {
@@ -399,31 +399,24 @@ public static class AccessLogFormatter
     private static byte[] CipherName(TlsCipherSuite suite) =>
         s_cipherNames.GetOrAdd(suite, static s => Encoding.ASCII.GetBytes(s.ToString()));
 
-    private static void EndPoint(Span<byte> d, ref int n, IPEndPoint ip, bool withPort)
+    /// <summary>
+    /// The client's address as the connection keeps it (<see cref="ConnectionInfo.ClientAddressText"/>: a dual-stack
+    /// socket's IPv4 client as plain IPv4, as nginx shows it), with the port when asked ("[v6]:port").
+    /// </summary>
+    private static void Client(Span<byte> d, ref int n, ConnectionInfo conn, IPEndPoint ip, bool withPort)
     {
-        IPAddress address = ip.Address;
-        int start = n;
-        bool v6 = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !address.IsIPv4MappedToIPv6;
-        if (v6 && withPort)
+        bool bracket = withPort && conn.ClientAddress!.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        if (bracket)
         {
             d[n++] = (byte)'[';
         }
 
-        address.TryFormat(d[n..], out int written);
-        if (address.IsIPv4MappedToIPv6 && d.Slice(n, written).StartsWith("::ffff:"u8))
-        {
-            // A dual-stack socket's IPv4 client: shown as nginx shows it, a plain IPv4 address.
-            d.Slice(n + 7, written - 7).CopyTo(d[start..]);
-            n = start + written - 7;
-        }
-        else
-        {
-            n += written;
-        }
-
+        ReadOnlySpan<byte> text = conn.ClientAddressText;
+        text.CopyTo(d[n..]);
+        n += text.Length;
         if (withPort)
         {
-            if (v6)
+            if (bracket)
             {
                 d[n++] = (byte)']';
             }
