@@ -31,11 +31,25 @@ public sealed class AccessLogTests : IAsyncLifetime
 
     private static string LogPath(TestServer server) => server.Host.AccessLog.Options!.Path;
 
-    private static async Task<string[]> LinesAsync(TestServer server)
+    /// <summary>
+    /// The log's lines once it holds <paramref name="expected"/> of them (flushed and read again until then, for at most
+    /// 10 s): a request's line is written as it ends, which may be just after its client had the whole response.
+    /// </summary>
+    private static async Task<string[]> LinesAsync(TestServer server, int expected)
     {
-        await server.Host.AccessLog.FlushAsync();
         string path = LogPath(server);
-        return File.Exists(path) ? await File.ReadAllLinesAsync(path) : [];
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await server.Host.AccessLog.FlushAsync();
+            string[] lines = File.Exists(path) ? await File.ReadAllLinesAsync(path) : [];
+            if (lines.Length >= expected || deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return lines;
+            }
+
+            await Task.Delay(20);
+        }
     }
 
     private static JsonElement Parse(string line)
@@ -55,7 +69,7 @@ public sealed class AccessLogTests : IAsyncLifetime
             "-H", "X-Request-Id: req-123"));
         Assert.Equal("Hello, World!", r.Stdout);
 
-        JsonElement e = Parse(Assert.Single(await LinesAsync(server)));
+        JsonElement e = Parse(Assert.Single(await LinesAsync(server, 1)));
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", e.GetProperty("time").GetString());
         Assert.True(e.GetProperty("connection").GetInt64() > 0);
         Assert.Equal(JsonValueKind.Null, e.GetProperty("stream").ValueKind);
@@ -89,7 +103,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         Peer.Result r = await Peer.CurlAsync(Https(server, "/upload/x", "--http2", "--data-binary", new string('x', 5000)));
         Assert.Equal("uploaded", r.Stdout);
 
-        JsonElement e = Parse(Assert.Single(await LinesAsync(server)));
+        JsonElement e = Parse(Assert.Single(await LinesAsync(server, 1)));
         Assert.Equal("HTTP/2", e.GetProperty("protocol").GetString());
         Assert.Equal(1, e.GetProperty("stream").GetInt32());
         Assert.Equal("POST", e.GetProperty("method").GetString());
@@ -123,7 +137,7 @@ public sealed class AccessLogTests : IAsyncLifetime
             File.Delete(session);
         }
 
-        JsonElement[] lines = [.. (await LinesAsync(server)).Select(Parse)];
+        JsonElement[] lines = [.. (await LinesAsync(server, 2)).Select(Parse)];
         Assert.False(lines.Single(l => l.GetProperty("target").GetString() == "/?full").GetProperty("tls_resumed").GetBoolean());
         Assert.True(lines.Single(l => l.GetProperty("target").GetString() == "/?resumed").GetProperty("tls_resumed").GetBoolean());
     }
@@ -140,7 +154,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Equal("Hello from nginx", r.Stdout);
         Peer.Result missing = await Peer.CurlAsync(Https(server, "/p/missing.txt", http2 ? "--http2" : "--http1.1"));
 
-        JsonElement[] lines = [.. (await LinesAsync(server)).Select(Parse)];
+        JsonElement[] lines = [.. (await LinesAsync(server, 2)).Select(Parse)];
         JsonElement e = lines[0];
         Assert.Equal("/p/./hello.txt?x=1", e.GetProperty("target").GetString()); // as received, not as normalised
         Assert.Equal(200, e.GetProperty("status").GetInt32());
@@ -167,7 +181,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Equal("ok", (await Peer.CurlAsync(Https(server, "/healthz"))).Stdout);
         Assert.Equal("Hello, World!", (await Peer.CurlAsync(Https(server, "/"))).Stdout);
 
-        string line = Assert.Single(await LinesAsync(server));
+        string line = Assert.Single(await LinesAsync(server, 1));
         Assert.Equal("/", Parse(line).GetProperty("target").GetString());
     }
 
@@ -183,7 +197,7 @@ public sealed class AccessLogTests : IAsyncLifetime
             Assert.StartsWith("HTTP/1.1 400", await raw.ReadToEndAsync());
         }
 
-        JsonElement[] lines = [.. (await LinesAsync(server)).Select(Parse)];
+        JsonElement[] lines = [.. (await LinesAsync(server, 3)).Select(Parse)];
         Assert.Equal([404, 405, 400], lines.Select(l => l.GetProperty("status").GetInt32()));
         Assert.Equal(JsonValueKind.Null, lines[0].GetProperty("route").ValueKind);
         Assert.Equal("http", lines[2].GetProperty("listener").GetString());
@@ -204,7 +218,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         await using TestServer server = await TestServer.StartAsync(Config());
         await SendHostileAsync(server);
 
-        JsonElement e = Parse(Assert.Single(await LinesAsync(server)));
+        JsonElement e = Parse(Assert.Single(await LinesAsync(server, 1)));
         Assert.Equal("/a\"b\\c?q=\"x\\", e.GetProperty("target").GetString());
         Assert.Equal("x\"y\\z\tw € \u00E2\u0082", e.GetProperty("user_agent").GetString());
         Assert.Equal("\"\\\u00FF", e.GetProperty("referer").GetString());
@@ -216,7 +230,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         await using TestServer server = await TestServer.StartAsync(Config("""{ "path": "access.log", "format": "combined" }"""));
         string status = await SendHostileAsync(server);
 
-        string line = Assert.Single(await LinesAsync(server));
+        string line = Assert.Single(await LinesAsync(server, 1));
         Assert.Matches(@"^127\.0\.0\.1 - - \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\] ""GET ", line);
         Assert.Contains(@"""GET /a\x22b\x5Cc?q=\x22x\x5C HTTP/1.1"" " + status + " ", line);
         Assert.EndsWith(@" ""\x22\x5C\xFF"" ""x\x22y\x5Cz\x09w \xE2\x82\xAC \xE2\x82""", line);
@@ -291,7 +305,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Contains(JsonEncodedText.Encode(path).ToString(), reopen.Stdout);
         await Peer.CurlAsync(Https(server, "/?after"));
 
-        string[] after = await LinesAsync(server);
+        string[] after = await LinesAsync(server, 1);
         Assert.Equal("/?after", Parse(Assert.Single(after)).GetProperty("target").GetString());
         string[] rotated = await File.ReadAllLinesAsync(path + ".rotated");
         Assert.Equal(["/?before", "/?between"], rotated.Select(l => Parse(l).GetProperty("target").GetString()));
@@ -403,7 +417,7 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Contains(result.Errors, e => e.Path == "server.accessLog.path");
 
         await Peer.CurlAsync(Https(server, "/?still"));
-        Assert.Equal("/?still", Parse(Assert.Single(await LinesAsync(server))).GetProperty("target").GetString());
+        Assert.Equal("/?still", Parse(Assert.Single(await LinesAsync(server, 1))).GetProperty("target").GetString());
     }
 
     [Fact]
