@@ -58,6 +58,39 @@ internal static unsafe class OpenSslLibrary
     /// <summary>Whether the record-layer functions above resolved.</summary>
     public static readonly bool RecordsAvailable;
 
+    // The records of a TLS 1.3 connection sealed and opened here (RecordProtection), with the traffic secrets the
+    // handshake logs (TrafficSecrets); all null where any is missing.
+    public static readonly delegate* unmanaged<nint, nint, void> SslCtxSetKeylogCallback;
+    public static readonly delegate* unmanaged<nint, nint> SslCtxGetKeylogCallback;
+    public static readonly delegate* unmanaged<nint, int, nint> SslGetExData;
+    public static readonly delegate* unmanaged<nint, int, nint, int> SslSetExData;
+    public static readonly delegate* unmanaged<nint, int> SslIsServer;
+    public static readonly delegate* unmanaged<nint, int, nint, nint> SslCallbackCtrl;
+    public static readonly delegate* unmanaged<int, long, nint, nint, nint, nint, int> CryptoGetExNewIndex;
+    public static readonly delegate* unmanaged<nint> EvpCipherCtxNew;
+    public static readonly delegate* unmanaged<nint, void> EvpCipherCtxFree;
+    public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int, int> EvpCipherInitEx;
+    public static readonly delegate* unmanaged<nint, byte*, int*, byte*, int, int> EvpCipherUpdate;
+    public static readonly delegate* unmanaged<nint, byte*, int*, int> EvpCipherFinalEx;
+    public static readonly delegate* unmanaged<nint, int, int, byte*, int> EvpCipherCtxCtrl;
+    public static readonly delegate* unmanaged<nint*, nint*, nint*, void> CryptoGetMemFunctions; // may be null
+    public static readonly nint CryptoMalloc;                                                    // may be 0
+    public static readonly delegate* unmanaged<nint> HmacCtxNew;
+    public static readonly delegate* unmanaged<nint, void> HmacCtxFree;
+    public static readonly delegate* unmanaged<nint, byte*, nuint, int> HmacUpdate;
+    public static readonly delegate* unmanaged<nint, byte*, uint*, int> HmacFinal;
+
+    /// <summary>SHA-384, fetched once (the TLS_AES_256_GCM_SHA384 key schedule); SHA-256 is <see cref="Sha256"/>.</summary>
+    public static readonly nint Sha384;
+
+    /// <summary>The TLS 1.3 AEADs, fetched once (0 where absent): TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256.</summary>
+    public static readonly nint Aes128Gcm;
+    public static readonly nint Aes256Gcm;
+    public static readonly nint ChaCha20Poly1305;
+
+    /// <summary>Whether the functions above resolved.</summary>
+    public static readonly bool ProtectionAvailable;
+
     /// <summary>
     /// AES-256-CBC and SHA-256 for the ticket callback, fetched from the default provider once (OpenSSL 3), so that
     /// initialising a cipher or an HMAC with them does not look the algorithm up again by name on every handshake,
@@ -176,10 +209,66 @@ internal static unsafe class OpenSslLibrary
             }
         }
 
+        if (RecordsAvailable
+            && NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_keylog_callback", out nint setKeylog)
+            && NativeLibrary.TryGetExport(libssl, "SSL_CTX_get_keylog_callback", out nint getKeylog)
+            && NativeLibrary.TryGetExport(libssl, "SSL_get_ex_data", out nint getExData)
+            && NativeLibrary.TryGetExport(libssl, "SSL_set_ex_data", out nint setExData)
+            && NativeLibrary.TryGetExport(libssl, "SSL_is_server", out nint isServer)
+            && NativeLibrary.TryGetExport(libssl, "SSL_callback_ctrl", out nint sslCallbackCtrl)
+            && NativeLibrary.TryGetExport(libcrypto, "CRYPTO_get_ex_new_index", out nint exNewIndex)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CIPHER_CTX_new", out nint ctxNew)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CIPHER_CTX_free", out nint ctxFree)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CipherInit_ex", out nint cipherInit)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CipherUpdate", out nint cipherUpdate)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CipherFinal_ex", out nint cipherFinal)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_CIPHER_CTX_ctrl", out nint ctxCtrl)
+            && NativeLibrary.TryGetExport(libcrypto, "HMAC_CTX_new", out nint hmacNew)
+            && NativeLibrary.TryGetExport(libcrypto, "HMAC_CTX_free", out nint hmacFree)
+            && NativeLibrary.TryGetExport(libcrypto, "HMAC_Update", out nint hmacUpdate)
+            && NativeLibrary.TryGetExport(libcrypto, "HMAC_Final", out nint hmacFinal)
+            && NativeLibrary.TryGetExport(libcrypto, "EVP_sha384", out nint sha384))
+        {
+            SslCtxSetKeylogCallback = (delegate* unmanaged<nint, nint, void>)setKeylog;
+            SslCtxGetKeylogCallback = (delegate* unmanaged<nint, nint>)getKeylog;
+            SslGetExData = (delegate* unmanaged<nint, int, nint>)getExData;
+            SslSetExData = (delegate* unmanaged<nint, int, nint, int>)setExData;
+            SslIsServer = (delegate* unmanaged<nint, int>)isServer;
+            SslCallbackCtrl = (delegate* unmanaged<nint, int, nint, nint>)sslCallbackCtrl;
+            CryptoGetExNewIndex = (delegate* unmanaged<int, long, nint, nint, nint, nint, int>)exNewIndex;
+            EvpCipherCtxNew = (delegate* unmanaged<nint>)ctxNew;
+            EvpCipherCtxFree = (delegate* unmanaged<nint, void>)ctxFree;
+            EvpCipherInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int, int>)cipherInit;
+            EvpCipherUpdate = (delegate* unmanaged<nint, byte*, int*, byte*, int, int>)cipherUpdate;
+            EvpCipherFinalEx = (delegate* unmanaged<nint, byte*, int*, int>)cipherFinal;
+            EvpCipherCtxCtrl = (delegate* unmanaged<nint, int, int, byte*, int>)ctxCtrl;
+            HmacCtxNew = (delegate* unmanaged<nint>)hmacNew;
+            HmacCtxFree = (delegate* unmanaged<nint, void>)hmacFree;
+            HmacUpdate = (delegate* unmanaged<nint, byte*, nuint, int>)hmacUpdate;
+            HmacFinal = (delegate* unmanaged<nint, byte*, uint*, int>)hmacFinal;
+            if (NativeLibrary.TryGetExport(libcrypto, "CRYPTO_get_mem_functions", out nint memFunctions)
+                && NativeLibrary.TryGetExport(libcrypto, "CRYPTO_malloc", out nint cryptoMalloc))
+            {
+                CryptoGetMemFunctions = (delegate* unmanaged<nint*, nint*, nint*, void>)memFunctions;
+                CryptoMalloc = cryptoMalloc;
+            }
+
+            Sha384 = Fetch(libcrypto, "EVP_MD_fetch", "SHA384") is var md384 and not 0 ? md384 : ((delegate* unmanaged<nint>)sha384)();
+            Aes128Gcm = Cipher(libcrypto, "AES-128-GCM", "EVP_aes_128_gcm");
+            Aes256Gcm = Cipher(libcrypto, "AES-256-GCM", "EVP_aes_256_gcm");
+            ChaCha20Poly1305 = Cipher(libcrypto, "ChaCha20-Poly1305", "EVP_chacha20_poly1305");
+            ProtectionAvailable = Aes128Gcm != 0 && Aes256Gcm != 0 && Sha384 != 0;
+        }
+
         Aes256Cbc = Fetch(libcrypto, "EVP_CIPHER_fetch", "AES-256-CBC") is var cipher and not 0 ? cipher : ((delegate* unmanaged<nint>)aes)();
         Sha256 = Fetch(libcrypto, "EVP_MD_fetch", "SHA256") is var md and not 0 ? md : ((delegate* unmanaged<nint>)sha)();
         Available = Aes256Cbc != 0 && Sha256 != 0;
     }
+
+    /// <summary>A cipher fetched by name (OpenSSL 3), or its legacy object (OpenSSL 1.1); 0 where neither exists.</summary>
+    private static nint Cipher(nint libcrypto, string name, string legacy) =>
+        Fetch(libcrypto, "EVP_CIPHER_fetch", name) is var fetched and not 0 ? fetched
+            : NativeLibrary.TryGetExport(libcrypto, legacy, out nint get) ? ((delegate* unmanaged<nint>)get)() : 0;
 
     /// <summary>EVP_CIPHER_fetch or EVP_MD_fetch (library context and properties default) of one algorithm, kept for the process's life; 0 where absent.</summary>
     private static nint Fetch(nint libcrypto, string function, string algorithm)

@@ -59,6 +59,7 @@ public static class SessionResumption
             UpdateOptions(internalOptions, options);
             var context = (SafeHandle)GetOrCreateSslContextHandle(null, internalOptions, allowCached: true);
             IdleBuffers.Release(context);
+            TlsRecordStream.PrepareServerContext(context);
             return new ContextPin(context, SessionTickets.Attach(context, CertificateHash(options)));
         }
         catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException)

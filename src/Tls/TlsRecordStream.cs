@@ -34,8 +34,12 @@ namespace Appliance.Tls;
 /// <para>It reaches SslStream's SSL handle through one field read and <see cref="UnsafeAccessorAttribute"/> (both
 /// AOT-safe) and holds a reference on it for its whole life, so the SSL object outlives every call here. If a runtime
 /// moves those internals, <see cref="TryCreate"/> returns null and the connection stays on SslStream.</para>
+/// <para>A TLS 1.3 server connection goes one step further by default (server.tlsRecordLayer "evp",
+/// TlsRecordStream.Protected.cs): its records are sealed and opened here with OpenSSL's ciphers and the keys of the
+/// handshake, and the SSL object goes with the SslStream. That halves the user-space work of a small HTTPS request
+/// again (perf/RESULTS.md) and is the cut where kernel TLS takes the same keys.</para>
 /// </remarks>
-public sealed class TlsRecordStream : Stream
+public sealed partial class TlsRecordStream : Stream
 {
     private const int BioCtrlPending = 10; // BIO_CTRL_PENDING
     private const int BioCSetBufMem = 114; // BIO_C_SET_BUF_MEM
@@ -67,7 +71,7 @@ public sealed class TlsRecordStream : Stream
 
     private SslStream? _owner;            // the handshake's, until ReleaseHandshake: it holds the SSL object too
     private readonly Stream _transport;   // the socket, which this stream closes
-    private readonly SafeHandle _handle;  // SslStream's SSL handle, referenced for this stream's life
+    private readonly SafeHandle? _handle; // SslStream's SSL handle, referenced for this stream's life (null: _protection's)
     private readonly nint _ssl;
     private readonly nint _rbio;          // the sink, or the memory BIO where there is none
     private readonly nint _wbio;          // the sink, or the memory BIO where there is none
@@ -116,6 +120,7 @@ public sealed class TlsRecordStream : Stream
             ReleaseBioBuffer(wbio);
         }
 
+        TrafficSecrets.Detach(_ssl);
         _tls12 = OpenSslLibrary.SslVersion(_ssl) < Tls13Version;
         if (_tls12)
         {
@@ -127,8 +132,26 @@ public sealed class TlsRecordStream : Stream
         }
     }
 
-    /// <summary>server.tlsRecordLayer is "openssl" (set at start; connections already running keep their layer).</summary>
+    /// <summary>server.tlsRecordLayer is "openssl" or "evp" (set at start; connections already running keep their layer).</summary>
     public static bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// server.tlsRecordLayer is "evp": a TLS 1.3 server connection's records are sealed and opened here
+    /// (<see cref="RecordProtection"/>) and its SSL object freed; others stay on OpenSSL's record layer.
+    /// </summary>
+    public static bool Protect { get; set; } = true;
+
+    /// <summary>Whether handshakes on a new server context should leave their traffic secrets (<see cref="TrafficSecrets"/>).</summary>
+    public static bool ProtectUsable => Usable && Protect && TrafficSecrets.Available;
+
+    /// <summary>Installs what a handshake on <paramref name="context"/> (a server's SSL_CTX) needs to leave for <see cref="Protect"/>.</summary>
+    public static void PrepareServerContext(SafeHandle context)
+    {
+        if (ProtectUsable && !context.IsInvalid)
+        {
+            OpenSslLibrary.With(context, TrafficSecrets.Attach);
+        }
+    }
 
     /// <summary>Whether a new connection's handshake should be read through a <see cref="RecordBoundedStream"/> for a takeover.</summary>
     public static bool Usable => Enabled && s_unavailable is null;
@@ -176,9 +199,19 @@ public sealed class TlsRecordStream : Stream
             return null;
         }
 
+        if (ProtectUsable && TryProtect(ssl, handle, rbio, wbio) is { } protection)
+        {
+            return Adopt(new TlsRecordStream(ssl, bounded.ReleaseTransport(), protection), bounded);
+        }
+
         bool added = false;
         handle.DangerousAddRef(ref added);
-        var stream = new TlsRecordStream(ssl, bounded.ReleaseTransport(), handle, rbio, wbio);
+        return Adopt(new TlsRecordStream(ssl, bounded.ReleaseTransport(), handle, rbio, wbio), bounded);
+    }
+
+    /// <summary>Hands a new stream what the peer sent after the handshake.</summary>
+    private static TlsRecordStream Adopt(TlsRecordStream stream, RecordBoundedStream bounded)
+    {
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
         try
         {
@@ -362,18 +395,25 @@ public sealed class TlsRecordStream : Stream
             return;
         }
 
-        int kept = _heldEnd - _heldStart;
+        int from = _plainEnd > _plainStart ? _plainStart : _heldStart; // opened content waiting goes along (evp)
+        int kept = _heldEnd - from;
         if (_held is null || _held.Length - _heldEnd < ciphertext.Length)
         {
             byte[] larger = ArrayPool<byte>.Shared.Rent(kept + ciphertext.Length);
             if (_held is not null)
             {
-                _held.AsSpan(_heldStart, kept).CopyTo(larger);
+                _held.AsSpan(from, kept).CopyTo(larger);
                 ArrayPool<byte>.Shared.Return(_held);
             }
 
             _held = larger;
-            _heldStart = 0;
+            if (_plainEnd > _plainStart)
+            {
+                _plainStart -= from;
+                _plainEnd -= from;
+            }
+
+            _heldStart -= from;
             _heldEnd = kept;
         }
 
@@ -623,21 +663,28 @@ public sealed class TlsRecordStream : Stream
             }
 
             _closeNotifySent = true;
-            OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
-            t_sinkOwner = this;
-            try
+            if (_protection is not null)
             {
-                if (OpenSslLibrary.SslShutdown(_ssl) < 0)
+                records = SealAlert(CloseNotify, out length);
+            }
+            else
+            {
+                OpenSslLibrary.SslSetQuietShutdown(_ssl, 0); // .NET's contexts shut down quietly (no close_notify) unless told
+                t_sinkOwner = this;
+                try
                 {
-                    throw Failure("shutdown");
+                    if (OpenSslLibrary.SslShutdown(_ssl) < 0)
+                    {
+                        throw Failure("shutdown");
+                    }
                 }
-            }
-            finally
-            {
-                t_sinkOwner = null;
-            }
+                finally
+                {
+                    t_sinkOwner = null;
+                }
 
-            records = TakeOutput(QueuedRoom, out length);
+                records = TakeOutput(QueuedRoom, out length);
+            }
         }
 
         if (length == 0)
@@ -653,7 +700,7 @@ public sealed class TlsRecordStream : Stream
     /// Whether decrypted bytes, or received records not yet decrypted, may wait inside OpenSSL. Read without the lock:
     /// only reads change these, and the caller is the reader.
     /// </summary>
-    private bool HasBuffered() => _inputQueued || _plaintextPending;
+    private bool HasBuffered() => _protection is not null ? ProtectedBuffered() : _inputQueued || _plaintextPending;
 
     /// <summary>
     /// Hands the first <paramref name="received"/> bytes of <paramref name="buffer"/> (ciphertext) to OpenSSL, then
@@ -666,6 +713,11 @@ public sealed class TlsRecordStream : Stream
         lock (_lock)
         {
             ThrowIfClosed();
+            if (_protection is not null)
+            {
+                return DecryptProtected(buffer, received, out needInput);
+            }
+
             if (received > 0)
             {
                 if (_sink && _heldEnd == _heldStart && OpenSslLibrary.SslHasPending(_ssl) == 0)
@@ -809,7 +861,7 @@ public sealed class TlsRecordStream : Stream
     {
         lock (_lock)
         {
-            return _sink ? (_held?.Length ?? 0, _out?.Length ?? 0) : (Capacity(_rbio), Capacity(_wbio));
+            return _sink || _protection is not null ? (_held?.Length ?? 0, _out?.Length ?? 0) : (Capacity(_rbio), Capacity(_wbio));
         }
 
         static long Capacity(nint bio)
@@ -823,6 +875,12 @@ public sealed class TlsRecordStream : Stream
     /// <summary>Hands received ciphertext to OpenSSL: kept aside for the sink, or into the read memory BIO (which takes all of it). Under the lock.</summary>
     private unsafe void Feed(ReadOnlySpan<byte> ciphertext)
     {
+        if (_protection is not null)
+        {
+            Hold(ciphertext); // whole records are opened by the next read
+            return;
+        }
+
         if (_sink)
         {
             Hold(ciphertext);
@@ -848,7 +906,8 @@ public sealed class TlsRecordStream : Stream
         {
             ThrowIfClosed();
             // Part of a record, still in the BIO or already in OpenSSL's record buffer.
-            if (PendingInput() > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0 || InsideRecord)
+            if (_protection is not null ? _heldEnd > _heldStart || _handshakeLength > 0
+                : PendingInput() > 0 || OpenSslLibrary.SslHasPending(_ssl) != 0 || InsideRecord)
             {
                 throw new IOException("The peer closed the connection in the middle of a TLS record.");
             }
@@ -864,6 +923,11 @@ public sealed class TlsRecordStream : Stream
         lock (_lock)
         {
             ThrowIfClosed();
+            if (_protection is not null)
+            {
+                return EncryptProtected(plaintext, out length);
+            }
+
             // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
             // alert): the sink's buffer does not grow during the write, and one BIO_read takes it all from a memory BIO.
             int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
@@ -992,7 +1056,12 @@ public sealed class TlsRecordStream : Stream
                 }
             }
 
-            _handle.DangerousRelease(); // frees the SSL object once the SslStream has let it go (or now, if it has)
+            lock (_lock)
+            {
+                _protection?.Dispose(); // no seal or open is running, and none starts
+            }
+
+            _handle?.DangerousRelease(); // frees the SSL object once the SslStream has let it go (or now, if it has)
             Interlocked.Exchange(ref _owner, null)?.Dispose();
             _transport.Dispose();
         }

@@ -17,6 +17,15 @@ public sealed class TlsRecordStreamTests
 {
     private static readonly X509Certificate2 Certificate = SelfSignedCertificate.Create(["localhost"], TimeSpan.FromDays(1));
 
+    /// <summary>
+    /// The server context of the "evp" cases: its own certificate, so that its context (pinned, as the certificate
+    /// store pins every certificate's, which installs the traffic-secret callbacks) is not the one the other cases share.
+    /// </summary>
+    private static readonly SslStreamCertificateContext ProtectedContext =
+        SslStreamCertificateContext.Create(SelfSignedCertificate.Create(["localhost"], TimeSpan.FromDays(1)), null);
+
+    private static readonly Dictionary<SslProtocols, ContextPin?> Pins = [];
+
     // ---------------- RecordBoundedStream ----------------
 
     private static byte[] Record(byte type, int length, byte fill) =>
@@ -118,19 +127,34 @@ public sealed class TlsRecordStreamTests
         return (server, client);
     }
 
-    /// <summary>A handshake over loopback TCP, then the server's records taken over; <paramref name="first"/> is sent with the client's last flight.</summary>
-    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13)
+    /// <summary>
+    /// A handshake over loopback TCP, then the server's records taken over: by OpenSSL's record layer, or with
+    /// <paramref name="protect"/> by the appliance's own (TLS 1.3; a TLS 1.2 connection stays on OpenSSL's).
+    /// </summary>
+    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13, bool protect = false)
     {
         (Socket serverSocket, Socket clientSocket) = await SocketPairAsync();
 
         var bounded = new RecordBoundedStream(new NetworkStream(serverSocket, ownsSocket: true));
         var server = new SslStream(bounded);
         var client = new SslStream(new NetworkStream(clientSocket, ownsSocket: true));
-        Task serverHandshake = server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        var options = new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = SslStreamCertificateContext.Create(Certificate, null),
+            ServerCertificateContext = protect ? ProtectedContext : SslStreamCertificateContext.Create(Certificate, null),
             EnabledSslProtocols = protocol,
-        });
+        };
+        if (protect)
+        {
+            lock (Pins)
+            {
+                if (!Pins.ContainsKey(protocol))
+                {
+                    Pins[protocol] = SessionResumption.Pin(options); // kept for the test process's life
+                }
+            }
+        }
+
+        Task serverHandshake = server.AuthenticateAsServerAsync(options);
         await client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
@@ -140,6 +164,7 @@ public sealed class TlsRecordStreamTests
         await serverHandshake;
         TlsRecordStream? records = TlsRecordStream.TryCreate(server, bounded);
         Assert.True(records is not null, TlsRecordStream.Unavailable ?? "not at a record boundary");
+        Assert.Equal(protect && protocol == SslProtocols.Tls13, records.IsProtected);
         return new Pair { Server = records, ServerSsl = server, Client = client, ClientSocket = clientSocket };
     }
 
@@ -164,11 +189,13 @@ public sealed class TlsRecordStreamTests
     private static byte[] Pattern(int length, int seed) => [.. Enumerable.Range(0, length).Select(i => (byte)((i * 31) + seed))];
 
     [Theory]
-    [InlineData(SslProtocols.Tls13)]
-    [InlineData(SslProtocols.Tls12)]
-    public async Task A_megabyte_each_way_at_once_arrives_whole(SslProtocols protocol)
+    [InlineData(SslProtocols.Tls13, false)]
+    [InlineData(SslProtocols.Tls12, false)]
+    [InlineData(SslProtocols.Tls13, true)]
+    [InlineData(SslProtocols.Tls12, true)]
+    public async Task A_megabyte_each_way_at_once_arrives_whole(SslProtocols protocol, bool protect)
     {
-        await using Pair pair = await ConnectAsync(protocol);
+        await using Pair pair = await ConnectAsync(protocol, protect);
         byte[] up = Pattern(1 << 20, 1), down = Pattern(1 << 20, 2);
         Task send = Task.Run(async () =>
         {
@@ -189,6 +216,23 @@ public sealed class TlsRecordStreamTests
         await Task.WhenAll(send, receive, atServer, atClient).WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(up, await atServer);
         Assert.Equal(down, await atClient);
+    }
+
+    [Fact]
+    public async Task After_a_few_handshakes_the_secrets_are_read_from_the_ssl_object_and_still_key_both_ways()
+    {
+        // The first handshakes teach TrafficSecrets where OpenSSL keeps the two secrets; every later one is read
+        // there with no key log, and its records must open at both ends.
+        for (int i = 0; i < 4; i++)
+        {
+            await using Pair pair = await ConnectAsync(protect: true);
+            await pair.Client.WriteAsync(Pattern(1000, i));
+            Assert.Equal(Pattern(1000, i), await ReadExactlyAsync(pair.Server, 1000, 4096));
+            await pair.Server.WriteAsync(Pattern(2000, i));
+            Assert.Equal(Pattern(2000, i), await ReadExactlyAsync(pair.Client, 2000, 4096));
+        }
+
+        Assert.StartsWith("the SSL object", TrafficSecrets.Source);
     }
 
     [Fact]
@@ -220,13 +264,14 @@ public sealed class TlsRecordStreamTests
     }
 
     [Theory]
-    [InlineData(SslProtocols.Tls13)]
-    [InlineData(SslProtocols.Tls12)]
-    public async Task Released_from_its_SslStream_the_record_layer_still_runs_both_ways_and_closes_the_socket(SslProtocols protocol)
+    [InlineData(SslProtocols.Tls13, false)]
+    [InlineData(SslProtocols.Tls12, false)]
+    [InlineData(SslProtocols.Tls13, true)] // here the SSL object goes with it: the records no longer need it
+    public async Task Released_from_its_SslStream_the_record_layer_still_runs_both_ways_and_closes_the_socket(SslProtocols protocol, bool protect)
     {
         // An idle connection need not keep the handshake's SslStream (S6): disposing it must neither free the SSL
-        // object under the record layer nor close the socket.
-        await using Pair pair = await ConnectAsync(protocol);
+        // object under OpenSSL's record layer nor close the socket.
+        await using Pair pair = await ConnectAsync(protocol, protect);
         pair.Server.ReleaseHandshake();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => pair.ServerSsl.ReadAsync(new byte[1]).AsTask());
 
@@ -239,10 +284,12 @@ public sealed class TlsRecordStreamTests
         Assert.Equal(0, await ReadSomeAsync(pair.Client).WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
-    [Fact]
-    public async Task A_record_read_with_a_small_buffer_comes_out_in_pieces_and_a_zero_byte_read_does_not_wait()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_record_read_with_a_small_buffer_comes_out_in_pieces_and_a_zero_byte_read_does_not_wait(bool protect)
     {
-        await using Pair pair = await ConnectAsync();
+        await using Pair pair = await ConnectAsync(protect: protect);
         byte[] data = Pattern(10_000, 3);
         await pair.Client.WriteAsync(data);
         byte[] first = new byte[100];
@@ -257,10 +304,12 @@ public sealed class TlsRecordStreamTests
         Assert.Equal(data, first.Concat(rest).ToArray());
     }
 
-    [Fact]
-    public async Task A_zero_byte_read_waits_for_the_next_record()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_zero_byte_read_waits_for_the_next_record(bool protect)
     {
-        await using Pair pair = await ConnectAsync();
+        await using Pair pair = await ConnectAsync(protect: protect);
         ValueTask<int> probe = pair.Server.ReadAsync(Memory<byte>.Empty);
         Assert.False(probe.IsCompleted);
         await pair.Client.WriteAsync("ping"u8.ToArray());
@@ -268,10 +317,12 @@ public sealed class TlsRecordStreamTests
         Assert.Equal("ping"u8.ToArray(), await ReadExactlyAsync(pair.Server, 4, 64));
     }
 
-    [Fact]
-    public async Task Close_notify_ends_the_stream_and_the_server_can_still_answer()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Close_notify_ends_the_stream_and_the_server_can_still_answer(bool protect)
     {
-        await using Pair pair = await ConnectAsync();
+        await using Pair pair = await ConnectAsync(protect: protect);
         await pair.Client.WriteAsync("last"u8.ToArray());
         await pair.Client.ShutdownAsync(); // close_notify, then the client still reads (TLS 1.3 half-close)
         Assert.Equal("last"u8.ToArray(), await ReadExactlyAsync(pair.Server, 4, 64));
@@ -280,10 +331,12 @@ public sealed class TlsRecordStreamTests
         Assert.Equal("answer"u8.ToArray(), await ReadExactlyAsync(pair.Client, 6, 64));
     }
 
-    [Fact]
-    public async Task A_connection_cut_inside_a_record_is_an_error_and_between_records_an_end()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_connection_cut_inside_a_record_is_an_error_and_between_records_an_end(bool protect)
     {
-        await using (Pair pair = await ConnectAsync())
+        await using (Pair pair = await ConnectAsync(protect: protect))
         {
             // Half a record's bytes straight on the socket, then FIN.
             byte[] half = [23, 3, 3, 0, 40, 1, 2, 3];
@@ -292,7 +345,7 @@ public sealed class TlsRecordStreamTests
             await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
         }
 
-        await using (Pair pair = await ConnectAsync())
+        await using (Pair pair = await ConnectAsync(protect: protect))
         {
             // A header alone: OpenSSL holds nothing of the record yet, but the record was cut all the same.
             await pair.ClientSocket.SendAsync(new byte[] { 23, 3, 3, 0, 40 });
@@ -300,25 +353,27 @@ public sealed class TlsRecordStreamTests
             await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
         }
 
-        await using (Pair pair = await ConnectAsync())
+        await using (Pair pair = await ConnectAsync(protect: protect))
         {
             pair.ClientSocket.Shutdown(SocketShutdown.Send);
             Assert.Equal(0, await pair.Server.ReadAsync(new byte[64]));
         }
     }
 
-    [Fact]
-    public async Task A_forged_record_is_an_error_and_a_stream_disposed_under_a_read_fails_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_forged_record_is_an_error_and_a_stream_disposed_under_a_read_fails_it(bool protect)
     {
-        await using (Pair pair = await ConnectAsync())
+        await using (Pair pair = await ConnectAsync(protect: protect))
         {
             byte[] forged = [23, 3, 3, 0, 32, .. Pattern(32, 9)]; // application data no key made
             await pair.ClientSocket.SendAsync(forged);
-            IOException e = await Assert.ThrowsAsync<IOException>(() => ReadSomeAsync(pair.Server));
+            IOException e = await Assert.ThrowsAnyAsync<IOException>(() => ReadSomeAsync(pair.Server)); // with the alert to send, when protected here
             Assert.Contains("TLS read failed", e.Message);
         }
 
-        Pair waiting = await ConnectAsync();
+        Pair waiting = await ConnectAsync(protect: protect);
         ValueTask<int> read = waiting.Server.ReadAsync(new byte[64]);
         Assert.False(read.IsCompleted);
         await waiting.Server.DisposeAsync();

@@ -87,9 +87,9 @@ public sealed class ConfigCompiler
             Error("server.socketEngine", "must be \"epoll\" or \"dotnet\"");
         }
 
-        if (server.TlsRecordLayer is not (null or "openssl" or "sslstream"))
+        if (server.TlsRecordLayer is not (null or "evp" or "openssl" or "sslstream"))
         {
-            Error("server.tlsRecordLayer", "must be \"openssl\" or \"sslstream\"");
+            Error("server.tlsRecordLayer", "must be \"evp\", \"openssl\" or \"sslstream\"");
         }
 
         if (server.ServerHeader is { } sh && !IsValidFieldValue(sh))
@@ -172,7 +172,8 @@ public sealed class ConfigCompiler
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
             SocketThreads = server.SocketThreads ?? ConfigSnapshot.DefaultSocketThreads,
             EpollSockets = server.SocketEngine is null or "epoll",
-            OpenSslRecords = server.TlsRecordLayer is null or "openssl",
+            OpenSslRecords = server.TlsRecordLayer is null or "evp" or "openssl",
+            EvpRecords = server.TlsRecordLayer is null or "evp",
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),
             AdminGroup = config.Admin?.Group ?? "appliance-admin",
             BaseDirectory = _baseDirectory,

@@ -27,8 +27,11 @@ public sealed class ConfigSnapshot
     public int SocketThreads { get; init; } = DefaultSocketThreads;
     /// <summary>server.socketEngine is "epoll" (the default): connections run on our own event loops.</summary>
     public bool EpollSockets { get; init; } = true;
-    /// <summary>server.tlsRecordLayer is "openssl" (the default): records after the handshake go to OpenSSL directly.</summary>
+    /// <summary>server.tlsRecordLayer is "evp" or "openssl": records after the handshake go to OpenSSL directly.</summary>
     public bool OpenSslRecords { get; init; } = true;
+
+    /// <summary>server.tlsRecordLayer is "evp" (the default): a TLS 1.3 server connection's records are sealed by the appliance.</summary>
+    public bool EvpRecords { get; init; } = true;
 
     /// <summary>
     /// Half the processors: on a box shared with other programs (a load generator, the upstream itself) fewer event

@@ -104,6 +104,7 @@ public static class RunCommand
     {
         Transport.SocketEngine.Configure(snapshot.EpollSockets, snapshot.SocketThreads);
         Tls.TlsRecordStream.Enabled = snapshot.OpenSslRecords;
+        Tls.TlsRecordStream.Protect = snapshot.EvpRecords;
         const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
         if (snapshot.InlineSocketCompletions && Environment.GetEnvironmentVariable(inline) is null)
         {

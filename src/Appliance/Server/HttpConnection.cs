@@ -312,7 +312,7 @@ public sealed class HttpConnection : TrackedConnection
                 _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
             }
 
-            Telemetry.TlsHandshakeCounters.RecordLayer(stream is Tls.TlsRecordStream);
+            Telemetry.TlsHandshakeCounters.RecordLayer(stream);
 
             info.IsTls = true;
             info.ServerName = SharedServerName(ssl.TargetHostName);

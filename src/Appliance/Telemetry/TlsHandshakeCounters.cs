@@ -26,14 +26,29 @@ public static class TlsHandshakeCounters
 
     public static void Failed() => Interlocked.Increment(ref s_failed);
 
+    private static long s_evpRecords;
     private static long s_openSslRecords;
     private static long s_sslStreamRecords;
 
-    /// <summary>Who runs a connection's records after its handshake (server.tlsRecordLayer; SslStream as the fallback).</summary>
-    public static void RecordLayer(bool openSsl) => Interlocked.Increment(ref openSsl ? ref s_openSslRecords : ref s_sslStreamRecords);
+    /// <summary>
+    /// Who runs a connection's records after its handshake (server.tlsRecordLayer): the appliance with OpenSSL's
+    /// ciphers (evp), OpenSSL's record layer, or SslStream as the fallback.
+    /// </summary>
+    public static void RecordLayer(Stream stream)
+    {
+        if (stream is not Tls.TlsRecordStream records)
+        {
+            Interlocked.Increment(ref s_sslStreamRecords);
+        }
+        else
+        {
+            Interlocked.Increment(ref records.IsProtected ? ref s_evpRecords : ref s_openSslRecords);
+        }
+    }
 
     public static IEnumerable<KeyValuePair<string, long>> RecordLayers()
     {
+        yield return new("evp", Interlocked.Read(ref s_evpRecords));
         yield return new("openssl", Interlocked.Read(ref s_openSslRecords));
         yield return new("sslstream", Interlocked.Read(ref s_sslStreamRecords));
     }

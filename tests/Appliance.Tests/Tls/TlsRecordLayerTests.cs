@@ -3,9 +3,10 @@ using Appliance.Tests.Support;
 namespace Appliance.Tests.Tls;
 
 /// <summary>
-/// The records after the handshake run on OpenSSL directly (server.tlsRecordLayer "openssl", the default), driven by
-/// real clients that control their records: Python's ssl module through memory BIOs (Peers/tls_records.py) and
-/// openssl s_client's key updates. Every other HTTPS test in the suite runs over the same layer.
+/// The records after the handshake, driven by real clients that control their records: Python's ssl module through
+/// memory BIOs (Peers/tls_records.py) and openssl s_client's key updates. With server.tlsRecordLayer "evp" (the
+/// default) a TLS 1.3 connection's records are the appliance's own (RecordProtection) and a TLS 1.2 one's OpenSSL's;
+/// every other HTTPS test in the suite runs over the same two.
 /// </summary>
 public sealed class TlsRecordLayerTests : IAsyncLifetime
 {
@@ -58,27 +59,18 @@ public sealed class TlsRecordLayerTests : IAsyncLifetime
         await AssertStillServesAsync();
     }
 
-    [Fact]
-    public async Task Connections_are_counted_by_record_layer_and_run_on_openssl()
-    {
-        long before = OpenSslConnections();
-        await AssertStillServesAsync();
-        Assert.Null(Appliance.Tls.TlsRecordStream.Unavailable);
-        Assert.True(OpenSslConnections() > before);
-    }
-
-    private static long OpenSslConnections() =>
-        Appliance.Telemetry.TlsHandshakeCounters.RecordLayers().Single(kv => kv.Key == "openssl").Value;
-
-    [Fact]
-    public async Task The_sslstream_layer_still_serves_when_configured()
+    [Theory]
+    [InlineData("evp", "evp", "openssl")] // the default: TLS 1.2 stays on OpenSSL's records
+    [InlineData("openssl", "openssl", "openssl")]
+    [InlineData("sslstream", "sslstream", "sslstream")]
+    public async Task Each_layer_serves_and_counts_its_connections(string layer, string tls13, string tls12)
     {
         string dir = Path.Combine(Path.GetTempPath(), "appliance-records-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         string config = Path.Combine(dir, "appliance.json");
         await File.WriteAllTextAsync(config, $$"""
         {
-          "server": { "stateDirectory": "state", "tlsRecordLayer": "sslstream" },
+          "server": { "stateDirectory": "state", "tlsRecordLayer": "{{layer}}" },
           "admin": { "socketPath": "{{dir}}/admin.sock" },
           "listeners": [ { "name": "tls", "address": "127.0.0.1:0", "tls": true, "defaultCertificate": "self" } ],
           "certificates": [ { "name": "self", "hosts": ["localhost"], "certificatePath": "{{dir}}/c.pem", "keyPath": "{{dir}}/k.pem", "selfSigned": true } ],
@@ -87,10 +79,17 @@ public sealed class TlsRecordLayerTests : IAsyncLifetime
         """);
         await using ApplianceProcess app = ApplianceProcess.Start("run", "--config", config);
         int port = int.Parse((await app.WaitForLineAsync(@"listener tls: https://127\.0\.0\.1:(\d+)")).Groups[1].Value);
-        Peer.Result r = await Peer.CurlAsync("-k", $"https://localhost:{port}/");
-        Assert.True(r.ExitCode == 0 && r.Stdout == "hi", r.All);
+        foreach (string[] version in new[] { new[] { "--tlsv1.3" }, ["--tlsv1.2", "--tls-max", "1.2"] })
+        {
+            Peer.Result r = await Peer.CurlAsync(["-k", .. version, $"https://localhost:{port}/", $"https://localhost:{port}/"]);
+            Assert.True(r.ExitCode == 0 && r.Stdout == "hihi", r.All); // two requests on one connection
+        }
+
         Peer.Result metrics = await Peer.CurlAsync("--unix-socket", $"{dir}/admin.sock", "http://x/v1/metrics");
-        Assert.Contains("tls_record_layer_connections_total{layer=\"sslstream\"} 1\n", metrics.Stdout);
-        Assert.Contains("tls_record_layer_connections_total{layer=\"openssl\"} 0\n", metrics.Stdout);
+        foreach (string name in new[] { "evp", "openssl", "sslstream" })
+        {
+            int expected = (name == tls13 ? 1 : 0) + (name == tls12 ? 1 : 0);
+            Assert.Contains($"tls_record_layer_connections_total{{layer=\"{name}\"}} {expected}\n", metrics.Stdout);
+        }
     }
 }
