@@ -263,7 +263,7 @@ internal sealed unsafe class RecordProtection : IDisposable
             }
 
             if (!ExpandLabel(hmac, secret, "key"u8, key)
-                || !ExpandLabel(hmac, secret, "iv"u8, new Span<byte>(reading ? _secrets->ReadIv : _secrets->WriteIv, NonceLength)))
+                || !ExpandLabel(hmac, default, "iv"u8, new Span<byte>(reading ? _secrets->ReadIv : _secrets->WriteIv, NonceLength)))
             {
                 return false;
             }
@@ -308,6 +308,8 @@ internal sealed unsafe class RecordProtection : IDisposable
     /// HKDF-Expand-Label(Secret, Label, "", Length) (§7.1). No output here is longer than the hash, so HKDF-Expand
     /// (RFC 5869 §2.3) is its first block, HMAC(Secret, HkdfLabel || 0x01): one HMAC with the suite's digest fetched
     /// once, where .NET's HKDF fetches the KDF and the digest by name on every call (about 20,000 instructions each).
+    /// An empty <paramref name="secret"/> reuses the previous call's key (HMAC_Init_ex without a key), which saves its
+    /// two padded-key blocks.
     /// </summary>
     private bool ExpandLabel(nint hmac, ReadOnlySpan<byte> secret, ReadOnlySpan<byte> label, Span<byte> output)
     {
@@ -324,7 +326,7 @@ internal sealed unsafe class RecordProtection : IDisposable
         fixed (byte* s = secret)
         fixed (byte* i = info)
         {
-            ok = OpenSslLibrary.HmacInitEx(hmac, s, secret.Length, _digest, 0);
+            ok = secret.IsEmpty ? OpenSslLibrary.HmacInitEx(hmac, null, 0, 0, 0) : OpenSslLibrary.HmacInitEx(hmac, s, secret.Length, _digest, 0);
             ok &= OpenSslLibrary.HmacUpdate(hmac, i, (nuint)info.Length);
             ok &= OpenSslLibrary.HmacFinal(hmac, block, &length);
         }
