@@ -113,6 +113,7 @@ internal sealed unsafe class RecordProtection : IDisposable
     /// </summary>
     public int Seal(byte contentType, ReadOnlySpan<byte> content, Span<byte> destination)
     {
+        ObjectDisposedException.ThrowIf(_secrets == null, this);
         int inner = content.Length + 1;
         int length = inner + TagLength;
         destination[0] = ApplicationData; // the outer type of every protected record (§5.2)
@@ -155,6 +156,7 @@ internal sealed unsafe class RecordProtection : IDisposable
     /// </summary>
     public int Open(Span<byte> record, out byte contentType)
     {
+        ObjectDisposedException.ThrowIf(_secrets == null, this);
         int length = record.Length - HeaderLength;
         if (length < TagLength)
         {
@@ -165,6 +167,11 @@ internal sealed unsafe class RecordProtection : IDisposable
         Nonce(_secrets->ReadIv, _readSequence, nonce);
 
         int body = length - TagLength;
+        if (body > MaxInnerPlaintext)
+        {
+            throw new TlsAlertException(TlsAlertException.RecordOverflow, "a record whose plaintext is over 2^14 + 1 bytes");
+        }
+
         int ok, n;
         fixed (byte* r = record)
         {
@@ -349,10 +356,19 @@ internal sealed unsafe class RecordProtection : IDisposable
     private static void Nonce(byte* iv, ulong sequence, byte* nonce)
     {
         Unsafe.WriteUnaligned(nonce, Unsafe.ReadUnaligned<uint>(iv));
-        Unsafe.WriteUnaligned(nonce + 4, Unsafe.ReadUnaligned<ulong>(iv + 4) ^ BinaryPrimitives.ReverseEndianness(sequence));
+        BinaryPrimitives.WriteUInt64BigEndian(new Span<byte>(nonce + 4, 8), BinaryPrimitives.ReadUInt64BigEndian(new ReadOnlySpan<byte>(iv + 4, 8)) ^ sequence);
     }
 
+    /// <summary>A connection dropped undisposed: its keys are freed, cleansed, all the same.</summary>
+    ~RecordProtection() => Release();
+
     public void Dispose()
+    {
+        Release();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Release()
     {
         if (_read != 0)
         {

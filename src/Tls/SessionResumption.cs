@@ -46,7 +46,7 @@ public static class SessionResumption
     /// needed, and keeps it from eviction until the returned pin is disposed. Null when the runtime does not allow
     /// it (see <see cref="Unavailable"/>) or on a platform without OpenSSL.
     /// </summary>
-    internal static ContextPin? Pin(SslServerAuthenticationOptions options)
+    internal static ContextPin? Pin(SslServerAuthenticationOptions options, bool prepare = true)
     {
         if (!OperatingSystem.IsLinux() || s_unavailable is not null)
         {
@@ -59,7 +59,11 @@ public static class SessionResumption
             UpdateOptions(internalOptions, options);
             var context = (SafeHandle)GetOrCreateSslContextHandle(null, internalOptions, allowCached: true);
             IdleBuffers.Release(context);
-            TlsRecordStream.PrepareServerContext(context);
+            if (prepare)
+            {
+                TlsRecordStream.PrepareServerContext(context); // not the record layer's own learning context
+            }
+
             return new ContextPin(context, SessionTickets.Attach(context, CertificateHash(options)));
         }
         catch (Exception e) when (e is MissingMemberException or TypeLoadException or InvalidCastException)

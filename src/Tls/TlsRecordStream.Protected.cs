@@ -11,12 +11,19 @@ namespace Appliance.Tls;
 /// the caller's buffer where they arrived whole (each record's content moved down over the bytes already read), and
 /// otherwise kept aside until whole; a record's content that does not fit the caller's buffer waits in front of the
 /// ciphertext kept aside. The SSL object is not used after the handshake and goes with the SslStream.
+/// <para>A record refused ends the connection with the fatal alert RFC 8446 names for it (bad_record_mac,
+/// record_overflow, unexpected_message, decode_error, illegal_parameter), sent after any write in flight (the
+/// connection's writes never overlap, and the alert must follow the records sealed before it); nothing is read or
+/// written after it. As OpenSSL does, more than 32 records in a row that carry no data (empty ones, warnings, key
+/// updates) are refused, so a peer cannot keep the connection busy for nothing.</para>
 /// </summary>
 public sealed partial class TlsRecordStream
 {
     private const byte CloseNotify = 0;
     private const byte UserCanceled = 90;
     private const byte AlertWarning = 1;
+    private const byte AlertFatal = 2;
+    private const int MaxRecordsWithoutData = 32; // OpenSSL's MAX_EMPTY_RECORDS
     private const byte KeyUpdate = 24;
     private const int KeyUpdateRecord = 5 + RecordProtection.Overhead; // a KeyUpdate message of ours, sealed
 
@@ -27,6 +34,11 @@ public sealed partial class TlsRecordStream
     private bool _keyUpdateOwed; // its KeyUpdate asked for ours, which goes ahead of our next record
     private ulong _handshakeBytes; // a KeyUpdate message read so far (it may span records), and how many bytes of it
     private int _handshakeLength;
+    private int _recordsWithoutData;
+    private string? _failure;     // why the connection failed: nothing is read or written after it (under _lock)
+    private byte[]? _alert;       // our fatal alert, sealed, waiting for the write in flight (under _lock)
+    private int _alertLength;
+    private bool _writing;        // records are on their way to the socket (under _lock)
 
     private TlsRecordStream(SslStream? owner, Stream transport, RecordProtection protection)
     {
@@ -81,8 +93,112 @@ public sealed partial class TlsRecordStream
             || available - RecordProtection.HeaderLength >= length;
     }
 
-    /// <summary>Decrypt's work for a protected connection (under the lock).</summary>
+    /// <summary>
+    /// Decrypt's work for a protected connection: a refused record fails the connection, and its alert leaves once
+    /// no write is in flight.
+    /// </summary>
     private int DecryptProtected(Span<byte> buffer, int received, out bool needInput)
+    {
+        bool alert = false;
+        try
+        {
+            lock (_lock)
+            {
+                ThrowIfClosed();
+                ThrowIfFailed();
+                try
+                {
+                    return OpenReceived(buffer, received, out needInput);
+                }
+                catch (IOException e)
+                {
+                    _failure = e.Message;
+                    if (e is TlsAlertException refused && !_closeNotifySent)
+                    {
+                        _alert = SealAlert(AlertFatal, refused.Alert, out _alertLength);
+                        alert = true;
+                    }
+
+                    throw;
+                }
+            }
+        }
+        finally
+        {
+            if (alert)
+            {
+                _ = SendAlertAsync(); // starts now: on a socket with room it is sent before the caller closes
+            }
+        }
+    }
+
+    /// <summary>Sends our fatal alert unless a write is in flight, whose end sends it (<see cref="WriteDone"/>). Never throws.</summary>
+    private async Task SendAlertAsync()
+    {
+        byte[] alert;
+        int length;
+        lock (_lock)
+        {
+            if (_alert is null || _writing || _closed)
+            {
+                return;
+            }
+
+            alert = _alert;
+            length = _alertLength;
+            _alert = null;
+            _writing = true;
+        }
+
+        try
+        {
+            await _transport.WriteAsync(alert.AsMemory(0, length)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The connection is failing: the alert is a courtesy, and the socket may be gone already.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(alert);
+            lock (_lock)
+            {
+                _writing = false;
+            }
+        }
+    }
+
+    /// <summary>A write's records reached the socket (or failed): an alert waiting for it goes now.</summary>
+    private void WriteDone()
+    {
+        if (_protection is null)
+        {
+            return;
+        }
+
+        bool alert;
+        lock (_lock)
+        {
+            _writing = false;
+            alert = _alert is not null;
+        }
+
+        if (alert)
+        {
+            _ = SendAlertAsync();
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is { } why)
+        {
+            throw new IOException("TLS connection failed earlier: " + why);
+        }
+    }
+
+    /// <summary>Opens what was received and what was kept (under the lock).</summary>
+    private int OpenReceived(Span<byte> buffer, int received, out bool needInput)
     {
         needInput = false;
         int total = 0;
@@ -229,6 +345,17 @@ public sealed partial class TlsRecordStream
             throw new TlsAlertException(TlsAlertException.UnexpectedMessage, "a record inside a handshake message");
         }
 
+        if (type == RecordProtection.ApplicationData && !content.IsEmpty)
+        {
+            _recordsWithoutData = 0;
+            return true;
+        }
+
+        if (++_recordsWithoutData > MaxRecordsWithoutData)
+        {
+            throw new TlsAlertException(TlsAlertException.UnexpectedMessage, $"more than {MaxRecordsWithoutData} records in a row without data");
+        }
+
         switch (type)
         {
             case RecordProtection.ApplicationData:
@@ -314,6 +441,12 @@ public sealed partial class TlsRecordStream
     /// <summary>Encrypt's work for a protected connection (under the lock): records of at most 2^14 bytes each.</summary>
     private byte[] EncryptProtected(ReadOnlySpan<byte> plaintext, out int length)
     {
+        ThrowIfFailed();
+        if (_closeNotifySent)
+        {
+            throw new IOException("TLS write after close_notify"); // the peer reads nothing after it
+        }
+
         RecordProtection protection = _protection!;
         bool update = _keyUpdateOwed || protection.WriteKeyWornOut;
         int records = (plaintext.Length + RecordProtection.MaxPlaintext - 1) / RecordProtection.MaxPlaintext;
@@ -336,6 +469,7 @@ public sealed partial class TlsRecordStream
             }
 
             length = position;
+            _writing = true; // until WriteDone
             return output;
         }
         catch
@@ -346,12 +480,12 @@ public sealed partial class TlsRecordStream
     }
 
     /// <summary>One alert of ours, sealed (under the lock).</summary>
-    private byte[] SealAlert(byte description, out int length)
+    private byte[] SealAlert(byte level, byte description, out int length)
     {
         byte[] output = ArrayPool<byte>.Shared.Rent(2 + RecordProtection.Overhead);
         try
         {
-            length = _protection!.Seal(RecordProtection.Alert, [AlertWarning, description], output);
+            length = _protection!.Seal(RecordProtection.Alert, [level, description], output);
             return output;
         }
         catch

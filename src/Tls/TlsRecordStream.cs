@@ -141,15 +141,29 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     public static bool Protect { get; set; } = true;
 
-    /// <summary>Whether handshakes on a new server context should leave their traffic secrets (<see cref="TrafficSecrets"/>).</summary>
+    /// <summary>Whether new TLS 1.3 server connections get <see cref="Protect"/>'s record layer (<see cref="PrepareProtection"/> succeeded).</summary>
     public static bool ProtectUsable => Usable && Protect && TrafficSecrets.Available;
+
+    /// <summary>
+    /// Readies <see cref="Protect"/>'s record layer, once per process, before the first server context is made (a few
+    /// milliseconds: <see cref="TrafficSecrets.Learn"/>): null when it is ready or not asked for, otherwise why TLS 1.3
+    /// connections stay on OpenSSL's record layer.
+    /// </summary>
+    public static string? PrepareProtection() => Usable && Protect ? TrafficSecrets.Learn() : null;
+
+    /// <summary>How the record layer of <see cref="Protect"/> finds its keys, or why it is unavailable (status).</summary>
+    public static string DescribeProtection() => TrafficSecrets.Describe();
 
     /// <summary>Installs what a handshake on <paramref name="context"/> (a server's SSL_CTX) needs to leave for <see cref="Protect"/>.</summary>
     public static void PrepareServerContext(SafeHandle context)
     {
         if (ProtectUsable && !context.IsInvalid)
         {
-            OpenSslLibrary.With(context, TrafficSecrets.Attach);
+            OpenSslLibrary.With(context, c =>
+            {
+                TrafficSecrets.Attach(c);
+                return true;
+            });
         }
     }
 
@@ -599,19 +613,21 @@ public sealed partial class TlsRecordStream : Stream
         catch
         {
             ArrayPool<byte>.Shared.Return(records);
+            WriteDone();
             throw;
         }
 
         if (send.IsCompletedSuccessfully)
         {
             ArrayPool<byte>.Shared.Return(records);
+            WriteDone();
             return default;
         }
 
         return SendPendingAsync(send, records);
     }
 
-    private static async ValueTask SendPendingAsync(ValueTask send, byte[] records)
+    private async ValueTask SendPendingAsync(ValueTask send, byte[] records)
     {
         try
         {
@@ -620,6 +636,7 @@ public sealed partial class TlsRecordStream : Stream
         finally
         {
             ArrayPool<byte>.Shared.Return(records);
+            WriteDone();
         }
     }
 
@@ -638,6 +655,7 @@ public sealed partial class TlsRecordStream : Stream
         finally
         {
             ArrayPool<byte>.Shared.Return(records);
+            WriteDone();
         }
     }
 
@@ -665,7 +683,9 @@ public sealed partial class TlsRecordStream : Stream
             _closeNotifySent = true;
             if (_protection is not null)
             {
-                records = SealAlert(CloseNotify, out length);
+                ThrowIfFailed();
+                records = SealAlert(AlertWarning, CloseNotify, out length);
+                _writing = true;
             }
             else
             {
@@ -710,14 +730,14 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     private unsafe int Decrypt(Span<byte> buffer, int received, out bool needInput)
     {
+        if (_protection is not null)
+        {
+            return DecryptProtected(buffer, received, out needInput);
+        }
+
         lock (_lock)
         {
             ThrowIfClosed();
-            if (_protection is not null)
-            {
-                return DecryptProtected(buffer, received, out needInput);
-            }
-
             if (received > 0)
             {
                 if (_sink && _heldEnd == _heldStart && OpenSslLibrary.SslHasPending(_ssl) == 0)
@@ -1054,6 +1074,12 @@ public sealed partial class TlsRecordStream : Stream
                     _heldStart = _heldEnd = 0;
                     ArrayPool<byte>.Shared.Return(held);
                 }
+
+                if (_alert is { } alert)
+                {
+                    _alert = null;
+                    ArrayPool<byte>.Shared.Return(alert);
+                }
             }
 
             lock (_lock)
@@ -1083,6 +1109,19 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     private static readonly FieldInfo? s_securityContext =
         typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    /// <summary>The SSL object of <paramref name="stream"/>; 0 where this runtime's SslStream cannot be reached.</summary>
+    internal static nint SslHandle(SslStream stream)
+    {
+        try
+        {
+            return SecurityContext(stream) is SafeHandle { IsInvalid: false } context ? context.DangerousGetHandle() : 0;
+        }
+        catch (Exception e) when (e is MissingMemberException or InvalidCastException)
+        {
+            return 0;
+        }
+    }
 
     private static object? SecurityContext(SslStream stream) =>
         (s_securityContext ?? throw new MissingFieldException(nameof(SslStream), "_securityContext")).GetValue(stream);

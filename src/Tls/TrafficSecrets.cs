@@ -1,4 +1,7 @@
+using System.Net.Security;
 using System.Runtime.InteropServices;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Appliance.Tls;
 
@@ -7,23 +10,20 @@ namespace Appliance.Tls;
 /// (<see cref="RecordProtection"/>, as kernel TLS would take it): the two application traffic secrets, and how many
 /// records each side protected with them before the handshake ended (the server's session tickets). OpenSSL 3.0 has
 /// no call that returns either. The message callback marks each side's Finished and counts the record headers after
-/// it, since a Finished is the last record under the handshake keys; the keylog callback hands over the secrets (as
-/// it does for SSLKEYLOGFILE). They live in a small native block hung on the SSL object (ex_data), zeroed and freed
-/// with it unless a record layer takes it first (<see cref="TryTake"/>).
+/// it, since a Finished is the last record under the handshake keys; those counts live in a small native block hung
+/// on the SSL object (ex_data), zeroed and freed with it unless a record layer takes it first (<see cref="TryTake"/>).
+/// The secrets are read where OpenSSL keeps them, in the SSL object itself (client_app_traffic_secret and
+/// server_app_traffic_secret, inline arrays of ssl_st), at offsets fixed for the loaded libssl.
 /// </summary>
 /// <remarks>
-/// OpenSSL formats every key log line with a sprintf per byte, five lines a handshake: about 225,000 instructions, 9 %
-/// of a resumed handshake. So the context's keylog callback is set only while some handshake on it is between a
-/// Finished and the secret it brings, both inside one OpenSSL call on one thread: the server's Finished written, then
-/// (in the same call) the exporter and the server's traffic secret logged; the client's Finished read, then its
-/// traffic secret. Three lines instead of five, and none for the handshake secrets. A count per context, under a lock,
-/// keeps the callback set while any handshake on it is inside such a window.
-/// <para>Three lines still cost 135,000 instructions, so the secrets are then read where OpenSSL keeps them: its SSL
-/// object holds both (client_app_traffic_secret and server_app_traffic_secret, inline arrays of ssl_st) at offsets
-/// fixed for the loaded libssl. They are learned, not assumed: for each of the first handshakes the secrets its key
-/// log gave are searched for in the object (within its allocation, whose size glibc knows when OpenSSL allocates
-/// with its default malloc), and once three handshakes found each exactly once at the same two offsets, later
-/// handshakes are read there and log nothing. Two handshakes that disagree end the learning; the key log stays.</para>
+/// The offsets are learned, not assumed (<see cref="Learn"/>): once, at start, three TLS 1.3 handshakes between two
+/// SslStreams in this process on a context of their own, whose keylog callback hands over the secrets (as it does for
+/// SSLKEYLOGFILE); each handshake's secrets are searched for in its SSL object, within the allocation (whose size the
+/// process's malloc gives, when OpenSSL allocates with its default malloc), and the offsets hold only if each secret
+/// is found exactly once, at the same two offsets, in all three. Otherwise no connection is taken off OpenSSL's record
+/// layer. Serving contexts never get a keylog callback: OpenSSL formats every key log line with a sprintf per byte
+/// (about 225,000 instructions, 9 % of a resumed handshake), and it reads the callback twice, around that formatting,
+/// so the callback cannot be unset safely while handshakes run.
 /// </remarks>
 internal static unsafe partial class TrafficSecrets
 {
@@ -35,63 +35,193 @@ internal static unsafe partial class TrafficSecrets
     private const int Tls13 = 0x0304;
     private const byte ServerFinishedWritten = 1;
     private const byte ClientFinishedRead = 2;
-    private const byte WindowOpen = 4;
     private const byte Complete = ServerFinishedWritten | ClientFinishedRead;
-
     private const int Lessons = 3;
 
-    private static readonly Lock s_windowLock = new();
     private static readonly Lock s_learnLock = new();
-    private static bool s_learning = DefaultAllocator(); // under s_learnLock, as the two below
-    private static int s_lessons;
-    private static (int Client, int Server) s_candidate;
-    private static int s_clientOffset = -1; // learned: where the SSL object keeps the two secrets
+    private static string? s_unlearned = "not learned yet"; // why the offsets are unknown; null once learned (under the lock)
+    private static int s_clientOffset = -1; // where the SSL object keeps the two secrets
     private static int s_serverOffset = -1;
-    private static readonly Dictionary<nint, int> s_windows = []; // context → handshakes inside a window (under the lock)
 
     private static readonly int s_index = OpenSslLibrary.ProtectionAvailable
         ? OpenSslLibrary.CryptoGetExNewIndex(CryptoExIndexSsl, 0, 0, 0, 0, (nint)(delegate* unmanaged<nint, nint, nint, int, long, nint, void>)&OnFree)
         : -1;
 
-    /// <summary>Whether OpenSSL offers what this needs.</summary>
-    public static bool Available => s_index >= 0;
+    /// <summary>Whether the secrets of a server's handshakes can be read (<see cref="Learn"/> succeeded).</summary>
+    public static bool Available => Volatile.Read(ref s_serverOffset) >= 0;
 
-    /// <summary>Where the secrets come from: the SSL object at learned offsets, or the key log.</summary>
-    public static string Source => Volatile.Read(ref s_serverOffset) is int server and >= 0
-        ? $"the SSL object (offsets {s_clientOffset} and {server}, learned from {Lessons} handshakes)"
-        : "the key log callback";
-
-    /// <summary>
-    /// Installs the message callback on a server context, which sets the keylog callback when it needs it (once per
-    /// context is enough; again is harmless). False, and nothing changed, where a key log callback of someone else's is
-    /// already set (an operator's SSLKEYLOGFILE).
-    /// </summary>
-    public static bool Attach(nint context)
+    /// <summary>Where the secrets come from, or why they cannot be read.</summary>
+    public static string Describe()
     {
-        if (!Available || context == 0)
+        lock (s_learnLock)
         {
-            return false;
+            return s_unlearned is { } why ? "unavailable: " + why
+                : $"read from the SSL object (offsets {s_clientOffset} and {s_serverOffset}, learned from {Lessons} handshakes)";
         }
-
-        nint keylog = (nint)(delegate* unmanaged<nint, byte*, void>)&OnKeylog;
-        nint existing = OpenSslLibrary.SslCtxGetKeylogCallback(context);
-        if (existing != 0 && existing != keylog)
-        {
-            return false;
-        }
-
-        OpenSslLibrary.SslCtxCallbackCtrl(context, SslCtrlSetMsgCallback, (nint)(delegate* unmanaged<int, int, int, byte*, nuint, nint, nint, void>)&OnMessage);
-        return true;
     }
 
     /// <summary>
-    /// Takes the block of a finished handshake off its SSL object: the caller owns it from here and gives it back to
-    /// <see cref="Free"/>. Null when the handshake left no complete block (TLS 1.2, another context, a key log of
-    /// someone else's) or when the client's records were read past its Finished.
+    /// Learns where the SSL object keeps the secrets (see the remarks), once per process: null when it did, or why not.
+    /// Takes a few milliseconds (a certificate and three handshakes), so it runs at start.
+    /// </summary>
+    public static string? Learn()
+    {
+        lock (s_learnLock)
+        {
+            if (s_unlearned == "not learned yet")
+            {
+                try
+                {
+                    s_unlearned = LearnOnce();
+                }
+                catch (Exception e)
+                {
+                    s_unlearned = "learning where OpenSSL keeps the traffic secrets failed: " + e.Message;
+                }
+            }
+
+            return s_unlearned;
+        }
+    }
+
+    private static string? LearnOnce()
+    {
+        if (s_index < 0)
+        {
+            return "the loaded OpenSSL lacks a function the appliance's record layer needs";
+        }
+
+        if (!DefaultAllocator(out nint usableSize))
+        {
+            return "OpenSSL does not allocate with the process's malloc (the SSL object's extent is unknown)";
+        }
+
+        using X509Certificate2 certificate = SelfSignedCertificate.Create(["record-layer.appliance.invalid"], TimeSpan.FromHours(1));
+        var options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, null, offline: true),
+            EnabledSslProtocols = SslProtocols.Tls13,
+        };
+        using ContextPin? pin = SessionResumption.Pin(options, prepare: false);
+        if (pin is null)
+        {
+            return "the handshake's OpenSSL context cannot be reached in this runtime";
+        }
+
+        nint context = pin.Context.DangerousGetHandle();
+        OpenSslLibrary.SslCtxSetKeylogCallback(context, (nint)(delegate* unmanaged<nint, byte*, void>)&OnKeylog); // this context's only
+        Attach(context);
+        (int Client, int Server) found = (-1, -1);
+        for (int i = 0; i < Lessons; i++)
+        {
+            (int, int)? offsets = LearnFromHandshake(options, usableSize);
+            if (offsets is null || (i > 0 && offsets != found))
+            {
+                return "the traffic secrets were not found once each, at the same offsets, in the SSL objects of three handshakes";
+            }
+
+            found = offsets.Value;
+        }
+
+        s_clientOffset = found.Client;
+        Volatile.Write(ref s_serverOffset, found.Server); // read first by others: set last
+        return null;
+    }
+
+    /// <summary>One handshake between two SslStreams over two OS pipes: where its logged secrets sit in the server's SSL object.</summary>
+    private static (int Client, int Server)? LearnFromHandshake(SslServerAuthenticationOptions options, nint usableSize)
+    {
+        using var toServer = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.Out);
+        using var atServer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, toServer.ClientSafePipeHandle);
+        using var toClient = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.Out);
+        using var atClient = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, toClient.ClientSafePipeHandle);
+        using var server = new SslStream(new Duplex(atServer, toClient));
+        using var client = new SslStream(new Duplex(atClient, toServer));
+        var clientThread = new Thread(() =>
+        {
+            try
+            {
+                client.AuthenticateAsClient(new SslClientAuthenticationOptions
+                {
+                    TargetHost = "record-layer.appliance.invalid",
+                    EnabledSslProtocols = SslProtocols.Tls13,
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true, // a handshake with ourselves, for its keys
+                });
+            }
+            catch (Exception)
+            {
+                toServer.Dispose(); // the server's read ends; a thread's exception would end the process
+            }
+        }) { IsBackground = true, Name = "record layer: learning" };
+        clientThread.Start();
+        try
+        {
+            server.AuthenticateAsServer(options);
+        }
+        catch (Exception)
+        {
+            toClient.Dispose(); // the client's read ends
+            clientThread.Join();
+            return null;
+        }
+
+        clientThread.Join();
+        nint ssl = TlsRecordStream.SslHandle(server);
+        var block = ssl == 0 ? null : (SecretBlock*)OpenSslLibrary.SslGetExData(ssl, s_index);
+        if (block == null || block->Flags != Complete || block->ClientLength == 0 || block->ClientLength != block->ServerLength)
+        {
+            return null;
+        }
+
+        var whole = new ReadOnlySpan<byte>((byte*)ssl, (int)Math.Min(((delegate* unmanaged<nint, nuint>)usableSize)(ssl), 1 << 16));
+        int clientAt = FindOnce(whole, new ReadOnlySpan<byte>(block->Client, block->ClientLength));
+        int serverAt = FindOnce(whole, new ReadOnlySpan<byte>(block->Server, block->ServerLength));
+        return clientAt >= 0 && serverAt >= 0 ? (clientAt, serverAt) : null;
+
+        static int FindOnce(ReadOnlySpan<byte> whole, ReadOnlySpan<byte> secret)
+        {
+            int at = whole.IndexOf(secret);
+            return at >= 0 && whole[(at + 1)..].IndexOf(secret) < 0 ? at : -1;
+        }
+    }
+
+    /// <summary>
+    /// Whether OpenSSL allocates with its default malloc (no CRYPTO_set_mem_functions), and the process's own
+    /// malloc_usable_size (resolved as malloc is, so an allocator preloaded in place of glibc's answers for its own).
+    /// </summary>
+    private static bool DefaultAllocator(out nint usableSize)
+    {
+        usableSize = 0;
+        if (OpenSslLibrary.CryptoGetMemFunctions == null || OpenSslLibrary.CryptoMalloc == 0
+            || !NativeLibrary.TryGetExport(NativeLibrary.GetMainProgramHandle(), "malloc_usable_size", out usableSize))
+        {
+            return false;
+        }
+
+        nint malloc = 0, realloc = 0, free = 0;
+        OpenSslLibrary.CryptoGetMemFunctions(&malloc, &realloc, &free);
+        return malloc == OpenSslLibrary.CryptoMalloc;
+    }
+
+    /// <summary>Installs the message callback on a server context (once per context is enough; again is harmless).</summary>
+    public static void Attach(nint context)
+    {
+        if (s_index >= 0 && context != 0)
+        {
+            OpenSslLibrary.SslCtxCallbackCtrl(context, SslCtrlSetMsgCallback, (nint)(delegate* unmanaged<int, int, int, byte*, nuint, nint, nint, void>)&OnMessage);
+        }
+    }
+
+    /// <summary>
+    /// Takes the block of a finished handshake off its SSL object, with its secrets (<paramref name="secretLength"/>
+    /// bytes each) copied from the object: the caller owns it from here and gives it back to <see cref="Free"/>. Null
+    /// when the handshake left no complete block (TLS 1.2, another context) or when the client's records were read
+    /// past its Finished.
     /// </summary>
     public static SecretBlock* TryTake(nint ssl, int secretLength)
     {
-        if (!Available)
+        int server = Volatile.Read(ref s_serverOffset);
+        if (server < 0 || secretLength is <= 0 or > SecretBlock.MaxSecret)
         {
             return null;
         }
@@ -103,87 +233,17 @@ internal static unsafe partial class TrafficSecrets
         }
 
         OpenSslLibrary.SslSetExData(ssl, s_index, 0);
-        CloseWindow(ssl, block);
-        int server = Volatile.Read(ref s_serverOffset);
-        if (server >= 0 && block->ClientLength == 0 && secretLength is > 0 and <= SecretBlock.MaxSecret)
-        {
-            new ReadOnlySpan<byte>((byte*)ssl + s_clientOffset, secretLength).CopyTo(new Span<byte>(block->Client, secretLength));
-            new ReadOnlySpan<byte>((byte*)ssl + server, secretLength).CopyTo(new Span<byte>(block->Server, secretLength));
-            block->ClientLength = block->ServerLength = (byte)secretLength;
-        }
-        else if (block->ClientLength == secretLength && block->ServerLength == secretLength)
-        {
-            Learn(ssl, block);
-        }
-
-        if (block->Flags != Complete || block->ClientLength != secretLength || block->ServerLength != secretLength
-            || block->ReadAfter != 0)
+        if (block->Flags != Complete || block->ReadAfter != 0)
         {
             Free(block);
             return null;
         }
 
+        new ReadOnlySpan<byte>((byte*)ssl + s_clientOffset, secretLength).CopyTo(new Span<byte>(block->Client, secretLength));
+        new ReadOnlySpan<byte>((byte*)ssl + server, secretLength).CopyTo(new Span<byte>(block->Server, secretLength));
+        block->ClientLength = block->ServerLength = (byte)secretLength;
         return block;
     }
-
-    /// <summary>One lesson of the layout (see the remarks): where this handshake's logged secrets sit in its SSL object.</summary>
-    private static void Learn(nint ssl, SecretBlock* block)
-    {
-        if (!Volatile.Read(ref s_learning))
-        {
-            return;
-        }
-
-        var whole = new ReadOnlySpan<byte>((byte*)ssl, (int)Math.Min(malloc_usable_size(ssl), 1 << 16));
-        int client = FindOnce(whole, new ReadOnlySpan<byte>(block->Client, block->ClientLength));
-        int server = FindOnce(whole, new ReadOnlySpan<byte>(block->Server, block->ServerLength));
-        lock (s_learnLock)
-        {
-            if (!s_learning)
-            {
-                return;
-            }
-
-            if (client < 0 || server < 0 || (s_lessons > 0 && s_candidate != (client, server)))
-            {
-                s_learning = false; // not found, not once, or elsewhere than before: the key log it is
-                return;
-            }
-
-            s_candidate = (client, server);
-            if (++s_lessons == Lessons)
-            {
-                s_learning = false;
-                s_clientOffset = client;
-                Volatile.Write(ref s_serverOffset, server); // read first by others: set last
-            }
-        }
-
-        static int FindOnce(ReadOnlySpan<byte> whole, ReadOnlySpan<byte> secret)
-        {
-            int at = whole.IndexOf(secret);
-            return at >= 0 && whole[(at + 1)..].IndexOf(secret) < 0 ? at : -1;
-        }
-    }
-
-    /// <summary>
-    /// Whether OpenSSL allocates with its default malloc (no CRYPTO_set_mem_functions), so that glibc's
-    /// malloc_usable_size gives the extent of an SSL object.
-    /// </summary>
-    private static bool DefaultAllocator()
-    {
-        if (!OpenSslLibrary.ProtectionAvailable || OpenSslLibrary.CryptoGetMemFunctions == null || OpenSslLibrary.CryptoMalloc == 0)
-        {
-            return false;
-        }
-
-        nint malloc = 0, realloc = 0, free = 0;
-        OpenSslLibrary.CryptoGetMemFunctions(&malloc, &realloc, &free);
-        return malloc == OpenSslLibrary.CryptoMalloc;
-    }
-
-    [LibraryImport("libc", EntryPoint = "malloc_usable_size")]
-    private static partial nuint malloc_usable_size(nint pointer);
 
     /// <summary>
     /// Stops the message callback on a connection whose records stay on OpenSSL (TLS 1.2, or a fallback): it would
@@ -191,7 +251,7 @@ internal static unsafe partial class TrafficSecrets
     /// </summary>
     public static void Detach(nint ssl)
     {
-        if (Available)
+        if (s_index >= 0)
         {
             OpenSslLibrary.SslCallbackCtrl(ssl, SslCtrlSetMsgCallback, 0);
         }
@@ -207,7 +267,7 @@ internal static unsafe partial class TrafficSecrets
         }
     }
 
-    /// <summary>"LABEL &lt;client random hex&gt; &lt;secret hex&gt;": the two application traffic secrets are kept.</summary>
+    /// <summary>"LABEL &lt;client random hex&gt; &lt;secret hex&gt;" (the learning context's only): the two application traffic secrets are kept.</summary>
     [UnmanagedCallersOnly]
     private static void OnKeylog(nint ssl, byte* line)
     {
@@ -218,17 +278,11 @@ internal static unsafe partial class TrafficSecrets
             return;
         }
 
-        int space = text.LastIndexOf((byte)' ');
-        ReadOnlySpan<byte> hex = text[(space + 1)..];
-        if (hex.Length % 2 != 0 || hex.Length / 2 > SecretBlock.MaxSecret)
+        ReadOnlySpan<byte> hex = text[(text.LastIndexOf((byte)' ') + 1)..];
+        SecretBlock* block = Block(ssl, create: false);
+        if (block == null || hex.Length % 2 != 0 || hex.Length / 2 > SecretBlock.MaxSecret)
         {
             return;
-        }
-
-        SecretBlock* block = Block(ssl, create: false);
-        if (block == null)
-        {
-            return; // another context's handshake, or one on this context outside its windows
         }
 
         byte* secret = client ? block->Client : block->Server;
@@ -237,7 +291,7 @@ internal static unsafe partial class TrafficSecrets
             int high = Nibble(hex[2 * i]), low = Nibble(hex[(2 * i) + 1]);
             if ((high | low) < 0)
             {
-                return; // not hex: the length stays 0, and the connection stays on OpenSSL
+                return; // not hex: the length stays 0, and learning fails
             }
 
             secret[i] = (byte)((high << 4) | low);
@@ -251,8 +305,6 @@ internal static unsafe partial class TrafficSecrets
         {
             block->ServerLength = (byte)(hex.Length / 2);
         }
-
-        CloseWindow(ssl, block);
 
         static int Nibble(byte c) => c is >= (byte)'0' and <= (byte)'9' ? c - '0' : c is >= (byte)'a' and <= (byte)'f' ? c - 'a' + 10 : c is >= (byte)'A' and <= (byte)'F' ? c - 'A' + 10 : -1;
 
@@ -289,66 +341,13 @@ internal static unsafe partial class TrafficSecrets
         else if (contentType == Handshake && length >= 1 && data[0] == Finished && version == Tls13
             && Block(ssl, create: true) is var block and not null)
         {
-            // Called once the whole message is written (or read): its record's header came before. The server's
-            // comes before its application secrets are logged, which is why the block may be made here.
+            // Called once the whole message is written (or read): its record's header came before.
             block->Flags |= writing != 0 ? ServerFinishedWritten : ClientFinishedRead;
-            OpenWindow(ssl, block);
         }
     }
 
     [UnmanagedCallersOnly]
-    private static void OnFree(nint parent, nint pointer, nint exData, int index, long argl, nint argp)
-    {
-        if (pointer != 0)
-        {
-            CloseWindow(parent, (SecretBlock*)pointer); // a handshake that failed inside one
-            Free((SecretBlock*)pointer);
-        }
-    }
-
-    /// <summary>Sets the context's keylog callback until this handshake's secret comes (see the remarks).</summary>
-    private static void OpenWindow(nint ssl, SecretBlock* block)
-    {
-        if ((block->Flags & WindowOpen) != 0 || Volatile.Read(ref s_serverOffset) >= 0)
-        {
-            return; // open already, or the secrets are read from the SSL object
-        }
-
-        nint context = OpenSslLibrary.SslGetSslCtx(ssl);
-        lock (s_windowLock)
-        {
-            ref int open = ref CollectionsMarshal.GetValueRefOrAddDefault(s_windows, context, out _);
-            if (open++ == 0)
-            {
-                OpenSslLibrary.SslCtxSetKeylogCallback(context, (nint)(delegate* unmanaged<nint, byte*, void>)&OnKeylog);
-            }
-        }
-
-        block->Flags |= WindowOpen;
-    }
-
-    /// <summary>Unsets the context's keylog callback when no other handshake on it is inside a window.</summary>
-    private static void CloseWindow(nint ssl, SecretBlock* block)
-    {
-        if ((block->Flags & WindowOpen) == 0)
-        {
-            return;
-        }
-
-        block->Flags &= unchecked((byte)~WindowOpen);
-        nint context = OpenSslLibrary.SslGetSslCtx(ssl);
-        lock (s_windowLock)
-        {
-            if (s_windows.TryGetValue(context, out int open) && --open > 0)
-            {
-                s_windows[context] = open;
-                return;
-            }
-
-            s_windows.Remove(context);
-            OpenSslLibrary.SslCtxSetKeylogCallback(context, 0);
-        }
-    }
+    private static void OnFree(nint parent, nint pointer, nint exData, int index, long argl, nint argp) => Free((SecretBlock*)pointer);
 
     private static SecretBlock* Block(nint ssl, bool create)
     {
@@ -365,6 +364,21 @@ internal static unsafe partial class TrafficSecrets
         }
 
         return block;
+    }
+
+    /// <summary>Reads from one stream and writes to another: one end of a connection made of two pipes.</summary>
+    private sealed class Duplex(Stream input, Stream output) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanWrite => true;
+        public override bool CanSeek => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => input.Read(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count) => output.Write(buffer, offset, count);
+        public override void Flush() => output.Flush();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
 

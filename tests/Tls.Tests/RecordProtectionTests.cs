@@ -99,9 +99,17 @@ public sealed class RecordProtectionTests
         return all;
     }
 
+    /// <summary>
+    /// The read fails with the alert to send, the alert reaches the peer as a fatal one (§6.2), and the connection
+    /// reads and writes nothing more.
+    /// </summary>
     private static async Task<byte> RefusedAsync(Link link)
     {
         TlsAlertException e = await Assert.ThrowsAsync<TlsAlertException>(() => link.Server.ReadAsync(new byte[32 * 1024]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        AssertRecord(RecordProtection.Alert, [2, e.Alert], await link.ReceiveAsync());
+        IOException again = await Assert.ThrowsAnyAsync<IOException>(() => link.Server.ReadAsync(new byte[100]).AsTask());
+        Assert.Contains("failed earlier", again.Message);
+        await Assert.ThrowsAnyAsync<IOException>(() => link.Server.WriteAsync(new byte[1]).AsTask());
         return e.Alert;
     }
 
@@ -187,11 +195,13 @@ public sealed class RecordProtectionTests
         Assert.Equal(TlsAlertException.UnexpectedMessage, await RefusedAsync(link));
     }
 
-    [Fact]
-    public async Task Content_over_2_14_bytes_is_a_record_overflow()
+    [Theory]
+    [InlineData(16385, 0)] // content over 2^14
+    [InlineData(16384, 2)] // content within it, but the plaintext with its padding over 2^14 + 1 (§5.4)
+    public async Task Content_or_plaintext_over_its_limit_is_a_record_overflow(int content, int padding)
     {
         await using Link link = await ConnectAsync();
-        await link.SendAsync(RecordProtection.ApplicationData, new byte[16385]);
+        await link.SendAsync(0, [.. new byte[content], RecordProtection.ApplicationData, .. new byte[padding]]);
         Assert.Equal(TlsAlertException.RecordOverflow, await RefusedAsync(link));
     }
 
@@ -264,6 +274,34 @@ public sealed class RecordProtectionTests
         Assert.Equal("still answering"u8.ToArray(), (await link.ReceiveAsync()).Content);
         await link.Server.ShutdownAsync();
         AssertRecord(RecordProtection.Alert, [1, 0], await link.ReceiveAsync());
+    }
+
+    [Fact]
+    public async Task More_than_32_records_in_a_row_without_data_are_refused()
+    {
+        await using Link link = await ConnectAsync();
+        for (int i = 0; i < 32; i++)
+        {
+            await link.SendAsync(i % 2 == 0 ? RecordProtection.ApplicationData : RecordProtection.Alert, i % 2 == 0 ? [] : [1, 90]);
+        }
+
+        await link.SendAsync(RecordProtection.ApplicationData, "x"u8); // data: the count starts again
+        Assert.Equal("x"u8.ToArray(), await ReadAsync(link.Server, 1));
+        for (int i = 0; i < 33; i++)
+        {
+            await link.SendAsync(RecordProtection.ApplicationData, []);
+        }
+
+        Assert.Equal(TlsAlertException.UnexpectedMessage, await RefusedAsync(link));
+    }
+
+    [Fact]
+    public async Task Nothing_is_written_after_close_notify()
+    {
+        await using Link link = await ConnectAsync();
+        await link.Server.ShutdownAsync();
+        AssertRecord(RecordProtection.Alert, [1, 0], await link.ReceiveAsync());
+        await Assert.ThrowsAnyAsync<IOException>(() => link.Server.WriteAsync(new byte[1]).AsTask());
     }
 
     [Fact]

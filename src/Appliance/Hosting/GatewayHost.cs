@@ -149,6 +149,11 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         SyncTenants(snapshot);
+        if (Tls.TlsRecordStream.PrepareProtection() is { } unprotected) // before the first certificate's context
+        {
+            _logger.LogWarning("tls: TLS 1.3 records stay on OpenSSL's record layer: {Reason}", unprotected);
+        }
+
         Tls.SessionTickets.Configure(snapshot.SessionTickets);
         foreach (ListenerModel model in snapshot.Listeners)
         {
@@ -171,6 +176,10 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         _logger.LogInformation("tls: session tickets: {Tickets}", Tls.SessionTickets.Describe());
+        if (Tls.TlsRecordStream.ProtectUsable)
+        {
+            _logger.LogInformation("tls: TLS 1.3 records sealed by the appliance; traffic secrets {How}", Tls.TlsRecordStream.DescribeProtection());
+        }
 
         _certificateWatcher = new CertificateWatcher(ReloadCertificatesAsync, _logger);
         _certificateWatcher.Watch(snapshot);
