@@ -195,7 +195,9 @@ public sealed class SystemdServiceTests : IAsyncLifetime
         int port = await HttpsPort();
         Peer.Result hello = await Peer.CurlAsync("-k", $"https://127.0.0.1:{port}/");
         Assert.True(hello.Stdout == "hello", hello.All + File.ReadAllText(Log));
-        Assert.DoesNotContain("TLS policy not applied", await File.ReadAllTextAsync(Log));
+        string log = await File.ReadAllTextAsync(Log);
+        Assert.DoesNotContain("TLS policy not applied", log);
+        Assert.Contains("TLS 1.3 records sealed by the appliance", log); // its learning handshakes (two pipes, a thread) pass the filter
         Peer.Result stop = await _systemd.Run("systemctl", "--user", "stop", "appliance-hardened");
         Assert.True(stop.ExitCode == 0, stop.All);
         Assert.Contains("stopped", await File.ReadAllTextAsync(Log));
