@@ -197,8 +197,19 @@ public sealed class AccessLogTests : IAsyncLifetime
             Assert.StartsWith("HTTP/1.1 400", await raw.ReadToEndAsync());
         }
 
-        JsonElement[] lines = [.. (await LinesAsync(server, 3)).Select(Parse)];
-        Assert.Equal([404, 405, 400], lines.Select(l => l.GetProperty("status").GetInt32()));
+        // This test's own lines: a loaded CI run once logged three more 400s here, from a client of another test
+        // whose port this server's listener had been given again (the lines below show any such).
+        string[] all;
+        JsonElement[] lines;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        do
+        {
+            all = await LinesAsync(server, 3);
+            lines = [.. all.Select(Parse).Where(l => l.GetProperty("target").GetString() is "/nothing/here" or "/users/7" or "/bad")];
+        }
+        while (lines.Length < 3 && waited.Elapsed < TimeSpan.FromSeconds(10));
+
+        Assert.True(lines.Select(l => l.GetProperty("status").GetInt32()).SequenceEqual([404, 405, 400]), string.Join("\n", all));
         Assert.Equal(JsonValueKind.Null, lines[0].GetProperty("route").ValueKind);
         Assert.Equal("http", lines[2].GetProperty("listener").GetString());
         Assert.Equal("/bad", lines[2].GetProperty("target").GetString());
