@@ -61,7 +61,6 @@ internal static unsafe class OpenSslLibrary
     // The records of a TLS 1.3 connection sealed and opened here (RecordProtection), with the traffic secrets the
     // handshake logs (TrafficSecrets); all null where any is missing.
     public static readonly delegate* unmanaged<nint, nint, void> SslCtxSetKeylogCallback;
-    public static readonly delegate* unmanaged<nint, nint> SslCtxGetKeylogCallback;
     public static readonly delegate* unmanaged<nint, int, nint> SslGetExData;
     public static readonly delegate* unmanaged<nint, int, nint, int> SslSetExData;
     public static readonly delegate* unmanaged<nint, int> SslIsServer;
@@ -211,7 +210,6 @@ internal static unsafe class OpenSslLibrary
 
         if (RecordsAvailable
             && NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_keylog_callback", out nint setKeylog)
-            && NativeLibrary.TryGetExport(libssl, "SSL_CTX_get_keylog_callback", out nint getKeylog)
             && NativeLibrary.TryGetExport(libssl, "SSL_get_ex_data", out nint getExData)
             && NativeLibrary.TryGetExport(libssl, "SSL_set_ex_data", out nint setExData)
             && NativeLibrary.TryGetExport(libssl, "SSL_is_server", out nint isServer)
@@ -230,7 +228,6 @@ internal static unsafe class OpenSslLibrary
             && NativeLibrary.TryGetExport(libcrypto, "EVP_sha384", out nint sha384))
         {
             SslCtxSetKeylogCallback = (delegate* unmanaged<nint, nint, void>)setKeylog;
-            SslCtxGetKeylogCallback = (delegate* unmanaged<nint, nint>)getKeylog;
             SslGetExData = (delegate* unmanaged<nint, int, nint>)getExData;
             SslSetExData = (delegate* unmanaged<nint, int, nint, int>)setExData;
             SslIsServer = (delegate* unmanaged<nint, int>)isServer;
