@@ -69,12 +69,7 @@ public sealed class RecordProtectionTests
     {
         int hashLength = suite == TlsCipherSuite.TLS_AES_256_GCM_SHA384 ? 48 : 32;
         byte[] client = RandomNumberGenerator.GetBytes(hashLength), server = RandomNumberGenerator.GetBytes(hashLength);
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        Task connect = socket.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
-        Socket accepted = await listener.AcceptSocketAsync();
-        await connect;
+        (Socket accepted, Socket socket) = await TlsRecordStreamTests.SocketPairAsync();
         return new Link
         {
             Server = TlsRecordStream.Protected(new NetworkStream(accepted, ownsSocket: true), RecordProtection.ForSecrets(client, server, suite)),

@@ -116,7 +116,7 @@ public sealed class TlsRecordStreamTests
     }
 
     /// <summary>A loopback TCP connection: the accepted end and the connecting one.</summary>
-    private static async Task<(Socket Server, Socket Client)> SocketPairAsync()
+    internal static async Task<(Socket Server, Socket Client)> SocketPairAsync()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
