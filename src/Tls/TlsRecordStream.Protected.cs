@@ -35,10 +35,6 @@ public sealed partial class TlsRecordStream
     private ulong _handshakeBytes; // a KeyUpdate message read so far (it may span records), and how many bytes of it
     private int _handshakeLength;
     private int _recordsWithoutData;
-    private string? _failure;     // why the connection failed: nothing is read or written after it (under _lock)
-    private byte[]? _alert;       // our fatal alert, sealed, waiting for the write in flight (under _lock)
-    private int _alertLength;
-    private bool _writing;        // records are on their way to the socket (under _lock)
 
     private TlsRecordStream(SslStream? owner, Stream transport, RecordProtection protection)
     {
@@ -129,71 +125,6 @@ public sealed partial class TlsRecordStream
             {
                 _ = SendAlertAsync(); // starts now: on a socket with room it is sent before the caller closes
             }
-        }
-    }
-
-    /// <summary>Sends our fatal alert unless a write is in flight, whose end sends it (<see cref="WriteDone"/>). Never throws.</summary>
-    private async Task SendAlertAsync()
-    {
-        byte[] alert;
-        int length;
-        lock (_lock)
-        {
-            if (_alert is null || _writing || _closed)
-            {
-                return;
-            }
-
-            alert = _alert;
-            length = _alertLength;
-            _alert = null;
-            _writing = true;
-        }
-
-        try
-        {
-            await _transport.WriteAsync(alert.AsMemory(0, length)).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // The connection is failing: the alert is a courtesy, and the socket may be gone already.
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(alert);
-            lock (_lock)
-            {
-                _writing = false;
-            }
-        }
-    }
-
-    /// <summary>A write's records reached the socket (or failed): an alert waiting for it goes now.</summary>
-    private void WriteDone()
-    {
-        if (_protection is null)
-        {
-            return;
-        }
-
-        bool alert;
-        lock (_lock)
-        {
-            _writing = false;
-            alert = _alert is not null;
-        }
-
-        if (alert)
-        {
-            _ = SendAlertAsync();
-        }
-    }
-
-    private void ThrowIfFailed()
-    {
-        if (_failure is { } why)
-        {
-            throw new IOException("TLS connection failed earlier: " + why);
         }
     }
 

@@ -94,6 +94,10 @@ public sealed partial class TlsRecordStream : Stream
     private bool _closeNotifySent;
     private bool _inputQueued;            // received ciphertext SSL_read may not have taken yet (read BIO, kept aside or in place)
     private bool _plaintextPending;       // OpenSSL holds decrypted bytes or unprocessed records (SSL_has_pending)
+    private string? _failure;             // why the connection failed: nothing is read or written after it (under _lock)
+    private byte[]? _alert;               // our fatal alert, sealed, waiting for the write in flight (under _lock)
+    private int _alertLength;
+    private bool _writing;                // records are on their way to the socket (under _lock)
     private int _disposed;
 
     private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
@@ -704,6 +708,7 @@ public sealed partial class TlsRecordStream : Stream
                 }
 
                 records = TakeOutput(QueuedRoom, out length);
+                _writing = length > 0;
             }
         }
 
@@ -735,54 +740,90 @@ public sealed partial class TlsRecordStream : Stream
             return DecryptProtected(buffer, received, out needInput);
         }
 
-        lock (_lock)
+        bool alert = false;
+        try
         {
-            ThrowIfClosed();
-            if (received > 0)
+            lock (_lock)
             {
-                if (_sink && _heldEnd == _heldStart && OpenSslLibrary.SslHasPending(_ssl) == 0)
+                ThrowIfClosed();
+                ThrowIfFailed();
+                try
                 {
-                    // Read in place by ReadRecords: every record starts in this buffer (or only its header came
-                    // before), so each record's plaintext, shorter than its ciphertext, lands only on bytes OpenSSL has
-                    // read already: OpenSSL reads a whole record before it writes any of it (no read-ahead here).
-                    _inReceived = received;
-                    _inputQueued = true;
+                    return DecryptLocked(buffer, received, out needInput);
                 }
-                else
+                catch (IOException e)
                 {
-                    // With the sink, part of a record came with an earlier read: its plaintext can be longer than
-                    // what of this buffer OpenSSL has read by then and would overwrite the rest, so the bytes are
-                    // kept aside.
-                    Feed(buffer[..received]);
+                    // A record OpenSSL refused: it has sealed its fatal alert (bad_record_mac, record_overflow,
+                    // unexpected_message, ...) into the output, where nothing would take it; it leaves once no write
+                    // is in flight, as the protected path's does (RFC 8446 §5.2, RFC 5246 §7.2.2).
+                    _failure = e.Message;
+                    if (!_closeNotifySent && PendingOutput() > 0)
+                    {
+                        _alert = TakeOutput(QueuedRoom, out _alertLength);
+                        alert = true;
+                    }
+
+                    throw;
                 }
             }
-
-            if (!_inputQueued && !_plaintextPending)
-            {
-                needInput = true; // nothing to decrypt: skip the SSL_read that would only say so
-                return 0;
-            }
-
-            int read;
-            t_sinkOwner = this; // what reading makes OpenSSL send (a KeyUpdate's answer) waits for our next write
-            try
-            {
-                read = ReadRecords(buffer, out needInput);
-            }
-            finally
-            {
-                t_sinkOwner = null;
-            }
-
-            if (_tls12 && PendingOutput() > 0)
-            {
-                // OpenSSL answered a ClientHello with a no_renegotiation warning, which would wait for our next write
-                // while the client waits for it: close instead, as nginx does.
-                throw new IOException("The peer asked to renegotiate TLS, which this gateway does not allow.");
-            }
-
-            return read;
         }
+        finally
+        {
+            if (alert)
+            {
+                _ = SendAlertAsync();
+            }
+        }
+    }
+
+    /// <summary>Decrypt on OpenSSL's record layer (under the lock).</summary>
+    private unsafe int DecryptLocked(Span<byte> buffer, int received, out bool needInput)
+    {
+        if (received > 0)
+        {
+            if (_sink && _heldEnd == _heldStart && OpenSslLibrary.SslHasPending(_ssl) == 0)
+            {
+                // Read in place by ReadRecords: every record starts in this buffer (or only its header came
+                // before), so each record's plaintext, shorter than its ciphertext, lands only on bytes OpenSSL has
+                // read already: OpenSSL reads a whole record before it writes any of it (no read-ahead here).
+                _inReceived = received;
+                _inputQueued = true;
+            }
+            else
+            {
+                // With the sink, part of a record came with an earlier read: its plaintext can be longer than
+                // what of this buffer OpenSSL has read by then and would overwrite the rest, so the bytes are
+                // kept aside.
+                Feed(buffer[..received]);
+            }
+        }
+
+        if (!_inputQueued && !_plaintextPending)
+        {
+            needInput = true; // nothing to decrypt: skip the SSL_read that would only say so
+            return 0;
+        }
+
+        int read;
+        t_sinkOwner = this; // what reading makes OpenSSL send (a KeyUpdate's answer) waits for our next write
+        try
+        {
+            read = ReadRecords(buffer, out needInput);
+        }
+        finally
+        {
+            t_sinkOwner = null;
+        }
+
+        if (_tls12 && PendingOutput() > 0)
+        {
+            // OpenSSL answered a ClientHello with a no_renegotiation warning, which would wait for our next write
+            // while the client waits for it: close instead, as nginx does (the warning is dropped, not sent).
+            ArrayPool<byte>.Shared.Return(TakeOutput(QueuedRoom, out _));
+            throw new IOException("The peer asked to renegotiate TLS, which this gateway does not allow.");
+        }
+
+        return read;
     }
 
     /// <summary>
@@ -948,6 +989,8 @@ public sealed partial class TlsRecordStream : Stream
                 return EncryptProtected(plaintext, out length);
             }
 
+            ThrowIfFailed();
+
             // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
             // alert): the sink's buffer does not grow during the write, and one BIO_read takes it all from a memory BIO.
             int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
@@ -986,6 +1029,7 @@ public sealed partial class TlsRecordStream : Stream
                 throw Failure("write");
             }
 
+            _writing = true; // until WriteDone: an alert of ours waits for these records
             return records;
         }
     }
@@ -1027,6 +1071,66 @@ public sealed partial class TlsRecordStream : Stream
             records.AsSpan(0, length).CopyTo(larger);
             ArrayPool<byte>.Shared.Return(records);
             records = larger;
+        }
+    }
+
+    /// <summary>Sends our fatal alert unless a write is in flight, whose end sends it (<see cref="WriteDone"/>). Never throws.</summary>
+    private async Task SendAlertAsync()
+    {
+        byte[] alert;
+        int length;
+        lock (_lock)
+        {
+            if (_alert is null || _writing || _closed)
+            {
+                return;
+            }
+
+            alert = _alert;
+            length = _alertLength;
+            _alert = null;
+            _writing = true;
+        }
+
+        try
+        {
+            await _transport.WriteAsync(alert.AsMemory(0, length)).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The connection is failing: the alert is a courtesy, and the socket may be gone already.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(alert);
+            lock (_lock)
+            {
+                _writing = false;
+            }
+        }
+    }
+
+    /// <summary>A write's records reached the socket (or failed): an alert waiting for it goes now.</summary>
+    private void WriteDone()
+    {
+        bool alert;
+        lock (_lock)
+        {
+            _writing = false;
+            alert = _alert is not null;
+        }
+
+        if (alert)
+        {
+            _ = SendAlertAsync();
+        }
+    }
+
+    private void ThrowIfFailed()
+    {
+        if (_failure is { } why)
+        {
+            throw new IOException("TLS connection failed earlier: " + why);
         }
     }
 

@@ -115,6 +115,8 @@ public sealed class TlsRecordStreamTests
         }
     }
 
+    private static string Describe(Exception e) => e.InnerException is { } inner ? e.Message + " <- " + Describe(inner) : e.Message;
+
     /// <summary>A loopback TCP connection: the accepted end and the connecting one.</summary>
     internal static async Task<(Socket Server, Socket Client)> SocketPairAsync()
     {
@@ -362,16 +364,22 @@ public sealed class TlsRecordStreamTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_forged_record_is_an_error_and_a_stream_disposed_under_a_read_fails_it(bool protect)
+    [InlineData(false, SslProtocols.Tls13)]
+    [InlineData(true, SslProtocols.Tls13)]
+    [InlineData(false, SslProtocols.Tls12)]
+    public async Task A_forged_record_is_an_error_with_its_alert_and_a_stream_disposed_under_a_read_fails_it(bool protect, SslProtocols protocol)
     {
-        await using (Pair pair = await ConnectAsync(protect: protect))
+        await using (Pair pair = await ConnectAsync(protocol, protect))
         {
             byte[] forged = [23, 3, 3, 0, 32, .. Pattern(32, 9)]; // application data no key made
             await pair.ClientSocket.SendAsync(forged);
-            IOException e = await Assert.ThrowsAnyAsync<IOException>(() => ReadSomeAsync(pair.Server)); // with the alert to send, when protected here
+            IOException e = await Assert.ThrowsAnyAsync<IOException>(() => ReadSomeAsync(pair.Server));
             Assert.Contains("TLS read failed", e.Message);
+            await pair.Server.DisposeAsync(); // the alert left before the failed read returned (the socket had room)
+
+            // The client reads the server's fatal bad_record_mac alert (RFC 8446 §5.2), not a bare end of stream.
+            Exception alert = await Assert.ThrowsAnyAsync<Exception>(() => pair.Client.ReadAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Contains("bad record mac", Describe(alert));
         }
 
         Pair waiting = await ConnectAsync(protect: protect);

@@ -8,7 +8,10 @@ Scenarios (each prints what it saw; the exit code is 0 when the gateway behaved)
   pipelined   three requests, each its own record, in one write: three answers
   split       one request record sent a byte at a time: one answer
   truncated   half of a request record, then FIN: the gateway closes without an answer
-  corrupt     a request record with one byte flipped: the gateway closes without an answer
+  corrupt     a request record with one byte flipped: the gateway sends its fatal bad_record_mac alert and closes
+              without an answer
+  overflow    a record header announcing 28,672 bytes, over every version's limit: the gateway sends its fatal
+              record_overflow alert and closes
   alert       the client fails to authenticate an answer and sends its fatal alert: the gateway closes
   keyupdate   openssl s_client updates its keys before each of two requests, asking the gateway to update too
               ("K"; "k" with TLSVERSION "noreq" asks nothing): both answered
@@ -191,7 +194,14 @@ def main():
             c.sock.sendall(bytes(record))
         text, end = c.read_all()
         print(f"answers={answers(text)} end={end} bytes={len(text)}")
-        return 0 if not text and end != "close_notify" else 1
+        expected = ("eof", "reset") if scenario == "truncated" else ("tls error SSLV3_ALERT_BAD_RECORD_MAC",)
+        return 0 if not text and end in expected else 1
+    if scenario == "overflow":
+        c.handshake()
+        c.sock.sendall(bytes([23, 3, 3, 0x70, 0x00]) + bytes(64))
+        text, end = c.read_all()
+        print(f"answers={answers(text)} end={end} bytes={len(text)}")
+        return 0 if not text and end == "tls error TLSV1_ALERT_RECORD_OVERFLOW" else 1
     if scenario == "alert":
         c.handshake()
         c.tls.write(REQUEST)
