@@ -72,6 +72,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, byte*, int*, byte*, int, int> EvpCipherUpdate;
     public static readonly delegate* unmanaged<nint, byte*, int*, int> EvpCipherFinalEx;
     public static readonly delegate* unmanaged<nint, int, int, byte*, int> EvpCipherCtxCtrl;
+    public static readonly delegate* unmanaged<nint, OsslParam*, int> EvpCipherCtxSetParams;      // OpenSSL 3; null in 1.1
+    public static readonly delegate* unmanaged<nint, OsslParam*, int> EvpCipherCtxGetParams;      // OpenSSL 3; null in 1.1
     public static readonly delegate* unmanaged<nint*, nint*, nint*, void> CryptoGetMemFunctions; // may be null
     public static readonly nint CryptoMalloc;                                                    // may be 0
     public static readonly delegate* unmanaged<nint> HmacCtxNew;
@@ -243,6 +245,13 @@ internal static unsafe class OpenSslLibrary
             HmacCtxFree = (delegate* unmanaged<nint, void>)hmacFree;
             HmacUpdate = (delegate* unmanaged<nint, byte*, nuint, int>)hmacUpdate;
             HmacFinal = (delegate* unmanaged<nint, byte*, uint*, int>)hmacFinal;
+            if (NativeLibrary.TryGetExport(libcrypto, "EVP_CIPHER_CTX_set_params", out nint setParams)
+                && NativeLibrary.TryGetExport(libcrypto, "EVP_CIPHER_CTX_get_params", out nint getParams))
+            {
+                EvpCipherCtxSetParams = (delegate* unmanaged<nint, OsslParam*, int>)setParams;
+                EvpCipherCtxGetParams = (delegate* unmanaged<nint, OsslParam*, int>)getParams;
+            }
+
             if (NativeLibrary.TryGetExport(libcrypto, "CRYPTO_get_mem_functions", out nint memFunctions)
                 && NativeLibrary.TryGetExport(libcrypto, "CRYPTO_malloc", out nint cryptoMalloc))
             {
@@ -325,5 +334,30 @@ internal static unsafe class OpenSslLibrary
         {
             return null;
         }
+    }
+}
+
+/// <summary>
+/// OpenSSL 3's OSSL_PARAM (openssl/core.h): a named value handed to or read from a provider. An array of them ends
+/// with one whose <see cref="Key"/> is null.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct OsslParam
+{
+    public const uint OctetString = 5; // OSSL_PARAM_OCTET_STRING
+
+    public byte* Key;        // a NUL-terminated name
+    public uint DataType;
+    public void* Data;
+    public nuint DataSize;
+    public nuint ReturnSize;
+
+    public OsslParam(byte* key, void* data, nuint size)
+    {
+        Key = key;
+        DataType = OctetString;
+        Data = data;
+        DataSize = size;
+        ReturnSize = nuint.MaxValue; // OSSL_PARAM_UNMODIFIED
     }
 }

@@ -130,6 +130,79 @@ public sealed class RecordProtectionTests
     }
 
     [Theory]
+    [InlineData(TlsCipherSuite.TLS_AES_128_GCM_SHA256)]
+    [InlineData(TlsCipherSuite.TLS_AES_256_GCM_SHA384)]
+    [InlineData(TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256)]
+    public void Records_are_those_an_independent_AEAD_makes_with_RFC_8446_keys_and_nonces(TlsCipherSuite suite)
+    {
+        // Keys by HKDF-Expand-Label (§7.1, §7.3), the nonce the IV XOR the sequence (§5.3), the header as the
+        // additional data and the content type after the content (§5.2), computed with .NET's one-shot AEAD: a
+        // check that does not share the record layer's calls to OpenSSL (which both ends of a Link do).
+        int hashLength = RecordProtection.SecretLength(suite);
+        HashAlgorithmName hash = hashLength == 48 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
+        byte[] readSecret = Pattern(hashLength, 11), writeSecret = Pattern(hashLength, 12);
+        using RecordProtection protection = RecordProtection.ForSecrets(readSecret, writeSecret, suite);
+        int keyLength = suite == TlsCipherSuite.TLS_AES_128_GCM_SHA256 ? 16 : 32;
+        using IDisposable writer = Aead(suite, ExpandLabel(hash, writeSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> encrypt);
+        using IDisposable reader = Aead(suite, ExpandLabel(hash, readSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> peerEncrypt);
+        byte[] writeIv = ExpandLabel(hash, writeSecret, "iv", 12), readIv = ExpandLabel(hash, readSecret, "iv", 12);
+
+        ulong sequence = 0;
+        foreach (int length in new[] { 0, 1, 300, 4096, 4097, 16384 }) // both sides of the length where content is sealed in place
+        {
+            byte[] content = Pattern(length, length);
+            byte[] sealedRecord = new byte[length + RecordProtection.Overhead];
+            int n = protection.Seal(RecordProtection.ApplicationData, content, sealedRecord);
+            Assert.Equal(Expected(encrypt, writeIv, sequence, RecordProtection.ApplicationData, content), sealedRecord[..n]);
+
+            byte[] incoming = Expected(peerEncrypt, readIv, sequence, RecordProtection.Handshake, content);
+            int opened = protection.Open(incoming, out byte type);
+            Assert.Equal(RecordProtection.Handshake, type);
+            Assert.Equal(content, incoming.AsSpan(RecordProtection.HeaderLength, opened).ToArray());
+            sequence++;
+        }
+
+        static byte[] Expected(Action<byte[], byte[], byte[], byte[], byte[]> encrypt, byte[] iv, ulong sequence, byte type, byte[] content)
+        {
+            int length = content.Length + 1 + RecordProtection.TagLength;
+            byte[] header = [RecordProtection.ApplicationData, 3, 3, (byte)(length >> 8), (byte)length];
+            byte[] nonce = (byte[])iv.Clone();
+            for (int i = 0; i < 8; i++)
+            {
+                nonce[11 - i] ^= (byte)(sequence >> (8 * i));
+            }
+
+            byte[] inner = [.. content, type], cipherText = new byte[inner.Length], tag = new byte[RecordProtection.TagLength];
+            encrypt(nonce, inner, cipherText, tag, header);
+            return [.. header, .. cipherText, .. tag];
+        }
+    }
+
+    private static byte[] ExpandLabel(HashAlgorithmName hash, byte[] secret, string label, int length)
+    {
+        byte[] full = System.Text.Encoding.ASCII.GetBytes("tls13 " + label);
+        byte[] info = [(byte)(length >> 8), (byte)length, (byte)full.Length, .. full, 0];
+        byte[] output = new byte[length];
+        HKDF.Expand(hash, secret, output, info);
+        return output;
+    }
+
+    /// <summary>.NET's AEAD for a suite: encrypt(nonce, plaintext, ciphertext, tag, additional data).</summary>
+    private static IDisposable Aead(TlsCipherSuite suite, byte[] key, out Action<byte[], byte[], byte[], byte[], byte[]> encrypt)
+    {
+        if (suite == TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256)
+        {
+            var chacha = new ChaCha20Poly1305(key);
+            encrypt = chacha.Encrypt;
+            return chacha;
+        }
+
+        var gcm = new AesGcm(key, RecordProtection.TagLength);
+        encrypt = gcm.Encrypt;
+        return gcm;
+    }
+
+    [Theory]
     [InlineData(1, 100)]
     [InlineData(5, 16 * 1024)]
     [InlineData(7, 4096)]
