@@ -50,21 +50,95 @@ internal sealed unsafe class RecordProtection : IDisposable
     private ulong _readSequence;
     private ulong _writeSequence;
 
-    private RecordProtection(SecretBlock* secrets, nint cipher, int keyLength, nint digest)
+    private RecordProtection(SecretBlock* secrets, nint cipher, int keyLength, nint digest, bool useParams)
     {
         _secrets = secrets;
         _cipher = cipher;
         _keyLength = keyLength;
         _digest = digest;
         _writeSequence = (ulong)secrets->WrittenAfter;
-        _ivParamSize = OpenSslLibrary.EvpCipherCtxSetParams == null ? 0 : cipher == OpenSslLibrary.ChaCha20Poly1305 ? NonceLength : nuint.MaxValue;
+        _ivParamSize = !useParams ? 0 : cipher == OpenSslLibrary.ChaCha20Poly1305 ? NonceLength : nuint.MaxValue;
     }
 
     /// <summary>
     /// The protection of a connection whose handshake left <paramref name="secrets"/> (which it owns from here, even
     /// when it returns null: for a suite it does not carry, or a cipher OpenSSL would not key).
     /// </summary>
-    public static RecordProtection? Create(SecretBlock* secrets, TlsCipherSuite suite)
+    public static RecordProtection? Create(SecretBlock* secrets, TlsCipherSuite suite) => Create(secrets, suite, ParamsAgree(suite));
+
+    // Per suite (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305): 0 not checked yet, 1 the set_params way agrees, 2 it does not.
+    private static readonly int[] s_paramsAgree = new int[3];
+
+    /// <summary>
+    /// Whether records may start with EVP_CIPHER_CTX_set_params (<see cref="SetNonce"/>) for this suite. That a
+    /// "tlsivfixed" of the whole nonce after a finished record starts a new message is how OpenSSL's own provider
+    /// behaves, not a documented promise: another provider may carry on from the previous record. So once per suite
+    /// and process, three records are sealed both ways and compared, and three sealed the EVP_CipherInit_ex way are
+    /// opened the set_params way; any difference keeps every connection of that suite on EVP_CipherInit_ex.
+    /// </summary>
+    private static bool ParamsAgree(TlsCipherSuite suite)
+    {
+        int index = suite switch
+        {
+            TlsCipherSuite.TLS_AES_128_GCM_SHA256 => 0,
+            TlsCipherSuite.TLS_AES_256_GCM_SHA384 => 1,
+            TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256 => 2,
+            _ => -1,
+        };
+        if (index < 0 || OpenSslLibrary.EvpCipherCtxSetParams == null || OpenSslLibrary.EvpCipherCtxGetParams == null)
+        {
+            return false;
+        }
+
+        int known = Volatile.Read(ref s_paramsAgree[index]);
+        if (known == 0)
+        {
+            known = SelfCheck(suite) ? 1 : 2;
+            Volatile.Write(ref s_paramsAgree[index], known);
+        }
+
+        return known == 1;
+    }
+
+    private static bool SelfCheck(TlsCipherSuite suite)
+    {
+        int hashLength = SecretLength(suite);
+        Span<byte> a = stackalloc byte[hashLength], b = stackalloc byte[hashLength];
+        a.Fill(0x5a);
+        b.Fill(0xa5);
+        byte[] content = new byte[MergeLimit + 1]; // sealed both ways: in place with its type, and in two updates
+        content.AsSpan().Fill(0x42);
+        byte[] fastRecord = new byte[content.Length + Overhead], slowRecord = new byte[content.Length + Overhead];
+        try
+        {
+            using RecordProtection fast = ForSecrets(a, b, suite, useParams: true);
+            using RecordProtection slow = ForSecrets(a, b, suite, useParams: false);
+            using RecordProtection peer = ForSecrets(b, a, suite, useParams: false);
+            for (int i = 0; i < 3; i++)
+            {
+                ReadOnlySpan<byte> piece = content.AsSpan(0, i == 1 ? content.Length : 100);
+                int n = fast.Seal(ApplicationData, piece, fastRecord);
+                if (!fastRecord.AsSpan(0, n).SequenceEqual(slowRecord.AsSpan(0, slow.Seal(ApplicationData, piece, slowRecord))))
+                {
+                    return false;
+                }
+
+                n = peer.Seal(ApplicationData, piece, slowRecord);
+                if (!piece.SequenceEqual(slowRecord.AsSpan(HeaderLength, fast.Open(slowRecord.AsSpan(0, n), out _))))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static RecordProtection? Create(SecretBlock* secrets, TlsCipherSuite suite, bool useParams)
     {
         (nint cipher, int keyLength, nint digest, int hashLength) = suite switch
         {
@@ -79,7 +153,7 @@ internal sealed unsafe class RecordProtection : IDisposable
             return null;
         }
 
-        var protection = new RecordProtection(secrets, cipher, keyLength, digest);
+        var protection = new RecordProtection(secrets, cipher, keyLength, digest, useParams);
         nint hmac = OpenSslLibrary.HmacCtxNew();
         bool keyed = hmac != 0 && protection.Key(hmac, reading: true, fresh: true) && protection.Key(hmac, reading: false, fresh: true);
         OpenSslLibrary.HmacCtxFree(hmac);
@@ -101,14 +175,29 @@ internal sealed unsafe class RecordProtection : IDisposable
     };
 
     /// <summary>Protection from secrets of the caller's (tests: both ends of a connection without a handshake).</summary>
-    internal static RecordProtection ForSecrets(ReadOnlySpan<byte> readSecret, ReadOnlySpan<byte> writeSecret, TlsCipherSuite suite)
+    internal static RecordProtection ForSecrets(ReadOnlySpan<byte> readSecret, ReadOnlySpan<byte> writeSecret, TlsCipherSuite suite, bool? useParams = null)
     {
         var block = (SecretBlock*)NativeMemory.AllocZeroed((nuint)sizeof(SecretBlock));
         readSecret.CopyTo(new Span<byte>(block->Client, SecretBlock.MaxSecret));
         writeSecret.CopyTo(new Span<byte>(block->Server, SecretBlock.MaxSecret));
         block->ClientLength = (byte)readSecret.Length;
         block->ServerLength = (byte)writeSecret.Length;
-        return Create(block, suite) ?? throw new ArgumentException("secrets that do not fit the suite", nameof(suite));
+        return Create(block, suite, useParams ?? ParamsAgree(suite)) ?? throw new ArgumentException("secrets that do not fit the suite", nameof(suite));
+    }
+
+    /// <summary>Whether this connection's records start with EVP_CIPHER_CTX_set_params (tests).</summary>
+    internal bool UsesParams => _ivParamSize != 0;
+
+    /// <summary>Whether the set_params way passed its check for <paramref name="suite"/> in this process (tests, the start log).</summary>
+    internal static bool ParamsUsable(TlsCipherSuite suite) => ParamsAgree(suite);
+
+    /// <summary>How records start, for the start log (runs the checks of <see cref="ParamsAgree"/> now).</summary>
+    internal static string DescribeNonces()
+    {
+        TlsCipherSuite[] suites = [TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256];
+        string[] slow = [.. suites.Where(s => !ParamsAgree(s)).Select(s => s.ToString())];
+        return slow.Length == 0 ? "each record started with EVP_CIPHER_CTX_set_params"
+            : "EVP_CipherInit_ex per record for " + string.Join(", ", slow) + (OpenSslLibrary.EvpCipherCtxSetParams == null ? " (OpenSSL 1.1)" : " (the cipher's provider failed the set_params check)");
     }
 
     /// <summary>Whether the next record sealed should go under a new key first (a KeyUpdate of our own).</summary>

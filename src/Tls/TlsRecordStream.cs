@@ -156,7 +156,7 @@ public sealed partial class TlsRecordStream : Stream
     public static string? PrepareProtection() => Usable && Protect ? TrafficSecrets.Learn() : null;
 
     /// <summary>How the record layer of <see cref="Protect"/> finds its keys, or why it is unavailable (status).</summary>
-    public static string DescribeProtection() => TrafficSecrets.Describe();
+    public static string DescribeProtection() => TrafficSecrets.Describe() + "; " + RecordProtection.DescribeNonces();
 
     /// <summary>Installs what a handshake on <paramref name="context"/> (a server's SSL_CTX) needs to leave for <see cref="Protect"/>.</summary>
     public static void PrepareServerContext(SafeHandle context)
@@ -679,6 +679,7 @@ public sealed partial class TlsRecordStream : Stream
         lock (_lock)
         {
             ThrowIfClosed();
+            ThrowIfFailed(); // after our fatal alert, no close_notify
             if (_closeNotifySent)
             {
                 return default; // once: a second SSL_shutdown would wait for the peer's close_notify instead
@@ -687,7 +688,6 @@ public sealed partial class TlsRecordStream : Stream
             _closeNotifySent = true;
             if (_protection is not null)
             {
-                ThrowIfFailed();
                 records = SealAlert(AlertWarning, CloseNotify, out length);
                 _writing = true;
             }
@@ -708,7 +708,10 @@ public sealed partial class TlsRecordStream : Stream
                 }
 
                 records = TakeOutput(QueuedRoom, out length);
-                _writing = length > 0;
+                if (length > 0)
+                {
+                    _writing = true; // until WriteDone
+                }
             }
         }
 

@@ -130,36 +130,53 @@ public sealed class RecordProtectionTests
     }
 
     [Theory]
-    [InlineData(TlsCipherSuite.TLS_AES_128_GCM_SHA256)]
-    [InlineData(TlsCipherSuite.TLS_AES_256_GCM_SHA384)]
-    [InlineData(TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256)]
-    public void Records_are_those_an_independent_AEAD_makes_with_RFC_8446_keys_and_nonces(TlsCipherSuite suite)
+    [InlineData(TlsCipherSuite.TLS_AES_128_GCM_SHA256, true)]
+    [InlineData(TlsCipherSuite.TLS_AES_256_GCM_SHA384, true)]
+    [InlineData(TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, true)]
+    [InlineData(TlsCipherSuite.TLS_AES_128_GCM_SHA256, false)] // the EVP_CipherInit_ex way (OpenSSL 1.1, or a provider that fails the check)
+    [InlineData(TlsCipherSuite.TLS_AES_256_GCM_SHA384, false)]
+    [InlineData(TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256, false)]
+    public void Records_are_those_an_independent_AEAD_makes_with_RFC_8446_keys_and_nonces(TlsCipherSuite suite, bool useParams)
     {
         // Keys by HKDF-Expand-Label (§7.1, §7.3), the nonce the IV XOR the sequence (§5.3), the header as the
         // additional data and the content type after the content (§5.2), computed with .NET's one-shot AEAD: a
-        // check that does not share the record layer's calls to OpenSSL (which both ends of a Link do).
+        // check that does not share the record layer's calls to OpenSSL (which both ends of a Link do). Then the same
+        // after both sides' keys are updated (§7.2), the sequences starting again at 0.
+        Assert.True(RecordProtection.ParamsUsable(suite)); // OpenSSL's default provider passes the start-up check
         int hashLength = RecordProtection.SecretLength(suite);
         HashAlgorithmName hash = hashLength == 48 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
         byte[] readSecret = Pattern(hashLength, 11), writeSecret = Pattern(hashLength, 12);
-        using RecordProtection protection = RecordProtection.ForSecrets(readSecret, writeSecret, suite);
-        int keyLength = suite == TlsCipherSuite.TLS_AES_128_GCM_SHA256 ? 16 : 32;
-        using IDisposable writer = Aead(suite, ExpandLabel(hash, writeSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> encrypt);
-        using IDisposable reader = Aead(suite, ExpandLabel(hash, readSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> peerEncrypt);
-        byte[] writeIv = ExpandLabel(hash, writeSecret, "iv", 12), readIv = ExpandLabel(hash, readSecret, "iv", 12);
-
-        ulong sequence = 0;
-        foreach (int length in new[] { 0, 1, 300, 4096, 4097, 16384 }) // both sides of the length where content is sealed in place
+        using RecordProtection protection = RecordProtection.ForSecrets(readSecret, writeSecret, suite, useParams);
+        Assert.Equal(useParams, protection.UsesParams);
+        for (int generation = 0; generation < 2; generation++)
         {
-            byte[] content = Pattern(length, length);
-            byte[] sealedRecord = new byte[length + RecordProtection.Overhead];
-            int n = protection.Seal(RecordProtection.ApplicationData, content, sealedRecord);
-            Assert.Equal(Expected(encrypt, writeIv, sequence, RecordProtection.ApplicationData, content), sealedRecord[..n]);
+            if (generation == 1)
+            {
+                protection.UpdateReadKey();
+                protection.UpdateWriteKey();
+                readSecret = ExpandLabel(hash, readSecret, "traffic upd", hashLength);
+                writeSecret = ExpandLabel(hash, writeSecret, "traffic upd", hashLength);
+            }
 
-            byte[] incoming = Expected(peerEncrypt, readIv, sequence, RecordProtection.Handshake, content);
-            int opened = protection.Open(incoming, out byte type);
-            Assert.Equal(RecordProtection.Handshake, type);
-            Assert.Equal(content, incoming.AsSpan(RecordProtection.HeaderLength, opened).ToArray());
-            sequence++;
+            int keyLength = suite == TlsCipherSuite.TLS_AES_128_GCM_SHA256 ? 16 : 32;
+            using IDisposable writer = Aead(suite, ExpandLabel(hash, writeSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> encrypt);
+            using IDisposable reader = Aead(suite, ExpandLabel(hash, readSecret, "key", keyLength), out Action<byte[], byte[], byte[], byte[], byte[]> peerEncrypt);
+            byte[] writeIv = ExpandLabel(hash, writeSecret, "iv", 12), readIv = ExpandLabel(hash, readSecret, "iv", 12);
+
+            ulong sequence = 0;
+            foreach (int length in new[] { 0, 1, 300, 4096, 4097, 16384 }) // both sides of the length where content is sealed in place
+            {
+                byte[] content = Pattern(length, length + generation);
+                byte[] sealedRecord = new byte[length + RecordProtection.Overhead];
+                int n = protection.Seal(RecordProtection.ApplicationData, content, sealedRecord);
+                Assert.Equal(Expected(encrypt, writeIv, sequence, RecordProtection.ApplicationData, content), sealedRecord[..n]);
+
+                byte[] incoming = Expected(peerEncrypt, readIv, sequence, RecordProtection.Handshake, content);
+                int opened = protection.Open(incoming, out byte type);
+                Assert.Equal(RecordProtection.Handshake, type);
+                Assert.Equal(content, incoming.AsSpan(RecordProtection.HeaderLength, opened).ToArray());
+                sequence++;
+            }
         }
 
         static byte[] Expected(Action<byte[], byte[], byte[], byte[], byte[]> encrypt, byte[] iv, ulong sequence, byte type, byte[] content)
