@@ -29,6 +29,10 @@ internal sealed unsafe class EventLoop
     // being run.
     private List<IThreadPoolWorkItem> _deferred = [];
     private List<IThreadPoolWorkItem> _running = [];
+    // Listening sockets accepted on this loop (SocketListener.AcceptReady), by index; an event's data has the top bit
+    // set for them (a socket's generation never does).
+    private SocketListener?[] _listeners = [];
+    private const ulong ListenerFlag = 1UL << 63;
 
     public EventLoop(int index)
     {
@@ -55,7 +59,7 @@ internal sealed unsafe class EventLoop
                 Array.Resize(ref _slots, _slots.Length * 2); // the loop reads the array anew for each event
             }
 
-            generation = ++_generation;
+            generation = ++_generation & int.MaxValue; // the top bit of the event data is the listeners'
             stream.Slot = slot;
             stream.Generation = generation;
             Volatile.Write(ref _slots[slot], stream);
@@ -67,6 +71,46 @@ internal sealed unsafe class EventLoop
             int error = Marshal.GetLastPInvokeError();
             Unregister(stream);
             throw new System.Net.Sockets.SocketException(error);
+        }
+    }
+
+    /// <summary>
+    /// Adds a listening socket (non-blocking): each time connections wait on it, the loop thread calls
+    /// <see cref="SocketListener.AcceptReady"/>, which accepts until none is left (edge-triggered).
+    /// </summary>
+    public void RegisterListener(SocketListener listener, int fd)
+    {
+        int index;
+        lock (_lock)
+        {
+            index = Array.IndexOf(_listeners, null);
+            if (index < 0)
+            {
+                index = _listeners.Length;
+                Array.Resize(ref _listeners, index + 1);
+            }
+
+            Volatile.Write(ref _listeners[index], listener);
+        }
+
+        if (Epoll.Add(_epfd, fd, Epoll.In | Epoll.EdgeTriggered, ListenerFlag | (uint)index) != 0)
+        {
+            int error = Marshal.GetLastPInvokeError();
+            UnregisterListener(listener);
+            throw new System.Net.Sockets.SocketException(error);
+        }
+    }
+
+    /// <summary>Forgets a listener; closing its socket takes it out of the epoll set.</summary>
+    public void UnregisterListener(SocketListener listener)
+    {
+        lock (_lock)
+        {
+            int index = Array.IndexOf(_listeners, listener);
+            if (index >= 0)
+            {
+                _listeners[index] = null;
+            }
         }
     }
 
@@ -130,6 +174,17 @@ internal sealed unsafe class EventLoop
                 byte* e = events + (i * size);
                 uint mask = *(uint*)e;
                 ulong data = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(e + offset);
+                if ((data & ListenerFlag) != 0)
+                {
+                    SocketListener?[] listeners = Volatile.Read(ref _listeners);
+                    if ((uint)(int)(uint)data < (uint)listeners.Length && Volatile.Read(ref listeners[(int)(uint)data]) is { } listener)
+                    {
+                        listener.AcceptReady();
+                    }
+
+                    continue;
+                }
+
                 int slot = (int)(uint)data;
                 SocketStream?[] slots = Volatile.Read(ref _slots);
                 if ((uint)slot < (uint)slots.Length && Volatile.Read(ref slots[slot]) is { } stream && stream.Generation == (uint)(data >> 32))

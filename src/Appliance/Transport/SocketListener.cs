@@ -22,7 +22,10 @@ public sealed class SocketListener : IAsyncDisposable
     private readonly Socket _socket;
     private readonly Func<Socket, SocketListener, Task> _onAccepted;
     private readonly ILogger _logger;
+    private const int RetryDelay = 50; // ms before accepting again after a failure
     private Task? _acceptLoop;
+    private EventLoop? _loop;     // the loop that accepts for this listener (our socket engine, TCP)
+    private Timer? _retry;
     private int _active;
     private long _rejected;
     private volatile bool _disposed;
@@ -97,10 +100,68 @@ public sealed class SocketListener : IAsyncDisposable
     /// <summary>True when systemd passed this socket in (it is not ours to unlink or rebind).</summary>
     public bool Inherited { get; private init; }
 
-    public void Start() => _acceptLoop ??= Task.Run(AcceptLoopAsync);
+    /// <summary>
+    /// Starts accepting. A TCP listener on our socket engine accepts on an event loop (<see cref="AcceptReady"/>), as
+    /// nginx's workers do: .NET's accept path costs each connection a failed accept4, a wake-up of .NET's own socket
+    /// thread and a hop to it (10 % of the CPU of resumed TLS handshakes, perf/RESULTS.md). A Unix socket, or .NET's
+    /// engine, keeps .NET's accept loop.
+    /// </summary>
+    public void Start()
+    {
+        if (_acceptLoop is not null || _loop is not null)
+        {
+            return;
+        }
+
+        if (SocketEngine.UsesEpoll && !IsUnix)
+        {
+            _socket.Blocking = false; // Accept then says WouldBlock when nothing waits
+            _loop = SocketEngine.NextLoop();
+            _loop.RegisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
+            AcceptReady(); // connections that came before the registration
+            return;
+        }
+
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>
+    /// Accepts every connection waiting (the listener's loop thread, at its readiness; or the retry timer after a
+    /// failure such as EMFILE, when no new edge may come for the ones still queued).
+    /// </summary>
+    internal void AcceptReady()
+    {
+        while (!_disposed)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = _socket.Accept();
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // EMFILE and friends: the connection stays queued, and the edge for it has passed; try again shortly
+                // (nginx's accept backoff) rather than spin on the loop thread.
+                _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
+                _retry ??= new Timer(static state => ((SocketListener)state!).AcceptReady(), this, Timeout.Infinite, Timeout.Infinite);
+                _retry.Change(RetryDelay, Timeout.Infinite);
+                return;
+            }
+
+            Hand(accepted);
+        }
+    }
 
     /// <summary>Null while the accept loop runs (or before it starts); otherwise why it ended.</summary>
-    public string? AcceptLoopProblem => _acceptLoop switch
+    public string? AcceptLoopProblem => _loop is not null ? null : _acceptLoop switch
     {
         { IsFaulted: true } t => $"listener {Options.Name}: accept loop failed: {t.Exception?.GetBaseException().Message}",
         { IsCompleted: true } when !_disposed => $"listener {Options.Name}: accept loop ended",
@@ -135,30 +196,37 @@ public sealed class SocketListener : IAsyncDisposable
                 continue;
             }
 
-            if (Interlocked.Increment(ref _active) > Options.MaxConnections)
-            {
-                Interlocked.Decrement(ref _active);
-                Interlocked.Increment(ref _rejected);
-                _logger.LogWarning("listener {Listener}: connection refused, limit {Max} reached (reason=max_connections)", Options.Name, Options.MaxConnections);
-                accepted.Dispose();
-                continue;
-            }
+            Hand(accepted);
+        }
+    }
 
-            if (accepted.ProtocolType == ProtocolType.Tcp)
-            {
-                accepted.NoDelay = true;
-            }
-            try
-            {
-                _ = _onAccepted(accepted, this);
-            }
-            catch (Exception e)
-            {
-                // Only a callback that throws before its connection starts (an async one reports its own end).
-                _logger.LogError(e, "listener {Listener}: connection failed", Options.Name);
-                accepted.Dispose();
-                Release();
-            }
+    /// <summary>An accepted socket to its connection, or closed at once past MaxConnections.</summary>
+    private void Hand(Socket accepted)
+    {
+        if (Interlocked.Increment(ref _active) > Options.MaxConnections)
+        {
+            Interlocked.Decrement(ref _active);
+            Interlocked.Increment(ref _rejected);
+            _logger.LogWarning("listener {Listener}: connection refused, limit {Max} reached (reason=max_connections)", Options.Name, Options.MaxConnections);
+            accepted.Dispose();
+            return;
+        }
+
+        if (accepted.ProtocolType == ProtocolType.Tcp)
+        {
+            accepted.NoDelay = true;
+        }
+
+        try
+        {
+            _ = _onAccepted(accepted, this);
+        }
+        catch (Exception e)
+        {
+            // Only a callback that throws before its connection starts (an async one reports its own end).
+            _logger.LogError(e, "listener {Listener}: connection failed", Options.Name);
+            accepted.Dispose();
+            Release();
         }
     }
 
@@ -166,6 +234,8 @@ public sealed class SocketListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
+        _loop?.UnregisterListener(this);
+        _retry?.Dispose();
         _socket.Dispose();
         if (_acceptLoop is not null)
         {
