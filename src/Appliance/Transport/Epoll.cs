@@ -31,6 +31,9 @@ internal static unsafe partial class Epoll
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static partial int Wait(int epfd, byte* events, int maxEvents, int timeout);
 
+    /// <summary>Takes <paramref name="fd"/> out of the set (needed where another process holds the same open file).</summary>
+    public static int Remove(int epfd, int fd) => Control(epfd, CtlDel, fd, null);
+
     public static int Add(int epfd, int fd, uint events, ulong data)
     {
         byte* ev = stackalloc byte[16];

@@ -96,14 +96,18 @@ internal sealed unsafe class EventLoop
         if (Epoll.Add(_epfd, fd, Epoll.In | Epoll.EdgeTriggered, ListenerFlag | (uint)index) != 0)
         {
             int error = Marshal.GetLastPInvokeError();
-            UnregisterListener(listener);
+            UnregisterListener(listener, fd);
             throw new System.Net.Sockets.SocketException(error);
         }
     }
 
-    /// <summary>Forgets a listener; closing its socket takes it out of the epoll set.</summary>
-    public void UnregisterListener(SocketListener listener)
+    /// <summary>
+    /// Forgets a listener and takes its socket out of the epoll set before it is closed: closing alone would not when
+    /// systemd still holds the same open file (socket activation).
+    /// </summary>
+    public void UnregisterListener(SocketListener listener, int fd)
     {
+        Epoll.Remove(_epfd, fd);
         lock (_lock)
         {
             int index = Array.IndexOf(_listeners, listener);
@@ -179,7 +183,14 @@ internal sealed unsafe class EventLoop
                     SocketListener?[] listeners = Volatile.Read(ref _listeners);
                     if ((uint)(int)(uint)data < (uint)listeners.Length && Volatile.Read(ref listeners[(int)(uint)data]) is { } listener)
                     {
-                        listener.AcceptReady();
+                        try
+                        {
+                            listener.AcceptReady();
+                        }
+                        catch (Exception ex)
+                        {
+                            Console.Error.WriteLine($"appliance: accepting failed: {ex}"); // AcceptReady catches its own: the loop goes on
+                        }
                     }
 
                     continue;

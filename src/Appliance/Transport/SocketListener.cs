@@ -26,6 +26,9 @@ public sealed class SocketListener : IAsyncDisposable
     private Task? _acceptLoop;
     private EventLoop? _loop;     // the loop that accepts for this listener (our socket engine, TCP)
     private Timer? _retry;
+    private readonly Lock _retryLock = new();
+    private int _accepting;       // AcceptReady calls running (the loop's, the retry timer's)
+    private long _rejectLogged = long.MinValue / 2; // when the last max_connections warning was logged (TickCount64)
     private int _active;
     private long _rejected;
     private volatile bool _disposed;
@@ -116,8 +119,9 @@ public sealed class SocketListener : IAsyncDisposable
         if (SocketEngine.UsesEpoll && !IsUnix)
         {
             _socket.Blocking = false; // Accept then says WouldBlock when nothing waits
-            _loop = SocketEngine.NextLoop();
-            _loop.RegisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
+            EventLoop loop = SocketEngine.NextLoop();
+            loop.RegisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
+            _loop = loop; // only once registered: a failure above leaves Start to be tried again
             AcceptReady(); // connections that came before the registration
             return;
         }
@@ -131,32 +135,53 @@ public sealed class SocketListener : IAsyncDisposable
     /// </summary>
     internal void AcceptReady()
     {
-        while (!_disposed)
+        Interlocked.Increment(ref _accepting); // DisposeAsync waits for this to end: nothing is handed on after it
+        try
         {
-            Socket accepted;
-            try
+            while (!_disposed)
             {
-                accepted = _socket.Accept();
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                // EMFILE and friends: the connection stays queued, and the edge for it has passed; try again shortly
-                // (nginx's accept backoff) rather than spin on the loop thread.
-                _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
-                _retry ??= new Timer(static state => ((SocketListener)state!).AcceptReady(), this, Timeout.Infinite, Timeout.Infinite);
-                _retry.Change(RetryDelay, Timeout.Infinite);
-                return;
-            }
+                Socket accepted;
+                try
+                {
+                    accepted = _socket.Accept();
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
+                {
+                    return;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+                catch (SocketException e)
+                {
+                    // EMFILE and friends: the connection stays queued, and the edge for it has passed; try again
+                    // shortly (nginx's accept backoff) rather than spin on the loop thread.
+                    _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
+                    lock (_retryLock)
+                    {
+                        if (!_disposed)
+                        {
+                            _retry ??= new Timer(static state => ((SocketListener)state!).AcceptReady(), this, Timeout.Infinite, Timeout.Infinite);
+                            _retry.Change(RetryDelay, Timeout.Infinite);
+                        }
+                    }
 
-            Hand(accepted);
+                    return;
+                }
+
+                if (_disposed)
+                {
+                    accepted.Dispose(); // stopped meanwhile
+                    return;
+                }
+
+                Hand(accepted);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _accepting);
         }
     }
 
@@ -206,19 +231,28 @@ public sealed class SocketListener : IAsyncDisposable
         if (Interlocked.Increment(ref _active) > Options.MaxConnections)
         {
             Interlocked.Decrement(ref _active);
-            Interlocked.Increment(ref _rejected);
-            _logger.LogWarning("listener {Listener}: connection refused, limit {Max} reached (reason=max_connections)", Options.Name, Options.MaxConnections);
+            long rejected = Interlocked.Increment(ref _rejected);
+            long now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref _rejectLogged) >= 1000)
+            {
+                // At most once a second (an accept loop on an event loop thread must not wait on a full log queue
+                // during the very flood that fills it); the count is the listener's metric.
+                Interlocked.Exchange(ref _rejectLogged, now);
+                _logger.LogWarning("listener {Listener}: connection refused, limit {Max} reached (reason=max_connections; {Rejected} refused so far)",
+                    Options.Name, Options.MaxConnections, rejected);
+            }
+
             accepted.Dispose();
             return;
         }
 
-        if (accepted.ProtocolType == ProtocolType.Tcp)
-        {
-            accepted.NoDelay = true;
-        }
-
         try
         {
+            if (accepted.ProtocolType == ProtocolType.Tcp)
+            {
+                accepted.NoDelay = true;
+            }
+
             _ = _onAccepted(accepted, this);
         }
         catch (Exception e)
@@ -234,9 +268,18 @@ public sealed class SocketListener : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _disposed = true;
-        _loop?.UnregisterListener(this);
-        _retry?.Dispose();
+        _loop?.UnregisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
+        lock (_retryLock)
+        {
+            _retry?.Dispose();
+        }
+
         _socket.Dispose();
+        while (Volatile.Read(ref _accepting) > 0)
+        {
+            await Task.Delay(1).ConfigureAwait(false); // an accept under way ends at _disposed or the closed socket
+        }
+
         if (_acceptLoop is not null)
         {
             await _acceptLoop.ConfigureAwait(false);
