@@ -89,45 +89,6 @@ public sealed partial class TlsRecordStream
             || available - RecordProtection.HeaderLength >= length;
     }
 
-    /// <summary>
-    /// Decrypt's work for a protected connection: a refused record fails the connection, and its alert leaves once
-    /// no write is in flight.
-    /// </summary>
-    private int DecryptProtected(Span<byte> buffer, int received, out bool needInput)
-    {
-        bool alert = false;
-        try
-        {
-            lock (_lock)
-            {
-                ThrowIfClosed();
-                ThrowIfFailed();
-                try
-                {
-                    return OpenReceived(buffer, received, out needInput);
-                }
-                catch (IOException e)
-                {
-                    _failure = e.Message;
-                    if (e is TlsAlertException refused && !_closeNotifySent)
-                    {
-                        _alert = SealAlert(AlertFatal, refused.Alert, out _alertLength);
-                        alert = true;
-                    }
-
-                    throw;
-                }
-            }
-        }
-        finally
-        {
-            if (alert)
-            {
-                _ = SendAlertAsync(); // starts now: on a socket with room it is sent before the caller closes
-            }
-        }
-    }
-
     /// <summary>Opens what was received and what was kept (under the lock).</summary>
     private int OpenReceived(Span<byte> buffer, int received, out bool needInput)
     {

@@ -736,13 +736,8 @@ public sealed partial class TlsRecordStream : Stream
     /// ciphertext first, or 0 at the peer's close_notify. Whole records already received fill the buffer as far as
     /// they go.
     /// </summary>
-    private unsafe int Decrypt(Span<byte> buffer, int received, out bool needInput)
+    private int Decrypt(Span<byte> buffer, int received, out bool needInput)
     {
-        if (_protection is not null)
-        {
-            return DecryptProtected(buffer, received, out needInput);
-        }
-
         bool alert = false;
         try
         {
@@ -752,20 +747,14 @@ public sealed partial class TlsRecordStream : Stream
                 ThrowIfFailed();
                 try
                 {
-                    return DecryptLocked(buffer, received, out needInput);
+                    return _protection is not null ? OpenReceived(buffer, received, out needInput) : DecryptLocked(buffer, received, out needInput);
                 }
                 catch (IOException e)
                 {
-                    // A record OpenSSL refused: it has sealed its fatal alert (bad_record_mac, record_overflow,
-                    // unexpected_message, ...) into the output, where nothing would take it; it leaves once no write
-                    // is in flight, as the protected path's does (RFC 8446 §5.2, RFC 5246 §7.2.2).
+                    // A refused record fails the connection; its fatal alert (RFC 8446 §5.2, RFC 5246 §7.2.2) leaves
+                    // once no write is in flight.
                     _failure = e.Message;
-                    if (!_closeNotifySent && PendingOutput() > 0)
-                    {
-                        _alert = TakeOutput(QueuedRoom, out _alertLength);
-                        alert = true;
-                    }
-
+                    alert = !_closeNotifySent && TakeFatalAlert(e);
                     throw;
                 }
             }
@@ -774,9 +763,36 @@ public sealed partial class TlsRecordStream : Stream
         {
             if (alert)
             {
-                _ = SendAlertAsync();
+                _ = SendAlertAsync(); // starts now: on a socket with room it is sent before the caller closes
             }
         }
+    }
+
+    /// <summary>
+    /// Puts the fatal alert for <paramref name="refused"/> in <see cref="_alert"/> (under the lock): sealed here for a
+    /// protected connection, or what OpenSSL sealed into its output (bad_record_mac, record_overflow, ...), where
+    /// nothing else would take it. False when there is none.
+    /// </summary>
+    private bool TakeFatalAlert(IOException refused)
+    {
+        if (_protection is not null)
+        {
+            if (refused is not TlsAlertException { Alert: var code })
+            {
+                return false;
+            }
+
+            _alert = SealAlert(AlertFatal, code, out _alertLength);
+            return true;
+        }
+
+        if (PendingOutput() == 0)
+        {
+            return false;
+        }
+
+        _alert = TakeOutput(QueuedRoom, out _alertLength);
+        return true;
     }
 
     /// <summary>Decrypt on OpenSSL's record layer (under the lock).</summary>
