@@ -421,13 +421,14 @@ public sealed class AdminDispatcher : IRequestDispatcher
         w.WriteNumber("clusters", s.Clusters.Count);
         w.WriteNumber("certificates", s.Certificates.Count);
         w.WriteStartArray("listeners");
-        foreach ((string name, string address, int connections, long rejected) in _backend.ListenerStatus())
+        foreach (ListenerStatus l in _backend.ListenerStatus())
         {
             w.WriteStartObject();
-            w.WriteString("name", name);
-            w.WriteString("address", address);
-            w.WriteNumber("connections", connections);
-            w.WriteNumber("rejectedConnections", rejected);
+            w.WriteString("name", l.Name);
+            w.WriteString("address", l.Address);
+            w.WriteNumber("connections", l.Connections);
+            w.WriteNumber("rejectedConnections", l.Rejected);
+            w.WriteNumber("acceptErrors", l.AcceptErrors);
             w.WriteEndObject();
         }
 
@@ -656,13 +657,23 @@ public sealed class AdminDispatcher : IRequestDispatcher
         Sample(sb, "dotnet_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", gc.TotalCommittedBytes);
         Sample(sb, "dotnet_gc_total_memory_bytes", "gauge", "Managed bytes in use now, garbage not yet collected included.", GC.GetTotalMemory(forceFullCollection: false));
         Sample(sb, "process_resident_memory_bytes", "gauge", "Resident set size.", Environment.WorkingSet);
-        sb.Append("# HELP appliance_listener_connections Open connections per listener.\n# TYPE appliance_listener_connections gauge\n");
-        foreach ((string name, _, int connections, _) in _backend.ListenerStatus())
-        {
-            sb.Append("appliance_listener_connections{listener=\"").Append(name).Append("\"} ").Append(connections).Append('\n');
-        }
+        IReadOnlyList<ListenerStatus> listeners = _backend.ListenerStatus();
+        ListenerSamples(sb, listeners, "appliance_listener_connections", "gauge", "Open connections per listener.", l => l.Connections);
+        ListenerSamples(sb, listeners, "appliance_listener_rejected_connections_total", "counter",
+            "Connections closed at accept because the listener was at its maxConnections.", l => l.Rejected);
+        ListenerSamples(sb, listeners, "appliance_listener_accept_errors_total", "counter",
+            "Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM); the listener pauses 50 ms after each.", l => l.AcceptErrors);
 
         return sb.ToString();
+    }
+
+    private static void ListenerSamples(StringBuilder sb, IReadOnlyList<ListenerStatus> listeners, string name, string type, string help, Func<ListenerStatus, long> value)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+        foreach (ListenerStatus l in listeners)
+        {
+            sb.Append(name).Append("{listener=\"").Append(l.Name).Append("\"} ").Append(value(l)).Append('\n');
+        }
     }
 
     /// <summary>A metric with one sample and no labels, in Prometheus text: its HELP and TYPE lines, then the value.</summary>

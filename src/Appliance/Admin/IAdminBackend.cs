@@ -19,7 +19,7 @@ public interface IAdminBackend
     /// <summary>The state database (consumers, keys, subscriptions, usage); null until the host has opened it.</summary>
     State.StateStore? StateStore { get; }
 
-    IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus();
+    IReadOnlyList<ListenerStatus> ListenerStatus();
 
     /// <summary>Validates, and unless <paramref name="dryRun"/>, persists and applies. Errors leave everything as it was.</summary>
     Task<ApplyResult> ApplyAsync(ApplianceConfig config, bool dryRun, string source);
@@ -62,3 +62,9 @@ public sealed record RenewalOutcome(bool Ok, string Detail, string? SerialNumber
 public sealed record ApplyResult(bool Ok, int Revision, IReadOnlyList<ConfigError> Errors, IReadOnlyList<string> Changes);
 
 public sealed record ConfigRevision(int Revision, DateTimeOffset AppliedAt, string Source, string Path);
+
+/// <summary>
+/// One listener as /v1/status and /metrics show it: open connections, connections closed at accept past its
+/// max_connections, and accepts that failed for want of a resource (EMFILE and the like).
+/// </summary>
+public readonly record struct ListenerStatus(string Name, string Address, int Connections, long Rejected, long AcceptErrors);

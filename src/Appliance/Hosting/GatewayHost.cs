@@ -103,11 +103,12 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     /// <summary>Every live connection (tests).</summary>
     internal ConnectionRegistry Registry => _registry;
 
-    public IReadOnlyList<(string Name, string Address, int Connections, long Rejected)> ListenerStatus()
+    public IReadOnlyList<ListenerStatus> ListenerStatus()
     {
         lock (_listeners)
         {
-            return [.. _listeners.Values.Select(l => (l.Model.Name, l.Socket.LocalEndPoint.ToString() ?? "", l.Socket.ActiveConnections, l.Socket.RejectedConnections))];
+            return [.. _listeners.Values.Select(l => new ListenerStatus(l.Model.Name, l.Socket.LocalEndPoint.ToString() ?? "",
+                l.Socket.ActiveConnections, l.Socket.RejectedConnections, l.Socket.AcceptErrors))];
         }
     }
 

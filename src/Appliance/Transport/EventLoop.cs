@@ -75,8 +75,10 @@ internal sealed unsafe class EventLoop
     }
 
     /// <summary>
-    /// Adds a listening socket (non-blocking): each time connections wait on it, the loop thread calls
-    /// <see cref="SocketListener.AcceptReady"/>, which accepts until none is left (edge-triggered).
+    /// Adds a listening socket (non-blocking), level-triggered: while connections wait on it, each round of events
+    /// calls <see cref="SocketListener.AcceptReady"/>, which accepts one, as nginx's workers do (multi_accept off).
+    /// Accepting until EAGAIN, as an edge would need, ends every burst in a failed accept4, which .NET turns into a
+    /// thrown SocketException (some 16,000 instructions a resumed handshake, perf/RESULTS.md).
     /// </summary>
     public void RegisterListener(SocketListener listener, int fd)
     {
@@ -93,11 +95,30 @@ internal sealed unsafe class EventLoop
             Volatile.Write(ref _listeners[index], listener);
         }
 
-        if (Epoll.Add(_epfd, fd, Epoll.In | Epoll.EdgeTriggered, ListenerFlag | (uint)index) != 0)
+        if (Epoll.Add(_epfd, fd, Epoll.In, ListenerFlag | (uint)index) != 0)
         {
             int error = Marshal.GetLastPInvokeError();
             UnregisterListener(listener, fd);
             throw new System.Net.Sockets.SocketException(error);
+        }
+    }
+
+    /// <summary>
+    /// Stops (<paramref name="armed"/> false) or resumes the readiness of a registered listener: an accept that keeps
+    /// failing (EMFILE) would otherwise be reported again at once, round after round. The caller makes sure the
+    /// socket is still open (its descriptor could be another socket's otherwise).
+    /// </summary>
+    public void ArmListener(SocketListener listener, int fd, bool armed)
+    {
+        int index;
+        lock (_lock)
+        {
+            index = Array.IndexOf(_listeners, listener);
+        }
+
+        if (index >= 0)
+        {
+            Epoll.Modify(_epfd, fd, armed ? Epoll.In : 0, ListenerFlag | (uint)index);
         }
     }
 

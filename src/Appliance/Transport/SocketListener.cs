@@ -27,7 +27,9 @@ public sealed class SocketListener : IAsyncDisposable
     private EventLoop? _loop;     // the loop that accepts for this listener (our socket engine, TCP)
     private Timer? _retry;
     private readonly Lock _retryLock = new();
-    private int _accepting;       // AcceptReady calls running (the loop's, the retry timer's)
+    private int _accepting;       // AcceptReady calls running (on the loop thread)
+    private long _acceptErrors;
+    private long _acceptErrorLogged = long.MinValue / 2; // when the last accept failure was logged (TickCount64)
     private long _rejectLogged = long.MinValue / 2; // when the last max_connections warning was logged (TickCount64)
     private int _active;
     private long _rejected;
@@ -121,69 +123,95 @@ public sealed class SocketListener : IAsyncDisposable
             _socket.Blocking = false; // Accept then says WouldBlock when nothing waits
             EventLoop loop = SocketEngine.NextLoop();
             loop.RegisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
-            _loop = loop; // only once registered: a failure above leaves Start to be tried again
-            AcceptReady(); // connections that came before the registration
-            return;
+            _loop = loop; // only once registered: a failure above leaves Start to be tried again (connections that came
+            return;       // before it are reported at once, level-triggered)
         }
 
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
     /// <summary>
-    /// Accepts every connection waiting (the listener's loop thread, at its readiness; or the retry timer after a
-    /// failure such as EMFILE, when no new edge may come for the ones still queued).
+    /// Accepts one waiting connection, on the listener's loop thread at its (level-triggered) readiness: the loop
+    /// calls again next round while more wait. A failure such as EMFILE leaves the connection queued; the listener
+    /// then stops being watched for <see cref="RetryDelay"/> ms (nginx's accept backoff), since level-triggered
+    /// readiness would otherwise spin the loop on it.
     /// </summary>
     internal void AcceptReady()
     {
         Interlocked.Increment(ref _accepting); // DisposeAsync waits for this to end: nothing is handed on after it
         try
         {
-            while (!_disposed)
+            if (_disposed)
             {
-                Socket accepted;
-                try
-                {
-                    accepted = _socket.Accept();
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
-                {
-                    return;
-                }
-                catch (ObjectDisposedException)
-                {
-                    return;
-                }
-                catch (SocketException e)
-                {
-                    // EMFILE and friends: the connection stays queued, and the edge for it has passed; try again
-                    // shortly (nginx's accept backoff) rather than spin on the loop thread.
-                    _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
-                    lock (_retryLock)
-                    {
-                        if (!_disposed)
-                        {
-                            _retry ??= new Timer(static state => ((SocketListener)state!).AcceptReady(), this, Timeout.Infinite, Timeout.Infinite);
-                            _retry.Change(RetryDelay, Timeout.Infinite);
-                        }
-                    }
-
-                    return;
-                }
-
-                if (_disposed)
-                {
-                    accepted.Dispose(); // stopped meanwhile
-                    return;
-                }
-
-                Hand(accepted);
+                return;
             }
+
+            Socket accepted;
+            try
+            {
+                accepted = _socket.Accept();
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted
+                or SocketError.ConnectionReset or SocketError.Interrupted)
+            {
+                return; // taken back by its client before it was accepted (or a spurious readiness): the next one waits
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                long errors = Interlocked.Increment(ref _acceptErrors);
+                long now = Environment.TickCount64;
+                if (now - _acceptErrorLogged >= 1000)
+                {
+                    _acceptErrorLogged = now; // once a second at most (loop thread; the count is in the status)
+                    _logger.LogWarning("listener {Listener}: accept failed: {Error} ({Errors} failed so far); trying again every {Delay} ms",
+                        Options.Name, e.SocketErrorCode, errors, RetryDelay);
+                }
+
+                lock (_retryLock)
+                {
+                    if (!_disposed)
+                    {
+                        _loop!.ArmListener(this, (int)_socket.SafeHandle.DangerousGetHandle(), armed: false);
+                        _retry ??= new Timer(static state => ((SocketListener)state!).Rearm(), this, Timeout.Infinite, Timeout.Infinite);
+                        _retry.Change(RetryDelay, Timeout.Infinite);
+                    }
+                }
+
+                return;
+            }
+
+            if (_disposed)
+            {
+                accepted.Dispose(); // stopped meanwhile
+                return;
+            }
+
+            Hand(accepted);
         }
         finally
         {
             Interlocked.Decrement(ref _accepting);
         }
     }
+
+    /// <summary>The retry timer: watch the listener again (a connection still queued is reported at once).</summary>
+    private void Rearm()
+    {
+        lock (_retryLock) // DisposeAsync closes the socket only after taking this lock with _disposed set
+        {
+            if (!_disposed)
+            {
+                _loop!.ArmListener(this, (int)_socket.SafeHandle.DangerousGetHandle(), armed: true);
+            }
+        }
+    }
+
+    /// <summary>Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM), as counted on the event loop.</summary>
+    public long AcceptErrors => Interlocked.Read(ref _acceptErrors);
 
     /// <summary>Null while the accept loop runs (or before it starts); otherwise why it ended.</summary>
     public string? AcceptLoopProblem => _loop is not null ? null : _acceptLoop switch

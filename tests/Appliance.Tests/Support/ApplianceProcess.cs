@@ -26,35 +26,52 @@ public sealed partial class ApplianceProcess : IAsyncDisposable
     /// Runs the built assembly under dotnet, or the native binary named by APPLIANCE_TEST_BINARY (to run the
     /// real-process tests against the AOT build: <c>APPLIANCE_TEST_BINARY=artifacts/publish/appliance</c>).
     /// </summary>
-    public static ApplianceProcess Start(params string[] args) => StartUnder(null, args);
+    public static ApplianceProcess Start(params string[] args) => StartUnder((string?)null, args);
 
     /// <summary>As <see cref="Start"/>, through <paramref name="launcher"/> (e.g. nohup), which execs the appliance.</summary>
     public static ApplianceProcess StartUnder(string? launcher, params string[] args)
     {
         string? binary = Environment.GetEnvironmentVariable("APPLIANCE_TEST_BINARY");
-        string program = string.IsNullOrEmpty(binary) ? "dotnet" : Path.GetFullPath(binary);
-        var psi = new ProcessStartInfo(launcher ?? program)
+        string[] appliance = string.IsNullOrEmpty(binary) ? ["dotnet", AssemblyPath] : [Path.GetFullPath(binary)];
+        return StartCommand(launcher is null ? appliance : [launcher, .. appliance], args);
+    }
+
+    /// <summary>Runs <paramref name="command"/> (the program and its first arguments) with <paramref name="args"/> after them.</summary>
+    public static ApplianceProcess StartCommand(string[] command, params string[] args)
+    {
+        var psi = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (launcher is not null)
-        {
-            psi.ArgumentList.Add(program);
-        }
-
-        if (string.IsNullOrEmpty(binary))
-        {
-            psi.ArgumentList.Add(AssemblyPath);
-        }
-
-        foreach (string a in args)
+        foreach (string a in command[1..].Concat(args))
         {
             psi.ArgumentList.Add(a);
         }
 
         return new ApplianceProcess(Process.Start(psi)!);
+    }
+
+    /// <summary>
+    /// The AOT binary test.sh publishes (what ships) when it is at least as new as the test build, else null (a stale
+    /// publish from an earlier change).
+    /// </summary>
+    public static string? PublishedBinary
+    {
+        get
+        {
+            for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            {
+                if (File.Exists(Path.Combine(d.FullName, "Appliance.sln")))
+                {
+                    string published = Path.Combine(d.FullName, "artifacts", "publish", "appliance");
+                    return File.Exists(published) && File.GetLastWriteTimeUtc(published) >= File.GetLastWriteTimeUtc(AssemblyPath) ? published : null;
+                }
+            }
+
+            return null;
+        }
     }
 
     public int Pid => _process.Id;

@@ -20,24 +20,8 @@ public sealed class SystemdUserManager : IAsyncLifetime
     /// The appliance to run: the AOT binary test.sh published (what ships), unless it is older than the test build
     /// (a stale publish from an earlier change), then the test build under dotnet.
     /// </summary>
-    public static string[] ApplianceCommand
-    {
-        get
-        {
-            string root = AppContext.BaseDirectory;
-            for (DirectoryInfo? d = new(root); d is not null; d = d.Parent)
-            {
-                string published = Path.Combine(d.FullName, "artifacts", "publish", "appliance");
-                if (File.Exists(Path.Combine(d.FullName, "Appliance.sln")))
-                {
-                    bool fresh = File.Exists(published) && File.GetLastWriteTimeUtc(published) >= File.GetLastWriteTimeUtc(ApplianceProcess.AssemblyPath);
-                    return fresh ? [published] : ["/usr/bin/env", "dotnet", ApplianceProcess.AssemblyPath];
-                }
-            }
-
-            return ["/usr/bin/env", "dotnet", ApplianceProcess.AssemblyPath];
-        }
-    }
+    public static string[] ApplianceCommand =>
+        ApplianceProcess.PublishedBinary is { } published ? [published] : ["/usr/bin/env", "dotnet", ApplianceProcess.AssemblyPath];
 
     public async Task InitializeAsync()
     {
