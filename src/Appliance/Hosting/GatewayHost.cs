@@ -210,7 +210,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         {
             _systemd.Ready(StatusLine());
             TimeSpan? interval = Watchdog.IntervalFromEnvironment();
-            _watchdog = new Watchdog(_systemd.Send, AcceptLoopProblem, StatusLine, Watchdog.QueueToThreadPool, _logger);
+            _watchdog = new Watchdog(_systemd.Send, WatchdogProblem, StatusLine, Watchdog.QueueToThreadPool, _logger);
             _watchdog.Start(interval);
             if (interval is { } i)
             {
@@ -240,6 +240,9 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     }
 
     private string StatusLine() => $"{_registry.Count} connection(s), config revision {Revision}";
+
+    /// <summary>What keeps the watchdog from pinging besides the thread pool: a stuck event loop, or an accept loop that ended.</summary>
+    private string? WatchdogProblem() => SocketEngine.CheckLoops() ?? AcceptLoopProblem();
 
     private string? AcceptLoopProblem()
     {

@@ -8,7 +8,9 @@ namespace Appliance.Hosting;
 /// <list type="bullet">
 /// <item>the work item it queued to the thread pool at the previous tick has run (requests run there: a starved or
 /// deadlocked pool means nothing is served), and</item>
-/// <item>every listener's accept loop is still running (the host's check names the first that is not).</item>
+/// <item>every event loop ran the probe posted to it at the previous tick (a loop stuck in one connection's work
+/// holds all of the connections on it), and every listener's accept loop is still running (the host's check names
+/// the first that is not).</item>
 /// </list>
 /// Missing two ticks in a row lets the interval lapse, and systemd kills and restarts the service (Result=watchdog).
 /// The same thread refreshes the STATUS= line.
@@ -27,7 +29,7 @@ public sealed class Watchdog : IDisposable
     private string? _lastFailure;
 
     /// <param name="notify">Sends one sd_notify state.</param>
-    /// <param name="problem">Null when every accept loop runs; otherwise what is wrong.</param>
+    /// <param name="problem">Null when every event loop and accept loop runs; otherwise what is wrong.</param>
     /// <param name="status">The STATUS= text.</param>
     /// <param name="queue">Queues a work item to the thread pool (replaceable in tests).</param>
     public Watchdog(Action<string> notify, Func<string?> problem, Func<string> status, Action<Action> queue, ILogger logger)

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Appliance.Transport;
 
-/// <summary>The three epoll(7) calls the event loops make, and the layout of struct epoll_event.</summary>
+/// <summary>The epoll(7) calls the event loops make, the layout of struct epoll_event, and the eventfd that wakes a loop.</summary>
 internal static unsafe partial class Epoll
 {
     public const uint In = 0x001;
@@ -31,6 +31,19 @@ internal static unsafe partial class Epoll
 
     [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
     public static partial int Wait(int epfd, byte* events, int maxEvents, int timeout);
+
+    public const int EventFdNonBlocking = 0x800; // EFD_NONBLOCK
+    public const int EventFdCloseOnExec = 0x80000; // EFD_CLOEXEC
+
+    /// <summary>An eventfd(2): what a loop is woken through from other threads.</summary>
+    [LibraryImport("libc", EntryPoint = "eventfd", SetLastError = true)]
+    public static partial int EventFd(uint initial, int flags);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nint count);
 
     /// <summary>Takes <paramref name="fd"/> out of the set (needed where another process holds the same open file).</summary>
     public static int Remove(int epfd, int fd) => Control(epfd, CtlDel, fd, null);

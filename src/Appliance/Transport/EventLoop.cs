@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 
 namespace Appliance.Transport;
@@ -33,11 +34,24 @@ internal sealed unsafe class EventLoop
     // set for them (a socket's generation never does).
     private SocketListener?[] _listeners = [];
     private const ulong ListenerFlag = 1UL << 63;
+    // The eventfd's event data: in the listeners' range, at an index no listener has.
+    private const ulong WakeData = ListenerFlag | uint.MaxValue;
+    private readonly int _wakeFd;
+    private readonly ConcurrentQueue<Action> _posted = new();
+    private long _probesSent;
+    private long _probesAnswered;
 
     public EventLoop(int index)
     {
+        Index = index;
         _epfd = Epoll.Create(Epoll.CloseOnExec);
         if (_epfd < 0)
+        {
+            throw new System.Net.Sockets.SocketException(Marshal.GetLastPInvokeError());
+        }
+
+        _wakeFd = Epoll.EventFd(0, Epoll.EventFdNonBlocking | Epoll.EventFdCloseOnExec);
+        if (_wakeFd < 0 || Epoll.Add(_epfd, _wakeFd, Epoll.In, WakeData) != 0)
         {
             throw new System.Net.Sockets.SocketException(Marshal.GetLastPInvokeError());
         }
@@ -139,6 +153,35 @@ internal sealed unsafe class EventLoop
         }
     }
 
+    public int Index { get; }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> on this loop's thread at its next round (from any thread: the loop is woken
+    /// through its eventfd). For rare work only, such as the watchdog's probe: each post allocates.
+    /// </summary>
+    public void Post(Action action)
+    {
+        _posted.Enqueue(action);
+        ulong one = 1;
+        Epoll.Write(_wakeFd, (byte*)&one, sizeof(ulong)); // EAGAIN only with 2^64-2 wake-ups pending: it is awake anyway
+    }
+
+    /// <summary>
+    /// Posts the watchdog's probe, unless the previous one is still waiting (<see cref="ProbeAnswered"/> then stays
+    /// false until it runs).
+    /// </summary>
+    public void Probe()
+    {
+        if (ProbeAnswered)
+        {
+            long n = Interlocked.Increment(ref _probesSent);
+            Post(() => Volatile.Write(ref _probesAnswered, n));
+        }
+    }
+
+    /// <summary>Whether the loop thread has run every probe posted so far: false while it is stuck in one piece of work.</summary>
+    public bool ProbeAnswered => Volatile.Read(ref _probesAnswered) >= Volatile.Read(ref _probesSent);
+
     /// <summary>True on an event loop's thread, which must never block.</summary>
     public static bool OnLoopThread => Current is not null;
 
@@ -201,6 +244,12 @@ internal sealed unsafe class EventLoop
                 ulong data = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(e + offset);
                 if ((data & ListenerFlag) != 0)
                 {
+                    if (data == WakeData)
+                    {
+                        RunPosted();
+                        continue;
+                    }
+
                     SocketListener?[] listeners = Volatile.Read(ref _listeners);
                     if ((uint)(int)(uint)data < (uint)listeners.Length && Volatile.Read(ref listeners[(int)(uint)data]) is { } listener)
                     {
@@ -234,6 +283,23 @@ internal sealed unsafe class EventLoop
             }
 
             RunDeferred();
+        }
+    }
+
+    private void RunPosted()
+    {
+        ulong count;
+        Epoll.Read(_wakeFd, (byte*)&count, sizeof(ulong)); // back to zero (level-triggered: it would report again)
+        while (_posted.TryDequeue(out Action? action))
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine($"appliance: posted work failed: {ex}");
+            }
         }
     }
 
@@ -277,6 +343,29 @@ public static class SocketEngine
     {
         UsesEpoll = epoll && OperatingSystem.IsLinux();
         s_threads = Math.Max(1, threads);
+    }
+
+    /// <summary>
+    /// The watchdog's check of the event loops: null when each ran the probe the previous check posted to it, else
+    /// which did not (a loop stuck in one connection's work holds every connection on it, and no request shows it).
+    /// Then posts the next probes.
+    /// </summary>
+    public static string? CheckLoops() => CheckLoops(Volatile.Read(ref s_loops) ?? []);
+
+    internal static string? CheckLoops(EventLoop[] loops)
+    {
+        string? problem = null;
+        foreach (EventLoop loop in loops)
+        {
+            if (!loop.ProbeAnswered)
+            {
+                problem ??= $"event loop {loop.Index} did not run its probe since the last check (its thread is stuck)";
+            }
+
+            loop.Probe();
+        }
+
+        return problem;
     }
 
     internal static EventLoop NextLoop()
