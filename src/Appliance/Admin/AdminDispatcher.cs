@@ -429,6 +429,11 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteNumber("connections", l.Connections);
             w.WriteNumber("rejectedConnections", l.Rejected);
             w.WriteNumber("acceptErrors", l.AcceptErrors);
+            if (l.Problem is { } problem)
+            {
+                w.WriteString("problem", problem);
+            }
+
             w.WriteEndObject();
         }
 
@@ -662,7 +667,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
         ListenerSamples(sb, listeners, "appliance_listener_rejected_connections_total", "counter",
             "Connections closed at accept because the listener was at its maxConnections.", l => l.Rejected);
         ListenerSamples(sb, listeners, "appliance_listener_accept_errors_total", "counter",
-            "Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM); the listener pauses 50 ms after each.", l => l.AcceptErrors);
+            "Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like); the listener pauses 50 ms after each.", l => l.AcceptErrors);
 
         return sb.ToString();
     }

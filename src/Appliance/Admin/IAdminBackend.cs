@@ -65,6 +65,7 @@ public sealed record ConfigRevision(int Revision, DateTimeOffset AppliedAt, stri
 
 /// <summary>
 /// One listener as /v1/status and /metrics show it: open connections, connections closed at accept past its
-/// max_connections, and accepts that failed for want of a resource (EMFILE and the like).
+/// max_connections, accepts that failed for want of a resource (EMFILE and the like), and why it no longer accepts
+/// (null while it does).
 /// </summary>
-public readonly record struct ListenerStatus(string Name, string Address, int Connections, long Rejected, long AcceptErrors);
+public readonly record struct ListenerStatus(string Name, string Address, int Connections, long Rejected, long AcceptErrors, string? Problem);

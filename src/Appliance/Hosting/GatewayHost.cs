@@ -108,7 +108,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         lock (_listeners)
         {
             return [.. _listeners.Values.Select(l => new ListenerStatus(l.Model.Name, l.Socket.LocalEndPoint.ToString() ?? "",
-                l.Socket.ActiveConnections, l.Socket.RejectedConnections, l.Socket.AcceptErrors))];
+                l.Socket.ActiveConnections, l.Socket.RejectedConnections, l.Socket.AcceptErrors, l.Socket.AcceptLoopProblem))];
         }
     }
 
@@ -214,7 +214,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
             _watchdog.Start(interval);
             if (interval is { } i)
             {
-                _logger.LogInformation("systemd watchdog: every {Interval}", Duration.Format(i / 2));
+                _logger.LogInformation("systemd watchdog: every {Interval}", Duration.Format(i / 4));
             }
         }
 

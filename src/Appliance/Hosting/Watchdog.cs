@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Hosting;
 
 /// <summary>
-/// systemd's watchdog (WatchdogSec=): WATCHDOG=1 every half interval, but only while the process can still do its
+/// systemd's watchdog (WatchdogSec=): WATCHDOG=1 every quarter interval, but only while the process can still do its
 /// work. A timer alone would keep a wedged server alive; this one runs on its own thread and pings only when
 /// <list type="bullet">
 /// <item>the work item it queued to the thread pool at the previous tick has run (requests run there: a starved or
@@ -12,7 +12,8 @@ namespace Appliance.Hosting;
 /// holds all of the connections on it), and every listener's accept loop is still running (the host's check names
 /// the first that is not).</item>
 /// </list>
-/// Missing two ticks in a row lets the interval lapse, and systemd kills and restarts the service (Result=watchdog).
+/// Three failed ticks in a row (a problem that lasts about three quarters of the interval) let the interval lapse, and
+/// systemd kills and restarts the service (Result=watchdog); a loop busy for a moment does not.
 /// The same thread refreshes the STATUS= line.
 /// </summary>
 public sealed class Watchdog : IDisposable
@@ -57,10 +58,10 @@ public sealed class Watchdog : IDisposable
 
     public static void QueueToThreadPool(Action work) => ThreadPool.UnsafeQueueUserWorkItem(static w => w(), work, preferLocal: false);
 
-    /// <summary>Starts the thread: ticks every half watchdog interval, or every 10 s for STATUS only.</summary>
+    /// <summary>Starts the thread: ticks every quarter watchdog interval, or every 10 s for STATUS only.</summary>
     public void Start(TimeSpan? interval)
     {
-        TimeSpan period = interval is { } i ? i / 2 : TimeSpan.FromSeconds(10);
+        TimeSpan period = interval is { } i ? i / 4 : TimeSpan.FromSeconds(10);
         var thread = new Thread(() =>
         {
             while (!_stop.Token.WaitHandle.WaitOne(period))
@@ -80,7 +81,7 @@ public sealed class Watchdog : IDisposable
     {
         long tick = ++_tick;
         string? failure = Volatile.Read(ref _ranTick) < Volatile.Read(ref _queuedTick)
-            ? "the thread pool did not run a work item within half the watchdog interval"
+            ? "the thread pool did not run a work item within a quarter of the watchdog interval"
             : _problem();
 
         if (failure is null)

@@ -14,7 +14,6 @@ internal static unsafe partial class Epoll
 
     public const int CtlAdd = 1;
     public const int CtlDel = 2;
-    public const int CtlMod = 3;
     public const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC
     public const int Interrupted = 4;       // EINTR
 
@@ -48,16 +47,11 @@ internal static unsafe partial class Epoll
     /// <summary>Takes <paramref name="fd"/> out of the set (needed where another process holds the same open file).</summary>
     public static int Remove(int epfd, int fd) => Control(epfd, CtlDel, fd, null);
 
-    public static int Add(int epfd, int fd, uint events, ulong data) => Set(epfd, CtlAdd, fd, events, data);
-
-    /// <summary>Changes the events <paramref name="fd"/> is watched for (0: none, while it stays in the set).</summary>
-    public static int Modify(int epfd, int fd, uint events, ulong data) => Set(epfd, CtlMod, fd, events, data);
-
-    private static int Set(int epfd, int op, int fd, uint events, ulong data)
+    public static int Add(int epfd, int fd, uint events, ulong data)
     {
         byte* ev = stackalloc byte[16];
         *(uint*)ev = events;
         System.Runtime.CompilerServices.Unsafe.WriteUnaligned(ev + DataOffset, data);
-        return Control(epfd, op, fd, ev);
+        return Control(epfd, CtlAdd, fd, ev);
     }
 }

@@ -38,8 +38,10 @@ internal sealed unsafe class EventLoop
     private const ulong WakeData = ListenerFlag | uint.MaxValue;
     private readonly int _wakeFd;
     private readonly ConcurrentQueue<Action> _posted = new();
-    private long _probesSent;
-    private long _probesAnswered;
+    private int _probePending;
+    private long _probesPosted;
+    // Listeners paused after a failed accept, and when each is watched again (loop thread only).
+    private readonly List<(SocketListener Listener, long ResumeAt)> _paused = [];
 
     public EventLoop(int index)
     {
@@ -96,10 +98,9 @@ internal sealed unsafe class EventLoop
     /// </summary>
     public void RegisterListener(SocketListener listener, int fd)
     {
-        int index;
         lock (_lock)
         {
-            index = Array.IndexOf(_listeners, null);
+            int index = Array.IndexOf(_listeners, null);
             if (index < 0)
             {
                 index = _listeners.Length;
@@ -109,7 +110,7 @@ internal sealed unsafe class EventLoop
             Volatile.Write(ref _listeners[index], listener);
         }
 
-        if (Epoll.Add(_epfd, fd, Epoll.In, ListenerFlag | (uint)index) != 0)
+        if (!AddListener(listener, fd))
         {
             int error = Marshal.GetLastPInvokeError();
             UnregisterListener(listener, fd);
@@ -117,12 +118,8 @@ internal sealed unsafe class EventLoop
         }
     }
 
-    /// <summary>
-    /// Stops (<paramref name="armed"/> false) or resumes the readiness of a registered listener: an accept that keeps
-    /// failing (EMFILE) would otherwise be reported again at once, round after round. The caller makes sure the
-    /// socket is still open (its descriptor could be another socket's otherwise).
-    /// </summary>
-    public void ArmListener(SocketListener listener, int fd, bool armed)
+    /// <summary>Puts a registered listener's socket in the epoll set (again); false if epoll_ctl failed.</summary>
+    internal bool AddListener(SocketListener listener, int fd)
     {
         int index;
         lock (_lock)
@@ -130,11 +127,22 @@ internal sealed unsafe class EventLoop
             index = Array.IndexOf(_listeners, listener);
         }
 
-        if (index >= 0)
-        {
-            Epoll.Modify(_epfd, fd, armed ? Epoll.In : 0, ListenerFlag | (uint)index);
-        }
+        return index >= 0 && Epoll.Add(_epfd, fd, Epoll.In, ListenerFlag | (uint)index) == 0;
     }
+
+    /// <summary>
+    /// Loop thread: takes a listener's socket out of the epoll set until <paramref name="resumeAt"/>
+    /// (Environment.TickCount64), when the loop calls <see cref="SocketListener.Resume"/>. Out of the set rather than
+    /// watched for nothing: epoll reports HUP and ERR whatever the mask.
+    /// </summary>
+    internal void PauseListener(SocketListener listener, int fd, long resumeAt)
+    {
+        Epoll.Remove(_epfd, fd);
+        _paused.Add((listener, resumeAt));
+    }
+
+    /// <summary>Loop thread: takes a listener's socket out of the epoll set for good (it no longer listens).</summary>
+    internal void StopListener(SocketListener listener, int fd) => Epoll.Remove(_epfd, fd);
 
     /// <summary>
     /// Forgets a listener and takes its socket out of the epoll set before it is closed: closing alone would not when
@@ -172,15 +180,18 @@ internal sealed unsafe class EventLoop
     /// </summary>
     public void Probe()
     {
-        if (ProbeAnswered)
+        if (Interlocked.CompareExchange(ref _probePending, 1, 0) == 0)
         {
-            long n = Interlocked.Increment(ref _probesSent);
-            Post(() => Volatile.Write(ref _probesAnswered, n));
+            Interlocked.Increment(ref _probesPosted);
+            Post(() => Volatile.Write(ref _probePending, 0));
         }
     }
 
-    /// <summary>Whether the loop thread has run every probe posted so far: false while it is stuck in one piece of work.</summary>
-    public bool ProbeAnswered => Volatile.Read(ref _probesAnswered) >= Volatile.Read(ref _probesSent);
+    /// <summary>Whether the loop thread has run the probe posted last: false while it is stuck in one piece of work.</summary>
+    public bool ProbeAnswered => Volatile.Read(ref _probePending) == 0;
+
+    /// <summary>Probes posted so far (tests: at most one waits at a time).</summary>
+    internal long ProbesPosted => Interlocked.Read(ref _probesPosted);
 
     /// <summary>True on an event loop's thread, which must never block.</summary>
     public static bool OnLoopThread => Current is not null;
@@ -225,7 +236,7 @@ internal sealed unsafe class EventLoop
         t_current = this;
         while (true)
         {
-            int n = Epoll.Wait(_epfd, events, MaxEvents, -1);
+            int n = Epoll.Wait(_epfd, events, MaxEvents, _paused.Count == 0 ? -1 : UntilResume());
             if (n < 0)
             {
                 if (Marshal.GetLastPInvokeError() == Epoll.Interrupted)
@@ -255,7 +266,7 @@ internal sealed unsafe class EventLoop
                     {
                         try
                         {
-                            listener.AcceptReady();
+                            listener.AcceptReady(mask);
                         }
                         catch (Exception ex)
                         {
@@ -283,6 +294,43 @@ internal sealed unsafe class EventLoop
             }
 
             RunDeferred();
+            if (_paused.Count > 0)
+            {
+                ResumeListeners();
+            }
+        }
+    }
+
+    /// <summary>Milliseconds until the first paused listener is due (epoll_wait's timeout).</summary>
+    private int UntilResume()
+    {
+        long first = long.MaxValue;
+        foreach ((_, long resumeAt) in _paused)
+        {
+            first = Math.Min(first, resumeAt);
+        }
+
+        return (int)Math.Clamp(first - Environment.TickCount64, 0, int.MaxValue);
+    }
+
+    private void ResumeListeners()
+    {
+        long now = Environment.TickCount64;
+        for (int i = _paused.Count - 1; i >= 0; i--)
+        {
+            (SocketListener listener, long resumeAt) = _paused[i];
+            if (resumeAt <= now)
+            {
+                _paused.RemoveAt(i);
+                try
+                {
+                    listener.Resume(this);
+                }
+                catch (Exception ex)
+                {
+                    Console.Error.WriteLine($"appliance: resuming a listener failed: {ex}");
+                }
+            }
         }
     }
 
@@ -290,7 +338,7 @@ internal sealed unsafe class EventLoop
     {
         ulong count;
         Epoll.Read(_wakeFd, (byte*)&count, sizeof(ulong)); // back to zero (level-triggered: it would report again)
-        while (_posted.TryDequeue(out Action? action))
+        for (int left = _posted.Count; left > 0 && _posted.TryDequeue(out Action? action); left--) // what they post waits for the next wake-up
         {
             try
             {

@@ -25,11 +25,12 @@ public sealed class SocketListener : IAsyncDisposable
     private const int RetryDelay = 50; // ms before accepting again after a failure
     private Task? _acceptLoop;
     private EventLoop? _loop;     // the loop that accepts for this listener (our socket engine, TCP)
-    private Timer? _retry;
-    private readonly Lock _retryLock = new();
+    private readonly Lock _gate = new(); // the loop re-adds the socket to its epoll set, and Dispose closes it, under this
     private int _accepting;       // AcceptReady calls running (on the loop thread)
     private long _acceptErrors;
     private long _acceptErrorLogged = long.MinValue / 2; // when the last accept failure was logged (TickCount64)
+    private volatile string? _stopped; // why the loop stopped accepting for good (the socket no longer listens)
+    private int _disposing;
     private long _rejectLogged = long.MinValue / 2; // when the last max_connections warning was logged (TickCount64)
     private int _active;
     private long _rejected;
@@ -122,21 +123,42 @@ public sealed class SocketListener : IAsyncDisposable
         {
             _socket.Blocking = false; // Accept then says WouldBlock when nothing waits
             EventLoop loop = SocketEngine.NextLoop();
-            loop.RegisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
-            _loop = loop; // only once registered: a failure above leaves Start to be tried again (connections that came
-            return;       // before it are reported at once, level-triggered)
+            _loop = loop; // before the loop can report the socket (AcceptReady uses it)
+            try
+            {
+                loop.RegisterListener(this, Descriptor); // connections that came before are reported at once
+            }
+            catch
+            {
+                _loop = null; // Start may be tried again
+                throw;
+            }
+
+            return;
         }
 
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
+    private int Descriptor => (int)_socket.SafeHandle.DangerousGetHandle();
+
+    /// <summary>The listening socket itself (tests).</summary>
+    internal System.Net.Sockets.Socket ListeningSocket => _socket;
+
     /// <summary>
-    /// Accepts one waiting connection, on the listener's loop thread at its (level-triggered) readiness: the loop
-    /// calls again next round while more wait. A failure such as EMFILE leaves the connection queued; the listener
-    /// then stops being watched for <see cref="RetryDelay"/> ms (nginx's accept backoff), since level-triggered
-    /// readiness would otherwise spin the loop on it.
+    /// Accepts one waiting connection, on the listener's loop thread at its (level-triggered) readiness
+    /// (<paramref name="events"/>, epoll's mask): the loop calls again next round while more wait.
+    /// <list type="bullet">
+    /// <item>A connection its client gave up (ECONNABORTED and the like, gone from the queue): nothing to do.</item>
+    /// <item>A failure that leaves the connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM): the loop stops watching
+    /// the socket for <see cref="RetryDelay"/> ms (nginx's accept backoff), or level-triggered readiness would spin
+    /// it; counted in <see cref="AcceptErrors"/>.</item>
+    /// <item>A socket that no longer listens (EINVAL; epoll's HUP or ERR, as after <c>ss -K</c> or another holder's
+    /// shutdown): the loop stops watching it for good, and <see cref="AcceptLoopProblem"/> says so (the watchdog
+    /// then lets systemd restart the service, which binds it anew).</item>
+    /// </list>
     /// </summary>
-    internal void AcceptReady()
+    internal void AcceptReady(uint events)
     {
         Interlocked.Increment(ref _accepting); // DisposeAsync waits for this to end: nothing is handed on after it
         try
@@ -146,18 +168,31 @@ public sealed class SocketListener : IAsyncDisposable
                 return;
             }
 
+            if ((events & (Epoll.Err | Epoll.Hup)) != 0)
+            {
+                Stop("the socket no longer listens (epoll reported " + ((events & Epoll.Err) != 0 ? "an error)" : "a hang-up)"));
+                return;
+            }
+
             Socket accepted;
             try
             {
                 accepted = _socket.Accept();
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted
-                or SocketError.ConnectionReset or SocketError.Interrupted)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted
+                or SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.NetworkDown
+                or SocketError.NetworkUnreachable or SocketError.HostUnreachable or SocketError.HostDown
+                or SocketError.ProtocolOption or SocketError.OperationNotSupported)
             {
-                return; // taken back by its client before it was accepted (or a spurious readiness): the next one waits
+                return; // gone from the queue (its client gave up, accept(2)'s errors to retry), or a spurious readiness
             }
-            catch (ObjectDisposedException)
+            catch (Exception e) when (e is ObjectDisposedException || (_disposed && e is SocketException))
             {
+                return; // stopped meanwhile
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.InvalidArgument or SocketError.NotSocket or SocketError.OperationAborted)
+            {
+                Stop($"the socket no longer listens (accept: {e.SocketErrorCode})");
                 return;
             }
             catch (SocketException e)
@@ -171,16 +206,7 @@ public sealed class SocketListener : IAsyncDisposable
                         Options.Name, e.SocketErrorCode, errors, RetryDelay);
                 }
 
-                lock (_retryLock)
-                {
-                    if (!_disposed)
-                    {
-                        _loop!.ArmListener(this, (int)_socket.SafeHandle.DangerousGetHandle(), armed: false);
-                        _retry ??= new Timer(static state => ((SocketListener)state!).Rearm(), this, Timeout.Infinite, Timeout.Infinite);
-                        _retry.Change(RetryDelay, Timeout.Infinite);
-                    }
-                }
-
+                _loop!.PauseListener(this, Descriptor, now + RetryDelay);
                 return;
             }
 
@@ -198,23 +224,31 @@ public sealed class SocketListener : IAsyncDisposable
         }
     }
 
-    /// <summary>The retry timer: watch the listener again (a connection still queued is reported at once).</summary>
-    private void Rearm()
+    /// <summary>The loop thread, once a pause is over: watch the socket again (a connection still queued is reported at once).</summary>
+    internal void Resume(EventLoop loop)
     {
-        lock (_retryLock) // DisposeAsync closes the socket only after taking this lock with _disposed set
+        lock (_gate) // DisposeAsync closes the socket only after taking this lock with _disposed set
         {
-            if (!_disposed)
+            if (!_disposed && _stopped is null && !loop.AddListener(this, Descriptor))
             {
-                _loop!.ArmListener(this, (int)_socket.SafeHandle.DangerousGetHandle(), armed: true);
+                Stop("its socket could not be watched again (epoll_ctl failed)");
             }
         }
     }
 
-    /// <summary>Accepts that failed for want of a resource (EMFILE, ENFILE, ENOBUFS, ENOMEM), as counted on the event loop.</summary>
+    /// <summary>Loop thread: no more accepting on this socket, and why (for the status and the watchdog).</summary>
+    private void Stop(string reason)
+    {
+        _stopped = $"listener {Options.Name}: stopped accepting: {reason}";
+        _logger.LogError("{Problem}", _stopped);
+        _loop!.StopListener(this, Descriptor);
+    }
+
+    /// <summary>Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like), each followed by a 50 ms pause.</summary>
     public long AcceptErrors => Interlocked.Read(ref _acceptErrors);
 
     /// <summary>Null while the accept loop runs (or before it starts); otherwise why it ended.</summary>
-    public string? AcceptLoopProblem => _loop is not null ? null : _acceptLoop switch
+    public string? AcceptLoopProblem => _loop is not null ? _stopped : _acceptLoop switch
     {
         { IsFaulted: true } t => $"listener {Options.Name}: accept loop failed: {t.Exception?.GetBaseException().Message}",
         { IsCompleted: true } when !_disposed => $"listener {Options.Name}: accept loop ended",
@@ -295,11 +329,15 @@ public sealed class SocketListener : IAsyncDisposable
     /// <summary>Stops accepting; live connections are not touched.</summary>
     public async ValueTask DisposeAsync()
     {
-        _disposed = true;
-        _loop?.UnregisterListener(this, (int)_socket.SafeHandle.DangerousGetHandle());
-        lock (_retryLock)
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
         {
-            _retry?.Dispose();
+            return; // once: a second epoll_ctl with this number could take another socket's registration
+        }
+
+        _disposed = true;
+        lock (_gate)
+        {
+            _loop?.UnregisterListener(this, Descriptor);
         }
 
         _socket.Dispose();

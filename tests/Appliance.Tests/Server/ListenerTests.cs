@@ -62,4 +62,20 @@ public sealed class ListenerTests
         Assert.Equal("ok", (await second.ReadResponsesAsync(1)).Single().Body);
         Assert.Equal(0, listener.RejectedConnections);
     }
+
+    [Fact]
+    public async Task A_listener_whose_socket_stops_listening_is_dropped_once_and_named_as_a_problem()
+    {
+        // shutdown(2) on the listening socket (as `ss -K` or another holder of a socket-activated file can do): epoll
+        // then reports HUP for it on every wait. The loop must stop watching it rather than spin, and say why.
+        await using TestServer server = await TestServer.StartAsync(Config("127.0.0.1:0", "{}"));
+        Appliance.Transport.SocketListener listener = server.Host.Listeners.Single();
+        Assert.Null(listener.AcceptLoopProblem);
+        listener.ListeningSocket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+
+        Assert.True(SpinWait.SpinUntil(() => listener.AcceptLoopProblem is not null, TimeSpan.FromSeconds(10)));
+        Assert.Equal("listener l: stopped accepting: the socket no longer listens (epoll reported a hang-up)", listener.AcceptLoopProblem);
+        Assert.Equal(0, listener.AcceptErrors);
+        Assert.Equal(listener.AcceptLoopProblem, server.Host.ListenerStatus().Single().Problem);
+    }
 }

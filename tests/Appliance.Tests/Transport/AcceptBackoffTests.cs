@@ -22,7 +22,7 @@ public sealed class AcceptBackoffTests
         string socket = Path.Combine(dir, "admin.sock");
         await File.WriteAllTextAsync(config, $$"""
         {
-          "server": { "stateDirectory": "state" },
+          "server": { "stateDirectory": "state", "socketThreads": 1 },
           "admin": { "socketPath": "{{socket}}" },
           "listeners": [ { "name": "plain", "address": "127.0.0.1:0", "tls": false } ],
           "routes": [ { "id": "home", "match": { "path": "/" }, "direct": { "status": 200, "body": "home" } } ]
@@ -35,7 +35,7 @@ public sealed class AcceptBackoffTests
         Assert.True(binary is not null, "this test runs artifacts/publish/appliance, published after the test build (test.sh publishes it first)");
         const int Limit = 64; // descriptors for the whole process: its own, then the connections
         var clients = new List<RawClient>();
-        await using ApplianceProcess app = ApplianceProcess.StartCommand(["prlimit", $"--nofile={Limit}:{Limit}", binary], "run", "--config", config);
+        ApplianceProcess app = ApplianceProcess.StartCommand(["prlimit", $"--nofile={Limit}:{Limit}", binary], "run", "--config", config);
         try
         {
             int port = int.Parse((await app.WaitForLineAsync(@"listener plain: http://127\.0\.0\.1:(\d+)")).Groups[1].Value);
@@ -88,6 +88,7 @@ public sealed class AcceptBackoffTests
                 await c.DisposeAsync();
             }
 
+            await app.DisposeAsync(); // before its folder goes
             Directory.Delete(dir, recursive: true);
         }
     }

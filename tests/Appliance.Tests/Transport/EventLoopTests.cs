@@ -50,8 +50,10 @@ public sealed class EventLoopTests
 
         Assert.Null(SocketEngine.CheckLoops(loops)); // the probe posted before it had run: this one is queued behind the block
         Assert.False(loop.ProbeAnswered);
+        long posted = loop.ProbesPosted;
         Assert.Equal("event loop 91 did not run its probe since the last check (its thread is stuck)", SocketEngine.CheckLoops(loops));
-        Assert.Equal("event loop 91 did not run its probe since the last check (its thread is stuck)", SocketEngine.CheckLoops(loops)); // no pile of probes meanwhile
+        Assert.Equal("event loop 91 did not run its probe since the last check (its thread is stuck)", SocketEngine.CheckLoops(loops));
+        Assert.Equal(posted, loop.ProbesPosted); // no pile of probes meanwhile
 
         release.Set();
         Assert.True(SpinWait.SpinUntil(() => loop.ProbeAnswered, Patience));
