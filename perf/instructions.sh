@@ -7,7 +7,8 @@
 # TOOL=resumed, the bench's tlsload for about N connections of one request, full or resumed handshakes), then dumped:
 # user-space instructions of the whole process (every thread) divided by the requests.
 #   perf/instructions.sh BINARY direct|proxy CERT KEY [N]       (N default 20000; about a minute per 10,000 under valgrind)
-# BINARY "nginx" counts the bench's nginx instead (one worker, no master process), for the same figure of a peer.
+# BINARY "nginx" counts the bench's nginx instead (one worker, no master process), for the same figure of a peer;
+# BINARY "h2o" the bench's h2o (one thread).
 # URLPATH (default /) picks the resource: /16k is the bench origin's 16 KiB file (S2's large response) in proxy mode.
 # In proxy mode it starts the bench's nginx origin (BENCH, default /tmp/bench). KEEP=FILE keeps the callgrind dump
 # (callgrind_annotate FILE). Needs valgrind.
@@ -38,6 +39,16 @@ if [ "$bin" = nginx ]; then
     -e 's/^worker_processes .*/worker_processes 1; master_process off;/' "$bench/contestants/nginx/nginx.conf.tmpl" >"$run/s/nginx.conf"
   cp "$bench/contestants/nginx/$mode.conf" "$run/s/mode.conf"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" nginx -c "$run/s/nginx.conf" -p "$run/s" >"$run/valgrind.log" 2>&1 &
+elif [ "$bin" = h2o ]; then
+  # The bench's h2o (Debian's 2.2.5, its contestant config) with one thread. Its serving process is the one valgrind
+  # starts (the child it forks does not serve).
+  bench=${BENCH:-/tmp/bench}
+  [ -f "$bench/contestants/h2o/h2o.conf.tmpl" ] || { echo "h2o needs the bench harness at $bench" >&2; exit 2; }
+  mkdir -p "$run/s"
+  if [ "$mode" = direct ]; then m="        file.file: $bench/contestants/backend/www/hello.txt"; else m="        proxy.reverse.url: http://$backend/"; fi
+  sed -e "s#@PORT@#$port#g" -e "s#@CERT@#$cert#g" -e "s#@KEY@#$key#g" -e "s#@RUN@#$run/s#g" -e 's/^num-threads: .*/num-threads: 1/' \
+    "$bench/contestants/h2o/h2o.conf.tmpl" | awk -v m="$m" '{ if ($0=="@MODE@") print m; else print }' >"$run/s/h2o.conf"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$run/cg.out" h2o -c "$run/s/h2o.conf" >"$run/valgrind.log" 2>&1 &
 else
   # The config as bench-start.sh writes it (with a stand-in binary, so it only writes it).
   APPLIANCE_BIN=/bin/true "$here/bench-start.sh" "$mode" "$port" "$cert" "$key" "$backend" "$run/s" >/dev/null 2>&1
