@@ -179,10 +179,7 @@ public sealed class SocketListener : IAsyncDisposable
             {
                 accepted = _socket.Accept();
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted
-                or SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.NetworkDown
-                or SocketError.NetworkUnreachable or SocketError.HostUnreachable or SocketError.HostDown
-                or SocketError.ProtocolOption or SocketError.OperationNotSupported)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock || IsGone(e.SocketErrorCode))
             {
                 return; // gone from the queue (its client gave up, accept(2)'s errors to retry), or a spurious readiness
             }
@@ -197,16 +194,8 @@ public sealed class SocketListener : IAsyncDisposable
             }
             catch (SocketException e)
             {
-                long errors = Interlocked.Increment(ref _acceptErrors);
-                long now = Environment.TickCount64;
-                if (now - _acceptErrorLogged >= 1000)
-                {
-                    _acceptErrorLogged = now; // once a second at most (loop thread; the count is in the status)
-                    _logger.LogWarning("listener {Listener}: accept failed: {Error} ({Errors} failed so far); trying again every {Delay} ms",
-                        Options.Name, e.SocketErrorCode, errors, RetryDelay);
-                }
-
-                _loop!.PauseListener(this, Descriptor, now + RetryDelay);
+                CountAcceptError(e.SocketErrorCode);
+                _loop!.PauseListener(this, Descriptor, Environment.TickCount64 + RetryDelay);
                 return;
             }
 
@@ -221,6 +210,24 @@ public sealed class SocketListener : IAsyncDisposable
         finally
         {
             Interlocked.Decrement(ref _accepting);
+        }
+    }
+
+    /// <summary>accept(2)'s errors to retry: a connection its client gave up, already off the queue.</summary>
+    private static bool IsGone(SocketError error) => error is SocketError.Interrupted or SocketError.ConnectionAborted
+        or SocketError.ConnectionReset or SocketError.NetworkDown or SocketError.NetworkUnreachable or SocketError.HostUnreachable
+        or SocketError.HostDown or SocketError.ProtocolOption or SocketError.OperationNotSupported;
+
+    /// <summary>A failed accept that left its connection queued: counted, and logged at most once a second.</summary>
+    private void CountAcceptError(SocketError error)
+    {
+        long errors = Interlocked.Increment(ref _acceptErrors);
+        long now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref _acceptErrorLogged) >= 1000)
+        {
+            Interlocked.Exchange(ref _acceptErrorLogged, now); // the count is in the status
+            _logger.LogWarning("listener {Listener}: accept failed: {Error} ({Errors} failed so far); trying again every {Delay} ms",
+                Options.Name, error, errors, RetryDelay);
         }
     }
 
@@ -244,7 +251,7 @@ public sealed class SocketListener : IAsyncDisposable
         _loop!.StopListener(this, Descriptor);
     }
 
-    /// <summary>Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like), each followed by a 50 ms pause.</summary>
+    /// <summary>Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like), each followed by a 50 ms pause (on the loop, or in .NET's accept loop for Unix sockets).</summary>
     public long AcceptErrors => Interlocked.Read(ref _acceptErrors);
 
     /// <summary>Null while the accept loop runs (or before it starts); otherwise why it ended.</summary>
@@ -271,15 +278,19 @@ public sealed class SocketListener : IAsyncDisposable
             {
                 return;
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted or SocketError.InvalidArgument)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.InvalidArgument)
             {
                 return;
             }
+            catch (SocketException e) when (IsGone(e.SocketErrorCode))
+            {
+                continue;
+            }
             catch (SocketException e)
             {
-                // EMFILE and friends: log and keep accepting rather than dying.
-                _logger.LogWarning("listener {Listener}: accept failed: {Error}", Options.Name, e.SocketErrorCode);
-                await Task.Yield();
+                // EMFILE and friends: the connection stays queued and would fail again at once; pause as the loops do.
+                CountAcceptError(e.SocketErrorCode);
+                await Task.Delay(RetryDelay).ConfigureAwait(false);
                 continue;
             }
 

@@ -9,7 +9,8 @@ namespace Appliance.Tests.Transport;
 /// <summary>
 /// A listener that runs out of file descriptors (EMFILE) under a real process limit: it keeps serving the
 /// connections it has, pauses accepting instead of spinning its event loop on the connection still queued (the
-/// listener is level-triggered), and takes the queued ones once descriptors are free again.
+/// listener is level-triggered), and takes the queued ones once descriptors are free again. The admin socket, on
+/// .NET's accept loop, pauses the same way.
 /// </summary>
 public sealed class AcceptBackoffTests
 {
@@ -52,6 +53,10 @@ public sealed class AcceptBackoffTests
             await queued.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n"); // answered only once it is accepted
             await app.WaitForLineAsync(@"listener plain: accept failed: TooManyOpenSockets \(\d+ failed so far\); trying again every 50 ms");
 
+            // The admin socket (.NET's accept loop) meets the same wall: it pauses too, and answers later.
+            Task<Peer.Result> adminDuring = Peer.RunAsync("curl", ["-sS", "--max-time", "60", "--unix-socket", socket, "http://appliance/v1/status"]);
+            await app.WaitForLineAsync(@"listener admin: accept failed: TooManyOpenSockets \(\d+ failed so far\); trying again every 50 ms");
+
             // The connections it has are served meanwhile: the loop is neither stuck nor lost in the listener.
             RawClient first = clients[0];
             for (int i = 0; i < 20; i++)
@@ -68,7 +73,13 @@ public sealed class AcceptBackoffTests
 
             clients.RemoveRange(1, clients.Count - 2);
             Assert.Equal("home", (await queued.ReadResponsesAsync(1)).Single().Body);
+            Peer.Result answered = await adminDuring;
+            Assert.True(answered.ExitCode == 0 && answered.Stdout.Contains("\"listeners\""), answered.Stdout + answered.Stderr);
             long elapsed = paused.ElapsedMilliseconds;
+
+            // Logged at most once a second per listener (a retry without a pause logs thousands of lines).
+            int adminLines = app.Output.Split('\n').Count(l => l.Contains("listener admin: accept failed", StringComparison.Ordinal));
+            Assert.InRange(adminLines, 1, (elapsed / 1000) + 2);
 
             // One failed accept per 50 ms pause at most (a spinning loop fails thousands of times in that time).
             Peer.Result status = await Peer.RunAsync("curl", ["-sS", "--max-time", "10", "--unix-socket", socket, "http://appliance/v1/status"]);
