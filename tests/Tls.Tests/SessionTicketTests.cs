@@ -79,6 +79,30 @@ public sealed class SessionTicketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Without_renewal_a_resumed_tls13_handshake_gets_a_ticket_only_when_its_key_no_longer_seals()
+    {
+        byte[] key = SessionTickets.Secrets[0];
+        SessionTickets.Configure(new SessionTicketSettings(true, [key], TimeSpan.FromHours(1), RenewOnResumption: false));
+        Assert.Contains("no fresh ticket on a TLS 1.3 resumption", SessionTickets.Describe());
+        string session = _directory.File("s13-keep.pem");
+        var full = await Handshake("-tls1_3", session, resume: false);
+        Assert.Equal(2, full.Tickets); // a full handshake still gets OpenSSL's two
+
+        var resumed = await Handshake("-tls1_3", session, resume: true);
+        Assert.True(resumed.Reused, resumed.Output);
+        Assert.Equal(0, resumed.Tickets);
+        var again = await Handshake("-tls1_3", session, resume: true); // the same ticket opens again
+        Assert.True(again.Reused, again.Output);
+        Assert.Equal(0, again.Tickets);
+
+        // Sealed by a key that no longer seals: a fresh one, so the client moves to the new key.
+        SessionTickets.Configure(new SessionTicketSettings(true, [RandomNumberGenerator.GetBytes(80), key], TimeSpan.FromHours(1), RenewOnResumption: false));
+        var renewed = await Handshake("-tls1_3", session, resume: true);
+        Assert.True(renewed.Reused, renewed.Output);
+        Assert.Equal(1, renewed.Tickets);
+    }
+
+    [Fact]
     public async Task A_resumed_tls12_handshake_gets_a_fresh_ticket_only_when_its_key_no_longer_seals()
     {
         string session = _directory.File("r12.pem");

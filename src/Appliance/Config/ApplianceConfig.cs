@@ -80,6 +80,12 @@ public sealed class SessionTicketsConfig
     public List<string>? KeyFiles { get; set; }
     /// <summary>With random keys: how often a new one starts sealing (1m to 24h). Default "1h".</summary>
     public string? Rotate { get; set; }
+    /// <summary>
+    /// false: a resumed TLS 1.3 handshake gets no fresh ticket while its own is the newest key's (h2o's way; cheaper
+    /// for clients that reuse tickets, a full handshake each time tickets run out for those that use one once).
+    /// Default true, as nginx.
+    /// </summary>
+    public bool? RenewOnResumption { get; set; }
 }
 
 /// <summary>server.accessLog: where and how completed requests are logged (nginx's access_log, Envoy's access log).</summary>

@@ -301,7 +301,7 @@ public sealed class ConfigCompiler
             }
         }
 
-        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate);
+        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate, c.RenewOnResumption ?? true);
     }
 
     /// <summary>

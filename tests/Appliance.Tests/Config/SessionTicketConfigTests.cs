@@ -46,6 +46,16 @@ public sealed class SessionTicketConfigTests : IDisposable
         Assert.True(s.SessionTickets.Enabled);
         Assert.Empty(s.SessionTickets.Secrets);
         Assert.Equal(TimeSpan.FromHours(1), s.SessionTickets.Rotate);
+        Assert.True(s.SessionTickets.RenewOnResumption);
+    }
+
+    [Fact]
+    public void Renewal_on_resumption_can_be_turned_off_and_is_part_of_the_settings()
+    {
+        ConfigSnapshot s = Compile(Config("""{ "renewOnResumption": false }"""));
+        Assert.False(s.SessionTickets.RenewOnResumption);
+        Assert.NotEqual(SessionTicketSettings.Default, s.SessionTickets); // an apply that flips it takes effect
+        Assert.Equal("server.sessionTickets.renewOnResumption", Assert.Single(Errors(Config("""{ "renewOnResumption": "no" }"""))).Path);
     }
 
     [Fact]
