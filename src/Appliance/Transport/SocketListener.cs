@@ -25,7 +25,7 @@ public sealed class SocketListener : IAsyncDisposable
     private const int RetryDelay = 50; // ms before accepting again after a failure
     private Task? _acceptLoop;
     private EventLoop? _loop;     // the loop that accepts for this listener (our socket engine, TCP)
-    private readonly Lock _gate = new(); // the loop re-adds the socket to its epoll set, and Dispose closes it, under this
+    private readonly Lock _gate = new(); // the loop changes the socket's place in its epoll set, and Dispose closes it, under this
     private int _accepting;       // AcceptReady calls running (on the loop thread)
     private long _acceptErrors;
     private long _acceptErrorLogged = long.MinValue / 2; // when the last accept failure was logged (TickCount64)
@@ -195,7 +195,14 @@ public sealed class SocketListener : IAsyncDisposable
             catch (SocketException e)
             {
                 CountAcceptError(e.SocketErrorCode);
-                _loop!.PauseListener(this, Descriptor, Environment.TickCount64 + RetryDelay);
+                lock (_gate) // as in Resume: the descriptor is still this socket's while _disposed is not set
+                {
+                    if (!_disposed)
+                    {
+                        _loop!.PauseListener(this, Descriptor, Environment.TickCount64 + RetryDelay);
+                    }
+                }
+
                 return;
             }
 
@@ -248,7 +255,13 @@ public sealed class SocketListener : IAsyncDisposable
     {
         _stopped = $"listener {Options.Name}: stopped accepting: {reason}";
         _logger.LogError("{Problem}", _stopped);
-        _loop!.StopListener(this, Descriptor);
+        lock (_gate)
+        {
+            if (!_disposed)
+            {
+                _loop!.StopListener(this, Descriptor);
+            }
+        }
     }
 
     /// <summary>Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like), each followed by a 50 ms pause (on the loop, or in .NET's accept loop for Unix sockets).</summary>
