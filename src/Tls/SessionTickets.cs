@@ -48,9 +48,10 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
 /// <summary>
 /// Session tickets as they stand: whether the appliance seals them (<paramref name="Available"/>), whether they are
 /// issued, whether the keys come from files, how many keys open tickets, the rotation interval of generated keys,
-/// when the newest key started sealing, and how many certificate contexts use them.
+/// when the newest key started sealing, how many certificate contexts use them, and whether a TLS 1.3 resumption gets
+/// a fresh ticket.
 /// </summary>
-public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts);
+public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts, bool RenewOnResumption = true);
 
 /// <summary>One ticket key as OpenSSL's ticket callback uses it: a 16-byte name sent in the ticket, an HMAC-SHA256 key, an AES-256-CBC key.</summary>
 internal sealed class TicketKey
@@ -242,7 +243,7 @@ public static unsafe class SessionTickets
         lock (s_lock)
         {
             return new SessionTicketStatus(Available, s_settings.Enabled, s_settings.Secrets.Count > 0, s_secrets.Length,
-                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count);
+                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count, s_settings.RenewOnResumption);
         }
     }
 

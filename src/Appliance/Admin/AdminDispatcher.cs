@@ -175,6 +175,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
 
             w.WriteString("newestKeySince", t.NewestKeySince);
             w.WriteNumber("certificateContexts", t.Contexts);
+            w.WriteBoolean("renewOnResumption", t.RenewOnResumption);
             w.WriteEndObject();
         });
     }

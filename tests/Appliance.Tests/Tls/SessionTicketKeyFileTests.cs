@@ -99,8 +99,9 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             Assert.Equal(200, status);
             using JsonDocument before = JsonDocument.Parse(body);
             JsonElement t = before.RootElement;
-            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts"],
+            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts", "renewOnResumption"],
                 t.EnumerateObject().Select(p => p.Name)); // counts and times only: no key, no key name
+            Assert.True(t.GetProperty("renewOnResumption").GetBoolean());
             Assert.True(t.GetProperty("ownKeys").GetBoolean());
             Assert.True(t.GetProperty("enabled").GetBoolean());
             Assert.Equal("generated", t.GetProperty("source").GetString());
