@@ -141,9 +141,6 @@ internal sealed unsafe class EventLoop
         _paused.Add((listener, resumeAt));
     }
 
-    /// <summary>Loop thread: takes a listener's socket out of the epoll set for good (it no longer listens).</summary>
-    internal void StopListener(SocketListener listener, int fd) => Epoll.Remove(_epfd, fd);
-
     /// <summary>
     /// Forgets a listener and takes its socket out of the epoll set before it is closed: closing alone would not when
     /// systemd still holds the same open file (socket activation).

@@ -259,7 +259,7 @@ public sealed class SocketListener : IAsyncDisposable
         {
             if (!_disposed)
             {
-                _loop!.StopListener(this, Descriptor);
+                _loop!.UnregisterListener(this, Descriptor); // for good: it no longer listens
             }
         }
     }

@@ -17,8 +17,7 @@ public sealed class AcceptBackoffTests
     [Fact]
     public async Task A_listener_out_of_descriptors_pauses_keeps_serving_and_takes_the_queued_connections_later()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "appliance-emfile-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        string dir = Directory.CreateTempSubdirectory("appliance-emfile-").FullName;
         string config = Path.Combine(dir, "appliance.json");
         string socket = Path.Combine(dir, "admin.sock");
         await File.WriteAllTextAsync(config, $$"""
