@@ -530,6 +530,26 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 Proxy.ProxyHandler p => "cluster:" + p.Cluster.Id,
                 _ => r.Handler.GetType().Name,
             });
+            if (r.Policies is { } chain)
+            {
+                w.WriteStartArray("policies");
+                foreach (Policies.RequestPolicy policy in chain.Policies)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", policy.Name);
+                    w.WriteNumber("refusals", policy.Refusals);
+                    if (policy is Policies.RateLimitPolicy limit)
+                    {
+                        w.WriteNumber("keys", limit.Table.Count);
+                        w.WriteNumber("maxKeys", limit.Table.MaxKeys);
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            }
+
             w.WriteEndObject();
         }
 
@@ -669,8 +689,37 @@ public sealed class AdminDispatcher : IRequestDispatcher
             "Connections closed at accept because the listener was at its maxConnections.", l => l.Rejected);
         ListenerSamples(sb, listeners, "appliance_listener_accept_errors_total", "counter",
             "Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like); the listener pauses 50 ms after each.", l => l.AcceptErrors);
-
+        PolicySamples(sb, _backend.Snapshot.Routes.Routes);
         return sb.ToString();
+    }
+
+    /// <summary>Refusals per route and policy, and each rate limit's table: keys held, new keys refused when it was full.</summary>
+    private static void PolicySamples(StringBuilder sb, IReadOnlyList<Routing.RouteModel> routes)
+    {
+        sb.Append("# HELP appliance_policy_refusals_total Requests a route's policy refused, by route and policy.\n# TYPE appliance_policy_refusals_total counter\n");
+        foreach (Routing.RouteModel route in routes)
+        {
+            foreach (Policies.RequestPolicy policy in route.Policies?.Policies ?? [])
+            {
+                sb.Append("appliance_policy_refusals_total{route=\"").Append(route.Id).Append("\",policy=\"").Append(policy.Name).Append("\"} ")
+                    .Append(policy.Refusals).Append('\n');
+            }
+        }
+
+        RouteSamples(sb, routes, "appliance_rate_limit_keys", "gauge", "Keys a route's rate limit holds now (of its maxKeys).", t => t.Count);
+        RouteSamples(sb, routes, "appliance_rate_limit_table_full_total", "counter", "Requests with a new key that a route's rate limit refused because its table was full.", t => t.Full);
+    }
+
+    private static void RouteSamples(StringBuilder sb, IReadOnlyList<Routing.RouteModel> routes, string name, string type, string help, Func<Policies.RateLimitTable, long> value)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+        foreach (Routing.RouteModel route in routes)
+        {
+            if (route.Policies?.Find<Policies.RateLimitPolicy>() is { } limit)
+            {
+                sb.Append(name).Append("{route=\"").Append(route.Id).Append("\"} ").Append(value(limit.Table)).Append('\n');
+            }
+        }
     }
 
     private static void ListenerSamples(StringBuilder sb, IReadOnlyList<ListenerStatus> listeners, string name, string type, string help, Func<ListenerStatus, long> value)

@@ -254,6 +254,37 @@ public sealed class RouteConfig
     public RouteClientCertificatesConfig? ClientCertificates { get; set; }
     /// <summary>false: this route's requests leave no access log line (health checks). Default true.</summary>
     public bool? AccessLog { get; set; }
+    /// <summary>Checks run after the route matched and before its handler: access, then rate limit.</summary>
+    public RoutePoliciesConfig? Policies { get; set; }
+}
+
+public sealed class RoutePoliciesConfig
+{
+    public AccessPolicyConfig? Access { get; set; }
+    public RateLimitConfig? RateLimit { get; set; }
+}
+
+/// <summary>Client addresses (IP or CIDR) that may or may not use a route; deny wins, and an allow list refuses every other address.</summary>
+public sealed class AccessPolicyConfig
+{
+    public List<string>? Allow { get; set; }
+    public List<string>? Deny { get; set; }
+}
+
+public sealed class RateLimitConfig
+{
+    /// <summary>Requests allowed per <see cref="Per"/>, sustained (required).</summary>
+    public long? Requests { get; set; }
+    /// <summary>The period of <see cref="Requests"/>: "1s" (default), "1m", "1h".</summary>
+    public string? Per { get; set; }
+    /// <summary>Requests a key may make at once. Default: <see cref="Requests"/>.</summary>
+    public long? Burst { get; set; }
+    /// <summary>"client" (default), "route", or "header:NAME".</summary>
+    public string? Key { get; set; }
+    /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx (nginx answers 503).</summary>
+    public int? Status { get; set; }
+    /// <summary>Keys held at most (default 100000); a new key past it is refused until idle keys are swept.</summary>
+    public int? MaxKeys { get; set; }
 }
 
 public sealed class HstsConfig

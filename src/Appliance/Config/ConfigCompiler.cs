@@ -15,7 +15,7 @@ namespace Appliance.Config;
 /// Validates a config document and compiles it into a <see cref="ConfigSnapshot"/>. Every error is collected
 /// with its JSON path so an operator sees all of them at once; nothing is applied unless all is well.
 /// </summary>
-public sealed class ConfigCompiler
+public sealed partial class ConfigCompiler
 {
     private readonly List<ConfigError> _errors = [];
     private readonly string _baseDirectory;
@@ -1363,6 +1363,7 @@ public sealed class ConfigCompiler
 
             (Tls.ClientCertificateMode clientCertificates, X509Certificate2Collection? clientCas) =
                 CompileRouteClientCertificates(r, $"{p}.clientCertificates");
+            Policies.PolicyChain? policies = CompilePolicies(r.Policies, r.Id, $"{p}.policies");
             if (_errors.Count > before || handler is null || path is null)
             {
                 continue;
@@ -1383,6 +1384,7 @@ public sealed class ConfigCompiler
                 Handler = handler,
                 Hsts = CompileHsts(r.Hsts, $"{p}.hsts"),
                 AccessLog = r.AccessLog ?? true,
+                Policies = policies,
             });
         }
 
@@ -1525,13 +1527,13 @@ public sealed class ConfigCompiler
         for (int i = 0; i < (cidrs?.Count ?? 0); i++)
         {
             string text = cidrs![i] ?? "";
-            if (IPNetwork.TryParse(text.Contains('/') ? text : text + (text.Contains(':') ? "/128" : "/32"), out IPNetwork network))
+            if (TryParseNetwork(text.Trim(), out IPNetwork network))
             {
                 result.Add(network);
             }
             else
             {
-                Error($"server.trustedProxies[{i}]", $"'{text}' is not an address or CIDR (10.0.0.0/8, ::1)");
+                Error($"server.trustedProxies[{i}]", $"'{text}' is not an address or CIDR (10.0.0.0/8, ::1; no host bits after the prefix)");
             }
         }
 

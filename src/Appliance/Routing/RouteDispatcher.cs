@@ -1,4 +1,5 @@
 using Appliance.Protocol.Headers;
+using Appliance.Policies;
 using Appliance.Protocol.Http1;
 using Appliance.Server;
 using Microsoft.Extensions.Logging;
@@ -6,8 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace Appliance.Routing;
 
 /// <summary>
-/// Matches the request against the current route table, checks the route's client certificate requirement, and runs
-/// the route's handler; 404/405/403 as problem+json.
+/// Matches the request against the current route table, checks the route's client certificate requirement, runs its
+/// policy chain, then its handler; 404/405/403 and the policies' refusals as problem+json.
 /// </summary>
 public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = null) : IRequestDispatcher
 {
@@ -38,6 +39,20 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
                     if (refused is not null)
                     {
                         return Problem(context, 403, refused);
+                    }
+                }
+
+                if (route.Policies is { } policies)
+                {
+                    ValueTask<PolicyVerdict> verdict = policies.RunAsync(context);
+                    if (!verdict.IsCompletedSuccessfully)
+                    {
+                        return HandleAfterPoliciesAsync(verdict, context, route);
+                    }
+
+                    if (!verdict.Result.Passed)
+                    {
+                        return Refused(context, verdict.Result);
                     }
                 }
 
@@ -74,6 +89,25 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
         logger?.LogInformation("connection {Id}: route {Route}: 403, {Reason}", connection.Id, route.Id,
             none ? "client certificate required but none was sent" : refusal);
         return none ? s_certificateRequired : s_certificateNotTrusted;
+    }
+
+    private static async ValueTask HandleAfterPoliciesAsync(ValueTask<PolicyVerdict> pending, RequestContext context, RouteModel route)
+    {
+        PolicyVerdict verdict = await pending.ConfigureAwait(false);
+        await (verdict.Passed ? route.Handler.HandleAsync(context) : Refused(context, verdict)).ConfigureAwait(false);
+    }
+
+    /// <summary>A policy's refusal: its status and problem+json body, with Retry-After when it gave one.</summary>
+    private static ValueTask Refused(RequestContext context, PolicyVerdict verdict)
+    {
+        if (verdict.RetryAfterSeconds >= 0)
+        {
+            Span<byte> seconds = stackalloc byte[11];
+            verdict.RetryAfterSeconds.TryFormat(seconds, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
+            context.ResponseHeaders.Add(KnownHeader.None, "Retry-After"u8, seconds[..n]);
+        }
+
+        return Problem(context, verdict.Status, verdict.Problem!);
     }
 
     private static ValueTask Problem(RequestContext context, int status, byte[] body)

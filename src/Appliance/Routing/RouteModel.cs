@@ -30,6 +30,9 @@ public sealed class RouteModel
     /// <summary>The CAs a client certificate must chain to for this route (its caFile, else its tenant's); null: the listener's.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? ClientCertificateAuthorities { get; init; }
 
+    /// <summary>routes[].policies compiled: run after the client-certificate check, before the handler; null: none.</summary>
+    public Policies.PolicyChain? Policies { get; init; }
+
     /// <summary>routes[].accessLog: false leaves no access log line for this route's requests.</summary>
     public bool AccessLog { get; init; } = true;
 

@@ -1,0 +1,169 @@
+using System.Net;
+using System.Text;
+using Appliance.Policies;
+using Appliance.Protocol.Headers;
+
+namespace Appliance.Config;
+
+/// <summary>routes[].policies: the access list and the rate limit of a route.</summary>
+public sealed partial class ConfigCompiler
+{
+    /// <summary>Networks per list at most: each request scans them (a firewall or ipset is the tool for long lists).</summary>
+    internal const int MaxAccessNetworks = 1024;
+
+    /// <summary>
+    /// The route's policy chain, or null when it has none. A policy whose settings did not change since the running
+    /// config (same route id) is carried over as it stands: a rate limit keeps its counts across an apply.
+    /// </summary>
+    private PolicyChain? CompilePolicies(RoutePoliciesConfig? config, string? routeId, string p)
+    {
+        if (config is null)
+        {
+            return null;
+        }
+
+        PolicyChain? running = routeId is null ? null : _previous?.Routes.Routes.FirstOrDefault(r => r.Id == routeId)?.Policies;
+        var policies = new List<RequestPolicy>();
+        if (config.Access is { } access && CompileAccess(access, $"{p}.access") is { } accessPolicy)
+        {
+            policies.Add(running?.Find<AccessPolicy>() is { } same && same.SameSettings(accessPolicy) ? same : accessPolicy);
+        }
+
+        if (config.RateLimit is { } rateLimit && CompileRateLimit(rateLimit, $"{p}.rateLimit") is { } settings)
+        {
+            policies.Add(running?.Find<RateLimitPolicy>() is { } same && same.Settings == settings ? same : new RateLimitPolicy(settings));
+        }
+
+        return policies.Count == 0 ? null : new PolicyChain([.. policies]);
+    }
+
+    private AccessPolicy? CompileAccess(AccessPolicyConfig access, string p)
+    {
+        int before = _errors.Count;
+        IPNetwork[] allow = CompileNetworks(access.Allow, $"{p}.allow");
+        IPNetwork[] deny = CompileNetworks(access.Deny, $"{p}.deny");
+        if (allow.Length == 0 && deny.Length == 0 && _errors.Count == before)
+        {
+            Error(p, "give the networks to 'allow' or to 'deny'");
+        }
+
+        return _errors.Count > before ? null : new AccessPolicy(allow, deny);
+    }
+
+    private IPNetwork[] CompileNetworks(List<string>? entries, string p)
+    {
+        if (entries is null)
+        {
+            return [];
+        }
+
+        if (entries.Count > MaxAccessNetworks)
+        {
+            Error(p, $"at most {MaxAccessNetworks} networks");
+            return [];
+        }
+
+        var networks = new List<IPNetwork>();
+        for (int i = 0; i < entries.Count; i++)
+        {
+            string text = entries[i]?.Trim() ?? "";
+            if (text is "all" or "any")
+            {
+                Error($"{p}[{i}]", "list networks (\"0.0.0.0/0\" and \"::/0\" are every address): an allow list already refuses every address it does not name");
+            }
+            else if (TryParseNetwork(text, out IPNetwork network))
+            {
+                networks.Add(network);
+            }
+            else
+            {
+                Error($"{p}[{i}]", $"'{entries[i]}' is not an IP address or a network like \"10.0.0.0/8\" (no host bits after the prefix)");
+            }
+        }
+
+        return [.. networks];
+    }
+
+    /// <summary>An address (a /32 or /128) or a CIDR network whose address has no bits past the prefix.</summary>
+    internal static bool TryParseNetwork(string text, out IPNetwork network)
+    {
+        network = default;
+        if (text.Length == 0 || text.Length > 64)
+        {
+            return false;
+        }
+
+        int slash = text.IndexOf('/');
+        if (slash >= 0)
+        {
+            // .NET takes "10.0.0.1/8" as 10.0.0.0/8; an operator who wrote it may have meant a single address.
+            return IPNetwork.TryParse(text, out network) && IPAddress.TryParse(text.AsSpan(0, slash), out IPAddress? given)
+                && given.Equals(network.BaseAddress);
+        }
+
+        if (!IPAddress.TryParse(text, out IPAddress? address) || text.Contains('%')) // a scoped address names no network
+        {
+            return false;
+        }
+
+        network = new IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
+        return true;
+    }
+
+    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p)
+    {
+        int before = _errors.Count;
+        if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000)
+        {
+            Error($"{p}.requests", "is required: a whole number of requests from 1 to 1000000000");
+        }
+
+        TimeSpan per = ParseDuration(c.Per, $"{p}.per", TimeSpan.FromSeconds(1));
+        if (per > TimeSpan.FromDays(1))
+        {
+            Error($"{p}.per", "must be at most \"24h\"");
+        }
+
+        if (c.Burst is < 1 or > 1_000_000_000)
+        {
+            Error($"{p}.burst", "must be a whole number of requests from 1 to 1000000000");
+        }
+
+        RateLimitKey key = RateLimitKey.Client;
+        string? header = null;
+        switch (c.Key)
+        {
+            case null or "client":
+                break;
+            case "route":
+                key = RateLimitKey.Route;
+                break;
+            case var k when k.StartsWith("header:", StringComparison.Ordinal):
+                header = k["header:".Length..];
+                if (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0)
+                {
+                    Error($"{p}.key", $"'{header}' is not a header name");
+                }
+
+                key = RateLimitKey.Header;
+                header = header.ToLowerInvariant();
+                break;
+            default:
+                Error($"{p}.key", "must be \"client\", \"route\" or \"header:NAME\"");
+                break;
+        }
+
+        if (c.Status is { } status && (status is < 400 or > 599 || status is 401 or 407))
+        {
+            Error($"{p}.status", "must be a 4xx or 5xx status other than 401 and 407 (they need a challenge); 429 by default");
+        }
+
+        if (c.MaxKeys is < 1 or > 10_000_000)
+        {
+            Error($"{p}.maxKeys", "must be from 1 to 10000000");
+        }
+
+        return _errors.Count > before ? null
+            : new RateLimitSettings(c.Requests!.Value, per, c.Burst ?? c.Requests!.Value, key, header, c.Status ?? 429, c.MaxKeys ?? RateLimitSettings.DefaultMaxKeys);
+    }
+}

@@ -1,0 +1,43 @@
+using Appliance.Server;
+
+namespace Appliance.Policies;
+
+/// <summary>
+/// One step of a route's policy chain (DESIGN.md: authenticate → subscription → authorize → rate limit → request
+/// transforms → cache lookup), run after the route matched and before its handler. A policy lets the request on
+/// (<see cref="PolicyVerdict.Pass"/>) or answers it with a refusal; it never touches the response otherwise.
+/// </summary>
+public abstract class RequestPolicy
+{
+    private long _refusals;
+
+    /// <summary>The policy's config name ("access", "rateLimit"), for logs and the refusal metric.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Requests this policy refused since it was compiled (carried over with its state on a config apply).</summary>
+    public long Refusals => Interlocked.Read(ref _refusals);
+
+    /// <summary>
+    /// Looks at the request. Synchronous policies return a completed task (no allocation); a policy that must wait
+    /// (a shared store, a key lookup) may complete later.
+    /// </summary>
+    public abstract ValueTask<PolicyVerdict> CheckAsync(RequestContext context);
+
+    /// <summary>Counts a refusal and returns it.</summary>
+    protected PolicyVerdict Refuse(int status, byte[] problem, int retryAfterSeconds = -1)
+    {
+        Interlocked.Increment(ref _refusals);
+        return new PolicyVerdict(status, problem, retryAfterSeconds);
+    }
+}
+
+/// <summary>
+/// A policy's answer: <see cref="Status"/> 0 lets the request on; otherwise the status and problem+json body it is
+/// answered with, and a <c>Retry-After</c> in seconds when <see cref="RetryAfterSeconds"/> is not negative.
+/// </summary>
+public readonly record struct PolicyVerdict(int Status, byte[]? Problem, int RetryAfterSeconds = -1)
+{
+    public static PolicyVerdict Pass => default;
+
+    public bool Passed => Status == 0;
+}
