@@ -13,7 +13,8 @@ namespace Appliance.Benchmarks;
 /// A route's policy chain (routes[].policies) as compiled from config, run for a request already parsed: an access
 /// list of 16 allowed and 4 denied networks with the client in the last allowed one, and rate limits keyed by the
 /// client's address and by a header, set high enough that every request passes (the steady state), plus one that
-/// refuses every request. Every case must allocate 0 B.
+/// refuses every request; and an API key checked against a state database of 2,000 keys, alone and before a rate
+/// limit by consumer. Every case must allocate 0 B.
 /// </summary>
 [MemoryDiagnoser]
 public class PolicyChainBenchmarks
@@ -23,7 +24,12 @@ public class PolicyChainBenchmarks
     private PolicyChain _rateLimitHeader = null!;
     private PolicyChain _full = null!;
     private PolicyChain _refusing = null!;
+    private PolicyChain _apiKey = null!;
+    private PolicyChain _apiKeyThenLimit = null!;
     private RequestContext _request = null!;
+    private RequestContext _keyed = null!;
+    private PolicyEnvironment _environment = null!;
+    private string _stateDirectory = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -47,17 +53,47 @@ public class PolicyChainBenchmarks
         _request.RequestHeaders.Add(KnownHeader.None, "x-api-key"u8, "k-7f3a9c2e5b1d4086"u8);
         foreach (PolicyChain chain in new[] { _access, _rateLimitClient, _rateLimitHeader, _full })
         {
-            if (!chain.RunAsync(_request).Result.Passed)
+            if (!chain.RunAsync(_request, PolicyEnvironment.Empty).Result.Passed)
             {
                 throw new InvalidOperationException("a passing chain refused the request");
             }
         }
 
-        _refusing.RunAsync(_request).AsTask().Wait(); // the one request a day
-        if (_refusing.RunAsync(_request).Result.Passed)
+        // A state database with 2,000 keys, one of which the request presents.
+        _stateDirectory = Path.Combine(Path.GetTempPath(), "appliance-bench-" + Guid.NewGuid().ToString("N"));
+        var store = new Appliance.State.StateStore(Path.Combine(_stateDirectory, Appliance.State.StateStore.FileName));
+        store.CreateTenant("acme", "Acme");
+        string consumer = store.CreateConsumer("acme", "app").Id;
+        for (int i = 0; i < 1_999; i++)
+        {
+            store.CreateApiKey(consumer);
+        }
+
+        string secret = store.CreateApiKey(consumer).Secret;
+        _environment = new PolicyEnvironment { Consumers = new ConsumerDirectory(store) };
+        // hideCredentials off: the benchmark presents the same request again and again.
+        _apiKey = Compile("""{ "apiKey": { "hideCredentials": false } }""");
+        _apiKeyThenLimit = Compile($$"""{ "apiKey": { "hideCredentials": false }, "rateLimit": { {{everyRequest}}, "key": "consumer" } }""");
+        _keyed = new RequestContext(new ConnectionInfo { Id = 2, ListenerName = "b", RemoteEndPoint = null, LocalEndPoint = null });
+        _keyed.SetMethod(HttpMethod.Get, "GET"u8);
+        _keyed.RequestHeaders.Add(KnownHeader.None, "x-api-key"u8, Encoding.ASCII.GetBytes(secret));
+        if (!_apiKeyThenLimit.RunAsync(_keyed, _environment).Result.Passed || _keyed.ConsumerId != consumer)
+        {
+            throw new InvalidOperationException("the key was refused");
+        }
+
+        _refusing.RunAsync(_request, PolicyEnvironment.Empty).AsTask().Wait(); // the one request a day
+        if (_refusing.RunAsync(_request, PolicyEnvironment.Empty).Result.Passed)
         {
             throw new InvalidOperationException("the refusing chain let a request through");
         }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _environment.Consumers?.Dispose();
+        Directory.Delete(_stateDirectory, recursive: true);
     }
 
     private static PolicyChain Compile(string policies)
@@ -71,21 +107,29 @@ public class PolicyChainBenchmarks
 
     /// <summary>16 allowed and 4 denied networks; the client is in the last allowed one (20 checks).</summary>
     [Benchmark(Baseline = true)]
-    public PolicyVerdict Access() => _access.RunAsync(_request).Result;
+    public PolicyVerdict Access() => _access.RunAsync(_request, PolicyEnvironment.Empty).Result;
 
     /// <summary>Rate limit by client address: a lookup and a compare-exchange.</summary>
     [Benchmark]
-    public PolicyVerdict RateLimitByClient() => _rateLimitClient.RunAsync(_request).Result;
+    public PolicyVerdict RateLimitByClient() => _rateLimitClient.RunAsync(_request, PolicyEnvironment.Empty).Result;
 
     /// <summary>Rate limit by the X-Api-Key header's value.</summary>
     [Benchmark]
-    public PolicyVerdict RateLimitByHeader() => _rateLimitHeader.RunAsync(_request).Result;
+    public PolicyVerdict RateLimitByHeader() => _rateLimitHeader.RunAsync(_request, PolicyEnvironment.Empty).Result;
 
     /// <summary>Access, then rate limit: the chain a public API route would have.</summary>
     [Benchmark]
-    public PolicyVerdict AccessThenRateLimit() => _full.RunAsync(_request).Result;
+    public PolicyVerdict AccessThenRateLimit() => _full.RunAsync(_request, PolicyEnvironment.Empty).Result;
+
+    /// <summary>An API key among 2,000: SHA-256 of the presented key and a dictionary lookup.</summary>
+    [Benchmark]
+    public PolicyVerdict ApiKey() => _apiKey.RunAsync(_keyed, _environment).Result;
+
+    /// <summary>API key, then a rate limit by its consumer (Kong's key-auth with rate-limiting by consumer).</summary>
+    [Benchmark]
+    public PolicyVerdict ApiKeyThenRateLimitByConsumer() => _apiKeyThenLimit.RunAsync(_keyed, _environment).Result;
 
     /// <summary>A key over its limit: the refusal and its Retry-After (the response itself is not written here).</summary>
     [Benchmark]
-    public PolicyVerdict RateLimitRefused() => _refusing.RunAsync(_request).Result;
+    public PolicyVerdict RateLimitRefused() => _refusing.RunAsync(_request, PolicyEnvironment.Empty).Result;
 }

@@ -261,7 +261,21 @@ public sealed class RouteConfig
 public sealed class RoutePoliciesConfig
 {
     public AccessPolicyConfig? Access { get; set; }
+    public ApiKeyPolicyConfig? ApiKey { get; set; }
     public RateLimitConfig? RateLimit { get; set; }
+}
+
+/// <summary>Requests need an API key from the state database (consumers and keys are made through the admin API).</summary>
+public sealed class ApiKeyPolicyConfig
+{
+    /// <summary>The request header that carries the key. Default "X-Api-Key".</summary>
+    public string? Header { get; set; }
+    /// <summary>Also take the key from "Authorization: Bearer KEY". Default true.</summary>
+    public bool? Bearer { get; set; }
+    /// <summary>Remove the key from the request before the handler (the upstream never sees it). Default true.</summary>
+    public bool? HideCredentials { get; set; }
+    /// <summary>The key's consumer needs an approved subscription to this route (POST /v1/subscriptions, then approve). Default false.</summary>
+    public bool? RequireSubscription { get; set; }
 }
 
 /// <summary>Client addresses (IP or CIDR) that may or may not use a route; deny wins, and an allow list refuses every other address.</summary>
@@ -279,7 +293,7 @@ public sealed class RateLimitConfig
     public string? Per { get; set; }
     /// <summary>Requests a key may make at once. Default: <see cref="Requests"/>.</summary>
     public long? Burst { get; set; }
-    /// <summary>"client" (default), "route", or "header:NAME".</summary>
+    /// <summary>"client" (default), "consumer" (the apiKey policy's consumer), "route", or "header:NAME".</summary>
     public string? Key { get; set; }
     /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx (nginx answers 503).</summary>
     public int? Status { get; set; }

@@ -15,7 +15,7 @@ public sealed partial class ConfigCompiler
     /// The route's policy chain, or null when it has none. A policy whose settings did not change since the running
     /// config (same route id) is carried over as it stands: a rate limit keeps its counts across an apply.
     /// </summary>
-    private PolicyChain? CompilePolicies(RoutePoliciesConfig? config, string? routeId, string p)
+    private PolicyChain? CompilePolicies(RoutePoliciesConfig? config, string? routeId, string? tenant, string p)
     {
         if (config is null)
         {
@@ -29,7 +29,13 @@ public sealed partial class ConfigCompiler
             policies.Add(running?.Find<AccessPolicy>() is { } same && same.SameSettings(accessPolicy) ? same : accessPolicy);
         }
 
-        if (config.RateLimit is { } rateLimit && CompileRateLimit(rateLimit, $"{p}.rateLimit") is { } settings)
+        if (config.ApiKey is { } apiKey && CompileApiKey(apiKey, $"{p}.apiKey") is { } keySettings && routeId is not null)
+        {
+            var policy = new ApiKeyPolicy(keySettings, routeId, tenant);
+            policies.Add(running?.Find<ApiKeyPolicy>() is { } same && same.SameAs(policy) ? same : policy);
+        }
+
+        if (config.RateLimit is { } rateLimit && CompileRateLimit(rateLimit, $"{p}.rateLimit", config.ApiKey) is { } settings)
         {
             policies.Add(running?.Find<RateLimitPolicy>() is { } same && same.Settings == settings ? same : new RateLimitPolicy(settings));
         }
@@ -110,7 +116,25 @@ public sealed partial class ConfigCompiler
         return true;
     }
 
-    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p)
+    private ApiKeySettings? CompileApiKey(ApiKeyPolicyConfig c, string p)
+    {
+        string header = c.Header ?? ApiKeySettings.DefaultHeader;
+        if (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0)
+        {
+            Error($"{p}.header", $"'{header}' is not a header name");
+            return null;
+        }
+
+        if (header.Equals("authorization", StringComparison.OrdinalIgnoreCase))
+        {
+            Error($"{p}.header", "Authorization is read with \"bearer\": true; name another header here");
+            return null;
+        }
+
+        return new ApiKeySettings(header.ToLowerInvariant(), c.Bearer ?? true, c.HideCredentials ?? true, c.RequireSubscription ?? false);
+    }
+
+    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p, ApiKeyPolicyConfig? consumers)
     {
         int before = _errors.Count;
         if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000)
@@ -138,6 +162,14 @@ public sealed partial class ConfigCompiler
             case "route":
                 key = RateLimitKey.Route;
                 break;
+            case "consumer":
+                key = RateLimitKey.Consumer;
+                if (consumers is null)
+                {
+                    Error($"{p}.key", "\"consumer\" needs the route's apiKey policy, which names the consumer");
+                }
+
+                break;
             case var k when k.StartsWith("header:", StringComparison.Ordinal):
                 header = k["header:".Length..];
                 if (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0)
@@ -149,7 +181,7 @@ public sealed partial class ConfigCompiler
                 header = header.ToLowerInvariant();
                 break;
             default:
-                Error($"{p}.key", "must be \"client\", \"route\" or \"header:NAME\"");
+                Error($"{p}.key", "must be \"client\", \"consumer\", \"route\" or \"header:NAME\"");
                 break;
         }
 

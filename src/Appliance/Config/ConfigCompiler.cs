@@ -1363,7 +1363,7 @@ public sealed partial class ConfigCompiler
 
             (Tls.ClientCertificateMode clientCertificates, X509Certificate2Collection? clientCas) =
                 CompileRouteClientCertificates(r, $"{p}.clientCertificates");
-            Policies.PolicyChain? policies = CompilePolicies(r.Policies, r.Id, $"{p}.policies");
+            Policies.PolicyChain? policies = CompilePolicies(r.Policies, r.Id, r.Tenant, $"{p}.policies");
             if (_errors.Count > before || handler is null || path is null)
             {
                 continue;

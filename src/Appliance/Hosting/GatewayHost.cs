@@ -35,6 +35,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     private ConfigRevisionStore? _revisions;
     private CertificateWatcher? _certificateWatcher;
     private StateStore? _state;
+    private readonly Policies.PolicyEnvironment _policies = new();
     private PosixSignalRegistration? _sighup;
     private PosixSignalRegistration? _sigusr1;
     private readonly object _signalGate = new();
@@ -56,7 +57,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _snapshot = source.Initial;
         _configPath = source.Path;
         _registry = new ConnectionRegistry(static now => DateHeader.Update(DateTimeOffset.UtcNow));
-        _routes = new RouteDispatcher(() => _snapshot.Routes, _logger);
+        _routes = new RouteDispatcher(() => _snapshot.Routes, _logger, _policies);
         _accessLog = new AccessLog(_logger);
     }
 
@@ -274,6 +275,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
+        _policies.Consumers = new Policies.ConsumerDirectory(_state); // API keys and subscriptions, in memory for the policies
+        _logger.LogInformation("state: {Keys} API key(s) held for the routes' apiKey policies", _policies.Consumers.KeyCount);
     }
 
     /// <summary>

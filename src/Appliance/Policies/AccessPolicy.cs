@@ -20,7 +20,7 @@ public sealed class AccessPolicy(IPNetwork[] allow, IPNetwork[] deny) : RequestP
 
     public IReadOnlyList<IPNetwork> Deny => deny;
 
-    public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context) =>
+    public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment) =>
         new(Permits(context.Connection.ClientAddress) ? PolicyVerdict.Pass : Refuse(403, s_refused));
 
     /// <summary>Whether the address may use the route (null: a Unix-socket client).</summary>

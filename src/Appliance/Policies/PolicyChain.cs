@@ -3,8 +3,9 @@ using Appliance.Server;
 namespace Appliance.Policies;
 
 /// <summary>
-/// A route's policies in the order DESIGN.md gives them (access, then rate limit; authentication and the rest fit
-/// in the same order as they arrive). The first refusal answers the request; the rest do not run.
+/// A route's policies in their fixed order: access (the client's network, so that a refused network never gets to
+/// try keys), API key with its subscription check, rate limit. The first refusal answers the request; the rest do
+/// not run.
 /// </summary>
 public sealed class PolicyChain
 {
@@ -33,14 +34,14 @@ public sealed class PolicyChain
     }
 
     /// <summary>Runs the policies in order; completes synchronously, without allocating, when each of them does.</summary>
-    public ValueTask<PolicyVerdict> RunAsync(RequestContext context)
+    public ValueTask<PolicyVerdict> RunAsync(RequestContext context, PolicyEnvironment environment)
     {
         for (int i = 0; i < _policies.Length; i++)
         {
-            ValueTask<PolicyVerdict> check = _policies[i].CheckAsync(context);
+            ValueTask<PolicyVerdict> check = _policies[i].CheckAsync(context, environment);
             if (!check.IsCompletedSuccessfully)
             {
-                return RunRestAsync(check, context, i);
+                return RunRestAsync(check, context, environment, i);
             }
 
             PolicyVerdict verdict = check.Result;
@@ -53,12 +54,12 @@ public sealed class PolicyChain
         return new ValueTask<PolicyVerdict>(PolicyVerdict.Pass);
     }
 
-    private async ValueTask<PolicyVerdict> RunRestAsync(ValueTask<PolicyVerdict> pending, RequestContext context, int index)
+    private async ValueTask<PolicyVerdict> RunRestAsync(ValueTask<PolicyVerdict> pending, RequestContext context, PolicyEnvironment environment, int index)
     {
         PolicyVerdict verdict = await pending.ConfigureAwait(false);
         for (int i = index + 1; verdict.Passed && i < _policies.Length; i++)
         {
-            verdict = await _policies[i].CheckAsync(context).ConfigureAwait(false);
+            verdict = await _policies[i].CheckAsync(context, environment).ConfigureAwait(false);
         }
 
         return verdict;

@@ -15,6 +15,9 @@ public enum RateLimitKey
 
     /// <summary>"header:NAME": the value of a request header (an API key, a user id); its absence counts by client address.</summary>
     Header,
+
+    /// <summary>"consumer": the consumer whose API key the route's apiKey policy accepted (Kong's default); without one, the client address.</summary>
+    Consumer,
 }
 
 /// <summary>routes[].policies.rateLimit as compiled. <see cref="HeaderName"/> is lower-case, set for <see cref="RateLimitKey.Header"/> only.</summary>
@@ -50,7 +53,7 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
 
     public RateLimitTable Table => table;
 
-    public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context)
+    public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment)
     {
         Span<byte> key = stackalloc byte[1 + MaxRawKey];
         int length = WriteKey(context, key);
@@ -64,8 +67,8 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
     }
 
     /// <summary>
-    /// The request's key: a kind byte ('a' address, 'h' header value, 'H' hashed header value, 'r' the route), then
-    /// the bytes, so that values of different kinds never meet.
+    /// The request's key: a kind byte ('a' address, 'h' header value, 'H' hashed header value, 'c' consumer id,
+    /// 'r' the route), then the bytes, so that values of different kinds never meet.
     /// </summary>
     private int WriteKey(RequestContext context, Span<byte> key)
     {
@@ -73,6 +76,13 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
         {
             key[0] = (byte)'r';
             return 1;
+        }
+
+        if (settings.Key == RateLimitKey.Consumer && context.ConsumerId is { } consumer
+            && System.Text.Encoding.UTF8.TryGetBytes(consumer, key[1..], out int written) && written < MaxRawKey)
+        {
+            key[0] = (byte)'c';
+            return 1 + written;
         }
 
         if (_header is not null && context.RequestHeaders.TryGetValue(_header, out ReadOnlySpan<byte> value))
@@ -90,6 +100,6 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
 
         key[0] = (byte)'a';
         IPAddress? address = context.Connection.ClientAddress;
-        return address is not null && address.TryWriteBytes(key[1..], out int written) ? 1 + written : 1; // Unix-socket clients share one key
+        return address is not null && address.TryWriteBytes(key[1..], out int length) ? 1 + length : 1; // Unix-socket clients share one key
     }
 }

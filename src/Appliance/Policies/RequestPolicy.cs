@@ -21,21 +21,22 @@ public abstract class RequestPolicy
     /// Looks at the request. Synchronous policies return a completed task (no allocation); a policy that must wait
     /// (a shared store, a key lookup) may complete later.
     /// </summary>
-    public abstract ValueTask<PolicyVerdict> CheckAsync(RequestContext context);
+    public abstract ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment);
 
     /// <summary>Counts a refusal and returns it.</summary>
-    protected PolicyVerdict Refuse(int status, byte[] problem, int retryAfterSeconds = -1)
+    protected PolicyVerdict Refuse(int status, byte[] problem, int retryAfterSeconds = -1, byte[]? challenge = null)
     {
         Interlocked.Increment(ref _refusals);
-        return new PolicyVerdict(status, problem, retryAfterSeconds);
+        return new PolicyVerdict(status, problem, retryAfterSeconds, challenge);
     }
 }
 
 /// <summary>
 /// A policy's answer: <see cref="Status"/> 0 lets the request on; otherwise the status and problem+json body it is
-/// answered with, and a <c>Retry-After</c> in seconds when <see cref="RetryAfterSeconds"/> is not negative.
+/// answered with, a <c>Retry-After</c> in seconds when <see cref="RetryAfterSeconds"/> is not negative, and the
+/// <c>WWW-Authenticate</c> challenge of a 401 (RFC 9110 §11.6.1).
 /// </summary>
-public readonly record struct PolicyVerdict(int Status, byte[]? Problem, int RetryAfterSeconds = -1)
+public readonly record struct PolicyVerdict(int Status, byte[]? Problem, int RetryAfterSeconds = -1, byte[]? Challenge = null)
 {
     public static PolicyVerdict Pass => default;
 

@@ -10,7 +10,7 @@ namespace Appliance.Routing;
 /// Matches the request against the current route table, checks the route's client certificate requirement, runs its
 /// policy chain, then its handler; 404/405/403 and the policies' refusals as problem+json.
 /// </summary>
-public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = null) : IRequestDispatcher
+public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = null, PolicyEnvironment? policies = null) : IRequestDispatcher
 {
     private static readonly byte[] s_notFound = ProblemDetails.Json(404, "No route matches this request.");
 
@@ -19,6 +19,8 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
     private static readonly byte[] s_certificateRequired = ProblemDetails.Json(403, "client certificate required");
 
     private static readonly byte[] s_certificateNotTrusted = ProblemDetails.Json(403, "client certificate not trusted for this route");
+
+    private readonly PolicyEnvironment _environment = policies ?? PolicyEnvironment.Empty;
 
     public ValueTask DispatchAsync(RequestContext context)
     {
@@ -42,9 +44,9 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
                     }
                 }
 
-                if (route.Policies is { } policies)
+                if (route.Policies is { } chain)
                 {
-                    ValueTask<PolicyVerdict> verdict = policies.RunAsync(context);
+                    ValueTask<PolicyVerdict> verdict = chain.RunAsync(context, _environment);
                     if (!verdict.IsCompletedSuccessfully)
                     {
                         return HandleAfterPoliciesAsync(verdict, context, route);
@@ -105,6 +107,11 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
             Span<byte> seconds = stackalloc byte[11];
             verdict.RetryAfterSeconds.TryFormat(seconds, out int n, provider: System.Globalization.CultureInfo.InvariantCulture);
             context.ResponseHeaders.Add(KnownHeader.None, "Retry-After"u8, seconds[..n]);
+        }
+
+        if (verdict.Challenge is { } challenge)
+        {
+            context.ResponseHeaders.Add(KnownHeader.None, "WWW-Authenticate"u8, challenge);
         }
 
         return Problem(context, verdict.Status, verdict.Problem!);

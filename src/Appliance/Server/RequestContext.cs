@@ -83,6 +83,9 @@ public sealed class RequestContext
     /// </summary>
     public ClientIdentity? ClientIdentity { get; set; }
 
+    /// <summary>The consumer (state database id) whose API key the route's apiKey policy accepted; null otherwise.</summary>
+    public string? ConsumerId { get; set; }
+
     // ---- for the access log (filled along the way, read when the response is complete) ----
 
     /// <summary>When the request's first bytes arrived (Stopwatch ticks); set by the protocol layer.</summary>
@@ -211,6 +214,7 @@ public sealed class RequestContext
         Body = EmptyRequestBody.Instance;
         Route = null;
         ClientIdentity = null;
+        ConsumerId = null;
         StatusCode = 200;
         ResponseContentLength = -1;
         ResponseStarted = false;

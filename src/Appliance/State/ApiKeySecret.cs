@@ -43,6 +43,25 @@ internal static class ApiKeySecret
         return true;
     }
 
+    /// <summary>The hash of a secret as it arrives in a request (ASCII bytes), without making a string of it; false when it is not shaped like one.</summary>
+    public static bool TryHash(ReadOnlySpan<byte> secret, Span<byte> hash)
+    {
+        if (secret.Length != Length || !secret.StartsWith("apk_"u8))
+        {
+            return false;
+        }
+
+        foreach (byte b in secret[Scheme.Length..])
+        {
+            if (!char.IsAsciiLetterOrDigit((char)b))
+            {
+                return false;
+            }
+        }
+
+        return SHA256.HashData(secret, hash) == 32;
+    }
+
     public static string Prefix(string secret) => secret[..PrefixLength];
 
     public static byte[] Hash(string secret)

@@ -176,18 +176,24 @@ public sealed partial class StateStore : IDisposable
 
     // ---------------- plumbing ----------------
 
+    /// <summary>
+    /// Raised after every committed write, on the writer's thread and outside the store's lock, before the write
+    /// returns: what keeps an in-memory copy (the gateway's credentials) current by the time an admin call answers.
+    /// </summary>
+    public event Action? Changed;
+
     /// <summary>Runs <paramref name="body"/> in one write transaction (BEGIN IMMEDIATE); an exception rolls everything back.</summary>
     private T Write<T>(Func<SqliteTransaction, T> body)
     {
+        T result;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             try
             {
                 using SqliteTransaction tx = _connection.BeginTransaction(deferred: false);
-                T result = body(tx);
+                result = body(tx);
                 tx.Commit();
-                return result;
             }
             catch (SqliteException e) when (e.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */)
             {
@@ -195,6 +201,9 @@ public sealed partial class StateStore : IDisposable
                 throw StateException.Conflict("", e.Message);
             }
         }
+
+        Changed?.Invoke();
+        return result;
     }
 
     /// <summary>Runs <paramref name="body"/> in a read transaction, so multi-statement reads see one snapshot.</summary>

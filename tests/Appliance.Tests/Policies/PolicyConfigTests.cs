@@ -62,6 +62,13 @@ public sealed class PolicyConfigTests
     [InlineData("""{ "rateLimit": { "requests": 10, "maxKeys": 20000000 } }""", "routes[0].policies.rateLimit.maxKeys")]
     [InlineData("""{ "ratelimit": { "requests": 10 } }""", "routes[0].policies.ratelimit")]
     [InlineData("""[]""", "routes[0].policies")]
+    [InlineData("""{ "apiKey": { "header": "X Key" } }""", "routes[0].policies.apiKey.header")]
+    [InlineData("""{ "apiKey": { "header": "" } }""", "routes[0].policies.apiKey.header")]
+    [InlineData("""{ "apiKey": { "header": "Authorization" } }""", "routes[0].policies.apiKey.header")]
+    [InlineData("""{ "apiKey": { "bearer": "yes" } }""", "routes[0].policies.apiKey.bearer")]
+    [InlineData("""{ "apiKey": { "requireSubscription": 1 } }""", "routes[0].policies.apiKey.requireSubscription")]
+    [InlineData("""{ "apiKey": { "query": "key" } }""", "routes[0].policies.apiKey.query")]
+    [InlineData("""{ "rateLimit": { "requests": 10, "key": "consumer" } }""", "routes[0].policies.rateLimit.key")]
     public void Malformed_policies_name_the_field(string policies, string path)
     {
         IReadOnlyList<ConfigError> errors = Errors(policies);
@@ -82,6 +89,10 @@ public sealed class PolicyConfigTests
             { "rateLimit": { "requests": 100, "per": "1m" }, "access": { "allow": ["10.0.0.0/8", "2001:db8::1"], "deny": ["10.9.0.0/16"] } }
             """));
         Assert.Collection(chain.Policies, p => Assert.IsType<AccessPolicy>(p), p => Assert.IsType<RateLimitPolicy>(p));
+        PolicyChain keyed = Chain(Compile("""{ "rateLimit": { "requests": 1, "key": "consumer" }, "apiKey": { "header": "X-Key", "requireSubscription": true } }"""));
+        Assert.Collection(keyed.Policies, p => Assert.IsType<ApiKeyPolicy>(p), p => Assert.IsType<RateLimitPolicy>(p));
+        Assert.Equal(new ApiKeySettings("x-key", true, true, true), ((ApiKeyPolicy)keyed.Policies[0]).Settings);
+        Assert.Equal("r", ((ApiKeyPolicy)keyed.Policies[0]).RouteId);
         var access = (AccessPolicy)chain.Policies[0];
         Assert.Equal([IPNetwork.Parse("10.0.0.0/8"), IPNetwork.Parse("2001:db8::1/128")], access.Allow);
         RateLimitSettings settings = ((RateLimitPolicy)chain.Policies[1]).Settings;

@@ -106,7 +106,7 @@ public sealed class NginxUpstream : IAsyncDisposable
                     listen 127.0.0.1:{{port}};
                     root {{root}};
                     location = /echo {
-                      return 200 "xff=$http_x_forwarded_for|proto=$http_x_forwarded_proto|xfh=$http_x_forwarded_host|via=$http_via|rid=$http_x_request_id|tp=$http_traceparent|secret=$http_x_secret|conn=$http_connection|host=$host|te=$http_te|cr=$connection_requests|custom=$http_x_custom|ua=$http_user_agent|cookie=$http_cookie|fwd=$http_forwarded|uri=$request_uri";
+                      return 200 "xff=$http_x_forwarded_for|proto=$http_x_forwarded_proto|xfh=$http_x_forwarded_host|via=$http_via|rid=$http_x_request_id|tp=$http_traceparent|secret=$http_x_secret|conn=$http_connection|host=$host|te=$http_te|cr=$connection_requests|custom=$http_x_custom|ua=$http_user_agent|cookie=$http_cookie|fwd=$http_forwarded|uri=$request_uri|apikey=$http_x_api_key|authz=$http_authorization";
                     }
                     location = /upload {
                       client_body_buffer_size 64k;

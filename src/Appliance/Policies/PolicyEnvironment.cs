@@ -1,0 +1,14 @@
+namespace Appliance.Policies;
+
+/// <summary>
+/// What the policies of every route share at run time, owned by the gateway host: the credentials from the state
+/// database once it is open (null before, and where there is none: every API key is then refused).
+/// </summary>
+public sealed class PolicyEnvironment
+{
+    public static readonly PolicyEnvironment Empty = new();
+
+    public ConsumerDirectory? Consumers { get; set; }
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,182 @@
+using System.Text.Json;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Policies;
+
+/// <summary>
+/// routes[].policies.apiKey end to end: keys made and revoked through the admin socket, presented by curl over
+/// HTTPS/1.1 and HTTP/2, proxied to nginx (which echoes what it received).
+/// </summary>
+public sealed class ApiKeyPolicyTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "appliance-apikey-" + Guid.NewGuid().ToString("N"));
+    private NginxUpstream _nginx = null!;
+    private TestServer _server = null!;
+
+    private string Socket => Path.Combine(_dir, "admin.sock");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        _nginx = await NginxUpstream.StartAsync();
+        string routes = $$"""
+            { "id": "acme-api", "tenant": "acme", "match": { "path": "/acme" }, "direct": { "status": 200, "body": "acme" },
+              "policies": { "apiKey": {} } },
+            { "id": "acme-echo", "tenant": "acme", "match": { "path": "/echo" }, "cluster": "nginx",
+              "policies": { "apiKey": {} } },
+            { "id": "acme-echo-visible", "tenant": "acme", "match": { "path": "/visible/echo" }, "cluster": "nginx",
+              "transforms": { "stripPrefix": "/visible" }, "policies": { "apiKey": { "hideCredentials": false } } },
+            { "id": "acme-sub", "tenant": "acme", "match": { "path": "/sub" }, "direct": { "status": 200, "body": "subscribed" },
+              "policies": { "apiKey": { "requireSubscription": true } } },
+            { "id": "any-tenant", "match": { "path": "/any" }, "direct": { "status": 200, "body": "any" },
+              "policies": { "apiKey": { "header": "X-Key", "bearer": false } } },
+            { "id": "per-consumer", "tenant": "acme", "match": { "path": "/pc" }, "direct": { "status": 200, "body": "pc" },
+              "policies": { "apiKey": {}, "rateLimit": { "requests": 1, "per": "1h", "key": "consumer" } } },
+            """;
+        _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
+            .Replace("\"server\": {", $$"""
+                "admin": { "socketPath": "{{Socket}}" },
+                "tenants": [ { "id": "acme", "hosts": ["acme.test"] }, { "id": "beta", "hosts": ["beta.test"] } ],
+                "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{_nginx.Address}}" } ] } ],
+                "server": {
+                """));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _nginx.DisposeAsync();
+    }
+
+    private async Task<(JsonElement Json, int Status)> Admin(string method, string path, string? body = null)
+    {
+        var args = new List<string> { "-sS", "--max-time", "20", "--unix-socket", Socket, "-X", method, "-w", "\n%{http_code}" };
+        if (body is not null)
+        {
+            args.AddRange(["--data-binary", "@-", "-H", "Content-Type: application/json"]);
+        }
+
+        args.Add("http://appliance" + path);
+        Peer.Result r = await Peer.RunAsync("curl", args, stdin: body);
+        int nl = r.Stdout.LastIndexOf('\n');
+        string raw = r.Stdout[..nl];
+        return (raw.Length > 0 ? JsonDocument.Parse(raw).RootElement.Clone() : default, int.Parse(r.Stdout[(nl + 1)..]));
+    }
+
+    /// <summary>A new consumer of the tenant with one key: (consumer id, key id, secret).</summary>
+    private async Task<(string Consumer, string KeyId, string Secret)> NewKeyAsync(string tenant = "acme", string? expiresAt = null)
+    {
+        (JsonElement consumer, int status) = await Admin("POST", "/v1/consumers", $$"""{ "tenant": "{{tenant}}", "name": "app" }""");
+        Assert.Equal(201, status);
+        string id = consumer.GetProperty("id").GetString()!;
+        (JsonElement key, status) = await Admin("POST", $"/v1/consumers/{id}/keys", expiresAt is null ? null : $$"""{ "expiresAt": "{{expiresAt}}" }""");
+        Assert.Equal(201, status);
+        return (id, key.GetProperty("id").GetString()!, key.GetProperty("secret").GetString()!);
+    }
+
+    private async Task<(int Status, string Head, string Body)> GetAsync(string protocol, string path, params string[] extra)
+    {
+        string head = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
+        Peer.Result r = await Peer.CurlAsync(["-k", protocol, "-D", head, "-w", "\n%{http_code}", "--resolve", $"localhost:{_server.HttpsPort}:127.0.0.1",
+            .. extra, $"https://localhost:{_server.HttpsPort}{path}"]);
+        int nl = r.Stdout.LastIndexOf('\n');
+        Assert.True(nl >= 0, r.All);
+        return (int.Parse(r.Stdout[(nl + 1)..]), (await File.ReadAllTextAsync(head)).ToLowerInvariant(), r.Stdout[..nl]);
+    }
+
+    [Theory]
+    [InlineData("--http1.1")]
+    [InlineData("--http2")]
+    public async Task A_key_in_X_Api_Key_or_a_bearer_token_passes_and_its_absence_is_a_401_challenge(string protocol)
+    {
+        (_, _, string secret) = await NewKeyAsync();
+        Assert.Equal((200, "acme"), Pick(await GetAsync(protocol, "/acme", "-H", $"X-Api-Key: {secret}")));
+        Assert.Equal((200, "acme"), Pick(await GetAsync(protocol, "/acme", "-H", $"Authorization: Bearer {secret}")));
+        Assert.Equal((200, "acme"), Pick(await GetAsync(protocol, "/acme", "-H", $"authorization: bearer   {secret}")));
+
+        (int status, string head, string body) = await GetAsync(protocol, "/acme");
+        Assert.Equal(401, status);
+        Assert.Contains("www-authenticate: bearer\r\n", head);
+        Assert.Contains("content-type: application/problem+json", head);
+        Assert.DoesNotContain("acme\"", body);
+    }
+
+    [Theory]
+    [InlineData("apk_0000000000000000000000000000000A")] // well-formed, unknown
+    [InlineData("apk_short")]
+    [InlineData("not-a-key")]
+    [InlineData("apk_00000000000000000000000000000000000000000000000000000000000000000000000000000000")]
+    [InlineData("apk_000000000000000000000000000000é")]
+    public async Task Unknown_or_malformed_keys_get_the_same_invalid_token_answer(string presented)
+    {
+        (int status, string head, string body) = await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {presented}");
+        Assert.Equal(401, status);
+        Assert.Contains("www-authenticate: bearer error=\"invalid_token\"", head);
+        Assert.Contains("not valid", body);
+        Assert.Equal(401, (await GetAsync("--http2", "/acme", "-H", "Authorization: Basic dXNlcjpwYXNz")).Status); // not a bearer token: no key
+        Assert.Equal(401, (await GetAsync("--http2", "/acme", "-H", "Authorization: Bearer")).Status);
+    }
+
+    [Fact]
+    public async Task A_revoked_key_stops_working_as_soon_as_the_admin_call_answers()
+    {
+        (_, string keyId, string secret) = await NewKeyAsync();
+        Assert.Equal(200, (await GetAsync("--http2", "/acme", "-H", $"X-Api-Key: {secret}")).Status);
+        Assert.Equal(200, (await Admin("DELETE", $"/v1/keys/{keyId}")).Status);
+        Assert.Equal(401, (await GetAsync("--http2", "/acme", "-H", $"X-Api-Key: {secret}")).Status);
+    }
+
+    [Fact]
+    public async Task A_key_of_another_tenant_is_refused_on_a_tenant_route_and_accepted_on_a_route_without_one()
+    {
+        (_, _, string beta) = await NewKeyAsync("beta");
+        Assert.Equal(401, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {beta}")).Status);
+        Assert.Equal((200, "any"), Pick(await GetAsync("--http1.1", "/any", "-H", $"X-Key: {beta}")));
+        Assert.Equal(401, (await GetAsync("--http1.1", "/any", "-H", $"Authorization: Bearer {beta}")).Status); // bearer off there
+        Assert.Equal(401, (await GetAsync("--http1.1", "/any", "-H", $"X-Api-Key: {beta}")).Status); // another header name
+    }
+
+    [Fact]
+    public async Task A_required_subscription_gives_403_until_approved_and_again_once_deleted()
+    {
+        (string consumer, _, string secret) = await NewKeyAsync();
+        Assert.Equal(403, (await GetAsync("--http2", "/sub", "-H", $"X-Api-Key: {secret}")).Status);
+        (JsonElement sub, int status) = await Admin("POST", "/v1/subscriptions", $$"""{ "consumer": "{{consumer}}", "api": "acme-sub" }""");
+        Assert.Equal(201, status);
+        Assert.Equal(403, (await GetAsync("--http2", "/sub", "-H", $"X-Api-Key: {secret}")).Status); // pending
+        string id = sub.GetProperty("id").GetString()!;
+        Assert.Equal(200, (await Admin("POST", $"/v1/subscriptions/{id}/approve")).Status);
+        Assert.Equal((200, "subscribed"), Pick(await GetAsync("--http2", "/sub", "-H", $"X-Api-Key: {secret}")));
+        Assert.Equal(200, (await Admin("DELETE", $"/v1/subscriptions/{id}")).Status);
+        Assert.Equal(403, (await GetAsync("--http2", "/sub", "-H", $"X-Api-Key: {secret}")).Status);
+    }
+
+    [Fact]
+    public async Task The_key_is_removed_before_proxying_unless_the_route_keeps_it()
+    {
+        (_, _, string secret) = await NewKeyAsync();
+        (int status, _, string body) = await GetAsync("--http1.1", "/echo", "-H", $"X-Api-Key: {secret}", "-H", "X-Custom: kept");
+        Assert.Equal(200, status);
+        Assert.Contains("custom=kept", body);
+        Assert.Contains("|apikey=|authz=", body);
+        (status, _, body) = await GetAsync("--http2", "/echo", "-H", $"Authorization: Bearer {secret}");
+        Assert.Equal(200, status);
+        Assert.Contains("|apikey=|authz=", body);
+        (status, _, body) = await GetAsync("--http2", "/visible/echo", "-H", $"X-Api-Key: {secret}");
+        Assert.Equal(200, status);
+        Assert.Contains($"|apikey={secret}|", body);
+    }
+
+    [Fact]
+    public async Task A_rate_limit_by_consumer_counts_each_consumer_apart_whatever_address_it_comes_from()
+    {
+        (_, _, string first) = await NewKeyAsync();
+        (_, _, string second) = await NewKeyAsync();
+        Assert.Equal(200, (await GetAsync("--http1.1", "/pc", "-H", $"X-Api-Key: {first}", "--interface", "127.0.0.51")).Status);
+        Assert.Equal(429, (await GetAsync("--http1.1", "/pc", "-H", $"X-Api-Key: {first}", "--interface", "127.0.0.52")).Status);
+        Assert.Equal(200, (await GetAsync("--http1.1", "/pc", "-H", $"X-Api-Key: {second}", "--interface", "127.0.0.51")).Status);
+        Assert.Equal(401, (await GetAsync("--http1.1", "/pc")).Status); // no key: refused before the limit counts
+    }
+
+    private static (int, string) Pick((int Status, string Head, string Body) r) => (r.Status, r.Body);
+}
