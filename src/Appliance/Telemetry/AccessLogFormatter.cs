@@ -46,7 +46,7 @@ public static class AccessLogFormatter
         int bytes = Cap(c.MethodToken.Length) + Cap(c.RawTarget.Length) + Cap(c.Authority.Length) + Cap(ua.Length) + Cap(referer.Length)
             + Cap(requestId.Length) + c.GeneratedRequestId.Length;
         int chars = Math.Min(c.Connection.ServerName?.Length ?? 0, MaxStringChars) + Math.Min(c.ClientIdentity?.Subject.Length ?? 0, MaxStringChars)
-            + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0);
+            + (c.ConsumerId?.Length ?? 0) + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0);
         return 1024 + (6 * bytes) + (6 * chars);
 
         static int Cap(int n) => Math.Min(n, MaxFieldBytes);
@@ -125,6 +125,8 @@ public static class AccessLogFormatter
 
         Raw(d, ref n, ",\"client_subject\":"u8);
         JsonString(d, ref n, c.ClientIdentity?.Subject);
+        Raw(d, ref n, ",\"consumer\":"u8);
+        JsonString(d, ref n, c.ConsumerId);
         Raw(d, ref n, ",\"method\":"u8);
         JsonBytes(d, ref n, c.MethodToken, nullWhenEmpty: true);
         Raw(d, ref n, ",\"authority\":"u8);
@@ -298,7 +300,19 @@ public static class AccessLogFormatter
             Raw(d, ref n, "unix:"u8);
         }
 
-        Raw(d, ref n, " - - ["u8);
+        Raw(d, ref n, " - "u8);
+        if (c.ConsumerId is { } consumer)
+        {
+            // $remote_user: the consumer whose API key the route accepted (an id of letters, digits, '_' and '-').
+            Span<byte> id = stackalloc byte[Math.Min(consumer.Length, 256)];
+            NginxEscaped(d, ref n, id[..System.Text.Encoding.ASCII.GetBytes(consumer.AsSpan(0, id.Length), id)]);
+        }
+        else
+        {
+            d[n++] = (byte)'-';
+        }
+
+        Raw(d, ref n, " ["u8);
         Two(d, ref n, utcNow.Day);
         d[n++] = (byte)'/';
         Raw(d, ref n, Months.Slice((utcNow.Month - 1) * 3, 3));

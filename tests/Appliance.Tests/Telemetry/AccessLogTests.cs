@@ -96,6 +96,33 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Equal("https://ref.example/x", e.GetProperty("referer").GetString());
     }
 
+    [Theory]
+    [InlineData("json")]
+    [InlineData("combined")]
+    public async Task The_consumer_of_an_accepted_api_key_is_logged(string format)
+    {
+        await using TestServer server = await TestServer.StartAsync(Config($$"""{ "path": "access.log", "format": "{{format}}" }""", """
+            { "id": "keyed", "match": { "path": "/keyed" }, "direct": { "status": 200, "body": "k" }, "policies": { "apiKey": {} } },
+            """).Replace("\"clusters\": [", "\"tenants\": [ { \"id\": \"acme\", \"hosts\": [\"acme.test\"] } ], \"clusters\": ["));
+        Appliance.State.Consumer consumer = server.Host.State.CreateConsumer("acme", "app");
+        string secret = server.Host.State.CreateApiKey(consumer.Id).Secret;
+        Assert.Equal("k", (await Peer.CurlAsync(Https(server, "/keyed", "--http1.1", "-H", $"X-Api-Key: {secret}"))).Stdout);
+        Assert.Contains("401", (await Peer.CurlAsync(Https(server, "/keyed", "--http2", "-o", "/dev/null", "-w", "%{http_code}"))).Stdout);
+        string[] lines = (await LinesAsync(server, 2)).OrderBy(l => l.Contains(" 401 ") || l.Contains("\"status\":401")).ToArray();
+        Assert.Equal(2, lines.Length);
+        if (format == "json")
+        {
+            Assert.Equal(consumer.Id, Parse(lines[0]).GetProperty("consumer").GetString());
+            Assert.Equal(JsonValueKind.Null, Parse(lines[1]).GetProperty("consumer").ValueKind);
+            Assert.DoesNotContain(secret, string.Join('\n', lines));
+        }
+        else
+        {
+            Assert.Matches($@"^127\.0\.0\.1 - {consumer.Id} \[", lines[0]); // nginx's $remote_user
+            Assert.Matches(@"^127\.0\.0\.1 - - \[.* 401 ", lines[1]);
+        }
+    }
+
     [Fact]
     public async Task Http2_request_is_logged_with_its_stream_and_body_sizes()
     {
