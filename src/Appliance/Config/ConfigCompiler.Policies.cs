@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Appliance.Policies;
 using Appliance.Protocol.Headers;
+using Appliance.Routing;
 
 namespace Appliance.Config;
 
@@ -10,6 +11,8 @@ public sealed partial class ConfigCompiler
 {
     /// <summary>Networks per list at most: each request scans them (a firewall or ipset is the tool for long lists).</summary>
     internal const int MaxAccessNetworks = 1024;
+
+    private Dictionary<string, RouteModel>? _runningRoutes; // the running config's routes by id, for carrying policies over
 
     /// <summary>
     /// The route's policy chain, or null when it has none. A policy whose settings did not change since the running
@@ -22,7 +25,8 @@ public sealed partial class ConfigCompiler
             return null;
         }
 
-        PolicyChain? running = routeId is null ? null : _previous?.Routes.Routes.FirstOrDefault(r => r.Id == routeId)?.Policies;
+        _runningRoutes ??= _previous?.Routes.Routes.ToDictionary(r => r.Id, StringComparer.Ordinal) ?? [];
+        PolicyChain? running = routeId is not null && _runningRoutes.TryGetValue(routeId, out RouteModel? route) ? route.Policies : null;
         var policies = new List<RequestPolicy>();
         if (config.Access is { } access && CompileAccess(access, $"{p}.access") is { } accessPolicy)
         {
@@ -134,7 +138,7 @@ public sealed partial class ConfigCompiler
         return new ApiKeySettings(header.ToLowerInvariant(), c.Bearer ?? true, c.HideCredentials ?? true, c.RequireSubscription ?? false);
     }
 
-    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p, ApiKeyPolicyConfig? consumers)
+    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p, ApiKeyPolicyConfig? apiKey)
     {
         int before = _errors.Count;
         if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000)
@@ -164,7 +168,7 @@ public sealed partial class ConfigCompiler
                 break;
             case "consumer":
                 key = RateLimitKey.Consumer;
-                if (consumers is null)
+                if (apiKey is null)
                 {
                     Error($"{p}.key", "\"consumer\" needs the route's apiKey policy, which names the consumer");
                 }
@@ -190,9 +194,15 @@ public sealed partial class ConfigCompiler
             Error($"{p}.status", "must be a 4xx or 5xx status other than 401 and 407 (they need a challenge); 429 by default");
         }
 
-        if (c.MaxKeys is < 1 or > 10_000_000)
+        if (c.MaxKeys is < 1 or > 1_000_000)
         {
-            Error($"{p}.maxKeys", "must be from 1 to 10000000");
+            Error($"{p}.maxKeys", "must be from 1 to 1000000");
+        }
+
+        if (header is not null && apiKey is not null && (apiKey.HideCredentials ?? true)
+            && (header == (apiKey.Header ?? ApiKeySettings.DefaultHeader).ToLowerInvariant() || (header == "authorization" && (apiKey.Bearer ?? true))))
+        {
+            Error($"{p}.key", "the apiKey policy removes this header before the rate limit runs; count by \"consumer\" instead");
         }
 
         return _errors.Count > before ? null

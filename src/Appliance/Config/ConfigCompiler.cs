@@ -1527,13 +1527,14 @@ public sealed partial class ConfigCompiler
         for (int i = 0; i < (cidrs?.Count ?? 0); i++)
         {
             string text = cidrs![i] ?? "";
-            if (TryParseNetwork(text.Trim(), out IPNetwork network))
+            // Lenient as it always was: "10.0.0.1/8" is taken as 10.0.0.0/8 (the access lists refuse it as ambiguous).
+            if (IPNetwork.TryParse(text.Contains('/') ? text : text + (text.Contains(':') ? "/128" : "/32"), out IPNetwork network))
             {
                 result.Add(network);
             }
             else
             {
-                Error($"server.trustedProxies[{i}]", $"'{text}' is not an address or CIDR (10.0.0.0/8, ::1; no host bits after the prefix)");
+                Error($"server.trustedProxies[{i}]", $"'{text}' is not an address or CIDR (10.0.0.0/8, ::1)");
             }
         }
 

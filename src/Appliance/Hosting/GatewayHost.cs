@@ -275,8 +275,16 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         }
 
         _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
+        _state.HandlerFailed = e => _logger.LogError("state: after a write, the in-memory copy failed: {Error}; API keys are refused until it can be read again", e.Message);
         _policies.Consumers = new Policies.ConsumerDirectory(_state); // API keys and subscriptions, in memory for the policies
-        _logger.LogInformation("state: {Keys} API key(s) held for the routes' apiKey policies", _policies.Consumers.KeyCount);
+        if (_policies.Consumers.Problem is { } problem)
+        {
+            _logger.LogError("state: API keys cannot be read ({Error}); every key is refused until they can", problem);
+        }
+        else
+        {
+            _logger.LogInformation("state: {Keys} API key(s) held for the routes' apiKey policies", _policies.Consumers.KeyCount);
+        }
     }
 
     /// <summary>

@@ -24,67 +24,114 @@ public sealed record ApiKeySettings(string HeaderName, bool Bearer, bool HideCre
 /// every reason, so an answer tells nothing about which keys exist; a good key without a required subscription:
 /// 403. The accepted consumer is the request's <see cref="RequestContext.ConsumerId"/>.
 /// </summary>
-public sealed class ApiKeyPolicy(ApiKeySettings settings, string routeId, string? tenant) : RequestPolicy
+public sealed class ApiKeyPolicy : RequestPolicy
 {
     private static readonly byte[] s_missing = ProblemDetails.Json(401, "An API key is required.");
     private static readonly byte[] s_invalid = ProblemDetails.Json(401, "The API key is not valid for this API.");
+    private static readonly byte[] s_malformed = ProblemDetails.Json(400, "The Authorization header is not \"Bearer\" followed by a key.");
     private static readonly byte[] s_notSubscribed = ProblemDetails.Json(403, "The API key's consumer has no approved subscription to this API.");
-    private static readonly byte[] s_challenge = "Bearer"u8.ToArray();
-    private static readonly byte[] s_invalidChallenge = "Bearer error=\"invalid_token\""u8.ToArray();
 
-    private readonly byte[] _header = System.Text.Encoding.ASCII.GetBytes(settings.HeaderName);
+    private readonly ApiKeySettings _settings;
+    private readonly byte[] _header;
+    private readonly byte[] _challenge;        // no key: the schemes this route takes
+    private readonly byte[] _invalidChallenge; // a key that is not good
+    private readonly byte[] _malformedChallenge;
+
+    public ApiKeyPolicy(ApiKeySettings settings, string routeId, string? tenant)
+    {
+        _settings = settings;
+        RouteId = routeId;
+        Tenant = tenant;
+        _header = System.Text.Encoding.ASCII.GetBytes(settings.HeaderName);
+        // RFC 9110 §11.6.1: a 401 names a scheme the resource takes. With bearer on, RFC 6750's Bearer with its
+        // error codes; otherwise an "ApiKey" challenge naming the header (the OpenAPI apiKey scheme's terms).
+        string? realm = tenant is null ? null : $"realm=\"{tenant}\"";
+        string apiKey = $"header=\"{settings.HeaderName}\"";
+        _challenge = settings.Bearer ? Challenge("Bearer", realm) : Challenge("ApiKey", apiKey, realm);
+        _invalidChallenge = settings.Bearer ? Challenge("Bearer", realm, "error=\"invalid_token\"") : _challenge;
+        _malformedChallenge = Challenge("Bearer", realm, "error=\"invalid_request\"");
+    }
 
     public override string Name => "apiKey";
 
-    public ApiKeySettings Settings => settings;
+    public ApiKeySettings Settings => _settings;
+
+    public string RouteId { get; }
+
+    public string? Tenant { get; }
 
     /// <summary>Same settings for the same route and tenant (a config apply keeps this policy and its refusal count).</summary>
-    public bool SameAs(ApiKeyPolicy other) => other.Settings == settings && other.RouteId == routeId && other.Tenant == tenant;
-
-    public string RouteId => routeId;
-
-    public string? Tenant => tenant;
+    public bool SameAs(ApiKeyPolicy other) => other.Settings == _settings && other.RouteId == RouteId && other.Tenant == Tenant;
 
     public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment)
     {
-        bool fromHeader = context.RequestHeaders.TryGetValue(_header, out ReadOnlySpan<byte> secret);
-        if (!fromHeader && !(settings.Bearer && TryGetBearer(context.RequestHeaders, out secret)))
+        HeaderCollection headers = context.RequestHeaders;
+        bool fromHeader = headers.TryGetValue(_header, out ReadOnlySpan<byte> secret);
+        if (!fromHeader)
         {
-            return new(Refuse(401, s_missing, challenge: s_challenge));
+            switch (_settings.Bearer ? ReadBearer(headers, out secret) : Bearer.Absent)
+            {
+                case Bearer.Absent:
+                    return new(Refuse(401, s_missing, challenge: _challenge));
+                case Bearer.Malformed:
+                    return new(Refuse(400, s_malformed, challenge: _malformedChallenge));
+            }
         }
 
         Span<byte> hash = stackalloc byte[32];
-        if (!StateStore.TryHashSecret(secret, hash) || environment.Consumers is not { } consumers || !consumers.TryFind(hash, out KeyCredential? key)
-            || key!.ExpiresAt <= environment.Time.GetUtcNow() || (tenant is not null && key.TenantId != tenant))
+        ConsumerDirectory.Credentials? credentials = environment.Consumers?.Current;
+        if (!StateStore.TryHashSecret(secret, hash) || credentials is null || !credentials.TryFind(hash, out KeyCredential? key)
+            || key!.ExpiresAt <= environment.Time.GetUtcNow() || (Tenant is not null && key.TenantId != Tenant))
         {
-            return new(Refuse(401, s_invalid, challenge: s_invalidChallenge));
+            return new(Refuse(401, s_invalid, challenge: _invalidChallenge));
         }
 
-        if (settings.RequireSubscription && !consumers.IsSubscribed(key.ConsumerId, routeId))
+        if (_settings.RequireSubscription && !credentials.IsSubscribed(key.ConsumerId, RouteId))
         {
             return new(Refuse(403, s_notSubscribed));
         }
 
         context.ConsumerId = key.ConsumerId;
-        if (settings.HideCredentials)
+        if (_settings.HideCredentials)
         {
-            _ = fromHeader ? context.RequestHeaders.Remove(_header) : context.RequestHeaders.Remove(KnownHeader.Authorization);
+            headers.Remove(_header);
+            // A copy of the key as a bearer token goes too, whichever header the key was taken from.
+            if (_settings.Bearer && ReadBearer(headers, out ReadOnlySpan<byte> token) == Bearer.Present && token.StartsWith("apk_"u8))
+            {
+                headers.Remove(KnownHeader.Authorization);
+            }
         }
 
         return new(PolicyVerdict.Pass);
     }
 
-    /// <summary>The token of <c>Authorization: Bearer TOKEN</c> (RFC 6750 §2.1: the scheme case-insensitive, then spaces).</summary>
-    private static bool TryGetBearer(HeaderCollection headers, out ReadOnlySpan<byte> token)
+    private static byte[] Challenge(string scheme, params string?[] parameters)
+    {
+        string joined = string.Join(", ", parameters.Where(p => p is not null));
+        return System.Text.Encoding.ASCII.GetBytes(joined.Length == 0 ? scheme : $"{scheme} {joined}");
+    }
+
+    private enum Bearer
+    {
+        Absent,
+        Present,
+        Malformed,
+    }
+
+    /// <summary>
+    /// <c>Authorization: Bearer TOKEN</c> (RFC 6750 §2.1: the scheme case-insensitive, one or more spaces, a token).
+    /// Another scheme counts as no key; "Bearer" without a token is malformed (§3.1: 400 invalid_request).
+    /// </summary>
+    private static Bearer ReadBearer(HeaderCollection headers, out ReadOnlySpan<byte> token)
     {
         token = default;
-        if (!headers.TryGetValue(KnownHeader.Authorization, out ReadOnlySpan<byte> value) || value.Length < 8
-            || !System.Text.Ascii.EqualsIgnoreCase(value[..6], "Bearer"u8) || value[6] != (byte)' ')
+        if (!headers.TryGetValue(KnownHeader.Authorization, out ReadOnlySpan<byte> value) || value.Length < 6
+            || !System.Text.Ascii.EqualsIgnoreCase(value[..6], "Bearer"u8) || (value.Length > 6 && value[6] != (byte)' '))
         {
-            return false;
+            return Bearer.Absent;
         }
 
-        token = value[7..].TrimStart((byte)' ');
-        return !token.IsEmpty;
+        token = value[6..].TrimStart((byte)' ');
+        return token.IsEmpty ? Bearer.Malformed : Bearer.Present;
     }
 }

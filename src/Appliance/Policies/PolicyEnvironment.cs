@@ -6,9 +6,10 @@ namespace Appliance.Policies;
 /// </summary>
 public sealed class PolicyEnvironment
 {
-    public static readonly PolicyEnvironment Empty = new();
+    /// <summary>An environment of its own with no credentials (every API key refused): tests, benchmarks, a dispatcher without a host.</summary>
+    public static PolicyEnvironment Empty => new();
 
-    public ConsumerDirectory? Consumers { get; set; }
+    public ConsumerDirectory? Consumers { get; internal set; }
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

@@ -79,7 +79,7 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
         }
 
         if (settings.Key == RateLimitKey.Consumer && context.ConsumerId is { } consumer
-            && System.Text.Encoding.UTF8.TryGetBytes(consumer, key[1..], out int written) && written < MaxRawKey)
+            && System.Text.Encoding.UTF8.TryGetBytes(consumer, key[1..], out int written) && written <= MaxRawKey)
         {
             key[0] = (byte)'c';
             return 1 + written;

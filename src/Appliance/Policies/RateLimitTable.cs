@@ -8,8 +8,11 @@ namespace Appliance.Policies;
 /// a request at <c>now</c> conforms when <c>tat − now ≤ interval × (burst − 1)</c>, and moves <c>tat</c> to
 /// <c>max(tat, now) + interval</c>. Cells are updated lock-free; a key already present costs one dictionary lookup
 /// and one compare-exchange, and allocates nothing. At most <see cref="MaxKeys"/> keys are held: when full, cells
-/// whose time has passed (a fresh key would behave the same) are swept, at most once a second; a new key that still
-/// finds the table full is refused (nginx's limit_req does the same when its zone is exhausted).
+/// whose time has passed (a fresh key would behave the same) are swept, at most once a second (an O(keys) pass on
+/// the request's thread); a new key that still finds the table full is let through uncounted and counted in
+/// <see cref="Full"/>. A full table must not lock new clients out: a flood of new keys (random header values, many
+/// addresses) would otherwise deny every newcomer. nginx's limit_req makes room the same way in effect, by evicting
+/// its least recently used states (and answering 503 only when even that fails).
 /// </summary>
 public sealed class RateLimitTable
 {
@@ -35,7 +38,7 @@ public sealed class RateLimitTable
         double unitsPerTick = _time.TimestampFrequency / (double)TimeSpan.TicksPerSecond;
         double interval = Math.Max(1, per.Ticks * unitsPerTick / requests);
         _interval = (long)Math.Min(interval, long.MaxValue / 4.0);
-        _tolerance = (long)Math.Min(interval * (burst - 1), long.MaxValue / 4.0);
+        _tolerance = (long)Math.Min((double)_interval * (burst - 1), long.MaxValue / 4.0);
         _sweepEvery = _time.TimestampFrequency;
         _lookup = _cells.GetAlternateLookup<ReadOnlySpan<byte>>();
         MaxKeys = maxKeys;
@@ -47,11 +50,12 @@ public sealed class RateLimitTable
     /// <summary>Keys held now.</summary>
     public int Count => Volatile.Read(ref _count);
 
-    /// <summary>New keys refused because the table was full.</summary>
+    /// <summary>Requests of new keys let through uncounted because the table was full.</summary>
     public long Full => Interlocked.Read(ref _full);
 
     /// <summary>
-    /// Takes one request for <paramref name="key"/>: true if it conforms; false with how long until it would.
+    /// Takes one request for <paramref name="key"/>: true if it conforms (or the table is full and the key new);
+    /// false with how long until it would.
     /// </summary>
     public bool TryAcquire(ReadOnlySpan<byte> key, out TimeSpan retryAfter)
     {
@@ -62,8 +66,8 @@ public sealed class RateLimitTable
             if (cell is null)
             {
                 Interlocked.Increment(ref _full);
-                retryAfter = TimeSpan.FromSeconds(1); // the next sweep
-                return false;
+                retryAfter = TimeSpan.Zero;
+                return true;
             }
         }
 
@@ -125,7 +129,8 @@ public sealed class RateLimitTable
 
     /// <summary>
     /// Drops cells whose time has passed, at most once a second; true if any went. A request racing with the sweep
-    /// on a dropped cell may be counted on the dropped copy: that key gets at most one request more than its limit.
+    /// on a dropped cell may be counted on the dropped copy: each request of that key in flight during the sweep can
+    /// get one more than its limit.
     /// </summary>
     private bool Sweep(long now)
     {

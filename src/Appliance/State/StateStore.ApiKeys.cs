@@ -12,7 +12,7 @@ public sealed partial class StateStore
     public CreatedApiKey CreateApiKey(string consumerId, DateTimeOffset? expiresAt = null)
     {
         StateValidation.Id(consumerId, "consumerId");
-        return Write(tx =>
+        return Write(StateChange.ApiKeys, tx =>
         {
             DateTimeOffset now = Now();
             if (expiresAt is { } expiry && expiry <= now)
@@ -61,7 +61,7 @@ public sealed partial class StateStore
     public ApiKey RevokeApiKey(string id)
     {
         StateValidation.Id(id, "id");
-        return Write(tx =>
+        return Write(StateChange.ApiKeys, tx =>
         {
             Execute(tx, "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $now) WHERE id = $id", ("$id", id), ("$now", Ms(Now())));
             return LoadApiKey(tx, id) ?? throw StateException.NotFound("id", $"no API key '{id}'");

@@ -17,7 +17,7 @@ public sealed partial class StateStore
             StateValidation.Id(id, "id");
         }
 
-        return Write(tx =>
+        return Write(StateChange.Consumers, tx =>
         {
             RequireTenant(tx, tenantId);
             DateTimeOffset now = Now();
@@ -60,7 +60,7 @@ public sealed partial class StateStore
     {
         StateValidation.Id(id, "id");
         StateValidation.Text(name, "name");
-        return Write(tx =>
+        return Write(StateChange.Consumers, tx =>
         {
             if (Execute(tx, "UPDATE consumers SET name = $name, updated_at = $now WHERE id = $id", ("$id", id), ("$name", name), ("$now", Ms(Now()))) == 0)
             {
@@ -75,7 +75,7 @@ public sealed partial class StateStore
     public void DeleteConsumer(string id)
     {
         StateValidation.Id(id, "id");
-        Write(tx =>
+        Write(StateChange.Consumers, tx =>
         {
             if (Execute(tx, "DELETE FROM consumers WHERE id = $id", ("$id", id)) == 0)
             {

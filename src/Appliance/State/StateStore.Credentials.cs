@@ -1,5 +1,15 @@
 namespace Appliance.State;
 
+/// <summary>What a write to the state database changed (<see cref="StateStore.Changed"/>).</summary>
+public enum StateChange
+{
+    Tenants,
+    Consumers,
+    ApiKeys,
+    Subscriptions,
+    Usage,
+}
+
 /// <summary>One usable API key as the gateway checks it: the secret's SHA-256, whose key it is, and until when.</summary>
 public sealed record KeyCredential(byte[] Hash, string KeyId, string ConsumerId, string TenantId, DateTimeOffset? ExpiresAt);
 

@@ -12,7 +12,7 @@ public sealed partial class StateStore
     {
         StateValidation.Id(consumerId, "consumerId");
         StateValidation.Id(apiId, "apiId");
-        return Write(tx =>
+        return Write(StateChange.Subscriptions, tx =>
         {
             RequireConsumer(tx, consumerId);
             Subscription? existing = Query(tx, $"SELECT {SubscriptionColumns} FROM subscriptions WHERE consumer_id = $consumer AND api_id = $api",
@@ -71,7 +71,7 @@ public sealed partial class StateStore
     public void DeleteSubscription(string id)
     {
         StateValidation.Id(id, "id");
-        Write(tx => Execute(tx, "DELETE FROM subscriptions WHERE id = $id", ("$id", id)) == 0
+        Write(StateChange.Subscriptions, tx => Execute(tx, "DELETE FROM subscriptions WHERE id = $id", ("$id", id)) == 0
             ? throw StateException.NotFound("id", $"no subscription '{id}'")
             : 0);
     }
@@ -85,7 +85,7 @@ public sealed partial class StateStore
     {
         StateValidation.Id(id, "id");
         StateValidation.Text(decidedBy, "decidedBy");
-        return Write(tx =>
+        return Write(StateChange.Subscriptions, tx =>
         {
             Subscription current = LoadSubscription(tx, id) ?? throw StateException.NotFound("id", $"no subscription '{id}'");
             if (current.Status != SubscriptionStatus.Pending)

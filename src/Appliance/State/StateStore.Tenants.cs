@@ -10,7 +10,7 @@ public sealed partial class StateStore
         StateValidation.Id(id, "id");
         StateValidation.Text(name, "name");
         string[] hosts = StateValidation.Domains(domains);
-        return Write(tx =>
+        return Write(StateChange.Tenants, tx =>
         {
             if (Exists(tx, "SELECT 1 FROM tenants WHERE id = $id", ("$id", id)))
             {
@@ -62,7 +62,7 @@ public sealed partial class StateStore
         }
 
         string[]? hosts = domains is null ? null : StateValidation.Domains(domains);
-        return Write(tx =>
+        return Write(StateChange.Tenants, tx =>
         {
             if (!Exists(tx, "SELECT 1 FROM tenants WHERE id = $id", ("$id", id)))
             {
@@ -84,7 +84,7 @@ public sealed partial class StateStore
     public void DeleteTenant(string id)
     {
         StateValidation.Id(id, "id");
-        Write(tx =>
+        Write(StateChange.Tenants, tx =>
         {
             if (!Exists(tx, "SELECT 1 FROM tenants WHERE id = $id", ("$id", id)))
             {

@@ -22,7 +22,7 @@ public sealed partial class StateStore
         StateValidation.Count(requests, "requests");
         StateValidation.Count(inputTokens, "inputTokens");
         StateValidation.Count(outputTokens, "outputTokens");
-        return Write(tx =>
+        return Write(StateChange.Usage, tx =>
         {
             if (Execute(tx, UpsertUsage, ("$consumer", consumerId), ("$period", period), ("$requests", requests), ("$input", inputTokens), ("$output", outputTokens)) == 0)
             {
@@ -54,7 +54,7 @@ public sealed partial class StateStore
             return 0;
         }
 
-        return Write(tx =>
+        return Write(StateChange.Usage, tx =>
         {
             using SqliteCommand command = Command(tx, UpsertUsage, ("$consumer", ""), ("$period", ""), ("$requests", 0L), ("$input", 0L), ("$output", 0L));
             int applied = 0;

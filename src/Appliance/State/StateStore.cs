@@ -177,13 +177,18 @@ public sealed partial class StateStore : IDisposable
     // ---------------- plumbing ----------------
 
     /// <summary>
-    /// Raised after every committed write, on the writer's thread and outside the store's lock, before the write
-    /// returns: what keeps an in-memory copy (the gateway's credentials) current by the time an admin call answers.
+    /// Raised after every committed write with what it changed, on the writer's thread and outside the store's lock,
+    /// before the write returns: what keeps an in-memory copy (the gateway's credentials) current by the time an
+    /// admin call answers. A handler that throws is logged through <see cref="HandlerFailed"/> and never fails the
+    /// write, which has committed.
     /// </summary>
-    public event Action? Changed;
+    public event Action<StateChange>? Changed;
+
+    /// <summary>Told when a <see cref="Changed"/> handler threw (the host logs it).</summary>
+    public Action<Exception>? HandlerFailed { get; set; }
 
     /// <summary>Runs <paramref name="body"/> in one write transaction (BEGIN IMMEDIATE); an exception rolls everything back.</summary>
-    private T Write<T>(Func<SqliteTransaction, T> body)
+    private T Write<T>(StateChange change, Func<SqliteTransaction, T> body)
     {
         T result;
         lock (_lock)
@@ -202,7 +207,21 @@ public sealed partial class StateStore : IDisposable
             }
         }
 
-        Changed?.Invoke();
+        if (Changed is { } handlers)
+        {
+            foreach (Action<StateChange> handler in handlers.GetInvocationList().Cast<Action<StateChange>>())
+            {
+                try
+                {
+                    handler(change);
+                }
+                catch (Exception e)
+                {
+                    HandlerFailed?.Invoke(e);
+                }
+            }
+        }
+
         return result;
     }
 

@@ -96,7 +96,7 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
 
         (int status, string head, string body) = await GetAsync(protocol, "/acme");
         Assert.Equal(401, status);
-        Assert.Contains("www-authenticate: bearer\r\n", head);
+        Assert.Contains("www-authenticate: bearer realm=\"acme\"\r\n", head);
         Assert.Contains("content-type: application/problem+json", head);
         Assert.DoesNotContain("acme\"", body);
     }
@@ -111,10 +111,12 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
     {
         (int status, string head, string body) = await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {presented}");
         Assert.Equal(401, status);
-        Assert.Contains("www-authenticate: bearer error=\"invalid_token\"", head);
+        Assert.Contains("www-authenticate: bearer realm=\"acme\", error=\"invalid_token\"\r\n", head);
         Assert.Contains("not valid", body);
         Assert.Equal(401, (await GetAsync("--http2", "/acme", "-H", "Authorization: Basic dXNlcjpwYXNz")).Status); // not a bearer token: no key
-        Assert.Equal(401, (await GetAsync("--http2", "/acme", "-H", "Authorization: Bearer")).Status);
+        (status, head, _) = await GetAsync("--http2", "/acme", "-H", "Authorization: Bearer");
+        Assert.Equal(400, status); // RFC 6750 §3.1: invalid_request
+        Assert.Contains("www-authenticate: bearer realm=\"acme\", error=\"invalid_request\"\r\n", head);
     }
 
     [Fact]
@@ -133,7 +135,9 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
         Assert.Equal(401, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {beta}")).Status);
         Assert.Equal((200, "any"), Pick(await GetAsync("--http1.1", "/any", "-H", $"X-Key: {beta}")));
         Assert.Equal(401, (await GetAsync("--http1.1", "/any", "-H", $"Authorization: Bearer {beta}")).Status); // bearer off there
-        Assert.Equal(401, (await GetAsync("--http1.1", "/any", "-H", $"X-Api-Key: {beta}")).Status); // another header name
+        (int status, string head, _) = await GetAsync("--http1.1", "/any", "-H", $"X-Api-Key: {beta}"); // another header name
+        Assert.Equal(401, status);
+        Assert.Contains("www-authenticate: apikey header=\"x-key\"\r\n", head); // no bearer there: the challenge names the header
     }
 
     [Fact]
@@ -162,6 +166,11 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
         (status, _, body) = await GetAsync("--http2", "/echo", "-H", $"Authorization: Bearer {secret}");
         Assert.Equal(200, status);
         Assert.Contains("|apikey=|authz=", body);
+        (status, _, body) = await GetAsync("--http2", "/echo", "-H", $"X-Api-Key: {secret}", "-H", $"Authorization: Bearer {secret}");
+        Assert.Equal(200, status);
+        Assert.Contains("|apikey=|authz=", body); // the bearer copy goes too
+        (status, _, body) = await GetAsync("--http1.1", "/echo", "-H", $"X-Api-Key: {secret}", "-H", "Authorization: Basic dXNlcjpwYXNz");
+        Assert.Contains("|apikey=|authz=Basic dXNlcjpwYXNz", body); // another scheme's credentials are the upstream's business
         (status, _, body) = await GetAsync("--http2", "/visible/echo", "-H", $"X-Api-Key: {secret}");
         Assert.Equal(200, status);
         Assert.Contains($"|apikey={secret}|", body);

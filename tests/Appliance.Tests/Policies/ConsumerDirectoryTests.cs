@@ -22,7 +22,7 @@ public sealed class ConsumerDirectoryTests : IDisposable
     {
         _db.Store.CreateTenant("acme", "Acme");
         _db.Store.CreateTenant("beta", "Beta");
-        _directory = new ConsumerDirectory(_db.Store);
+        _directory = new ConsumerDirectory(_db.Store, _db.Time);
         _environment = new PolicyEnvironment { Consumers = _directory, Time = _db.Time };
     }
 
@@ -77,7 +77,7 @@ public sealed class ConsumerDirectoryTests : IDisposable
         _db.Time.Advance(TimeSpan.FromSeconds(1));
         PolicyVerdict expired = Check(Policy(), Request(key.Secret));
         Assert.Equal(401, expired.Status);
-        Assert.Equal("Bearer error=\"invalid_token\"", Encoding.ASCII.GetString(expired.Challenge!));
+        Assert.Equal("Bearer realm=\"acme\", error=\"invalid_token\"", Encoding.ASCII.GetString(expired.Challenge!));
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public sealed class ConsumerDirectoryTests : IDisposable
 
         PolicyVerdict missing = Check(Policy(), Request(null));
         Assert.Equal(401, missing.Status);
-        Assert.Equal("Bearer", Encoding.ASCII.GetString(missing.Challenge!));
+        Assert.Equal("Bearer realm=\"acme\"", Encoding.ASCII.GetString(missing.Challenge!));
 
         Consumer acme = _db.Store.CreateConsumer("acme", "app");
         CreatedApiKey key = _db.Store.CreateApiKey(acme.Id);
@@ -113,8 +113,49 @@ public sealed class ConsumerDirectoryTests : IDisposable
         Assert.Equal(403, Check(Policy(subscription: true), Request(key.Secret)).Status); // pending
         _db.Store.ApproveSubscription(sub.Id, "test");
         Assert.True(Check(Policy(subscription: true), Request(key.Secret)).Passed);
-        Assert.True(_directory.IsSubscribed(acme.Id, "orders"));
-        Assert.False(_directory.IsSubscribed(acme.Id, "invoices"));
+        Assert.True(_directory.Current.IsSubscribed(acme.Id, "orders"));
+        Assert.False(_directory.Current.IsSubscribed(acme.Id, "invoices"));
+    }
+
+    [Fact]
+    public void A_copy_that_cannot_be_read_fails_closed_without_failing_the_write_and_recovers()
+    {
+        Consumer consumer = _db.Store.CreateConsumer("acme", "app");
+        CreatedApiKey key = _db.Store.CreateApiKey(consumer.Id);
+        var failures = new List<Exception>();
+        _db.Store.HandlerFailed = failures.Add;
+        Sql("ALTER TABLE api_keys RENAME TO api_keys_away"); // from another connection, as a damaged file might
+        Tenant tenant = _db.Store.CreateTenant("gamma", "Gamma"); // the write commits and returns; its refresh fails
+        Assert.Equal("gamma", tenant.Id);
+        Assert.Single(failures);
+        Assert.Contains("api_keys", _directory.Problem);
+        Assert.Equal(401, Check(Policy(), Request(key.Secret)).Status); // closed, not the old copy
+
+        Sql("ALTER TABLE api_keys_away RENAME TO api_keys");
+        Assert.Equal(401, Check(Policy(), Request(key.Secret)).Status); // the next try is a second away
+        _db.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(Check(Policy(), Request(key.Secret)).Passed);
+        Assert.Null(_directory.Problem);
+    }
+
+    [Fact]
+    public void Usage_writes_do_not_rebuild_the_copy()
+    {
+        Consumer consumer = _db.Store.CreateConsumer("acme", "app");
+        ConsumerDirectory.Credentials before = _directory.Current;
+        _db.Store.AddUsage(consumer.Id, "2025-11", 5);
+        Assert.Same(before, _directory.Current);
+        _db.Store.CreateApiKey(consumer.Id);
+        Assert.NotSame(before, _directory.Current);
+    }
+
+    private void Sql(string statement)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path};Pooling=False");
+        connection.Open();
+        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
+        command.CommandText = statement;
+        command.ExecuteNonQuery();
     }
 
     [Fact]
@@ -126,26 +167,34 @@ public sealed class ConsumerDirectoryTests : IDisposable
     }
 
     [Fact]
-    public async Task Keys_made_while_requests_are_checked_are_all_seen()
+    public void Keys_made_while_requests_are_checked_are_all_seen()
     {
         Consumer consumer = _db.Store.CreateConsumer("acme", "app");
         using var stop = new CancellationTokenSource();
         CreatedApiKey first = _db.Store.CreateApiKey(consumer.Id);
-        Task reader = Task.Run(() =>
+        using var reading = new ManualResetEventSlim();
+        long checks = 0;
+        var reader = new Thread(() =>
         {
             while (!stop.IsCancellationRequested)
             {
                 Assert.True(Check(Policy(), Request(first.Secret)).Passed);
+                Interlocked.Increment(ref checks);
+                reading.Set();
             }
         });
+        reader.Start();
+        reading.Wait();
         var made = new List<CreatedApiKey>();
+        long before = Interlocked.Read(ref checks);
         for (int i = 0; i < 50; i++)
         {
             made.Add(_db.Store.CreateApiKey(consumer.Id));
         }
 
+        Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref checks) > before, TimeSpan.FromSeconds(10)), "the reader kept checking");
         stop.Cancel();
-        await reader;
+        reader.Join();
         Assert.All(made, k => Assert.True(Check(Policy(), Request(k.Secret)).Passed));
         Assert.Equal(51, _directory.KeyCount);
     }

@@ -69,10 +69,29 @@ public sealed class PolicyConfigTests
     [InlineData("""{ "apiKey": { "requireSubscription": 1 } }""", "routes[0].policies.apiKey.requireSubscription")]
     [InlineData("""{ "apiKey": { "query": "key" } }""", "routes[0].policies.apiKey.query")]
     [InlineData("""{ "rateLimit": { "requests": 10, "key": "consumer" } }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "apiKey": {}, "rateLimit": { "requests": 10, "key": "header:X-API-KEY" } }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "apiKey": {}, "rateLimit": { "requests": 10, "key": "header:Authorization" } }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "apiKey": { "header": "X-Key" }, "rateLimit": { "requests": 10, "key": "header:x-key" } }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "rateLimit": { "requests": 10, "maxKeys": 1000001 } }""", "routes[0].policies.rateLimit.maxKeys")]
     public void Malformed_policies_name_the_field(string policies, string path)
     {
         IReadOnlyList<ConfigError> errors = Errors(policies);
         Assert.True(errors.Any(e => e.Path == path), $"expected an error at {path}, got: {string.Join("; ", errors)}");
+    }
+
+    [Fact]
+    public void A_header_key_the_api_key_policy_leaves_in_place_is_fine()
+    {
+        Assert.Empty(Errors("""{ "apiKey": { "hideCredentials": false }, "rateLimit": { "requests": 10, "key": "header:X-Api-Key" } }"""));
+        Assert.Empty(Errors("""{ "apiKey": { "bearer": false }, "rateLimit": { "requests": 10, "key": "header:Authorization" } }"""));
+    }
+
+    [Fact]
+    public void Trusted_proxies_still_take_a_network_written_with_host_bits()
+    {
+        Assert.Empty(ConfigCompiler.Validate(ConfigLoader.Parse(Encoding.UTF8.GetBytes("""
+            { "server": { "trustedProxies": ["10.0.0.1/8", "192.0.2.7"] }, "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": false } ] }
+            """)), Path.GetTempPath()));
     }
 
     [Fact]

@@ -48,5 +48,10 @@ public sealed class ManualTime(DateTimeOffset start) : TimeProvider
 
     public override DateTimeOffset GetUtcNow() => _now;
 
+    /// <summary>Timestamps move with the clock too (in 100 ns ticks), for code that measures intervals.</summary>
+    public override long GetTimestamp() => _now.UtcTicks;
+
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
     public void Advance(TimeSpan by) => _now += by;
 }
