@@ -19,6 +19,9 @@ public interface IAdminBackend
     /// <summary>The state database (consumers, keys, subscriptions, usage); null until the host has opened it.</summary>
     State.StateStore? StateStore { get; }
 
+    /// <summary>Requests per consumer not yet written to the state database; flushed before usage is read.</summary>
+    Telemetry.UsageMeter? Usage { get; }
+
     IReadOnlyList<ListenerStatus> ListenerStatus();
 
     /// <summary>Validates, and unless <paramref name="dryRun"/>, persists and applies. Errors leave everything as it was.</summary>

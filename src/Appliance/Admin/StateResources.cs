@@ -40,7 +40,7 @@ internal sealed class StateResources(IAdminBackend backend)
                 ("DELETE", "consumers", 3) => Deleted(() => store.DeleteConsumer(p[2])),
                 ("GET", "consumers", 4) when p[3] == "keys" => (200, KeysJson(store.ListApiKeys(p[2], Limit(query), After(query)))),
                 ("POST", "consumers", 4) when p[3] == "keys" => await CreateKeyAsync(c, store, p[2], readBody).ConfigureAwait(false),
-                ("GET", "consumers", 4) when p[3] == "usage" => (200, UsageJson(store.GetUsage(p[2], Param(query, "from"), Param(query, "to")))),
+                ("GET", "consumers", 4) when p[3] == "usage" => (200, UsageJson(ReadUsage(store, p[2], Param(query, "from"), Param(query, "to")))),
                 ("GET", "keys", 3) => (200, One(store.GetApiKey(p[2]), "key", p[2], KeyJson)),
                 ("DELETE", "keys", 3) => (200, Write(w => KeyJson(w, store.RevokeApiKey(p[2])))), // revoked, kept for the record
                 ("GET", "subscriptions", 2) => (200, SubscriptionsJson(store.ListSubscriptions(Param(query, "consumer"), Status(query), Limit(query), After(query)))),
@@ -70,6 +70,13 @@ internal sealed class StateResources(IAdminBackend backend)
         }
 
         return true;
+    }
+
+    /// <summary>A consumer's usage with the requests counted since the last flush written first, so the answer is current.</summary>
+    private IReadOnlyList<UsageRecord> ReadUsage(StateStore store, string consumerId, string? from, string? to)
+    {
+        backend.Usage?.Flush();
+        return store.GetUsage(consumerId, from, to);
     }
 
     private async ValueTask<(int, byte[])> CreateConsumerAsync(RequestContext c, StateStore store, Func<RequestContext, ValueTask<byte[]?>> readBody)

@@ -263,6 +263,18 @@ public sealed class RoutePoliciesConfig
     public AccessPolicyConfig? Access { get; set; }
     public ApiKeyPolicyConfig? ApiKey { get; set; }
     public RateLimitConfig? RateLimit { get; set; }
+    public QuotaConfig? Quota { get; set; }
+}
+
+/// <summary>Requests per calendar period for the apiKey policy's consumer, across all routes (its usage).</summary>
+public sealed class QuotaConfig
+{
+    /// <summary>Requests allowed per <see cref="Per"/> (required).</summary>
+    public long? Requests { get; set; }
+    /// <summary>"hour", "day" or "month" (default), UTC calendar periods.</summary>
+    public string? Per { get; set; }
+    /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx.</summary>
+    public int? Status { get; set; }
 }
 
 /// <summary>Requests need an API key from the state database (consumers and keys are made through the admin API).</summary>

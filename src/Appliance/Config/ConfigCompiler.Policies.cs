@@ -44,6 +44,11 @@ public sealed partial class ConfigCompiler
             policies.Add(running?.Find<RateLimitPolicy>() is { } same && same.Settings == settings ? same : new RateLimitPolicy(settings));
         }
 
+        if (config.Quota is { } quota && CompileQuota(quota, $"{p}.quota", config.ApiKey) is { } quotaSettings)
+        {
+            policies.Add(running?.Find<QuotaPolicy>() is { } same && same.Settings == quotaSettings ? same : new QuotaPolicy(quotaSettings));
+        }
+
         return policies.Count == 0 ? null : new PolicyChain([.. policies]);
     }
 
@@ -120,6 +125,47 @@ public sealed partial class ConfigCompiler
         return true;
     }
 
+    private QuotaSettings? CompileQuota(QuotaConfig c, string p, ApiKeyPolicyConfig? apiKey)
+    {
+        int before = _errors.Count;
+        if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000_000)
+        {
+            Error($"{p}.requests", "is required: a whole number of requests from 1 to 1000000000000");
+        }
+
+        Telemetry.QuotaPeriod period = Telemetry.QuotaPeriod.Month;
+        switch (c.Per)
+        {
+            case null or "month":
+                break;
+            case "day":
+                period = Telemetry.QuotaPeriod.Day;
+                break;
+            case "hour":
+                period = Telemetry.QuotaPeriod.Hour;
+                break;
+            default:
+                Error($"{p}.per", "must be \"hour\", \"day\" or \"month\" (UTC calendar periods)");
+                break;
+        }
+
+        CheckRefusalStatus(c.Status, $"{p}.status");
+        if (apiKey is null)
+        {
+            Error(p, "a quota counts a consumer's requests: the route needs an apiKey policy");
+        }
+
+        return _errors.Count > before ? null : new QuotaSettings(c.Requests!.Value, period, c.Status ?? 429);
+    }
+
+    private void CheckRefusalStatus(int? status, string p)
+    {
+        if (status is { } s && (s is < 400 or > 599 || s is 401 or 407))
+        {
+            Error(p, "must be a 4xx or 5xx status other than 401 and 407 (they need a challenge); 429 by default");
+        }
+    }
+
     private ApiKeySettings? CompileApiKey(ApiKeyPolicyConfig c, string p)
     {
         string header = c.Header ?? ApiKeySettings.DefaultHeader;
@@ -189,10 +235,7 @@ public sealed partial class ConfigCompiler
                 break;
         }
 
-        if (c.Status is { } status && (status is < 400 or > 599 || status is 401 or 407))
-        {
-            Error($"{p}.status", "must be a 4xx or 5xx status other than 401 and 407 (they need a challenge); 429 by default");
-        }
+        CheckRefusalStatus(c.Status, $"{p}.status");
 
         if (c.MaxKeys is < 1 or > 1_000_000)
         {

@@ -98,6 +98,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
 
     StateStore? IAdminBackend.StateStore => _state;
 
+    UsageMeter? IAdminBackend.Usage => _policies.Usage;
+
     /// <summary>The admin socket listener, when enabled.</summary>
     public SocketListener? AdminListener => _admin;
 
@@ -277,6 +279,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
         _state.HandlerFailed = e => _logger.LogError("state: after a write, the in-memory copy failed: {Error}; API keys are refused until it can be read again", e.Message);
         _policies.Consumers = new Policies.ConsumerDirectory(_state); // API keys and subscriptions, in memory for the policies
+        _policies.Usage = new UsageMeter(_state, onFlushFailed: e =>
+            _logger.LogWarning("state: usage counts could not be written ({Error}); they are kept for the next try", e.Message));
         if (_policies.Consumers.Problem is { } problem)
         {
             _logger.LogError("state: API keys cannot be read ({Error}); every key is refused until they can", problem);
@@ -927,6 +931,8 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         await _registry.DrainAsync(linked.Token).ConfigureAwait(false);
         _registry.Dispose();
         await _accessLog.DisposeAsync().ConfigureAwait(false); // after the drain: every queued line is written
+        _policies.Usage?.Dispose(); // after the drain: every counted request is written
+        _policies.Consumers?.Dispose();
         _state?.Dispose(); // after the drain: requests still running may write to it
         _watchdog?.Dispose(); // pings kept coming through the drain
         _logger.LogInformation("stopped");
@@ -937,6 +943,7 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
     {
         _certificateWatcher?.Dispose();
         _renewer?.Dispose();
+        _policies.Usage?.Dispose();
         _state?.Dispose();
     }
 }

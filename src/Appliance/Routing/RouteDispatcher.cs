@@ -56,6 +56,8 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
                     {
                         return Refused(context, verdict.Result);
                     }
+
+                    CountUsage(context);
                 }
 
                 return route.Handler.HandleAsync(context);
@@ -93,10 +95,24 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
         return none ? s_certificateRequired : s_certificateNotTrusted;
     }
 
-    private static async ValueTask HandleAfterPoliciesAsync(ValueTask<PolicyVerdict> pending, RequestContext context, RouteModel route)
+    private async ValueTask HandleAfterPoliciesAsync(ValueTask<PolicyVerdict> pending, RequestContext context, RouteModel route)
     {
         PolicyVerdict verdict = await pending.ConfigureAwait(false);
+        if (verdict.Passed)
+        {
+            CountUsage(context);
+        }
+
         await (verdict.Passed ? route.Handler.HandleAsync(context) : Refused(context, verdict)).ConfigureAwait(false);
+    }
+
+    /// <summary>A request every policy let through counts toward its consumer's usage (refused ones do not).</summary>
+    private void CountUsage(RequestContext context)
+    {
+        if (context.ConsumerId is { } consumer)
+        {
+            _environment.Usage?.Count(consumer);
+        }
     }
 
     /// <summary>A policy's refusal: its status and problem+json body, with Retry-After when it gave one.</summary>

@@ -32,6 +32,8 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
               "policies": { "apiKey": { "header": "X-Key", "bearer": false } } },
             { "id": "per-consumer", "tenant": "acme", "match": { "path": "/pc" }, "direct": { "status": 200, "body": "pc" },
               "policies": { "apiKey": {}, "rateLimit": { "requests": 1, "per": "1h", "key": "consumer" } } },
+            { "id": "quota", "tenant": "acme", "match": { "path": "/quota" }, "direct": { "status": 200, "body": "quota" },
+              "policies": { "apiKey": {}, "quota": { "requests": 2, "per": "day" } } },
             """;
         _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
             .Replace("\"server\": {", $$"""
@@ -185,6 +187,41 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
         Assert.Equal(429, (await GetAsync("--http1.1", "/pc", "-H", $"X-Api-Key: {first}", "--interface", "127.0.0.52")).Status);
         Assert.Equal(200, (await GetAsync("--http1.1", "/pc", "-H", $"X-Api-Key: {second}", "--interface", "127.0.0.51")).Status);
         Assert.Equal(401, (await GetAsync("--http1.1", "/pc")).Status); // no key: refused before the limit counts
+    }
+
+    [Fact]
+    public async Task A_quota_counts_the_consumers_requests_on_every_route_and_refuses_past_it_until_the_period_ends()
+    {
+        (_, _, string secret) = await NewKeyAsync();
+        Assert.Equal(200, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {secret}")).Status); // counts toward the quota
+        Assert.Equal((200, "quota"), Pick(await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}")));
+        (int status, string head, string body) = await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}");
+        Assert.Equal(429, status);
+        Assert.Contains("daily quota of 2 requests", body);
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        double untilMidnight = (now.Date.AddDays(1) - now.UtcDateTime).TotalSeconds;
+        int retryAfter = int.Parse(System.Text.RegularExpressions.Regex.Match(head, @"retry-after: (\d+)").Groups[1].Value);
+        Assert.InRange(retryAfter, untilMidnight - 60, untilMidnight + 1);
+        (_, _, string other) = await NewKeyAsync();
+        Assert.Equal(200, (await GetAsync("--http1.1", "/quota", "-H", $"X-Api-Key: {other}")).Status); // its own count
+    }
+
+    [Fact]
+    public async Task Usage_counts_the_requests_every_policy_let_through_and_reads_current()
+    {
+        (string consumer, _, string secret) = await NewKeyAsync();
+        Assert.Equal(200, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {secret}")).Status);
+        Assert.Equal(200, (await GetAsync("--http2", "/acme", "-H", $"X-Api-Key: {secret}")).Status);
+        Assert.Equal(200, (await GetAsync("--http2", "/pc", "-H", $"X-Api-Key: {secret}")).Status);
+        Assert.Equal(429, (await GetAsync("--http2", "/pc", "-H", $"X-Api-Key: {secret}")).Status); // refused: not counted
+        Assert.Equal(403, (await GetAsync("--http2", "/sub", "-H", $"X-Api-Key: {secret}")).Status); // refused: not counted
+
+        // Read at once: the admin call writes what is counted in memory before it reads.
+        (JsonElement usage, int status) = await Admin("GET", $"/v1/consumers/{consumer}/usage");
+        Assert.Equal(200, status);
+        JsonElement row = Assert.Single(usage.GetProperty("items").EnumerateArray());
+        Assert.Equal(3, row.GetProperty("requests").GetInt64());
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d$", row.GetProperty("period").GetString());
     }
 
     private static (int, string) Pick((int Status, string Head, string Body) r) => (r.Status, r.Body);

@@ -73,6 +73,11 @@ public sealed class PolicyConfigTests
     [InlineData("""{ "apiKey": {}, "rateLimit": { "requests": 10, "key": "header:Authorization" } }""", "routes[0].policies.rateLimit.key")]
     [InlineData("""{ "apiKey": { "header": "X-Key" }, "rateLimit": { "requests": 10, "key": "header:x-key" } }""", "routes[0].policies.rateLimit.key")]
     [InlineData("""{ "rateLimit": { "requests": 10, "maxKeys": 1000001 } }""", "routes[0].policies.rateLimit.maxKeys")]
+    [InlineData("""{ "quota": { "requests": 10 } }""", "routes[0].policies.quota")]
+    [InlineData("""{ "apiKey": {}, "quota": {} }""", "routes[0].policies.quota.requests")]
+    [InlineData("""{ "apiKey": {}, "quota": { "requests": 0 } }""", "routes[0].policies.quota.requests")]
+    [InlineData("""{ "apiKey": {}, "quota": { "requests": 10, "per": "week" } }""", "routes[0].policies.quota.per")]
+    [InlineData("""{ "apiKey": {}, "quota": { "requests": 10, "status": 302 } }""", "routes[0].policies.quota.status")]
     public void Malformed_policies_name_the_field(string policies, string path)
     {
         IReadOnlyList<ConfigError> errors = Errors(policies);
@@ -110,6 +115,11 @@ public sealed class PolicyConfigTests
         Assert.Collection(chain.Policies, p => Assert.IsType<AccessPolicy>(p), p => Assert.IsType<RateLimitPolicy>(p));
         PolicyChain keyed = Chain(Compile("""{ "rateLimit": { "requests": 1, "key": "consumer" }, "apiKey": { "header": "X-Key", "requireSubscription": true } }"""));
         Assert.Collection(keyed.Policies, p => Assert.IsType<ApiKeyPolicy>(p), p => Assert.IsType<RateLimitPolicy>(p));
+        PolicyChain all = Chain(Compile("""
+            { "quota": { "requests": 1000, "per": "day" }, "rateLimit": { "requests": 1 }, "apiKey": {}, "access": { "deny": ["192.0.2.0/24"] } }
+            """));
+        Assert.Equal(["access", "apiKey", "rateLimit", "quota"], all.Policies.Select(p => p.Name));
+        Assert.Equal(new QuotaSettings(1000, Appliance.Telemetry.QuotaPeriod.Day, 429), ((QuotaPolicy)all.Policies[3]).Settings);
         Assert.Equal(new ApiKeySettings("x-key", true, true, true), ((ApiKeyPolicy)keyed.Policies[0]).Settings);
         Assert.Equal("r", ((ApiKeyPolicy)keyed.Policies[0]).RouteId);
         var access = (AccessPolicy)chain.Policies[0];

@@ -1,0 +1,233 @@
+using System.Collections.Concurrent;
+using Appliance.State;
+
+namespace Appliance.Telemetry;
+
+/// <summary>The calendar period a quota counts over (UTC).</summary>
+public enum QuotaPeriod
+{
+    Hour,
+    Day,
+    Month,
+}
+
+/// <summary>
+/// Requests per consumer and UTC hour (<see cref="UsagePeriod.Hour"/>), counted in memory on the request path (a
+/// lookup and an increment; a consumer's first request of an hour allocates its counter) and added to the state
+/// database's usage table in one transaction every <see cref="FlushInterval"/>, before an admin read of a
+/// consumer's usage, and when the gateway stops. A flush that fails (the disk full) puts its counts back for the
+/// next one: nothing is lost while the process runs. For quotas it also keeps, per consumer and calendar period
+/// asked about, the requests so far: read from the database once per period (after a flush) and counted on from
+/// there, so a quota check is a lookup.
+/// </summary>
+public sealed class UsageMeter : IDisposable
+{
+    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(10);
+
+    private readonly StateStore _store;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<(string Consumer, string Period), Counter> _counters = new();
+    private readonly Lock _flush = new();
+    private readonly ITimer? _timer;
+    private readonly ConcurrentDictionary<(string Consumer, QuotaPeriod Period), Total> _totals = new();
+    private volatile Hour _hour;
+    private int _periodsInUse; // a bit per QuotaPeriod some quota has asked about: Count skips the others
+
+    /// <param name="onFlushFailed">Told when a flush could not write (the counts wait for the next one).</param>
+    public UsageMeter(StateStore store, TimeProvider? time = null, Action<Exception>? onFlushFailed = null, bool timer = true)
+    {
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        _hour = new Hour(_time.GetUtcNow());
+        FlushFailed = onFlushFailed;
+        if (timer)
+        {
+            _timer = _time.CreateTimer(static s => ((UsageMeter)s!).TryFlush(), this, FlushInterval, FlushInterval);
+        }
+    }
+
+    private Action<Exception>? FlushFailed { get; }
+
+    /// <summary>Requests counted and not yet in the database.</summary>
+    public long Pending => _counters.Values.Sum(c => Interlocked.Read(ref c.Requests));
+
+    /// <summary>One request of the consumer, now.</summary>
+    public void Count(string consumerId)
+    {
+        Hour hour = _hour;
+        DateTimeOffset now = _time.GetUtcNow();
+        if (now >= hour.End || now < hour.Start)
+        {
+            _hour = hour = new Hour(now);
+        }
+
+        Counter counter = _counters.TryGetValue((consumerId, hour.Text), out Counter? found) ? found
+            : _counters.GetOrAdd((consumerId, hour.Text), static _ => new Counter());
+        Interlocked.Increment(ref counter.Requests);
+        int inUse = Volatile.Read(ref _periodsInUse);
+        for (int p = 0; inUse != 0 && p <= (int)QuotaPeriod.Month; p++)
+        {
+            if ((inUse & (1 << p)) != 0 && _totals.TryGetValue((consumerId, (QuotaPeriod)p), out Total? total))
+            {
+                Interlocked.Increment(ref total.Requests);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The consumer's requests so far in the current <paramref name="period"/> (all routes, this process's counts
+    /// included). The first question per consumer and period flushes and reads the database (on the caller's
+    /// thread); after that it is a lookup until the period ends.
+    /// </summary>
+    public long Used(string consumerId, QuotaPeriod period)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        if (_totals.TryGetValue((consumerId, period), out Total? total) && now >= total.Start && now < total.End)
+        {
+            return Interlocked.Read(ref total.Requests);
+        }
+
+        return Load(consumerId, period, now);
+    }
+
+    /// <summary>When the current <paramref name="period"/> ends.</summary>
+    public DateTimeOffset PeriodEnd(QuotaPeriod period) => Bounds(period, _time.GetUtcNow()).End;
+
+    private long Load(string consumerId, QuotaPeriod period, DateTimeOffset now)
+    {
+        lock (_flush)
+        {
+            (DateTimeOffset start, DateTimeOffset end) = Bounds(period, now);
+            if (_totals.TryGetValue((consumerId, period), out Total? raced) && raced.Start == start)
+            {
+                return Interlocked.Read(ref raced.Requests);
+            }
+
+            FlushLocked();
+            var total = new Total(start, end);
+            Interlocked.Or(ref _periodsInUse, 1 << (int)period);
+            _totals[(consumerId, period)] = total; // counted from here on; the database holds everything before
+            long stored;
+            try
+            {
+                stored = _store.GetUsage(consumerId, UsagePeriod.Hour(start), UsagePeriod.Hour(end.AddHours(-1))).Sum(r => r.Requests);
+            }
+            catch (StateException)
+            {
+                stored = 0; // the consumer was deleted meanwhile: its key is refused from now on anyway
+            }
+
+            return Interlocked.Add(ref total.Requests, stored);
+        }
+    }
+
+    private static (DateTimeOffset Start, DateTimeOffset End) Bounds(QuotaPeriod period, DateTimeOffset now)
+    {
+        DateTime t = now.UtcDateTime;
+        return period switch
+        {
+            QuotaPeriod.Hour => (new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero), new DateTimeOffset(t.Year, t.Month, t.Day, t.Hour, 0, 0, TimeSpan.Zero).AddHours(1)),
+            QuotaPeriod.Day => (new DateTimeOffset(t.Year, t.Month, t.Day, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(t.Year, t.Month, t.Day, 0, 0, 0, TimeSpan.Zero).AddDays(1)),
+            _ => (new DateTimeOffset(t.Year, t.Month, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(t.Year, t.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1)),
+        };
+    }
+
+    /// <summary>Writes the pending counts in one transaction; false (counts kept for the next try) if that failed.</summary>
+    public bool Flush()
+    {
+        lock (_flush)
+        {
+            return FlushLocked();
+        }
+    }
+
+    private bool FlushLocked()
+    {
+        string expired = UsagePeriod.Hour(_time.GetUtcNow().AddHours(-2));
+        var batch = new List<UsageIncrement>();
+        var taken = new List<(Counter Counter, long Requests)>();
+        foreach (KeyValuePair<(string Consumer, string Period), Counter> entry in _counters)
+        {
+            long requests = Interlocked.Exchange(ref entry.Value.Requests, 0);
+            if (requests > 0)
+            {
+                batch.Add(new UsageIncrement(entry.Key.Consumer, entry.Key.Period, requests));
+                taken.Add((entry.Value, requests));
+            }
+            else if (string.CompareOrdinal(entry.Key.Period, expired) < 0)
+            {
+                // An hour long past with nothing pending: no request can still be counting into it.
+                _counters.TryRemove(entry);
+            }
+        }
+
+        DateTimeOffset now = _time.GetUtcNow();
+        foreach (KeyValuePair<(string Consumer, QuotaPeriod Period), Total> entry in _totals)
+        {
+            if (entry.Value.End < now)
+            {
+                _totals.TryRemove(entry); // a period over: the next question loads the new one
+            }
+        }
+
+        try
+        {
+            _store.AddUsage(batch);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach ((Counter counter, long requests) in taken)
+            {
+                Interlocked.Add(ref counter.Requests, requests);
+            }
+
+            FlushFailed?.Invoke(e);
+            return false;
+        }
+    }
+
+    /// <summary>Stops the timer and writes what is pending.</summary>
+    public void Dispose()
+    {
+        _timer?.Dispose();
+        TryFlush();
+    }
+
+    private void TryFlush()
+    {
+        try
+        {
+            Flush();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The store closed first (the host's stop); nothing more can be written.
+        }
+    }
+
+    private sealed class Counter
+    {
+        public long Requests;
+    }
+
+    /// <summary>A consumer's requests in one calendar period, for quotas.</summary>
+    private sealed class Total(DateTimeOffset start, DateTimeOffset end)
+    {
+        public DateTimeOffset Start { get; } = start;
+
+        public DateTimeOffset End { get; } = end;
+
+        public long Requests;
+    }
+
+    /// <summary>The current hour's period text and bounds, made once an hour.</summary>
+    private sealed class Hour(DateTimeOffset now)
+    {
+        public DateTimeOffset Start { get; } = new(now.UtcDateTime.Year, now.UtcDateTime.Month, now.UtcDateTime.Day, now.UtcDateTime.Hour, 0, 0, TimeSpan.Zero);
+
+        public DateTimeOffset End => Start.AddHours(1);
+
+        public string Text { get; } = UsagePeriod.Hour(now);
+    }
+}

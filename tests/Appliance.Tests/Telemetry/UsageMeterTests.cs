@@ -1,0 +1,172 @@
+using Appliance.State;
+using Appliance.Telemetry;
+using Appliance.Tests.State;
+
+namespace Appliance.Tests.Telemetry;
+
+/// <summary>Requests per consumer and hour, counted in memory and written in batches, against a real state database.</summary>
+public sealed class UsageMeterTests : IDisposable
+{
+    private readonly StateTestDatabase _db = new();
+    private readonly List<Exception> _failures = [];
+    private readonly UsageMeter _meter;
+
+    public UsageMeterTests()
+    {
+        _db.Store.CreateTenant("acme", "Acme");
+        _meter = new UsageMeter(_db.Store, _db.Time, _failures.Add, timer: false);
+    }
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _db.Dispose();
+    }
+
+    private long Requests(string consumer, string period) =>
+        _db.Store.GetUsage(consumer, period, period).SingleOrDefault()?.Requests ?? 0;
+
+    [Fact]
+    public void Counts_land_per_consumer_and_hour_when_flushed()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        string b = _db.Store.CreateConsumer("acme", "b").Id;
+        string hour = UsagePeriod.Hour(_db.Time.GetUtcNow());
+        for (int i = 0; i < 3; i++)
+        {
+            _meter.Count(a);
+        }
+
+        _meter.Count(b);
+        Assert.Equal(0, Requests(a, hour)); // in memory until the flush
+        Assert.Equal(4, _meter.Pending);
+        Assert.True(_meter.Flush());
+        Assert.Equal(3, Requests(a, hour));
+        Assert.Equal(1, Requests(b, hour));
+        Assert.Equal(0, _meter.Pending);
+
+        _meter.Count(a);
+        Assert.True(_meter.Flush());
+        Assert.Equal(4, Requests(a, hour)); // added to, never overwritten
+    }
+
+    [Fact]
+    public void A_new_hour_starts_a_new_period()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        string first = UsagePeriod.Hour(_db.Time.GetUtcNow());
+        _meter.Count(a);
+        _db.Time.Advance(TimeSpan.FromHours(1));
+        string second = UsagePeriod.Hour(_db.Time.GetUtcNow());
+        _meter.Count(a);
+        _meter.Count(a);
+        Assert.True(_meter.Flush());
+        Assert.NotEqual(first, second);
+        Assert.Equal(1, Requests(a, first));
+        Assert.Equal(2, Requests(a, second));
+    }
+
+    [Fact]
+    public void A_failed_flush_keeps_its_counts_for_the_next()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        string hour = UsagePeriod.Hour(_db.Time.GetUtcNow());
+        _meter.Count(a);
+        _meter.Count(a);
+        Sql("ALTER TABLE usage RENAME TO usage_away");
+        Assert.False(_meter.Flush());
+        Assert.Single(_failures);
+        _meter.Count(a); // counting goes on meanwhile
+        Sql("ALTER TABLE usage_away RENAME TO usage");
+        Assert.True(_meter.Flush());
+        Assert.Equal(3, Requests(a, hour));
+    }
+
+    [Fact]
+    public void Counts_of_a_deleted_consumer_are_dropped_and_the_rest_written()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        string b = _db.Store.CreateConsumer("acme", "b").Id;
+        _meter.Count(a);
+        _meter.Count(b);
+        _db.Store.DeleteConsumer(a);
+        Assert.True(_meter.Flush());
+        Assert.Equal(1, Requests(b, UsagePeriod.Hour(_db.Time.GetUtcNow())));
+        Assert.Empty(_failures);
+    }
+
+    [Fact]
+    public void Dispose_writes_what_is_pending()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        var meter = new UsageMeter(_db.Store, _db.Time, timer: false);
+        meter.Count(a);
+        meter.Dispose();
+        Assert.Equal(1, Requests(a, UsagePeriod.Hour(_db.Time.GetUtcNow())));
+    }
+
+    [Fact]
+    public async Task Concurrent_counting_during_flushes_loses_nothing()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        using var start = new Barrier(3);
+        Thread[] counters = [.. Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (int i = 0; i < 20_000; i++)
+            {
+                _meter.Count(a);
+            }
+        }))];
+        foreach (Thread t in counters)
+        {
+            t.Start();
+        }
+
+        start.SignalAndWait();
+        while (counters.Any(t => t.IsAlive))
+        {
+            Assert.True(_meter.Flush());
+            await Task.Yield();
+        }
+
+        Assert.True(_meter.Flush());
+        Assert.Equal(40_000, Requests(a, UsagePeriod.Hour(_db.Time.GetUtcNow())));
+    }
+
+    [Fact]
+    public void Quota_totals_start_from_the_database_and_count_on_in_memory()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        DateTimeOffset now = _db.Time.GetUtcNow(); // 2025-11-29 12:00 UTC
+        _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddDays(-1)), 5);    // this month, yesterday
+        _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddHours(-1)), 7);   // today, the hour before
+        _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddMonths(-1)), 100); // last month: not counted
+        _meter.Count(a); // pending, not yet in the database
+        Assert.Equal(13, _meter.Used(a, QuotaPeriod.Month));
+        Assert.Equal(8, _meter.Used(a, QuotaPeriod.Day));
+        Assert.Equal(1, _meter.Used(a, QuotaPeriod.Hour));
+        _meter.Count(a);
+        Assert.Equal(14, _meter.Used(a, QuotaPeriod.Month));
+        Assert.Equal(9, _meter.Used(a, QuotaPeriod.Day));
+        Assert.Equal(2, _meter.Used(a, QuotaPeriod.Hour));
+        Assert.Equal(new DateTimeOffset(2025, 12, 1, 0, 0, 0, TimeSpan.Zero), _meter.PeriodEnd(QuotaPeriod.Month));
+
+        _db.Time.Advance(TimeSpan.FromHours(1)); // a new hour: its total starts again from the database
+        Assert.Equal(0, _meter.Used(a, QuotaPeriod.Hour));
+        Assert.Equal(9, _meter.Used(a, QuotaPeriod.Day));
+        _db.Time.Advance(TimeSpan.FromDays(2)); // December
+        Assert.Equal(0, _meter.Used(a, QuotaPeriod.Month));
+        Assert.True(_meter.Flush());
+        Assert.Equal(14, _db.Store.GetUsage(a, "2025-11-01T00", "2025-11-30T23").Sum(r => r.Requests)); // 5 + 7 + the 2 counted
+    }
+
+    private void Sql(string statement)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path};Pooling=False");
+        connection.Open();
+        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
+        command.CommandText = statement;
+        command.ExecuteNonQuery();
+    }
+}
