@@ -13,8 +13,8 @@ namespace Appliance.Benchmarks;
 /// A route's policy chain (routes[].policies) as compiled from config, run for a request already parsed: an access
 /// list of 16 allowed and 4 denied networks with the client in the last allowed one, and rate limits keyed by the
 /// client's address and by a header, set high enough that every request passes (the steady state), plus one that
-/// refuses every request; and an API key checked against a state database of 2,000 keys, alone and before a rate
-/// limit by consumer. Every case must allocate 0 B.
+/// refuses every request; and an API key checked against a state database of 2,000 keys, alone, before a rate
+/// limit by consumer, and before a monthly quota with the request counted toward usage. Every case must allocate 0 B.
 /// </summary>
 [MemoryDiagnoser]
 public class PolicyChainBenchmarks
@@ -26,6 +26,7 @@ public class PolicyChainBenchmarks
     private PolicyChain _refusing = null!;
     private PolicyChain _apiKey = null!;
     private PolicyChain _apiKeyThenLimit = null!;
+    private PolicyChain _apiKeyQuota = null!;
     private RequestContext _request = null!;
     private RequestContext _keyed = null!;
     private PolicyEnvironment _environment = null!;
@@ -70,17 +71,21 @@ public class PolicyChainBenchmarks
         }
 
         string secret = store.CreateApiKey(consumer).Secret;
-        _environment = new PolicyEnvironment { Consumers = new ConsumerDirectory(store) };
+        _environment = new PolicyEnvironment { Consumers = new ConsumerDirectory(store), Usage = new Appliance.Telemetry.UsageMeter(store, timer: false) };
         // hideCredentials off: the benchmark presents the same request again and again.
         _apiKey = Compile("""{ "apiKey": { "hideCredentials": false } }""");
         _apiKeyThenLimit = Compile($$"""{ "apiKey": { "hideCredentials": false }, "rateLimit": { {{everyRequest}}, "key": "consumer" } }""");
+        _apiKeyQuota = Compile("""{ "apiKey": { "hideCredentials": false }, "quota": { "requests": 1000000000000, "per": "month" } }""");
         _keyed = new RequestContext(new ConnectionInfo { Id = 2, ListenerName = "b", RemoteEndPoint = null, LocalEndPoint = null });
         _keyed.SetMethod(HttpMethod.Get, "GET"u8);
         _keyed.RequestHeaders.Add(KnownHeader.None, "x-api-key"u8, Encoding.ASCII.GetBytes(secret));
-        if (!_apiKeyThenLimit.RunAsync(_keyed, _environment).Result.Passed || _keyed.ConsumerId != consumer)
+        if (!_apiKeyThenLimit.RunAsync(_keyed, _environment).Result.Passed || _keyed.ConsumerId != consumer
+            || !_apiKeyQuota.RunAsync(_keyed, _environment).Result.Passed)
         {
             throw new InvalidOperationException("the key was refused");
         }
+
+        _environment.Usage!.Count(consumer); // its counter for this hour exists from here on
 
         _refusing.RunAsync(_request, PolicyEnvironment.Empty).AsTask().Wait(); // the one request a day
         if (_refusing.RunAsync(_request, PolicyEnvironment.Empty).Result.Passed)
@@ -92,6 +97,7 @@ public class PolicyChainBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
+        _environment.Usage?.Dispose();
         _environment.Consumers?.Dispose();
         Directory.Delete(_stateDirectory, recursive: true);
     }
@@ -128,6 +134,15 @@ public class PolicyChainBenchmarks
     /// <summary>API key, then a rate limit by its consumer (Kong's key-auth with rate-limiting by consumer).</summary>
     [Benchmark]
     public PolicyVerdict ApiKeyThenRateLimitByConsumer() => _apiKeyThenLimit.RunAsync(_keyed, _environment).Result;
+
+    /// <summary>API key, then a monthly quota (its total already loaded), then the request counted as the dispatcher does.</summary>
+    [Benchmark]
+    public PolicyVerdict ApiKeyQuotaAndUsage()
+    {
+        PolicyVerdict verdict = _apiKeyQuota.RunAsync(_keyed, _environment).Result;
+        _environment.Usage!.Count(_keyed.ConsumerId!);
+        return verdict;
+    }
 
     /// <summary>A key over its limit: the refusal and its Retry-After (the response itself is not written here).</summary>
     [Benchmark]

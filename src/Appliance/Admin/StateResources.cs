@@ -65,7 +65,7 @@ internal sealed class StateResources(IAdminBackend backend)
         }
         catch (BodyException e)
         {
-            await AdminDispatcher.Json(c, e.Status, AdminJson.Problem(e.Status, e.Status == 413 ? "Content Too Large" : "Bad Request", e.Message,
+            await AdminDispatcher.Json(c, e.Status, AdminJson.Problem(e.Status, e.Status switch { 413 => "Content Too Large", 503 => "Service Unavailable", _ => "Bad Request" }, e.Message,
                 e.Field is null ? null : [new ConfigError(e.Field, e.Message)])).ConfigureAwait(false);
         }
 
@@ -75,7 +75,11 @@ internal sealed class StateResources(IAdminBackend backend)
     /// <summary>A consumer's usage with the requests counted since the last flush written first, so the answer is current.</summary>
     private IReadOnlyList<UsageRecord> ReadUsage(StateStore store, string consumerId, string? from, string? to)
     {
-        backend.Usage?.Flush();
+        if (backend.Usage?.Flush() == false)
+        {
+            throw new BodyException(503, "usage", "the requests counted since the last write could not be written to the state database; try again (the log says why)");
+        }
+
         return store.GetUsage(consumerId, from, to);
     }
 

@@ -279,8 +279,17 @@ public sealed class GatewayHost : IHostedService, IAdminBackend, IDisposable
         _logger.LogInformation("state: {Path} (schema version {Version})", _state.Path, _state.SchemaVersion);
         _state.HandlerFailed = e => _logger.LogError("state: after a write, the in-memory copy failed: {Error}; API keys are refused until it can be read again", e.Message);
         _policies.Consumers = new Policies.ConsumerDirectory(_state); // API keys and subscriptions, in memory for the policies
-        _policies.Usage = new UsageMeter(_state, onFlushFailed: e =>
-            _logger.LogWarning("state: usage counts could not be written ({Error}); they are kept for the next try", e.Message));
+        _policies.Usage = new UsageMeter(_state, onFailure: (e, lost) =>
+        {
+            if (lost)
+            {
+                _logger.LogError("state: usage counts could not be written at stop ({Error}); they are lost", e.Message);
+            }
+            else
+            {
+                _logger.LogWarning("state: usage could not be written or read ({Error}); counts are kept for the next try, quotas let requests through meanwhile", e.Message);
+            }
+        });
         if (_policies.Consumers.Problem is { } problem)
         {
             _logger.LogError("state: API keys cannot be read ({Error}); every key is refused until they can", problem);

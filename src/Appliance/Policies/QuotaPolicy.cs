@@ -25,13 +25,14 @@ public sealed class QuotaPolicy(QuotaSettings settings) : RequestPolicy
 
     public override ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment)
     {
+        // Without a consumer (no apiKey before it) or a readable database the request goes through: a quota is a
+        // business limit, and a database that cannot be read must not stop all traffic (the meter logs it).
         if (context.ConsumerId is not { } consumer || environment.Usage is not { } usage
-            || usage.Used(consumer, settings.Period) < settings.Requests)
+            || usage.Used(consumer, settings.Period, out TimeSpan untilEnd) is not { } used || used < settings.Requests)
         {
             return new(PolicyVerdict.Pass);
         }
 
-        TimeSpan left = usage.PeriodEnd(settings.Period) - environment.Time.GetUtcNow();
-        return new(Refuse(settings.Status, _problem, (int)Math.Clamp(Math.Ceiling(left.TotalSeconds), 1, int.MaxValue)));
+        return new(Refuse(settings.Status, _problem, (int)Math.Clamp(Math.Ceiling(untilEnd.TotalSeconds), 1, int.MaxValue)));
     }
 }

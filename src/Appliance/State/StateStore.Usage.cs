@@ -93,6 +93,22 @@ public sealed partial class StateStore
         });
     }
 
+    /// <summary>
+    /// A consumer's requests in the hour periods from <paramref name="fromHour"/> to <paramref name="toHour"/>
+    /// inclusive (what the gateway's usage meter writes); rows of a day or a month are not hours and are left out.
+    /// 0 for a consumer with none, or none at all.
+    /// </summary>
+    public long SumHourlyRequests(string consumerId, string fromHour, string toHour)
+    {
+        StateValidation.Id(consumerId, "consumerId");
+        StateValidation.Period(fromHour, "fromHour");
+        StateValidation.Period(toHour, "toHour");
+        return Read(tx => Convert.ToInt64(Scalar(tx, """
+            SELECT coalesce(sum(requests), 0) FROM usage
+            WHERE consumer_id = $consumer AND length(period) = 13 AND period >= $from AND period <= $to
+            """, ("$consumer", consumerId), ("$from", fromHour), ("$to", toHour)), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     private List<UsageRecord> LoadUsage(SqliteTransaction tx, string consumerId, string? from, string? to) =>
         Query(tx, """
             SELECT consumer_id, period, requests, input_tokens, output_tokens FROM usage

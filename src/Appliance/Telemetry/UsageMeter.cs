@@ -32,21 +32,26 @@ public sealed class UsageMeter : IDisposable
     private readonly ConcurrentDictionary<(string Consumer, QuotaPeriod Period), Total> _totals = new();
     private volatile Hour _hour;
     private int _periodsInUse; // a bit per QuotaPeriod some quota has asked about: Count skips the others
+    private long _loadRetryAt = long.MinValue; // UTC ticks: after a failed read, quota totals wait a second
 
-    /// <param name="onFlushFailed">Told when a flush could not write (the counts wait for the next one).</param>
-    public UsageMeter(StateStore store, TimeProvider? time = null, Action<Exception>? onFlushFailed = null, bool timer = true)
+    /// <param name="onFailure">
+    /// Told when the database could not be written or read: the exception, and whether counts were lost (the last
+    /// flush, at stop) rather than kept for the next try.
+    /// </param>
+    public UsageMeter(StateStore store, TimeProvider? time = null, Action<Exception, bool>? onFailure = null, bool timer = true)
     {
         _store = store;
         _time = time ?? TimeProvider.System;
         _hour = new Hour(_time.GetUtcNow());
-        FlushFailed = onFlushFailed;
+        Failed = onFailure;
+        store.Changed += OnChanged;
         if (timer)
         {
             _timer = _time.CreateTimer(static s => ((UsageMeter)s!).TryFlush(), this, FlushInterval, FlushInterval);
         }
     }
 
-    private Action<Exception>? FlushFailed { get; }
+    private Action<Exception, bool>? Failed { get; }
 
     /// <summary>Requests counted and not yet in the database.</summary>
     public long Pending => _counters.Values.Sum(c => Interlocked.Read(ref c.Requests));
@@ -76,48 +81,85 @@ public sealed class UsageMeter : IDisposable
 
     /// <summary>
     /// The consumer's requests so far in the current <paramref name="period"/> (all routes, this process's counts
-    /// included). The first question per consumer and period flushes and reads the database (on the caller's
-    /// thread); after that it is a lookup until the period ends.
+    /// included), and how long until the period ends, by one reading of the clock. The first question per consumer
+    /// and period reads the database once (one indexed sum, on the caller's thread); after that it is a lookup until
+    /// the period ends. Where the database cannot be read, null: the caller decides (a quota lets the request
+    /// through), and the database is not asked again for a second.
     /// </summary>
-    public long Used(string consumerId, QuotaPeriod period)
+    public long? Used(string consumerId, QuotaPeriod period, out TimeSpan untilEnd)
     {
         DateTimeOffset now = _time.GetUtcNow();
         if (_totals.TryGetValue((consumerId, period), out Total? total) && now >= total.Start && now < total.End)
         {
+            untilEnd = total.End - now;
             return Interlocked.Read(ref total.Requests);
         }
 
-        return Load(consumerId, period, now);
+        (DateTimeOffset start, DateTimeOffset end) = Bounds(period, now);
+        untilEnd = end - now;
+        return Load(consumerId, period, start, end, now);
     }
 
-    /// <summary>When the current <paramref name="period"/> ends.</summary>
-    public DateTimeOffset PeriodEnd(QuotaPeriod period) => Bounds(period, _time.GetUtcNow()).End;
-
-    private long Load(string consumerId, QuotaPeriod period, DateTimeOffset now)
+    private long? Load(string consumerId, QuotaPeriod period, DateTimeOffset start, DateTimeOffset end, DateTimeOffset now)
     {
-        lock (_flush)
+        if (now.UtcTicks < Volatile.Read(ref _loadRetryAt))
         {
-            (DateTimeOffset start, DateTimeOffset end) = Bounds(period, now);
+            return null;
+        }
+
+        lock (_flush) // no flush moves counts between memory and the database while they are added up
+        {
             if (_totals.TryGetValue((consumerId, period), out Total? raced) && raced.Start == start)
             {
                 return Interlocked.Read(ref raced.Requests);
             }
 
-            FlushLocked();
+            // Registered first, so every request counted from here on lands in it; one counted between this and
+            // the sum of the pending counters below is counted twice (an overcount, the safe side), none is lost.
             var total = new Total(start, end);
             Interlocked.Or(ref _periodsInUse, 1 << (int)period);
-            _totals[(consumerId, period)] = total; // counted from here on; the database holds everything before
+            _totals[(consumerId, period)] = total;
+            string from = UsagePeriod.Hour(start);
+            string to = UsagePeriod.Hour(end.AddHours(-1));
+            long pending = 0;
+            foreach (KeyValuePair<(string Consumer, string Period), Counter> entry in _counters)
+            {
+                if (entry.Key.Consumer == consumerId && string.CompareOrdinal(entry.Key.Period, from) >= 0 && string.CompareOrdinal(entry.Key.Period, to) <= 0)
+                {
+                    pending += Interlocked.Read(ref entry.Value.Requests); // not yet written (or put back by a failed write)
+                }
+            }
+
             long stored;
             try
             {
-                stored = _store.GetUsage(consumerId, UsagePeriod.Hour(start), UsagePeriod.Hour(end.AddHours(-1))).Sum(r => r.Requests);
+                stored = _store.SumHourlyRequests(consumerId, from, to);
             }
-            catch (StateException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
-                stored = 0; // the consumer was deleted meanwhile: its key is refused from now on anyway
+                _totals.TryRemove(new KeyValuePair<(string, QuotaPeriod), Total>((consumerId, period), total));
+                Volatile.Write(ref _loadRetryAt, now.AddSeconds(1).UtcTicks);
+                Failed?.Invoke(e, false);
+                return null;
             }
 
-            return Interlocked.Add(ref total.Requests, stored);
+            return Interlocked.Add(ref total.Requests, stored + pending);
+        }
+    }
+
+    /// <summary>
+    /// After consumers change (one deleted, perhaps made again with the same id): pending counts are written now, so
+    /// a deleted consumer's are dropped rather than handed to a namesake, and quota totals are read afresh.
+    /// </summary>
+    private void OnChanged(StateChange change)
+    {
+        if (change is StateChange.Consumers or StateChange.Tenants)
+        {
+            lock (_flush)
+            {
+                FlushLocked(final: false);
+                _totals.Clear();
+            }
         }
     }
 
@@ -137,11 +179,11 @@ public sealed class UsageMeter : IDisposable
     {
         lock (_flush)
         {
-            return FlushLocked();
+            return FlushLocked(final: false);
         }
     }
 
-    private bool FlushLocked()
+    private bool FlushLocked(bool final)
     {
         string expired = UsagePeriod.Hour(_time.GetUtcNow().AddHours(-2));
         var batch = new List<UsageIncrement>();
@@ -182,27 +224,27 @@ public sealed class UsageMeter : IDisposable
                 Interlocked.Add(ref counter.Requests, requests);
             }
 
-            FlushFailed?.Invoke(e);
+            Failed?.Invoke(e, final);
             return false;
         }
     }
 
-    /// <summary>Stops the timer and writes what is pending.</summary>
+    /// <summary>Stops the timer and writes what is pending (a failure is reported as counts lost).</summary>
     public void Dispose()
     {
+        _store.Changed -= OnChanged;
         _timer?.Dispose();
-        TryFlush();
+        lock (_flush)
+        {
+            FlushLocked(final: true);
+        }
     }
 
     private void TryFlush()
     {
-        try
+        lock (_flush)
         {
-            Flush();
-        }
-        catch (ObjectDisposedException)
-        {
-            // The store closed first (the host's stop); nothing more can be written.
+            FlushLocked(final: false);
         }
     }
 

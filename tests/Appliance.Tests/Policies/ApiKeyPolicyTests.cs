@@ -192,18 +192,28 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
     [Fact]
     public async Task A_quota_counts_the_consumers_requests_on_every_route_and_refuses_past_it_until_the_period_ends()
     {
-        (_, _, string secret) = await NewKeyAsync();
-        Assert.Equal(200, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {secret}")).Status); // counts toward the quota
-        Assert.Equal((200, "quota"), Pick(await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}")));
-        (int status, string head, string body) = await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}");
-        Assert.Equal(429, status);
-        Assert.Contains("daily quota of 2 requests", body);
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        double untilMidnight = (now.Date.AddDays(1) - now.UtcDateTime).TotalSeconds;
-        int retryAfter = int.Parse(System.Text.RegularExpressions.Regex.Match(head, @"retry-after: (\d+)").Groups[1].Value);
-        Assert.InRange(retryAfter, untilMidnight - 60, untilMidnight + 1);
-        (_, _, string other) = await NewKeyAsync();
-        Assert.Equal(200, (await GetAsync("--http1.1", "/quota", "-H", $"X-Api-Key: {other}")).Status); // its own count
+        for (int attempt = 0; ; attempt++)
+        {
+            (_, _, string secret) = await NewKeyAsync();
+            DateTimeOffset before = DateTimeOffset.UtcNow;
+            Assert.Equal(200, (await GetAsync("--http1.1", "/acme", "-H", $"X-Api-Key: {secret}")).Status); // counts toward the quota
+            Assert.Equal((200, "quota"), Pick(await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}")));
+            (int status, string head, string body) = await GetAsync("--http2", "/quota", "-H", $"X-Api-Key: {secret}");
+            DateTimeOffset after = DateTimeOffset.UtcNow;
+            if (before.UtcDateTime.Date != after.UtcDateTime.Date && attempt == 0)
+            {
+                continue; // the requests straddled midnight UTC, where the daily count starts again: once more
+            }
+
+            Assert.Equal(429, status);
+            Assert.Contains("daily quota of 2 requests", body);
+            DateTimeOffset midnight = new(before.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
+            int retryAfter = int.Parse(System.Text.RegularExpressions.Regex.Match(head, @"retry-after: (\d+)").Groups[1].Value);
+            Assert.InRange(retryAfter, Math.Ceiling((midnight - after).TotalSeconds), Math.Ceiling((midnight - before).TotalSeconds));
+            (_, _, string other) = await NewKeyAsync();
+            Assert.Equal(200, (await GetAsync("--http1.1", "/quota", "-H", $"X-Api-Key: {other}")).Status); // its own count
+            return;
+        }
     }
 
     [Fact]
@@ -219,9 +229,9 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
         // Read at once: the admin call writes what is counted in memory before it reads.
         (JsonElement usage, int status) = await Admin("GET", $"/v1/consumers/{consumer}/usage");
         Assert.Equal(200, status);
-        JsonElement row = Assert.Single(usage.GetProperty("items").EnumerateArray());
-        Assert.Equal(3, row.GetProperty("requests").GetInt64());
-        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d$", row.GetProperty("period").GetString());
+        JsonElement[] rows = [.. usage.GetProperty("items").EnumerateArray()]; // one hour, or two across an hour's end
+        Assert.Equal(3, rows.Sum(r => r.GetProperty("requests").GetInt64()));
+        Assert.All(rows, r => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d$", r.GetProperty("period").GetString()));
     }
 
     private static (int, string) Pick((int Status, string Head, string Body) r) => (r.Status, r.Body);

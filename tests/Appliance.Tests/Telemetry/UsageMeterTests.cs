@@ -14,7 +14,7 @@ public sealed class UsageMeterTests : IDisposable
     public UsageMeterTests()
     {
         _db.Store.CreateTenant("acme", "Acme");
-        _meter = new UsageMeter(_db.Store, _db.Time, _failures.Add, timer: false);
+        _meter = new UsageMeter(_db.Store, _db.Time, (e, lost) => _failures.Add(e), timer: false);
     }
 
     public void Dispose()
@@ -134,6 +134,8 @@ public sealed class UsageMeterTests : IDisposable
         Assert.Equal(40_000, Requests(a, UsagePeriod.Hour(_db.Time.GetUtcNow())));
     }
 
+    private long? Used(string consumer, QuotaPeriod period) => _meter.Used(consumer, period, out _);
+
     [Fact]
     public void Quota_totals_start_from_the_database_and_count_on_in_memory()
     {
@@ -142,23 +144,70 @@ public sealed class UsageMeterTests : IDisposable
         _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddDays(-1)), 5);    // this month, yesterday
         _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddHours(-1)), 7);   // today, the hour before
         _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddMonths(-1)), 100); // last month: not counted
+        _db.Store.AddUsage(a, "2025-11-29", 1000);                       // a day row, not an hour: not the meter's, not counted
+        _db.Store.AddUsage(a, "2025-11", 1000);                          // a month row: the same
         _meter.Count(a); // pending, not yet in the database
-        Assert.Equal(13, _meter.Used(a, QuotaPeriod.Month));
-        Assert.Equal(8, _meter.Used(a, QuotaPeriod.Day));
-        Assert.Equal(1, _meter.Used(a, QuotaPeriod.Hour));
+        Assert.Equal(13, Used(a, QuotaPeriod.Month));
+        Assert.Equal(8, Used(a, QuotaPeriod.Day));
+        Assert.Equal(1, Used(a, QuotaPeriod.Hour));
+        Assert.Equal(0, _db.Store.SumHourlyRequests(a, UsagePeriod.Hour(now), UsagePeriod.Hour(now))); // reading wrote nothing
         _meter.Count(a);
-        Assert.Equal(14, _meter.Used(a, QuotaPeriod.Month));
-        Assert.Equal(9, _meter.Used(a, QuotaPeriod.Day));
-        Assert.Equal(2, _meter.Used(a, QuotaPeriod.Hour));
-        Assert.Equal(new DateTimeOffset(2025, 12, 1, 0, 0, 0, TimeSpan.Zero), _meter.PeriodEnd(QuotaPeriod.Month));
+        Assert.Equal(14, Used(a, QuotaPeriod.Month));
+        Assert.Equal(9, Used(a, QuotaPeriod.Day));
+        Assert.Equal(2, _meter.Used(a, QuotaPeriod.Hour, out TimeSpan untilHour));
+        Assert.Equal(TimeSpan.FromHours(1), untilHour);
+        _meter.Used(a, QuotaPeriod.Month, out TimeSpan untilMonth);
+        Assert.Equal(new DateTimeOffset(2025, 12, 1, 0, 0, 0, TimeSpan.Zero) - now, untilMonth);
 
         _db.Time.Advance(TimeSpan.FromHours(1)); // a new hour: its total starts again from the database
-        Assert.Equal(0, _meter.Used(a, QuotaPeriod.Hour));
-        Assert.Equal(9, _meter.Used(a, QuotaPeriod.Day));
+        Assert.Equal(0, Used(a, QuotaPeriod.Hour));
+        Assert.Equal(9, Used(a, QuotaPeriod.Day));
         _db.Time.Advance(TimeSpan.FromDays(2)); // December
-        Assert.Equal(0, _meter.Used(a, QuotaPeriod.Month));
+        Assert.Equal(0, Used(a, QuotaPeriod.Month));
         Assert.True(_meter.Flush());
-        Assert.Equal(14, _db.Store.GetUsage(a, "2025-11-01T00", "2025-11-30T23").Sum(r => r.Requests)); // 5 + 7 + the 2 counted
+        Assert.Equal(14, _db.Store.SumHourlyRequests(a, "2025-11-01T00", "2025-11-30T23")); // 5 + 7 + the 2 counted
+    }
+
+    [Fact]
+    public void Counts_a_failed_flush_put_back_are_in_the_quota_total()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        _meter.Count(a);
+        _meter.Count(a);
+        Sql("ALTER TABLE usage RENAME TO usage_away");
+        Assert.False(_meter.Flush());
+        Sql("ALTER TABLE usage_away RENAME TO usage");
+        Assert.Equal(2, Used(a, QuotaPeriod.Day));
+    }
+
+    [Fact]
+    public void A_database_that_cannot_be_read_gives_no_total_and_is_asked_again_a_second_later()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        _db.Store.AddUsage(a, UsagePeriod.Hour(_db.Time.GetUtcNow()), 4);
+        Sql("ALTER TABLE usage RENAME TO usage_away");
+        Assert.Null(Used(a, QuotaPeriod.Day));
+        Assert.Single(_failures);
+        Sql("ALTER TABLE usage_away RENAME TO usage");
+        Assert.Null(Used(a, QuotaPeriod.Day)); // not asked again yet
+        Assert.Single(_failures);
+        _db.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(4, Used(a, QuotaPeriod.Day)); // nothing half-loaded was kept
+    }
+
+    [Fact]
+    public void A_consumer_deleted_and_made_again_with_its_id_starts_from_nothing()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a", "con_reused").Id;
+        _meter.Count(a);
+        _meter.Count(a);
+        Assert.Equal(2, Used(a, QuotaPeriod.Month));
+        _meter.Count(a); // pending when the consumer goes
+        _db.Store.DeleteConsumer(a);
+        _db.Store.CreateConsumer("acme", "again", "con_reused");
+        Assert.Equal(0, Used(a, QuotaPeriod.Month));
+        Assert.True(_meter.Flush());
+        Assert.Equal(0, _db.Store.SumHourlyRequests(a, "2025-11-01T00", "2025-11-30T23"));
     }
 
     private void Sql(string statement)
