@@ -33,7 +33,9 @@ public static class CtlCommand
           keys list CONSUMER              a consumer's API keys (prefixes, never secrets)
           keys create CONSUMER            a new API key: its secret is printed this once
           keys revoke KEY                 revoke a key (it stays listed, refused from now on)
+          usage CONSUMER                  a consumer's requests per hour (counts not yet written are written first)
           subscriptions list [--status pending|approved|rejected]
+          subscriptions create CONSUMER API  ask for a consumer to use an API (a route id); starts pending
           subscriptions approve|reject ID decide a pending subscription
           logs tail [-n N] [-f]           the last N lines logged (default 100); -f keeps following
           access-log reopen               open the access log file again by its path (after logrotate; like SIGUSR1)
@@ -149,6 +151,9 @@ public static class CtlCommand
             ["keys", "list", string consumer] => (HttpMethod.Get, $"/v1/consumers/{Uri.EscapeDataString(consumer)}/keys", null, null),
             ["keys", "create", string consumer] => (HttpMethod.Post, $"/v1/consumers/{Uri.EscapeDataString(consumer)}/keys", null, null),
             ["keys", "revoke", string key] => (HttpMethod.Delete, $"/v1/keys/{Uri.EscapeDataString(key)}", null, null),
+            ["usage", string consumer] => (HttpMethod.Get, $"/v1/consumers/{Uri.EscapeDataString(consumer)}/usage", null, null),
+            ["subscriptions", "create", string consumer, string api] =>
+                (HttpMethod.Post, "/v1/subscriptions", null, JsonObject(("consumer", consumer), ("api", api))),
             ["subscriptions", "list"] => (HttpMethod.Get, "/v1/subscriptions" + (status is null ? "" : $"?status={Uri.EscapeDataString(status)}"), null, null),
             ["subscriptions", "approve", string id] => (HttpMethod.Post, $"/v1/subscriptions/{Uri.EscapeDataString(id)}/approve", null, null),
             ["subscriptions", "reject", string id] => (HttpMethod.Post, $"/v1/subscriptions/{Uri.EscapeDataString(id)}/reject", null, null),

@@ -133,6 +133,16 @@ public sealed class StateResourcesTests : IAsyncLifetime
         Assert.Equal(1, (await Ctl("keys", "revoke", "key_missing")).ExitCode);
         Peer.Result consumers = await Ctl("consumers", "acme");
         Assert.Contains("From ctl", consumers.Stdout);
+
+        Peer.Result subscription = await Ctl("subscriptions", "create", consumer, "hello");
+        Assert.True(subscription.ExitCode == 0, subscription.All);
+        Assert.Equal("pending", JsonDocument.Parse(subscription.Stdout).RootElement.GetProperty("status").GetString());
+        Assert.Equal(1, (await Ctl("subscriptions", "create", "con_missing", "hello")).ExitCode);
+        _server.Host.State.AddUsage(consumer, "2025-11-29T12", 42);
+        Peer.Result usage = await Ctl("usage", consumer);
+        Assert.True(usage.ExitCode == 0, usage.All);
+        JsonElement row = Assert.Single(JsonDocument.Parse(usage.Stdout).RootElement.GetProperty("items").EnumerateArray());
+        Assert.Equal(42, row.GetProperty("requests").GetInt64());
     }
 
     [Fact]
