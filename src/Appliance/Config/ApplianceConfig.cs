@@ -335,6 +335,8 @@ public sealed class TransformsConfig
     public bool Forwarded { get; set; }
     /// <summary>Pass the verified client certificate (mutual TLS) in this request header (a client-sent copy is removed).</summary>
     public string? ClientCertificateHeader { get; set; }
+    /// <summary>Pass the consumer the route's apiKey policy accepted in this request header, e.g. "X-Consumer-Id" (a client-sent copy is removed).</summary>
+    public string? ConsumerHeader { get; set; }
 }
 
 public sealed class HeaderTransformsConfig

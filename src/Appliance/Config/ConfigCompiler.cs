@@ -1573,6 +1573,14 @@ public sealed partial class ConfigCompiler
                 break;
         }
 
+        foreach ((string? name, string field) in new[] { (t.ClientCertificateHeader, "clientCertificateHeader"), (t.ConsumerHeader, "consumerHeader") })
+        {
+            if (name is not null)
+            {
+                CheckField(name, "", $"{p}.{field}");
+            }
+        }
+
         var request = CompileHeaderTransforms(t.RequestHeaders, $"{p}.requestHeaders");
         var response = CompileHeaderTransforms(t.ResponseHeaders, $"{p}.responseHeaders");
         if (_errors.Count > before)
@@ -1591,6 +1599,7 @@ public sealed partial class ConfigCompiler
             ResponseAdd = response.Add,
             ResponseRemove = response.Remove,
             ClientCertificateHeader = t.ClientCertificateHeader is { Length: > 0 } h ? Encoding.ASCII.GetBytes(h) : null,
+            ConsumerHeader = t.ConsumerHeader is { Length: > 0 } consumer ? Encoding.ASCII.GetBytes(consumer) : null,
             XForwarded = mode,
             Forwarded = t.Forwarded,
             TrustedProxies = _trustedProxies,

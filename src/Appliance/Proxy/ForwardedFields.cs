@@ -98,6 +98,12 @@ internal static class ForwardedFields
         }
 
         Span<byte> scratch = stackalloc byte[256];
+        if (t.ConsumerHeader is { } consumerHeader && c.ConsumerId is { } consumer
+            && System.Text.Encoding.ASCII.TryGetBytes(consumer, scratch, out int consumerLength)) // ids are short ASCII
+        {
+            w.Field(consumerHeader, scratch[..consumerLength]);
+        }
+
         if (t.XForwarded != ForwardedMode.Off)
         {
             byte[]? rented = null;

@@ -42,6 +42,12 @@ public sealed class ProxyTransforms
     /// </summary>
     public byte[]? ClientCertificateHeader { get; init; }
 
+    /// <summary>
+    /// Where the consumer the route's apiKey policy accepted is passed to the upstream (its id, as Kong's
+    /// X-Consumer-ID). A copy sent by the client is always removed, so the upstream can trust it.
+    /// </summary>
+    public byte[]? ConsumerHeader { get; init; }
+
     /// <summary>Fields this route sets or removes on the request: the originals are not forwarded.</summary>
     public bool DropsRequestField(ReadOnlySpan<byte> name)
     {
@@ -55,7 +61,8 @@ public sealed class ProxyTransforms
             if (Ascii.EqualsIgnoreCase(n, name)) return true;
         }
 
-        return ClientCertificateHeader is { } cert && Ascii.EqualsIgnoreCase(cert, name);
+        return (ClientCertificateHeader is { } cert && Ascii.EqualsIgnoreCase(cert, name))
+            || (ConsumerHeader is { } consumer && Ascii.EqualsIgnoreCase(consumer, name));
     }
 
     /// <summary>Whether the client (its address as <see cref="Server.ConnectionInfo.ClientAddress"/> gives it) is one of the trusted proxies.</summary>

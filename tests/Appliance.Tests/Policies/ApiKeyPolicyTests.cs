@@ -25,7 +25,7 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
             { "id": "acme-echo", "tenant": "acme", "match": { "path": "/echo" }, "cluster": "nginx",
               "policies": { "apiKey": {} } },
             { "id": "acme-echo-visible", "tenant": "acme", "match": { "path": "/visible/echo" }, "cluster": "nginx",
-              "transforms": { "stripPrefix": "/visible" }, "policies": { "apiKey": { "hideCredentials": false } } },
+              "transforms": { "stripPrefix": "/visible", "consumerHeader": "X-Custom" }, "policies": { "apiKey": { "hideCredentials": false } } },
             { "id": "acme-sub", "tenant": "acme", "match": { "path": "/sub" }, "direct": { "status": 200, "body": "subscribed" },
               "policies": { "apiKey": { "requireSubscription": true } } },
             { "id": "any-tenant", "match": { "path": "/any" }, "direct": { "status": 200, "body": "any" },
@@ -173,9 +173,13 @@ public sealed class ApiKeyPolicyTests : IAsyncLifetime
         Assert.Contains("|apikey=|authz=", body); // the bearer copy goes too
         (status, _, body) = await GetAsync("--http1.1", "/echo", "-H", $"X-Api-Key: {secret}", "-H", "Authorization: Basic dXNlcjpwYXNz");
         Assert.Contains("|apikey=|authz=Basic dXNlcjpwYXNz", body); // another scheme's credentials are the upstream's business
-        (status, _, body) = await GetAsync("--http2", "/visible/echo", "-H", $"X-Api-Key: {secret}");
+        (string consumer, _, string visible) = await NewKeyAsync();
+        (status, _, body) = await GetAsync("--http2", "/visible/echo", "-H", $"X-Api-Key: {visible}", "-H", "X-Custom: con_spoofed");
         Assert.Equal(200, status);
-        Assert.Contains($"|apikey={secret}|", body);
+        Assert.Contains($"|apikey={visible}|", body);
+        Assert.Contains($"|custom={consumer}|", body); // consumerHeader: the gateway's word, the client's copy dropped
+        (status, _, body) = await GetAsync("--http1.1", "/visible/echo", "-H", $"X-Api-Key: {visible}");
+        Assert.Contains($"|custom={consumer}|", body);
     }
 
     [Fact]

@@ -99,6 +99,20 @@ public sealed class PolicyConfigTests
             """)), Path.GetTempPath()));
     }
 
+    [Theory]
+    [InlineData("consumerHeader", "X Consumer")]
+    [InlineData("consumerHeader", "Content-Length")]
+    [InlineData("clientCertificateHeader", "")]
+    public void Identity_headers_must_be_header_names(string field, string value)
+    {
+        IReadOnlyList<ConfigError> errors = ConfigCompiler.Validate(ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""
+            { "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": false } ],
+              "clusters": [ { "id": "c", "destinations": [ { "address": "127.0.0.1:9" } ] } ],
+              "routes": [ { "id": "r", "cluster": "c", "transforms": { "{{field}}": "{{value}}" } } ] }
+            """)), Path.GetTempPath());
+        Assert.Contains(errors, e => e.Path == $"routes[0].transforms.{field}");
+    }
+
     [Fact]
     public void Oversized_access_lists_are_refused()
     {
