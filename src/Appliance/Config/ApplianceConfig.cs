@@ -262,6 +262,7 @@ public sealed class RoutePoliciesConfig
 {
     public AccessPolicyConfig? Access { get; set; }
     public ApiKeyPolicyConfig? ApiKey { get; set; }
+    public JwtPolicyConfig? Jwt { get; set; }
     public RateLimitConfig? RateLimit { get; set; }
     public QuotaConfig? Quota { get; set; }
 }
@@ -275,6 +276,21 @@ public sealed class QuotaConfig
     public string? Per { get; set; }
     /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx.</summary>
     public int? Status { get; set; }
+}
+
+/// <summary>Requests need a JSON Web Token signed by one of the keys in a JWK Set file.</summary>
+public sealed class JwtPolicyConfig
+{
+    /// <summary>A JWK Set (RFC 7517) of public keys: RSA, EC or oct (required); read again on every config apply.</summary>
+    public string? JwksFile { get; set; }
+    /// <summary>The "iss" a token must carry (optional).</summary>
+    public string? Issuer { get; set; }
+    /// <summary>A token's "aud" must name one of these (optional).</summary>
+    public List<string>? Audiences { get; set; }
+    /// <summary>Allowed clock difference on exp and nbf. Default "60s".</summary>
+    public string? ClockSkew { get; set; }
+    /// <summary>A header carrying the bare token instead of "Authorization: Bearer".</summary>
+    public string? Header { get; set; }
 }
 
 /// <summary>Requests need an API key from the state database (consumers and keys are made through the admin API).</summary>
@@ -305,7 +321,7 @@ public sealed class RateLimitConfig
     public string? Per { get; set; }
     /// <summary>Requests a key may make at once. Default: <see cref="Requests"/>.</summary>
     public long? Burst { get; set; }
-    /// <summary>"client" (default), "consumer" (the apiKey policy's consumer), "route", or "header:NAME".</summary>
+    /// <summary>"client" (default), "consumer" (the apiKey policy's consumer), "subject" (the jwt policy's "sub"), "route", or "header:NAME".</summary>
     public string? Key { get; set; }
     /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx (nginx answers 503).</summary>
     public int? Status { get; set; }

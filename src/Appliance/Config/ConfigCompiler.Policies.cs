@@ -39,7 +39,12 @@ public sealed partial class ConfigCompiler
             policies.Add(running?.Find<ApiKeyPolicy>() is { } same && same.SameAs(policy) ? same : policy);
         }
 
-        if (config.RateLimit is { } rateLimit && CompileRateLimit(rateLimit, $"{p}.rateLimit", config.ApiKey) is { } settings)
+        if (config.Jwt is { } jwt && CompileJwt(jwt, $"{p}.jwt") is { } jwtSettings)
+        {
+            policies.Add(new JwtPolicy(jwtSettings, tenant)); // its key file is read again on every apply: never carried over
+        }
+
+        if (config.RateLimit is { } rateLimit && CompileRateLimit(rateLimit, $"{p}.rateLimit", config.ApiKey, config.Jwt) is { } settings)
         {
             policies.Add(running?.Find<RateLimitPolicy>() is { } same && same.Settings == settings ? same : new RateLimitPolicy(settings));
         }
@@ -125,6 +130,71 @@ public sealed partial class ConfigCompiler
         return true;
     }
 
+    /// <summary>A JWK Set file is at most this large (a few dozen keys fit in a few KiB).</summary>
+    internal const int MaxJwksBytes = 1 << 20;
+
+    private JwtSettings? CompileJwt(JwtPolicyConfig c, string p)
+    {
+        int before = _errors.Count;
+        JwtKeySet? keys = null;
+        string path = "";
+        if (string.IsNullOrEmpty(c.JwksFile))
+        {
+            Error($"{p}.jwksFile", "is required: a JWK Set file of the issuer's public keys");
+        }
+        else
+        {
+            path = Resolve(c.JwksFile);
+            try
+            {
+                var info = new FileInfo(path);
+                if (info.Exists && info.Length > MaxJwksBytes)
+                {
+                    Error($"{p}.jwksFile", $"{path} is larger than {MaxJwksBytes} bytes");
+                }
+                else
+                {
+                    keys = JwtKeySet.TryParse(File.ReadAllBytes(path), out string? error);
+                    if (keys is null)
+                    {
+                        Error($"{p}.jwksFile", $"{path} {error}");
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Error($"{p}.jwksFile", $"cannot read {path}: {e.Message}");
+            }
+        }
+
+        if (c.Issuer is { Length: 0 })
+        {
+            Error($"{p}.issuer", "must not be empty (leave it out to accept any issuer)");
+        }
+
+        for (int i = 0; i < (c.Audiences?.Count ?? 0); i++)
+        {
+            if (string.IsNullOrEmpty(c.Audiences![i]))
+            {
+                Error($"{p}.audiences[{i}]", "must not be empty");
+            }
+        }
+
+        TimeSpan skew = c.ClockSkew is "0s" or "0" ? TimeSpan.Zero : ParseDuration(c.ClockSkew, $"{p}.clockSkew", TimeSpan.FromSeconds(60));
+        if (skew > TimeSpan.FromMinutes(10))
+        {
+            Error($"{p}.clockSkew", "must be at most \"10m\"");
+        }
+
+        if (c.Header is { } header && (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0))
+        {
+            Error($"{p}.header", $"'{header}' is not a header name");
+        }
+
+        return _errors.Count > before || keys is null ? null
+            : new JwtSettings(keys, path, c.Issuer, [.. c.Audiences ?? []], skew, c.Header?.ToLowerInvariant());
+    }
+
     private QuotaSettings? CompileQuota(QuotaConfig c, string p, ApiKeyPolicyConfig? apiKey)
     {
         int before = _errors.Count;
@@ -184,7 +254,7 @@ public sealed partial class ConfigCompiler
         return new ApiKeySettings(header.ToLowerInvariant(), c.Bearer ?? true, c.HideCredentials ?? true, c.RequireSubscription ?? false);
     }
 
-    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p, ApiKeyPolicyConfig? apiKey)
+    private RateLimitSettings? CompileRateLimit(RateLimitConfig c, string p, ApiKeyPolicyConfig? apiKey, JwtPolicyConfig? jwt)
     {
         int before = _errors.Count;
         if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000)
@@ -212,6 +282,14 @@ public sealed partial class ConfigCompiler
             case "route":
                 key = RateLimitKey.Route;
                 break;
+            case "subject":
+                key = RateLimitKey.Subject;
+                if (jwt is null)
+                {
+                    Error($"{p}.key", "\"subject\" needs the route's jwt policy, whose token names the subject");
+                }
+
+                break;
             case "consumer":
                 key = RateLimitKey.Consumer;
                 if (apiKey is null)
@@ -231,7 +309,7 @@ public sealed partial class ConfigCompiler
                 header = header.ToLowerInvariant();
                 break;
             default:
-                Error($"{p}.key", "must be \"client\", \"consumer\", \"route\" or \"header:NAME\"");
+                Error($"{p}.key", "must be \"client\", \"consumer\", \"subject\", \"route\" or \"header:NAME\"");
                 break;
         }
 

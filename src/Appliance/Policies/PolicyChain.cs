@@ -4,7 +4,7 @@ namespace Appliance.Policies;
 
 /// <summary>
 /// A route's policies in their fixed order: access (the client's network, so that a refused network never gets to
-/// try keys), API key with its subscription check, rate limit, quota (last, so a refused request uses none). The
+/// try keys), API key with its subscription check, JWT, rate limit, quota (last, so a refused request uses none). The
 /// first refusal answers the request; the rest do not run.
 /// </summary>
 public sealed class PolicyChain

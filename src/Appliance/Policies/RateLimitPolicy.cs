@@ -18,6 +18,9 @@ public enum RateLimitKey
 
     /// <summary>"consumer": the consumer whose API key the route's apiKey policy accepted (Kong's default); without one, the client address.</summary>
     Consumer,
+
+    /// <summary>"subject": the "sub" of the token the route's jwt policy accepted; without one, the client address.</summary>
+    Subject,
 }
 
 /// <summary>routes[].policies.rateLimit as compiled. <see cref="HeaderName"/> is lower-case, set for <see cref="RateLimitKey.Header"/> only.</summary>
@@ -68,7 +71,8 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
 
     /// <summary>
     /// The request's key: a kind byte ('a' address, 'h' header value, 'H' hashed header value, 'c' consumer id,
-    /// 'r' the route), then the bytes, so that values of different kinds never meet.
+    /// 's' token subject, 'S' hashed subject, 'r' the route), then the bytes, so that values of different kinds
+    /// never meet.
     /// </summary>
     private int WriteKey(RequestContext context, Span<byte> key)
     {
@@ -83,6 +87,23 @@ public sealed class RateLimitPolicy(RateLimitSettings settings, RateLimitTable t
         {
             key[0] = (byte)'c';
             return 1 + written;
+        }
+
+        if (settings.Key == RateLimitKey.Subject && context.Subject is { } subject)
+        {
+            if (System.Text.Encoding.UTF8.TryGetBytes(subject, key[1..], out int subjectLength) && subjectLength <= MaxRawKey)
+            {
+                key[0] = (byte)'s';
+                return 1 + subjectLength;
+            }
+
+            // A long subject: counted by its hash, as long header values are (longer than 1 KiB: by address).
+            Span<byte> utf8 = stackalloc byte[1024];
+            if (System.Text.Encoding.UTF8.TryGetBytes(subject, utf8, out subjectLength))
+            {
+                key[0] = (byte)'S';
+                return 1 + SHA256.HashData(utf8[..subjectLength], key[1..]);
+            }
         }
 
         if (_header is not null && context.RequestHeaders.TryGetValue(_header, out ReadOnlySpan<byte> value))

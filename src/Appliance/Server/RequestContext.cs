@@ -86,6 +86,9 @@ public sealed class RequestContext
     /// <summary>The consumer (state database id) whose API key the route's apiKey policy accepted; null otherwise.</summary>
     public string? ConsumerId { get; set; }
 
+    /// <summary>The "sub" of the JSON Web Token the route's jwt policy accepted; null otherwise.</summary>
+    public string? Subject { get; set; }
+
     // ---- for the access log (filled along the way, read when the response is complete) ----
 
     /// <summary>When the request's first bytes arrived (Stopwatch ticks); set by the protocol layer.</summary>
@@ -215,6 +218,7 @@ public sealed class RequestContext
         Route = null;
         ClientIdentity = null;
         ConsumerId = null;
+        Subject = null;
         StatusCode = 200;
         ResponseContentLength = -1;
         ResponseStarted = false;

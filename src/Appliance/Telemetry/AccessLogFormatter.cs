@@ -46,7 +46,7 @@ public static class AccessLogFormatter
         int bytes = Cap(c.MethodToken.Length) + Cap(c.RawTarget.Length) + Cap(c.Authority.Length) + Cap(ua.Length) + Cap(referer.Length)
             + Cap(requestId.Length) + c.GeneratedRequestId.Length;
         int chars = Math.Min(c.Connection.ServerName?.Length ?? 0, MaxStringChars) + Math.Min(c.ClientIdentity?.Subject.Length ?? 0, MaxStringChars)
-            + (c.ConsumerId?.Length ?? 0) + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0);
+            + (c.ConsumerId?.Length ?? 0) + Math.Min(c.Subject?.Length ?? 0, MaxStringChars) + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0);
         return 1024 + (6 * bytes) + (6 * chars);
 
         static int Cap(int n) => Math.Min(n, MaxFieldBytes);
@@ -127,6 +127,8 @@ public static class AccessLogFormatter
         JsonString(d, ref n, c.ClientIdentity?.Subject);
         Raw(d, ref n, ",\"consumer\":"u8);
         JsonString(d, ref n, c.ConsumerId);
+        Raw(d, ref n, ",\"subject\":"u8);
+        JsonString(d, ref n, c.Subject);
         Raw(d, ref n, ",\"method\":"u8);
         JsonBytes(d, ref n, c.MethodToken, nullWhenEmpty: true);
         Raw(d, ref n, ",\"authority\":"u8);

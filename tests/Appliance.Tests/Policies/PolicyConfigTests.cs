@@ -69,6 +69,7 @@ public sealed class PolicyConfigTests
     [InlineData("""{ "apiKey": { "requireSubscription": 1 } }""", "routes[0].policies.apiKey.requireSubscription")]
     [InlineData("""{ "apiKey": { "query": "key" } }""", "routes[0].policies.apiKey.query")]
     [InlineData("""{ "rateLimit": { "requests": 10, "key": "consumer" } }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "rateLimit": { "requests": 10, "key": "subject" } }""", "routes[0].policies.rateLimit.key")]
     [InlineData("""{ "apiKey": {}, "rateLimit": { "requests": 10, "key": "header:X-API-KEY" } }""", "routes[0].policies.rateLimit.key")]
     [InlineData("""{ "apiKey": {}, "rateLimit": { "requests": 10, "key": "header:Authorization" } }""", "routes[0].policies.rateLimit.key")]
     [InlineData("""{ "apiKey": { "header": "X-Key" }, "rateLimit": { "requests": 10, "key": "header:x-key" } }""", "routes[0].policies.rateLimit.key")]

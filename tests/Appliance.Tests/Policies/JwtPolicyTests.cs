@@ -1,0 +1,247 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using Appliance.Config;
+using Appliance.Policies;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Policies;
+
+/// <summary>
+/// routes[].policies.jwt: tokens signed here with RSA, ECDSA and HMAC keys published in a JWK Set file, checked by
+/// the policy directly for every rule, and end to end through curl over HTTPS/1.1 and HTTP/2.
+/// </summary>
+public sealed class JwtPolicyTests : IDisposable
+{
+    private static readonly RSA s_rsa = RSA.Create(2048);
+    private static readonly ECDsa s_ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+    private static readonly byte[] s_secret = RandomNumberGenerator.GetBytes(32);
+    private readonly string _dir = Directory.CreateTempSubdirectory("appliance-jwt-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string B64(ReadOnlySpan<byte> bytes) => Base64Url.EncodeToString(bytes);
+
+    private static string Jwks()
+    {
+        RSAParameters r = s_rsa.ExportParameters(false);
+        ECParameters e = s_ec.ExportParameters(false);
+        return $$"""
+            { "keys": [
+              { "kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256", "n": "{{B64(r.Modulus)}}", "e": "{{B64(r.Exponent)}}" },
+              { "kty": "EC", "kid": "ec-1", "crv": "P-256", "x": "{{B64(e.Q.X)}}", "y": "{{B64(e.Q.Y)}}" },
+              { "kty": "oct", "kid": "hs-1", "k": "{{B64(s_secret)}}" } ] }
+            """;
+    }
+
+    /// <summary>A compact JWS: the header and claims as given, signed with the algorithm's key (or the bytes given).</summary>
+    private static string Token(string alg, string claims, string? kid = null, string? header = null, byte[]? signature = null)
+    {
+        string head = B64(Encoding.UTF8.GetBytes(header ?? (kid is null ? $$"""{"alg":"{{alg}}","typ":"JWT"}""" : $$"""{"alg":"{{alg}}","kid":"{{kid}}"}""")));
+        string body = B64(Encoding.UTF8.GetBytes(claims));
+        byte[] signed = Encoding.ASCII.GetBytes($"{head}.{body}");
+        signature ??= alg switch
+        {
+            "RS256" => s_rsa.SignData(signed, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+            "PS256" => s_rsa.SignData(signed, HashAlgorithmName.SHA256, RSASignaturePadding.Pss),
+            "ES256" => s_ec.SignData(signed, HashAlgorithmName.SHA256),
+            "HS256" => HMACSHA256.HashData(s_secret, signed),
+            _ => [],
+        };
+        return $"{head}.{body}.{B64(signature)}";
+    }
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    private static string Claims(long? exp = null, long? nbf = null, string iss = "https://idp.test", string aud = "\"orders\"", string sub = "user-1") =>
+        $$"""{"sub":"{{sub}}","iss":"{{iss}}","aud":{{aud}},"exp":{{exp ?? Now + 300}}{{(nbf is null ? "" : $",\"nbf\":{nbf}")}}}""";
+
+    private JwtPolicy Policy(string jwks, string? issuer = "https://idp.test", string[]? audiences = null)
+    {
+        string path = Path.Combine(_dir, "jwks.json");
+        File.WriteAllText(path, jwks);
+        JwtKeySet keys = JwtKeySet.TryParse(File.ReadAllBytes(path), out string? error) ?? throw new InvalidOperationException(error);
+        return new JwtPolicy(new JwtSettings(keys, path, issuer, audiences ?? ["orders"], TimeSpan.FromSeconds(60), null), "acme");
+    }
+
+    private static string? Reason(JwtPolicy policy, string token, long? now = null)
+    {
+        byte[]? problem = policy.Verify(Encoding.ASCII.GetBytes(token), now ?? Now);
+        return problem is null ? null : System.Text.Json.JsonDocument.Parse(problem).RootElement.GetProperty("detail").GetString();
+    }
+
+    [Theory]
+    [InlineData("RS256", "rsa-1")]
+    [InlineData("RS256", null)]
+    [InlineData("ES256", "ec-1")]
+    [InlineData("ES256", null)]
+    [InlineData("HS256", "hs-1")]
+    public void Tokens_signed_by_a_configured_key_pass(string alg, string? kid) =>
+        Assert.Null(Reason(Policy(Jwks()), Token(alg, Claims(), kid)));
+
+    [Fact]
+    public void A_remembered_token_is_refused_once_it_expires_and_forgeries_never_hit_the_memory()
+    {
+        JwtPolicy policy = Policy(Jwks());
+        long now = Now;
+        string token = Token("RS256", Claims(exp: now + 100), "rsa-1");
+        Assert.Null(Reason(policy, token, now));
+        Assert.Null(Reason(policy, token, now + 159)); // remembered: only its lifetime is compared (skew 60 s)
+        Assert.Contains("expired", Reason(policy, token, now + 160));
+        Assert.Contains("expired", Reason(policy, token, now + 160)); // dropped from memory, checked in full again
+
+        string[] parts = Token("RS256", Claims(exp: now + 100), "rsa-1").Split('.');
+        Assert.Null(Reason(policy, string.Join('.', parts), now));
+        string tampered = $"{parts[0]}.{B64(Encoding.UTF8.GetBytes(Claims(exp: now + 100, aud: "\"admin\"")))}.{parts[2]}";
+        Assert.Contains("No configured key", Reason(policy, tampered, now)); // another token: verified in full, refused
+
+        string notYet = Token("ES256", Claims(exp: now + 1000, nbf: now + 30));
+        Assert.Null(Reason(policy, notYet, now));
+        Assert.Contains("not valid yet", Reason(policy, notYet, now - 40)); // a clock read earlier: nbf compared again
+    }
+
+    [Fact]
+    public void An_audience_list_passes_when_it_names_one_of_ours() =>
+        Assert.Null(Reason(Policy(Jwks()), Token("ES256", Claims(aud: """["billing", "orders"]"""))));
+
+    [Theory]
+    [InlineData("expired")]
+    [InlineData("not valid yet")]
+    [InlineData("issuer")]
+    [InlineData("audience")]
+    [InlineData("no expiry")]
+    public void Claims_are_checked_with_the_clock_skew(string expected)
+    {
+        JwtPolicy policy = Policy(Jwks());
+        string claims = expected switch
+        {
+            "expired" => Claims(exp: Now - 61),
+            "not valid yet" => Claims(nbf: Now + 61),
+            "issuer" => Claims(iss: "https://evil.test"),
+            "audience" => Claims(aud: """["billing"]"""),
+            _ => """{"iss":"https://idp.test","aud":"orders"}""",
+        };
+        Assert.Contains(expected, Reason(policy, Token("RS256", claims, "rsa-1")));
+        Assert.Null(Reason(policy, Token("RS256", Claims(exp: Now - 59, nbf: Now + 59), "rsa-1"))); // inside the skew
+    }
+
+    [Fact]
+    public void Forged_and_confused_signatures_are_refused()
+    {
+        JwtPolicy policy = Policy(Jwks());
+        string good = Token("RS256", Claims(), "rsa-1");
+        byte[] bad = Base64Url.DecodeFromChars(good.Split('.')[2]);
+        bad[10] ^= 1;
+        Assert.Contains("No configured key", Reason(policy, Token("RS256", Claims(), "rsa-1", signature: bad)));
+        string[] parts = good.Split('.');
+        string otherClaims = B64(Encoding.UTF8.GetBytes(Claims(exp: Now + 99999)));
+        Assert.Contains("No configured key", Reason(policy, $"{parts[0]}.{otherClaims}.{parts[2]}")); // claims swapped under a signature
+
+        // alg confusion: HMAC keyed with the RSA key's public modulus, naming the RSA key.
+        RSAParameters r = s_rsa.ExportParameters(false);
+        string head = B64("""{"alg":"HS256","kid":"rsa-1"}"""u8);
+        string body = B64(Encoding.UTF8.GetBytes(Claims()));
+        byte[] mac = HMACSHA256.HashData(r.Modulus!, Encoding.ASCII.GetBytes($"{head}.{body}"));
+        Assert.NotNull(Reason(policy, $"{head}.{body}.{B64(mac)}"));
+
+        Assert.Contains("algorithm", Reason(policy, Token("none", Claims(), signature: [])));
+        Assert.Contains("algorithm", Reason(policy, Token("RS256", Claims(), header: """{"typ":"JWT"}""")));
+        Assert.Contains("algorithm", Reason(policy, Token("PS256", Claims(), "rsa-1"))); // the RSA key says RS256 only
+        Assert.Contains("No configured key", Reason(policy, Token("ES256", Claims(), "ec-9")));
+        Assert.Contains("crit", Reason(policy, Token("ES256", Claims(), header: """{"alg":"ES256","crit":["exp"]}""")));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("abc")]
+    [InlineData("a.b")]
+    [InlineData("a.b.c.d")]
+    [InlineData(".e30.")]
+    [InlineData("e30.e30.!!!")]
+    [InlineData("bm90IGpzb24.e30.AAAA")]
+    [InlineData("W10.e30.AAAA")]
+    public void Malformed_tokens_are_refused(string token) => Assert.NotNull(Reason(Policy(Jwks()), token));
+
+    [Fact]
+    public void Hostile_sizes_and_claims_are_refused_without_harm()
+    {
+        JwtPolicy policy = Policy(Jwks());
+        Assert.Contains("not a JSON Web Token", Reason(policy, new string('a', JwtPolicy.MaxTokenBytes + 1)));
+        string huge = $$"""{"exp":{{Now + 300}},"iss":"https://idp.test","aud":"orders","pad":"{{new string('x', 5000)}}"}""";
+        Assert.Null(Reason(policy, Token("ES256", huge))); // big claims still parse (pooled buffer)
+        Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", $$"""{"exp":{{Now + 300}},"exp":{{Now + 300}},"iss":"https://idp.test","aud":"orders"}""")));
+        Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", """{"exp":"tomorrow","iss":"https://idp.test","aud":"orders"}""")));
+        Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", "[" + new string('[', 100) + "]")));
+    }
+
+    [Theory]
+    [InlineData("""{ "keys": [] }""", "holds no keys")]
+    [InlineData("""{ "nokeys": 1 }""", "not a JWK Set")]
+    [InlineData("""not json""", "not valid JSON")]
+    [InlineData("""{ "keys": [ { "kty": "OKP", "crv": "Ed25519", "x": "AA" } ] }""", "kty")]
+    [InlineData("""{ "keys": [ { "kty": "oct", "k": "c2hvcnQ" } ] }""", "at least 32 bytes")]
+    [InlineData("""{ "keys": [ { "kty": "RSA", "n": "AQAB", "e": "AQAB" } ] }""", "shorter than 2048")]
+    [InlineData("""{ "keys": [ { "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA" } ] }""", "do not fit")]
+    [InlineData("""{ "keys": [ { "kty": "oct", "use": "enc", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } ] }""", "\"use\"")]
+    [InlineData("""{ "keys": [ { "kty": "oct", "alg": "RS256", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } ] }""", "does not fit")]
+    [InlineData("""{ "keys": [ { "kty": "EC", "crv": "P-256", "d": "AA", "x": "AA", "y": "AA" } ] }""", "private key")]
+    public void Unusable_key_sets_are_refused_with_the_reason(string jwks, string reason)
+    {
+        Assert.Null(JwtKeySet.TryParse(Encoding.UTF8.GetBytes(jwks), out string? error));
+        Assert.Contains(reason, error);
+    }
+
+    [Theory]
+    [InlineData("""{ }""", "routes[0].policies.jwt.jwksFile")]
+    [InlineData("""{ "jwksFile": "missing.json" }""", "routes[0].policies.jwt.jwksFile")]
+    [InlineData("""{ "jwksFile": "jwks.json", "clockSkew": "1h" }""", "routes[0].policies.jwt.clockSkew")]
+    [InlineData("""{ "jwksFile": "jwks.json", "issuer": "" }""", "routes[0].policies.jwt.issuer")]
+    [InlineData("""{ "jwksFile": "jwks.json", "audiences": [""] }""", "routes[0].policies.jwt.audiences[0]")]
+    [InlineData("""{ "jwksFile": "jwks.json", "header": "X Token" }""", "routes[0].policies.jwt.header")]
+    [InlineData("""{ "jwksFile": "bad.json" }""", "routes[0].policies.jwt.jwksFile")]
+    [InlineData("""{ "jwksFile": "jwks.json" }, "rateLimit": { "requests": 1, "key": "consumer" }""", "routes[0].policies.rateLimit.key")]
+    public void Config_errors_name_the_field(string jwt, string path)
+    {
+        File.WriteAllText(Path.Combine(_dir, "jwks.json"), Jwks());
+        File.WriteAllText(Path.Combine(_dir, "bad.json"), """{ "keys": [ { "kty": "RSA" } ] }""");
+        IReadOnlyList<ConfigError> errors = ConfigCompiler.Validate(ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""
+            { "listeners": [ { "name": "p", "address": "127.0.0.1:0", "tls": false } ],
+              "routes": [ { "id": "r", "direct": {}, "policies": { "jwt": {{jwt}} } } ] }
+            """)), _dir);
+        Assert.True(errors.Any(e => e.Path == path), string.Join("; ", errors));
+    }
+
+    [Theory]
+    [InlineData("--http1.1")]
+    [InlineData("--http2")]
+    public async Task End_to_end_a_good_token_passes_and_a_bad_one_gets_a_bearer_challenge(string protocol)
+    {
+        string jwks = Path.Combine(_dir, "jwks.json");
+        File.WriteAllText(jwks, Jwks());
+        await using TestServer server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: $$"""
+            { "id": "orders", "match": { "path": "/orders" }, "direct": { "status": 200, "body": "orders" },
+              "policies": { "jwt": { "jwksFile": "{{jwks}}", "issuer": "https://idp.test", "audiences": ["orders"] } } },
+            { "id": "per-user", "match": { "path": "/per-user" }, "direct": { "status": 200, "body": "per-user" },
+              "policies": { "jwt": { "jwksFile": "{{jwks}}" }, "rateLimit": { "requests": 1, "per": "1h", "key": "subject" } } },
+            """));
+        string[] Url(params string[] extra) => ["-k", protocol, "-D", "-", "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1", .. extra, $"https://localhost:{server.HttpsPort}/orders"];
+        Peer.Result ok = await Peer.CurlAsync(Url("-H", $"Authorization: Bearer {Token("ES256", Claims(), "ec-1")}"));
+        Assert.Contains("orders", ok.Stdout);
+        Assert.Matches(@"^HTTP/\S+ 200", ok.Stdout);
+        Peer.Result none = await Peer.CurlAsync(Url());
+        Assert.Matches(@"^HTTP/\S+ 401", none.Stdout);
+        Assert.Contains("www-authenticate: Bearer\r\n", none.Stdout, StringComparison.OrdinalIgnoreCase);
+        Peer.Result expired = await Peer.CurlAsync(Url("-H", $"Authorization: Bearer {Token("RS256", Claims(exp: Now - 3600), "rsa-1")}"));
+        Assert.Matches(@"^HTTP/\S+ 401", expired.Stdout);
+        Assert.Contains("www-authenticate: Bearer error=\"invalid_token\"", expired.Stdout, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("expired", expired.Stdout);
+
+        // A rate limit by the token's subject: each user apart, whichever token or address they come with.
+        string[] PerUser(string token) => ["-k", protocol, "-o", "/dev/null", "-w", "%{http_code}", "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1",
+            "-H", $"Authorization: Bearer {token}", $"https://localhost:{server.HttpsPort}/per-user"];
+        string alice = protocol == "--http2" ? "alice-2" : "alice-1";
+        Assert.Equal("200", (await Peer.CurlAsync(PerUser(Token("ES256", Claims(sub: alice))))).Stdout);
+        Assert.Equal("429", (await Peer.CurlAsync(PerUser(Token("RS256", Claims(sub: alice), "rsa-1")))).Stdout);
+        Assert.Equal("200", (await Peer.CurlAsync(PerUser(Token("ES256", Claims(sub: alice + "-bob"))))).Stdout);
+    }
+}
