@@ -39,6 +39,11 @@ public sealed partial class ConfigCompiler
             policies.Add(running?.Find<ApiKeyPolicy>() is { } same && same.SameAs(policy) ? same : policy);
         }
 
+        if (config.Jwt is { Header: null } && config.ApiKey is { } keyed && (keyed.Bearer ?? true))
+        {
+            Error($"{p}.apiKey.bearer", "both apiKey and jwt would read Authorization: Bearer; set apiKey's \"bearer\": false (keys in X-Api-Key) or give jwt a \"header\"");
+        }
+
         if (config.Jwt is { } jwt && CompileJwt(jwt, $"{p}.jwt") is { } jwtSettings)
         {
             policies.Add(new JwtPolicy(jwtSettings, tenant)); // its key file is read again on every apply: never carried over
@@ -170,6 +175,12 @@ public sealed partial class ConfigCompiler
         if (c.Issuer is { Length: 0 })
         {
             Error($"{p}.issuer", "must not be empty (leave it out to accept any issuer)");
+        }
+
+        if (c.Audiences is not { Count: > 0 })
+        {
+            // RFC 7519 §4.1.3: a token whose aud does not name this API must be refused, so the API needs a name.
+            Error($"{p}.audiences", "is required: the audience values (aud) this API answers to");
         }
 
         for (int i = 0; i < (c.Audiences?.Count ?? 0); i++)

@@ -41,6 +41,12 @@ public sealed class JwtKeySet
                     return null;
                 }
 
+                if (key.Id is not null && parsed.Any(p => p.Id == key.Id))
+                {
+                    error = $"keys[{i}]: \"kid\" \"{key.Id}\" is used twice";
+                    return null;
+                }
+
                 parsed.Add(key);
                 i++;
             }
@@ -90,9 +96,24 @@ public sealed class JwtKeySet
             {
                 case "RSA":
                     byte[]? n = Bytes(k, "n"), e = Bytes(k, "e");
-                    if (n is null || e is null || n.Length < 256)
+                    if (n is null || e is null)
                     {
-                        error = n is { Length: < 256 } ? "an RSA key shorter than 2048 bits" : "an RSA key needs \"n\" and \"e\" (base64url)";
+                        error = "an RSA key needs \"n\" and \"e\" (base64url)";
+                        return null;
+                    }
+
+                    // RFC 7518 §6.3.1: big-endian without leading zeros. A modulus of 2048 to 4096 bits (larger ones
+                    // sign more than a token's signature may hold), odd; an odd public exponent of at least 3 that fits
+                    // 32 bits (e = 1 would make every value its own signature).
+                    if (n.Length is < 256 or > 512 || n[0] == 0 || (n[^1] & 1) == 0)
+                    {
+                        error = "an RSA key's modulus must be 2048 to 4096 bits, without leading zero bytes";
+                        return null;
+                    }
+
+                    if (e.Length is 0 or > 4 || e[0] == 0 || (e[^1] & 1) == 0 || (e.Length == 1 && e[0] < 3))
+                    {
+                        error = "an RSA key's exponent must be odd, at least 3, at most 32 bits, without leading zero bytes";
                         return null;
                     }
 
@@ -116,7 +137,7 @@ public sealed class JwtKeySet
 
                     var ecdsa = ECDsa.Create();
                     ecdsa.ImportParameters(new ECParameters { Curve = ec.curve, Q = new ECPoint { X = x, Y = y } });
-                    return Checked(new JwtKey(kid, alg, JwtKeyType.Ec, null, ecdsa, null, ec.size), out error, ec.name);
+                    return Checked(new JwtKey(kid, alg ?? ec.name, JwtKeyType.Ec, null, ecdsa, null, ec.size), out error, ec.name); // RFC 7518 §3.4: a curve, one algorithm
                 case "oct":
                     byte[]? secret = Bytes(k, "k");
                     if (secret is not { Length: >= 32 })
@@ -174,7 +195,16 @@ public enum JwtKeyType
 }
 
 /// <summary>One verification key: exactly one of <see cref="Rsa"/>, <see cref="Ecdsa"/>, <see cref="Secret"/> is set.</summary>
-public sealed record JwtKey(string? Id, string? Algorithm, JwtKeyType Type, RSA? Rsa, ECDsa? Ecdsa, byte[]? Secret, int CurveBytes);
+public sealed record JwtKey(string? Id, string? Algorithm, JwtKeyType Type, RSA? Rsa, ECDsa? Ecdsa, byte[]? Secret, int CurveBytes)
+{
+    /// <summary>
+    /// Whether this key may verify <paramref name="alg"/>: its own type, its "alg" when it names one (an EC key
+    /// always has its curve's), and for HMAC a key at least as long as the hash (RFC 7518 §3.2).
+    /// </summary>
+    public bool Allows(string alg, JwtKeyType type) =>
+        type == Type && (Algorithm is null || Algorithm == alg)
+        && (Type != JwtKeyType.Hmac || Secret!.Length >= (alg.EndsWith("512", StringComparison.Ordinal) ? 64 : alg.EndsWith("384", StringComparison.Ordinal) ? 48 : 32));
+}
 
 /// <summary>The JWS algorithms a JWT policy verifies (RFC 7518 §3.1), "none" never.</summary>
 public static class JwtAlgorithms

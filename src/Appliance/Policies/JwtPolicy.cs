@@ -42,10 +42,17 @@ public sealed class JwtPolicy : RequestPolicy
     private static readonly byte[] s_noExpiry = ProblemDetails.Json(401, "The token has no expiry (exp).");
     private static readonly byte[] s_issuer = ProblemDetails.Json(401, "The token's issuer (iss) is not the one this API trusts.");
     private static readonly byte[] s_audience = ProblemDetails.Json(401, "The token's audience (aud) does not include this API.");
+    private static readonly byte[] s_twoTokens = ProblemDetails.Json(400, "The request carries more than one Authorization field.");
+    private static readonly byte[] s_ambiguousKey = ProblemDetails.Json(401, "The token names no key (kid) and several keys could verify it.");
     private static readonly byte[] s_critical = ProblemDetails.Json(401, "The token names critical header extensions (crit) that are not understood.");
 
-    /// <summary>Tokens remembered as verified at most; past it the memory starts again empty.</summary>
+    /// <summary>Tokens remembered as verified at most, and their bytes at most; past either the memory starts again empty.</summary>
     public const int MaxRemembered = 10_000;
+
+    public const int MaxRememberedBytes = 16 << 20;
+
+    private int _rememberedCount;
+    private long _rememberedBytes;
 
     private readonly ConcurrentDictionary<byte[], Lifetime> _verified = new(ByteKeyComparer.Instance);
     private readonly ConcurrentDictionary<byte[], Lifetime>.AlternateLookup<ReadOnlySpan<byte>> _verifiedLookup;
@@ -55,6 +62,7 @@ public sealed class JwtPolicy : RequestPolicy
     private readonly byte[][] _audiences;
     private readonly byte[] _challenge;
     private readonly byte[] _invalidChallenge;
+    private readonly byte[] _requestChallenge;
 
     public JwtPolicy(JwtSettings settings, string? tenant)
     {
@@ -63,9 +71,13 @@ public sealed class JwtPolicy : RequestPolicy
         _header = settings.HeaderName is null ? null : System.Text.Encoding.ASCII.GetBytes(settings.HeaderName);
         _issuer = settings.Issuer is null ? null : System.Text.Encoding.UTF8.GetBytes(settings.Issuer);
         _audiences = [.. settings.Audiences.Select(System.Text.Encoding.UTF8.GetBytes)];
-        string realm = tenant is null ? "" : $" realm=\"{tenant}\"";
-        _challenge = System.Text.Encoding.ASCII.GetBytes($"Bearer{realm}");
-        _invalidChallenge = System.Text.Encoding.ASCII.GetBytes($"Bearer{realm}{(tenant is null ? " " : ", ")}error=\"invalid_token\"");
+        // RFC 6750's Bearer where the token comes as Authorization: Bearer; a token in another header gets a challenge
+        // naming that header instead (the client would otherwise send Authorization, which this route ignores).
+        string scheme = settings.HeaderName is null ? "Bearer" : "JWT";
+        string?[] realm = [tenant is null ? null : $"realm=\"{tenant}\"", settings.HeaderName is null ? null : $"header=\"{settings.HeaderName}\""];
+        _challenge = Challenge(scheme, realm);
+        _invalidChallenge = Challenge(scheme, [.. realm, "error=\"invalid_token\""]);
+        _requestChallenge = Challenge(scheme, [.. realm, "error=\"invalid_request\""]);
     }
 
     public override string Name => "jwt";
@@ -81,6 +93,10 @@ public sealed class JwtPolicy : RequestPolicy
             {
                 return new(Refuse(401, s_missing, challenge: _challenge));
             }
+        }
+        else if (context.RequestHeaders.CountOf(KnownHeader.Authorization) > 1)
+        {
+            return new(Refuse(400, s_twoTokens, challenge: _requestChallenge)); // which one would the upstream read?
         }
         else if (!TryGetBearer(context.RequestHeaders, out token))
         {
@@ -104,17 +120,18 @@ public sealed class JwtPolicy : RequestPolicy
     internal byte[]? Verify(ReadOnlySpan<byte> token, long now, out string? subject)
     {
         subject = null;
-        if (token.Length > MaxTokenBytes)
+        if (token.Length > MaxTokenBytes || !IsCanonical(token))
         {
-            return s_malformed;
+            return s_malformed; // one spelling per token: no variant of a good token is another cache entry
         }
 
         if (_verifiedLookup.TryGetValue(token, out Lifetime remembered))
         {
             byte[]? problem = remembered.Check(now, (long)_settings.ClockSkew.TotalSeconds);
-            if (problem is not null)
+            if (problem is not null && _verifiedLookup.TryRemove(token, out _))
             {
-                _verifiedLookup.TryRemove(token, out _);
+                Interlocked.Decrement(ref _rememberedCount);
+                Interlocked.Add(ref _rememberedBytes, -token.Length);
             }
 
             subject = remembered.Subject;
@@ -148,27 +165,30 @@ public sealed class JwtPolicy : RequestPolicy
             return s_algorithm;
         }
 
-        bool verified = false, candidate = false;
+        JwtKey? chosen = null;
         foreach (JwtKey key in _settings.Keys.Keys)
         {
-            if ((jws.KeyId is not null && key.Id != jws.KeyId) || key.Type != type || (key.Algorithm is not null && key.Algorithm != jws.Algorithm))
+            if ((jws.KeyId is not null && key.Id != jws.KeyId) || !key.Allows(jws.Algorithm, type))
             {
                 continue;
             }
 
-            candidate = true;
-            if (Check(key, jws.Algorithm, signed, signature[..signatureLength]))
+            if (chosen is not null)
             {
-                verified = true;
-                break;
+                return s_ambiguousKey; // no kid and several keys: one signature check per key would be anyone's to ask for
             }
+
+            chosen = key;
         }
 
-        if (!verified)
+        if (chosen is null)
         {
-            // A key that may verify this algorithm failed to, or the named key does not exist: the signature; a
-            // named key of another type or algorithm, or no key for this algorithm at all: the algorithm.
-            return candidate || (jws.KeyId is { } kid && !HasKey(kid)) ? s_unknownKey : s_algorithm;
+            return s_algorithm; // no key may verify this algorithm (a named key of another type, or none for it)
+        }
+
+        if (!Check(chosen, jws.Algorithm, signed, signature[..signatureLength]))
+        {
+            return s_unknownKey;
         }
 
         ReadOnlySpan<byte> payload = token[(first + 1)..second];
@@ -184,12 +204,18 @@ public sealed class JwtPolicy : RequestPolicy
             byte[]? problem = CheckClaims(claims[..claimsLength], now, out Lifetime lifetime);
             if (problem is null)
             {
-                if (_verified.Count >= MaxRemembered)
+                if (Volatile.Read(ref _rememberedCount) >= MaxRemembered || Interlocked.Read(ref _rememberedBytes) + token.Length > MaxRememberedBytes)
                 {
-                    _verified.Clear();
+                    _verified.Clear(); // rare: counts reset with it (a racing add may be counted twice: an earlier clear)
+                    Volatile.Write(ref _rememberedCount, 0);
+                    Interlocked.Exchange(ref _rememberedBytes, 0);
                 }
 
-                _verifiedLookup.TryAdd(token, lifetime);
+                if (_verifiedLookup.TryAdd(token, lifetime))
+                {
+                    Interlocked.Increment(ref _rememberedCount);
+                    Interlocked.Add(ref _rememberedBytes, token.Length);
+                }
                 subject = lifetime.Subject;
             }
 
@@ -204,17 +230,53 @@ public sealed class JwtPolicy : RequestPolicy
         }
     }
 
-    private bool HasKey(string kid)
+    private static byte[] Challenge(string scheme, string?[] parameters)
     {
-        foreach (JwtKey key in _settings.Keys.Keys)
+        string joined = string.Join(", ", parameters.Where(p => p is not null));
+        return System.Text.Encoding.ASCII.GetBytes(joined.Length == 0 ? scheme : $"{scheme} {joined}");
+    }
+
+    /// <summary>
+    /// Three base64url segments (RFC 7515 §7.1) and nothing else: no padding, no whitespace (which the decoder would
+    /// skip), no length that cannot be base64, and no unused low bits set in a segment's last character, so that
+    /// each token has exactly one spelling.
+    /// </summary>
+    private static bool IsCanonical(ReadOnlySpan<byte> token)
+    {
+        int start = 0, dots = 0;
+        for (int i = 0; i <= token.Length; i++)
         {
-            if (key.Id == kid)
+            if (i < token.Length && token[i] != (byte)'.')
             {
-                return true;
+                if (Value(token[i]) < 0)
+                {
+                    return false;
+                }
+
+                continue;
             }
+
+            int length = i - start;
+            if (length % 4 == 1 || (length % 4 == 2 && (Value(token[i - 1]) & 0x0F) != 0) || (length % 4 == 3 && (Value(token[i - 1]) & 0x03) != 0))
+            {
+                return false;
+            }
+
+            dots += i < token.Length ? 1 : 0;
+            start = i + 1;
         }
 
-        return false;
+        return dots == 2;
+
+        static int Value(byte b) => b switch
+        {
+            >= (byte)'A' and <= (byte)'Z' => b - 'A',
+            >= (byte)'a' and <= (byte)'z' => b - 'a' + 26,
+            >= (byte)'0' and <= (byte)'9' => b - '0' + 52,
+            (byte)'-' => 62,
+            (byte)'_' => 63,
+            _ => -1,
+        };
     }
 
     /// <summary>base64url without padding (RFC 7515 §2); false, never an exception, for anything else or too long.</summary>
@@ -272,12 +334,17 @@ public sealed class JwtPolicy : RequestPolicy
                 }
             }
 
-            if (reader.TokenType != JsonTokenType.EndObject || alg is null)
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
             {
-                return alg is null ? s_algorithm : s_malformed;
+                return s_malformed;
+            }
+
+            if (alg is null)
+            {
+                return s_algorithm;
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             return s_malformed;
         }
@@ -452,14 +519,14 @@ public sealed class JwtPolicy : RequestPolicy
                 }
             }
 
-            if (reader.TokenType != JsonTokenType.EndObject)
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
             {
-                return s_malformed;
+                return s_malformed; // nothing may follow the claims object
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            return s_malformed;
+            return s_malformed; // GetString on an unpaired surrogate escape, among others
         }
 
         lifetime = new Lifetime(expires, notBefore, subject);

@@ -163,6 +163,50 @@ public sealed class JwtPolicyTests : IDisposable
     public void Malformed_tokens_are_refused(string token) => Assert.NotNull(Reason(Policy(Jwks()), token));
 
     [Fact]
+    public void Rsa_keys_with_a_weak_exponent_or_odd_modulus_are_refused()
+    {
+        RSAParameters r = s_rsa.ExportParameters(false);
+        foreach ((string e, string why) in new[] { (B64([1]), "exponent"), (B64([0, 1, 0, 1]), "exponent"), (B64([2]), "exponent"), (B64([1, 0, 0, 0, 1]), "exponent") })
+        {
+            string jwks = $$"""{ "keys": [ { "kty": "RSA", "n": "{{B64(r.Modulus)}}", "e": "{{e}}" } ] }""";
+            Assert.Null(JwtKeySet.TryParse(Encoding.UTF8.GetBytes(jwks), out string? error));
+            Assert.Contains(why, error);
+        }
+
+        byte[] even = (byte[])r.Modulus!.Clone();
+        even[^1] &= 0xFE;
+        Assert.Null(JwtKeySet.TryParse(Encoding.UTF8.GetBytes($$"""{ "keys": [ { "kty": "RSA", "n": "{{B64(even)}}", "e": "AQAB" } ] }"""), out string? evenError));
+        Assert.Contains("modulus", evenError);
+    }
+
+    [Fact]
+    public void Each_token_has_one_spelling_and_one_key()
+    {
+        JwtPolicy policy = Policy(Jwks());
+        string good = Token("ES256", Claims(), "ec-1");
+        Assert.Null(Reason(policy, good));
+        string[] p = good.Split('.');
+        foreach (string variant in new[] { $"{p[0]}.{p[1]}.{p[2]}=", $"{p[0]} .{p[1]}.{p[2]}", $"{p[0]}.{p[1]}.{p[2][..^1]}{(char)(p[2][^1] ^ 1)}", $"{p[0]}.{p[1]}.{p[2]}\t" })
+        {
+            Assert.NotNull(Reason(policy, variant)); // padding, whitespace, a last character with unused bits set
+        }
+
+        // Two RSA keys and a token naming neither: refused rather than tried against each.
+        RSAParameters r = s_rsa.ExportParameters(false);
+        using RSA other = RSA.Create(2048);
+        RSAParameters o = other.ExportParameters(false);
+        JwtPolicy two = Policy($$"""{ "keys": [ { "kty": "RSA", "kid": "a", "n": "{{B64(r.Modulus)}}", "e": "AQAB" }, { "kty": "RSA", "kid": "b", "n": "{{B64(o.Modulus)}}", "e": "AQAB" } ] }""");
+        Assert.Contains("names no key", Reason(two, Token("RS256", Claims())));
+        Assert.Null(Reason(two, Token("RS256", Claims(), "a")));
+
+        // An EC key verifies its curve's algorithm only (RFC 7518 §3.4).
+        string head = B64("""{"alg":"ES384","kid":"ec-1"}"""u8);
+        string body = B64(Encoding.UTF8.GetBytes(Claims()));
+        byte[] sig = s_ec.SignData(Encoding.ASCII.GetBytes($"{head}.{body}"), HashAlgorithmName.SHA384);
+        Assert.Contains("algorithm", Reason(policy, $"{head}.{body}.{B64(sig)}"));
+    }
+
+    [Fact]
     public void Hostile_sizes_and_claims_are_refused_without_harm()
     {
         JwtPolicy policy = Policy(Jwks());
@@ -172,6 +216,8 @@ public sealed class JwtPolicyTests : IDisposable
         Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", $$"""{"exp":{{Now + 300}},"exp":{{Now + 300}},"iss":"https://idp.test","aud":"orders"}""")));
         Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", """{"exp":"tomorrow","iss":"https://idp.test","aud":"orders"}""")));
         Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", "[" + new string('[', 100) + "]")));
+        Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", Claims() + "x"))); // bytes after the claims
+        Assert.Contains("not a JSON Web Token", Reason(policy, Token("ES256", $$"""{"sub":"\ud800","exp":{{Now + 300}},"iss":"https://idp.test","aud":"orders"}""")));
     }
 
     [Theory]
@@ -180,11 +226,12 @@ public sealed class JwtPolicyTests : IDisposable
     [InlineData("""not json""", "not valid JSON")]
     [InlineData("""{ "keys": [ { "kty": "OKP", "crv": "Ed25519", "x": "AA" } ] }""", "kty")]
     [InlineData("""{ "keys": [ { "kty": "oct", "k": "c2hvcnQ" } ] }""", "at least 32 bytes")]
-    [InlineData("""{ "keys": [ { "kty": "RSA", "n": "AQAB", "e": "AQAB" } ] }""", "shorter than 2048")]
+    [InlineData("""{ "keys": [ { "kty": "RSA", "n": "AQAB", "e": "AQAB" } ] }""", "2048 to 4096 bits")]
     [InlineData("""{ "keys": [ { "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA" } ] }""", "do not fit")]
     [InlineData("""{ "keys": [ { "kty": "oct", "use": "enc", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } ] }""", "\"use\"")]
     [InlineData("""{ "keys": [ { "kty": "oct", "alg": "RS256", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } ] }""", "does not fit")]
     [InlineData("""{ "keys": [ { "kty": "EC", "crv": "P-256", "d": "AA", "x": "AA", "y": "AA" } ] }""", "private key")]
+    [InlineData("""{ "keys": [ { "kty": "oct", "kid": "a", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }, { "kty": "oct", "kid": "a", "k": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } ] }""", "used twice")]
     public void Unusable_key_sets_are_refused_with_the_reason(string jwks, string reason)
     {
         Assert.Null(JwtKeySet.TryParse(Encoding.UTF8.GetBytes(jwks), out string? error));
@@ -193,13 +240,15 @@ public sealed class JwtPolicyTests : IDisposable
 
     [Theory]
     [InlineData("""{ }""", "routes[0].policies.jwt.jwksFile")]
-    [InlineData("""{ "jwksFile": "missing.json" }""", "routes[0].policies.jwt.jwksFile")]
+    [InlineData("""{ "jwksFile": "missing.json", "audiences": ["a"] }""", "routes[0].policies.jwt.jwksFile")]
     [InlineData("""{ "jwksFile": "jwks.json", "clockSkew": "1h" }""", "routes[0].policies.jwt.clockSkew")]
     [InlineData("""{ "jwksFile": "jwks.json", "issuer": "" }""", "routes[0].policies.jwt.issuer")]
     [InlineData("""{ "jwksFile": "jwks.json", "audiences": [""] }""", "routes[0].policies.jwt.audiences[0]")]
     [InlineData("""{ "jwksFile": "jwks.json", "header": "X Token" }""", "routes[0].policies.jwt.header")]
-    [InlineData("""{ "jwksFile": "bad.json" }""", "routes[0].policies.jwt.jwksFile")]
-    [InlineData("""{ "jwksFile": "jwks.json" }, "rateLimit": { "requests": 1, "key": "consumer" }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "jwksFile": "bad.json", "audiences": ["a"] }""", "routes[0].policies.jwt.jwksFile")]
+    [InlineData("""{ "jwksFile": "jwks.json", "audiences": ["a"] }, "rateLimit": { "requests": 1, "key": "consumer" }""", "routes[0].policies.rateLimit.key")]
+    [InlineData("""{ "jwksFile": "jwks.json" }""", "routes[0].policies.jwt.audiences")]
+    [InlineData("""{ "jwksFile": "jwks.json", "audiences": ["a"] }, "apiKey": {}""", "routes[0].policies.apiKey.bearer")]
     public void Config_errors_name_the_field(string jwt, string path)
     {
         File.WriteAllText(Path.Combine(_dir, "jwks.json"), Jwks());
@@ -222,7 +271,7 @@ public sealed class JwtPolicyTests : IDisposable
             { "id": "orders", "match": { "path": "/orders" }, "direct": { "status": 200, "body": "orders" },
               "policies": { "jwt": { "jwksFile": "{{jwks}}", "issuer": "https://idp.test", "audiences": ["orders"] } } },
             { "id": "per-user", "match": { "path": "/per-user" }, "direct": { "status": 200, "body": "per-user" },
-              "policies": { "jwt": { "jwksFile": "{{jwks}}" }, "rateLimit": { "requests": 1, "per": "1h", "key": "subject" } } },
+              "policies": { "jwt": { "jwksFile": "{{jwks}}", "audiences": ["orders"] }, "rateLimit": { "requests": 1, "per": "1h", "key": "subject" } } },
             """));
         string[] Url(params string[] extra) => ["-k", protocol, "-D", "-", "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1", .. extra, $"https://localhost:{server.HttpsPort}/orders"];
         Peer.Result ok = await Peer.CurlAsync(Url("-H", $"Authorization: Bearer {Token("ES256", Claims(), "ec-1")}"));
@@ -235,6 +284,9 @@ public sealed class JwtPolicyTests : IDisposable
         Assert.Matches(@"^HTTP/\S+ 401", expired.Stdout);
         Assert.Contains("www-authenticate: Bearer error=\"invalid_token\"", expired.Stdout, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("expired", expired.Stdout);
+        string good = Token("ES256", Claims(), "ec-1");
+        Peer.Result twice = await Peer.CurlAsync(Url("-H", $"Authorization: Bearer {good}", "-H", $"Authorization: Bearer {good}"));
+        Assert.Matches(@"^HTTP/\S+ 400", twice.Stdout); // two Authorization fields: which would the upstream read?
 
         // A rate limit by the token's subject: each user apart, whichever token or address they come with.
         string[] PerUser(string token) => ["-k", protocol, "-o", "/dev/null", "-w", "%{http_code}", "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1",
