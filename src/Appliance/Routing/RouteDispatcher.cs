@@ -1,5 +1,5 @@
-using Appliance.Protocol.Headers;
 using Appliance.Policies;
+using Appliance.Protocol.Headers;
 using Appliance.Protocol.Http1;
 using Appliance.Server;
 using Microsoft.Extensions.Logging;

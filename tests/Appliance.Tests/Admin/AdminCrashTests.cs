@@ -30,6 +30,7 @@ public sealed class AdminCrashTests
 
         var routes = new List<string>();
         var consumers = new List<string>();
+        string? stopped = null; // what the writer that stopped first was told
         await using (ApplianceProcess app = ApplianceProcess.Start("run", "--config", config))
         {
             await app.WaitForLineAsync("listener plain: http://");
@@ -52,6 +53,7 @@ public sealed class AdminCrashTests
                     Peer.Result r = await Admin(socket, "PUT", $"/v1/routes/{id}", $$"""{ "match": { "path": "/{{id}}" }, "direct": { "status": 200, "body": "{{id}}" } }""");
                     if (!r.Stdout.EndsWith("\n201", StringComparison.Ordinal))
                     {
+                        Interlocked.CompareExchange(ref stopped, $"PUT /v1/routes/{id}: {r.All}", null);
                         return; // the process is gone: this one was not acknowledged
                     }
 
@@ -66,6 +68,7 @@ public sealed class AdminCrashTests
                     Peer.Result r = await Admin(socket, "POST", "/v1/consumers", $$"""{ "tenant": "acme", "name": "c{{i}}", "id": "c{{i}}" }""");
                     if (!r.Stdout.EndsWith("\n201", StringComparison.Ordinal))
                     {
+                        Interlocked.CompareExchange(ref stopped, $"POST /v1/consumers c{i}: {r.All}", null);
                         return;
                     }
 
@@ -75,7 +78,7 @@ public sealed class AdminCrashTests
             });
 
             Task first = await Task.WhenAny(ready.Task, routeWriter, consumerWriter).WaitAsync(TimeSpan.FromSeconds(90));
-            Assert.True(first == ready.Task, "a writer stopped before the kill:\n" + app.Output);
+            Assert.True(first == ready.Task, $"a writer stopped before the kill ({stopped}):\n" + app.Output);
 
             app.Signal("KILL");
             stop.Cancel();
@@ -108,6 +111,6 @@ public sealed class AdminCrashTests
     }
 
     private static Task<Peer.Result> Admin(string socket, string method, string path, string body) =>
-        Peer.RunAsync("curl", ["-sS", "--max-time", "10", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}", "-o", "/dev/null",
+        Peer.RunAsync("curl", ["-sS", "--max-time", "10", "--unix-socket", socket, "-X", method, "-w", "\n%{http_code}",
             "--data-binary", "@-", "http://appliance" + path], stdin: body);
 }
