@@ -353,6 +353,8 @@ public sealed class TransformsConfig
     public string? ClientCertificateHeader { get; set; }
     /// <summary>Pass the consumer the route's apiKey policy accepted in this request header, e.g. "X-Consumer-Id" (a client-sent copy is removed).</summary>
     public string? ConsumerHeader { get; set; }
+    /// <summary>Pass the "sub" of the token the route's jwt policy accepted in this request header (a client-sent copy is removed).</summary>
+    public string? SubjectHeader { get; set; }
 }
 
 public sealed class HeaderTransformsConfig

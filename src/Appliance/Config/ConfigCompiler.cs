@@ -1573,7 +1573,7 @@ public sealed partial class ConfigCompiler
                 break;
         }
 
-        foreach ((string? name, string field) in new[] { (t.ClientCertificateHeader, "clientCertificateHeader"), (t.ConsumerHeader, "consumerHeader") })
+        foreach ((string? name, string field) in new[] { (t.ClientCertificateHeader, "clientCertificateHeader"), (t.ConsumerHeader, "consumerHeader"), (t.SubjectHeader, "subjectHeader") })
         {
             if (name is not null)
             {
@@ -1600,6 +1600,7 @@ public sealed partial class ConfigCompiler
             ResponseRemove = response.Remove,
             ClientCertificateHeader = t.ClientCertificateHeader is { Length: > 0 } h ? Encoding.ASCII.GetBytes(h) : null,
             ConsumerHeader = t.ConsumerHeader is { Length: > 0 } consumer ? Encoding.ASCII.GetBytes(consumer) : null,
+            SubjectHeader = t.SubjectHeader is { Length: > 0 } subject ? Encoding.ASCII.GetBytes(subject) : null,
             XForwarded = mode,
             Forwarded = t.Forwarded,
             TrustedProxies = _trustedProxies,

@@ -104,6 +104,24 @@ internal static class ForwardedFields
             w.Field(consumerHeader, scratch[..consumerLength]);
         }
 
+        if (t.SubjectHeader is { } subjectHeader && c.Subject is { } subject)
+        {
+            // A signed claim, but any JSON string: only what a field value may hold goes on (RFC 9110 §5.5), else nothing.
+            byte[]? rented = null;
+            int max = System.Text.Encoding.UTF8.GetMaxByteCount(subject.Length);
+            Span<byte> value = max <= scratch.Length ? scratch : (rented = ArrayPool<byte>.Shared.Rent(max));
+            int length = System.Text.Encoding.UTF8.GetBytes(subject, value);
+            if (HttpCharacters.IndexOfInvalidFieldValueChar(value[..length]) < 0)
+            {
+                w.Field(subjectHeader, value[..length]);
+            }
+
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+
         if (t.XForwarded != ForwardedMode.Off)
         {
             byte[]? rented = null;

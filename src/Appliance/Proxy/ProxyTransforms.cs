@@ -48,6 +48,12 @@ public sealed class ProxyTransforms
     /// </summary>
     public byte[]? ConsumerHeader { get; init; }
 
+    /// <summary>
+    /// Where the "sub" of the token the route's jwt policy accepted is passed to the upstream (Envoy's
+    /// claim_to_headers for sub). A copy sent by the client is always removed.
+    /// </summary>
+    public byte[]? SubjectHeader { get; init; }
+
     /// <summary>Fields this route sets or removes on the request: the originals are not forwarded.</summary>
     public bool DropsRequestField(ReadOnlySpan<byte> name)
     {
@@ -62,7 +68,8 @@ public sealed class ProxyTransforms
         }
 
         return (ClientCertificateHeader is { } cert && Ascii.EqualsIgnoreCase(cert, name))
-            || (ConsumerHeader is { } consumer && Ascii.EqualsIgnoreCase(consumer, name));
+            || (ConsumerHeader is { } consumer && Ascii.EqualsIgnoreCase(consumer, name))
+            || (SubjectHeader is { } subject && Ascii.EqualsIgnoreCase(subject, name));
     }
 
     /// <summary>Whether the client (its address as <see cref="Server.ConnectionInfo.ClientAddress"/> gives it) is one of the trusted proxies.</summary>

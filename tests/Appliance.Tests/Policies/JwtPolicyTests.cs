@@ -260,6 +260,26 @@ public sealed class JwtPolicyTests : IDisposable
         Assert.True(errors.Any(e => e.Path == path), string.Join("; ", errors));
     }
 
+    [Fact]
+    public async Task The_subject_goes_upstream_in_subjectHeader_and_a_client_copy_never_does()
+    {
+        string jwks = Path.Combine(_dir, "jwks.json");
+        File.WriteAllText(jwks, Jwks());
+        await using NginxUpstream nginx = await NginxUpstream.StartAsync();
+        await using TestServer server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: $$"""
+            { "id": "echo", "match": { "path": "/echo" }, "cluster": "nginx", "transforms": { "subjectHeader": "X-Custom" },
+              "policies": { "jwt": { "jwksFile": "{{jwks}}", "audiences": ["orders"] } } },
+            """).Replace("\"routes\": [", $$"""
+            "clusters": [ { "id": "nginx", "destinations": [ { "address": "{{nginx.Address}}" } ] } ],
+            "routes": [
+            """));
+        async Task<string> Echo(string token, string protocol) => (await Peer.CurlAsync("-k", protocol, "--resolve", $"localhost:{server.HttpsPort}:127.0.0.1",
+            "-H", $"Authorization: Bearer {token}", "-H", "X-Custom: spoofed", $"https://localhost:{server.HttpsPort}/echo")).Stdout;
+        Assert.Contains("|custom=user-7|", await Echo(Token("ES256", Claims(sub: "user-7")), "--http1.1"));
+        Assert.Contains("|custom=user-8|", await Echo(Token("ES256", Claims(sub: "user-8")), "--http2"));
+        Assert.Contains("|custom=|", await Echo(Token("ES256", Claims(sub: "a\\r\\nX-Injected: 1")), "--http1.1")); // not a field value: left out
+    }
+
     [Theory]
     [InlineData("--http1.1")]
     [InlineData("--http2")]
