@@ -9,8 +9,9 @@ public sealed class LatencyAwareBalancingTests
     public async Task Power_of_two_choices_prefers_the_faster_destination()
     {
         await using var fast = new ScriptedUpstream(_ => Task.FromResult(ScriptedUpstream.Ok("fast")));
-        // The slow one's pace is the behaviour under test, not synchronisation.
-        await using var slow = new ScriptedUpstream(async _ => { await Task.Delay(150); return ScriptedUpstream.Ok("slow"); });
+        // The slow one's pace is the behaviour under test, not synchronisation. Well above what a first request to
+        // the fast one (a new connection, on a loaded test machine) can take, so the order of the two is never in doubt.
+        await using var slow = new ScriptedUpstream(async _ => { await Task.Delay(400); return ScriptedUpstream.Ok("slow"); });
         await using TestServer server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: """
             { "id": "p2c", "order": -1, "match": { "pathPrefix": "/" }, "cluster": "two" },
             """).Replace("\"routes\": [", $$"""
@@ -30,6 +31,22 @@ public sealed class LatencyAwareBalancingTests
         Assert.Contains("slow", answers.Take(4));
         Assert.All(answers.Skip(4), a => Assert.Equal("fast", a));
         Assert.True(server.Host.Snapshot.Clusters[0].Destinations[1].LatencyEwmaMilliseconds >= 100);
+    }
+
+    [Fact]
+    public void A_latency_estimate_fades_while_the_destination_gets_no_traffic()
+    {
+        var timeouts = new Appliance.Proxy.UpstreamTimeouts();
+        using var once = new Appliance.Proxy.DestinationModel("a:1", "a", 1, 1, 8, timeouts);
+        using var steady = new Appliance.Proxy.DestinationModel("b:1", "b", 1, 1, 8, timeouts);
+        long f = System.Diagnostics.Stopwatch.Frequency, t0 = 1_000 * f;
+        once.RecordLatency(f * 3 / 10, t0);   // one answer in 300 ms, then nothing
+        steady.RecordLatency(f * 15 / 100, t0); // 150 ms, and again every time it is asked
+        Assert.True(once.CostAt(t0) > steady.CostAt(t0));
+        long later = t0 + (8 * f);
+        steady.RecordLatency(f * 15 / 100, later);
+        Assert.True(once.CostAt(later) < steady.CostAt(later), "after 8 s unasked, 300 ms × e^-0.8 ≈ 135 ms is below a fresh 150 ms");
+        Assert.Equal(once.CostAt(t0), once.CostAt(t0 - f)); // a clock read before the sample does not grow it
     }
 }
 
