@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using Appliance.Policies;
-using Appliance.Protocol.Headers;
 using Appliance.Routing;
 
 namespace Appliance.Config;
@@ -197,7 +196,7 @@ public sealed partial class ConfigCompiler
             Error($"{p}.clockSkew", "must be at most \"10m\"");
         }
 
-        if (c.Header is { } header && (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0))
+        if (c.Header is { } header && !IsHeaderName(header))
         {
             Error($"{p}.header", $"'{header}' is not a header name");
         }
@@ -250,7 +249,7 @@ public sealed partial class ConfigCompiler
     private ApiKeySettings? CompileApiKey(ApiKeyPolicyConfig c, string p)
     {
         string header = c.Header ?? ApiKeySettings.DefaultHeader;
-        if (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0)
+        if (!IsHeaderName(header))
         {
             Error($"{p}.header", $"'{header}' is not a header name");
             return null;
@@ -311,7 +310,7 @@ public sealed partial class ConfigCompiler
                 break;
             case var k when k.StartsWith("header:", StringComparison.Ordinal):
                 header = k["header:".Length..];
-                if (header.Length == 0 || header.Any(ch => ch > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(header)) >= 0)
+                if (!IsHeaderName(header))
                 {
                     Error($"{p}.key", $"'{header}' is not a header name");
                 }

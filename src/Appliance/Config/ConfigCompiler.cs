@@ -1632,7 +1632,7 @@ public sealed partial class ConfigCompiler
 
     private bool CheckField(string name, string value, string path)
     {
-        if (name.Length == 0 || name.Any(c => c > 127) || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(name)) >= 0)
+        if (!IsHeaderName(name))
         {
             Error(path, "is not a valid header name");
             return false;
@@ -1824,7 +1824,7 @@ public sealed partial class ConfigCompiler
 
         foreach ((string name, string value) in d.Headers ?? [])
         {
-            if (name.Length == 0 || HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(name)) >= 0 || name.Any(c => c > 127))
+            if (!IsHeaderName(name))
             {
                 Error($"{p}.headers.{name}", "is not a valid header name");
             }
@@ -1885,6 +1885,10 @@ public sealed partial class ConfigCompiler
 
         return true;
     }
+
+    /// <summary>A field name: a non-empty token (RFC 9110 §5.1), ASCII only.</summary>
+    private static bool IsHeaderName(string name) =>
+        name.Length > 0 && !name.Any(c => c > 127) && HttpCharacters.IndexOfInvalidTokenChar(Encoding.ASCII.GetBytes(name)) < 0;
 
     private static bool IsIdentifier(string? id) =>
         !string.IsNullOrEmpty(id) && id.Length <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');

@@ -69,11 +69,11 @@ public sealed class ApiKeyPolicy : RequestPolicy
         bool fromHeader = headers.TryGetValue(_header, out ReadOnlySpan<byte> secret);
         if (!fromHeader)
         {
-            switch (_settings.Bearer ? ReadBearer(headers, out secret) : Bearer.Absent)
+            switch (_settings.Bearer ? BearerTokens.Read(headers, out secret) : BearerToken.Absent)
             {
-                case Bearer.Absent:
+                case BearerToken.Absent:
                     return new(Refuse(401, s_missing, challenge: _challenge));
-                case Bearer.Malformed:
+                case BearerToken.Malformed:
                     return new(Refuse(400, s_malformed, challenge: _malformedChallenge));
             }
         }
@@ -96,42 +96,12 @@ public sealed class ApiKeyPolicy : RequestPolicy
         {
             headers.Remove(_header);
             // A copy of the key as a bearer token goes too, whichever header the key was taken from.
-            if (_settings.Bearer && ReadBearer(headers, out ReadOnlySpan<byte> token) == Bearer.Present && token.StartsWith("apk_"u8))
+            if (_settings.Bearer && BearerTokens.Read(headers, out ReadOnlySpan<byte> token) == BearerToken.Present && token.StartsWith("apk_"u8))
             {
                 headers.Remove(KnownHeader.Authorization);
             }
         }
 
         return new(PolicyVerdict.Pass);
-    }
-
-    private static byte[] Challenge(string scheme, params string?[] parameters)
-    {
-        string joined = string.Join(", ", parameters.Where(p => p is not null));
-        return System.Text.Encoding.ASCII.GetBytes(joined.Length == 0 ? scheme : $"{scheme} {joined}");
-    }
-
-    private enum Bearer
-    {
-        Absent,
-        Present,
-        Malformed,
-    }
-
-    /// <summary>
-    /// <c>Authorization: Bearer TOKEN</c> (RFC 6750 §2.1: the scheme case-insensitive, one or more spaces, a token).
-    /// Another scheme counts as no key; "Bearer" without a token is malformed (§3.1: 400 invalid_request).
-    /// </summary>
-    private static Bearer ReadBearer(HeaderCollection headers, out ReadOnlySpan<byte> token)
-    {
-        token = default;
-        if (!headers.TryGetValue(KnownHeader.Authorization, out ReadOnlySpan<byte> value) || value.Length < 6
-            || !System.Text.Ascii.EqualsIgnoreCase(value[..6], "Bearer"u8) || (value.Length > 6 && value[6] != (byte)' '))
-        {
-            return Bearer.Absent;
-        }
-
-        token = value[6..].TrimStart((byte)' ');
-        return token.IsEmpty ? Bearer.Malformed : Bearer.Present;
     }
 }

@@ -98,7 +98,7 @@ public sealed class JwtPolicy : RequestPolicy
         {
             return new(Refuse(400, s_twoTokens, challenge: _requestChallenge)); // which one would the upstream read?
         }
-        else if (!TryGetBearer(context.RequestHeaders, out token))
+        else if (BearerTokens.Read(context.RequestHeaders, out token) != BearerToken.Present) // "Bearer" alone: no token either
         {
             return new(Refuse(401, s_missing, challenge: _challenge));
         }
@@ -228,12 +228,6 @@ public sealed class JwtPolicy : RequestPolicy
                 ArrayPool<byte>.Shared.Return(rented);
             }
         }
-    }
-
-    private static byte[] Challenge(string scheme, string?[] parameters)
-    {
-        string joined = string.Join(", ", parameters.Where(p => p is not null));
-        return System.Text.Encoding.ASCII.GetBytes(joined.Length == 0 ? scheme : $"{scheme} {joined}");
     }
 
     /// <summary>
@@ -553,19 +547,5 @@ public sealed class JwtPolicy : RequestPolicy
         }
 
         return false;
-    }
-
-    /// <summary>The token of <c>Authorization: Bearer TOKEN</c> (the scheme case-insensitive, one or more spaces).</summary>
-    private static bool TryGetBearer(HeaderCollection headers, out ReadOnlySpan<byte> token)
-    {
-        token = default;
-        if (!headers.TryGetValue(KnownHeader.Authorization, out ReadOnlySpan<byte> value) || value.Length < 8
-            || !System.Text.Ascii.EqualsIgnoreCase(value[..6], "Bearer"u8) || value[6] != (byte)' ')
-        {
-            return false;
-        }
-
-        token = value[7..].TrimStart((byte)' ');
-        return !token.IsEmpty;
     }
 }

@@ -23,6 +23,13 @@ public abstract class RequestPolicy
     /// </summary>
     public abstract ValueTask<PolicyVerdict> CheckAsync(RequestContext context, PolicyEnvironment environment);
 
+    /// <summary>A WWW-Authenticate value (RFC 9110 §11.6.1): the scheme, then its parameters that are not null, comma-separated.</summary>
+    protected static byte[] Challenge(string scheme, params string?[] parameters)
+    {
+        string joined = string.Join(", ", parameters.Where(p => p is not null));
+        return System.Text.Encoding.ASCII.GetBytes(joined.Length == 0 ? scheme : $"{scheme} {joined}");
+    }
+
     /// <summary>Counts a refusal and returns it.</summary>
     protected PolicyVerdict Refuse(int status, byte[] problem, int retryAfterSeconds = -1, byte[]? challenge = null)
     {

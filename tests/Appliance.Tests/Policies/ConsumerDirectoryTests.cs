@@ -124,14 +124,14 @@ public sealed class ConsumerDirectoryTests : IDisposable
         CreatedApiKey key = _db.Store.CreateApiKey(consumer.Id);
         var failures = new List<Exception>();
         _db.Store.HandlerFailed = failures.Add;
-        Sql("ALTER TABLE api_keys RENAME TO api_keys_away"); // from another connection, as a damaged file might
+        _db.Sql("ALTER TABLE api_keys RENAME TO api_keys_away"); // from another connection, as a damaged file might
         Tenant tenant = _db.Store.CreateTenant("gamma", "Gamma"); // the write commits and returns; its refresh fails
         Assert.Equal("gamma", tenant.Id);
         Assert.Single(failures);
         Assert.Contains("api_keys", _directory.Problem);
         Assert.Equal(401, Check(Policy(), Request(key.Secret)).Status); // closed, not the old copy
 
-        Sql("ALTER TABLE api_keys_away RENAME TO api_keys");
+        _db.Sql("ALTER TABLE api_keys_away RENAME TO api_keys");
         Assert.Equal(401, Check(Policy(), Request(key.Secret)).Status); // the next try is a second away
         _db.Time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(Check(Policy(), Request(key.Secret)).Passed);
@@ -147,15 +147,6 @@ public sealed class ConsumerDirectoryTests : IDisposable
         Assert.Same(before, _directory.Current);
         _db.Store.CreateApiKey(consumer.Id);
         Assert.NotSame(before, _directory.Current);
-    }
-
-    private void Sql(string statement)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path};Pooling=False");
-        connection.Open();
-        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
-        command.CommandText = statement;
-        command.ExecuteNonQuery();
     }
 
     [Fact]

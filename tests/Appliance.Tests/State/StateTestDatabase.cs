@@ -30,6 +30,16 @@ public sealed class StateTestDatabase : IDisposable
         return Store;
     }
 
+    /// <summary>Runs a statement on a connection of its own, as another process (or a damaged file) might.</summary>
+    public void Sql(string statement)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path};Pooling=False");
+        connection.Open();
+        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
+        command.CommandText = statement;
+        command.ExecuteNonQuery();
+    }
+
     /// <summary>Every byte SQLite keeps for this database: the main file and, while open, its WAL.</summary>
     public byte[] AllFileBytes() =>
         [.. System.IO.Directory.EnumerateFiles(Directory, StateStore.FileName + "*").SelectMany(File.ReadAllBytes)];

@@ -73,11 +73,11 @@ public sealed class UsageMeterTests : IDisposable
         string hour = UsagePeriod.Hour(_db.Time.GetUtcNow());
         _meter.Count(a);
         _meter.Count(a);
-        Sql("ALTER TABLE usage RENAME TO usage_away");
+        _db.Sql("ALTER TABLE usage RENAME TO usage_away");
         Assert.False(_meter.Flush());
         Assert.Single(_failures);
         _meter.Count(a); // counting goes on meanwhile
-        Sql("ALTER TABLE usage_away RENAME TO usage");
+        _db.Sql("ALTER TABLE usage_away RENAME TO usage");
         Assert.True(_meter.Flush());
         Assert.Equal(3, Requests(a, hour));
     }
@@ -174,9 +174,9 @@ public sealed class UsageMeterTests : IDisposable
         string a = _db.Store.CreateConsumer("acme", "a").Id;
         _meter.Count(a);
         _meter.Count(a);
-        Sql("ALTER TABLE usage RENAME TO usage_away");
+        _db.Sql("ALTER TABLE usage RENAME TO usage_away");
         Assert.False(_meter.Flush());
-        Sql("ALTER TABLE usage_away RENAME TO usage");
+        _db.Sql("ALTER TABLE usage_away RENAME TO usage");
         Assert.Equal(2, Used(a, QuotaPeriod.Day));
     }
 
@@ -185,10 +185,10 @@ public sealed class UsageMeterTests : IDisposable
     {
         string a = _db.Store.CreateConsumer("acme", "a").Id;
         _db.Store.AddUsage(a, UsagePeriod.Hour(_db.Time.GetUtcNow()), 4);
-        Sql("ALTER TABLE usage RENAME TO usage_away");
+        _db.Sql("ALTER TABLE usage RENAME TO usage_away");
         Assert.Null(Used(a, QuotaPeriod.Day));
         Assert.Single(_failures);
-        Sql("ALTER TABLE usage_away RENAME TO usage");
+        _db.Sql("ALTER TABLE usage_away RENAME TO usage");
         Assert.Null(Used(a, QuotaPeriod.Day)); // not asked again yet
         Assert.Single(_failures);
         _db.Time.Advance(TimeSpan.FromSeconds(1));
@@ -210,12 +210,4 @@ public sealed class UsageMeterTests : IDisposable
         Assert.Equal(0, _db.Store.SumHourlyRequests(a, "2025-11-01T00", "2025-11-30T23"));
     }
 
-    private void Sql(string statement)
-    {
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path};Pooling=False");
-        connection.Open();
-        using Microsoft.Data.Sqlite.SqliteCommand command = connection.CreateCommand();
-        command.CommandText = statement;
-        command.ExecuteNonQuery();
-    }
 }
