@@ -49,7 +49,8 @@ public sealed class ConsumerDirectory : IDisposable
     {
         get
         {
-            if (Volatile.Read(ref _retryAt) <= _time.GetTimestamp() && _refresh.TryEnter())
+            long retryAt = Volatile.Read(ref _retryAt);
+            if (retryAt != long.MaxValue && retryAt <= _time.GetTimestamp() && _refresh.TryEnter()) // the clock only while closed
             {
                 try
                 {
