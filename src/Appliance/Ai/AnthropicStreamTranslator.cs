@@ -274,7 +274,7 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
         }
 
         ReadOnlySpan<byte> kindText = kind.IsPresent ? Text(data, kind) : default;
-        ReadOnlySpan<byte> piece = Text(data, text);
+        StreamText piece = PassOn(data, text);
         switch (block)
         {
             case BlockKind.Text when kindText.SequenceEqual("text_delta"u8):
@@ -283,7 +283,7 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
             case BlockKind.Thinking when kindText.SequenceEqual("thinking_delta"u8):
                 Chunks.WriteReasoning(output, piece);
                 break;
-            case BlockKind.Tool when kindText.SequenceEqual("input_json_delta"u8) && !piece.IsEmpty:
+            case BlockKind.Tool when kindText.SequenceEqual("input_json_delta"u8) && !piece.Bytes.IsEmpty:
                 Chunks.WriteToolCallArguments(output, _toolIndex[(int)index], piece);
                 break;
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -20,7 +21,17 @@ public sealed class ChatChunkWriter
         SkipValidation = true,
     };
 
+    /// <summary>What JSON string content must escape: controls, the quote and the backslash.</summary>
+    private static readonly SearchValues<byte> Escapable = SearchValues.Create(
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, (byte)'"', (byte)'\\']);
+
     private readonly Utf8JsonWriter _json = new(new ArrayBufferWriter<byte>(1), Options);
+
+    // A text chunk is written by copying: "data: ", this prefix (every chunk's fields up to the delta's opening
+    // brace), the delta's member, and a fixed end. Pieces of text are the bulk of a stream; the JSON writer is
+    // kept for the few other chunks.
+    private readonly ArrayBufferWriter<byte> _prefix = new(256);
+    private readonly ArrayBufferWriter<byte> _escaped = new(256);
     private byte[] _id = new byte[64];
     private int _idLength;
     private byte[] _model = new byte[64];
@@ -33,13 +44,22 @@ public sealed class ChatChunkWriter
         Copy(id, ref _id, out _idLength);
         Copy(model, ref _model, out _modelLength);
         _created = created;
+        BuildPrefix();
     }
 
     /// <summary>Replaces the model name, as a provider reports the exact model that answers.</summary>
-    public void SetModel(ReadOnlySpan<byte> model) => Copy(model, ref _model, out _modelLength);
+    public void SetModel(ReadOnlySpan<byte> model)
+    {
+        Copy(model, ref _model, out _modelLength);
+        BuildPrefix();
+    }
 
     /// <summary>Replaces the id, as a provider names its answer.</summary>
-    public void SetId(ReadOnlySpan<byte> id) => Copy(id, ref _id, out _idLength);
+    public void SetId(ReadOnlySpan<byte> id)
+    {
+        Copy(id, ref _id, out _idLength);
+        BuildPrefix();
+    }
 
     /// <summary>The first chunk: the assistant's role and empty content, as OpenAI opens every stream.</summary>
     public void WriteRole(IBufferWriter<byte> output)
@@ -50,11 +70,11 @@ public sealed class ChatChunkWriter
         End(output, w, finishReason: default);
     }
 
-    /// <summary>A piece of the answer's text (UTF-8, unescaped).</summary>
-    public void WriteContent(IBufferWriter<byte> output, ReadOnlySpan<byte> text) => WriteDelta(output, "content"u8, text);
+    /// <summary>A piece of the answer's text.</summary>
+    public void WriteContent(IBufferWriter<byte> output, StreamText text) => WriteText(output, "\"content\":\""u8, text, "\""u8);
 
     /// <summary>A piece of the model's reasoning, as <c>reasoning_content</c> (the name DeepSeek's API and LiteLLM use).</summary>
-    public void WriteReasoning(IBufferWriter<byte> output, ReadOnlySpan<byte> text) => WriteDelta(output, "reasoning_content"u8, text);
+    public void WriteReasoning(IBufferWriter<byte> output, StreamText text) => WriteText(output, "\"reasoning_content\":\""u8, text, "\""u8);
 
     /// <summary>A tool call's first chunk: its index among the answer's calls, id and function name.</summary>
     public void WriteToolCallStart(IBufferWriter<byte> output, int index, ReadOnlySpan<byte> id, ReadOnlySpan<byte> name, ReadOnlySpan<byte> arguments = default)
@@ -75,18 +95,15 @@ public sealed class ChatChunkWriter
     }
 
     /// <summary>More of a tool call's arguments (a piece of their JSON text).</summary>
-    public void WriteToolCallArguments(IBufferWriter<byte> output, int index, ReadOnlySpan<byte> arguments)
+    public void WriteToolCallArguments(IBufferWriter<byte> output, int index, StreamText arguments)
     {
-        Utf8JsonWriter w = Begin(output);
-        w.WriteStartArray("tool_calls"u8);
-        w.WriteStartObject();
-        w.WriteNumber("index"u8, index);
-        w.WriteStartObject("function"u8);
-        w.WriteString("arguments"u8, arguments);
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteEndArray();
-        End(output, w, finishReason: default);
+        Span<byte> head = stackalloc byte[64];
+        ReadOnlySpan<byte> open = "\"tool_calls\":[{\"index\":"u8;
+        ReadOnlySpan<byte> field = ",\"function\":{\"arguments\":\""u8;
+        open.CopyTo(head);
+        Utf8Formatter.TryFormat(index, head[open.Length..], out int digits);
+        field.CopyTo(head[(open.Length + digits)..]);
+        WriteText(output, head[..(open.Length + digits + field.Length)], arguments, "\"}}]"u8);
     }
 
     /// <summary>The chunk with an empty delta that names why the answer ended.</summary>
@@ -146,11 +163,53 @@ public sealed class ChatChunkWriter
     /// <summary>The stream's last event.</summary>
     public static void WriteDone(IBufferWriter<byte> output) => output.Write("data: [DONE]\n\n"u8);
 
-    private void WriteDelta(IBufferWriter<byte> output, ReadOnlySpan<byte> name, ReadOnlySpan<byte> text)
+    /// <summary>A chunk whose delta is one string member: <paramref name="head"/>, the text as JSON string content, <paramref name="tail"/>.</summary>
+    private void WriteText(IBufferWriter<byte> output, ReadOnlySpan<byte> head, StreamText text, ReadOnlySpan<byte> tail)
     {
-        Utf8JsonWriter w = Begin(output);
-        w.WriteString(name, text);
-        End(output, w, finishReason: default);
+        ReadOnlySpan<byte> body = text.IsJson || !text.Bytes.ContainsAny(Escapable) ? text.Bytes : Escape(text.Bytes);
+        ReadOnlySpan<byte> data = "data: "u8;
+        ReadOnlySpan<byte> prefix = _prefix.WrittenSpan;
+        ReadOnlySpan<byte> end = "},\"finish_reason\":null}]}\n\n"u8;
+        int length = data.Length + prefix.Length + head.Length + body.Length + tail.Length + end.Length;
+        Span<byte> span = output.GetSpan(length);
+        data.CopyTo(span);
+        int n = data.Length;
+        prefix.CopyTo(span[n..]);
+        n += prefix.Length;
+        head.CopyTo(span[n..]);
+        n += head.Length;
+        body.CopyTo(span[n..]);
+        n += body.Length;
+        tail.CopyTo(span[n..]);
+        n += tail.Length;
+        end.CopyTo(span[n..]);
+        output.Advance(length);
+    }
+
+    /// <summary>Text as JSON string content (without the quotes), escaped by the JSON writer.</summary>
+    private ReadOnlySpan<byte> Escape(ReadOnlySpan<byte> text)
+    {
+        _escaped.ResetWrittenCount();
+        _json.Reset(_escaped);
+        _json.WriteStringValue(text);
+        _json.Flush();
+        return _escaped.WrittenSpan[1..^1];
+    }
+
+    private void BuildPrefix()
+    {
+        _prefix.ResetWrittenCount();
+        _json.Reset(_prefix);
+        _json.WriteStartObject();
+        _json.WriteString("id"u8, _id.AsSpan(0, _idLength));
+        _json.WriteString("object"u8, "chat.completion.chunk"u8);
+        _json.WriteNumber("created"u8, _created);
+        _json.WriteString("model"u8, _model.AsSpan(0, _modelLength));
+        _json.WriteStartArray("choices"u8);
+        _json.WriteStartObject();
+        _json.WriteNumber("index"u8, 0);
+        _json.WriteStartObject("delta"u8);
+        _json.Flush();
     }
 
     private Utf8JsonWriter Reset(IBufferWriter<byte> output)
@@ -215,4 +274,17 @@ public sealed class ChatChunkWriter
         value.CopyTo(buffer);
         length = value.Length;
     }
+}
+
+/// <summary>
+/// A string from a provider on its way to a chunk: either JSON string content that may be copied as it stands
+/// (<see cref="IsJson"/>: valid UTF-8, its escapes valid JSON) or plain UTF-8 text that the writer escapes if it must.
+/// </summary>
+public readonly ref struct StreamText(ReadOnlySpan<byte> bytes, bool isJson)
+{
+    public ReadOnlySpan<byte> Bytes { get; } = bytes;
+
+    public bool IsJson { get; } = isJson;
+
+    public static implicit operator StreamText(ReadOnlySpan<byte> text) => new(text, isJson: false);
 }

@@ -270,12 +270,12 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
                 }
                 else if (text.IsPresent)
                 {
-                    ReadOnlySpan<byte> piece = Text(json, text);
+                    StreamText piece = PassOn(json, text);
                     if (thought)
                     {
                         Chunks.WriteReasoning(output, piece);
                     }
-                    else if (!piece.IsEmpty)
+                    else if (!piece.Bytes.IsEmpty)
                     {
                         Chunks.WriteContent(output, piece);
                     }

@@ -205,6 +205,22 @@ public abstract class StreamTranslator
         return Utf8.IsValid(raw) ? raw : throw new InvalidDataException("not UTF-8");
     }
 
+    /// <summary>
+    /// A string the reader saw in <paramref name="data"/>, to pass on: its JSON text as it stands when that is valid
+    /// UTF-8 and has no <c>\u</c> escape (the reader checked every other escape; a <c>\u</c> one may be half a
+    /// surrogate pair), else its unescaped text, checked.
+    /// </summary>
+    protected StreamText PassOn(ReadOnlySpan<byte> data, JsonText text)
+    {
+        ReadOnlySpan<byte> raw = data.Slice(text.Start, text.Length);
+        if (text.Escaped && raw.IndexOf("\\u"u8) >= 0)
+        {
+            return Text(data, text);
+        }
+
+        return Utf8.IsValid(raw) ? new StreamText(raw, isJson: true) : throw new InvalidDataException("not UTF-8");
+    }
+
     /// <summary>The UTF-8 text of a string the reader saw in <paramref name="data"/>, unescaped and checked.</summary>
     protected ReadOnlySpan<byte> Text(ReadOnlySpan<byte> data, JsonText text)
     {
