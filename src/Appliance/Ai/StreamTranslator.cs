@@ -126,6 +126,10 @@ public abstract class StreamTranslator
         return _result;
     }
 
+    /// <summary>Ends an unfinished answer with an error event, as when the provider's body breaks or times out.</summary>
+    public StreamStatus Abort(IBufferWriter<byte> output, ReadOnlySpan<byte> message) =>
+        _result == StreamStatus.Continue ? Fail(output, "api_error"u8, message) : _result;
+
     protected virtual void OnStart()
     {
     }

@@ -14,8 +14,8 @@ public sealed class ApplianceConfig
     public List<RouteConfig>? Routes { get; set; }
     public List<ClusterConfig>? Clusters { get; set; }
     public AdminConfig? Admin { get; set; }
-    /// <summary>Reserved for the AI gateway; accepted and kept, not interpreted yet.</summary>
-    public System.Text.Json.JsonElement? Ai { get; set; }
+    /// <summary>The AI gateway: LLM providers and the models clients may name; routes with an "ai" handler serve them.</summary>
+    public AiConfig? Ai { get; set; }
     /// <summary>Reserved for the MCP gateway; accepted and kept, not interpreted yet.</summary>
     public System.Text.Json.JsonElement? Mcp { get; set; }
 }
@@ -246,6 +246,8 @@ public sealed class RouteConfig
     public RedirectConfig? Redirect { get; set; }
     /// <summary>Cluster id to proxy to.</summary>
     public string? Cluster { get; set; }
+    /// <summary>Serve an OpenAI-compatible API (chat completions, models) over the ai section's providers.</summary>
+    public AiRouteConfig? Ai { get; set; }
     /// <summary>Changes on the way to and from the cluster (cluster routes only).</summary>
     public TransformsConfig? Transforms { get; set; }
     /// <summary>Strict-Transport-Security on this route's HTTPS responses (RFC 6797; never sent over plain HTTP).</summary>
@@ -488,4 +490,47 @@ public sealed class AdminConfig
     public string? Group { get; set; }
     /// <summary>Default true. Nothing administrative is ever reachable over TCP.</summary>
     public bool Enabled { get; set; } = true;
+}
+
+public sealed class AiConfig
+{
+    public List<AiProviderConfig>? Providers { get; set; }
+    public List<AiModelConfig>? Models { get; set; }
+    /// <summary>Largest chat request body accepted (413 beyond). Default "4MiB".</summary>
+    public string? MaxRequestBytes { get; set; }
+    /// <summary>Largest answer a provider may send when not streaming, and largest single event of a stream. Default "8MiB".</summary>
+    public string? MaxResponseBytes { get; set; }
+}
+
+public sealed class AiProviderConfig
+{
+    public string? Id { get; set; }
+    /// <summary>"openai" (OpenAI or any server with its chat completions API), "anthropic" or "gemini".</summary>
+    public string? Kind { get; set; }
+    /// <summary>The API's base: "https://api.openai.com/v1", "https://api.anthropic.com", "https://generativelanguage.googleapis.com".</summary>
+    public string? BaseUrl { get; set; }
+    /// <summary>A file holding the provider's API key (read on every apply; trailing whitespace dropped).</summary>
+    public string? ApiKeyFile { get; set; }
+    /// <summary>An environment variable holding the provider's API key (read on every apply).</summary>
+    public string? ApiKeyEnv { get; set; }
+    /// <summary>How long one answer may take, streaming included. Default "10m".</summary>
+    public string? Timeout { get; set; }
+}
+
+public sealed class AiModelConfig
+{
+    /// <summary>The name clients give as "model".</summary>
+    public string? Name { get; set; }
+    /// <summary>The id of the provider that serves it.</summary>
+    public string? Provider { get; set; }
+    /// <summary>The provider's own name for the model. Default: <see cref="Name"/>.</summary>
+    public string? Model { get; set; }
+    /// <summary>The answer's token limit when the request sets none (Anthropic requires one). Default 4096.</summary>
+    public int? MaxTokens { get; set; }
+}
+
+public sealed class AiRouteConfig
+{
+    /// <summary>The models this route serves, by name. Default: every model of the ai section.</summary>
+    public List<string>? Models { get; set; }
 }

@@ -109,6 +109,7 @@ public sealed partial class ConfigCompiler
         CertificateOwnership? ownership = CompileCertificateOwnership(config.Certificates, tenants);
         Dictionary<string, ClusterModel> clusters = CompileClusters(config.Clusters);
         _trustedProxies = CompileTrustedProxies(server.TrustedProxies);
+        _ai = CompileAi(config.Ai);
         RouteTable routes = CompileRoutes(config.Routes, tenants, clusters);
         List<ListenerModel> listeners = CompileListeners(config.Listeners, config.Certificates); // after routes: their CAs
         CheckAcmeListeners(config, listeners);
@@ -1314,11 +1315,15 @@ public sealed partial class ConfigCompiler
                 Error($"{p}.transforms", "only routes with a 'cluster' have transforms");
             }
 
-            int handlers = (r.Direct is null ? 0 : 1) + (r.Redirect is null ? 0 : 1) + (r.Cluster is null ? 0 : 1);
+            int handlers = (r.Direct is null ? 0 : 1) + (r.Redirect is null ? 0 : 1) + (r.Cluster is null ? 0 : 1) + (r.Ai is null ? 0 : 1);
             RouteHandler? handler = null;
             if (handlers != 1)
             {
-                Error(p, "needs exactly one handler: 'direct', 'redirect' or 'cluster'");
+                Error(p, "needs exactly one handler: 'direct', 'redirect', 'cluster' or 'ai'");
+            }
+            else if (r.Ai is { } ai)
+            {
+                handler = CompileAiRoute(ai, p);
             }
             else if (r.Direct is { } direct)
             {

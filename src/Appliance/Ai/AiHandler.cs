@@ -1,0 +1,377 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Http;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Appliance.Protocol.Headers;
+using Appliance.Routing;
+using Appliance.Server;
+
+namespace Appliance.Ai;
+
+/// <summary>
+/// routes[].ai: OpenAI's API over the ai section's providers. Under the route's path it answers
+/// <c>POST …/chat/completions</c> (whole or streamed, whatever provider serves the model) and
+/// <c>GET …/models</c> / <c>GET …/models/{name}</c>; anything else is 404. Errors are OpenAI's
+/// (<c>{"error": {…}}</c>) with the status OpenAI would use, so OpenAI's SDKs raise them as they would OpenAI's:
+/// <list type="bullet">
+/// <item>400 for a request the gateway or the model's provider cannot take, naming the parameter; 404
+/// <c>model_not_found</c> for a model this route does not serve; 413 for a body over ai.maxRequestBytes;</item>
+/// <item>the provider's own status and message when it refuses (its error put in OpenAI's shape);</item>
+/// <item>502 when the provider cannot be reached or its answer cannot be read; 504 when it takes longer than its
+/// timeout.</item>
+/// </list>
+/// A stream that breaks after it started ends with one OpenAI error event (translated streams) or is cut (passed-through
+/// ones), never with a clean end: the client must not take half an answer for a whole one.
+/// </summary>
+public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) : RouteHandler
+{
+    private const int MaxErrorBytes = 64 * 1024;
+
+    private static readonly byte[] EventStream = "text/event-stream"u8.ToArray();
+    private static readonly byte[] NoCache = "no-cache"u8.ToArray();
+
+    public AiGateway Gateway => gateway;
+
+    public override async ValueTask HandleAsync(RequestContext context)
+    {
+        try
+        {
+            ReadOnlySpan<byte> path = context.Path;
+            if (path.EndsWith("/chat/completions"u8))
+            {
+                await ChatAsync(context).ConfigureAwait(false);
+            }
+            else if (path.EndsWith("/models"u8) || path[..Math.Max(0, path.LastIndexOf((byte)'/'))].EndsWith("/models"u8))
+            {
+                await ModelsAsync(context).ConfigureAwait(false);
+            }
+            else
+            {
+                throw new AiError(404, "invalid_request_error", "Not found: this route serves /chat/completions and /models.", code: "unknown_url");
+            }
+        }
+        catch (AiError e) when (!context.ResponseStarted)
+        {
+            if (!context.Body.IsComplete)
+            {
+                context.CloseConnection = true; // the rest of the body is not worth reading
+            }
+
+            if (e.Status == 405)
+            {
+                context.ResponseHeaders.Add(KnownHeader.None, "Allow"u8, e.Param == "GET" ? "GET"u8 : "POST"u8);
+            }
+
+            await context.RespondAsync(e.Status, "application/json"u8, e.ToJson()).ConfigureAwait(false);
+        }
+    }
+
+    private bool Serves(string name) => models is null || models.Contains(name);
+
+    private ValueTask ModelsAsync(RequestContext context)
+    {
+        if (context.MethodToken is not [(byte)'G', (byte)'E', (byte)'T'])
+        {
+            throw new AiError(405, "invalid_request_error", "Use GET.", param: "GET");
+        }
+
+        ReadOnlySpan<byte> path = context.Path;
+        string? one = path.EndsWith("/models"u8) ? null : Uri.UnescapeDataString(System.Text.Encoding.UTF8.GetString(path[(path.LastIndexOf((byte)'/') + 1)..]));
+        AiModel[] list = gateway.Models.Values.Where(m => Serves(m.Name) && (one is null || m.Name == one)).OrderBy(m => m.Name, StringComparer.Ordinal).ToArray();
+        if (one is not null && list.Length == 0)
+        {
+            throw NoSuchModel(one);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            if (one is null)
+            {
+                w.WriteStartObject();
+                w.WriteString("object"u8, "list"u8);
+                w.WriteStartArray("data"u8);
+            }
+
+            foreach (AiModel model in list)
+            {
+                w.WriteStartObject();
+                w.WriteString("id"u8, model.Name);
+                w.WriteString("object"u8, "model"u8);
+                w.WriteNumber("created"u8, 0);
+                w.WriteString("owned_by"u8, model.Provider.Id);
+                w.WriteEndObject();
+            }
+
+            if (one is null)
+            {
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+        }
+
+        return context.RespondAsync(200, "application/json"u8, buffer.WrittenMemory);
+    }
+
+    private static AiError NoSuchModel(string name) =>
+        new(404, "invalid_request_error", $"The model '{name}' does not exist or you do not have access to it.", "model", "model_not_found");
+
+    private async ValueTask ChatAsync(RequestContext context)
+    {
+        if (context.MethodToken is not [(byte)'P', (byte)'O', (byte)'S', (byte)'T'])
+        {
+            throw new AiError(405, "invalid_request_error", "Use POST.");
+        }
+
+        byte[] body = await ReadBodyAsync(context, gateway.MaxRequestBytes).ConfigureAwait(false);
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw AiError.Invalid($"The request body is not valid JSON: {e.Message}", null);
+        }
+
+        using (document)
+        {
+            ChatRequest request = ChatRequest.Parse(document.RootElement);
+            if (!Serves(request.Model) || !gateway.Models.TryGetValue(request.Model, out AiModel? model))
+            {
+                throw NoSuchModel(request.Model);
+            }
+
+            ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
+            using HttpRequestMessage message = adapter.CreateRequest(request, model);
+            context.UpstreamCluster = "ai:" + model.Provider.Id;
+            context.UpstreamAddress = model.Provider.BaseUrl.Authority;
+            using var deadline = new CancellationTokenSource(model.Provider.Timeout);
+            long started = TimeProvider.System.GetTimestamp();
+            HttpResponseMessage response;
+            try
+            {
+                response = await AiGateway.Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                throw new AiError(504, "timeout", "The model's provider did not answer in time.");
+            }
+            catch (HttpRequestException)
+            {
+                throw new AiError(502, "api_connection_error", "The model's provider could not be reached.");
+            }
+
+            using (response)
+            {
+                context.UpstreamStatus = (int)response.StatusCode;
+                context.UpstreamHeaderTicks = TimeProvider.System.GetTimestamp() - started;
+                if (!response.IsSuccessStatusCode)
+                {
+                    byte[] error = await ReadAllAsync(response, MaxErrorBytes, deadline.Token, truncate: true).ConfigureAwait(false);
+                    throw adapter.TranslateError((int)response.StatusCode, error);
+                }
+
+                long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+                if (!request.Stream)
+                {
+                    byte[] answer = await ReadProviderAsync(response, deadline).ConfigureAwait(false);
+                    byte[] completion;
+                    try
+                    {
+                        completion = adapter.TranslateResponse(answer, request, model, created);
+                    }
+                    catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException)
+                    {
+                        throw new AiError(502, "api_error", "The model's provider sent an answer the gateway cannot read.");
+                    }
+
+                    await context.RespondAsync(200, "application/json"u8, completion).ConfigureAwait(false);
+                    return;
+                }
+
+                await StreamAsync(context, response, adapter.CreateTranslator((int)Math.Min(gateway.MaxResponseBytes, int.MaxValue)), request, model, created, deadline)
+                    .ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async ValueTask StreamAsync(
+        RequestContext context, HttpResponseMessage response, StreamTranslator? translator, ChatRequest request, AiModel model, long created, CancellationTokenSource deadline)
+    {
+        Stream upstream;
+        try
+        {
+            upstream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException)
+        {
+            throw new AiError(502, "api_error", "The model's provider broke off its answer.");
+        }
+
+        context.StatusCode = 200;
+        context.ResponseHeaders.Add(KnownHeader.ContentType, "Content-Type"u8, EventStream);
+        context.ResponseHeaders.Add(KnownHeader.CacheControl, "Cache-Control"u8, NoCache);
+        PipeReader reader = PipeReader.Create(upstream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: false));
+        var output = new ArrayBufferWriter<byte>(16 * 1024);
+        byte[] id = new byte[9 + 24];
+        "chatcmpl-"u8.CopyTo(id);
+        WriteHex(id.AsSpan(9));
+        translator?.Start(id, System.Text.Encoding.UTF8.GetBytes(model.Name), created, request.IncludeUsage);
+        try
+        {
+            StreamStatus status = StreamStatus.Continue;
+            while (status == StreamStatus.Continue)
+            {
+                ReadResult read;
+                try
+                {
+                    read = await reader.ReadAsync(deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException)
+                {
+                    if (translator is null)
+                    {
+                        throw new IOException("the model's provider broke off its streamed answer", e);
+                    }
+
+                    status = translator.Abort(output, deadline.IsCancellationRequested ? "The model's provider did not finish in time."u8 : "The model's provider broke off its answer."u8);
+                    await SendAsync(context, output).ConfigureAwait(false);
+                    return;
+                }
+
+                ReadOnlySequence<byte> buffer = read.Buffer;
+                if (translator is null)
+                {
+                    foreach (ReadOnlyMemory<byte> segment in buffer)
+                    {
+                        await context.WriteAsync(segment).ConfigureAwait(false);
+                    }
+
+                    reader.AdvanceTo(buffer.End);
+                    await context.FlushAsync().ConfigureAwait(false);
+                    if (read.IsCompleted)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                var sequence = new SequenceReader<byte>(buffer);
+                status = translator.Translate(ref sequence, output);
+                reader.AdvanceTo(sequence.Position, buffer.End);
+                if (status == StreamStatus.Continue && read.IsCompleted)
+                {
+                    status = translator.Complete(output);
+                }
+
+                await SendAsync(context, output).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static void WriteHex(Span<byte> into)
+    {
+        Span<byte> random = stackalloc byte[into.Length / 2];
+        RandomNumberGenerator.Fill(random);
+        for (int i = 0; i < random.Length; i++)
+        {
+            into[2 * i] = (byte)"0123456789abcdef"[random[i] >> 4];
+            into[(2 * i) + 1] = (byte)"0123456789abcdef"[random[i] & 0xF];
+        }
+    }
+
+    private static async ValueTask SendAsync(RequestContext context, ArrayBufferWriter<byte> output)
+    {
+        if (output.WrittenCount == 0)
+        {
+            return;
+        }
+
+        await context.WriteAsync(output.WrittenMemory).ConfigureAwait(false);
+        await context.FlushAsync().ConfigureAwait(false);
+        output.ResetWrittenCount();
+    }
+
+    private async ValueTask<byte[]> ReadProviderAsync(HttpResponseMessage response, CancellationTokenSource deadline)
+    {
+        try
+        {
+            return await ReadAllAsync(response, gateway.MaxResponseBytes, deadline.Token, truncate: false).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            throw new AiError(504, "timeout", "The model's provider did not finish in time.");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException)
+        {
+            throw new AiError(502, "api_error", "The model's provider broke off its answer.");
+        }
+    }
+
+    /// <summary>The provider's body, at most <paramref name="max"/> bytes: cut there when <paramref name="truncate"/>, else refused (502).</summary>
+    private static async ValueTask<byte[]> ReadAllAsync(HttpResponseMessage response, long max, CancellationToken cancellationToken, bool truncate)
+    {
+        using Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = new MemoryStream();
+        byte[] chunk = new byte[16 * 1024];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > max)
+            {
+                if (truncate)
+                {
+                    buffer.Write(chunk, 0, (int)(max - buffer.Length));
+                    break;
+                }
+
+                throw new AiError(502, "api_error", "The model's provider sent an answer larger than ai.maxResponseBytes.");
+            }
+
+            buffer.Write(chunk, 0, n);
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>The client's body, refused with 413 beyond <paramref name="max"/> bytes.</summary>
+    private static async ValueTask<byte[]> ReadBodyAsync(RequestContext context, long max)
+    {
+        RequestBody body = context.Body;
+        if (body.Length > max)
+        {
+            throw TooLarge(max);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(body.Length > 0 ? (int)body.Length : 4096);
+        while (true)
+        {
+            ReadResult read = await body.ReadAsync().ConfigureAwait(false);
+            if (buffer.WrittenCount + read.Buffer.Length > max)
+            {
+                throw TooLarge(max);
+            }
+
+            foreach (ReadOnlyMemory<byte> segment in read.Buffer)
+            {
+                buffer.Write(segment.Span);
+            }
+
+            body.AdvanceTo(read.Buffer.End, read.Buffer.End);
+            if (read.IsCompleted)
+            {
+                return buffer.WrittenSpan.ToArray();
+            }
+        }
+    }
+
+    private static AiError TooLarge(long max) =>
+        new(413, "invalid_request_error", $"The request body is larger than this gateway accepts ({max} bytes).", code: "request_too_large");
+}

@@ -1,0 +1,327 @@
+using System.Text.Json;
+using Appliance.Tests.Support;
+
+namespace Appliance.Tests.Ai;
+
+/// <summary>
+/// routes[].ai end to end: the official OpenAI SDK (Peers/node/openai_chat.js) talks to the gateway, which talks to
+/// providers that cannot run here, stood in for by Peers/node/fake_llm_provider.js speaking their documented wire
+/// formats (and checking the headers and members each requires). What the provider received is read back from it.
+/// </summary>
+public sealed class AiGatewayTests : IAsyncLifetime
+{
+    private const string ToolsJson = """
+        "tools": [ { "type": "function", "function": { "name": "get_weather", "description": "Weather now",
+          "parameters": { "type": "object", "properties": { "location": { "type": "string" } }, "required": ["location"] } } } ]
+        """;
+
+    private readonly string _keys = Path.Combine(Path.GetTempPath(), "appliance-ai-keys-" + Guid.NewGuid().ToString("N"));
+    private NodePeer _provider = null!;
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        _provider = await NodePeer.StartAsync("fake_llm_provider.js");
+        Directory.CreateDirectory(_keys);
+        await File.WriteAllTextAsync(Path.Combine(_keys, "anthropic"), "test-anthropic-key\n");
+        await File.WriteAllTextAsync(Path.Combine(_keys, "gemini"), "test-gemini-key");
+        await File.WriteAllTextAsync(Path.Combine(_keys, "openai"), "test-openai-key");
+        string provider = $"http://127.0.0.1:{_provider.Port}";
+        string ai = $$"""
+            "ai": {
+              "maxRequestBytes": "8KiB",
+              "providers": [
+                { "id": "anthropic", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic" },
+                { "id": "google", "kind": "gemini", "baseUrl": "{{provider}}/", "apiKeyFile": "{{_keys}}/gemini" },
+                { "id": "local", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/openai" },
+                { "id": "slowpoke", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "1s" }
+              ],
+              "models": [
+                { "name": "claude", "provider": "anthropic", "model": "claude-opus-4-6", "maxTokens": 1000 },
+                { "name": "gem", "provider": "google", "model": "gemini-2.5-flash" },
+                { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
+                { "name": "slow", "provider": "slowpoke" }
+              ]
+            },
+            """;
+        const string routes = """
+            { "id": "llm", "match": { "path": "/llm/{**rest}" }, "ai": {} },
+            { "id": "llm-claude", "match": { "path": "/claude-only/{**rest}" }, "ai": { "models": ["claude"] } },
+            """;
+        _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes).Replace("\"server\": {", ai + "\"server\": {"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _provider.DisposeAsync();
+        Directory.Delete(_keys, recursive: true);
+    }
+
+    private string BaseUrl(string prefix = "/llm") => $"http://127.0.0.1:{_server.HttpPort}{prefix}/v1";
+
+    private async Task<JsonElement> Sdk(string request, string prefix = "/llm")
+    {
+        Peer.Result result = await NodePeer.RunAsync("openai_chat.js", BaseUrl(prefix), "client-gateway-key", request);
+        Assert.True(result.ExitCode == 0, result.All);
+        using JsonDocument document = JsonDocument.Parse(result.Stdout);
+        return document.RootElement.Clone();
+    }
+
+    private async Task<JsonElement> ProviderReceived()
+    {
+        Peer.Result result = await Peer.CurlAsync($"http://127.0.0.1:{_provider.Port}/__last");
+        using JsonDocument document = JsonDocument.Parse(result.Stdout);
+        return document.RootElement.Clone();
+    }
+
+    private static string Message(JsonElement completion) =>
+        completion.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
+
+    [Fact]
+    public async Task Anthropic_answers_through_the_openai_sdk()
+    {
+        JsonElement completion = (await Sdk("""
+            { "model": "claude", "messages": [ { "role": "system", "content": "Be brief." }, { "role": "developer", "content": [ { "type": "text", "text": "No emoji." } ] },
+              { "role": "user", "content": "hello" } ], "temperature": 0.2, "stop": "END", "user": "u-42" }
+            """)).GetProperty("completion");
+
+        Assert.Equal("You said: hello", Message(completion));
+        Assert.Equal("chat.completion", completion.GetProperty("object").GetString());
+        Assert.Equal("claude-opus-4-6", completion.GetProperty("model").GetString());
+        Assert.Equal("stop", completion.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(18, completion.GetProperty("usage").GetProperty("total_tokens").GetInt32());
+
+        JsonElement sent = await ProviderReceived();
+        Assert.Equal("/v1/messages", sent.GetProperty("path").GetString());
+        Assert.Equal("test-anthropic-key", sent.GetProperty("headers").GetProperty("x-api-key").GetString());
+        Assert.Equal("2023-06-01", sent.GetProperty("headers").GetProperty("anthropic-version").GetString());
+        Assert.False(sent.GetProperty("headers").TryGetProperty("authorization", out _)); // the client's key stays here
+        JsonElement body = sent.GetProperty("body");
+        Assert.Equal("claude-opus-4-6", body.GetProperty("model").GetString());
+        Assert.Equal(1000, body.GetProperty("max_tokens").GetInt32());
+        Assert.Equal("Be brief.\n\nNo emoji.", body.GetProperty("system").GetString());
+        Assert.Equal(0.2, body.GetProperty("temperature").GetDouble());
+        Assert.Equal("END", body.GetProperty("stop_sequences")[0].GetString());
+        Assert.Equal("u-42", body.GetProperty("metadata").GetProperty("user_id").GetString());
+        JsonElement message = Assert.Single(body.GetProperty("messages").EnumerateArray());
+        Assert.Equal("user", message.GetProperty("role").GetString());
+        Assert.False(body.TryGetProperty("stream", out _));
+    }
+
+    [Fact]
+    public async Task Anthropic_streams_through_the_openai_sdk_with_usage()
+    {
+        JsonElement result = await Sdk("""
+            { "model": "claude", "messages": [ { "role": "user", "content": "hello" } ], "stream": true, "stream_options": { "include_usage": true }, "max_tokens": 77 }
+            """);
+
+        JsonElement final = result.GetProperty("final");
+        Assert.Equal("You said: hello", Message(final));
+        Assert.Equal("stop", final.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(12, final.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(6, final.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.True(result.GetProperty("chunks").GetArrayLength() >= 4);
+        JsonElement body = (await ProviderReceived()).GetProperty("body");
+        Assert.True(body.GetProperty("stream").GetBoolean());
+        Assert.Equal(77, body.GetProperty("max_tokens").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("claude", false)]
+    [InlineData("claude", true)]
+    [InlineData("gem", false)]
+    [InlineData("gem", true)]
+    public async Task A_tool_call_goes_round_the_loop(string model, bool stream)
+    {
+        JsonElement first = await Sdk($$"""
+            { "model": "{{model}}", "messages": [ { "role": "user", "content": "weather" } ], {{ToolsJson}}, "tool_choice": "required", "stream": {{(stream ? "true" : "false")}} }
+            """);
+        JsonElement completion = first.GetProperty(stream ? "final" : "completion");
+        JsonElement choice = completion.GetProperty("choices")[0];
+        Assert.Equal("tool_calls", choice.GetProperty("finish_reason").GetString());
+        JsonElement call = Assert.Single(choice.GetProperty("message").GetProperty("tool_calls").EnumerateArray());
+        Assert.Equal("get_weather", call.GetProperty("function").GetProperty("name").GetString());
+        using (JsonDocument arguments = JsonDocument.Parse(call.GetProperty("function").GetProperty("arguments").GetString()!))
+        {
+            Assert.Equal("Paris", arguments.RootElement.GetProperty("location").GetString());
+        }
+
+        JsonElement sent = (await ProviderReceived()).GetProperty("body");
+        if (model == "claude")
+        {
+            Assert.Equal("get_weather", sent.GetProperty("tools")[0].GetProperty("name").GetString());
+            Assert.Equal("object", sent.GetProperty("tools")[0].GetProperty("input_schema").GetProperty("type").GetString());
+            Assert.Equal("any", sent.GetProperty("tool_choice").GetProperty("type").GetString());
+        }
+        else
+        {
+            Assert.Equal("get_weather", sent.GetProperty("tools")[0].GetProperty("functionDeclarations")[0].GetProperty("name").GetString());
+            Assert.Equal("ANY", sent.GetProperty("toolConfig").GetProperty("functionCallingConfig").GetProperty("mode").GetString());
+        }
+
+        // The client runs the tool and sends the result back with the conversation so far.
+        string id = call.GetProperty("id").GetString()!;
+        string assistant = JsonSerializer.Serialize(choice.GetProperty("message"));
+        JsonElement second = await Sdk($$"""
+            { "model": "{{model}}", "messages": [ { "role": "user", "content": "weather" }, {{assistant}},
+              { "role": "tool", "tool_call_id": "{{id}}", "content": "{\"temperature\": 21}" }, { "role": "user", "content": "thanks" } ], {{ToolsJson}} }
+            """);
+        Assert.Equal("You said: thanks", Message(second.GetProperty("completion")));
+        JsonElement messages = (await ProviderReceived()).GetProperty("body").GetProperty(model == "claude" ? "messages" : "contents");
+        Assert.Equal(4, messages.GetArrayLength());
+        if (model == "claude")
+        {
+            JsonElement use = messages[1].GetProperty("content").EnumerateArray().Single(b => b.GetProperty("type").GetString() == "tool_use");
+            Assert.Equal(id, use.GetProperty("id").GetString());
+            Assert.Equal("Paris", use.GetProperty("input").GetProperty("location").GetString());
+            JsonElement result = messages[2].GetProperty("content")[0];
+            Assert.Equal("tool_result", result.GetProperty("type").GetString());
+            Assert.Equal(id, result.GetProperty("tool_use_id").GetString());
+        }
+        else
+        {
+            Assert.Equal("model", messages[1].GetProperty("role").GetString());
+            Assert.Equal("Paris", messages[1].GetProperty("parts").EnumerateArray().Single(p => p.TryGetProperty("functionCall", out _))
+                .GetProperty("functionCall").GetProperty("args").GetProperty("location").GetString());
+            JsonElement response = messages[2].GetProperty("parts")[0].GetProperty("functionResponse");
+            Assert.Equal("get_weather", response.GetProperty("name").GetString());
+            Assert.Equal(21, response.GetProperty("response").GetProperty("temperature").GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task Gemini_answers_and_streams_through_the_openai_sdk()
+    {
+        JsonElement completion = (await Sdk("""
+            { "model": "gem", "messages": [ { "role": "system", "content": "Be brief." }, { "role": "user", "content": "hello" } ],
+              "response_format": { "type": "json_object" }, "top_p": 0.5 }
+            """)).GetProperty("completion");
+        Assert.Equal("You said: hello", Message(completion));
+        Assert.Equal("gemini-2.5-flash", completion.GetProperty("model").GetString());
+        JsonElement sent = await ProviderReceived();
+        Assert.Equal("/v1beta/models/gemini-2.5-flash:generateContent", sent.GetProperty("path").GetString());
+        Assert.Equal("test-gemini-key", sent.GetProperty("headers").GetProperty("x-goog-api-key").GetString());
+        JsonElement body = sent.GetProperty("body");
+        Assert.Equal("Be brief.", body.GetProperty("systemInstruction").GetProperty("parts")[0].GetProperty("text").GetString());
+        Assert.Equal("application/json", body.GetProperty("generationConfig").GetProperty("responseMimeType").GetString());
+        Assert.Equal(0.5, body.GetProperty("generationConfig").GetProperty("topP").GetDouble());
+        Assert.Equal(4096, body.GetProperty("generationConfig").GetProperty("maxOutputTokens").GetInt32());
+
+        JsonElement streamed = await Sdk("""{ "model": "gem", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""");
+        Assert.Equal("You said: hello", Message(streamed.GetProperty("final")));
+        Assert.Equal("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", (await ProviderReceived()).GetProperty("path").GetString());
+    }
+
+    [Fact]
+    public async Task An_openai_compatible_provider_gets_the_request_as_sent_with_its_own_model_and_key()
+    {
+        JsonElement completion = (await Sdk("""
+            { "model": "gpt", "messages": [ { "role": "user", "content": "hello" } ], "seed": 7, "logit_bias": { "50256": -100 } }
+            """)).GetProperty("completion");
+        Assert.Equal("You said: hello", Message(completion));
+        JsonElement sent = await ProviderReceived();
+        Assert.Equal("/v1/chat/completions", sent.GetProperty("path").GetString());
+        Assert.Equal("Bearer test-openai-key", sent.GetProperty("headers").GetProperty("authorization").GetString());
+        Assert.Equal("gpt-4o-mini", sent.GetProperty("body").GetProperty("model").GetString());
+        Assert.Equal(7, sent.GetProperty("body").GetProperty("seed").GetInt32());
+        Assert.Equal(-100, sent.GetProperty("body").GetProperty("logit_bias").GetProperty("50256").GetInt32());
+
+        JsonElement streamed = await Sdk("""{ "model": "gpt", "messages": [ { "role": "user", "content": "hello" } ], "stream": true, "stream_options": { "include_usage": true } }""");
+        Assert.Equal("You said: hello", Message(streamed.GetProperty("final")));
+        Assert.Equal(18, streamed.GetProperty("final").GetProperty("usage").GetProperty("total_tokens").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("""{ "model": "nope", "messages": [ { "role": "user", "content": "x" } ] }""", 404, "model_not_found", "model")]
+    [InlineData("""{ "model": "claude", "messages": [] }""", 400, null, "messages")]
+    [InlineData("""{ "messages": [ { "role": "user", "content": "x" } ] }""", 400, null, "model")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "robot", "content": "x" } ] }""", 400, null, "messages[0].role")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "n": 2 }""", 400, "unsupported_parameter", "n")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "logprobs": true }""", 400, "unsupported_parameter", "logprobs")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "max_tokens": -1 }""", 400, null, "max_tokens")]
+    [InlineData("""{ "model": "gem", "messages": [ { "role": "user", "content": [ { "type": "image_url", "image_url": { "url": "https://x.test/cat.png" } } ] } ] }""", 400, null, "messages[0].content[0].image_url.url")]
+    [InlineData("""{ "model": "gem", "messages": [ { "role": "tool", "tool_call_id": "call_unknown", "content": "x" } ] }""", 400, null, "messages[0].tool_call_id")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "assistant", "tool_calls": [ { "id": "c", "type": "function", "function": { "name": "f", "arguments": "{not json" } } ] } ] }""", 400, null, "messages[0].tool_calls[0].function.arguments")]
+    public async Task A_request_the_gateway_cannot_take_is_an_openai_error_naming_the_parameter(string request, int status, string? code, string param)
+    {
+        JsonElement error = (await Sdk(request)).GetProperty("error");
+
+        Assert.Equal(status, error.GetProperty("status").GetInt32());
+        Assert.Equal(param, error.GetProperty("param").GetString());
+        if (code is not null)
+        {
+            Assert.Equal(code, error.GetProperty("code").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task A_route_serves_only_its_models()
+    {
+        JsonElement error = (await Sdk("""{ "model": "gem", "messages": [ { "role": "user", "content": "x" } ] }""", "/claude-only")).GetProperty("error");
+        Assert.Equal(404, error.GetProperty("status").GetInt32());
+
+        JsonElement models = (await Sdk("models", "/claude-only")).GetProperty("models");
+        Assert.Equal(["claude"], models.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        JsonElement all = (await Sdk("models")).GetProperty("models");
+        Assert.Equal(["claude", "gem", "gpt", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal("anthropic", all[0].GetProperty("owned_by").GetString());
+    }
+
+    [Theory]
+    [InlineData("claude", 529, "overloaded_error", "Overloaded")]
+    [InlineData("gem", 503, "UNAVAILABLE", "The model is overloaded. Please try again later.")]
+    [InlineData("gpt", 503, "server_error", "The server is overloaded.")]
+    public async Task A_provider_error_keeps_its_status_and_message(string model, int status, string type, string message)
+    {
+        JsonElement error = (await Sdk($$"""{ "model": "{{model}}", "messages": [ { "role": "user", "content": "overload" } ] }""")).GetProperty("error");
+
+        Assert.Equal(status, error.GetProperty("status").GetInt32());
+        Assert.Equal(type, error.GetProperty("type").GetString());
+        Assert.Contains(message, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("claude")]
+    [InlineData("gem")]
+    [InlineData("gpt")]
+    public async Task A_stream_the_provider_breaks_off_never_looks_whole(string model)
+    {
+        JsonElement result = await Sdk($$"""{ "model": "{{model}}", "messages": [ { "role": "user", "content": "break" } ], "stream": true }""");
+
+        Assert.True(result.TryGetProperty("error", out JsonElement error), result.ToString());
+        Assert.False(result.TryGetProperty("final", out _));
+        if (model != "gpt")
+        {
+            Assert.Contains("broke off", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_provider_slower_than_its_timeout_is_a_504()
+    {
+        JsonElement error = (await Sdk("""{ "model": "slow", "messages": [ { "role": "user", "content": "slow" } ] }""")).GetProperty("error");
+
+        Assert.Equal(504, error.GetProperty("status").GetInt32());
+    }
+
+    [Fact]
+    public async Task Malformed_oversized_and_misdirected_requests_get_openai_errors()
+    {
+        Peer.Result notJson = await Peer.CurlAsync("-w", "\n%{http_code}", "-H", "Content-Type: application/json", "--data-binary", "{\"model\": ", $"{BaseUrl()}/chat/completions");
+        Assert.EndsWith("\n400", notJson.Stdout, StringComparison.Ordinal);
+        Assert.Contains("\"invalid_request_error\"", notJson.Stdout, StringComparison.Ordinal);
+
+        string big = "{\"model\": \"claude\", \"messages\": [{\"role\": \"user\", \"content\": \"" + new string('a', 9000) + "\"}]}";
+        Peer.Result tooBig = await Peer.RunAsync("curl", ["-sS", "-w", "\n%{http_code}", "-H", "Content-Type: application/json", "--data-binary", "@-", $"{BaseUrl()}/chat/completions"], stdin: big);
+        Assert.EndsWith("\n413", tooBig.Stdout, StringComparison.Ordinal);
+
+        Peer.Result get = await Peer.CurlAsync("-i", $"{BaseUrl()}/chat/completions");
+        Assert.StartsWith("HTTP/1.1 405", get.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Allow: POST", get.Stdout, StringComparison.Ordinal);
+
+        Peer.Result other = await Peer.CurlAsync("-w", "\n%{http_code}", "--data-binary", "{}", $"{BaseUrl()}/embeddings");
+        Assert.EndsWith("\n404", other.Stdout, StringComparison.Ordinal);
+        Assert.Contains("unknown_url", other.Stdout, StringComparison.Ordinal);
+    }
+}
