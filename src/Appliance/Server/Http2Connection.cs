@@ -1047,7 +1047,13 @@ public sealed class Http2Connection
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
-            // stream reset or connection gone
+            // The client reset the stream, the connection is gone, or what the handler relayed broke off (an upstream
+            // body cut short). In the last case the stream must not end as if whole: only a reset says so, as a
+            // closed connection does on HTTP/1.1. After a client's reset nothing more is sent (§5.4.2).
+            if (!stream.ResetSent && !stream.EndStreamSent)
+            {
+                ResetStream(stream, Http2ErrorCode.InternalError, "the response was cut short: " + e.Message);
+            }
         }
         catch (Exception e)
         {

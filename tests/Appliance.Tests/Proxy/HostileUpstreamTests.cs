@@ -127,6 +127,21 @@ public sealed class HostileUpstreamTests : IAsyncLifetime
         Assert.StartsWith("HTTP/1.1 200 OK", all); // the head was already relayed; the close is the only signal left
     }
 
+    [Theory]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-ten..")]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")]
+    public async Task Body_cut_short_resets_the_http2_stream(string answer)
+    {
+        _answer = answer;
+        int port = _server.HttpsPort;
+
+        Peer.Result result = await Peer.CurlAsync("-k", "--http2", "--resolve", $"localhost:{port}:127.0.0.1", "-o", "/dev/null", $"https://localhost:{port}/x");
+
+        // curl 92: "HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR"; a clean END_STREAM would pass as whole.
+        Assert.Equal(92, result.ExitCode);
+        Assert.Contains("INTERNAL_ERROR", result.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Close_delimited_response_is_relayed_in_full()
     {
