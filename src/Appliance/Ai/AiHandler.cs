@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Http;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Appliance.Protocol.Headers;
 using Appliance.Routing;
@@ -77,7 +76,9 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
 
         ReadOnlySpan<byte> path = context.Path;
-        string? one = path.EndsWith("/models"u8) ? null : Uri.UnescapeDataString(System.Text.Encoding.UTF8.GetString(path[(path.LastIndexOf((byte)'/') + 1)..]));
+        // The path is already percent-decoded except %2F, which a model name with a '/' needs.
+        string? one = path.EndsWith("/models"u8) ? null
+            : System.Text.Encoding.UTF8.GetString(path[(path.LastIndexOf((byte)'/') + 1)..]).Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
         AiModel[] list = gateway.Models.Values.Where(m => Serves(m.Name) && (one is null || m.Name == one)).OrderBy(m => m.Name, StringComparer.Ordinal).ToArray();
         if (one is not null && list.Length == 0)
         {
@@ -124,7 +125,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
             throw new AiError(405, "invalid_request_error", "Use POST.");
         }
 
-        byte[] body = await ReadBodyAsync(context, gateway.MaxRequestBytes).ConfigureAwait(false);
+        ReadOnlyMemory<byte> body = await ReadBodyAsync(context, gateway.MaxRequestBytes).ConfigureAwait(false);
         JsonDocument document;
         try
         {
@@ -137,14 +138,31 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
 
         using (document)
         {
-            ChatRequest request = ChatRequest.Parse(document.RootElement);
-            if (!Serves(request.Model) || !gateway.Models.TryGetValue(request.Model, out AiModel? model))
+            ChatRequest request;
+            AiModel? model;
+            ProviderAdapter adapter;
+            HttpRequestMessage message;
+            try
             {
-                throw NoSuchModel(request.Model);
+                request = ChatRequest.Parse(document.RootElement);
+                if (!Serves(request.Model) || !gateway.Models.TryGetValue(request.Model, out model))
+                {
+                    throw NoSuchModel(request.Model);
+                }
+
+                adapter = ProviderAdapter.For(model.Provider.Kind);
+                message = adapter.CreateRequest(request, model);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+            {
+                // A member of the wrong type (JsonElement's accessors throw for it) or a string that is not UTF-16.
+                throw AiError.Invalid("The request holds a value of the wrong type, or a string that is not valid Unicode.", null);
             }
 
-            ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
-            using HttpRequestMessage message = adapter.CreateRequest(request, model);
+            // HTTP/2 where the provider offers it (ALPN): its streams share one connection.
+            message.Version = System.Net.HttpVersion.Version20;
+            message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+            using HttpRequestMessage sent = message;
             context.UpstreamCluster = "ai:" + model.Provider.Id;
             context.UpstreamAddress = model.Provider.BaseUrl.Authority;
             using var deadline = new CancellationTokenSource(model.Provider.Timeout);
@@ -158,8 +176,9 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
             {
                 throw new AiError(504, "timeout", "The model's provider did not answer in time.");
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
             {
+                // OperationCanceledException without the deadline: the connect timeout (TCP or TLS) ran out.
                 throw new AiError(502, "api_connection_error", "The model's provider could not be reached.");
             }
 
@@ -169,7 +188,16 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 context.UpstreamHeaderTicks = TimeProvider.System.GetTimestamp() - started;
                 if (!response.IsSuccessStatusCode)
                 {
-                    byte[] error = await ReadAllAsync(response, MaxErrorBytes, deadline.Token, truncate: true).ConfigureAwait(false);
+                    byte[] error;
+                    try
+                    {
+                        error = await ReadAllAsync(response, MaxErrorBytes, deadline.Token, truncate: true).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+                    {
+                        error = []; // the status still says what happened
+                    }
+
                     throw adapter.TranslateError((int)response.StatusCode, error);
                 }
 
@@ -215,10 +243,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         context.ResponseHeaders.Add(KnownHeader.CacheControl, "Cache-Control"u8, NoCache);
         PipeReader reader = PipeReader.Create(upstream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: false));
         var output = new ArrayBufferWriter<byte>(16 * 1024);
-        byte[] id = new byte[9 + 24];
-        "chatcmpl-"u8.CopyTo(id);
-        WriteHex(id.AsSpan(9));
-        translator?.Start(id, System.Text.Encoding.UTF8.GetBytes(model.Name), created, request.IncludeUsage);
+        translator?.Start(CallIds.NewCompletionId(), System.Text.Encoding.UTF8.GetBytes(model.Name), created, request.IncludeUsage);
         try
         {
             StreamStatus status = StreamStatus.Continue;
@@ -233,7 +258,11 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 {
                     if (translator is null)
                     {
-                        throw new IOException("the model's provider broke off its streamed answer", e);
+                        // Passed through: nothing can be added to the provider's stream, so it is cut (RST_STREAM on
+                        // HTTP/2, a closed connection on HTTP/1.1); before anything went out, a 502 says it.
+                        throw context.ResponseStarted
+                            ? new IOException("the model's provider broke off its streamed answer", e)
+                            : new AiError(502, "api_error", "The model's provider broke off its answer.");
                     }
 
                     status = translator.Abort(output, deadline.IsCancellationRequested ? "The model's provider did not finish in time."u8 : "The model's provider broke off its answer."u8);
@@ -273,17 +302,6 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         finally
         {
             await reader.CompleteAsync().ConfigureAwait(false);
-        }
-    }
-
-    private static void WriteHex(Span<byte> into)
-    {
-        Span<byte> random = stackalloc byte[into.Length / 2];
-        RandomNumberGenerator.Fill(random);
-        for (int i = 0; i < random.Length; i++)
-        {
-            into[2 * i] = (byte)"0123456789abcdef"[random[i] >> 4];
-            into[(2 * i) + 1] = (byte)"0123456789abcdef"[random[i] & 0xF];
         }
     }
 
@@ -342,7 +360,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
     }
 
     /// <summary>The client's body, refused with 413 beyond <paramref name="max"/> bytes.</summary>
-    private static async ValueTask<byte[]> ReadBodyAsync(RequestContext context, long max)
+    private static async ValueTask<ReadOnlyMemory<byte>> ReadBodyAsync(RequestContext context, long max)
     {
         RequestBody body = context.Body;
         if (body.Length > max)
@@ -350,7 +368,8 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
             throw TooLarge(max);
         }
 
-        var buffer = new ArrayBufferWriter<byte>(body.Length > 0 ? (int)body.Length : 4096);
+        // A declared length reserves no more than 64 KiB before the bytes come: a client's word costs nothing.
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(body.Length, 4096, 64 * 1024));
         while (true)
         {
             ReadResult read = await body.ReadAsync().ConfigureAwait(false);
@@ -367,7 +386,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
             body.AdvanceTo(read.Buffer.End, read.Buffer.End);
             if (read.IsCompleted)
             {
-                return buffer.WrittenSpan.ToArray();
+                return buffer.WrittenMemory;
             }
         }
     }

@@ -181,11 +181,20 @@ public sealed class AnthropicAdapter : ProviderAdapter
 
         w.WriteStartArray("messages"u8);
         i = 0;
+        bool inToolTurn = false; // consecutive tool messages answer one turn's calls: one user turn of tool_result blocks
         foreach (JsonElement message in request.Messages.EnumerateArray())
         {
             string p = $"messages[{i++}]";
             JsonElement content = message.TryGetProperty("content", out JsonElement c) ? c : default;
-            switch (StringOf(message, "role"))
+            string? role = StringOf(message, "role");
+            if (inToolTurn && role != "tool")
+            {
+                w.WriteEndArray();
+                w.WriteEndObject();
+                inToolTurn = false;
+            }
+
+            switch (role)
             {
                 case "user":
                     w.WriteStartObject();
@@ -202,18 +211,27 @@ public sealed class AnthropicAdapter : ProviderAdapter
                         throw AiError.Invalid($"{p}.tool_call_id is required.", $"{p}.tool_call_id");
                     }
 
-                    w.WriteStartObject();
-                    w.WriteString("role"u8, "user"u8);
-                    w.WriteStartArray("content"u8);
+                    if (!inToolTurn)
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("role"u8, "user"u8);
+                        w.WriteStartArray("content"u8);
+                        inToolTurn = true;
+                    }
+
                     w.WriteStartObject();
                     w.WriteString("type"u8, "tool_result"u8);
                     w.WriteString("tool_use_id"u8, callId);
                     w.WriteString("content"u8, ChatRequest.TextOf(content, $"{p}.content") ?? "");
                     w.WriteEndObject();
-                    w.WriteEndArray();
-                    w.WriteEndObject();
                     break;
             }
+        }
+
+        if (inToolTurn)
+        {
+            w.WriteEndArray();
+            w.WriteEndObject();
         }
 
         w.WriteEndArray();
@@ -336,7 +354,7 @@ public sealed class AnthropicAdapter : ProviderAdapter
                     _ => throw AiError.Invalid("'tool_choice' must be auto, none, required or a function.", "tool_choice"),
                 };
             }
-            else if (choice.TryGetProperty("function", out JsonElement f) && StringOf(f, "name") is { Length: > 0 } n)
+            else if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("function", out JsonElement f) && StringOf(f, "name") is { Length: > 0 } n)
             {
                 type = "tool";
                 name = n;

@@ -29,6 +29,7 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
     private int _tools;
     private bool _started;
     private FinishReason _stopReason;
+    private long _input, _cacheRead, _cacheWrite, _ignored;
 
     private enum BlockKind : byte
     {
@@ -45,6 +46,7 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
     {
         Array.Clear(_blocks);
         _tools = 0;
+        _input = _cacheRead = _cacheWrite = 0;
         _started = false;
         _stopReason = FinishReason.None;
     }
@@ -375,7 +377,10 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
             message.IsPresent ? Text(data, message) : "The provider failed its answer."u8);
     }
 
-    /// <summary>Reads a usage object: input tokens with cache reads and writes, output tokens (running totals).</summary>
+    /// <summary>
+    /// Reads a usage object: input tokens with cache reads and writes, output tokens. Each is a running total; one
+    /// that is absent or null keeps the value an earlier event gave.
+    /// </summary>
     private void ReadUsage(ref Utf8JsonReader r)
     {
         r.Read();
@@ -385,35 +390,26 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
         }
 
         EnterValueObject(ref r);
-        long input = -1, cacheRead = 0, cacheWrite = 0;
         while (NextProperty(ref r))
         {
-            if (r.ValueTextEquals("input_tokens"u8))
+            ref long field = ref r.ValueTextEquals("input_tokens"u8) ? ref _input
+                : ref r.ValueTextEquals("cache_read_input_tokens"u8) ? ref _cacheRead
+                : ref r.ValueTextEquals("cache_creation_input_tokens"u8) ? ref _cacheWrite
+                : ref r.ValueTextEquals("output_tokens"u8) ? ref Usage.OutputTokens
+                : ref _ignored;
+            r.Read();
+            if (System.Runtime.CompilerServices.Unsafe.AreSame(ref field, ref _ignored))
             {
-                input = ReadCount(ref r);
+                r.Skip(); // server_tool_use, cache_creation, service_tier, …
             }
-            else if (r.ValueTextEquals("cache_read_input_tokens"u8))
+            else if (r.TokenType != JsonTokenType.Null)
             {
-                cacheRead = ReadCount(ref r);
-            }
-            else if (r.ValueTextEquals("cache_creation_input_tokens"u8))
-            {
-                cacheWrite = ReadCount(ref r);
-            }
-            else if (r.ValueTextEquals("output_tokens"u8))
-            {
-                Usage.OutputTokens = ReadCount(ref r);
-            }
-            else
-            {
-                SkipValue(ref r);
+                long n = r.GetInt64();
+                field = n >= 0 ? n : throw new InvalidDataException("negative count");
             }
         }
 
-        if (input >= 0)
-        {
-            Usage.InputTokens = input + cacheRead + cacheWrite;
-            Usage.CachedInputTokens = cacheRead;
-        }
+        Usage.InputTokens = _input + _cacheRead + _cacheWrite;
+        Usage.CachedInputTokens = _cacheRead;
     }
 }

@@ -66,7 +66,8 @@ public sealed class ChatRequest
         bool stream = root.TryGetProperty("stream", out JsonElement s) && s.ValueKind == JsonValueKind.True;
         bool includeUsage = stream && root.TryGetProperty("stream_options", out JsonElement options) && options.ValueKind == JsonValueKind.Object
             && options.TryGetProperty("include_usage", out JsonElement usage) && usage.ValueKind == JsonValueKind.True;
-        if (root.TryGetProperty("n", out JsonElement n) && n.ValueKind != JsonValueKind.Null && (!n.TryGetInt32(out int count) || count < 1))
+        if (root.TryGetProperty("n", out JsonElement n) && n.ValueKind != JsonValueKind.Null
+            && (n.ValueKind != JsonValueKind.Number || !n.TryGetInt32(out int count) || count < 1))
         {
             throw AiError.Invalid("'n' must be a whole number of at least 1.", "n");
         }
@@ -85,7 +86,9 @@ public sealed class ChatRequest
         {
             if (TryGet(name, out JsonElement value))
             {
-                return value.TryGetInt32(out int n) && n > 0 ? n : throw AiError.Invalid($"'{name}' must be a positive whole number.", name);
+                return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int n) && n > 0
+                    ? n
+                    : throw AiError.Invalid($"'{name}' must be a positive whole number.", name);
             }
         }
 
@@ -105,7 +108,7 @@ public sealed class ChatRequest
                 var text = new System.Text.StringBuilder();
                 foreach (JsonElement part in content.EnumerateArray())
                 {
-                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out JsonElement type) || type.GetString() != "text"
+                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String || !type.ValueEquals("text")
                         || !part.TryGetProperty("text", out JsonElement t) || t.ValueKind != JsonValueKind.String)
                     {
                         throw AiError.Invalid($"{param} may hold only text parts here.", param);

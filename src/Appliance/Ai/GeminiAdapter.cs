@@ -1,5 +1,4 @@
 using System.Net.Http;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
@@ -122,7 +121,7 @@ public sealed class GeminiAdapter : ProviderAdapter
                     if (part.TryGetProperty("functionCall", out JsonElement call))
                     {
                         string arguments = call.TryGetProperty("args", out JsonElement args) ? args.GetRawText() : "{}";
-                        calls.Add((NewCallId(), StringOf(call, "name") ?? "", arguments));
+                        calls.Add((CallIds.New(StringOf(part, "thoughtSignature")), StringOf(call, "name") ?? "", arguments));
                     }
                     else if (StringOf(part, "text") is { } piece)
                     {
@@ -150,11 +149,9 @@ public sealed class GeminiAdapter : ProviderAdapter
             OutputTokens = Count(usage, "candidatesTokenCount") + thoughts,
             ReasoningTokens = thoughts,
         };
-        string id = StringOf(root, "responseId") ?? "chatcmpl-" + NewCallId()[5..];
+        string id = StringOf(root, "responseId") ?? System.Text.Encoding.ASCII.GetString(CallIds.NewCompletionId());
         return Completion(id, StringOf(root, "modelVersion") ?? model.UpstreamModel, created, text?.ToString(), reasoning?.ToString(), calls, finish, tokens);
     }
-
-    private static string NewCallId() => "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
     private static void WriteContents(Utf8JsonWriter w, ChatRequest request)
     {
@@ -301,6 +298,19 @@ public sealed class GeminiAdapter : ProviderAdapter
             w.WritePropertyName("args"u8);
             WriteArguments(w, calls[j], q);
             w.WriteEndObject();
+
+            // Gemini 3 refuses a replayed call without the signature its answer gave the first call of a turn; our
+            // ids carry it. A call from elsewhere (another provider, an edited history) gets the value Google
+            // documents for that case.
+            if (CallIds.SignatureOf(id) is { } signature)
+            {
+                w.WriteString("thoughtSignature"u8, signature);
+            }
+            else if (j == 0)
+            {
+                w.WriteString("thoughtSignature"u8, "skip_thought_signature_validator"u8);
+            }
+
             w.WriteEndObject();
         }
 
@@ -368,7 +378,8 @@ public sealed class GeminiAdapter : ProviderAdapter
             case "json_object":
                 w.WriteString("responseMimeType"u8, "application/json"u8);
                 return;
-            case "json_schema" when format.TryGetProperty("json_schema", out JsonElement js) && js.TryGetProperty("schema", out JsonElement schema):
+            case "json_schema" when format.TryGetProperty("json_schema", out JsonElement js) && js.ValueKind == JsonValueKind.Object
+                && js.TryGetProperty("schema", out JsonElement schema) && schema.ValueKind == JsonValueKind.Object:
                 w.WriteString("responseMimeType"u8, "application/json"u8);
                 w.WritePropertyName("responseJsonSchema"u8);
                 schema.WriteTo(w);

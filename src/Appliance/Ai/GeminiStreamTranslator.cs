@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace Appliance.Ai;
@@ -21,6 +20,7 @@ namespace Appliance.Ai;
 /// </summary>
 public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : StreamTranslator(maxEventBytes)
 {
+    private byte[] _callId = new byte[256];
     private bool _started;
     private int _tools;
     private FinishReason _finish;
@@ -110,10 +110,20 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
                 errorMessage.IsPresent ? Text(data, errorMessage) : "The provider failed its answer."u8);
         }
 
+        ReadOnlySpan<byte> idText = id.IsPresent ? Text(data, id) : default;
+        ReadOnlySpan<byte> modelText = model.IsPresent ? Text(data, model) : default;
+        if (blockReason.IsPresent)
+        {
+            Text(data, blockReason);
+        }
+
+        if (candidates.IsPresent)
+        {
+            ReadCandidates(data, candidates, output, write: false); // every part checked before any is written
+        }
+
         if (!_started)
         {
-            ReadOnlySpan<byte> idText = id.IsPresent ? Text(data, id) : default;
-            ReadOnlySpan<byte> modelText = model.IsPresent ? Text(data, model) : default;
             _started = true;
             if (!idText.IsEmpty)
             {
@@ -130,13 +140,12 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
 
         if (blockReason.IsPresent)
         {
-            Text(data, blockReason);
             _finish = FinishReason.ContentFilter;
         }
 
         if (candidates.IsPresent)
         {
-            ReadCandidates(data, candidates, output);
+            ReadCandidates(data, candidates, output, write: true);
         }
 
         return StreamStatus.Continue;
@@ -147,7 +156,8 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
             ? Fail(output, "upstream_error"u8, "The provider's stream ended before its answer did."u8)
             : Finish(output, _finish == FinishReason.Stop && _tools > 0 ? FinishReason.ToolCalls : _finish);
 
-    private void ReadCandidates(ReadOnlySpan<byte> data, JsonText candidates, IBufferWriter<byte> output)
+    /// <summary>Reads the candidates; with <paramref name="write"/> false only checks them, else writes their chunks.</summary>
+    private void ReadCandidates(ReadOnlySpan<byte> data, JsonText candidates, IBufferWriter<byte> output, bool write)
     {
         ReadOnlySpan<byte> json = data.Slice(candidates.Start, candidates.Length);
         var r = new Utf8JsonReader(json);
@@ -188,12 +198,17 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
 
             if (content.IsPresent)
             {
-                ReadParts(json.Slice(content.Start, content.Length), output);
+                ReadParts(json.Slice(content.Start, content.Length), output, write);
             }
 
             if (finish.IsPresent)
             {
                 ReadOnlySpan<byte> reason = Text(json, finish);
+                if (!write)
+                {
+                    continue;
+                }
+
                 _finish = reason.SequenceEqual("STOP"u8) ? FinishReason.Stop
                     : reason.SequenceEqual("MAX_TOKENS"u8) ? FinishReason.Length
                     : reason.SequenceEqual("SAFETY"u8) || reason.SequenceEqual("RECITATION"u8) || reason.SequenceEqual("BLOCKLIST"u8)
@@ -204,7 +219,7 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
         }
     }
 
-    private void ReadParts(ReadOnlySpan<byte> json, IBufferWriter<byte> output)
+    private void ReadParts(ReadOnlySpan<byte> json, IBufferWriter<byte> output, bool write)
     {
         var r = new Utf8JsonReader(json);
         EnterObject(ref r);
@@ -224,13 +239,17 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
 
             while (r.Read() && r.TokenType == JsonTokenType.StartObject)
             {
-                JsonText text = default, name = default, args = default;
+                JsonText text = default, name = default, args = default, signature = default;
                 bool thought = false, call = false;
                 while (NextProperty(ref r))
                 {
                     if (r.ValueTextEquals("text"u8))
                     {
                         text = ReadText(ref r);
+                    }
+                    else if (r.ValueTextEquals("thoughtSignature"u8))
+                    {
+                        signature = ReadText(ref r);
                     }
                     else if (r.ValueTextEquals("thought"u8))
                     {
@@ -266,11 +285,16 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
 
                 if (call)
                 {
-                    WriteCall(json, name, args, output);
+                    WriteCall(json, name, args, signature, output, write);
                 }
                 else if (text.IsPresent)
                 {
                     StreamText piece = PassOn(json, text);
+                    if (!write)
+                    {
+                        continue;
+                    }
+
                     if (thought)
                     {
                         Chunks.WriteReasoning(output, piece);
@@ -284,7 +308,7 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
         }
     }
 
-    private void WriteCall(ReadOnlySpan<byte> json, JsonText name, JsonText args, IBufferWriter<byte> output)
+    private void WriteCall(ReadOnlySpan<byte> json, JsonText name, JsonText args, JsonText signature, IBufferWriter<byte> output, bool write)
     {
         if (!name.IsPresent)
         {
@@ -293,16 +317,27 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
 
         ReadOnlySpan<byte> nameText = Text(json, name);
         ReadOnlySpan<byte> arguments = args.IsPresent ? Raw(json, args) : "{}"u8;
-
-        // Gemini's calls carry no id that OpenAI clients could send back; each gets a fresh one.
-        Span<byte> id = stackalloc byte[5 + 24];
-        "call_"u8.CopyTo(id);
-        Span<byte> random = stackalloc byte[12];
-        RandomNumberGenerator.Fill(random);
-        for (int i = 0; i < random.Length; i++)
+        ReadOnlySpan<byte> signatureText = signature.IsPresent ? Text(json, signature) : default;
+        if (!write)
         {
-            id[5 + (2 * i)] = (byte)"0123456789abcdef"[random[i] >> 4];
-            id[6 + (2 * i)] = (byte)"0123456789abcdef"[random[i] & 0xF];
+            return;
+        }
+
+        // Gemini's calls carry no id that OpenAI clients could send back; each gets a fresh one, with the call's
+        // thought signature after a '.' (Gemini 3 refuses a replayed call without it; GeminiAdapter puts it back).
+        bool signed = !signatureText.IsEmpty && !signatureText.ContainsAnyExcept(CallIds.SignatureBytes);
+        int length = CallIds.Length + (signed ? 1 + signatureText.Length : 0);
+        if (_callId.Length < length)
+        {
+            _callId = new byte[Math.Max(length, _callId.Length * 2)];
+        }
+
+        Span<byte> id = _callId.AsSpan(0, length);
+        CallIds.Write(id);
+        if (signed)
+        {
+            id[CallIds.Length] = (byte)'.';
+            signatureText.CopyTo(id[(CallIds.Length + 1)..]);
         }
 
         Chunks.WriteToolCallStart(output, _tools++, id, nameText, arguments);

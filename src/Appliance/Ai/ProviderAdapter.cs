@@ -24,9 +24,18 @@ public abstract class ProviderAdapter
     /// <summary>The provider's whole answer as an OpenAI <c>chat.completion</c>; throws <see cref="InvalidDataException"/> or <see cref="JsonException"/> when unreadable.</summary>
     public abstract byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created);
 
-    /// <summary>The provider's error answer, as OpenAI would have put it.</summary>
+    /// <summary>
+    /// The provider's error answer, as OpenAI would have put it. A refusal of the gateway's own key (401, 403) or a
+    /// redirect is the gateway's problem, not the client's: 502, without the provider's message (it may quote part of
+    /// the key). The rest keep their status and message: a bad request, an unknown model, limits, overload.
+    /// </summary>
     public virtual AiError TranslateError(int status, ReadOnlySpan<byte> body)
     {
+        if (status is 401 or 403 or < 400)
+        {
+            return new AiError(502, "api_error", $"The model's provider refused the gateway's request ({status}); see the provider's key and base URL in the gateway's config.");
+        }
+
         string type = status switch
         {
             400 or 404 or 413 or 422 => "invalid_request_error",

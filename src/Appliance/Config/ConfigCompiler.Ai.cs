@@ -60,6 +60,10 @@ public sealed partial class ConfigCompiler
 
             string? key = ReadApiKey(c, p);
             TimeSpan timeout = ParseDuration(c.Timeout, $"{p}.timeout", TimeSpan.FromMinutes(10));
+            if (timeout > TimeSpan.FromHours(24))
+            {
+                Error($"{p}.timeout", "must be at most 24h");
+            }
             if (_errors.Count == before && kind is { } k && baseUrl is not null)
             {
                 var provider = new AiProvider(c.Id!, k, baseUrl, key, timeout);
@@ -170,9 +174,9 @@ public sealed partial class ConfigCompiler
             return fallback;
         }
 
-        if (!ByteSize.TryParse(text, out long value) || value < 1024)
+        if (!ByteSize.TryParse(text, out long value) || value < 1024 || value > 1L << 30)
         {
-            Error(p, "must be a size of at least 1KiB, like \"4MiB\"");
+            Error(p, "must be a size from 1KiB to 1GiB, like \"4MiB\"");
             return fallback;
         }
 

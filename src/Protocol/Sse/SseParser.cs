@@ -11,7 +11,8 @@ namespace Appliance.Protocol.Sse;
 /// while (parser.Read(ref reader) == SseStatus.Event) { use parser.EventType, parser.Data; }
 /// </code>
 /// The event's fields live in the parser's own buffers and stay valid until the next <see cref="Read"/>. An
-/// unfinished line is left unread in the reader. At the end of the stream a pending event is discarded (the spec's
+/// unfinished line is left unread in the reader, and the next <see cref="Read"/> must start there (with more bytes
+/// after it). At the end of the stream a pending event is discarded (the spec's
 /// rule), which <see cref="HasPendingEvent"/> lets the caller notice. One instance serves one stream at a time;
 /// <see cref="Reset"/> readies it for the next without new buffers.
 /// </summary>
@@ -33,6 +34,7 @@ public sealed class SseParser
     private int _idLength;
     private byte[]? _line;
     private int _eventBytes;
+    private long _scanned; // bytes of an unfinished line already searched for its end
     private bool _started;
     private bool _skipLf;
     private bool _dispatched;
@@ -68,6 +70,7 @@ public sealed class SseParser
         _typeLength = 0;
         _idLength = 0;
         _eventBytes = 0;
+        _scanned = 0;
         _started = false;
         _skipLf = false;
         _dispatched = false;
@@ -122,7 +125,7 @@ public sealed class SseParser
                 }
             }
 
-            if (!reader.TryReadToAny(out ReadOnlySequence<byte> line, "\r\n"u8, advancePastDelimiter: false))
+            if (!TryReadLine(ref reader, out ReadOnlySequence<byte> line))
             {
                 return _eventBytes + reader.Remaining > _maxEventBytes ? SseStatus.TooLarge : SseStatus.NeedMoreData;
             }
@@ -152,6 +155,33 @@ public sealed class SseParser
 
             ProcessLine(line.IsSingleSegment ? line.FirstSpan : Flatten(line));
         }
+    }
+
+    /// <summary>
+    /// The next line, without its end, or false when the input holds no line end yet. The bytes of an unfinished line
+    /// are searched once: the next call starts where this one stopped (the caller hands the unread rest back), so a
+    /// line trickling in small reads costs its length, not its length squared.
+    /// </summary>
+    private bool TryReadLine(ref SequenceReader<byte> reader, out ReadOnlySequence<byte> line)
+    {
+        SequenceReader<byte> probe = reader;
+        if (_scanned > 0 && _scanned <= reader.Remaining)
+        {
+            probe.Advance(_scanned);
+        }
+
+        if (!probe.TryReadToAny(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: false))
+        {
+            _scanned = reader.Remaining;
+            line = default;
+            return false;
+        }
+
+        long length = probe.Consumed - reader.Consumed;
+        line = reader.UnreadSequence.Slice(0, length);
+        reader.Advance(length);
+        _scanned = 0;
+        return true;
     }
 
     private ReadOnlySpan<byte> Flatten(in ReadOnlySequence<byte> line)

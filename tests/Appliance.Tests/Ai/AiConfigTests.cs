@@ -78,6 +78,8 @@ public sealed class AiConfigTests : IDisposable
     [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "maxTokens": 0 } ] }""", "ai.models[0].maxTokens")]
     [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "model": "" } ] }""", "ai.models[0].model")]
     [InlineData("""{ "maxRequestBytes": "12" }""", "ai.maxRequestBytes")]
+    [InlineData("""{ "maxRequestBytes": "3GiB" }""", "ai.maxRequestBytes")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "timeout": "60d" } ] }""", "ai.providers[0].timeout")]
     [InlineData("""{ "maxResponseBytes": "lots" }""", "ai.maxResponseBytes")]
     [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "key": "sk-1" } ] }""", "ai.providers[0].key")]
     public void Malformed_fields_are_named(string ai, string path)

@@ -34,13 +34,15 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "id": "anthropic", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic" },
                 { "id": "google", "kind": "gemini", "baseUrl": "{{provider}}/", "apiKeyFile": "{{_keys}}/gemini" },
                 { "id": "local", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/openai" },
-                { "id": "slowpoke", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "1s" }
+                { "id": "slowpoke", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "1s" },
+                { "id": "revoked", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/gemini" }
               ],
               "models": [
                 { "name": "claude", "provider": "anthropic", "model": "claude-opus-4-6", "maxTokens": 1000 },
                 { "name": "gem", "provider": "google", "model": "gemini-2.5-flash" },
                 { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
-                { "name": "slow", "provider": "slowpoke" }
+                { "name": "slow", "provider": "slowpoke" },
+                { "name": "org/tuned", "provider": "revoked" }
               ]
             },
             """;
@@ -243,7 +245,12 @@ public sealed class AiGatewayTests : IAsyncLifetime
     [InlineData("""{ "model": "gem", "messages": [ { "role": "user", "content": [ { "type": "image_url", "image_url": { "url": "https://x.test/cat.png" } } ] } ] }""", 400, null, "messages[0].content[0].image_url.url")]
     [InlineData("""{ "model": "gem", "messages": [ { "role": "tool", "tool_call_id": "call_unknown", "content": "x" } ] }""", 400, null, "messages[0].tool_call_id")]
     [InlineData("""{ "model": "claude", "messages": [ { "role": "assistant", "tool_calls": [ { "id": "c", "type": "function", "function": { "name": "f", "arguments": "{not json" } } ] } ] }""", 400, null, "messages[0].tool_calls[0].function.arguments")]
-    public async Task A_request_the_gateway_cannot_take_is_an_openai_error_naming_the_parameter(string request, int status, string? code, string param)
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "n": "2" }""", 400, null, "n")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "max_tokens": "100" }""", 400, null, "max_tokens")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "tools": [ { "type": "function", "function": { "name": "f" } } ], "tool_choice": 5 }""", 400, null, "tool_choice")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "system", "content": [ { "type": 1, "text": "x" } ] }, { "role": "user", "content": "x" } ] }""", 400, null, "messages[0].content")]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "\udc00" } ] }""", 400, null, null)]
+    public async Task A_request_the_gateway_cannot_take_is_an_openai_error_naming_the_parameter(string request, int status, string? code, string? param)
     {
         JsonElement error = (await Sdk(request)).GetProperty("error");
 
@@ -264,7 +271,9 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement models = (await Sdk("models", "/claude-only")).GetProperty("models");
         Assert.Equal(["claude"], models.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         JsonElement all = (await Sdk("models")).GetProperty("models");
-        Assert.Equal(["claude", "gem", "gpt", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(["claude", "gem", "gpt", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Peer.Result one = await Peer.CurlAsync($"{BaseUrl()}/models/org%2Ftuned");
+        Assert.Contains("\"id\":\"org/tuned\"", one.Stdout, StringComparison.Ordinal);
         Assert.Equal("anthropic", all[0].GetProperty("owned_by").GetString());
     }
 
@@ -295,6 +304,55 @@ public sealed class AiGatewayTests : IAsyncLifetime
         {
             Assert.Contains("broke off", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task A_provider_refusing_the_gateways_key_is_a_502_without_its_message()
+    {
+        JsonElement error = (await Sdk("""{ "model": "org/tuned", "messages": [ { "role": "user", "content": "hello" } ] }""")).GetProperty("error");
+
+        Assert.Equal(502, error.GetProperty("status").GetInt32());
+        Assert.DoesNotContain("x-api-key", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("(401)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Parallel_tool_results_go_to_anthropic_in_one_turn()
+    {
+        JsonElement first = (await Sdk($$"""{ "model": "claude", "messages": [ { "role": "user", "content": "two cities" } ], {{ToolsJson}} }""")).GetProperty("completion");
+        JsonElement message = first.GetProperty("choices")[0].GetProperty("message");
+        Assert.Equal(2, message.GetProperty("tool_calls").GetArrayLength());
+
+        string assistant = JsonSerializer.Serialize(message);
+        JsonElement second = await Sdk($$"""
+            { "model": "claude", "messages": [ { "role": "user", "content": "two cities" }, {{assistant}},
+              { "role": "tool", "tool_call_id": "toolu_paris", "content": "18" }, { "role": "tool", "tool_call_id": "toolu_rome", "content": "24" } ], {{ToolsJson}} }
+            """);
+
+        // The stand-in refuses, as Anthropic does, tool_use blocks not all answered at the start of the next message.
+        Assert.False(second.TryGetProperty("error", out JsonElement error), error.ToString());
+        JsonElement messages = (await ProviderReceived()).GetProperty("body").GetProperty("messages");
+        Assert.Equal(3, messages.GetArrayLength());
+        Assert.Equal(["toolu_paris", "toolu_rome"], messages[2].GetProperty("content").EnumerateArray().Select(b => b.GetProperty("tool_use_id").GetString()));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_gemini_thought_signature_comes_back_with_its_call(bool stream)
+    {
+        JsonElement first = await Sdk($$"""{ "model": "gem", "messages": [ { "role": "user", "content": "weather" } ], {{ToolsJson}}, "stream": {{(stream ? "true" : "false")}} }""");
+        JsonElement message = first.GetProperty(stream ? "final" : "completion").GetProperty("choices")[0].GetProperty("message");
+        string assistant = JsonSerializer.Serialize(message);
+        string id = message.GetProperty("tool_calls")[0].GetProperty("id").GetString()!;
+
+        await Sdk($$"""
+            { "model": "gem", "messages": [ { "role": "user", "content": "weather" }, {{assistant}}, { "role": "tool", "tool_call_id": "{{id}}", "content": "sunny" } ] }
+            """);
+
+        JsonElement part = (await ProviderReceived()).GetProperty("body").GetProperty("contents")[1].GetProperty("parts")[0];
+        Assert.Equal("CiIBVKhc7oDPpCaXyJKKssjqr4g3+/JNOSgWi==", part.GetProperty("thoughtSignature").GetString());
+        Assert.Equal("get_weather", part.GetProperty("functionCall").GetProperty("name").GetString());
     }
 
     [Fact]

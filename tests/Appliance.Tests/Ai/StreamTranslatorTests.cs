@@ -192,6 +192,35 @@ public class StreamTranslatorTests
     }
 
     [Fact]
+    public void A_usage_count_that_is_null_keeps_the_earlier_one()
+    {
+        string stream = ProviderStreams.AnthropicText.Replace(
+            "\"usage\":{\"output_tokens\":15}",
+            "\"usage\":{\"input_tokens\":null,\"cache_read_input_tokens\":null,\"output_tokens\":15,\"server_tool_use\":{\"web_search_requests\":1}}",
+            StringComparison.Ordinal);
+        Assert.NotEqual(ProviderStreams.AnthropicText, stream);
+
+        (_, StreamStatus status, TokenUsage usage) = Translate(new AnthropicStreamTranslator(), stream, 100_000);
+
+        Assert.Equal(StreamStatus.Done, status);
+        Assert.Equal(25, usage.InputTokens);
+        Assert.Equal(15, usage.OutputTokens);
+    }
+
+    [Fact]
+    public void A_bad_gemini_part_fails_the_event_before_any_of_its_parts_is_written()
+    {
+        string stream = ProviderStreams.GeminiText[..(ProviderStreams.GeminiText.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)] +
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi there\"}, {\"functionCall\": {\"args\": {}}}],\"role\": \"model\"},\"index\": 0}]}\r\n\r\n";
+
+        (string output, StreamStatus status, _) = Translate(new GeminiStreamTranslator(), stream, 100_000);
+
+        Assert.Equal(StreamStatus.Failed, status);
+        Assert.DoesNotContain("Hi there", output, StringComparison.Ordinal);
+        AssertWholeEvents(output, lastIsError: true);
+    }
+
+    [Fact]
     public void Usage_is_left_out_unless_asked_for()
     {
         string output = Translate(new AnthropicStreamTranslator(), ProviderStreams.AnthropicText, 100_000, includeUsage: false).Output;
@@ -257,7 +286,7 @@ public class StreamTranslatorTests
         JsonElement choice = (await ReadWithSdk(output)).GetProperty("final").GetProperty("choices")[0];
         Assert.Equal("tool_calls", choice.GetProperty("finish_reason").GetString());
         JsonElement call = Assert.Single(choice.GetProperty("message").GetProperty("tool_calls").EnumerateArray());
-        Assert.Matches("^call_[0-9a-f]{24}$", call.GetProperty("id").GetString());
+        Assert.Matches(@"^call_[0-9a-f]{24}\.CiIBVKhc7oDPpCaXyJKKssjqr4g3JNOSgWi$", call.GetProperty("id").GetString()); // the thought signature rides along
         Assert.Equal("get_weather", call.GetProperty("function").GetProperty("name").GetString());
         using JsonDocument arguments = JsonDocument.Parse(call.GetProperty("function").GetProperty("arguments").GetString()!);
         Assert.Equal("Paris", arguments.RootElement.GetProperty("location").GetString());

@@ -2,7 +2,8 @@
 // (Anthropic Messages at POST /v1/messages; Gemini at POST /v1beta/models/{model}:generateContent and
 // :streamGenerateContent?alt=sse; OpenAI chat completions at POST /v1/chat/completions), checks the headers and
 // required members each API requires, and answers by the last user message's text:
-//   "weather"  a tool call get_weather({"location": "Paris"})
+//   "weather"  a tool call get_weather({"location": "Paris"}) (Gemini's with a thought signature)
+//   "two cities" (Anthropic, whole answers) two parallel calls, for Paris and Rome
 //   "overload" Anthropic 529 overloaded_error / Gemini 503 UNAVAILABLE / OpenAI 503
 //   "break"    a stream that starts, then the connection is destroyed
 //   "slow"     headers never come
@@ -45,6 +46,19 @@ function anthropic(req, res, body) {
   if (!req.headers['anthropic-version']) return error(400, 'invalid_request_error', 'anthropic-version: header is required');
   if (typeof body.model !== 'string' || !Number.isInteger(body.max_tokens) || !Array.isArray(body.messages) || body.messages.length === 0)
     return error(400, 'invalid_request_error', 'model, max_tokens and messages are required');
+  // As the Messages API checks: every tool_use block is answered by a tool_result block at the start of the very
+  // next (user) message.
+  for (let i = 0; i < body.messages.length; i++) {
+    const m = body.messages[i];
+    const uses = Array.isArray(m.content) ? m.content.filter((b) => b.type === 'tool_use').map((b) => b.id) : [];
+    if (uses.length === 0) continue;
+    const next = body.messages[i + 1];
+    const blocks = next && next.role === 'user' && Array.isArray(next.content) ? next.content : [];
+    const results = [];
+    for (const b of blocks) { if (b.type !== 'tool_result') break; results.push(b.tool_use_id); }
+    if (uses.some((id) => !results.includes(id)))
+      return error(400, 'invalid_request_error', `messages.${i + 1}: tool_use ids were found without tool_result blocks immediately after: ${uses.join(', ')}`);
+  }
   const text = lastUserText(body.messages, 'anthropic');
   if (text === 'overload') return error(529, 'overloaded_error', 'Overloaded');
   if (text === 'slow') return;
@@ -56,9 +70,12 @@ function anthropic(req, res, body) {
     res.writeHead(200, { 'content-type': 'application/json' });
     const content = weather
       ? [{ type: 'text', text: 'Checking.' }, { type: 'tool_use', id: 'toolu_01A09q90qw90lq917835lq9', name: 'get_weather', input: { location: 'Paris' } }]
-      : [{ type: 'text', text: reply }];
+      : text === 'two cities'
+        ? [{ type: 'tool_use', id: 'toolu_paris', name: 'get_weather', input: { location: 'Paris' } },
+          { type: 'tool_use', id: 'toolu_rome', name: 'get_weather', input: { location: 'Rome' } }]
+        : [{ type: 'text', text: reply }];
     return res.end(JSON.stringify({ id, type: 'message', role: 'assistant', model: body.model, content,
-      stop_reason: weather ? 'tool_use' : 'end_turn', stop_sequence: null, usage }));
+      stop_reason: weather || text === 'two cities' ? 'tool_use' : 'end_turn', stop_sequence: null, usage }));
   }
   const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
   const events = [
@@ -104,7 +121,7 @@ function gemini(req, res, body, model, method) {
   const base = { modelVersion: model, responseId: 'mV5xaOyKBvCb7dcP_aXx8AQ' };
   const usage = { promptTokenCount: 12, candidatesTokenCount: 6, totalTokenCount: 18 };
   const weather = text === 'weather';
-  const call = { functionCall: { name: 'get_weather', args: { location: 'Paris' } } };
+  const call = { functionCall: { name: 'get_weather', args: { location: 'Paris' } }, thoughtSignature: 'CiIBVKhc7oDPpCaXyJKKssjqr4g3+/JNOSgWi==' };
   if (method === 'generateContent') {
     res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
     const parts = weather ? [call] : [{ text: reply }];
