@@ -140,88 +140,123 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         {
             ChatRequest request;
             AiModel? model;
-            ProviderAdapter adapter;
-            HttpRequestMessage message;
             try
             {
                 request = ChatRequest.Parse(document.RootElement);
-                if (!Serves(request.Model) || !gateway.Models.TryGetValue(request.Model, out model))
-                {
-                    throw NoSuchModel(request.Model);
-                }
-
-                adapter = ProviderAdapter.For(model.Provider.Kind);
-                message = adapter.CreateRequest(request, model);
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
             {
-                // A member of the wrong type (JsonElement's accessors throw for it) or a string that is not UTF-16.
-                throw AiError.Invalid("The request holds a value of the wrong type, or a string that is not valid Unicode.", null);
+                throw WrongType();
             }
 
-            // HTTP/2 where the provider offers it (ALPN): its streams share one connection.
-            message.Version = System.Net.HttpVersion.Version20;
-            message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
-            using HttpRequestMessage sent = message;
-            context.UpstreamCluster = "ai:" + model.Provider.Id;
-            context.UpstreamAddress = model.Provider.BaseUrl.Authority;
-            using var deadline = new CancellationTokenSource(model.Provider.Timeout);
-            long started = TimeProvider.System.GetTimestamp();
-            HttpResponseMessage response;
-            try
+            if (!Serves(request.Model) || !gateway.Models.TryGetValue(request.Model, out model))
             {
-                response = await AiGateway.Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-            {
-                throw new AiError(504, "timeout", "The model's provider did not answer in time.");
-            }
-            catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
-            {
-                // OperationCanceledException without the deadline: the connect timeout (TCP or TLS) ran out.
-                throw new AiError(502, "api_connection_error", "The model's provider could not be reached.");
+                throw NoSuchModel(request.Model);
             }
 
-            using (response)
+            // The model, then its fallbacks in order, each while the one before failed on the provider's side
+            // (unreachable, too slow, overloaded, refusing the gateway's key) and nothing was sent to the client.
+            IReadOnlyList<string> fallbacks = model.Fallbacks; // the requested model's, not those of its fallbacks
+            for (int attempt = 0; ; attempt++)
             {
-                context.UpstreamStatus = (int)response.StatusCode;
-                context.UpstreamHeaderTicks = TimeProvider.System.GetTimestamp() - started;
-                if (!response.IsSuccessStatusCode)
+                try
                 {
-                    byte[] error;
-                    try
-                    {
-                        error = await ReadAllAsync(response, MaxErrorBytes, deadline.Token, truncate: true).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
-                    {
-                        error = []; // the status still says what happened
-                    }
-
-                    throw adapter.TranslateError((int)response.StatusCode, error);
-                }
-
-                long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-                if (!request.Stream)
-                {
-                    byte[] answer = await ReadProviderAsync(response, deadline).ConfigureAwait(false);
-                    byte[] completion;
-                    try
-                    {
-                        completion = adapter.TranslateResponse(answer, request, model, created);
-                    }
-                    catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException)
-                    {
-                        throw new AiError(502, "api_error", "The model's provider sent an answer the gateway cannot read.");
-                    }
-
-                    await context.RespondAsync(200, "application/json"u8, completion).ConfigureAwait(false);
+                    await AnswerAsync(context, request, model).ConfigureAwait(false);
                     return;
                 }
-
-                await StreamAsync(context, response, adapter.CreateTranslator((int)Math.Min(gateway.MaxResponseBytes, int.MaxValue)), request, model, created, deadline)
-                    .ConfigureAwait(false);
+                catch (AiError e) when (e.ProviderFailed && !context.ResponseStarted && attempt < fallbacks.Count
+                    && gateway.Models.TryGetValue(fallbacks[attempt], out AiModel? next))
+                {
+                    context.UpstreamStatus = 0;
+                    model = next;
+                }
             }
+        }
+    }
+
+    private static AiError WrongType() =>
+        AiError.Invalid("The request holds a value of the wrong type, or a string that is not valid Unicode.", null);
+
+    /// <summary>One attempt: the request to <paramref name="model"/>'s provider, and its answer to the client.</summary>
+    private async ValueTask AnswerAsync(RequestContext context, ChatRequest request, AiModel model)
+    {
+        ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
+        HttpRequestMessage message;
+        try
+        {
+            message = adapter.CreateRequest(request, model);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
+        {
+            // A member of the wrong type (JsonElement's accessors throw for it) or a string that is not UTF-16.
+            throw WrongType();
+        }
+
+        // HTTP/2 where the provider offers it (ALPN): its streams share one connection.
+        message.Version = System.Net.HttpVersion.Version20;
+        message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+        using HttpRequestMessage sent = message;
+        context.AiModel = model.Name;
+        context.UpstreamCluster = "ai:" + model.Provider.Id;
+        context.UpstreamAddress = model.Provider.BaseUrl.Authority;
+        using var deadline = new CancellationTokenSource(model.Provider.Timeout);
+        long started = TimeProvider.System.GetTimestamp();
+        HttpResponseMessage response;
+        try
+        {
+            response = await AiGateway.Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            throw new AiError(504, "timeout", "The model's provider did not answer in time.") { ProviderFailed = true };
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+        {
+            // OperationCanceledException without the deadline: the connect timeout (TCP or TLS) ran out.
+            throw new AiError(502, "api_connection_error", "The model's provider could not be reached.") { ProviderFailed = true };
+        }
+
+        using (response)
+        {
+            context.UpstreamStatus = (int)response.StatusCode;
+            context.UpstreamHeaderTicks = TimeProvider.System.GetTimestamp() - started;
+            if (!response.IsSuccessStatusCode)
+            {
+                byte[] error;
+                try
+                {
+                    error = await ReadAllAsync(response, MaxErrorBytes, deadline.Token, truncate: true).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
+                {
+                    error = []; // the status still says what happened
+                }
+
+                throw adapter.TranslateError((int)response.StatusCode, error);
+            }
+
+            long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            if (!request.Stream)
+            {
+                byte[] answer = await ReadProviderAsync(response, deadline).ConfigureAwait(false);
+                byte[] completion;
+                try
+                {
+                    completion = adapter.TranslateResponse(answer, request, model, created, out TokenUsage usage);
+                    context.InputTokens = usage.InputTokens;
+                    context.OutputTokens = usage.OutputTokens;
+                }
+                catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException)
+                {
+                    throw new AiError(502, "api_error", "The model's provider sent an answer the gateway cannot read.");
+                }
+
+                await context.RespondAsync(200, "application/json"u8, completion).ConfigureAwait(false);
+                return;
+            }
+
+            await StreamAsync(context, response, adapter.CreateTranslator((int)Math.Min(gateway.MaxResponseBytes, int.MaxValue)), request, model, created, deadline)
+                .ConfigureAwait(false);
         }
     }
 
@@ -301,6 +336,12 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         finally
         {
+            if (translator is not null)
+            {
+                context.InputTokens = translator.Usage.InputTokens;
+                context.OutputTokens = translator.Usage.OutputTokens;
+            }
+
             await reader.CompleteAsync().ConfigureAwait(false);
         }
     }

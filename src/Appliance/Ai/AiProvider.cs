@@ -39,6 +39,12 @@ public sealed class AiProvider(string id, AiProviderKind kind, Uri baseUrl, stri
 public sealed record AiModel(string Name, AiProvider Provider, string UpstreamModel, int MaxTokens)
 {
     public const int DefaultMaxTokens = 4096;
+
+    /// <summary>The most fallbacks a model may name.</summary>
+    public const int MaxFallbacks = 8;
+
+    /// <summary>Models tried in order when this one's provider fails before answering (ai.models[].fallbacks).</summary>
+    public IReadOnlyList<string> Fallbacks { get; init; } = [];
 }
 
 /// <summary>The ai section as compiled: its models by name and its limits.</summary>

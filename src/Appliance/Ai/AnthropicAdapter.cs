@@ -113,7 +113,7 @@ public sealed class AnthropicAdapter : ProviderAdapter
 
     public override StreamTranslator? CreateTranslator(int maxEventBytes) => new AnthropicStreamTranslator(maxEventBytes);
 
-    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created)
+    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created, out TokenUsage usage)
     {
         using JsonDocument document = JsonDocument.Parse(body.ToArray());
         JsonElement root = document.RootElement;
@@ -148,15 +148,15 @@ public sealed class AnthropicAdapter : ProviderAdapter
             "refusal" => FinishReason.ContentFilter,
             _ => FinishReason.Stop,
         };
-        JsonElement usage = root.TryGetProperty("usage", out JsonElement u) ? u : default;
-        long cacheRead = Count(usage, "cache_read_input_tokens");
-        var tokens = new TokenUsage
+        JsonElement counts = root.TryGetProperty("usage", out JsonElement u) ? u : default;
+        long cacheRead = Count(counts, "cache_read_input_tokens");
+        usage = new TokenUsage
         {
-            InputTokens = Count(usage, "input_tokens") + cacheRead + Count(usage, "cache_creation_input_tokens"),
+            InputTokens = Count(counts, "input_tokens") + cacheRead + Count(counts, "cache_creation_input_tokens"),
             CachedInputTokens = cacheRead,
-            OutputTokens = Count(usage, "output_tokens"),
+            OutputTokens = Count(counts, "output_tokens"),
         };
-        return Completion(StringOf(root, "id") ?? "", StringOf(root, "model") ?? model.UpstreamModel, created, text?.ToString(), reasoning?.ToString(), calls, finish, tokens);
+        return Completion(StringOf(root, "id") ?? "", StringOf(root, "model") ?? model.UpstreamModel, created, text?.ToString(), reasoning?.ToString(), calls, finish, usage);
     }
 
     private static void WriteMessages(Utf8JsonWriter w, ChatRequest request)

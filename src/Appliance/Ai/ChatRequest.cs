@@ -138,6 +138,12 @@ public sealed class AiError(int status, string type, string message, string? par
 
     public string? Code => code;
 
+    /// <summary>
+    /// The provider failed, not the request: unreachable, too slow, overloaded or limited (408, 429, 5xx), refusing
+    /// the gateway's key. Another provider may well answer, so the model's fallbacks are tried.
+    /// </summary>
+    public bool ProviderFailed { get; init; }
+
     public static AiError Invalid(string message, string? param) => new(400, "invalid_request_error", message, param);
 
     public static AiError Unsupported(AiProviderKind kind, string param) =>

@@ -94,7 +94,7 @@ public sealed class GeminiAdapter : ProviderAdapter
 
     public override StreamTranslator? CreateTranslator(int maxEventBytes) => new GeminiStreamTranslator(maxEventBytes);
 
-    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created)
+    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created, out TokenUsage usage)
     {
         using JsonDocument document = JsonDocument.Parse(body.ToArray());
         JsonElement root = document.RootElement;
@@ -140,17 +140,17 @@ public sealed class GeminiAdapter : ProviderAdapter
             };
         }
 
-        JsonElement usage = root.TryGetProperty("usageMetadata", out JsonElement u) ? u : default;
-        long thoughts = Count(usage, "thoughtsTokenCount");
-        var tokens = new TokenUsage
+        JsonElement counts = root.TryGetProperty("usageMetadata", out JsonElement u) ? u : default;
+        long thoughts = Count(counts, "thoughtsTokenCount");
+        usage = new TokenUsage
         {
-            InputTokens = Count(usage, "promptTokenCount"),
-            CachedInputTokens = Count(usage, "cachedContentTokenCount"),
-            OutputTokens = Count(usage, "candidatesTokenCount") + thoughts,
+            InputTokens = Count(counts, "promptTokenCount"),
+            CachedInputTokens = Count(counts, "cachedContentTokenCount"),
+            OutputTokens = Count(counts, "candidatesTokenCount") + thoughts,
             ReasoningTokens = thoughts,
         };
         string id = StringOf(root, "responseId") ?? System.Text.Encoding.ASCII.GetString(CallIds.NewCompletionId());
-        return Completion(id, StringOf(root, "modelVersion") ?? model.UpstreamModel, created, text?.ToString(), reasoning?.ToString(), calls, finish, tokens);
+        return Completion(id, StringOf(root, "modelVersion") ?? model.UpstreamModel, created, text?.ToString(), reasoning?.ToString(), calls, finish, usage);
     }
 
     private static void WriteContents(Utf8JsonWriter w, ChatRequest request)

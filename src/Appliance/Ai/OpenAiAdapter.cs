@@ -37,9 +37,26 @@ public sealed class OpenAiAdapter : ProviderAdapter
 
     public override StreamTranslator? CreateTranslator(int maxEventBytes) => null;
 
-    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created)
+    public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created, out TokenUsage usage)
     {
-        using JsonDocument document = JsonDocument.Parse(body.ToArray());
-        return document.RootElement.ValueKind == JsonValueKind.Object ? body.ToArray() : throw new InvalidDataException("not a JSON object");
+        byte[] answer = body.ToArray();
+        using JsonDocument document = JsonDocument.Parse(answer);
+        JsonElement root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidDataException("not a JSON object");
+        }
+
+        JsonElement counts = root.TryGetProperty("usage", out JsonElement u) ? u : default;
+        JsonElement prompt = counts.ValueKind == JsonValueKind.Object && counts.TryGetProperty("prompt_tokens_details", out JsonElement p) ? p : default;
+        JsonElement completion = counts.ValueKind == JsonValueKind.Object && counts.TryGetProperty("completion_tokens_details", out JsonElement c) ? c : default;
+        usage = new TokenUsage
+        {
+            InputTokens = Count(counts, "prompt_tokens"),
+            OutputTokens = Count(counts, "completion_tokens"),
+            CachedInputTokens = Count(prompt, "cached_tokens"),
+            ReasoningTokens = Count(completion, "reasoning_tokens"),
+        };
+        return answer;
     }
 }

@@ -21,8 +21,8 @@ public abstract class ProviderAdapter
     /// <summary>A translator for the provider's streamed answer; null when it is OpenAI's format already.</summary>
     public abstract StreamTranslator? CreateTranslator(int maxEventBytes);
 
-    /// <summary>The provider's whole answer as an OpenAI <c>chat.completion</c>; throws <see cref="InvalidDataException"/> or <see cref="JsonException"/> when unreadable.</summary>
-    public abstract byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created);
+    /// <summary>The provider's whole answer as an OpenAI <c>chat.completion</c>, and what it cost; throws <see cref="InvalidDataException"/> or <see cref="JsonException"/> when unreadable.</summary>
+    public abstract byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created, out TokenUsage usage);
 
     /// <summary>
     /// The provider's error answer, as OpenAI would have put it. A refusal of the gateway's own key (401, 403) or a
@@ -33,7 +33,10 @@ public abstract class ProviderAdapter
     {
         if (status is 401 or 403 or < 400)
         {
-            return new AiError(502, "api_error", $"The model's provider refused the gateway's request ({status}); see the provider's key and base URL in the gateway's config.");
+            return new AiError(502, "api_error", $"The model's provider refused the gateway's request ({status}); see the provider's key and base URL in the gateway's config.")
+            {
+                ProviderFailed = true,
+            };
         }
 
         string type = status switch
@@ -77,7 +80,7 @@ public abstract class ProviderAdapter
             // Not JSON (a balancer's HTML page): the status says it all.
         }
 
-        return new AiError(status, type, message);
+        return new AiError(status, type, message) { ProviderFailed = status is 408 or 429 or >= 500 };
     }
 
     /// <summary>A JSON body for the provider, written by <paramref name="write"/>.</summary>

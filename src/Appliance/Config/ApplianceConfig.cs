@@ -527,6 +527,8 @@ public sealed class AiModelConfig
     public string? Model { get; set; }
     /// <summary>The answer's token limit when the request sets none (Anthropic requires one). Default 4096.</summary>
     public int? MaxTokens { get; set; }
+    /// <summary>Models (by name) tried in order when this one's provider fails before answering: unreachable, past its timeout, 408, 429, 5xx, or refusing the gateway's key.</summary>
+    public List<string>? Fallbacks { get; set; }
 }
 
 public sealed class AiRouteConfig

@@ -116,6 +116,35 @@ public sealed partial class ConfigCompiler
             models[m.Name] = new AiModel(m.Name, provider, m.Model ?? m.Name, m.MaxTokens ?? AiModel.DefaultMaxTokens);
         }
 
+        for (int i = 0; i < (ai.Models?.Count ?? 0); i++)
+        {
+            AiModelConfig m = ai.Models![i];
+            if (m?.Fallbacks is not { } fallbacks || m.Name is null || !models.TryGetValue(m.Name, out AiModel? model))
+            {
+                continue;
+            }
+
+            if (fallbacks.Count > AiModel.MaxFallbacks)
+            {
+                Error($"ai.models[{i}].fallbacks", $"at most {AiModel.MaxFallbacks}");
+            }
+
+            for (int j = 0; j < fallbacks.Count; j++)
+            {
+                string? name = fallbacks[j];
+                if (name is null || !models.ContainsKey(name))
+                {
+                    Error($"ai.models[{i}].fallbacks[{j}]", $"no model named '{name}' in ai.models");
+                }
+                else if (name == m.Name || fallbacks.IndexOf(name) != j)
+                {
+                    Error($"ai.models[{i}].fallbacks[{j}]", $"'{name}' is the model itself or named twice");
+                }
+            }
+
+            models[m.Name] = model with { Fallbacks = fallbacks.ToArray() };
+        }
+
         long maxRequest = ParseAiSize(ai.MaxRequestBytes, "ai.maxRequestBytes", AiGateway.DefaultMaxRequestBytes);
         long maxResponse = ParseAiSize(ai.MaxResponseBytes, "ai.maxResponseBytes", AiGateway.DefaultMaxResponseBytes);
         return _errors.Count > before ? null : new AiGateway(models, maxRequest, maxResponse);

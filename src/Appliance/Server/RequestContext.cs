@@ -97,6 +97,14 @@ public sealed class RequestContext
     /// <summary>The matched route's id, or null when none matched.</summary>
     public string? RouteId { get; set; }
 
+    /// <summary>An ai route's model that answered (after fallbacks), by its name in the config; null elsewhere.</summary>
+    public string? AiModel { get; set; }
+
+    /// <summary>The tokens the answer cost, as its provider counted them (0 when it did not say).</summary>
+    public long InputTokens { get; set; }
+
+    public long OutputTokens { get; set; }
+
     /// <summary>The route asked for no access log line (routes[].accessLog false).</summary>
     public bool SkipAccessLog { get; set; }
 
@@ -219,6 +227,8 @@ public sealed class RequestContext
         ClientIdentity = null;
         ConsumerId = null;
         Subject = null;
+        AiModel = null;
+        InputTokens = OutputTokens = 0;
         StatusCode = 200;
         ResponseContentLength = -1;
         ResponseStarted = false;

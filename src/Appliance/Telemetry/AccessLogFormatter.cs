@@ -46,7 +46,8 @@ public static class AccessLogFormatter
         int bytes = Cap(c.MethodToken.Length) + Cap(c.RawTarget.Length) + Cap(c.Authority.Length) + Cap(ua.Length) + Cap(referer.Length)
             + Cap(requestId.Length) + c.GeneratedRequestId.Length;
         int chars = Math.Min(c.Connection.ServerName?.Length ?? 0, MaxStringChars) + Math.Min(c.ClientIdentity?.Subject.Length ?? 0, MaxStringChars)
-            + (c.ConsumerId?.Length ?? 0) + Math.Min(c.Subject?.Length ?? 0, MaxStringChars) + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0);
+            + (c.ConsumerId?.Length ?? 0) + Math.Min(c.Subject?.Length ?? 0, MaxStringChars) + c.Connection.ListenerName.Length + (c.RouteId?.Length ?? 0) + (c.UpstreamCluster?.Length ?? 0) + (c.UpstreamAddress?.Length ?? 0)
+            + (c.AiModel?.Length ?? 0);
         return 1024 + (6 * bytes) + (6 * chars);
 
         static int Cap(int n) => Math.Min(n, MaxFieldBytes);
@@ -159,6 +160,17 @@ public static class AccessLogFormatter
         else
         {
             Raw(d, ref n, "null,\"upstream_header_us\":null"u8);
+        }
+
+        if (c.AiModel is { } model)
+        {
+            // ai routes only: the model that answered and what it cost.
+            Raw(d, ref n, ",\"model\":"u8);
+            JsonString(d, ref n, model);
+            Raw(d, ref n, ",\"input_tokens\":"u8);
+            Number(d, ref n, c.InputTokens);
+            Raw(d, ref n, ",\"output_tokens\":"u8);
+            Number(d, ref n, c.OutputTokens);
         }
 
         Raw(d, ref n, ",\"request_id\":"u8);

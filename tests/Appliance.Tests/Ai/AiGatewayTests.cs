@@ -42,7 +42,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "name": "gem", "provider": "google", "model": "gemini-2.5-flash" },
                 { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
                 { "name": "slow", "provider": "slowpoke" },
-                { "name": "org/tuned", "provider": "revoked" }
+                { "name": "org/tuned", "provider": "revoked" },
+                { "name": "backed", "provider": "revoked", "fallbacks": ["slow", "gem"] }
               ]
             },
             """;
@@ -50,7 +51,9 @@ public sealed class AiGatewayTests : IAsyncLifetime
             { "id": "llm", "match": { "path": "/llm/{**rest}" }, "ai": {} },
             { "id": "llm-claude", "match": { "path": "/claude-only/{**rest}" }, "ai": { "models": ["claude"] } },
             """;
-        _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes).Replace("\"server\": {", ai + "\"server\": {"));
+        _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
+            .Replace("\"server\": {", ai + "\"server\": {")
+            .Replace("\"shutdownTimeout\": \"5s\" }", "\"shutdownTimeout\": \"5s\", \"accessLog\": { \"path\": \"access.log\" } }"));
     }
 
     public async Task DisposeAsync()
@@ -271,10 +274,10 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement models = (await Sdk("models", "/claude-only")).GetProperty("models");
         Assert.Equal(["claude"], models.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         JsonElement all = (await Sdk("models")).GetProperty("models");
-        Assert.Equal(["claude", "gem", "gpt", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(["backed", "claude", "gem", "gpt", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         Peer.Result one = await Peer.CurlAsync($"{BaseUrl()}/models/org%2Ftuned");
         Assert.Contains("\"id\":\"org/tuned\"", one.Stdout, StringComparison.Ordinal);
-        Assert.Equal("anthropic", all[0].GetProperty("owned_by").GetString());
+        Assert.Equal("anthropic", all[1].GetProperty("owned_by").GetString());
     }
 
     [Theory]
@@ -353,6 +356,54 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement part = (await ProviderReceived()).GetProperty("body").GetProperty("contents")[1].GetProperty("parts")[0];
         Assert.Equal("CiIBVKhc7oDPpCaXyJKKssjqr4g3+/JNOSgWi==", part.GetProperty("thoughtSignature").GetString());
         Assert.Equal("get_weather", part.GetProperty("functionCall").GetProperty("name").GetString());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failing_provider_falls_back_to_the_next_model(bool stream)
+    {
+        // "backed" is served by a provider that refuses the gateway's key: its first fallback answers.
+        JsonElement result = await Sdk($$"""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ], "stream": {{(stream ? "true" : "false")}} }""");
+
+        JsonElement completion = result.GetProperty(stream ? "final" : "completion");
+        Assert.Equal("You said: hello", Message(completion));
+        Assert.Equal("slow", completion.GetProperty("model").GetString());
+    }
+
+    [Fact]
+    public async Task Fallbacks_end_with_the_last_failure_and_never_retry_a_bad_request()
+    {
+        // Every provider in the chain is overloaded: the client gets the last one's error.
+        JsonElement error = (await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "overload" } ] }""")).GetProperty("error");
+        Assert.Equal(503, error.GetProperty("status").GetInt32());
+        Assert.Equal("UNAVAILABLE", error.GetProperty("type").GetString());
+
+        // A request the first provider's kind cannot take is the client's error: no fallback.
+        error = (await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ], "n": 3 }""")).GetProperty("error");
+        Assert.Equal(400, error.GetProperty("status").GetInt32());
+        Assert.Equal("n", error.GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task The_access_log_names_the_model_that_answered_and_its_tokens()
+    {
+        await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""");
+        await Sdk("""{ "model": "gem", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""");
+        await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ] }""");
+        await Peer.CurlAsync($"http://127.0.0.1:{_server.HttpPort}/");
+
+        JsonElement[] lines = (await _server.AccessLogLinesAsync(4)).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(4, lines.Length);
+        Assert.Equal(("claude", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "claude")));
+        Assert.Equal(("gem", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gem")));
+        JsonElement fellBack = lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "slow");
+        Assert.Equal("ai:slowpoke", fellBack.GetProperty("upstream_cluster").GetString());
+        Assert.Equal(200, fellBack.GetProperty("upstream_status").GetInt32());
+        Assert.False(lines.Single(l => l.GetProperty("route").GetString() == "hello").TryGetProperty("model", out _));
+
+        static (string?, long, long) Fields(JsonElement line) =>
+            (line.GetProperty("model").GetString(), line.GetProperty("input_tokens").GetInt64(), line.GetProperty("output_tokens").GetInt64());
     }
 
     [Fact]

@@ -82,6 +82,27 @@ public sealed class TestServer : IAsyncDisposable
 
     public IPEndPoint EndPoint(string listener) => new(IPAddress.Loopback, Port(listener));
 
+    /// <summary>
+    /// The access log's lines once it holds <paramref name="expected"/> of them (flushed and read again until then, for
+    /// at most 10 s): a request's line is written as it ends, which may be just after its client had the whole response.
+    /// </summary>
+    public async Task<string[]> AccessLogLinesAsync(int expected)
+    {
+        string path = _host.AccessLog.Options!.Path;
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await _host.AccessLog.FlushAsync();
+            string[] lines = File.Exists(path) ? await File.ReadAllLinesAsync(path) : [];
+            if (lines.Length >= expected || deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return lines;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));

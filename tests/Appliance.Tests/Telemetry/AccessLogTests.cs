@@ -31,26 +31,7 @@ public sealed class AccessLogTests : IAsyncLifetime
 
     private static string LogPath(TestServer server) => server.Host.AccessLog.Options!.Path;
 
-    /// <summary>
-    /// The log's lines once it holds <paramref name="expected"/> of them (flushed and read again until then, for at most
-    /// 10 s): a request's line is written as it ends, which may be just after its client had the whole response.
-    /// </summary>
-    private static async Task<string[]> LinesAsync(TestServer server, int expected)
-    {
-        string path = LogPath(server);
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
-        {
-            await server.Host.AccessLog.FlushAsync();
-            string[] lines = File.Exists(path) ? await File.ReadAllLinesAsync(path) : [];
-            if (lines.Length >= expected || deadline.Elapsed > TimeSpan.FromSeconds(10))
-            {
-                return lines;
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    private static Task<string[]> LinesAsync(TestServer server, int expected) => server.AccessLogLinesAsync(expected);
 
     private static JsonElement Parse(string line)
     {
