@@ -528,6 +528,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
                 Routing.DirectResponseHandler => "direct",
                 Routing.RedirectHandler => "redirect",
                 Proxy.ProxyHandler p => "cluster:" + p.Cluster.Id,
+                Ai.AiHandler => "ai",
                 _ => r.Handler.GetType().Name,
             });
             if (r.Policies is { } chain)
@@ -690,8 +691,41 @@ public sealed class AdminDispatcher : IRequestDispatcher
         ListenerSamples(sb, listeners, "appliance_listener_accept_errors_total", "counter",
             "Accepts that failed and left their connection queued (EMFILE, ENFILE, ENOBUFS, ENOMEM and the like); the listener pauses 50 ms after each.", l => l.AcceptErrors);
         PolicySamples(sb, _backend.Snapshot.Routes.Routes);
+        AiSamples(sb, _backend.Snapshot.Ai?.Counters);
         return sb.ToString();
     }
+
+    /// <summary>Per model of the ai section: attempts sent to its provider, those the provider failed, tokens.</summary>
+    private static void AiSamples(StringBuilder sb, Ai.AiCounters? counters)
+    {
+        if (counters is null)
+        {
+            return;
+        }
+
+        KeyValuePair<string, Ai.ModelCounters>[] models = counters.Models.ToArray();
+        ModelSamples(sb, models, "appliance_ai_requests_total", "Requests sent to a model's provider (fallbacks count for the model they went to).", m => m.Attempts);
+        ModelSamples(sb, models, "appliance_ai_provider_failures_total", "Requests a model's provider failed before answering: unreachable, timeout, 408, 429, 5xx, refused key.", m => m.ProviderFailures);
+        sb.Append("# HELP appliance_ai_tokens_total Tokens a model's answers cost, as its provider counted them.\n# TYPE appliance_ai_tokens_total counter\n");
+        foreach ((string model, Ai.ModelCounters m) in models)
+        {
+            sb.Append("appliance_ai_tokens_total{model=\"").Append(LabelValue(model)).Append("\",type=\"input\"} ").Append(m.InputTokens).Append('\n');
+            sb.Append("appliance_ai_tokens_total{model=\"").Append(LabelValue(model)).Append("\",type=\"output\"} ").Append(m.OutputTokens).Append('\n');
+        }
+    }
+
+    private static void ModelSamples(StringBuilder sb, KeyValuePair<string, Ai.ModelCounters>[] models, string name, string help, Func<Ai.ModelCounters, long> value)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(" counter\n");
+        foreach ((string model, Ai.ModelCounters m) in models)
+        {
+            sb.Append(name).Append("{model=\"").Append(LabelValue(model)).Append("\"} ").Append(value(m)).Append('\n');
+        }
+    }
+
+    /// <summary>A Prometheus label value: backslash, quote and newline escaped (model names are free text).</summary>
+    private static string LabelValue(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
 
     /// <summary>Refusals per route and policy, and each rate limit's table: keys held, new keys refused when it was full.</summary>
     private static void PolicySamples(StringBuilder sb, IReadOnlyList<Routing.RouteModel> routes)

@@ -197,8 +197,27 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
         using HttpRequestMessage sent = message;
         context.AiModel = model.Name;
+        ModelCounters counters = gateway.Counters.For(model.Name);
+        counters.Attempted();
         context.UpstreamCluster = "ai:" + model.Provider.Id;
         context.UpstreamAddress = model.Provider.BaseUrl.Authority;
+        try
+        {
+            await SendAndAnswerAsync(context, request, model, adapter, message).ConfigureAwait(false);
+        }
+        catch (AiError e) when (e.ProviderFailed)
+        {
+            counters.ProviderFailed();
+            throw;
+        }
+        finally
+        {
+            counters.Used(context.InputTokens, context.OutputTokens);
+        }
+    }
+
+    private async ValueTask SendAndAnswerAsync(RequestContext context, ChatRequest request, AiModel model, ProviderAdapter adapter, HttpRequestMessage message)
+    {
         using var deadline = new CancellationTokenSource(model.Provider.Timeout);
         long started = TimeProvider.System.GetTimestamp();
         HttpResponseMessage response;

@@ -48,7 +48,7 @@ public sealed record AiModel(string Name, AiProvider Provider, string UpstreamMo
 }
 
 /// <summary>The ai section as compiled: its models by name and its limits.</summary>
-public sealed class AiGateway(IReadOnlyDictionary<string, AiModel> models, long maxRequestBytes, long maxResponseBytes)
+public sealed class AiGateway(IReadOnlyDictionary<string, AiModel> models, long maxRequestBytes, long maxResponseBytes, AiCounters counters)
 {
     public const long DefaultMaxRequestBytes = 4L << 20;
     public const long DefaultMaxResponseBytes = 8L << 20;
@@ -58,6 +58,9 @@ public sealed class AiGateway(IReadOnlyDictionary<string, AiModel> models, long 
     public long MaxRequestBytes => maxRequestBytes;
 
     public long MaxResponseBytes => maxResponseBytes;
+
+    /// <summary>The models' counters, carried over from the config this one replaced.</summary>
+    public AiCounters Counters => counters;
 
     /// <summary>
     /// One client for every provider: SocketsHttpHandler pools connections per origin, HTTP/2 where the provider

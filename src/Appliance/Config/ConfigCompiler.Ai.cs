@@ -147,7 +147,7 @@ public sealed partial class ConfigCompiler
 
         long maxRequest = ParseAiSize(ai.MaxRequestBytes, "ai.maxRequestBytes", AiGateway.DefaultMaxRequestBytes);
         long maxResponse = ParseAiSize(ai.MaxResponseBytes, "ai.maxResponseBytes", AiGateway.DefaultMaxResponseBytes);
-        return _errors.Count > before ? null : new AiGateway(models, maxRequest, maxResponse);
+        return _errors.Count > before ? null : new AiGateway(models, maxRequest, maxResponse, _previous?.Ai?.Counters ?? new AiCounters());
     }
 
     /// <summary>The provider's key from its file or environment variable; errors never quote it.</summary>

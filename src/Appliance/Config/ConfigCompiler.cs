@@ -165,6 +165,7 @@ public sealed partial class ConfigCompiler
             Certificates = certificates,
             Acme = _acme,
             Routes = routes,
+            Ai = _ai,
             Clusters = [.. clusters.Values],
             ShutdownTimeout = shutdown,
             StateDirectory = stateDirectory,

@@ -17,6 +17,8 @@ public sealed class ConfigSnapshot
     public IReadOnlyList<AcmeCertificateModel> Acme { get; init; } = [];
     public required RouteTable Routes { get; init; }
     public IReadOnlyList<ClusterModel> Clusters { get; init; } = [];
+    /// <summary>The ai section as compiled; null without one.</summary>
+    public Ai.AiGateway? Ai { get; init; }
     public required TimeSpan ShutdownTimeout { get; init; }
     public required string StateDirectory { get; init; }
     public string? ServerHeader { get; init; }

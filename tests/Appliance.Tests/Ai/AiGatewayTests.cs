@@ -52,7 +52,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
             { "id": "llm-claude", "match": { "path": "/claude-only/{**rest}" }, "ai": { "models": ["claude"] } },
             """;
         _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
-            .Replace("\"server\": {", ai + "\"server\": {")
+            .Replace("\"server\": {", ai + $"\"admin\": {{ \"socketPath\": \"{AdminSocket}\" }}, \"server\": {{")
             .Replace("\"shutdownTimeout\": \"5s\" }", "\"shutdownTimeout\": \"5s\", \"accessLog\": { \"path\": \"access.log\" } }"));
     }
 
@@ -62,6 +62,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
         await _provider.DisposeAsync();
         Directory.Delete(_keys, recursive: true);
     }
+
+    private string AdminSocket => Path.Combine(_keys, "admin.sock");
 
     private string BaseUrl(string prefix = "/llm") => $"http://127.0.0.1:{_server.HttpPort}{prefix}/v1";
 
@@ -404,6 +406,26 @@ public sealed class AiGatewayTests : IAsyncLifetime
 
         static (string?, long, long) Fields(JsonElement line) =>
             (line.GetProperty("model").GetString(), line.GetProperty("input_tokens").GetInt64(), line.GetProperty("output_tokens").GetInt64());
+    }
+
+    [Fact]
+    public async Task Metrics_count_requests_provider_failures_and_tokens_per_model()
+    {
+        await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""");
+        await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""");
+
+        Peer.Result metrics = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/metrics");
+        string[] lines = metrics.Stdout.Split('\n');
+        Assert.Contains("appliance_ai_requests_total{model=\"claude\"} 1", lines);
+        Assert.Contains("appliance_ai_requests_total{model=\"backed\"} 1", lines);
+        Assert.Contains("appliance_ai_provider_failures_total{model=\"backed\"} 1", lines);
+        Assert.Contains("appliance_ai_requests_total{model=\"slow\"} 1", lines);
+        Assert.Contains("appliance_ai_provider_failures_total{model=\"slow\"} 0", lines);
+        Assert.Contains("appliance_ai_tokens_total{model=\"claude\",type=\"input\"} 12", lines);
+        Assert.Contains("appliance_ai_tokens_total{model=\"slow\",type=\"output\"} 6", lines);
+
+        Peer.Result routes = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/routes");
+        Assert.Contains("\"handler\": \"ai\"", routes.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
