@@ -274,13 +274,14 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 return;
             }
 
-            await StreamAsync(context, response, adapter.CreateTranslator((int)Math.Min(gateway.MaxResponseBytes, int.MaxValue)), request, model, created, deadline)
+            int maxEventBytes = (int)Math.Min(gateway.MaxResponseBytes, int.MaxValue);
+            await StreamAsync(context, response, adapter.CreateTranslator(maxEventBytes), maxEventBytes, request, model, created, deadline)
                 .ConfigureAwait(false);
         }
     }
 
     private static async ValueTask StreamAsync(
-        RequestContext context, HttpResponseMessage response, StreamTranslator? translator, ChatRequest request, AiModel model, long created, CancellationTokenSource deadline)
+        RequestContext context, HttpResponseMessage response, StreamTranslator? translator, int maxEventBytes, ChatRequest request, AiModel model, long created, CancellationTokenSource deadline)
     {
         Stream upstream;
         try
@@ -297,6 +298,8 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         context.ResponseHeaders.Add(KnownHeader.CacheControl, "Cache-Control"u8, NoCache);
         PipeReader reader = PipeReader.Create(upstream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: false));
         var output = new ArrayBufferWriter<byte>(16 * 1024);
+        OpenAiStreamUsage? watcher = translator is null ? new OpenAiStreamUsage(maxEventBytes) : null;
+        long sent = 0; // passed through: bytes at the buffer's start already sent (an event the watcher has not finished)
         translator?.Start(CallIds.NewCompletionId(), System.Text.Encoding.UTF8.GetBytes(model.Name), created, request.IncludeUsage);
         try
         {
@@ -310,7 +313,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 }
                 catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException)
                 {
-                    if (translator is null)
+                    if (watcher is not null)
                     {
                         // Passed through: nothing can be added to the provider's stream, so it is cut (RST_STREAM on
                         // HTTP/2, a closed connection on HTTP/1.1); before anything went out, a 502 says it.
@@ -319,20 +322,23 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                             : new AiError(502, "api_error", "The model's provider broke off its answer.");
                     }
 
-                    status = translator.Abort(output, deadline.IsCancellationRequested ? "The model's provider did not finish in time."u8 : "The model's provider broke off its answer."u8);
+                    status = translator!.Abort(output, deadline.IsCancellationRequested ? "The model's provider did not finish in time."u8 : "The model's provider broke off its answer."u8);
                     await SendAsync(context, output).ConfigureAwait(false);
                     return;
                 }
 
                 ReadOnlySequence<byte> buffer = read.Buffer;
-                if (translator is null)
+                if (watcher is not null)
                 {
-                    foreach (ReadOnlyMemory<byte> segment in buffer)
+                    foreach (ReadOnlyMemory<byte> segment in buffer.Slice(sent))
                     {
                         await context.WriteAsync(segment).ConfigureAwait(false);
                     }
 
-                    reader.AdvanceTo(buffer.End);
+                    var watched = new SequenceReader<byte>(buffer);
+                    watcher.Watch(ref watched);
+                    sent = watched.Remaining;
+                    reader.AdvanceTo(watched.Position, buffer.End);
                     await context.FlushAsync().ConfigureAwait(false);
                     if (read.IsCompleted)
                     {
@@ -343,7 +349,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 }
 
                 var sequence = new SequenceReader<byte>(buffer);
-                status = translator.Translate(ref sequence, output);
+                status = translator!.Translate(ref sequence, output);
                 reader.AdvanceTo(sequence.Position, buffer.End);
                 if (status == StreamStatus.Continue && read.IsCompleted)
                 {
@@ -355,11 +361,9 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         finally
         {
-            if (translator is not null)
-            {
-                context.InputTokens = translator.Usage.InputTokens;
-                context.OutputTokens = translator.Usage.OutputTokens;
-            }
+            TokenUsage usage = translator?.Usage ?? watcher!.Usage;
+            context.InputTokens = usage.InputTokens;
+            context.OutputTokens = usage.OutputTokens;
 
             await reader.CompleteAsync().ConfigureAwait(false);
         }

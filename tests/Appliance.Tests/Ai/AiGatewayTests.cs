@@ -393,12 +393,14 @@ public sealed class AiGatewayTests : IAsyncLifetime
         await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""");
         await Sdk("""{ "model": "gem", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""");
         await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ] }""");
+        await Sdk("""{ "model": "gpt", "messages": [ { "role": "user", "content": "hello" } ], "stream": true, "stream_options": { "include_usage": true } }""");
         await Peer.CurlAsync($"http://127.0.0.1:{_server.HttpPort}/");
 
-        JsonElement[] lines = (await _server.AccessLogLinesAsync(4)).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-        Assert.Equal(4, lines.Length);
+        JsonElement[] lines = (await _server.AccessLogLinesAsync(5)).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(5, lines.Length);
         Assert.Equal(("claude", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "claude")));
         Assert.Equal(("gem", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gem")));
+        Assert.Equal(("gpt", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gpt"))); // passed through, watched
         JsonElement fellBack = lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "slow");
         Assert.Equal("ai:slowpoke", fellBack.GetProperty("upstream_cluster").GetString());
         Assert.Equal(200, fellBack.GetProperty("upstream_status").GetInt32());
