@@ -513,6 +513,12 @@ public sealed class AiProviderConfig
     public string? ApiKeyFile { get; set; }
     /// <summary>An environment variable holding the provider's API key (read on every apply).</summary>
     public string? ApiKeyEnv { get; set; }
+    /// <summary>
+    /// A systemd credential holding the key: the file NAME, or providers_NAME (the packaged unit's
+    /// LoadCredential=providers:/etc/appliance/credentials), in $CREDENTIALS_DIRECTORY. Encrypted ones
+    /// (LoadCredentialEncrypted=, systemd-creds) are decrypted by systemd before the service reads them.
+    /// </summary>
+    public string? ApiKeyCredential { get; set; }
     /// <summary>How long one answer may take, streaming included. Default "10m".</summary>
     public string? Timeout { get; set; }
 }

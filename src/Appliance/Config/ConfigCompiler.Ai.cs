@@ -153,14 +153,38 @@ public sealed partial class ConfigCompiler
     /// <summary>The provider's key from its file or environment variable; errors never quote it.</summary>
     private string? ReadApiKey(AiProviderConfig c, string p)
     {
-        if (c.ApiKeyFile is not null && c.ApiKeyEnv is not null)
+        if ((c.ApiKeyFile is null ? 0 : 1) + (c.ApiKeyEnv is null ? 0 : 1) + (c.ApiKeyCredential is null ? 0 : 1) > 1)
         {
-            Error(p, "give the key by 'apiKeyFile' or by 'apiKeyEnv', not both");
+            Error(p, "give the key by one of 'apiKeyFile', 'apiKeyEnv' and 'apiKeyCredential'");
             return null;
         }
 
         string? key = null;
-        if (c.ApiKeyFile is { } file)
+        string field = c.ApiKeyFile is not null ? "apiKeyFile" : c.ApiKeyEnv is not null ? "apiKeyEnv" : "apiKeyCredential";
+        string? credentialPath = null;
+        if (c.ApiKeyCredential is { } credential)
+        {
+            string? directory = Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY");
+            if (string.IsNullOrEmpty(directory))
+            {
+                Error($"{p}.apiKeyCredential", "needs the service's systemd credentials ($CREDENTIALS_DIRECTORY is not set)");
+                return null;
+            }
+
+            if (!IsIdentifier(credential))
+            {
+                Error($"{p}.apiKeyCredential", "must be a credential's name: letters, digits, '-', '_' or '.'");
+                return null;
+            }
+
+            credentialPath = Path.Combine(directory, credential);
+            if (!File.Exists(credentialPath))
+            {
+                credentialPath = Path.Combine(directory, "providers_" + credential);
+            }
+        }
+
+        if ((c.ApiKeyFile ?? credentialPath) is { } file)
         {
             string path = Resolve(file);
             try
@@ -169,13 +193,13 @@ public sealed partial class ConfigCompiler
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Error($"{p}.apiKeyFile", $"cannot read '{path}': {e.GetType().Name}");
+                Error($"{p}.{field}", $"cannot read '{path}': {e.GetType().Name}");
                 return null;
             }
 
             if (key.Length == 0)
             {
-                Error($"{p}.apiKeyFile", $"'{path}' is empty");
+                Error($"{p}.{field}", $"'{path}' is empty");
             }
         }
         else if (c.ApiKeyEnv is { } name)
@@ -189,7 +213,7 @@ public sealed partial class ConfigCompiler
 
         if (key is not null && !key.All(ch => ch is > ' ' and < (char)127))
         {
-            Error(c.ApiKeyFile is null ? $"{p}.apiKeyEnv" : $"{p}.apiKeyFile", "the key must be one line of printable ASCII");
+            Error($"{p}.{field}", "the key must be one line of printable ASCII");
             key = null;
         }
 

@@ -93,6 +93,41 @@ public sealed class AiConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_key_comes_from_a_systemd_credential_by_its_name_or_the_packaged_units_prefix()
+    {
+        File.WriteAllText(Path.Combine(_folder, "providers_anthropic"), "sk-from-unit\n");
+        File.WriteAllText(Path.Combine(_folder, "direct"), "sk-direct");
+        string previous = Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY") ?? "";
+        try
+        {
+            Environment.SetEnvironmentVariable("CREDENTIALS_DIRECTORY", _folder);
+            Assert.Equal("sk-from-unit", KeyOf("""{ "id": "a", "kind": "anthropic", "baseUrl": "https://x.test", "apiKeyCredential": "anthropic" }"""));
+            Assert.Equal("sk-direct", KeyOf("""{ "id": "a", "kind": "anthropic", "baseUrl": "https://x.test", "apiKeyCredential": "direct" }"""));
+            Assert.Contains(Errors(Config("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "apiKeyCredential": "missing" } ] }""")),
+                e => e.Path == "ai.providers[0].apiKeyCredential");
+            Assert.Contains(Errors(Config("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "apiKeyCredential": "../key" } ] }""")),
+                e => e.Path == "ai.providers[0].apiKeyCredential");
+            Assert.Contains(Errors(Config("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "apiKeyCredential": "direct", "apiKeyFile": "key" } ] }""")),
+                e => e.Path == "ai.providers[0]");
+
+            Environment.SetEnvironmentVariable("CREDENTIALS_DIRECTORY", "");
+            Assert.Contains(Errors(Config("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "apiKeyCredential": "direct" } ] }""")),
+                e => e.Path == "ai.providers[0].apiKeyCredential" && e.Message.Contains("CREDENTIALS_DIRECTORY", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CREDENTIALS_DIRECTORY", previous.Length == 0 ? null : previous);
+        }
+
+        string? KeyOf(string provider)
+        {
+            string ai = $$"""{ "providers": [ {{provider}} ], "models": [ { "name": "m", "provider": "a" } ] }""";
+            ConfigSnapshot snapshot = ConfigCompiler.Compile(ConfigLoader.Parse(Encoding.UTF8.GetBytes(Config(ai))), _folder);
+            return snapshot.Ai!.Models["m"].Provider.ApiKey;
+        }
+    }
+
+    [Fact]
     public void A_key_never_appears_in_an_error()
     {
         IReadOnlyList<ConfigError> errors = Errors(Config("""
