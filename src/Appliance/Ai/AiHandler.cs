@@ -32,6 +32,8 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
 
     public AiGateway Gateway => gateway;
 
+    public override bool CountsTokens => true;
+
     public override async ValueTask HandleAsync(RequestContext context)
     {
         try

@@ -60,7 +60,7 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
                     CountUsage(context);
                 }
 
-                return route.Handler.HandleAsync(context);
+                return Handle(context, route.Handler);
             case RouteTable.MatchResult.MethodNotAllowed:
                 Span<byte> allow = stackalloc byte[128];
                 int n = FormatAllow(allowed, allow);
@@ -103,7 +103,28 @@ public sealed class RouteDispatcher(Func<RouteTable> table, ILogger? logger = nu
             CountUsage(context);
         }
 
-        await (verdict.Passed ? route.Handler.HandleAsync(context) : Refused(context, verdict)).ConfigureAwait(false);
+        await (verdict.Passed ? Handle(context, route.Handler) : Refused(context, verdict)).ConfigureAwait(false);
+    }
+
+    private ValueTask Handle(RequestContext context, RouteHandler handler) =>
+        handler.CountsTokens && context.ConsumerId is not null && _environment.Usage is not null
+            ? HandleCountingTokensAsync(context, handler)
+            : handler.HandleAsync(context);
+
+    /// <summary>The handler, then the tokens its answer cost (all of them, a broken-off stream's too) to the consumer's usage.</summary>
+    private async ValueTask HandleCountingTokensAsync(RequestContext context, RouteHandler handler)
+    {
+        try
+        {
+            await handler.HandleAsync(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (context.InputTokens > 0 || context.OutputTokens > 0)
+            {
+                _environment.Usage!.AddTokens(context.ConsumerId!, context.InputTokens, context.OutputTokens);
+            }
+        }
     }
 
     /// <summary>A request every policy let through counts toward its consumer's usage (refused ones do not).</summary>

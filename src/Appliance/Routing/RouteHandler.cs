@@ -6,4 +6,10 @@ namespace Appliance.Routing;
 public abstract class RouteHandler
 {
     public abstract ValueTask HandleAsync(RequestContext context);
+
+    /// <summary>
+    /// The handler leaves the tokens an answer cost on the request (<see cref="RequestContext.InputTokens"/>,
+    /// <see cref="RequestContext.OutputTokens"/>): the dispatcher adds them to the consumer's usage when it is done.
+    /// </summary>
+    public virtual bool CountsTokens => false;
 }

@@ -59,15 +59,7 @@ public sealed class UsageMeter : IDisposable
     /// <summary>One request of the consumer, now.</summary>
     public void Count(string consumerId)
     {
-        Hour hour = _hour;
-        DateTimeOffset now = _time.GetUtcNow();
-        if (now >= hour.End || now < hour.Start)
-        {
-            _hour = hour = new Hour(now);
-        }
-
-        Counter counter = _counters.TryGetValue((consumerId, hour.Text), out Counter? found) ? found
-            : _counters.GetOrAdd((consumerId, hour.Text), static _ => new Counter());
+        Counter counter = CurrentCounter(consumerId);
         Interlocked.Increment(ref counter.Requests);
         int inUse = Volatile.Read(ref _periodsInUse);
         for (int p = 0; inUse != 0 && p <= (int)QuotaPeriod.Month; p++)
@@ -77,6 +69,27 @@ public sealed class UsageMeter : IDisposable
                 Interlocked.Increment(ref total.Requests);
             }
         }
+    }
+
+    /// <summary>The tokens one of the consumer's answers cost, now (added to the hour's counts, flushed with them).</summary>
+    public void AddTokens(string consumerId, long inputTokens, long outputTokens)
+    {
+        Counter counter = CurrentCounter(consumerId);
+        Interlocked.Add(ref counter.InputTokens, inputTokens);
+        Interlocked.Add(ref counter.OutputTokens, outputTokens);
+    }
+
+    private Counter CurrentCounter(string consumerId)
+    {
+        Hour hour = _hour;
+        DateTimeOffset now = _time.GetUtcNow();
+        if (now >= hour.End || now < hour.Start)
+        {
+            _hour = hour = new Hour(now);
+        }
+
+        return _counters.TryGetValue((consumerId, hour.Text), out Counter? found) ? found
+            : _counters.GetOrAdd((consumerId, hour.Text), static _ => new Counter());
     }
 
     /// <summary>
@@ -187,14 +200,16 @@ public sealed class UsageMeter : IDisposable
     {
         string expired = UsagePeriod.Hour(_time.GetUtcNow().AddHours(-2));
         var batch = new List<UsageIncrement>();
-        var taken = new List<(Counter Counter, long Requests)>();
+        var taken = new List<(Counter Counter, long Requests, long Input, long Output)>();
         foreach (KeyValuePair<(string Consumer, string Period), Counter> entry in _counters)
         {
             long requests = Interlocked.Exchange(ref entry.Value.Requests, 0);
-            if (requests > 0)
+            long input = Interlocked.Exchange(ref entry.Value.InputTokens, 0);
+            long output = Interlocked.Exchange(ref entry.Value.OutputTokens, 0);
+            if (requests > 0 || input > 0 || output > 0)
             {
-                batch.Add(new UsageIncrement(entry.Key.Consumer, entry.Key.Period, requests));
-                taken.Add((entry.Value, requests));
+                batch.Add(new UsageIncrement(entry.Key.Consumer, entry.Key.Period, requests, input, output));
+                taken.Add((entry.Value, requests, input, output));
             }
             else if (string.CompareOrdinal(entry.Key.Period, expired) < 0)
             {
@@ -219,9 +234,11 @@ public sealed class UsageMeter : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            foreach ((Counter counter, long requests) in taken)
+            foreach ((Counter counter, long requests, long input, long output) in taken)
             {
                 Interlocked.Add(ref counter.Requests, requests);
+                Interlocked.Add(ref counter.InputTokens, input);
+                Interlocked.Add(ref counter.OutputTokens, output);
             }
 
             Failed?.Invoke(e, final);
@@ -251,6 +268,8 @@ public sealed class UsageMeter : IDisposable
     private sealed class Counter
     {
         public long Requests;
+        public long InputTokens;
+        public long OutputTokens;
     }
 
     /// <summary>A consumer's requests in one calendar period, for quotas.</summary>

@@ -50,9 +50,10 @@ public sealed class AiGatewayTests : IAsyncLifetime
         const string routes = """
             { "id": "llm", "match": { "path": "/llm/{**rest}" }, "ai": {} },
             { "id": "llm-claude", "match": { "path": "/claude-only/{**rest}" }, "ai": { "models": ["claude"] } },
+            { "id": "llm-keyed", "tenant": "acme", "match": { "path": "/keyed/{**rest}" }, "ai": {}, "policies": { "apiKey": {} } },
             """;
         _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
-            .Replace("\"server\": {", ai + $"\"admin\": {{ \"socketPath\": \"{AdminSocket}\" }}, \"server\": {{")
+            .Replace("\"server\": {", ai + $"\"admin\": {{ \"socketPath\": \"{AdminSocket}\" }}, \"tenants\": [ {{ \"id\": \"acme\", \"hosts\": [\"acme.test\"] }} ], \"server\": {{")
             .Replace("\"shutdownTimeout\": \"5s\" }", "\"shutdownTimeout\": \"5s\", \"accessLog\": { \"path\": \"access.log\" } }"));
     }
 
@@ -67,9 +68,9 @@ public sealed class AiGatewayTests : IAsyncLifetime
 
     private string BaseUrl(string prefix = "/llm") => $"http://127.0.0.1:{_server.HttpPort}{prefix}/v1";
 
-    private async Task<JsonElement> Sdk(string request, string prefix = "/llm")
+    private async Task<JsonElement> Sdk(string request, string prefix = "/llm", string apiKey = "client-gateway-key")
     {
-        Peer.Result result = await NodePeer.RunAsync("openai_chat.js", BaseUrl(prefix), "client-gateway-key", request);
+        Peer.Result result = await NodePeer.RunAsync("openai_chat.js", BaseUrl(prefix), apiKey, request);
         Assert.True(result.ExitCode == 0, result.All);
         using JsonDocument document = JsonDocument.Parse(result.Stdout);
         return document.RootElement.Clone();
@@ -428,6 +429,38 @@ public sealed class AiGatewayTests : IAsyncLifetime
 
         Peer.Result routes = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/routes");
         Assert.Contains("\"handler\": \"ai\"", routes.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_consumers_tokens_are_added_to_its_usage()
+    {
+        JsonElement consumer = await AdminJson("POST", "/v1/consumers", """{ "tenant": "acme", "name": "app" }""");
+        string id = consumer.GetProperty("id").GetString()!;
+        string secret = (await AdminJson("POST", $"/v1/consumers/{id}/keys", null)).GetProperty("secret").GetString()!;
+
+        Assert.Equal(401, (await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""", "/keyed")).GetProperty("error").GetProperty("status").GetInt32());
+        Assert.Equal("You said: hello", Message((await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""", "/keyed", secret)).GetProperty("completion")));
+        Assert.Equal("You said: hello", Message((await Sdk("""{ "model": "gem", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""", "/keyed", secret)).GetProperty("final")));
+        Assert.False((await ProviderReceived()).GetProperty("headers").TryGetProperty("authorization", out _));
+
+        JsonElement[] rows = [.. (await AdminJson("GET", $"/v1/consumers/{id}/usage", null)).GetProperty("items").EnumerateArray()];
+        Assert.Equal(2, rows.Sum(r => r.GetProperty("requests").GetInt64()));
+        Assert.Equal(24, rows.Sum(r => r.GetProperty("inputTokens").GetInt64()));
+        Assert.Equal(12, rows.Sum(r => r.GetProperty("outputTokens").GetInt64()));
+    }
+
+    private async Task<JsonElement> AdminJson(string method, string path, string? body)
+    {
+        var args = new List<string> { "-sS", "--unix-socket", AdminSocket, "-X", method, "-H", "Content-Type: application/json" };
+        if (body is not null)
+        {
+            args.AddRange(["--data-binary", body]);
+        }
+
+        args.Add("http://admin" + path);
+        Peer.Result r = await Peer.RunAsync("curl", args);
+        using JsonDocument document = JsonDocument.Parse(r.Stdout);
+        return document.RootElement.Clone();
     }
 
     [Fact]

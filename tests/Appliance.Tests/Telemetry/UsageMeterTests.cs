@@ -51,6 +51,28 @@ public sealed class UsageMeterTests : IDisposable
     }
 
     [Fact]
+    public void Tokens_land_with_the_hours_requests_and_survive_a_failed_flush()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        string hour = UsagePeriod.Hour(_db.Time.GetUtcNow());
+        _meter.Count(a);
+        _meter.AddTokens(a, 120, 30);
+        _meter.AddTokens(a, 5, 1);
+        Assert.True(_meter.Flush());
+        UsageRecord row = _db.Store.GetUsage(a, hour, hour).Single();
+        Assert.Equal((1L, 125L, 31L), (row.Requests, row.InputTokens, row.OutputTokens));
+
+        _meter.AddTokens(a, 10, 10); // tokens alone (a stream that ended after its request was counted) are flushed too
+        _db.Sql("ALTER TABLE usage RENAME TO usage_away");
+        Assert.False(_meter.Flush());
+        Assert.Single(_failures);
+        _db.Sql("ALTER TABLE usage_away RENAME TO usage");
+        Assert.True(_meter.Flush());
+        row = _db.Store.GetUsage(a, hour, hour).Single();
+        Assert.Equal((1L, 135L, 41L), (row.Requests, row.InputTokens, row.OutputTokens));
+    }
+
+    [Fact]
     public void A_new_hour_starts_a_new_period()
     {
         string a = _db.Store.CreateConsumer("acme", "a").Id;
