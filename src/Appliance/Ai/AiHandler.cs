@@ -54,6 +54,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         catch (AiError e) when (!context.ResponseStarted)
         {
+            context.ResponseHeaders.Clear(); // a stream's, set before its first byte failed to come
             if (!context.Body.IsComplete)
             {
                 context.CloseConnection = true; // the rest of the body is not worth reading
@@ -157,20 +158,46 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
             }
 
             // The model, then its fallbacks in order, each while the one before failed on the provider's side
-            // (unreachable, too slow, overloaded, refusing the gateway's key) and nothing was sent to the client.
+            // (unreachable, too slow, overloaded, refusing the gateway's key) and nothing was sent to the client. A
+            // fallback whose provider cannot take the request (a parameter its kind lacks) is passed over: the
+            // client then gets the provider failure, which it may retry, not a 400 it would not.
             IReadOnlyList<string> fallbacks = model.Fallbacks; // the requested model's, not those of its fallbacks
+            AiError? failure = null;
             for (int attempt = 0; ; attempt++)
             {
+                if (attempt > 0)
+                {
+                    if (attempt > fallbacks.Count)
+                    {
+                        throw failure!;
+                    }
+
+                    if (!gateway.Models.TryGetValue(fallbacks[attempt - 1], out AiModel? next))
+                    {
+                        continue; // checked when the config was compiled
+                    }
+
+                    model = next;
+                }
+
+                HttpRequestMessage message;
                 try
                 {
-                    await AnswerAsync(context, request, model).ConfigureAwait(false);
+                    message = CreateRequest(request, model);
+                }
+                catch (AiError) when (failure is not null)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await AnswerAsync(context, request, model, message).ConfigureAwait(false);
                     return;
                 }
-                catch (AiError e) when (e.ProviderFailed && !context.ResponseStarted && attempt < fallbacks.Count
-                    && gateway.Models.TryGetValue(fallbacks[attempt], out AiModel? next))
+                catch (AiError e) when (e.ProviderFailed && !context.ResponseStarted && attempt < fallbacks.Count)
                 {
-                    context.UpstreamStatus = 0;
-                    model = next;
+                    failure = e;
                 }
             }
         }
@@ -179,14 +206,13 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
     private static AiError WrongType() =>
         AiError.Invalid("The request holds a value of the wrong type, or a string that is not valid Unicode.", null);
 
-    /// <summary>One attempt: the request to <paramref name="model"/>'s provider, and its answer to the client.</summary>
-    private async ValueTask AnswerAsync(RequestContext context, ChatRequest request, AiModel model)
+    /// <summary>The request for <paramref name="model"/>'s provider; <see cref="AiError"/> (400) when its kind cannot take it.</summary>
+    private static HttpRequestMessage CreateRequest(ChatRequest request, AiModel model)
     {
-        ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
         HttpRequestMessage message;
         try
         {
-            message = adapter.CreateRequest(request, model);
+            message = ProviderAdapter.For(model.Provider.Kind).CreateRequest(request, model);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException)
         {
@@ -197,7 +223,15 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         // HTTP/2 where the provider offers it (ALPN): its streams share one connection.
         message.Version = System.Net.HttpVersion.Version20;
         message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+        return message;
+    }
+
+    /// <summary>One attempt: <paramref name="message"/> to <paramref name="model"/>'s provider, and its answer to the client.</summary>
+    private async ValueTask AnswerAsync(RequestContext context, ChatRequest request, AiModel model, HttpRequestMessage message)
+    {
+        ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
         using HttpRequestMessage sent = message;
+        context.UpstreamStatus = 0;
         context.AiModel = model.Name;
         ModelCounters counters = gateway.Counters.For(model.Name);
         counters.Attempted();
@@ -264,8 +298,8 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 try
                 {
                     completion = adapter.TranslateResponse(answer, request, model, created, out TokenUsage usage);
-                    context.InputTokens = usage.InputTokens;
-                    context.OutputTokens = usage.OutputTokens;
+                    context.InputTokens = TokenUsage.Clamp(usage.InputTokens);
+                    context.OutputTokens = TokenUsage.Clamp(usage.OutputTokens);
                 }
                 catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException)
                 {
@@ -292,7 +326,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException)
         {
-            throw new AiError(502, "api_error", "The model's provider broke off its answer.");
+            throw new AiError(502, "api_error", "The model's provider broke off its answer.") { ProviderFailed = true };
         }
 
         context.StatusCode = 200;
@@ -321,11 +355,11 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                         // HTTP/2, a closed connection on HTTP/1.1); before anything went out, a 502 says it.
                         throw context.ResponseStarted
                             ? new IOException("the model's provider broke off its streamed answer", e)
-                            : new AiError(502, "api_error", "The model's provider broke off its answer.");
+                            : new AiError(502, "api_error", "The model's provider broke off its answer.") { ProviderFailed = true };
                     }
 
                     status = translator!.Abort(output, deadline.IsCancellationRequested ? "The model's provider did not finish in time."u8 : "The model's provider broke off its answer."u8);
-                    await SendAsync(context, output).ConfigureAwait(false);
+                    await SendAsync(context, FailedBeforeAnswer(context, output)).ConfigureAwait(false);
                     return;
                 }
 
@@ -358,17 +392,45 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                     status = translator.Complete(output);
                 }
 
-                await SendAsync(context, output).ConfigureAwait(false);
+                await SendAsync(context, status == StreamStatus.Failed ? FailedBeforeAnswer(context, output) : output).ConfigureAwait(false);
             }
         }
         finally
         {
             TokenUsage usage = translator?.Usage ?? watcher!.Usage;
-            context.InputTokens = usage.InputTokens;
-            context.OutputTokens = usage.OutputTokens;
+            context.InputTokens = TokenUsage.Clamp(usage.InputTokens);
+            context.OutputTokens = TokenUsage.Clamp(usage.OutputTokens);
 
             await reader.CompleteAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A translated stream that failed: its output when the client already has part of the answer, else an
+    /// <see cref="AiError"/> with the provider's error (as when Anthropic answers 200 and then an overloaded_error
+    /// event): nothing reached the client, so the model's fallbacks may still answer, or the client gets a status.
+    /// </summary>
+    private static ArrayBufferWriter<byte> FailedBeforeAnswer(RequestContext context, ArrayBufferWriter<byte> output)
+    {
+        if (context.ResponseStarted)
+        {
+            return output;
+        }
+
+        ReadOnlySpan<byte> written = output.WrittenSpan;
+        int last = written[..^2].LastIndexOf("\n\n"u8);
+        ReadOnlySpan<byte> json = written[(last < 0 ? 0 : last + 2)..^2]["data: "u8.Length..];
+        string type = "api_error", message = "The model's provider failed its answer.";
+        using (JsonDocument document = JsonDocument.Parse(json.ToArray()))
+        {
+            if (document.RootElement.TryGetProperty("error", out JsonElement error))
+            {
+                type = error.GetProperty("type").GetString() ?? type;
+                message = error.GetProperty("message").GetString() ?? message;
+            }
+        }
+
+        throw new AiError(502, type, message) { ProviderFailed = true };
     }
 
     private static async ValueTask SendAsync(RequestContext context, ArrayBufferWriter<byte> output)

@@ -221,7 +221,7 @@ public sealed class AnthropicAdapter : ProviderAdapter
 
                     w.WriteStartObject();
                     w.WriteString("type"u8, "tool_result"u8);
-                    w.WriteString("tool_use_id"u8, callId);
+                    w.WriteString("tool_use_id"u8, CallIds.Unsigned(callId));
                     w.WriteString("content"u8, ChatRequest.TextOf(content, $"{p}.content") ?? "");
                     w.WriteEndObject();
                     break;
@@ -268,7 +268,7 @@ public sealed class AnthropicAdapter : ProviderAdapter
 
             w.WriteStartObject();
             w.WriteString("type"u8, "tool_use"u8);
-            w.WriteString("id"u8, id);
+            w.WriteString("id"u8, CallIds.Unsigned(id));
             w.WriteString("name"u8, name);
             w.WritePropertyName("input"u8);
             WriteArguments(w, call, q);

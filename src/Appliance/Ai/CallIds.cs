@@ -36,6 +36,13 @@ internal static class CallIds
         return id.StartsWith("call_", StringComparison.Ordinal) && dot == Length && dot + 1 < id.Length ? id[(dot + 1)..] : null;
     }
 
+    /// <summary>
+    /// The id without its signature, for providers other than Gemini: OpenAI takes ids of at most 40 characters and
+    /// Anthropic only letters, digits, '_' and '-'. The same id always gives the same result, so calls and their
+    /// results still pair up.
+    /// </summary>
+    public static string Unsigned(string id) => SignatureOf(id) is null ? id : id[..Length];
+
     /// <summary>A fresh answer id: chatcmpl- and 24 hex digits.</summary>
     public static byte[] NewCompletionId()
     {

@@ -22,6 +22,16 @@ public sealed class OpenAiAdapter : ProviderAdapter
                     {
                         w.WriteString("model"u8, model.UpstreamModel);
                     }
+                    else if (property.NameEquals("messages"u8) && property.Value.ValueKind == JsonValueKind.Array)
+                    {
+                        w.WriteStartArray("messages"u8);
+                        foreach (JsonElement message in property.Value.EnumerateArray())
+                        {
+                            WriteMessage(w, message);
+                        }
+
+                        w.WriteEndArray();
+                    }
                     else
                     {
                         property.WriteTo(w);
@@ -36,6 +46,60 @@ public sealed class OpenAiAdapter : ProviderAdapter
     }
 
     public override StreamTranslator? CreateTranslator(int maxEventBytes) => null;
+
+    /// <summary>A message as sent, but for the ids of Gemini's tool calls, which lose the signature they carry.</summary>
+    private static void WriteMessage(Utf8JsonWriter w, JsonElement message)
+    {
+        if (message.ValueKind != JsonValueKind.Object)
+        {
+            message.WriteTo(w);
+            return;
+        }
+
+        w.WriteStartObject();
+        foreach (JsonProperty member in message.EnumerateObject())
+        {
+            if (member.NameEquals("tool_call_id"u8) && member.Value.ValueKind == JsonValueKind.String)
+            {
+                w.WriteString("tool_call_id"u8, CallIds.Unsigned(member.Value.GetString()!));
+            }
+            else if (member.NameEquals("tool_calls"u8) && member.Value.ValueKind == JsonValueKind.Array)
+            {
+                w.WriteStartArray("tool_calls"u8);
+                foreach (JsonElement call in member.Value.EnumerateArray())
+                {
+                    if (call.ValueKind != JsonValueKind.Object)
+                    {
+                        call.WriteTo(w);
+                        continue;
+                    }
+
+                    w.WriteStartObject();
+                    foreach (JsonProperty field in call.EnumerateObject())
+                    {
+                        if (field.NameEquals("id"u8) && field.Value.ValueKind == JsonValueKind.String)
+                        {
+                            w.WriteString("id"u8, CallIds.Unsigned(field.Value.GetString()!));
+                        }
+                        else
+                        {
+                            field.WriteTo(w);
+                        }
+                    }
+
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            }
+            else
+            {
+                member.WriteTo(w);
+            }
+        }
+
+        w.WriteEndObject();
+    }
 
     public override byte[] TranslateResponse(ReadOnlySpan<byte> body, ChatRequest request, AiModel model, long created, out TokenUsage usage)
     {

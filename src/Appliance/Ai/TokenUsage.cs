@@ -11,6 +11,12 @@ public struct TokenUsage
     public long OutputTokens;
     public long CachedInputTokens;
     public long ReasoningTokens;
+
+    /// <summary>The most tokens one answer is believed to cost; a provider's larger count is taken as this.</summary>
+    public const long MaxPerAnswer = 1L << 32;
+
+    /// <summary>A count as the gateway records it: between 0 and <see cref="MaxPerAnswer"/>, whatever a provider said.</summary>
+    public static long Clamp(long count) => Math.Clamp(count, 0, MaxPerAnswer);
 }
 
 /// <summary>Why an answer ended, in OpenAI's terms (<c>finish_reason</c>).</summary>

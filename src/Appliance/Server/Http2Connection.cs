@@ -1038,7 +1038,14 @@ public sealed class Http2Connection
         }
         catch (BadRequestException e) when (!stream.Context.ResponseStarted)
         {
-            await RespondProblemAsync(stream.Context, e.StatusCode, e.Message).ConfigureAwait(false);
+            try
+            {
+                await RespondProblemAsync(stream.Context, e.StatusCode, e.Message).ConfigureAwait(false);
+            }
+            catch (Exception inner) when (inner is IOException or InvalidOperationException or OperationCanceledException)
+            {
+                // reset or gone meanwhile: the stream still finishes below
+            }
         }
         catch (BadRequestException e)
         {

@@ -208,7 +208,10 @@ public sealed class UsageMeter : IDisposable
             long output = Interlocked.Exchange(ref entry.Value.OutputTokens, 0);
             if (requests > 0 || input > 0 || output > 0)
             {
-                batch.Add(new UsageIncrement(entry.Key.Consumer, entry.Key.Period, requests, input, output));
+                // The store takes at most 2^48 per increment; an hour's tokens past that (a provider's nonsense) are cut
+                // rather than failing every consumer's flush from now on.
+                const long max = 1L << 48;
+                batch.Add(new UsageIncrement(entry.Key.Consumer, entry.Key.Period, Math.Min(requests, max), Math.Min(input, max), Math.Min(output, max)));
                 taken.Add((entry.Value, requests, input, output));
             }
             else if (string.CompareOrdinal(entry.Key.Period, expired) < 0)

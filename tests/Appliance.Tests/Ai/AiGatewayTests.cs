@@ -35,7 +35,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "id": "google", "kind": "gemini", "baseUrl": "{{provider}}/", "apiKeyFile": "{{_keys}}/gemini" },
                 { "id": "local", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/openai" },
                 { "id": "slowpoke", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "1s" },
-                { "id": "revoked", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/gemini" }
+                { "id": "revoked", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/gemini" },
+                { "id": "local-revoked", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/gemini" }
               ],
               "models": [
                 { "name": "claude", "provider": "anthropic", "model": "claude-opus-4-6", "maxTokens": 1000 },
@@ -43,7 +44,10 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
                 { "name": "slow", "provider": "slowpoke" },
                 { "name": "org/tuned", "provider": "revoked" },
-                { "name": "backed", "provider": "revoked", "fallbacks": ["slow", "gem"] }
+                { "name": "backed", "provider": "revoked", "fallbacks": ["slow", "gem"] },
+                { "name": "gpt-down", "provider": "local-revoked", "fallbacks": ["claude", "gpt"] },
+                { "name": "gpt-down-claude", "provider": "local-revoked", "fallbacks": ["claude"] },
+                { "name": "claude-backed", "provider": "anthropic", "model": "claude-opus-4-6", "fallbacks": ["gem"] }
               ]
             },
             """;
@@ -277,10 +281,11 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement models = (await Sdk("models", "/claude-only")).GetProperty("models");
         Assert.Equal(["claude"], models.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         JsonElement all = (await Sdk("models")).GetProperty("models");
-        Assert.Equal(["backed", "claude", "gem", "gpt", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(["backed", "claude", "claude-backed", "gem", "gpt", "gpt-down", "gpt-down-claude", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         Peer.Result one = await Peer.CurlAsync($"{BaseUrl()}/models/org%2Ftuned");
         Assert.Contains("\"id\":\"org/tuned\"", one.Stdout, StringComparison.Ordinal);
         Assert.Equal("anthropic", all[1].GetProperty("owned_by").GetString());
+        Assert.Equal("local-revoked", all[5].GetProperty("owned_by").GetString());
     }
 
     [Theory]
@@ -461,6 +466,62 @@ public sealed class AiGatewayTests : IAsyncLifetime
         Peer.Result r = await Peer.RunAsync("curl", args);
         using JsonDocument document = JsonDocument.Parse(r.Stdout);
         return document.RootElement.Clone();
+    }
+
+    [Fact]
+    public async Task A_fallback_that_cannot_take_the_request_is_passed_over()
+    {
+        // logprobs: the openai kind passes it on; the anthropic kind cannot take it.
+        JsonElement completion = (await Sdk("""{ "model": "gpt-down", "messages": [ { "role": "user", "content": "hello" } ], "logprobs": true }""")).GetProperty("completion");
+        Assert.Equal("gpt-4o-mini", completion.GetProperty("model").GetString());
+
+        // With no other fallback the client gets the provider failure (which it may retry), not a 400.
+        JsonElement error = (await Sdk("""{ "model": "gpt-down-claude", "messages": [ { "role": "user", "content": "hello" } ], "logprobs": true }""")).GetProperty("error");
+        Assert.Equal(502, error.GetProperty("status").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_stream_that_fails_before_its_first_event_is_an_error_status_or_a_fallback()
+    {
+        // Anthropic answers 200 and then an overloaded_error event: the client gets a status, not an empty stream.
+        JsonElement error = (await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "overload in stream" } ], "stream": true }""")).GetProperty("error");
+        Assert.Equal(502, error.GetProperty("status").GetInt32());
+        Assert.Equal("overloaded_error", error.GetProperty("type").GetString());
+        Assert.Equal("502 Overloaded", error.GetProperty("message").GetString()); // the SDK puts the status first
+
+        JsonElement final = (await Sdk("""{ "model": "claude-backed", "messages": [ { "role": "user", "content": "overload in stream" } ], "stream": true }""")).GetProperty("final");
+        Assert.Equal("You said: overload in stream", Message(final));
+        Assert.Equal("gemini-2.5-flash", final.GetProperty("model").GetString());
+
+        // Passed through: the provider's headers came, then nothing: a 502 with one Content-Type, JSON.
+        Peer.Result cut = await Peer.CurlAsync("-i", "-H", "Content-Type: application/json", "--data-binary",
+            """{ "model": "gpt", "messages": [ { "role": "user", "content": "break early" } ], "stream": true }""", $"{BaseUrl()}/chat/completions");
+        Assert.StartsWith("HTTP/1.1 502", cut.Stdout, StringComparison.Ordinal);
+        Assert.Single(cut.Stdout.Split("\r\n"), l => l.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("Content-Type: application/json", cut.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Gemini_call_ids_lose_their_signature_on_the_way_to_other_providers()
+    {
+        JsonElement first = (await Sdk($$"""{ "model": "gem", "messages": [ { "role": "user", "content": "weather" } ], {{ToolsJson}} }""")).GetProperty("completion");
+        JsonElement message = first.GetProperty("choices")[0].GetProperty("message");
+        string id = message.GetProperty("tool_calls")[0].GetProperty("id").GetString()!;
+        Assert.Contains('.', id);
+        string history = $$"""
+            [ { "role": "user", "content": "weather" }, {{JsonSerializer.Serialize(message)}},
+              { "role": "tool", "tool_call_id": "{{id}}", "content": "sunny" }, { "role": "user", "content": "thanks" } ]
+            """;
+
+        Assert.Equal("You said: thanks", Message((await Sdk($$"""{ "model": "claude", "messages": {{history}}, {{ToolsJson}} }""")).GetProperty("completion")));
+        JsonElement anthropic = (await ProviderReceived()).GetProperty("body").GetProperty("messages");
+        Assert.Equal(id[..29], anthropic[1].GetProperty("content").EnumerateArray().Single(b => b.GetProperty("type").GetString() == "tool_use").GetProperty("id").GetString());
+        Assert.Equal(id[..29], anthropic[2].GetProperty("content")[0].GetProperty("tool_use_id").GetString());
+
+        Assert.Equal("You said: thanks", Message((await Sdk($$"""{ "model": "gpt", "messages": {{history}}, {{ToolsJson}} }""")).GetProperty("completion")));
+        JsonElement openai = (await ProviderReceived()).GetProperty("body").GetProperty("messages");
+        Assert.Equal(id[..29], openai[1].GetProperty("tool_calls")[0].GetProperty("id").GetString());
+        Assert.Equal(id[..29], openai[2].GetProperty("tool_call_id").GetString());
     }
 
     [Fact]

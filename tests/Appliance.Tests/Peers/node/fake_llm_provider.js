@@ -6,6 +6,8 @@
 //   "two cities" (Anthropic, whole answers) two parallel calls, for Paris and Rome
 //   "overload" Anthropic 529 overloaded_error / Gemini 503 UNAVAILABLE / OpenAI 503
 //   "break"    a stream that starts, then the connection is destroyed
+//   "break early" (streams) the headers, then the connection is destroyed before any event
+//   "overload in stream" (Anthropic, streamed) 200, then an overloaded_error event as the first event
 //   "slow"     headers never come
 //   anything else: "You said: <text>" (in two pieces when streamed)
 // GET /__last returns the last request it received: {method, path, headers, body}. Prints "PORT n"; exits when
@@ -61,6 +63,15 @@ function anthropic(req, res, body) {
   }
   const text = lastUserText(body.messages, 'anthropic');
   if (text === 'overload') return error(529, 'overloaded_error', 'Overloaded');
+  if (body.stream && text === 'overload in stream') {
+    sse(res, [`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })}\n\n`]);
+    return res.end();
+  }
+  if (body.stream && text === 'break early') {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    return setTimeout(() => res.socket.destroy(), 50);
+  }
   if (text === 'slow') return;
   const id = 'msg_01XFDUDYJgAACzvnptvVoYEL';
   const usage = { input_tokens: 12, output_tokens: 6 };
@@ -150,6 +161,11 @@ function openai(req, res, body) {
   if (req.headers.authorization !== `Bearer ${KEYS.openai}`) return error(401, 'invalid_request_error', 'Incorrect API key provided.');
   const text = lastUserText(body.messages || [], 'openai');
   if (text === 'overload') return error(503, 'server_error', 'The server is overloaded.');
+  if (body.stream && text === 'break early') {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    return setTimeout(() => res.socket.destroy(), 50);
+  }
   if (text === 'slow') return;
   const reply = `You said: ${text}`;
   const head = { id: 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT', created: 1741569952, model: body.model, system_fingerprint: 'fp_123' };
