@@ -272,8 +272,10 @@ public sealed class RoutePoliciesConfig
 /// <summary>Requests per calendar period for the apiKey policy's consumer, across all routes (its usage).</summary>
 public sealed class QuotaConfig
 {
-    /// <summary>Requests allowed per <see cref="Per"/> (required).</summary>
+    /// <summary>Requests allowed per <see cref="Per"/> (this or <see cref="Tokens"/> is required).</summary>
     public long? Requests { get; set; }
+    /// <summary>Tokens (input and output of AI answers) allowed per <see cref="Per"/>: a token budget.</summary>
+    public long? Tokens { get; set; }
     /// <summary>"hour", "day" or "month" (default), UTC calendar periods.</summary>
     public string? Per { get; set; }
     /// <summary>The status of a refused request: 429 (default) or another 4xx/5xx.</summary>

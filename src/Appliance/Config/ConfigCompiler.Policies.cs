@@ -208,9 +208,18 @@ public sealed partial class ConfigCompiler
     private QuotaSettings? CompileQuota(QuotaConfig c, string p, ApiKeyPolicyConfig? apiKey)
     {
         int before = _errors.Count;
-        if (c.Requests is not { } requests || requests is < 1 or > 1_000_000_000_000)
+        if (c.Requests is null && c.Tokens is null)
         {
-            Error($"{p}.requests", "is required: a whole number of requests from 1 to 1000000000000");
+            Error($"{p}.requests", "is required (or 'tokens', a token budget): a whole number of requests from 1 to 1000000000000");
+        }
+        else if (c.Requests is < 1 or > 1_000_000_000_000)
+        {
+            Error($"{p}.requests", "must be a whole number of requests from 1 to 1000000000000");
+        }
+
+        if (c.Tokens is < 1 or > 1_000_000_000_000_000)
+        {
+            Error($"{p}.tokens", "must be a whole number of tokens from 1 to 10^15");
         }
 
         Telemetry.QuotaPeriod period = Telemetry.QuotaPeriod.Month;
@@ -235,7 +244,7 @@ public sealed partial class ConfigCompiler
             Error(p, "a quota counts a consumer's requests: the route needs an apiKey policy");
         }
 
-        return _errors.Count > before ? null : new QuotaSettings(c.Requests!.Value, period, c.Status ?? 429);
+        return _errors.Count > before ? null : new QuotaSettings(c.Requests ?? 0, period, c.Status ?? 429, c.Tokens ?? 0);
     }
 
     private void CheckRefusalStatus(int? status, string p)

@@ -98,15 +98,18 @@ public sealed partial class StateStore
     /// inclusive (what the gateway's usage meter writes); rows of a day or a month are not hours and are left out.
     /// 0 for a consumer with none, or none at all.
     /// </summary>
-    public long SumHourlyRequests(string consumerId, string fromHour, string toHour)
+    public long SumHourlyRequests(string consumerId, string fromHour, string toHour) => SumHourly(consumerId, fromHour, toHour).Requests;
+
+    /// <summary>The consumer's requests and tokens (input and output) in the hour rows from one hour to another, both included.</summary>
+    public UsageSum SumHourly(string consumerId, string fromHour, string toHour)
     {
         StateValidation.Id(consumerId, "consumerId");
         StateValidation.Period(fromHour, "fromHour");
         StateValidation.Period(toHour, "toHour");
-        return Read(tx => Convert.ToInt64(Scalar(tx, """
-            SELECT coalesce(sum(requests), 0) FROM usage
+        return Read(tx => Query(tx, """
+            SELECT coalesce(sum(requests), 0), coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) FROM usage
             WHERE consumer_id = $consumer AND length(period) = 13 AND period >= $from AND period <= $to
-            """, ("$consumer", consumerId), ("$from", fromHour), ("$to", toHour)), System.Globalization.CultureInfo.InvariantCulture));
+            """, r => new UsageSum(r.GetInt64(0), r.GetInt64(1)), ("$consumer", consumerId), ("$from", fromHour), ("$to", toHour))[0]);
     }
 
     private List<UsageRecord> LoadUsage(SqliteTransaction tx, string consumerId, string? from, string? to) =>

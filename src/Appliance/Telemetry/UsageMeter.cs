@@ -77,6 +77,14 @@ public sealed class UsageMeter : IDisposable
         Counter counter = CurrentCounter(consumerId);
         Interlocked.Add(ref counter.InputTokens, inputTokens);
         Interlocked.Add(ref counter.OutputTokens, outputTokens);
+        int inUse = Volatile.Read(ref _periodsInUse);
+        for (int p = 0; inUse != 0 && p <= (int)QuotaPeriod.Month; p++)
+        {
+            if ((inUse & (1 << p)) != 0 && _totals.TryGetValue((consumerId, (QuotaPeriod)p), out Total? total))
+            {
+                Interlocked.Add(ref total.Tokens, inputTokens + outputTokens);
+            }
+        }
     }
 
     private Counter CurrentCounter(string consumerId)
@@ -99,13 +107,16 @@ public sealed class UsageMeter : IDisposable
     /// the period ends. Where the database cannot be read, null: the caller decides (a quota lets the request
     /// through), and the database is not asked again for a second.
     /// </summary>
-    public long? Used(string consumerId, QuotaPeriod period, out TimeSpan untilEnd)
+    public long? Used(string consumerId, QuotaPeriod period, out TimeSpan untilEnd) => Totals(consumerId, period, out untilEnd)?.Requests;
+
+    /// <summary>As <see cref="Used"/>, with the tokens (input and output) of the consumer's answers too.</summary>
+    public UsageSum? Totals(string consumerId, QuotaPeriod period, out TimeSpan untilEnd)
     {
         DateTimeOffset now = _time.GetUtcNow();
         if (_totals.TryGetValue((consumerId, period), out Total? total) && now >= total.Start && now < total.End)
         {
             untilEnd = total.End - now;
-            return Interlocked.Read(ref total.Requests);
+            return total.Sum;
         }
 
         (DateTimeOffset start, DateTimeOffset end) = Bounds(period, now);
@@ -113,7 +124,7 @@ public sealed class UsageMeter : IDisposable
         return Load(consumerId, period, start, end, now);
     }
 
-    private long? Load(string consumerId, QuotaPeriod period, DateTimeOffset start, DateTimeOffset end, DateTimeOffset now)
+    private UsageSum? Load(string consumerId, QuotaPeriod period, DateTimeOffset start, DateTimeOffset end, DateTimeOffset now)
     {
         if (now.UtcTicks < Volatile.Read(ref _loadRetryAt))
         {
@@ -124,7 +135,7 @@ public sealed class UsageMeter : IDisposable
         {
             if (_totals.TryGetValue((consumerId, period), out Total? raced) && raced.Start == start)
             {
-                return Interlocked.Read(ref raced.Requests);
+                return raced.Sum;
             }
 
             // Registered first, so every request counted from here on lands in it; one counted between this and
@@ -134,19 +145,20 @@ public sealed class UsageMeter : IDisposable
             _totals[(consumerId, period)] = total;
             string from = UsagePeriod.Hour(start);
             string to = UsagePeriod.Hour(end.AddHours(-1));
-            long pending = 0;
+            long pending = 0, pendingTokens = 0;
             foreach (KeyValuePair<(string Consumer, string Period), Counter> entry in _counters)
             {
                 if (entry.Key.Consumer == consumerId && string.CompareOrdinal(entry.Key.Period, from) >= 0 && string.CompareOrdinal(entry.Key.Period, to) <= 0)
                 {
                     pending += Interlocked.Read(ref entry.Value.Requests); // not yet written (or put back by a failed write)
+                    pendingTokens += Interlocked.Read(ref entry.Value.InputTokens) + Interlocked.Read(ref entry.Value.OutputTokens);
                 }
             }
 
-            long stored;
+            UsageSum stored;
             try
             {
-                stored = _store.SumHourlyRequests(consumerId, from, to);
+                stored = _store.SumHourly(consumerId, from, to);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -156,7 +168,9 @@ public sealed class UsageMeter : IDisposable
                 return null;
             }
 
-            return Interlocked.Add(ref total.Requests, stored + pending);
+            Interlocked.Add(ref total.Requests, stored.Requests + pending);
+            Interlocked.Add(ref total.Tokens, stored.Tokens + pendingTokens);
+            return total.Sum;
         }
     }
 
@@ -283,6 +297,10 @@ public sealed class UsageMeter : IDisposable
         public DateTimeOffset End { get; } = end;
 
         public long Requests;
+
+        public long Tokens;
+
+        public UsageSum Sum => new(Interlocked.Read(ref Requests), Interlocked.Read(ref Tokens));
     }
 
     /// <summary>The current hour's period text and bounds, made once an hour.</summary>

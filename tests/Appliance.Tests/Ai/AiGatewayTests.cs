@@ -55,6 +55,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
             { "id": "llm", "match": { "path": "/llm/{**rest}" }, "ai": {} },
             { "id": "llm-claude", "match": { "path": "/claude-only/{**rest}" }, "ai": { "models": ["claude"] } },
             { "id": "llm-keyed", "tenant": "acme", "match": { "path": "/keyed/{**rest}" }, "ai": {}, "policies": { "apiKey": {} } },
+            { "id": "llm-budget", "tenant": "acme", "match": { "path": "/budget/{**rest}" }, "ai": {},
+              "policies": { "apiKey": {}, "quota": { "tokens": 30, "per": "day" } } },
             """;
         _server = await TestServer.StartAsync(TestServer.DefaultConfig(extraRoutes: routes)
             .Replace("\"server\": {", ai + $"\"admin\": {{ \"socketPath\": \"{AdminSocket}\" }}, \"tenants\": [ {{ \"id\": \"acme\", \"hosts\": [\"acme.test\"] }} ], \"server\": {{")
@@ -452,6 +454,27 @@ public sealed class AiGatewayTests : IAsyncLifetime
         Assert.Equal(2, rows.Sum(r => r.GetProperty("requests").GetInt64()));
         Assert.Equal(24, rows.Sum(r => r.GetProperty("inputTokens").GetInt64()));
         Assert.Equal(12, rows.Sum(r => r.GetProperty("outputTokens").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_token_budget_refuses_the_consumer_once_spent()
+    {
+        JsonElement consumer = await AdminJson("POST", "/v1/consumers", """{ "tenant": "acme", "name": "budgeted" }""");
+        string id = consumer.GetProperty("id").GetString()!;
+        string secret = (await AdminJson("POST", $"/v1/consumers/{id}/keys", null)).GetProperty("secret").GetString()!;
+        const string hello = """{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""";
+
+        // 18 tokens an answer against 30 a day: the second answer crosses the budget, the third request is refused.
+        Assert.True((await Sdk(hello, "/budget", secret)).TryGetProperty("completion", out _));
+        Assert.True((await Sdk(hello, "/budget", secret)).TryGetProperty("completion", out _));
+        JsonElement error = (await Sdk(hello, "/budget", secret)).GetProperty("error");
+        Assert.Equal(429, error.GetProperty("status").GetInt32());
+
+        Peer.Result refused = await Peer.CurlAsync("-i", "-H", $"Authorization: Bearer {secret}", "-H", "Content-Type: application/json",
+            "--data-binary", hello, $"{BaseUrl("/budget")}/chat/completions");
+        Assert.StartsWith("HTTP/1.1 429", refused.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Retry-After: ", refused.Stdout, StringComparison.Ordinal);
+        Assert.Contains("budget of 30 tokens", refused.Stdout, StringComparison.Ordinal);
     }
 
     private async Task<JsonElement> AdminJson(string method, string path, string? body)

@@ -77,6 +77,8 @@ public sealed class PolicyConfigTests
     [InlineData("""{ "quota": { "requests": 10 } }""", "routes[0].policies.quota")]
     [InlineData("""{ "apiKey": {}, "quota": {} }""", "routes[0].policies.quota.requests")]
     [InlineData("""{ "apiKey": {}, "quota": { "requests": 0 } }""", "routes[0].policies.quota.requests")]
+    [InlineData("""{ "apiKey": {}, "quota": { "tokens": 0 } }""", "routes[0].policies.quota.tokens")]
+    [InlineData("""{ "apiKey": {}, "quota": { "requests": 5, "tokens": -1 } }""", "routes[0].policies.quota.tokens")]
     [InlineData("""{ "apiKey": {}, "quota": { "requests": 10, "per": "week" } }""", "routes[0].policies.quota.per")]
     [InlineData("""{ "apiKey": {}, "quota": { "requests": 10, "status": 302 } }""", "routes[0].policies.quota.status")]
     public void Malformed_policies_name_the_field(string policies, string path)

@@ -191,6 +191,25 @@ public sealed class UsageMeterTests : IDisposable
     }
 
     [Fact]
+    public void Token_totals_start_from_the_database_and_count_on_in_memory()
+    {
+        string a = _db.Store.CreateConsumer("acme", "a").Id;
+        DateTimeOffset now = _db.Time.GetUtcNow();
+        _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddHours(-1)), 1, inputTokens: 300, outputTokens: 50); // today
+        _db.Store.AddUsage(a, UsagePeriod.Hour(now.AddDays(-2)), 1, inputTokens: 1000, outputTokens: 0);  // this month
+        _meter.AddTokens(a, 20, 5); // pending before the first question
+        Assert.Equal(new UsageSum(2, 1375), _meter.Totals(a, QuotaPeriod.Month, out _));
+        Assert.Equal(new UsageSum(1, 375), _meter.Totals(a, QuotaPeriod.Day, out _));
+
+        _meter.Count(a);
+        _meter.AddTokens(a, 10, 10); // counted into the totals already loaded
+        Assert.Equal(new UsageSum(3, 1395), _meter.Totals(a, QuotaPeriod.Month, out _));
+        Assert.Equal(new UsageSum(1, 45), _meter.Totals(a, QuotaPeriod.Hour, out _));
+        Assert.True(_meter.Flush());
+        Assert.Equal(new UsageSum(3, 1395), _db.Store.SumHourly(a, "2025-11-01T00", "2025-11-30T23"));
+    }
+
+    [Fact]
     public void Counts_a_failed_flush_put_back_are_in_the_quota_total()
     {
         string a = _db.Store.CreateConsumer("acme", "a").Id;
