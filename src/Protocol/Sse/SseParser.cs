@@ -164,13 +164,22 @@ public sealed class SseParser
     /// </summary>
     private bool TryReadLine(ref SequenceReader<byte> reader, out ReadOnlySequence<byte> line)
     {
-        SequenceReader<byte> probe = reader;
-        if (_scanned > 0 && _scanned <= reader.Remaining)
+        if (_scanned == 0 || _scanned > reader.Remaining)
         {
-            probe.Advance(_scanned);
+            // The common case: a fresh line, searched from its start.
+            if (reader.TryReadToAny(out line, "\r\n"u8, advancePastDelimiter: false))
+            {
+                _scanned = 0;
+                return true;
+            }
+
+            _scanned = reader.Remaining;
+            return false;
         }
 
-        if (!probe.TryReadToAny(out ReadOnlySequence<byte> _, "\r\n"u8, advancePastDelimiter: false))
+        SequenceReader<byte> probe = reader;
+        probe.Advance(_scanned);
+        if (!probe.TryAdvanceToAny("\r\n"u8, advancePastDelimiter: false))
         {
             _scanned = reader.Remaining;
             line = default;
