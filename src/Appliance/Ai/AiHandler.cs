@@ -232,6 +232,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         ProviderAdapter adapter = ProviderAdapter.For(model.Provider.Kind);
         using HttpRequestMessage sent = message;
         context.UpstreamStatus = 0;
+        context.InputTokens = context.OutputTokens = 0; // an earlier attempt's are its model's, counted there
         context.AiModel = model.Name;
         ModelCounters counters = gateway.Counters.For(model.Name);
         counters.Attempted();
