@@ -31,6 +31,7 @@ public sealed class AnthropicAdapter : ProviderAdapter
         }
 
         int maxTokens = request.MaxTokens(model);
+        int thinking = request.ReasoningBudget() ?? 0;
         List<string>? stop = StopSequences(request);
         List<(string Name, string? Description, JsonElement? Parameters)> tools = Tools(request);
         var message = new HttpRequestMessage(HttpMethod.Post, new Uri(model.Provider.BaseUrl, "v1/messages"))
@@ -39,7 +40,18 @@ public sealed class AnthropicAdapter : ProviderAdapter
             {
                 w.WriteStartObject();
                 w.WriteString("model"u8, model.UpstreamModel);
-                w.WriteNumber("max_tokens"u8, maxTokens);
+
+                // Anthropic counts thinking inside max_tokens and wants it larger than the budget: the budget comes on
+                // top of the answer's own limit.
+                w.WriteNumber("max_tokens"u8, thinking > 0 ? (long)maxTokens + thinking : maxTokens);
+                if (thinking > 0)
+                {
+                    w.WriteStartObject("thinking"u8);
+                    w.WriteString("type"u8, "enabled"u8);
+                    w.WriteNumber("budget_tokens"u8, thinking);
+                    w.WriteEndObject();
+                }
+
                 WriteMessages(w, request);
                 if (request.TryGet("temperature", out JsonElement temperature))
                 {

@@ -95,6 +95,27 @@ public sealed class ChatRequest
         return model.MaxTokens;
     }
 
+    /// <summary>
+    /// reasoning_effort as a budget of thinking tokens for providers that count thinking in tokens: none and minimal
+    /// are 0 (no thinking), low 1,024, medium 4,096, high 16,384; null when the request does not say.
+    /// </summary>
+    public int? ReasoningBudget()
+    {
+        if (!TryGet("reasoning_effort", out JsonElement effort))
+        {
+            return null;
+        }
+
+        return (effort.ValueKind == JsonValueKind.String ? effort.GetString() : null) switch
+        {
+            "none" or "minimal" => 0,
+            "low" => 1024,
+            "medium" => 4096,
+            "high" => 16384,
+            _ => throw AiError.Invalid("'reasoning_effort' must be none, minimal, low, medium or high.", "reasoning_effort"),
+        };
+    }
+
     /// <summary>The text of a message's content: a string, or the text parts of an array joined; null when absent.</summary>
     public static string? TextOf(JsonElement content, string param)
     {

@@ -27,6 +27,7 @@ public sealed class GeminiAdapter : ProviderAdapter
     {
         Refuse(request, AiProviderKind.Gemini, "logprobs", "top_logprobs", "audio", "prediction");
         int maxTokens = request.MaxTokens(model);
+        int? thinking = request.ReasoningBudget();
         List<string>? stop = StopSequences(request);
         List<(string Name, string? Description, JsonElement? Parameters)> tools = Tools(request);
         string method = request.Stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
@@ -55,6 +56,15 @@ public sealed class GeminiAdapter : ProviderAdapter
                 }
 
                 WriteResponseFormat(w, request);
+                if (thinking is { } budget)
+                {
+                    // Thoughts come back (as reasoning_content) when there are any to think.
+                    w.WriteStartObject("thinkingConfig"u8);
+                    w.WriteNumber("thinkingBudget"u8, budget);
+                    w.WriteBoolean("includeThoughts"u8, budget > 0);
+                    w.WriteEndObject();
+                }
+
                 w.WriteEndObject();
                 if (tools.Count > 0)
                 {

@@ -262,6 +262,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
     [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "tools": [ { "type": "function", "function": { "name": "f" } } ], "tool_choice": 5 }""", 400, null, "tool_choice")]
     [InlineData("""{ "model": "claude", "messages": [ { "role": "system", "content": [ { "type": 1, "text": "x" } ] }, { "role": "user", "content": "x" } ] }""", 400, null, "messages[0].content")]
     [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "\udc00" } ] }""", 400, null, null)]
+    [InlineData("""{ "model": "claude", "messages": [ { "role": "user", "content": "x" } ], "reasoning_effort": "extreme" }""", 400, null, "reasoning_effort")]
+    [InlineData("""{ "model": "gem", "messages": [ { "role": "user", "content": "x" } ], "reasoning_effort": 3 }""", 400, null, "reasoning_effort")]
     public async Task A_request_the_gateway_cannot_take_is_an_openai_error_naming_the_parameter(string request, int status, string? code, string? param)
     {
         JsonElement error = (await Sdk(request)).GetProperty("error");
@@ -545,6 +547,36 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement openai = (await ProviderReceived()).GetProperty("body").GetProperty("messages");
         Assert.Equal(id[..29], openai[1].GetProperty("tool_calls")[0].GetProperty("id").GetString());
         Assert.Equal(id[..29], openai[2].GetProperty("tool_call_id").GetString());
+    }
+
+    [Theory]
+    [InlineData("claude", "high", 16384)]
+    [InlineData("claude", "none", 0)]
+    [InlineData("gem", "low", 1024)]
+    [InlineData("gem", "minimal", 0)]
+    public async Task Reasoning_effort_becomes_a_thinking_budget(string model, string effort, int budget)
+    {
+        JsonElement completion = (await Sdk($$"""{ "model": "{{model}}", "messages": [ { "role": "user", "content": "hello" } ], "reasoning_effort": "{{effort}}", "max_tokens": 500 }""")).GetProperty("completion");
+        Assert.Equal("You said: hello", Message(completion));
+
+        JsonElement body = (await ProviderReceived()).GetProperty("body");
+        if (model == "claude")
+        {
+            Assert.Equal(500 + budget, body.GetProperty("max_tokens").GetInt32());
+            Assert.Equal(budget > 0, body.TryGetProperty("thinking", out JsonElement thinking));
+            if (budget > 0)
+            {
+                Assert.Equal(budget, thinking.GetProperty("budget_tokens").GetInt32());
+                Assert.Equal("enabled", thinking.GetProperty("type").GetString());
+            }
+        }
+        else
+        {
+            JsonElement config = body.GetProperty("generationConfig");
+            Assert.Equal(500, config.GetProperty("maxOutputTokens").GetInt32());
+            Assert.Equal(budget, config.GetProperty("thinkingConfig").GetProperty("thinkingBudget").GetInt32());
+            Assert.Equal(budget > 0, config.GetProperty("thinkingConfig").GetProperty("includeThoughts").GetBoolean());
+        }
     }
 
     [Fact]
