@@ -168,27 +168,7 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
             }
             else if (r.ValueTextEquals("content_block"u8))
             {
-                r.Read();
-                EnterValueObject(ref r);
-                while (NextProperty(ref r))
-                {
-                    if (r.ValueTextEquals("type"u8))
-                    {
-                        kind = ReadText(ref r);
-                    }
-                    else if (r.ValueTextEquals("id"u8))
-                    {
-                        id = ReadText(ref r);
-                    }
-                    else if (r.ValueTextEquals("name"u8))
-                    {
-                        name = ReadText(ref r);
-                    }
-                    else
-                    {
-                        SkipValue(ref r);
-                    }
-                }
+                ReadMembers(ref r, "type"u8, out kind, "id"u8, out id, "name"u8, out name);
             }
             else
             {
@@ -346,28 +326,13 @@ public sealed class AnthropicStreamTranslator(int maxEventBytes = 1 << 20) : Str
         EnterObject(ref r);
         while (NextProperty(ref r))
         {
-            if (!r.ValueTextEquals("error"u8))
+            if (r.ValueTextEquals("error"u8))
+            {
+                ReadMembers(ref r, "type"u8, out kind, "message"u8, out message, default, out _);
+            }
+            else
             {
                 SkipValue(ref r);
-                continue;
-            }
-
-            r.Read();
-            EnterValueObject(ref r);
-            while (NextProperty(ref r))
-            {
-                if (r.ValueTextEquals("type"u8))
-                {
-                    kind = ReadText(ref r);
-                }
-                else if (r.ValueTextEquals("message"u8))
-                {
-                    message = ReadText(ref r);
-                }
-                else
-                {
-                    SkipValue(ref r);
-                }
             }
         }
 

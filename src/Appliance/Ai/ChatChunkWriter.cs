@@ -119,6 +119,14 @@ public sealed class ChatChunkWriter
         Utf8JsonWriter w = BeginChunk(output);
         w.WriteStartArray("choices"u8);
         w.WriteEndArray();
+        WriteUsageObject(w, usage);
+        w.WriteEndObject();
+        Flush(output, w);
+    }
+
+    /// <summary>OpenAI's <c>usage</c> member: prompt, completion and total tokens, with cached and reasoning ones when there are any.</summary>
+    public static void WriteUsageObject(Utf8JsonWriter w, in TokenUsage usage)
+    {
         w.WriteStartObject("usage"u8);
         w.WriteNumber("prompt_tokens"u8, usage.InputTokens);
         w.WriteNumber("completion_tokens"u8, usage.OutputTokens);
@@ -138,8 +146,6 @@ public sealed class ChatChunkWriter
         }
 
         w.WriteEndObject();
-        w.WriteEndObject();
-        Flush(output, w);
     }
 
     /// <summary>

@@ -61,40 +61,12 @@ public sealed class GeminiStreamTranslator(int maxEventBytes = 1 << 20) : Stream
             }
             else if (r.ValueTextEquals("promptFeedback"u8))
             {
-                r.Read();
-                EnterValueObject(ref r);
-                while (NextProperty(ref r))
-                {
-                    if (r.ValueTextEquals("blockReason"u8))
-                    {
-                        blockReason = ReadText(ref r);
-                    }
-                    else
-                    {
-                        SkipValue(ref r);
-                    }
-                }
+                ReadMembers(ref r, "blockReason"u8, out blockReason, default, out _, default, out _);
             }
             else if (r.ValueTextEquals("error"u8))
             {
                 error = true;
-                r.Read();
-                EnterValueObject(ref r);
-                while (NextProperty(ref r))
-                {
-                    if (r.ValueTextEquals("status"u8))
-                    {
-                        errorStatus = ReadText(ref r);
-                    }
-                    else if (r.ValueTextEquals("message"u8))
-                    {
-                        errorMessage = ReadText(ref r);
-                    }
-                    else
-                    {
-                        SkipValue(ref r);
-                    }
-                }
+                ReadMembers(ref r, "status"u8, out errorStatus, "message"u8, out errorMessage, default, out _);
             }
             else
             {

@@ -159,25 +159,7 @@ public abstract class ProviderAdapter
                 w.WriteString("finish_reason"u8, finish.ToOpenAi());
                 w.WriteEndObject();
                 w.WriteEndArray();
-                w.WriteStartObject("usage"u8);
-                w.WriteNumber("prompt_tokens"u8, usage.InputTokens);
-                w.WriteNumber("completion_tokens"u8, usage.OutputTokens);
-                w.WriteNumber("total_tokens"u8, usage.InputTokens + usage.OutputTokens);
-                if (usage.CachedInputTokens > 0)
-                {
-                    w.WriteStartObject("prompt_tokens_details"u8);
-                    w.WriteNumber("cached_tokens"u8, usage.CachedInputTokens);
-                    w.WriteEndObject();
-                }
-
-                if (usage.ReasoningTokens > 0)
-                {
-                    w.WriteStartObject("completion_tokens_details"u8);
-                    w.WriteNumber("reasoning_tokens"u8, usage.ReasoningTokens);
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndObject();
+                ChatChunkWriter.WriteUsageObject(w, usage);
                 w.WriteEndObject();
             },
             1024);

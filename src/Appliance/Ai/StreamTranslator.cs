@@ -270,6 +270,37 @@ public abstract class StreamTranslator
         r.Skip();
     }
 
+    /// <summary>
+    /// Reads the next value, an object, keeping where its string members <paramref name="first"/>,
+    /// <paramref name="second"/> and <paramref name="third"/> (when given) lie; every other member is skipped.
+    /// </summary>
+    protected static void ReadMembers(
+        ref Utf8JsonReader r, ReadOnlySpan<byte> first, out JsonText a, ReadOnlySpan<byte> second, out JsonText b, ReadOnlySpan<byte> third, out JsonText c)
+    {
+        a = b = c = default;
+        r.Read();
+        EnterValueObject(ref r);
+        while (NextProperty(ref r))
+        {
+            if (r.ValueTextEquals(first))
+            {
+                a = ReadText(ref r);
+            }
+            else if (!second.IsEmpty && r.ValueTextEquals(second))
+            {
+                b = ReadText(ref r);
+            }
+            else if (!third.IsEmpty && r.ValueTextEquals(third))
+            {
+                c = ReadText(ref r);
+            }
+            else
+            {
+                SkipValue(ref r);
+            }
+        }
+    }
+
     /// <summary>The "type" member of the event's top-level object, or nothing.</summary>
     protected ReadOnlySpan<byte> TypeOf(ReadOnlySpan<byte> data)
     {
