@@ -6,38 +6,60 @@ using System.Security.Cryptography;
 namespace Appliance.Tls;
 
 /// <summary>
-/// How TLS session tickets are sealed (config <c>server.sessionTickets</c>). <see cref="Secrets"/> empty: random
-/// keys made by the process, a new one every <see cref="Rotate"/>. Otherwise the operator's keys, the first of
-/// which seals new tickets while all of them open presented ones (nginx's <c>ssl_session_ticket_key</c> files: 80
-/// or 48 random bytes each).
+/// How TLS sessions are resumed (config <c>server.sessionTickets</c>). <see cref="Enabled"/> (the default): sealed
+/// tickets. <see cref="Secrets"/> empty: random keys made by the process, a new one every <see cref="Rotate"/>.
+/// Otherwise the operator's keys, the first of which seals new tickets while all of them open presented ones (nginx's
+/// <c>ssl_session_ticket_key</c> files: 80 or 48 random bytes each); appliances sharing them resume each other's
+/// sessions, across restarts too. Not <see cref="Enabled"/>: from the server's session cache (nginx's
+/// <c>ssl_session_tickets off</c>): a TLS 1.3 ticket names a cached session, a TLS 1.2 client resumes by session ID.
+/// Nothing is sealed then, so a resumption costs some 6 % fewer instructions and a full handshake some 8 %
+/// (perf/RESULTS.md, 2026-12-02), for about 1 KiB of memory per cached session; but the cache holds
+/// <see cref="CacheSize"/> sessions, and every handshake, resumed ones included, adds one (OpenSSL keeps a used TLS
+/// 1.3 ticket's session until it expires or is pushed out), so under load a session stays only as long as it takes
+/// that many handshakes, where a sealed ticket opens for hours.
 /// </summary>
 /// <param name="RenewOnResumption">
-/// false: a resumed TLS 1.3 handshake whose ticket the newest key sealed gets no fresh ticket (h2o's way). It saves
-/// sealing one (some 8 % of a resumed handshake's work) for clients that present a ticket more than once (OpenSSL's
-/// own, Go's); a client that uses each ticket once (RFC 8446 §C.4: BoringSSL, so Chrome, and wrk) then makes a full
-/// handshake whenever its tickets run out. Default true, as nginx.
+/// With sealed tickets, false: a resumed TLS 1.3 handshake whose ticket the newest key sealed gets no fresh ticket
+/// (h2o's way). It saves sealing one (some 8 % of a resumed handshake's work) for clients that present a ticket more
+/// than once (OpenSSL's own, Go's); a client that uses each ticket once (RFC 8446 §C.4: BoringSSL, so Chrome, and wrk)
+/// then makes a full handshake whenever its tickets run out. Default true, as nginx.
 /// </param>
-public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> Secrets, TimeSpan Rotate, bool RenewOnResumption = true)
+/// <param name="CacheSize">
+/// Sessions the server's cache keeps per certificate (OpenSSL's <c>SSL_CTX_sess_set_cache_size</c>); when full, the
+/// least recently used one goes. With sealed tickets it holds TLS 1.2 sessions of clients without ticket support;
+/// otherwise every session (two per full TLS 1.3 handshake, OpenSSL's two tickets, and one per resumption). Default
+/// 20,480 (OpenSSL's).
+/// </param>
+public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> Secrets, TimeSpan Rotate, bool RenewOnResumption = true,
+    int CacheSize = SessionTicketSettings.DefaultCacheSize)
 {
     /// <summary>How long OpenSSL accepts a session (its default timeout, which .NET keeps): a generated key still opens tickets this long after it stopped sealing.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromHours(2);
 
+    /// <summary>OpenSSL's own default (SSL_SESSION_CACHE_MAX_SIZE_DEFAULT).</summary>
+    public const int DefaultCacheSize = 20_480;
+
+    /// <summary>The most sessions one certificate's cache may keep (about 1 GiB of them).</summary>
+    public const int MaxCacheSize = 1_000_000;
+
+    /// <summary>Sealed tickets with random keys, a new one every hour.</summary>
     public static readonly SessionTicketSettings Default = new(true, [], TimeSpan.FromHours(1));
 
     public static bool IsKeyLength(long length) => length is 80 or 48;
 
     public bool Equals(SessionTicketSettings? other) =>
         other is not null && Enabled == other.Enabled && Rotate == other.Rotate && RenewOnResumption == other.RenewOnResumption
-        && SameSecrets(Secrets, other.Secrets);
+        && CacheSize == other.CacheSize && SameSecrets(Secrets, other.Secrets);
 
     /// <summary>The same keys, byte for byte, in the same order.</summary>
     internal static bool SameSecrets(IReadOnlyList<byte[]> a, IReadOnlyList<byte[]> b) =>
         a.Count == b.Count && a.Zip(b).All(p => p.First.AsSpan().SequenceEqual(p.Second));
 
-    public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, RenewOnResumption, Secrets.Count);
+    public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, RenewOnResumption, CacheSize, Secrets.Count);
 
     public override string ToString() =>
-        !Enabled ? "off (resumption by the server's session cache only)"
+        !Enabled ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"off (resumption from the server's session cache only, up to {CacheSize:N0} sessions per certificate)")
         : (Secrets.Count == 0 ? $"random keys, a new one every {Duration(Rotate)}, each opening tickets {Duration(TicketLifetime)} after it stops sealing"
             : $"{Secrets.Count} key file(s); the first seals new tickets")
           + (RenewOnResumption ? "" : "; no fresh ticket on a TLS 1.3 resumption");
@@ -48,10 +70,12 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
 /// <summary>
 /// Session tickets as they stand: whether the appliance seals them (<paramref name="Available"/>), whether they are
 /// issued, whether the keys come from files, how many keys open tickets, the rotation interval of generated keys,
-/// when the newest key started sealing, how many certificate contexts use them, and whether a TLS 1.3 resumption gets
-/// a fresh ticket.
+/// when the newest key started sealing, how many certificate contexts use them, whether a TLS 1.3 resumption gets
+/// a fresh ticket, and the server's session cache: its size per certificate, the sessions it holds now (every
+/// certificate's), and how many it let go for want of room.
 /// </summary>
-public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts, bool RenewOnResumption = true);
+public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts,
+    bool RenewOnResumption = true, int CacheSize = SessionTicketSettings.DefaultCacheSize, long CachedSessions = 0, long CacheFullEvictions = 0);
 
 /// <summary>One ticket key as OpenSSL's ticket callback uses it: a 16-byte name sent in the ticket, an HMAC-SHA256 key, an AES-256-CBC key.</summary>
 internal sealed class TicketKey
@@ -102,15 +126,16 @@ internal sealed class TicketKeys(TicketKey[] keys)
 }
 
 /// <summary>
-/// Session-ticket keys for every pinned server context (<see cref="SessionResumption"/>), through OpenSSL's ticket
-/// key callback, which .NET leaves unset. Three things follow that OpenSSL's own keys (random per context, never
-/// rotated, DESIGN.md) do not give:
+/// Session resumption for every pinned server context (<see cref="SessionResumption"/>): sealed tickets through
+/// OpenSSL's ticket key callback with the appliance's keys, which .NET leaves unset, or, turned off, the context's
+/// session cache alone (SSL_OP_NO_TICKET), which is sized by the settings either way. Two things
+/// follow that OpenSSL's own keys (random per context, never rotated, DESIGN.md) do not give:
 /// <list type="bullet">
 /// <item>Keys rotate (a new one every hour by default; the old ones still open tickets for their lifetime), so a key
 /// taken from memory does not open every session the process ever resumed.</item>
 /// <item>An operator's key files make tickets outlive a restart and open on every appliance that shares them.</item>
 /// </list>
-/// A resumed TLS 1.3 handshake always gets a fresh ticket: clients use a ticket once (RFC 8446 §C.4; BoringSSL, so
+/// A resumed TLS 1.3 handshake gets a fresh ticket (unless renewOnResumption is off): clients use a ticket once (RFC 8446 §C.4; BoringSSL, so
 /// Chrome, and wrk do), and without a fresh one every other connection of theirs is a full handshake. A resumed
 /// TLS 1.2 handshake gets one only when its ticket was sealed by a key that no longer seals (nginx does the same).
 /// The process-wide settings come from <see cref="Configure"/>; each context derives its keys from them and its
@@ -121,6 +146,9 @@ public static unsafe class SessionTickets
     private const int SslCtrlSetTlsextTicketKeyCb = 72; // SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB, OpenSSL 1.1 and 3
     private const ulong SslOpNoTicket = 0x4000;
     private const int Tls13Version = 0x0304; // TLS1_3_VERSION
+    private const int SslCtrlSessNumber = 20;         // SSL_CTX_sess_number
+    private const int SslCtrlSessCacheFull = 31;      // SSL_CTX_sess_cache_full
+    private const int SslCtrlSetSessCacheSize = 42;   // SSL_CTX_sess_set_cache_size
 
     private static readonly Lock s_lock = new();
     private static readonly ConcurrentDictionary<nint, Context> s_contexts = new();
@@ -153,6 +181,14 @@ public static unsafe class SessionTickets
                 foreach (Context c in s_contexts.Values)
                 {
                     SetTicketOption(c.Handle, settings.Enabled);
+                }
+            }
+
+            if (settings.CacheSize != before.CacheSize)
+            {
+                foreach (Context c in s_contexts.Values)
+                {
+                    SetCacheSize(c.Handle, settings.CacheSize);
                 }
             }
 
@@ -242,8 +278,16 @@ public static unsafe class SessionTickets
     {
         lock (s_lock)
         {
+            long cached = 0, evicted = 0;
+            foreach (Context c in s_contexts.Values)
+            {
+                cached += OpenSslLibrary.SslCtxCtrl(c.Handle, SslCtrlSessNumber, 0, 0);
+                evicted += OpenSslLibrary.SslCtxCtrl(c.Handle, SslCtrlSessCacheFull, 0, 0);
+            }
+
             return new SessionTicketStatus(Available, s_settings.Enabled, s_settings.Secrets.Count > 0, s_secrets.Length,
-                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count, s_settings.RenewOnResumption);
+                s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count, s_settings.RenewOnResumption,
+                s_settings.CacheSize, cached, evicted);
         }
     }
 
@@ -283,6 +327,7 @@ public static unsafe class SessionTickets
 
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
                 SetTicketOption(handle, s_settings.Enabled);
+                SetCacheSize(handle, s_settings.CacheSize);
             }
 
             return new Registration(handle);
@@ -302,10 +347,17 @@ public static unsafe class SessionTickets
         }
     }
 
+    /// <summary>
+    /// SSL_OP_NO_TICKET off: sealed tickets. On: OpenSSL seals none; TLS 1.3 tickets then name a cached session
+    /// (stateful tickets, each used once) and TLS 1.2 clients resume by session ID.
+    /// </summary>
     private static void SetTicketOption(nint handle, bool enabled)
     {
         _ = enabled ? OpenSslLibrary.SslCtxClearOptions(handle, SslOpNoTicket) : OpenSslLibrary.SslCtxSetOptions(handle, SslOpNoTicket);
     }
+
+    /// <summary>A smaller size lets the least recently used sessions go at the next insertion.</summary>
+    private static void SetCacheSize(nint handle, int size) => OpenSslLibrary.SslCtxCtrl(handle, SslCtrlSetSessCacheSize, size, 0);
 
     /// <summary>
     /// Under the lock: new secrets (file keys are never dropped for age: the files say which are in force), and every

@@ -151,6 +151,40 @@ public sealed class SessionTicketTests : IAsyncLifetime
         Assert.Contains("TLS session ticket:", on.Output);
     }
 
+    [Fact]
+    public async Task Turned_off_a_tls13_ticket_names_a_cached_session()
+    {
+        SessionTickets.Configure(SessionTicketSettings.Default with { Enabled = false });
+        string session = _directory.File("cache13.pem");
+        var full = await Handshake("-tls1_3", session, resume: false);
+        Assert.False(full.Reused);
+        Assert.Equal(2, full.Tickets); // OpenSSL's two, each a cached session
+        Assert.Equal(2, SessionTickets.Status().CachedSessions);
+
+        var resumed = await Handshake("-tls1_3", session, resume: true);
+        Assert.True(resumed.Reused, resumed.Output);
+        Assert.Equal(1, resumed.Tickets);
+        Assert.Equal(3, SessionTickets.Status().CachedSessions); // OpenSSL keeps the used one until it expires or is pushed out
+    }
+
+    [Fact]
+    public async Task The_cache_keeps_at_most_its_size_and_counts_what_it_let_go()
+    {
+        SessionTickets.Configure(SessionTicketSettings.Default with { Enabled = false, CacheSize = 3 });
+        Assert.Contains("up to 3 sessions per certificate", SessionTickets.Describe());
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.False((await Handshake("-tls1_2", _directory.File($"lru-{i}.pem"), resume: false)).Reused);
+        }
+
+        SessionTicketStatus status = SessionTickets.Status();
+        Assert.Equal(3, status.CacheSize);
+        Assert.InRange(status.CachedSessions, 2, 3); // OpenSSL 3.0 makes room counting the one it is adding: size - 1
+        Assert.True(status.CacheFullEvictions >= 1, $"{status.CacheFullEvictions} evictions");
+        Assert.True((await Handshake("-tls1_2", _directory.File("lru-3.pem"), resume: true)).Reused); // the newest stays
+        Assert.False((await Handshake("-tls1_2", _directory.File("lru-0.pem"), resume: true)).Reused); // the least recently used went
+    }
+
     /// <summary>A clock the test moves (the timer it makes is real, and its ticks read this clock: idempotent).</summary>
     private sealed class ManualClock : TimeProvider
     {

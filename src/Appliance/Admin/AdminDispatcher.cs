@@ -176,6 +176,9 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("newestKeySince", t.NewestKeySince);
             w.WriteNumber("certificateContexts", t.Contexts);
             w.WriteBoolean("renewOnResumption", t.RenewOnResumption);
+            w.WriteNumber("cacheSize", t.CacheSize);
+            w.WriteNumber("cachedSessions", t.CachedSessions);
+            w.WriteNumber("cacheFullEvictions", t.CacheFullEvictions);
             w.WriteEndObject();
         });
     }
@@ -657,6 +660,11 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("tls_handshakes_total{result=\"").Append(result).Append("\"} ").Append(count).Append('\n');
         }
 
+        Tls.SessionTicketStatus tickets = Tls.SessionTickets.Status();
+        Sample(sb, "tls_session_cache_sessions", "gauge", "Sessions the server's TLS session caches hold (every certificate's).", tickets.CachedSessions);
+        Sample(sb, "tls_session_cache_evictions_total", "counter",
+            "Sessions the TLS session caches let go for want of room (server.sessionTickets.cacheSize; a certificate reloaded starts its count again).",
+            tickets.CacheFullEvictions);
         sb.Append("# HELP tls_record_layer_connections_total TLS connections by who ran their records after the handshake (server.tlsRecordLayer).\n# TYPE tls_record_layer_connections_total counter\n");
         foreach ((string layer, long count) in TlsHandshakeCounters.RecordLayers())
         {

@@ -70,8 +70,10 @@ public sealed class ServerConfig
 /// </summary>
 public sealed class SessionTicketsConfig
 {
-    /// <summary>false: no tickets; clients resume from the server's session cache only. Default true.</summary>
+    /// <summary>false: no sealed tickets; clients resume from the server's session cache only (a TLS 1.3 ticket then names a cached session). Default true.</summary>
     public bool? Enabled { get; set; }
+    /// <summary>Sessions the server's session cache keeps per certificate (1 to 1,000,000; about 1 KiB each; least recently used go first). Default 20,480.</summary>
+    public int? CacheSize { get; set; }
     /// <summary>
     /// Files of 80 (or 48) random bytes (`openssl rand 80 > ticket.key`): the first seals new tickets, every one opens
     /// them. Shared by appliances behind one address, tickets open on each; kept across restarts, so do sessions.

@@ -303,7 +303,14 @@ public sealed partial class ConfigCompiler
             }
         }
 
-        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate, c.RenewOnResumption ?? true);
+        int cacheSize = c.CacheSize ?? SessionTicketSettings.DefaultCacheSize;
+        if (cacheSize is < 1 or > SessionTicketSettings.MaxCacheSize)
+        {
+            Error($"{p}.cacheSize", "must be between 1 and 1,000,000 sessions per certificate");
+            cacheSize = SessionTicketSettings.DefaultCacheSize;
+        }
+
+        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate, c.RenewOnResumption ?? true, cacheSize);
     }
 
     /// <summary>

@@ -44,9 +44,19 @@ public sealed class SessionTicketConfigTests : IDisposable
         ConfigSnapshot s = Compile($$"""{ "listeners": [ {{Listener}} ], "routes": [ { "id": "a", "direct": {} } ] }""");
         Assert.Equal(SessionTicketSettings.Default, s.SessionTickets);
         Assert.True(s.SessionTickets.Enabled);
+        Assert.Equal(20_480, s.SessionTickets.CacheSize);
         Assert.Empty(s.SessionTickets.Secrets);
         Assert.Equal(TimeSpan.FromHours(1), s.SessionTickets.Rotate);
         Assert.True(s.SessionTickets.RenewOnResumption);
+        Assert.Equal(SessionTicketSettings.Default, Compile(Config("{}")).SessionTickets);
+    }
+
+    [Fact]
+    public void The_cache_size_is_read_and_is_part_of_the_settings()
+    {
+        ConfigSnapshot s = Compile(Config("""{ "enabled": false, "cacheSize": 5 }"""));
+        Assert.Equal(SessionTicketSettings.Default with { Enabled = false, CacheSize = 5 }, s.SessionTickets);
+        Assert.NotEqual(SessionTicketSettings.Default, Compile(Config("""{ "cacheSize": 5 }""")).SessionTickets); // an apply that changes it takes effect
     }
 
     [Fact]
@@ -98,6 +108,12 @@ public sealed class SessionTicketConfigTests : IDisposable
     [InlineData("""{ "rotate": "2d" }""", "server.sessionTickets.rotate", "")]
     [InlineData("""{ "rotate": "often" }""", "server.sessionTickets.rotate", "duration")]
     [InlineData("""{ "enabled": "yes" }""", "server.sessionTickets.enabled", "")]
+    [InlineData("""{ "cacheSize": 0 }""", "server.sessionTickets.cacheSize", "between 1 and 1,000,000")]
+    [InlineData("""{ "cacheSize": 1000001 }""", "server.sessionTickets.cacheSize", "between 1 and 1,000,000")]
+    [InlineData("""{ "cacheSize": -1 }""", "server.sessionTickets.cacheSize", "")]
+    [InlineData("""{ "cacheSize": 1.5 }""", "server.sessionTickets.cacheSize", "")]
+    [InlineData("""{ "cacheSize": "big" }""", "server.sessionTickets.cacheSize", "")]
+    [InlineData("""{ "cacheSize": 99999999999 }""", "server.sessionTickets.cacheSize", "")]
     [InlineData("""{ "keyfile": "a" }""", "server.sessionTickets.keyfile", "")]
     public void Bad_settings_are_reported_with_their_path(string tickets, string path, string message)
     {

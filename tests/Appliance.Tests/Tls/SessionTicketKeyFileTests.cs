@@ -99,7 +99,8 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             Assert.Equal(200, status);
             using JsonDocument before = JsonDocument.Parse(body);
             JsonElement t = before.RootElement;
-            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts", "renewOnResumption"],
+            Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts", "renewOnResumption",
+                "cacheSize", "cachedSessions", "cacheFullEvictions"],
                 t.EnumerateObject().Select(p => p.Name)); // counts and times only: no key, no key name
             Assert.True(t.GetProperty("renewOnResumption").GetBoolean());
             Assert.True(t.GetProperty("ownKeys").GetBoolean());
@@ -133,6 +134,31 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             Assert.Equal(400, Split(await Admin("POST", "/v1/tls/session-tickets/rotate?revoke=maybe")).Status);
             Assert.Equal(405, Split(await Admin("DELETE", "/v1/tls/session-tickets")).Status);
             Assert.Equal(405, Split(await Admin("GET", "/v1/tls/session-tickets/rotate")).Status);
+        }
+    }
+
+    [Fact]
+    public async Task Turned_off_sessions_resume_from_the_cache_which_the_admin_api_and_metrics_show()
+    {
+        var (app, port) = await StartAsync("""{ "enabled": false, "cacheSize": 1000 }""");
+        await using (app)
+        {
+            await app.WaitForLineAsync(@"tls: session tickets: off \(resumption from the server's session cache only, up to 1,000 sessions per certificate\)");
+            Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
+            Assert.Equal((true, 1), await Handshake(port, "-sess_in"));
+
+            (string body, int status) = Split(await Admin("GET", "/v1/tls/session-tickets"));
+            Assert.Equal(200, status);
+            using JsonDocument doc = JsonDocument.Parse(body);
+            JsonElement t = doc.RootElement;
+            Assert.False(t.GetProperty("enabled").GetBoolean());
+            Assert.Equal(1000, t.GetProperty("cacheSize").GetInt32());
+            Assert.Equal(3, t.GetProperty("cachedSessions").GetInt64()); // two tickets of the full handshake, one of the resumption
+            Assert.Equal(0, t.GetProperty("cacheFullEvictions").GetInt64());
+
+            (string metrics, _) = Split(await Admin("GET", "/v1/metrics"));
+            Assert.Contains("\ntls_session_cache_sessions 3\n", metrics);
+            Assert.Contains("\ntls_session_cache_evictions_total 0\n", metrics);
         }
     }
 
