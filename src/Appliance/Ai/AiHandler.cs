@@ -242,6 +242,12 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         {
             await SendAndAnswerAsync(context, request, model, adapter, message).ConfigureAwait(false);
         }
+        catch (Exception) when (context.ClientAborted)
+        {
+            // The client went away (RequestAborted cancelled the provider's request): not the provider's failure, no
+            // fallback; the connection logs 499.
+            throw new OperationCanceledException("the client went away before the model's answer was complete");
+        }
         catch (AiError e) when (e.ProviderFailed)
         {
             counters.ProviderFailed();
@@ -255,7 +261,9 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
 
     private async ValueTask SendAndAnswerAsync(RequestContext context, ChatRequest request, AiModel model, ProviderAdapter adapter, HttpRequestMessage message)
     {
-        using var deadline = new CancellationTokenSource(model.Provider.Timeout);
+        // The provider's time, and the client's patience: a client that goes away stops the answer it would pay for.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(model.Provider.Timeout);
         long started = TimeProvider.System.GetTimestamp();
         HttpResponseMessage response;
         try
@@ -348,7 +356,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 {
                     read = await reader.ReadAsync(deadline.Token).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is OperationCanceledException or HttpRequestException or IOException)
+                catch (Exception e) when ((e is OperationCanceledException or HttpRequestException or IOException) && !context.ClientAborted)
                 {
                     if (watcher is not null)
                     {

@@ -32,7 +32,9 @@ public sealed class Http1Connection : ResponseSink
     private volatile bool _draining;
     private volatile Phase _phase;
     private bool _needsFlush;
-    private ValueTask<ReadResult>? _readAhead; // see StartReadAhead
+    private ValueTask<ReadResult>? _readAhead; // see StartReadAhead; under _readAheadLock while a handler runs
+    private readonly Lock _readAheadLock = new(); // the loop and a handler asking for RequestAborted may both start it
+    private bool _watchingAbort; // this request's read ahead tells its context when the client goes (WatchForAbort)
     private bool _chunkedResponse;
     private bool _responseHasBody;
     private bool _responseCompleted;
@@ -93,7 +95,7 @@ public sealed class Http1Connection : ResponseSink
                 _context.Reset(); // held here: from the constructor, the last request, or the rent after an idle wait
                 _headerState.Reset();
                 _phase = Phase.Idle;
-                _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = false;
+                _chunkedResponse = _responseCompleted = _expectContinue = _keepAlive10 = _tunnel = _watchingAbort = false;
                 _owner.SetDeadline(Limits.KeepAliveTimeout);
                 if (_draining && _requests > 0)
                 {
@@ -334,6 +336,14 @@ public sealed class Http1Connection : ResponseSink
     /// </summary>
     private void StartReadAhead()
     {
+        lock (_readAheadLock)
+        {
+            StartReadAheadLocked();
+        }
+    }
+
+    private void StartReadAheadLocked()
+    {
         if (_readAhead is null && BodyComplete && !_expectContinue && _context.UpgradeProtocol.IsEmpty
             && _context.Method != HttpMethod.Connect && !_draining)
         {
@@ -346,6 +356,50 @@ public sealed class Http1Connection : ResponseSink
                 _readAhead = ValueTask.FromException<ReadResult>(e);
             }
         }
+    }
+
+    /// <summary>
+    /// The handler asked for <see cref="RequestContext.RequestAborted"/>: the read ahead (started now if the body is read
+    /// and nothing else will read the connection) tells the context when the connection ends. An end of stream with a
+    /// further request already sent (a client that half-closes after pipelining) still wants its answers.
+    /// </summary>
+    internal override void WatchForAbort(RequestContext context)
+    {
+        lock (_readAheadLock)
+        {
+            if (_phase != Phase.Handler || _watchingAbort || !ReferenceEquals(context, _context))
+            {
+                return;
+            }
+
+            StartReadAheadLocked();
+            if (_readAhead is { } ahead)
+            {
+                _watchingAbort = true;
+                _readAhead = WatchAsync(ahead, context, context.Generation);
+            }
+        }
+    }
+
+    private static async ValueTask<ReadResult> WatchAsync(ValueTask<ReadResult> ahead, RequestContext context, long generation)
+    {
+        ReadResult result;
+        try
+        {
+            result = await ahead.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            context.Abort(generation); // reset, or the transport failed: the connection is gone
+            throw;
+        }
+
+        if (!result.IsCanceled && result.IsCompleted && result.Buffer.IsEmpty)
+        {
+            context.Abort(generation);
+        }
+
+        return result;
     }
 
     /// <summary>A read started ahead and never taken (the connection closes): cancel it and let it finish.</summary>

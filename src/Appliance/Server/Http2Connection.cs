@@ -521,6 +521,7 @@ public sealed class Http2Connection
                 stream.ResetSent = true; // nothing more may be sent on it (§6.4)
                 stream.State = Http2StreamState.Closed;
                 stream.CompleteBody(new IOException($"stream reset by the client ({code})"));
+                stream.Context.Abort(); // a handler that asked (RequestAborted) stops its work
                 stream.SignalWindow();
                 _streams.Remove(stream.StreamId);
                 RememberClosed(stream.StreamId, ClosedBy.Client); // later frames on it: STREAM_CLOSED (§5.1)
@@ -1091,6 +1092,11 @@ public sealed class Http2Connection
         {
             // Before the last frame goes: the line is queued by the time the client sees the stream end.
             stream.Recorded = true;
+            if (stream.Context.ClientAborted && !stream.EndStreamSent)
+            {
+                stream.Context.StatusCode = 499; // nginx's "client closed request": the answer never reached it whole
+            }
+
             _listener.Current.AccessLog?.Record(stream.Context, stream.StreamId, stream.ReceivedBodyBytes);
         }
 
@@ -1204,6 +1210,10 @@ public sealed class Http2Connection
 
         stream.State = Http2StreamState.Closed;
         stream.CompleteBody(new IOException($"stream reset: {reason}"));
+        if (causedByClient)
+        {
+            stream.Context.Abort(); // the client broke the stream: nothing the handler sends can reach it now
+        }
         stream.SignalWindow();
         if (!stream.HandlerStarted)
         {
@@ -1546,6 +1556,7 @@ public sealed class Http2Connection
             {
                 s.ResetSent = true;
                 s.CompleteBody(new IOException("connection closed"));
+                s.Context.Abort();
                 s.SignalWindow();
             }
 

@@ -166,6 +166,80 @@ public sealed class RequestContext
 
     public ValueTask CompleteAsync() => Sink.CompleteAsync(this);
 
+    // ---- the client going away ----
+
+    private long _generation;            // one per request this context carries (Reset counts them)
+    private long _abortedGeneration = -1; // the request whose client went away
+    private AbortSource? _abortSource;   // made when a handler first asks; never another request's
+
+    /// <summary>
+    /// Cancelled when the client goes away before its answer is complete: on HTTP/2 a RST_STREAM, or the connection
+    /// closing; on HTTP/1.1 the connection ending (an end of stream with no further request, or an error) while the
+    /// handler runs with the request body read, which is when nginx gives up a proxied request (499; its
+    /// <c>proxy_ignore_client_abort off</c>). For work worth stopping (a model's answer, paid by the token): the
+    /// first ask makes a token source and, on HTTP/1.1, starts watching the connection, so handlers that never ask
+    /// cost nothing.
+    /// </summary>
+    public CancellationToken RequestAborted
+    {
+        get
+        {
+            AbortSource? source = Volatile.Read(ref _abortSource);
+            if (source is null)
+            {
+                var made = new AbortSource(_generation);
+                source = Interlocked.CompareExchange(ref _abortSource, made, null) ?? made;
+                if (ReferenceEquals(source, made))
+                {
+                    Sink?.WatchForAbort(this);
+                }
+
+                if (ClientAborted)
+                {
+                    source.CancelLater();
+                }
+            }
+
+            return source.Token;
+        }
+    }
+
+    /// <summary>Whether the client went away under this request (see <see cref="RequestAborted"/>).</summary>
+    public bool ClientAborted => Volatile.Read(ref _abortedGeneration) == _generation;
+
+    /// <summary>Which request the context carries now: what <see cref="Abort(long)"/> is told, from another thread.</summary>
+    internal long Generation => Volatile.Read(ref _generation);
+
+    /// <summary>The client of the request the context carries now went away (the protocol layer knows it is current).</summary>
+    internal void Abort() => Abort(_generation);
+
+    /// <summary>
+    /// The client of request <paramref name="generation"/> went away. Nothing happens if the context has moved on
+    /// to another request meanwhile (it may be pooled and serving another connection). <see cref="RequestAborted"/>
+    /// is cancelled on the thread pool, so the protocol layer may call this under its own locks without running a
+    /// handler's callbacks there.
+    /// </summary>
+    internal void Abort(long generation)
+    {
+        Volatile.Write(ref _abortedGeneration, generation);
+        if (Volatile.Read(ref _abortSource) is { } source && source.Generation == generation)
+        {
+            source.CancelLater();
+        }
+    }
+
+    /// <summary>A token source that belongs to one request.</summary>
+    private sealed class AbortSource(long generation)
+    {
+        private readonly CancellationTokenSource _source = new();
+
+        public long Generation { get; } = generation;
+
+        public CancellationToken Token => _source.Token;
+
+        public void CancelLater() => ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cancel(), _source, preferLocal: false);
+    }
+
     /// <summary>The client waits for 100 Continue before sending the body (HTTP/1.1 Expect: 100-continue).</summary>
     public bool ContinueExpected => Sink.IsContinueExpected(this);
 
@@ -239,6 +313,8 @@ public sealed class RequestContext
         SkipAccessLog = false;
         UpstreamStatus = 0;
         UpstreamHeaderTicks = 0;
+        _generation++; // an abort meant for the request before can no longer reach this one
+        Volatile.Write(ref _abortSource, null);
     }
 
     public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)

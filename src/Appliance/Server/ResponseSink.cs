@@ -29,4 +29,12 @@ public abstract class ResponseSink
     /// <see cref="CompleteAsync"/> closes our side. An HTTP/1.1 connection closes when the handler returns.
     /// </summary>
     public abstract ValueTask<RequestBody> AcceptUpgradeAsync(RequestContext context);
+
+    /// <summary>
+    /// A handler asked for <see cref="RequestContext.RequestAborted"/>: start noticing the client going away, if that
+    /// takes anything (HTTP/1.1 reads the connection ahead; HTTP/2 sees RST_STREAM anyway).
+    /// </summary>
+    internal virtual void WatchForAbort(RequestContext context)
+    {
+    }
 }

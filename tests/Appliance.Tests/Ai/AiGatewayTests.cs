@@ -35,6 +35,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "id": "google", "kind": "gemini", "baseUrl": "{{provider}}/", "apiKeyFile": "{{_keys}}/gemini" },
                 { "id": "local", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/openai" },
                 { "id": "slowpoke", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "1s" },
+                { "id": "patient", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/anthropic", "timeout": "10m" },
                 { "id": "revoked", "kind": "anthropic", "baseUrl": "{{provider}}", "apiKeyFile": "{{_keys}}/gemini" },
                 { "id": "local-revoked", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/gemini" }
               ],
@@ -43,6 +44,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "name": "gem", "provider": "google", "model": "gemini-2.5-flash" },
                 { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
                 { "name": "slow", "provider": "slowpoke" },
+                { "name": "patient", "provider": "patient", "fallbacks": ["claude"] },
                 { "name": "org/tuned", "provider": "revoked" },
                 { "name": "backed", "provider": "revoked", "fallbacks": ["slow", "gem"] },
                 { "name": "gpt-down", "provider": "local-revoked", "fallbacks": ["claude", "gpt"] },
@@ -285,7 +287,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
         JsonElement models = (await Sdk("models", "/claude-only")).GetProperty("models");
         Assert.Equal(["claude"], models.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         JsonElement all = (await Sdk("models")).GetProperty("models");
-        Assert.Equal(["backed", "claude", "claude-backed", "gem", "gpt", "gpt-down", "gpt-down-claude", "org/tuned", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(["backed", "claude", "claude-backed", "gem", "gpt", "gpt-down", "gpt-down-claude", "org/tuned", "patient", "slow"], all.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
         Peer.Result one = await Peer.CurlAsync($"{BaseUrl()}/models/org%2Ftuned");
         Assert.Contains("\"id\":\"org/tuned\"", one.Stdout, StringComparison.Ordinal);
         Assert.Equal("anthropic", all[1].GetProperty("owned_by").GetString());
@@ -418,6 +420,41 @@ public sealed class AiGatewayTests : IAsyncLifetime
 
         static (string?, long, long) Fields(JsonElement line) =>
             (line.GetProperty("model").GetString(), line.GetProperty("input_tokens").GetInt64(), line.GetProperty("output_tokens").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("h1", false)]
+    [InlineData("h1", true)]
+    [InlineData("h2", false)]
+    [InlineData("h2", true)]
+    public async Task A_client_that_goes_away_stops_the_answer_it_would_pay_for(string protocol, bool stream)
+    {
+        // The provider holds the request ("slow": no answer; "slow after start": the first text, then nothing) and has
+        // 10 minutes by its timeout. The client leaves (HTTP/1.1: closes its connection; HTTP/2: RST_STREAM, the
+        // connection kept): the gateway must close the provider's request then, not at the timeout, and not try the
+        // model's fallback for a client that is gone.
+        string request = $$"""{ "model": "patient", "messages": [ { "role": "user", "content": "{{(stream ? "slow after start" : "slow")}}" } ], "stream": {{(stream ? "true" : "false")}} }""";
+        string origin = protocol == "h2" ? $"https://127.0.0.1:{_server.HttpsPort}" : $"http://127.0.0.1:{_server.HttpPort}";
+        Peer.Result result = await NodePeer.RunAsync("abandon_chat.js", origin, "/llm/v1/chat/completions", $"http://127.0.0.1:{_provider.Port}", protocol, request);
+        Assert.True(result.ExitCode == 0, result.All);
+        using JsonDocument document = JsonDocument.Parse(result.Stdout);
+        JsonElement before = document.RootElement.GetProperty("before");
+        Assert.Equal(before.GetProperty("hung").GetInt32() + 1, document.RootElement.GetProperty("held").GetProperty("hung").GetInt32());
+        Assert.Equal(before.GetProperty("abandoned").GetInt32() + 1, document.RootElement.GetProperty("after").GetProperty("abandoned").GetInt32());
+        if (stream)
+        {
+            Assert.Contains("Thinking it over", document.RootElement.GetProperty("received").GetString());
+        }
+
+        JsonElement line = (await _server.AccessLogLinesAsync(1)).Select(l => JsonDocument.Parse(l).RootElement).Single();
+        Assert.Equal("patient", line.GetProperty("model").GetString());
+        Assert.Equal(499, line.GetProperty("status").GetInt32()); // nginx's "client closed request"
+
+        Peer.Result metrics = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/metrics");
+        string[] lines = metrics.Stdout.Split('\n');
+        Assert.Contains("appliance_ai_requests_total{model=\"patient\"} 1", lines);
+        Assert.Contains("appliance_ai_provider_failures_total{model=\"patient\"} 0", lines); // the client's leaving, not the provider's failing
+        Assert.DoesNotContain(lines, l => l.StartsWith("appliance_ai_requests_total{model=\"claude\"}", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -9,14 +9,56 @@
 //   "break early" (streams) the headers, then the connection is destroyed before any event
 //   "overload in stream" (Anthropic, streamed) 200, then an overloaded_error event as the first event
 //   "slow"     headers never come
+//   "slow after start" (Anthropic, streamed) the first text, then nothing more
 //   anything else: "You said: <text>" (in two pieces when streamed)
-// GET /__last returns the last request it received: {method, path, headers, body}. Prints "PORT n"; exits when
-// stdin closes.
+// GET /__last returns the last request it received: {method, path, headers, body}. GET /__hung?atLeast=N and
+// GET /__abandoned?atLeast=N answer {hung, abandoned} once that many "slow" requests were received (hung) and were
+// closed by the gateway before their answer ended (abandoned), or after 20 s. Prints "PORT n"; exits when stdin closes.
 'use strict';
 const http = require('node:http');
 
 const KEYS = { anthropic: 'test-anthropic-key', gemini: 'test-gemini-key', openai: 'test-openai-key' };
 let last = null;
+let hung = 0;
+let abandoned = 0;
+let waiters = [];
+
+function counted() {
+  const now = waiters;
+  waiters = [];
+  for (const w of now) w();
+}
+
+// A request left unanswered: counted, and counted again if the gateway closes it before its answer ends.
+function hang(res) {
+  hung++;
+  res.on('close', () => {
+    if (!res.writableEnded) {
+      abandoned++;
+      counted();
+    }
+  });
+  counted();
+}
+
+function waitFor(which, atLeast, res) {
+  let given = false;
+  const give = () => {
+    if (given) return;
+    given = true;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ hung, abandoned }));
+  };
+  const timer = setTimeout(give, 20000);
+  const check = () => {
+    if (given) return;
+    if ((which === 'hung' ? hung : abandoned) >= atLeast) {
+      clearTimeout(timer);
+      give();
+    } else waiters.push(check);
+  };
+  check();
+}
 
 function lastUserText(messages, kind) {
   for (let i = messages.length - 1; i >= 0; i--) {
@@ -72,11 +114,19 @@ function anthropic(req, res, body) {
     res.flushHeaders();
     return setTimeout(() => res.socket.destroy(), 50);
   }
-  if (text === 'slow') return;
+  if (text === 'slow') return hang(res);
   const id = 'msg_01XFDUDYJgAACzvnptvVoYEL';
   const usage = { input_tokens: 12, output_tokens: 6 };
   const weather = text === 'weather';
   const reply = `You said: ${text}`;
+  if (body.stream && text === 'slow after start') {
+    sse(res, [
+      `event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message: { id, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, usage } })}\n\n`,
+      `event: content_block_start\ndata: ${JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })}\n\n`,
+      `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Thinking it over' } })}\n\n`,
+    ]);
+    return hang(res);
+  }
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json' });
     const content = weather
@@ -127,7 +177,7 @@ function gemini(req, res, body, model, method) {
   if (!Array.isArray(body.contents) || body.contents.length === 0) return error(400, 'INVALID_ARGUMENT', 'contents is required');
   const text = lastUserText(body.contents, 'gemini');
   if (text === 'overload') return error(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.');
-  if (text === 'slow') return;
+  if (text === 'slow') return hang(res);
   const reply = `You said: ${text}`;
   const base = { modelVersion: model, responseId: 'mV5xaOyKBvCb7dcP_aXx8AQ' };
   const usage = { promptTokenCount: 12, candidatesTokenCount: 6, totalTokenCount: 18 };
@@ -166,7 +216,7 @@ function openai(req, res, body) {
     res.flushHeaders();
     return setTimeout(() => res.socket.destroy(), 50);
   }
-  if (text === 'slow') return;
+  if (text === 'slow') return hang(res);
   const reply = `You said: ${text}`;
   const head = { id: 'chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT', created: 1741569952, model: body.model, system_fingerprint: 'fp_123' };
   if (!body.stream) {
@@ -190,6 +240,8 @@ const server = http.createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const url = new URL(req.url, 'http://x');
+    if (req.method === 'GET' && (url.pathname === '/__hung' || url.pathname === '/__abandoned'))
+      return waitFor(url.pathname.slice(3), Number(url.searchParams.get('atLeast') || 0), res);
     if (req.method === 'GET' && url.pathname === '/__last') {
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify(last));
