@@ -33,7 +33,9 @@ public sealed class Http1Connection : ResponseSink
     private volatile Phase _phase;
     private bool _needsFlush;
     private ValueTask<ReadResult>? _readAhead; // see StartReadAhead; under _readAheadLock while a handler runs
-    private readonly Lock _readAheadLock = new(); // the loop and a handler asking for RequestAborted may both start it
+    // The loop and a handler asking for RequestAborted may both start the read ahead. The connection's own info object
+    // is the monitor (nothing else locks it): a lock object of its own would cost every idle connection.
+    private object _readAheadLock => _info;
     private bool _watchingAbort; // this request's read ahead tells its context when the client goes (WatchForAbort)
     private bool _chunkedResponse;
     private bool _responseHasBody;
@@ -363,21 +365,31 @@ public sealed class Http1Connection : ResponseSink
     /// and nothing else will read the connection) tells the context when the connection ends. An end of stream with a
     /// further request already sent (a client that half-closes after pipelining) still wants its answers.
     /// </summary>
-    internal override void WatchForAbort(RequestContext context)
+    internal override bool WatchForAbort(RequestContext context)
     {
         lock (_readAheadLock)
         {
-            if (_phase != Phase.Handler || _watchingAbort || !ReferenceEquals(context, _context))
+            if (_phase != Phase.Handler || !ReferenceEquals(context, _context))
             {
-                return;
+                return true; // not this connection's request now: nothing to watch
+            }
+
+            if (_watchingAbort)
+            {
+                return true;
             }
 
             StartReadAheadLocked();
-            if (_readAhead is { } ahead)
+            if (_readAhead is not { } ahead)
             {
-                _watchingAbort = true;
-                _readAhead = WatchAsync(ahead, context, context.Generation);
+                // The body is still being read (its reads fail when the client goes), or nothing else may read the
+                // connection (an upgrade, CONNECT, a pending 100-continue): the next ask tries again.
+                return false;
             }
+
+            _watchingAbort = true;
+            _readAhead = WatchAsync(ahead, context, context.Generation);
+            return true;
         }
     }
 

@@ -18,7 +18,7 @@ internal sealed class Http1RequestBody : RequestBody
     private long _length;
     private long _remaining;
     private long _read;
-    private bool _complete;
+    private volatile bool _complete; // read by the connection's loop (StartReadAhead) while a handler reads the body
     private ChunkedDecoder _chunked;
     private ReadOnlySequence<byte> _buffer;   // what the pipe returned
     private ReadOnlySequence<byte> _slice;    // what we handed out
@@ -153,12 +153,11 @@ internal sealed class Http1RequestBody : RequestBody
         if (_kind == BodyKind.ContentLength)
         {
             _remaining -= n;
+            _input.AdvanceTo(consumed, examined);
             if (_remaining == 0)
             {
-                _complete = true;
+                _complete = true; // after the pipe moved on: the loop may start its next read as soon as it sees this
             }
-
-            _input.AdvanceTo(consumed, examined);
         }
         else
         {

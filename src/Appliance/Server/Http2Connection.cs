@@ -127,7 +127,7 @@ public sealed class Http2Connection
             SendGoAway(Http2ErrorCode.NoError, null);
         }
 
-        AbortAllStreams();
+        AbortAllStreams(clientLeft: !error.IsConnectionError && Volatile.Read(ref _drainState) == 0);
         _output.Complete();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try
@@ -521,6 +521,7 @@ public sealed class Http2Connection
                 stream.ResetSent = true; // nothing more may be sent on it (§6.4)
                 stream.State = Http2StreamState.Closed;
                 stream.CompleteBody(new IOException($"stream reset by the client ({code})"));
+                stream.ClientLeft = true;
                 stream.Context.Abort(); // a handler that asked (RequestAborted) stops its work
                 stream.SignalWindow();
                 _streams.Remove(stream.StreamId);
@@ -1092,7 +1093,7 @@ public sealed class Http2Connection
         {
             // Before the last frame goes: the line is queued by the time the client sees the stream end.
             stream.Recorded = true;
-            if (stream.Context.ClientAborted && !stream.EndStreamSent)
+            if (stream.ClientLeft && !stream.EndStreamSent)
             {
                 stream.Context.StatusCode = 499; // nginx's "client closed request": the answer never reached it whole
             }
@@ -1548,12 +1549,14 @@ public sealed class Http2Connection
         return seconds > _serverLimits.MinRequestBodyRateGracePeriod.TotalSeconds && s.ReceivedBodyBytes / seconds < rate;
     }
 
-    private void AbortAllStreams()
+    /// <summary>The connection ended: every stream with it. <paramref name="clientLeft"/>: the client ended it (not our GOAWAY for its error, nor a drain).</summary>
+    private void AbortAllStreams(bool clientLeft)
     {
         lock (_lock)
         {
             foreach (Http2Stream s in _streams.Values)
             {
+                s.ClientLeft = clientLeft;
                 s.ResetSent = true;
                 s.CompleteBody(new IOException("connection closed"));
                 s.Context.Abort();

@@ -60,6 +60,9 @@ internal sealed class Http2Stream : ResponseSink
 
     public bool ResetSent { get; set; }
 
+    /// <summary>The client left before the answer was whole (its RST_STREAM, or its end of the connection): the access log's 499.</summary>
+    public bool ClientLeft { get; set; }
+
     public bool HandlerDone { get; set; }
 
     public bool HandlerStarted { get; set; }
@@ -106,7 +109,7 @@ internal sealed class Http2Stream : ResponseSink
         Recorded = false;
         AppendedBytes = 0;
         _consumedBytes = 0;
-        EndStreamReceived = EndStreamSent = ResetSent = HandlerDone = HandlerStarted = Released = false;
+        EndStreamReceived = EndStreamSent = ResetSent = ClientLeft = HandlerDone = HandlerStarted = Released = false;
         _windowWait = null;
         Context.Reset();
         Context.Version = HttpVersion.Http2;

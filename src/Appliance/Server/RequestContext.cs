@@ -171,6 +171,7 @@ public sealed class RequestContext
     private long _generation;            // one per request this context carries (Reset counts them)
     private long _abortedGeneration = -1; // the request whose client went away
     private AbortSource? _abortSource;   // made when a handler first asks; never another request's
+    private bool _abortWatched;          // the protocol layer watches for this request's client going away
 
     /// <summary>
     /// Cancelled when the client goes away before its answer is complete: on HTTP/2 a RST_STREAM, or the connection
@@ -178,7 +179,8 @@ public sealed class RequestContext
     /// handler runs with the request body read, which is when nginx gives up a proxied request (499; its
     /// <c>proxy_ignore_client_abort off</c>). For work worth stopping (a model's answer, paid by the token): the
     /// first ask makes a token source and, on HTTP/1.1, starts watching the connection, so handlers that never ask
-    /// cost nothing.
+    /// cost nothing. On HTTP/1.1 ask once the request body is read: before that, the body's own reads tell (they
+    /// fail), and the watch is armed at the first ask after it.
     /// </summary>
     public CancellationToken RequestAborted
     {
@@ -188,16 +190,16 @@ public sealed class RequestContext
             if (source is null)
             {
                 var made = new AbortSource(_generation);
-                source = Interlocked.CompareExchange(ref _abortSource, made, null) ?? made;
-                if (ReferenceEquals(source, made))
-                {
-                    Sink?.WatchForAbort(this);
-                }
-
+                source = Interlocked.CompareExchange(ref _abortSource, made, null) ?? made; // a full fence: see Abort
                 if (ClientAborted)
                 {
                     source.CancelLater();
                 }
+            }
+
+            if (!_abortWatched)
+            {
+                _abortWatched = Sink?.WatchForAbort(this) ?? true;
             }
 
             return source.Token;
@@ -221,7 +223,21 @@ public sealed class RequestContext
     /// </summary>
     internal void Abort(long generation)
     {
-        Volatile.Write(ref _abortedGeneration, generation);
+        // Only forward: a late abort of a request long gone (an idle HTTP/1.1 connection closing after its context went
+        // back to the pool) must not erase that of the request the context carries now. The exchange is a full fence,
+        // as the getter's, so an abort and a first ask racing each other cannot both miss the other.
+        long seen = Volatile.Read(ref _abortedGeneration);
+        while (seen < generation)
+        {
+            long was = Interlocked.CompareExchange(ref _abortedGeneration, generation, seen);
+            if (was == seen)
+            {
+                break;
+            }
+
+            seen = was;
+        }
+
         if (Volatile.Read(ref _abortSource) is { } source && source.Generation == generation)
         {
             source.CancelLater();
@@ -315,6 +331,7 @@ public sealed class RequestContext
         UpstreamHeaderTicks = 0;
         _generation++; // an abort meant for the request before can no longer reach this one
         Volatile.Write(ref _abortSource, null);
+        _abortWatched = false;
     }
 
     public void SetMethod(HttpMethod method, ReadOnlySpan<byte> token)

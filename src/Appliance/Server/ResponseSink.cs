@@ -32,9 +32,8 @@ public abstract class ResponseSink
 
     /// <summary>
     /// A handler asked for <see cref="RequestContext.RequestAborted"/>: start noticing the client going away, if that
-    /// takes anything (HTTP/1.1 reads the connection ahead; HTTP/2 sees RST_STREAM anyway).
+    /// takes anything (HTTP/1.1 reads the connection ahead; HTTP/2 sees RST_STREAM anyway). False when it cannot yet
+    /// (the request body is still being read): the next ask tries again.
     /// </summary>
-    internal virtual void WatchForAbort(RequestContext context)
-    {
-    }
+    internal virtual bool WatchForAbort(RequestContext context) => true;
 }
