@@ -720,6 +720,12 @@ public sealed class AdminDispatcher : IRequestDispatcher
             sb.Append("appliance_ai_tokens_total{model=\"").Append(LabelValue(model)).Append("\",type=\"input\"} ").Append(m.InputTokens).Append('\n');
             sb.Append("appliance_ai_tokens_total{model=\"").Append(LabelValue(model)).Append("\",type=\"output\"} ").Append(m.OutputTokens).Append('\n');
         }
+
+        sb.Append("# HELP appliance_ai_cost_total What a model's answers cost by its price (ai.models[].cost), in the prices' currency; 0 without a price.\n# TYPE appliance_ai_cost_total counter\n");
+        foreach ((string model, Ai.ModelCounters m) in models)
+        {
+            sb.Append("appliance_ai_cost_total{model=\"").Append(LabelValue(model)).Append("\"} ").Append(Ai.ModelCost.Format(m.CostNanos)).Append('\n');
+        }
     }
 
     private static void ModelSamples(StringBuilder sb, KeyValuePair<string, Ai.ModelCounters>[] models, string name, string help, Func<Ai.ModelCounters, long> value)

@@ -23,6 +23,7 @@ public sealed class ModelCounters
     private long _providerFailures;
     private long _inputTokens;
     private long _outputTokens;
+    private long _costNanos;
 
     public long Attempts => Volatile.Read(ref _attempts);
 
@@ -32,13 +33,20 @@ public sealed class ModelCounters
 
     public long OutputTokens => Volatile.Read(ref _outputTokens);
 
+    /// <summary>What the answers cost (ai.models[].cost), in nano-units of the currency; 0 for a model without a price.</summary>
+    public long CostNanos => Volatile.Read(ref _costNanos);
+
     public void Attempted() => Interlocked.Increment(ref _attempts);
 
     public void ProviderFailed() => Interlocked.Increment(ref _providerFailures);
 
-    public void Used(long input, long output)
+    public void Used(long input, long output, long costNanos)
     {
         Interlocked.Add(ref _inputTokens, input);
         Interlocked.Add(ref _outputTokens, output);
+        if (costNanos > 0)
+        {
+            Interlocked.Add(ref _costNanos, costNanos);
+        }
     }
 }

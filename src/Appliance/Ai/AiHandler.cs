@@ -233,6 +233,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         using HttpRequestMessage sent = message;
         context.UpstreamStatus = 0;
         context.InputTokens = context.OutputTokens = 0; // an earlier attempt's are its model's, counted there
+        context.AiCostNanos = -1;
         context.AiModel = model.Name;
         ModelCounters counters = gateway.Counters.For(model.Name);
         counters.Attempted();
@@ -255,7 +256,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         finally
         {
-            counters.Used(context.InputTokens, context.OutputTokens);
+            counters.Used(context.InputTokens, context.OutputTokens, context.AiCostNanos);
         }
     }
 
@@ -307,8 +308,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
                 try
                 {
                     completion = adapter.TranslateResponse(answer, request, model, created, out TokenUsage usage);
-                    context.InputTokens = TokenUsage.Clamp(usage.InputTokens);
-                    context.OutputTokens = TokenUsage.Clamp(usage.OutputTokens);
+                    Charge(context, model, usage);
                 }
                 catch (Exception e) when (e is JsonException or InvalidDataException or InvalidOperationException)
                 {
@@ -406,12 +406,18 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         }
         finally
         {
-            TokenUsage usage = translator?.Usage ?? watcher!.Usage;
-            context.InputTokens = TokenUsage.Clamp(usage.InputTokens);
-            context.OutputTokens = TokenUsage.Clamp(usage.OutputTokens);
+            Charge(context, model, translator?.Usage ?? watcher!.Usage);
 
             await reader.CompleteAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The answer's tokens, and their cost by the model's price, on the context (the access log, usage, metrics).</summary>
+    private static void Charge(RequestContext context, AiModel model, in TokenUsage usage)
+    {
+        context.InputTokens = TokenUsage.Clamp(usage.InputTokens);
+        context.OutputTokens = TokenUsage.Clamp(usage.OutputTokens);
+        context.AiCostNanos = model.Cost?.Nanos(usage) ?? -1;
     }
 
     /// <summary>

@@ -45,6 +45,9 @@ public sealed record AiModel(string Name, AiProvider Provider, string UpstreamMo
 
     /// <summary>Models tried in order when this one's provider fails before answering (ai.models[].fallbacks).</summary>
     public IReadOnlyList<string> Fallbacks { get; init; } = [];
+
+    /// <summary>What its tokens cost (ai.models[].cost); null when the config gives no price.</summary>
+    public ModelCost? Cost { get; init; }
 }
 
 /// <summary>The ai section as compiled: its models by name and its limits.</summary>

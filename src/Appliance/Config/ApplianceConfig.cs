@@ -539,6 +539,19 @@ public sealed class AiModelConfig
     public int? MaxTokens { get; set; }
     /// <summary>Models (by name) tried in order when this one's provider fails before answering: unreachable, past its timeout, 408, 429, 5xx, or refusing the gateway's key.</summary>
     public List<string>? Fallbacks { get; set; }
+    /// <summary>Prices per million tokens, in the operator's currency: what each answer costs (access log, metrics).</summary>
+    public AiCostConfig? Cost { get; set; }
+}
+
+/// <summary>ai.models[].cost: prices per million tokens (0 to 100000), as providers publish them.</summary>
+public sealed class AiCostConfig
+{
+    /// <summary>Input (prompt) tokens. Required.</summary>
+    public decimal? Input { get; set; }
+    /// <summary>Cached input tokens (prompt-cache reads). Default: the input price.</summary>
+    public decimal? CachedInput { get; set; }
+    /// <summary>Output tokens, reasoning included. Required.</summary>
+    public decimal? Output { get; set; }
 }
 
 public sealed class AiRouteConfig

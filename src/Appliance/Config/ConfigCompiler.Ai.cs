@@ -113,7 +113,10 @@ public sealed partial class ConfigCompiler
                 Error($"{p}.maxTokens", "must be between 1 and 10000000");
             }
 
-            models[m.Name] = new AiModel(m.Name, provider, m.Model ?? m.Name, m.MaxTokens ?? AiModel.DefaultMaxTokens);
+            models[m.Name] = new AiModel(m.Name, provider, m.Model ?? m.Name, m.MaxTokens ?? AiModel.DefaultMaxTokens)
+            {
+                Cost = CompileCost(m.Cost, $"{p}.cost"),
+            };
         }
 
         for (int i = 0; i < (ai.Models?.Count ?? 0); i++)
@@ -267,5 +270,35 @@ public sealed partial class ConfigCompiler
         }
 
         return new AiHandler(_ai, served);
+    }
+
+    /// <summary>ai.models[].cost: input and output prices required, each from 0 to <see cref="ModelCost.MaxPrice"/> per million tokens.</summary>
+    private ModelCost? CompileCost(AiCostConfig? c, string p)
+    {
+        if (c is null)
+        {
+            return null;
+        }
+
+        decimal Price(decimal? value, string name, decimal? otherwise)
+        {
+            if (value is null && otherwise is null)
+            {
+                Error($"{p}.{name}", "is required: the price per million tokens");
+                return 0;
+            }
+
+            decimal price = value ?? otherwise!.Value;
+            if (price is < 0 or > ModelCost.MaxPrice)
+            {
+                Error($"{p}.{name}", $"must be between 0 and {ModelCost.MaxPrice:0} per million tokens");
+                return 0;
+            }
+
+            return price;
+        }
+
+        decimal input = Price(c.Input, "input", null);
+        return new ModelCost(input, Price(c.CachedInput, "cachedInput", input), Price(c.Output, "output", null));
     }
 }

@@ -105,6 +105,9 @@ public sealed class RequestContext
 
     public long OutputTokens { get; set; }
 
+    /// <summary>What the answer cost by the model's price (ai.models[].cost), in nano-units of the currency; -1 without a price.</summary>
+    public long AiCostNanos { get; set; } = -1;
+
     /// <summary>The route asked for no access log line (routes[].accessLog false).</summary>
     public bool SkipAccessLog { get; set; }
 
@@ -319,6 +322,7 @@ public sealed class RequestContext
         Subject = null;
         AiModel = null;
         InputTokens = OutputTokens = 0;
+        AiCostNanos = -1;
         StatusCode = 200;
         ResponseContentLength = -1;
         ResponseStarted = false;

@@ -171,6 +171,11 @@ public static class AccessLogFormatter
             Number(d, ref n, c.InputTokens);
             Raw(d, ref n, ",\"output_tokens\":"u8);
             Number(d, ref n, c.OutputTokens);
+            if (c.AiCostNanos >= 0)
+            {
+                Raw(d, ref n, ",\"cost\":"u8);
+                n += Ai.ModelCost.Format(c.AiCostNanos, d[n..]);
+            }
         }
 
         Raw(d, ref n, ",\"request_id\":"u8);

@@ -85,11 +85,35 @@ public sealed class AiConfigTests : IDisposable
     [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "timeout": "60d" } ] }""", "ai.providers[0].timeout")]
     [InlineData("""{ "maxResponseBytes": "lots" }""", "ai.maxResponseBytes")]
     [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test", "key": "sk-1" } ] }""", "ai.providers[0].key")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "output": 1 } } ] }""", "ai.models[0].cost.input")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": 1 } } ] }""", "ai.models[0].cost.output")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": -1, "output": 1 } } ] }""", "ai.models[0].cost.input")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": 1, "output": 100001 } } ] }""", "ai.models[0].cost.output")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": 1, "output": 1, "cachedInput": -0.5 } } ] }""", "ai.models[0].cost.cachedInput")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": "cheap", "output": 1 } } ] }""", "ai.models[0].cost.input")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": 1, "output": 1, "currency": "EUR" } } ] }""", "ai.models[0].cost.currency")]
+    [InlineData("""{ "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ], "models": [ { "name": "m", "provider": "a", "cost": { "input": 1e30, "output": 1 } } ] }""", "ai.models[0].cost.input")]
     public void Malformed_fields_are_named(string ai, string path)
     {
         IReadOnlyList<ConfigError> errors = Errors(Config(ai));
 
         Assert.True(errors.Any(e => e.Path == path), string.Join("\n", errors.Select(e => $"{e.Path}: {e.Message}")));
+    }
+
+    [Fact]
+    public void A_price_compiles_with_cached_input_at_the_input_price_unless_given()
+    {
+        const string ai = """
+            { "providers": [ { "id": "a", "kind": "openai", "baseUrl": "https://x.test" } ],
+              "models": [ { "name": "m", "provider": "a", "cost": { "input": 2.5, "output": 10 } },
+                          { "name": "c", "provider": "a", "cost": { "input": 3, "cachedInput": 0.3, "output": 15 } },
+                          { "name": "free", "provider": "a" } ] }
+            """;
+        ConfigSnapshot snapshot = ConfigCompiler.Compile(ConfigLoader.Parse(Encoding.UTF8.GetBytes(Config(ai))), _folder);
+        AiGateway gateway = Assert.IsType<AiHandler>(snapshot.Routes.Routes.Single().Handler).Gateway;
+        Assert.Equal(new ModelCost(2.5m, 2.5m, 10m), gateway.Models["m"].Cost);
+        Assert.Equal(new ModelCost(3m, 0.3m, 15m), gateway.Models["c"].Cost);
+        Assert.Null(gateway.Models["free"].Cost);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
                 { "id": "local-revoked", "kind": "openai", "baseUrl": "{{provider}}/v1", "apiKeyFile": "{{_keys}}/gemini" }
               ],
               "models": [
-                { "name": "claude", "provider": "anthropic", "model": "claude-opus-4-6", "maxTokens": 1000 },
+                { "name": "claude", "provider": "anthropic", "model": "claude-opus-4-6", "maxTokens": 1000, "cost": { "input": 3, "cachedInput": 0.3, "output": 15 } },
                 { "name": "gem", "provider": "google", "model": "gemini-2.5-flash" },
                 { "name": "gpt", "provider": "local", "model": "gpt-4o-mini" },
                 { "name": "slow", "provider": "slowpoke" },
@@ -410,8 +410,12 @@ public sealed class AiGatewayTests : IAsyncLifetime
 
         JsonElement[] lines = (await _server.AccessLogLinesAsync(5)).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         Assert.Equal(5, lines.Length);
-        Assert.Equal(("claude", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "claude")));
-        Assert.Equal(("gem", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gem")));
+        JsonElement claude = lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "claude");
+        Assert.Equal(("claude", 12, 6), Fields(claude));
+        Assert.Equal(0.000126m, claude.GetProperty("cost").GetDecimal()); // 12 × 3 + 6 × 15 per million tokens
+        JsonElement gem = lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gem");
+        Assert.Equal(("gem", 12, 6), Fields(gem));
+        Assert.False(gem.TryGetProperty("cost", out _)); // no price, no cost
         Assert.Equal(("gpt", 12, 6), Fields(lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "gpt"))); // passed through, watched
         JsonElement fellBack = lines.Single(l => l.TryGetProperty("model", out JsonElement m) && m.GetString() == "slow");
         Assert.Equal("ai:slowpoke", fellBack.GetProperty("upstream_cluster").GetString());
@@ -472,6 +476,8 @@ public sealed class AiGatewayTests : IAsyncLifetime
         Assert.Contains("appliance_ai_provider_failures_total{model=\"slow\"} 0", lines);
         Assert.Contains("appliance_ai_tokens_total{model=\"claude\",type=\"input\"} 12", lines);
         Assert.Contains("appliance_ai_tokens_total{model=\"slow\",type=\"output\"} 6", lines);
+        Assert.Contains("appliance_ai_cost_total{model=\"claude\"} 0.000126", lines);
+        Assert.Contains("appliance_ai_cost_total{model=\"slow\"} 0", lines);
 
         Peer.Result routes = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/routes");
         Assert.Contains("\"handler\": \"ai\"", routes.Stdout, StringComparison.Ordinal);
