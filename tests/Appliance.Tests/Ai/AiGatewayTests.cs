@@ -462,6 +462,36 @@ public sealed class AiGatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_half_closes_after_pipelining_still_gets_every_answer()
+    {
+        // HTTP/1.1 only: an end of stream with a further request already sent is not a departure.
+        const string body = """{ "model": "slow", "messages": [ { "role": "user", "content": "slow" } ] }""";
+        await using RawClient client = await RawClient.ConnectAsync(_server.EndPoint("http"));
+        await client.SendAsync($"POST /llm/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}"
+            + "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        client.ShutdownSend();
+        List<HttpResponse> responses = await client.ReadResponsesAsync(2);
+        Assert.Equal([504, 200], responses.Select(r => r.Status)); // the provider's 1 s timeout, not an abort; then the next request
+    }
+
+    [Fact]
+    public async Task A_client_that_half_closes_with_nothing_more_to_send_is_taken_as_gone()
+    {
+        // As nginx does (proxy_ignore_client_abort off): the end of stream under a pending answer is the client leaving.
+        const string body = """{ "model": "patient", "messages": [ { "role": "user", "content": "slow" } ] }""";
+        await using RawClient client = await RawClient.ConnectAsync(_server.EndPoint("http"));
+        await client.SendAsync($"POST /llm/v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        Peer.Result held = await Peer.CurlAsync($"http://127.0.0.1:{_provider.Port}/__hung?atLeast=1");
+        Assert.Contains("\"hung\":1", held.Stdout);
+        client.ShutdownSend();
+        Assert.Equal("", await client.ReadToEndAsync()); // closed with no answer (the provider has 10 minutes)
+        Peer.Result abandoned = await Peer.CurlAsync($"http://127.0.0.1:{_provider.Port}/__abandoned?atLeast=1");
+        Assert.Contains("\"abandoned\":1", abandoned.Stdout);
+        JsonElement line = JsonDocument.Parse((await _server.AccessLogLinesAsync(1)).Single()).RootElement;
+        Assert.Equal(499, line.GetProperty("status").GetInt32());
+    }
+
+    [Fact]
     public async Task Metrics_count_requests_provider_failures_and_tokens_per_model()
     {
         await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""");

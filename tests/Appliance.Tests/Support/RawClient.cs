@@ -39,6 +39,9 @@ public sealed class RawClient : IAsyncDisposable
 
     public async Task SendAsync(string text) => await SendAsync(Encoding.Latin1.GetBytes(text));
 
+    /// <summary>Closes the sending side only (TCP half-close, FIN): the client says it sends nothing more, and still reads.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
+
     public async Task SendAsync(byte[] bytes)
     {
         await _stream.WriteAsync(bytes);
