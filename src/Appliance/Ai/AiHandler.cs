@@ -246,7 +246,7 @@ public sealed class AiHandler(AiGateway gateway, IReadOnlySet<string>? models) :
         catch (Exception) when (context.ClientAborted)
         {
             // The client went away (RequestAborted cancelled the provider's request): not the provider's failure, no
-            // fallback; the connection logs 499.
+            // fallback; the connection logs 499 when the client left (HTTP/2: not for a stream it broke, which is reset).
             throw new OperationCanceledException("the client went away before the model's answer was complete");
         }
         catch (AiError e) when (e.ProviderFailed)

@@ -518,10 +518,10 @@ public sealed class Http2Connection
                     return Calm("too many streams reset by the client (rapid reset)");
                 }
 
+                stream.ClientLeft = true; // first: a handler failing on what follows may log at once
                 stream.ResetSent = true; // nothing more may be sent on it (§6.4)
                 stream.State = Http2StreamState.Closed;
                 stream.CompleteBody(new IOException($"stream reset by the client ({code})"));
-                stream.ClientLeft = true;
                 stream.Context.Abort(); // a handler that asked (RequestAborted) stops its work
                 stream.SignalWindow();
                 _streams.Remove(stream.StreamId);
