@@ -48,46 +48,33 @@ public sealed class OpenAiAdapter : ProviderAdapter
     public override StreamTranslator? CreateTranslator(int maxEventBytes) => null;
 
     /// <summary>A message as sent, but for the ids of Gemini's tool calls, which lose the signature they carry.</summary>
-    private static void WriteMessage(Utf8JsonWriter w, JsonElement message)
+    private static void WriteMessage(Utf8JsonWriter w, JsonElement message) => WriteUnsigned(w, message, "tool_call_id"u8, calls: true);
+
+    /// <summary>
+    /// An object as sent, with its string member <paramref name="idName"/> unsigned (<see cref="CallIds.Unsigned"/>);
+    /// with <paramref name="calls"/>, each object of its "tool_calls" array too, by its "id".
+    /// </summary>
+    private static void WriteUnsigned(Utf8JsonWriter w, JsonElement value, ReadOnlySpan<byte> idName, bool calls)
     {
-        if (message.ValueKind != JsonValueKind.Object)
+        if (value.ValueKind != JsonValueKind.Object)
         {
-            message.WriteTo(w);
+            value.WriteTo(w);
             return;
         }
 
         w.WriteStartObject();
-        foreach (JsonProperty member in message.EnumerateObject())
+        foreach (JsonProperty member in value.EnumerateObject())
         {
-            if (member.NameEquals("tool_call_id"u8) && member.Value.ValueKind == JsonValueKind.String)
+            if (member.NameEquals(idName) && member.Value.ValueKind == JsonValueKind.String)
             {
-                w.WriteString("tool_call_id"u8, CallIds.Unsigned(member.Value.GetString()!));
+                w.WriteString(idName, CallIds.Unsigned(member.Value.GetString()!));
             }
-            else if (member.NameEquals("tool_calls"u8) && member.Value.ValueKind == JsonValueKind.Array)
+            else if (calls && member.NameEquals("tool_calls"u8) && member.Value.ValueKind == JsonValueKind.Array)
             {
                 w.WriteStartArray("tool_calls"u8);
                 foreach (JsonElement call in member.Value.EnumerateArray())
                 {
-                    if (call.ValueKind != JsonValueKind.Object)
-                    {
-                        call.WriteTo(w);
-                        continue;
-                    }
-
-                    w.WriteStartObject();
-                    foreach (JsonProperty field in call.EnumerateObject())
-                    {
-                        if (field.NameEquals("id"u8) && field.Value.ValueKind == JsonValueKind.String)
-                        {
-                            w.WriteString("id"u8, CallIds.Unsigned(field.Value.GetString()!));
-                        }
-                        else
-                        {
-                            field.WriteTo(w);
-                        }
-                    }
-
-                    w.WriteEndObject();
+                    WriteUnsigned(w, call, "id"u8, calls: false);
                 }
 
                 w.WriteEndArray();

@@ -91,6 +91,9 @@ public sealed class AiGatewayTests : IAsyncLifetime
         return document.RootElement.Clone();
     }
 
+    private async Task<string[]> MetricLines() =>
+        (await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/metrics")).Stdout.Split('\n');
+
     private static string Message(JsonElement completion) =>
         completion.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
 
@@ -454,8 +457,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
         Assert.Equal("patient", line.GetProperty("model").GetString());
         Assert.Equal(499, line.GetProperty("status").GetInt32()); // nginx's "client closed request"
 
-        Peer.Result metrics = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/metrics");
-        string[] lines = metrics.Stdout.Split('\n');
+        string[] lines = await MetricLines();
         Assert.Contains("appliance_ai_requests_total{model=\"patient\"} 1", lines);
         Assert.Contains("appliance_ai_provider_failures_total{model=\"patient\"} 0", lines); // the client's leaving, not the provider's failing
         Assert.DoesNotContain(lines, l => l.StartsWith("appliance_ai_requests_total{model=\"claude\"}", StringComparison.Ordinal) && !l.EndsWith(" 0", StringComparison.Ordinal));
@@ -497,8 +499,7 @@ public sealed class AiGatewayTests : IAsyncLifetime
         await Sdk("""{ "model": "claude", "messages": [ { "role": "user", "content": "hello" } ] }""");
         await Sdk("""{ "model": "backed", "messages": [ { "role": "user", "content": "hello" } ], "stream": true }""");
 
-        Peer.Result metrics = await Peer.CurlAsync("--unix-socket", AdminSocket, "http://admin/v1/metrics");
-        string[] lines = metrics.Stdout.Split('\n');
+        string[] lines = await MetricLines();
         Assert.Contains("appliance_ai_requests_total{model=\"claude\"} 1", lines);
         Assert.Contains("appliance_ai_requests_total{model=\"backed\"} 1", lines);
         Assert.Contains("appliance_ai_provider_failures_total{model=\"backed\"} 1", lines);
