@@ -16,7 +16,7 @@ public sealed class DestinationHealth
 
     public bool ActiveHealthy => _activeHealthy;
 
-    public bool IsEjected => Environment.TickCount64 < Volatile.Read(ref _ejectedUntil);
+    public bool IsEjected => Transport.LoopClock.Milliseconds < Volatile.Read(ref _ejectedUntil);
 
     public bool IsAvailable => _activeHealthy && !IsEjected;
 
@@ -109,7 +109,7 @@ public sealed class DestinationHealth
     /// <summary>Counts a request in the current interval; true when it is a failure that puts the share over the limit.</summary>
     private bool CountInWindow(PassiveHealthOptions options, bool failed)
     {
-        long now = Environment.TickCount64;
+        long now = Transport.LoopClock.Milliseconds;
         long start = Volatile.Read(ref _windowStart);
         if (now - start > (long)options.FailurePercentageInterval.TotalMilliseconds
             && Interlocked.CompareExchange(ref _windowStart, now, start) == start)

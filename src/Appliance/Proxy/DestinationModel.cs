@@ -56,7 +56,7 @@ public sealed class DestinationModel : IDisposable
     public double LatencyEwmaMilliseconds => Volatile.Read(ref _latencyMicros) / 1000.0;
 
     /// <summary>A response head arrived this long after its request was sent.</summary>
-    internal void RecordLatency(long elapsedTicks) => RecordLatency(elapsedTicks, System.Diagnostics.Stopwatch.GetTimestamp());
+    internal void RecordLatency(long elapsedTicks) => RecordLatency(elapsedTicks, Transport.LoopClock.Timestamp);
 
     internal void RecordLatency(long elapsedTicks, long now)
     {
@@ -73,7 +73,7 @@ public sealed class DestinationModel : IDisposable
     /// traffic is tried again, instead of losing every comparison for good (with two destinations nothing else
     /// would ever sample it again).
     /// </summary>
-    internal long Cost => CostAt(System.Diagnostics.Stopwatch.GetTimestamp());
+    internal long Cost => CostAt(Transport.LoopClock.Timestamp);
 
     internal long CostAt(long now)
     {

@@ -142,7 +142,7 @@ internal sealed class Http1UpstreamPool : IDisposable
     private UpstreamConnection? TryRentOrReserve(out bool reserved)
     {
         reserved = false;
-        long now = Environment.TickCount64;
+        long now = Transport.LoopClock.Milliseconds;
         lock (_lock)
         {
             while (TakeIdleLocked() is { } idle)
@@ -212,7 +212,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         {
             if (reusable && !_disposed)
             {
-                connection.LastUsed = Environment.TickCount64;
+                connection.LastUsed = Transport.LoopClock.Milliseconds;
                 _idle.Add(connection);
                 WakeOneLocked();
                 return;

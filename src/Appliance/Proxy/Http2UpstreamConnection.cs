@@ -75,7 +75,7 @@ internal sealed class Http2UpstreamConnection : IDisposable
         _ = ReadLoopAsync();
     }
 
-    public long LastUsed { get; private set; } = Environment.TickCount64;
+    public long LastUsed { get; private set; } = Transport.LoopClock.Milliseconds;
 
     public bool IsClosed => Volatile.Read(ref _closed) is not null;
 
@@ -123,7 +123,7 @@ internal sealed class Http2UpstreamConnection : IDisposable
         lock (_lock)
         {
             _reserved--;
-            LastUsed = Environment.TickCount64;
+            LastUsed = Transport.LoopClock.Milliseconds;
         }
     }
 
@@ -317,7 +317,7 @@ internal sealed class Http2UpstreamConnection : IDisposable
     {
         lock (_lock)
         {
-            LastUsed = Environment.TickCount64;
+            LastUsed = Transport.LoopClock.Milliseconds;
             if (stream.Closed)
             {
                 return;

@@ -89,7 +89,7 @@ public sealed partial class ProxyHandler
     private async ValueTask<Outcome> ForwardHttp2Async(RequestContext context, Http2UpstreamConnection connection, DestinationModel destination,
         CancellationTokenSource? total)
     {
-        long sent = System.Diagnostics.Stopwatch.GetTimestamp();
+        long sent = Transport.LoopClock.Timestamp;
         context.ResponseHeaders.Clear();
         var stream = new Http2UpstreamStream(context.ResponseHeaders, context.ResponseTrailers);
         RequestBody body = context.Body;
@@ -137,7 +137,7 @@ public sealed partial class ProxyHandler
                 return await FailAsync(e.Message).ConfigureAwait(false);
             }
 
-            long headerTicks = System.Diagnostics.Stopwatch.GetTimestamp() - sent;
+            long headerTicks = Math.Max(1, Transport.LoopClock.Timestamp - sent);
             destination.RecordLatency(headerTicks);
             context.UpstreamStatus = stream.Status;
             context.UpstreamHeaderTicks = headerTicks;

@@ -292,7 +292,7 @@ public sealed partial class ProxyHandler : RouteHandler
     private bool SendHead(RequestContext context, UpstreamConnection upstream, Upgrade upgrade, string? webSocketKey, long contentLength,
         bool chunked, bool expectContinue)
     {
-        upstream.ResponseLatency = -System.Diagnostics.Stopwatch.GetTimestamp(); // completed when the head arrives
+        upstream.ResponseLatency = -Transport.LoopClock.Timestamp; // completed when the head arrives
         HeadBuffer head = HeadBuffer.Start(); // written whole, then sent (or put into the upstream's pipe) at once
         WriteRequestHead(context, head, contentLength, chunked, _transforms, upgrade, webSocketKey, expectContinue);
         return upstream.SendHead(head);
@@ -611,7 +611,8 @@ public sealed partial class ProxyHandler : RouteHandler
         upstream.ResetTimeout();
         if (upstream.ResponseLatency < 0)
         {
-            upstream.ResponseLatency += System.Diagnostics.Stopwatch.GetTimestamp();
+            // Both ends are round times (LoopClock): an answer read in the round that sent its request took under one.
+            upstream.ResponseLatency = Math.Max(1, upstream.ResponseLatency + Transport.LoopClock.Timestamp);
         }
 
         context.UpstreamStatus = status;
@@ -901,7 +902,8 @@ public sealed partial class ProxyHandler : RouteHandler
     /// <summary>
     /// The fields of StripHopByHop's list that an HTTP/1.1 response's parse has no use for, so they are never copied in:
     /// Date and Server (the gateway's own replace them) and the hop-by-hop Keep-Alive, Proxy-Connection, TE and Trailer.
-    /// Connection, Transfer-Encoding and Upgrade are read first (framing, the tunnel) and removed after.
+    /// Connection, Transfer-Encoding and Upgrade are read first (framing, the tunnel) and removed after (a Connection
+    /// field that names nothing but close or keep-alive is not kept either: ResponseHeaderHandler reads it whole).
     /// </summary>
     private static bool IsDroppedAtParse(KnownHeader known) =>
         known is KnownHeader.Date or KnownHeader.Server or KnownHeader.KeepAlive or KnownHeader.ProxyConnection
@@ -1072,6 +1074,7 @@ public sealed partial class ProxyHandler : RouteHandler
             if (known == KnownHeader.Connection)
             {
                 // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
+                bool namesFields = false;
                 foreach (ReadOnlySpan<byte> token in new HttpList(value))
                 {
                     if (System.Text.Ascii.EqualsIgnoreCase(token, "close"u8))
@@ -1084,8 +1087,13 @@ public sealed partial class ProxyHandler : RouteHandler
                     }
                     else
                     {
-                        upstream.ConnectionNamesFields = true; // RemoveConnectionOptions has work to do
+                        namesFields = upstream.ConnectionNamesFields = true; // RemoveConnectionOptions has work to do
                     }
+                }
+
+                if (!namesFields)
+                {
+                    return; // only close or keep-alive, read now: hop-by-hop, it would only be removed again
                 }
             }
 

@@ -43,7 +43,7 @@ internal sealed class UpstreamConnection : IDisposable
     /// </summary>
     public CancellationTokenSource Timeout { get; private set; } = new();
 
-    public long LastUsed { get; set; } = Environment.TickCount64;
+    public long LastUsed { get; set; } = Transport.LoopClock.Milliseconds;
 
     public int Requests { get; set; }
 

@@ -163,7 +163,7 @@ public sealed class Http1Connection : ResponseSink
 
                     if (_phase == Phase.Idle && !buffer.IsEmpty)
                     {
-                        _context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+                        _context.StartTimestamp = Transport.LoopClock.Timestamp;
                         _phase = Phase.Head;
                         _owner.SetDeadline(Limits.RequestHeadersTimeout);
                     }

@@ -525,7 +525,7 @@ public sealed class Http2Connection
                 stream.Context.Abort(); // a handler that asked (RequestAborted) stops its work
                 stream.SignalWindow();
                 _streams.Remove(stream.StreamId);
-                RememberClosed(stream.StreamId, ClosedBy.Client); // later frames on it: STREAM_CLOSED (§5.1)
+                RememberClosedLocked(stream.StreamId, ClosedBy.Client); // later frames on it: STREAM_CLOSED (§5.1)
                 ReleaseIfDoneLocked(stream);
             }
         }
@@ -579,7 +579,7 @@ public sealed class Http2Connection
             }
             else if (id <= _lastStreamId)
             {
-                switch (RecentlyClosed(id))
+                switch (RecentlyClosedLocked(id))
                 {
                     case null:
                         return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "stream id lower than a previous one"); // §5.1.1
@@ -761,7 +761,11 @@ public sealed class Http2Connection
             }
 
             _output.WriteRstStream(id, _refuseCode);
-            RememberReset(id);
+            lock (_lock)
+            {
+                RememberResetLocked(id);
+            }
+
             _logger.LogDebug("connection {Id}: stream {Stream} refused: {Reason}", _info.Id, id, reason);
             return default;
         }
@@ -866,7 +870,7 @@ public sealed class Http2Connection
                     return Http2FrameError.Connection(Http2ErrorCode.ProtocolError, "DATA on an idle stream"); // §5.1
                 }
 
-                switch (RecentlyClosed(header.StreamId))
+                switch (RecentlyClosedLocked(header.StreamId))
                 {
                     case ClosedBy.Us:
                         return default; // frames in flight after our RST_STREAM (§5.4.2)
@@ -1119,7 +1123,7 @@ public sealed class Http2Connection
                 // §8.1: the response is complete; tell the client to stop sending the rest of the body.
                 stream.ResetSent = true;
                 _output.WriteRstStream(stream.StreamId, Http2ErrorCode.NoError);
-                RememberReset(stream.StreamId);
+                RememberResetLocked(stream.StreamId);
                 stream.CompleteBody();
             }
 
@@ -1176,7 +1180,7 @@ public sealed class Http2Connection
 
         if (!stream.ResetSent)
         {
-            RememberClosed(stream.StreamId, ClosedBy.EndStream);
+            RememberClosedLocked(stream.StreamId, ClosedBy.EndStream);
         }
 
         stream.Released = true;
@@ -1205,7 +1209,7 @@ public sealed class Http2Connection
         {
             stream.ResetSent = true;
             _output.WriteRstStream(stream.StreamId, code);
-            RememberReset(stream.StreamId);
+            RememberResetLocked(stream.StreamId);
             _logger.LogDebug("connection {Id} stream {Stream}: reset {Code}: {Reason}", _info.Id, stream.StreamId, code, reason);
         }
 
@@ -1236,14 +1240,15 @@ public sealed class Http2Connection
             {
                 return ResetStreamLocked(stream, error.ErrorCode, error.Reason);
             }
+
+            RememberResetLocked(streamId);
         }
 
         _output.WriteRstStream(streamId, error.ErrorCode);
-        RememberReset(streamId);
         return default;
     }
 
-    private void RememberReset(int streamId) => RememberClosed(streamId, ClosedBy.Us);
+    private void RememberResetLocked(int streamId) => RememberClosedLocked(streamId, ClosedBy.Us);
 
     /// <summary>How a recently closed stream ended, which decides what a late frame on it gets (§5.1 "closed").</summary>
     private enum ClosedBy : byte
@@ -1260,38 +1265,33 @@ public sealed class Http2Connection
     /// Recently closed streams, so that late frames can be told apart: frames in flight after our RST_STREAM are
     /// ignored (§5.4.2); frames after the client's own RST_STREAM are a STREAM_CLOSED stream error; HEADERS or DATA
     /// on a stream that finished is a STREAM_CLOSED connection error; a lower id that was never opened is
-    /// PROTOCOL_ERROR (§5.1.1). The latest entry for an id wins.
+    /// PROTOCOL_ERROR (§5.1.1). The latest entry for an id wins. Under <c>_lock</c>, which every caller holds
+    /// already (a lock of its own cost an uncontended Monitor round trip per stream).
     /// </summary>
-    private void RememberClosed(int streamId, ClosedBy how)
+    private void RememberClosedLocked(int streamId, ClosedBy how)
     {
-        lock (_recentlyClosed)
+        long now = Transport.LoopClock.Milliseconds;
+        while (_recentlyClosed.Count > 0 && (_recentlyClosed.Count > 1000 || _recentlyClosed.Peek().Until < now))
         {
-            long now = Environment.TickCount64;
-            while (_recentlyClosed.Count > 0 && (_recentlyClosed.Count > 1000 || _recentlyClosed.Peek().Until < now))
-            {
-                _recentlyClosed.Dequeue();
-            }
-
-            _recentlyClosed.Enqueue((streamId, how, now + 10_000));
+            _recentlyClosed.Dequeue();
         }
+
+        _recentlyClosed.Enqueue((streamId, how, now + 10_000));
     }
 
-    /// <summary>null: not known as closed.</summary>
-    private ClosedBy? RecentlyClosed(int streamId)
+    /// <summary>Under <c>_lock</c>. null: not known as closed.</summary>
+    private ClosedBy? RecentlyClosedLocked(int streamId)
     {
-        lock (_recentlyClosed)
+        ClosedBy? result = null;
+        foreach ((int id, ClosedBy how, _) in _recentlyClosed)
         {
-            ClosedBy? result = null;
-            foreach ((int id, ClosedBy how, _) in _recentlyClosed)
+            if (id == streamId)
             {
-                if (id == streamId)
-                {
-                    result = how;
-                }
+                result = how;
             }
-
-            return result;
         }
+
+        return result;
     }
 
     // ---------------- flow control: give windows back as the application reads ----------------

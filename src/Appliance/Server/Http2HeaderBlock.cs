@@ -20,9 +20,10 @@ internal sealed class Http2HeaderBlock
     private byte[] _authority = new byte[256];
     private int _authorityLength;
 
-    // Table entries (see IHpackHeaderHandler.OnIndexedHeader) whose characters passed the per-field checks below, and
-    // their KnownHeader: a client references the same few entries (:authority, user-agent…) in every request, and an
-    // entry never changes. Direct-mapped by entry number; a clash only costs a check.
+    // Table entries (see IHpackHeaderHandler.OnIndexedHeader) that passed the per-field checks below (for a
+    // pseudo-header, its value's own checks too: a token, a host, a target), and their KnownHeader: a client
+    // references the same few entries (:authority, user-agent…) in every request, and an entry never changes.
+    // Direct-mapped by entry number; a clash only costs a check.
     private const int CheckedSlots = 64;
     private readonly long[] _checkedEntries = new long[CheckedSlots];
     private readonly KnownHeader[] _checkedKnown = new KnownHeader[CheckedSlots];
@@ -79,7 +80,7 @@ internal sealed class Http2HeaderBlock
         {
             if (name[0] == (byte)':')
             {
-                OnPseudoHeader(name, value);
+                OnPseudoHeader(name, value, valueChecked: true);
             }
             else
             {
@@ -110,12 +111,12 @@ internal sealed class Http2HeaderBlock
 
         if (name[0] == (byte)':')
         {
-            if (entry != 0)
+            OnPseudoHeader(name, value, valueChecked: false);
+            if (entry != 0 && Malformed is null)
             {
-                _checkedEntries[slot] = entry; // the value's characters; the name is checked by OnPseudoHeader
+                _checkedEntries[slot] = entry; // a known pseudo-header whose value passed its checks
             }
 
-            OnPseudoHeader(name, value);
             return;
         }
 
@@ -173,7 +174,8 @@ internal sealed class Http2HeaderBlock
         _context!.RequestHeaders.Add(known, name, value); // (OnHeader returned already when there is no context)
     }
 
-    private void OnPseudoHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    /// <param name="valueChecked">The value is a table entry's that passed this pseudo-header's checks before.</param>
+    private void OnPseudoHeader(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value, bool valueChecked)
     {
         if (_trailers)
         {
@@ -190,24 +192,24 @@ internal sealed class Http2HeaderBlock
         RequestContext c = _context!;
         if (name.SequenceEqual(":method"u8))
         {
-            if (_hasMethod || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :method"); return; }
+            if (_hasMethod || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :method"); return; }
             _hasMethod = true;
             c.SetMethod(HttpMethods.FromBytes(value), value);
         }
         else if (name.SequenceEqual(":path"u8))
         {
-            if (_hasPath || value.IsEmpty || HttpCharacters.IndexOfInvalidTargetChar(value) >= 0) { Fail("invalid or repeated :path"); return; }
+            if (_hasPath || (!valueChecked && (value.IsEmpty || HttpCharacters.IndexOfInvalidTargetChar(value) >= 0))) { Fail("invalid or repeated :path"); return; }
             _hasPath = true;
             c.SetTarget(value);
         }
         else if (name.SequenceEqual(":scheme"u8))
         {
-            if (_hasScheme || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :scheme"); return; }
+            if (_hasScheme || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :scheme"); return; }
             _hasScheme = true;
         }
         else if (name.SequenceEqual(":authority"u8))
         {
-            if (_hasAuthority || !Http1RequestFraming.IsValidHost(value)) { Fail("invalid or repeated :authority"); return; }
+            if (_hasAuthority || (!valueChecked && !Http1RequestFraming.IsValidHost(value))) { Fail("invalid or repeated :authority"); return; }
             _hasAuthority = true;
             if (_authority.Length < value.Length) _authority = new byte[value.Length];
             value.CopyTo(_authority);
@@ -216,7 +218,7 @@ internal sealed class Http2HeaderBlock
         else if (name.SequenceEqual(":protocol"u8))
         {
             // RFC 8441 §4 (we advertise SETTINGS_ENABLE_CONNECT_PROTOCOL): the protocol an extended CONNECT asks for.
-            if (_hasProtocol || !HttpCharacters.IsToken(value)) { Fail("invalid or repeated :protocol"); return; }
+            if (_hasProtocol || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :protocol"); return; }
             _hasProtocol = true;
             c.SetUpgradeProtocol(value);
         }

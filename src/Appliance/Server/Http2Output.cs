@@ -438,9 +438,10 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
 
         if (c.ResponseContentLength >= 0 && c.StatusCode is not (204 or 304) && c.StatusCode >= 200)
         {
-            Span<byte> digits = stackalloc byte[20];
-            System.Buffers.Text.Utf8Formatter.TryFormat(c.ResponseContentLength, digits, out int n);
-            EncodeFieldLocked("content-length"u8, digits[..n], ref written);
+            while (!HpackEncoder.EncodeContentLength(c.ResponseContentLength, _headerBlock, ref written))
+            {
+                Grow();
+            }
         }
 
         while (!HpackEncoder.WriteEncoded(DateHeader.Hpack, _headerBlock, ref written))
@@ -641,7 +642,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                 for (int i = 0; i < count; i++)
                 {
                     ArraySegment<byte> segment = batch[i];
-                    Volatile.Write(ref _transportWriteSince, Environment.TickCount64);
+                    Volatile.Write(ref _transportWriteSince, Transport.LoopClock.Milliseconds);
                     await _transport.WriteAsync(segment.AsMemory()).ConfigureAwait(false);
                     sent += segment.Count;
                     ArrayPool<byte>.Shared.Return(segment.Array!);

@@ -113,7 +113,7 @@ internal sealed class Http2Stream : ResponseSink
         _windowWait = null;
         Context.Reset();
         Context.Version = HttpVersion.Http2;
-        Context.StartTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        Context.StartTimestamp = Transport.LoopClock.Timestamp; // when the round that brought its HEADERS began
         Body.Reset();
     }
 

@@ -42,6 +42,8 @@ internal sealed unsafe class EventLoop
     private long _probesPosted;
     // Listeners paused after a failed accept, and when each is watched again (loop thread only).
     private readonly List<(SocketListener Listener, long ResumeAt)> _paused = [];
+    // This round's time (LoopClock), 0 until asked in the round (loop thread only).
+    private long _roundTimestamp, _roundMilliseconds;
 
     public EventLoop(int index)
     {
@@ -212,6 +214,20 @@ internal sealed unsafe class EventLoop
         return true;
     }
 
+    /// <summary>Loop thread: this round's <see cref="LoopClock.Timestamp"/>.</summary>
+    internal long RoundTimestamp()
+    {
+        long t = _roundTimestamp;
+        return t != 0 ? t : _roundTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>Loop thread: this round's <see cref="LoopClock.Milliseconds"/>.</summary>
+    internal long RoundMilliseconds()
+    {
+        long t = _roundMilliseconds;
+        return t != 0 ? t : _roundMilliseconds = Environment.TickCount64;
+    }
+
     /// <summary>Frees the socket's slot; closing the descriptor takes it out of the epoll set.</summary>
     public void Unregister(SocketStream stream)
     {
@@ -234,6 +250,7 @@ internal sealed unsafe class EventLoop
         while (true)
         {
             int n = Epoll.Wait(_epfd, events, MaxEvents, _paused.Count == 0 ? -1 : UntilResume());
+            _roundTimestamp = _roundMilliseconds = 0; // a new round: LoopClock reads the clock again when asked
             if (n < 0)
             {
                 if (Marshal.GetLastPInvokeError() == Epoll.Interrupted)

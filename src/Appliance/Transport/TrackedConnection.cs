@@ -21,7 +21,7 @@ public abstract class TrackedConnection
     public long Deadline => Volatile.Read(ref _deadline);
 
     public void SetDeadline(TimeSpan fromNow) =>
-        Volatile.Write(ref _deadline, Environment.TickCount64 + (long)fromNow.TotalMilliseconds);
+        Volatile.Write(ref _deadline, LoopClock.Milliseconds + (long)fromNow.TotalMilliseconds);
 
     public void ClearDeadline() => Volatile.Write(ref _deadline, long.MaxValue);
 

@@ -226,6 +226,26 @@ public sealed class HpackEncoder
         return true;
     }
 
+    /// <summary>
+    /// Writes content-length as <see cref="Encode"/> would (a literal without indexing naming static entry 28, the
+    /// digits Huffman-coded when shorter), without the table searches that find out what it already knows: every
+    /// response with a length has one, and its value changes from response to response.
+    /// </summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the digits are written before they are read
+    public static bool EncodeContentLength(long length, Span<byte> destination, ref int written)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Span<byte> digits = stackalloc byte[20];
+        System.Buffers.Text.Utf8Formatter.TryFormat(length, digits, out int n);
+        if (!TryWriteLiteral(HpackStaticTable.ContentLength, 4, 0x00, default, digits[..n], destination[written..], out int fieldLength))
+        {
+            return false;
+        }
+
+        written += fieldLength;
+        return true;
+    }
+
     private static int RecentSlot(ReadOnlySpan<byte> name) => name.IsEmpty ? 0 : (name.Length + name[0] + (3 * name[^1])) & (RecentSlots - 1);
 
     /// <summary>
@@ -290,7 +310,13 @@ public sealed class HpackEncoder
 
     private static bool WriteIndexed(int index, Span<byte> destination, ref int written)
     {
-        // §6.1: 1 + 7-bit index.
+        // §6.1: 1 + 7-bit index; one byte for the static table and the newest 65 dynamic entries.
+        if (index < 0x7F && (uint)written < (uint)destination.Length)
+        {
+            destination[written++] = (byte)(0x80 | index);
+            return true;
+        }
+
         if (!HpackIntegers.TryEncode(index, 7, 0x80, destination[written..], out int n))
         {
             return false;

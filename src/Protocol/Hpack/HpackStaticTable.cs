@@ -24,6 +24,7 @@ public static class HpackStaticTable
     public const int Status400 = 12;
     public const int Status404 = 13;
     public const int Status500 = 14;
+    public const int ContentLength = 28;
 
     private static readonly (string Name, string Value)[] s_entries =
     [

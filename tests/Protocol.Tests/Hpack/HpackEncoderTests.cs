@@ -107,6 +107,35 @@ public class HpackEncoderTests
         }
     }
 
+    [Theory]
+    [InlineData(0L)]
+    [InlineData(13L)] // two digits: raw (Huffman would not be shorter)
+    [InlineData(16384L)] // five digits: Huffman-coded
+    [InlineData(long.MaxValue)]
+    public void Content_length_is_written_as_encode_writes_it(long length)
+    {
+        string digits = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var expected = new byte[64];
+        int n = 0;
+        Assert.True(new HpackEncoder().Encode("content-length"u8, Latin1(digits), expected, ref n));
+
+        var buffer = new byte[64];
+        int written = 2;
+        Assert.True(HpackEncoder.EncodeContentLength(length, buffer, ref written));
+        Assert.Equal(expected[..n], buffer[2..written]);
+        using var decoder = new HpackDecoder(4096, 4096);
+        Assert.Equal([("content-length", digits)], Decode(decoder, buffer[2..written]).Fields);
+        Assert.Equal(0, decoder.Table.Count);
+
+        // Too little room: nothing written, false (the caller grows its buffer and calls again).
+        var small = new byte[n - 1];
+        int none = 0;
+        Assert.False(HpackEncoder.EncodeContentLength(length, small, ref none));
+        Assert.Equal(0, none);
+        Assert.All(small, b => Assert.Equal(0, b));
+        Assert.Throws<ArgumentOutOfRangeException>(() => HpackEncoder.EncodeContentLength(-1, buffer, ref none));
+    }
+
     [Fact]
     public void Writing_a_pre_encoded_field_into_too_little_room_writes_nothing()
     {
