@@ -746,6 +746,14 @@ public sealed class Http2Connection
             {
                 _owner.SetDeadline(_serverLimits.KeepAliveTimeout);
             }
+            else if (endStream && stream is not null && _refuseReason is null && !_block.IsTrailers)
+            {
+                // A request without a body: its end is recorded here, under the lock already held, for StartStream
+                // (every path below that does not start the stream resets it, which ends it anyway).
+                stream.EndStreamReceived = true;
+                stream.State = Http2StreamState.HalfClosedRemote;
+                stream.EndBodyWithHeaders();
+            }
         }
 
         if (_refuseReason is not null || stream is null)
@@ -959,18 +967,12 @@ public sealed class Http2Connection
 
     // ---------------- streams ----------------
 
+    /// <param name="endStream">The HEADERS ended the stream, which ContinueBlock has recorded already.</param>
     private void StartStream(Http2Stream stream, bool endStream, int rejectStatus, string? reason)
     {
         RequestContext context = stream.Context;
         if (endStream)
         {
-            lock (_lock)
-            {
-                stream.EndStreamReceived = true;
-                stream.State = Http2StreamState.HalfClosedRemote;
-                stream.EndBodyWithHeaders();
-            }
-
             context.Body = EmptyRequestBody.Instance;
         }
         else

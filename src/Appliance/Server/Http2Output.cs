@@ -368,6 +368,37 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
         }
     }
 
+    /// <summary>
+    /// A whole response in one go, when its body is non-empty and fits both send windows, one frame and the queue: the
+    /// HEADERS, then one DATA with END_STREAM, under one lock (WriteResponseHeaders then WriteDataAsync took two, and
+    /// an async frame). False, having written nothing, when any of that does not hold: the caller writes it in steps.
+    /// </summary>
+    public bool TryWriteWholeResponse(Http2Stream stream, RequestContext context, ReadOnlySpan<byte> body)
+    {
+        lock (_lock)
+        {
+            int n = body.Length;
+            if (_completed || stream.ResetSent || n == 0 || _queued > _maxQueuedBytes
+                || n > _peerMaxFrameSize || n > stream.SendWindow.Available || n > _connectionWindow.Available)
+            {
+                return false;
+            }
+
+            stream.MarkEndStreamSent(); // before the frames, as when written in steps
+            int length = EncodeResponseHeadersLocked(context);
+            Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream: false, _peerMaxFrameSize);
+            Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
+            stream.SendBlockedSince = 0;
+            Http2FrameWriter.WriteData(_writer, stream.StreamId, body, endStream: true);
+            Written(Http2FrameHeader.Size + n);
+            stream.SendWindow.TryConsume(n);
+            _connectionWindow.TryConsume(n);
+            Volatile.Write(ref _dataFrames, _dataFrames + 1);
+            FlushIfNeededLocked();
+            return true;
+        }
+    }
+
     /// <summary>Encodes and writes trailers (HEADERS with END_STREAM, no pseudo-headers).</summary>
     [System.Runtime.CompilerServices.SkipLocalsInit] // the stack buffer is written before it is read
     public void WriteTrailers(Http2Stream stream, HeaderCollection trailers)

@@ -200,6 +200,12 @@ internal sealed class Http2Stream : ResponseSink
 
             // The whole declared body in one write: HEADERS + DATA(END_STREAM), two frames, no empty DATA after.
             last = context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length && BodyAllowed;
+            if (last && _output.TryWriteWholeResponse(this, context, data.Span)) // (it marks END_STREAM sent)
+            {
+                context.ResponseBytesWritten += data.Length;
+                return default;
+            }
+
             bool headersOnly = !BodyAllowed && context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length;
             // DATA written by this same call flushes the HEADERS with it: one TLS record and send, not two.
             bool dataFollows = !headersOnly && BodyAllowed && (!data.IsEmpty || last);
@@ -310,7 +316,7 @@ internal sealed class Http2Stream : ResponseSink
         return new ValueTask<RequestBody>(Body);
     }
 
-    private void MarkEndStreamSent()
+    internal void MarkEndStreamSent()
     {
         EndStreamSent = true;
         State = State == Http2StreamState.HalfClosedRemote ? Http2StreamState.Closed : Http2StreamState.HalfClosedLocal;
