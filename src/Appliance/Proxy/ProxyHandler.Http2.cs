@@ -137,7 +137,7 @@ public sealed partial class ProxyHandler
                 return await FailAsync(e.Message).ConfigureAwait(false);
             }
 
-            long headerTicks = Math.Max(1, Transport.LoopClock.Timestamp - sent);
+            long headerTicks = Math.Max(1, Transport.LoopClock.ArrivedSince(sent) - sent);
             destination.RecordLatency(headerTicks);
             context.UpstreamStatus = stream.Status;
             context.UpstreamHeaderTicks = headerTicks;

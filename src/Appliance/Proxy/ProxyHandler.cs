@@ -611,8 +611,7 @@ public sealed partial class ProxyHandler : RouteHandler
         upstream.ResetTimeout();
         if (upstream.ResponseLatency < 0)
         {
-            // Both ends are round times (LoopClock): an answer read in the round that sent its request took under one.
-            upstream.ResponseLatency = Math.Max(1, upstream.ResponseLatency + Transport.LoopClock.Timestamp);
+            upstream.ResponseLatency = Math.Max(1, upstream.ResponseLatency + Transport.LoopClock.ArrivedSince(-upstream.ResponseLatency));
         }
 
         context.UpstreamStatus = status;

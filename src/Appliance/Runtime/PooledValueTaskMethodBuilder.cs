@@ -195,11 +195,12 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
 
     // Boxes kept per thread in front of the shared pool: an exchange mostly ends on the thread it started on (the
     // connection's event thread, which runs many connections' exchanges at once), so most rents and returns take no lock.
-    // Sized for the swings of one event thread: S3's 16 HTTP/2 connections of 32 streams start 32 exchanges per TLS
-    // record read and end them one by one, and with 32 slots most of those 512 boxes went through the lock (1.2 % of
-    // the CPU in Monitor.Enter/Exit). An array of 256 references per method and thread; the boxes themselves are
-    // there only if that many ran at once.
-    private const int ThreadCacheSize = 256;
+    // An event-loop thread keeps up to 256: S3's 16 HTTP/2 connections of 32 streams start 32 exchanges per TLS record
+    // read and end them one by one, and with 32 slots most of those 512 boxes went through the lock (1.2 % of the CPU
+    // in Monitor.Enter/Exit). Other threads (the thread pool's, where few exchanges run and boxes left in a cache are
+    // never trimmed) keep 32.
+    private const int ThreadCacheSize = 32;
+    private const int LoopThreadCacheSize = 256;
     [ThreadStatic]
     private static PooledBox<TResult, TStateMachine>?[]? t_cache;
     [ThreadStatic]
@@ -248,7 +249,8 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     {
         StateMachine = default!;
         Context = null;
-        PooledBox<TResult, TStateMachine>?[] cache = t_cache ??= new PooledBox<TResult, TStateMachine>?[ThreadCacheSize];
+        PooledBox<TResult, TStateMachine>?[] cache = t_cache ??=
+            new PooledBox<TResult, TStateMachine>?[Transport.EventLoop.OnLoopThread ? LoopThreadCacheSize : ThreadCacheSize];
         if (t_cached < cache.Length)
         {
             cache[t_cached++] = this;

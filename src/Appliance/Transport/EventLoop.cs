@@ -42,8 +42,10 @@ internal sealed unsafe class EventLoop
     private long _probesPosted;
     // Listeners paused after a failed accept, and when each is watched again (loop thread only).
     private readonly List<(SocketListener Listener, long ResumeAt)> _paused = [];
-    // This round's time (LoopClock), 0 until asked in the round (loop thread only).
+    // This round's time (LoopClock), 0 until asked in the round (loop thread only), and read again every
+    // RoundClockEvents events, so that a round of slow events (full RSA handshakes) does not age it much.
     private long _roundTimestamp, _roundMilliseconds;
+    private const int RoundClockEvents = 16;
 
     public EventLoop(int index)
     {
@@ -264,6 +266,11 @@ internal sealed unsafe class EventLoop
 
             for (int i = 0; i < n; i++)
             {
+                if ((i & (RoundClockEvents - 1)) == RoundClockEvents - 1)
+                {
+                    _roundTimestamp = _roundMilliseconds = 0; // a long round reads the clock again every few events
+                }
+
                 byte* e = events + (i * size);
                 uint mask = *(uint*)e;
                 ulong data = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<ulong>(e + offset);
@@ -307,6 +314,7 @@ internal sealed unsafe class EventLoop
                 }
             }
 
+            _roundTimestamp = _roundMilliseconds = 0; // the deferred flushes time their writes afresh
             RunDeferred();
             if (_paused.Count > 0)
             {
