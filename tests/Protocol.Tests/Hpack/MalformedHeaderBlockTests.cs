@@ -191,10 +191,18 @@ public class MalformedHeaderBlockTests
 
         var counter = new HeaderCounter();
         Assert.Equal(HpackStatus.HeaderListTooLarge, decoder.Decode(bomb, endHeaders: true, ref counter)); // warm-up
-        counter = default;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        HpackStatus status = decoder.Decode(bomb, endHeaders: true, ref counter);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // Steady state: the runtime's tiering may allocate on this thread during the first passes of a loop this long
+        // (7 KB once in CI); a decoder that allocates per block allocates on every pass.
+        HpackStatus status = HpackStatus.Ok;
+        long allocated = -1;
+        for (int pass = 0; pass < 5 && allocated != 0; pass++)
+        {
+            counter = default;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            status = decoder.Decode(bomb, endHeaders: true, ref counter);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
 
         Assert.Equal(HpackStatus.HeaderListTooLarge, status);
         Assert.Equal(MaxList / (1 + 3990 + 32), counter.Count);
