@@ -127,7 +127,9 @@ public sealed class Http2Connection
             SendGoAway(Http2ErrorCode.NoError, null);
         }
 
-        AbortAllStreams(clientLeft: !error.IsConnectionError && Volatile.Read(ref _drainState) == 0);
+        // The transport ended without a connection error of ours: the client closed it (also while we drained, after our
+        // GOAWAY), unless we closed it ourselves (a timeout, the shutdown's deadline).
+        AbortAllStreams(clientLeft: !error.IsConnectionError && !_owner.AbortedByUs);
         _output.Complete();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         try

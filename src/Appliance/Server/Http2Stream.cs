@@ -189,6 +189,13 @@ internal sealed class Http2Stream : ResponseSink
 
     public override ValueTask WriteAsync(RequestContext context, ReadOnlyMemory<byte> data, bool flush, CancellationToken cancellationToken)
     {
+        if (ResetSent)
+        {
+            // Reset (by the client or by us) or its connection gone: nothing more goes out. Said here, before the
+            // answer is counted as sent (END_STREAM marked), so that a client that left is logged 499.
+            return ValueTask.FromException(new IOException("the HTTP/2 stream was reset or the connection closed"));
+        }
+
         bool last = false;
         if (!context.ResponseStarted)
         {

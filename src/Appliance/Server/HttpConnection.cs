@@ -34,6 +34,7 @@ public sealed class HttpConnection : TrackedConnection
     internal Http2Connection? Http2 => _http2;
     private volatile bool _handshaking;
     private volatile bool _closeRequested;
+    private volatile bool _aborted;
     private volatile Stream? _transport;
     private Task? _served;       // once the protocol runs: its task, and the connection's reader and stream, which
     private PipeReader? _input;  // OnServed closes when the task ends
@@ -507,8 +508,15 @@ public sealed class HttpConnection : TrackedConnection
         _http2?.RequestClose();
     }
 
+    /// <summary>
+    /// We closed the transport ourselves (a timeout, the shutdown's deadline, a send that never drained): streams it
+    /// cut off were not left by their client, and are not logged 499.
+    /// </summary>
+    internal bool AbortedByUs => _aborted;
+
     public override void Abort(string reason)
     {
+        _aborted = true; // before the close, which the read loop sees
         try
         {
             // Through the transport: our socket engine fails the pending read there (a socket closed under it
