@@ -1095,13 +1095,17 @@ public sealed class Http2Connection
         FinishStream(stream);
     }
 
-    private void FinishStream(Http2Stream stream)
+    /// <param name="completeTried">The end of the response was tried already (FinishAfterAsync): not again, whatever
+    /// became of it (a connection that is gone fails it each time).</param>
+    private void FinishStream(Http2Stream stream, bool completeTried = false)
     {
         if (!stream.Recorded)
         {
             // Before the last frame goes: the line is queued by the time the client sees the stream end.
             stream.Recorded = true;
-            if (stream.ClientLeft && !stream.EndStreamSent)
+            // The client left (its reset, its closed connection) or the connection's writes failed (the client is gone,
+            // unless we closed the transport ourselves) before END_STREAM went out.
+            if (!stream.EndStreamSent && (stream.ClientLeft || (_output.WriteFailed && !_owner.AbortedByUs)))
             {
                 stream.Context.StatusCode = 499; // nginx's "client closed request": the answer never reached it whole
             }
@@ -1109,7 +1113,7 @@ public sealed class Http2Connection
             _listener.Current.AccessLog?.Record(stream.Context, stream.StreamId, stream.ReceivedBodyBytes);
         }
 
-        if (!stream.EndStreamSent && !stream.ResetSent)
+        if (!completeTried && !stream.EndStreamSent && !stream.ResetSent)
         {
             ValueTask complete = stream.CompleteAsync(stream.Context);
             if (!complete.IsCompletedSuccessfully)
@@ -1122,7 +1126,15 @@ public sealed class Http2Connection
         lock (_lock)
         {
             stream.HandlerDone = true;
-            if (!stream.EndStreamReceived && !stream.ResetSent)
+            if (!stream.EndStreamSent && !stream.ResetSent)
+            {
+                // The end of the response could not be written (FinishAfterAsync): the stream must not stay open.
+                stream.ResetSent = true;
+                _output.WriteRstStream(stream.StreamId, Http2ErrorCode.InternalError);
+                RememberResetLocked(stream.StreamId);
+                stream.CompleteBody();
+            }
+            else if (!stream.EndStreamReceived && !stream.ResetSent)
             {
                 // §8.1: the response is complete; tell the client to stop sending the rest of the body.
                 stream.ResetSent = true;
@@ -1145,7 +1157,7 @@ public sealed class Http2Connection
         {
         }
 
-        FinishStream(stream);
+        FinishStream(stream, completeTried: true);
     }
 
     /// <summary>Removes a stream whose exchange is over from the table and returns it to the pool.</summary>

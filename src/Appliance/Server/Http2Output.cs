@@ -45,6 +45,10 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
     private int _batchDepth;
     private bool _dirty;
     private bool _completed;
+    private volatile bool _writeFailed;
+
+    /// <summary>A write to the transport failed: the client is gone, unless we closed the transport ourselves.</summary>
+    internal bool WriteFailed => _writeFailed;
     private TaskCompletionSource? _drained;
     private Task? _copyLoop;
     // Send-timeout bookkeeping (Environment.TickCount64, 0 = not waiting), read by the heartbeat: since when streams
@@ -358,6 +362,11 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
         lock (_lock)
         {
             if (_completed || stream.ResetSent) return;
+            if (endStream)
+            {
+                stream.MarkEndStreamSent(); // here, with the frame that carries it: never for a write that did not happen
+            }
+
             int length = EncodeResponseHeadersLocked(context);
             Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream, _peerMaxFrameSize);
             Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
@@ -384,7 +393,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                 return false;
             }
 
-            stream.MarkEndStreamSent(); // before the frames, as when written in steps
+            stream.MarkEndStreamSent(); // with the frames that carry it, as every write here
             int length = EncodeResponseHeadersLocked(context);
             Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream: false, _peerMaxFrameSize);
             Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
@@ -406,6 +415,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
         lock (_lock)
         {
             if (_completed || stream.ResetSent) return;
+            stream.MarkEndStreamSent();
             int written = 0;
             _encoder.BeginBlock(_headerBlock, ref written);
             Span<byte> lower = stackalloc byte[256];
@@ -522,6 +532,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                     stream.SendBlockedSince = 0;
                     if (endStream)
                     {
+                        stream.MarkEndStreamSent();
                         Http2FrameWriter.WriteData(_writer, stream.StreamId, ReadOnlySpan<byte>.Empty, true);
                         Written(Http2FrameHeader.Size);
                         FlushIfNeededLocked();
@@ -546,6 +557,11 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                     {
                         stream.SendBlockedSince = 0; // the client took data: the send timeout starts over
                         bool last = n == data.Length && endStream;
+                        if (last)
+                        {
+                            stream.MarkEndStreamSent(); // not before: a last write that waits for the window has not sent it
+                        }
+
                         Http2FrameWriter.WriteData(_writer, stream.StreamId, data.Span[..n], last);
                         Written(Http2FrameHeader.Size + n);
                         stream.SendWindow.TryConsume(n);
@@ -705,6 +721,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
         catch (Exception)
         {
             // The peer is gone (or the stream failed in another way): the read loop notices on its side.
+            _writeFailed = true;
         }
         finally
         {

@@ -216,10 +216,9 @@ internal sealed class Http2Stream : ResponseSink
             bool headersOnly = !BodyAllowed && context.ResponseContentLength >= 0 && context.ResponseContentLength == data.Length;
             // DATA written by this same call flushes the HEADERS with it: one TLS record and send, not two.
             bool dataFollows = !headersOnly && BodyAllowed && (!data.IsEmpty || last);
-            _output.WriteResponseHeaders(this, context, endStream: headersOnly, flush: !dataFollows);
+            _output.WriteResponseHeaders(this, context, endStream: headersOnly, flush: !dataFollows); // (END_STREAM marked there)
             if (headersOnly)
             {
-                MarkEndStreamSent();
                 return default;
             }
         }
@@ -239,12 +238,7 @@ internal sealed class Http2Stream : ResponseSink
         }
 
         context.ResponseBytesWritten += data.Length;
-        if (last)
-        {
-            MarkEndStreamSent();
-        }
-
-        return _output.WriteDataAsync(this, data, last, cancellationToken);
+        return _output.WriteDataAsync(this, data, last, cancellationToken); // marks END_STREAM sent with its frame
     }
 
     public override ValueTask FlushAsync(RequestContext context, CancellationToken cancellationToken)
@@ -277,7 +271,6 @@ internal sealed class Http2Stream : ResponseSink
 
             if (!trailers)
             {
-                MarkEndStreamSent();
                 _output.WriteResponseHeaders(this, context, endStream: true);
                 return default;
             }
@@ -292,7 +285,6 @@ internal sealed class Http2Stream : ResponseSink
             return default;
         }
 
-        MarkEndStreamSent();
         if (trailers)
         {
             _output.WriteTrailers(this, context.ResponseTrailers); // HEADERS with END_STREAM (RFC 9113 §8.1)
@@ -323,6 +315,7 @@ internal sealed class Http2Stream : ResponseSink
         return new ValueTask<RequestBody>(Body);
     }
 
+    /// <summary>Http2Output, under its lock, as it queues the frame that carries END_STREAM.</summary>
     internal void MarkEndStreamSent()
     {
         EndStreamSent = true;

@@ -13,7 +13,7 @@ namespace Appliance.Tests.Server;
 /// nginx's 499 on HTTP/2: a stream whose client closed the connection before its answer went out is logged 499, also
 /// while the connection drains after our GOAWAY; a stream cut off when we close the connection ourselves (the
 /// shutdown's deadline) is not the client's doing. A code-built h2c listener with an access log, whose handler answers
-/// only once the request is aborted (its answer can then never be sent).
+/// only once the request is aborted (its answer can then never be sent), or at once with more than the stream window.
 /// </summary>
 public sealed class Http2ClientLeftTests : IAsyncLifetime
 {
@@ -53,6 +53,14 @@ public sealed class Http2ClientLeftTests : IAsyncLifetime
 
         public async ValueTask DispatchAsync(RequestContext context)
         {
+            if (context.PathString == "/big")
+            {
+                // The whole body in one last write, more than the client's stream window (65,535): it waits for a
+                // WINDOW_UPDATE that never comes, END_STREAM not yet sent.
+                await context.RespondAsync(200, "text/plain"u8, new byte[200_000]);
+                return;
+            }
+
             var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using (context.RequestAborted.Register(() => aborted.TrySetResult()))
             {
@@ -79,6 +87,27 @@ public sealed class Http2ClientLeftTests : IAsyncLifetime
         } // the client leaves without its answer
 
         Assert.Equal(499, (await LoggedStatusAsync()));
+    }
+
+    [Fact]
+    public async Task A_client_that_leaves_while_the_last_write_waits_for_its_window_is_logged_499()
+    {
+        RawH2Client client = await RawH2Client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _listener.Port), tls: false);
+        await using (client)
+        {
+            await client.HandshakeAsync();
+            await client.SendGetAsync(1, "/big");
+            int received = 0;
+            while (received < 65_535) // the stream's initial window: then the server waits for a WINDOW_UPDATE
+            {
+                H2Frame data = await client.ExpectAsync("DATA on stream 1", f => f.Type == Http2FrameType.Data && f.StreamId == 1,
+                    fail: f => f.Type is Http2FrameType.RstStream or Http2FrameType.GoAway);
+                Assert.False(data.Has(Http2FrameFlags.EndStream));
+                received += data.Payload.Length;
+            }
+        } // the client leaves with most of the body unsent
+
+        Assert.Equal(499, await LoggedStatusAsync());
     }
 
     [Fact]
