@@ -1126,19 +1126,12 @@ public sealed class Http2Connection
         lock (_lock)
         {
             stream.HandlerDone = true;
-            if (!stream.EndStreamSent && !stream.ResetSent)
+            if (!stream.ResetSent && (!stream.EndStreamSent || !stream.EndStreamReceived))
             {
-                // The end of the response could not be written (FinishAfterAsync): the stream must not stay open.
-                stream.ResetSent = true;
-                _output.WriteRstStream(stream.StreamId, Http2ErrorCode.InternalError);
-                RememberResetLocked(stream.StreamId);
-                stream.CompleteBody();
-            }
-            else if (!stream.EndStreamReceived && !stream.ResetSent)
-            {
+                // The end of the response could not be written (FinishAfterAsync): the stream must not stay open. Or
                 // §8.1: the response is complete; tell the client to stop sending the rest of the body.
                 stream.ResetSent = true;
-                _output.WriteRstStream(stream.StreamId, Http2ErrorCode.NoError);
+                _output.WriteRstStream(stream.StreamId, stream.EndStreamSent ? Http2ErrorCode.NoError : Http2ErrorCode.InternalError);
                 RememberResetLocked(stream.StreamId);
                 stream.CompleteBody();
             }

@@ -5,7 +5,6 @@ using Appliance.Server;
 using Appliance.Telemetry;
 using Appliance.Tests.Support;
 using Appliance.Transport;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Tests.Server;
 
@@ -31,11 +30,7 @@ public sealed class Http2ClientLeftTests : IAsyncLifetime
     {
         _log.Configure(new AccessLogOptions(LogPath, AccessLogFormat.Json, AccessLogOptions.DefaultMaxSize, 2, Lz4: false));
         var runtime = new ListenerRuntime("left", new ListenerRuntime.State(null, new ServerLimits(), _handler, Http2Enabled: true, AccessLog: _log));
-        _listener = SocketListener.Bind(
-            new SocketListenerOptions("left", new IPEndPoint(IPAddress.Loopback, 0), Backlog: 16, ReusePort: false, MaxConnections: 16),
-            (socket, l) => new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance).RunAsync(),
-            NullLogger.Instance);
-        _listener.Start();
+        _listener = CodeListener.Start(runtime, _registry);
         return Task.CompletedTask;
     }
 

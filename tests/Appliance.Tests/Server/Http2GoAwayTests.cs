@@ -3,7 +3,6 @@ using Appliance.Protocol.Http2;
 using Appliance.Server;
 using Appliance.Tests.Support;
 using Appliance.Transport;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Tests.Server;
 
@@ -21,11 +20,7 @@ public sealed class Http2GoAwayTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         var runtime = new ListenerRuntime("goaway", new ListenerRuntime.State(null, new ServerLimits(), new AnswerWhenTold(_answer.Task), Http2Enabled: true));
-        _listener = SocketListener.Bind(
-            new SocketListenerOptions("goaway", new IPEndPoint(IPAddress.Loopback, 0), Backlog: 16, ReusePort: false, MaxConnections: 16),
-            (socket, l) => new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance).RunAsync(),
-            NullLogger.Instance);
-        _listener.Start();
+        _listener = CodeListener.Start(runtime, _registry);
         return Task.CompletedTask;
     }
 

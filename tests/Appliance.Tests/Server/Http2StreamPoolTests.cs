@@ -4,7 +4,6 @@ using System.Net;
 using Appliance.Server;
 using Appliance.Tests.Support;
 using Appliance.Transport;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Tests.Server;
 
@@ -22,16 +21,7 @@ public sealed class Http2StreamPoolTests : IAsyncLifetime
     public Task InitializeAsync()
     {
         var runtime = new ListenerRuntime("pool", new ListenerRuntime.State(null, new ServerLimits(), new WholeBodyThenOk(), Http2Enabled: true));
-        _listener = SocketListener.Bind(
-            new SocketListenerOptions("pool", new IPEndPoint(IPAddress.Loopback, 0), Backlog: 16, ReusePort: false, MaxConnections: 16),
-            (socket, l) =>
-            {
-                var connection = new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance);
-                _connections.Enqueue(connection);
-                return connection.RunAsync();
-            },
-            NullLogger.Instance);
-        _listener.Start();
+        _listener = CodeListener.Start(runtime, _registry, _connections.Enqueue);
         return Task.CompletedTask;
     }
 

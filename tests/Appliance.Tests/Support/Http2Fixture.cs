@@ -3,7 +3,6 @@ using System.Net;
 using Appliance.Routing;
 using Appliance.Server;
 using Appliance.Transport;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Appliance.Tests.Support;
 
@@ -120,12 +119,8 @@ public sealed class Http2Fixture : IAsyncLifetime
     {
         var dispatcher = new TestRoutes(new RouteDispatcher(() => Server.Host.Snapshot.Routes));
         var runtime = new ListenerRuntime(name, new ListenerRuntime.State(null, limits, dispatcher, Http2Enabled: true));
-        SocketListener listener = SocketListener.Bind(
-            new SocketListenerOptions(name, new IPEndPoint(IPAddress.Loopback, 0), Backlog: 512, ReusePort: false, MaxConnections: 10_000),
-            (socket, l) => new HttpConnection(socket, l, runtime, _registry, NullLogger.Instance).RunAsync(),
-            NullLogger.Instance);
+        SocketListener listener = CodeListener.Start(runtime, _registry, backlog: 512, maxConnections: 10_000);
         _codeListeners.Add(listener);
-        listener.Start();
         return new IPEndPoint(IPAddress.Loopback, listener.Port);
     }
 
