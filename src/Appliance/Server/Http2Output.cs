@@ -397,12 +397,7 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
             int length = EncodeResponseHeadersLocked(context);
             Http2FrameWriter.WriteHeaders(_writer, stream.StreamId, _headerBlock.AsSpan(0, length), endStream: false, _peerMaxFrameSize);
             Written(Http2FrameWriter.GetHeadersLength(length, _peerMaxFrameSize));
-            stream.SendBlockedSince = 0;
-            Http2FrameWriter.WriteData(_writer, stream.StreamId, body, endStream: true);
-            Written(Http2FrameHeader.Size + n);
-            stream.SendWindow.TryConsume(n);
-            _connectionWindow.TryConsume(n);
-            Volatile.Write(ref _dataFrames, _dataFrames + 1);
+            WriteDataFrameLocked(stream, body, last: true);
             FlushIfNeededLocked();
             return true;
         }
@@ -555,18 +550,13 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
                     int n = Math.Min(data.Length, Math.Min(_peerMaxFrameSize, Math.Min(stream.SendWindow.Available, _connectionWindow.Available)));
                     if (n > 0)
                     {
-                        stream.SendBlockedSince = 0; // the client took data: the send timeout starts over
                         bool last = n == data.Length && endStream;
                         if (last)
                         {
                             stream.MarkEndStreamSent(); // not before: a last write that waits for the window has not sent it
                         }
 
-                        Http2FrameWriter.WriteData(_writer, stream.StreamId, data.Span[..n], last);
-                        Written(Http2FrameHeader.Size + n);
-                        stream.SendWindow.TryConsume(n);
-                        _connectionWindow.TryConsume(n);
-                        Volatile.Write(ref _dataFrames, _dataFrames + 1);
+                        WriteDataFrameLocked(stream, data.Span[..n], last);
                         data = data[n..];
                         if (data.IsEmpty)
                         {
@@ -611,6 +601,17 @@ internal sealed class Http2Output : IValueTaskSource, IThreadPoolWorkItem
 
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One DATA frame within both windows (the caller checked them), which it takes from them.</summary>
+    private void WriteDataFrameLocked(Http2Stream stream, ReadOnlySpan<byte> data, bool last)
+    {
+        stream.SendBlockedSince = 0; // the client took data: the send timeout starts over
+        Http2FrameWriter.WriteData(_writer, stream.StreamId, data, last);
+        Written(Http2FrameHeader.Size + data.Length);
+        stream.SendWindow.TryConsume(data.Length);
+        _connectionWindow.TryConsume(data.Length);
+        Volatile.Write(ref _dataFrames, _dataFrames + 1);
     }
 
     /// <summary>A stream that stops writing (reset, connection closed) no longer waits for the connection window.</summary>
