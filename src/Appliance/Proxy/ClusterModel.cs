@@ -253,7 +253,20 @@ public sealed class ClusterModel : IDisposable
     }
 
     /// <summary>The bit of a destination in a "tried" mask.</summary>
-    public ulong Bit(DestinationModel destination) => 1UL << (Array.IndexOf(_destinations, destination) & 63);
+    public ulong Bit(DestinationModel destination)
+    {
+        // By reference: Array.IndexOf's equality comparer costs more than the few destinations a cluster has.
+        DestinationModel[] all = _destinations;
+        for (int i = 0; i < all.Length; i++)
+        {
+            if (ReferenceEquals(all[i], destination))
+            {
+                return 1UL << (i & 63);
+            }
+        }
+
+        return 1UL << 63;
+    }
 
     private DestinationModel? FirstAvailable(int start)
     {

@@ -131,6 +131,19 @@ public sealed class Http1RequestParser
                 return false;
             }
 
+            if (count < maxCount)
+            {
+                ReadOnlySpan<byte> unread = reader.UnreadSpan;
+                int fast = ParseFieldLineInPlace(ref handler, unread.Length > budget ? unread[..budget] : unread);
+                if (fast > 0)
+                {
+                    reader.Advance(fast);
+                    bytes += fast;
+                    count++;
+                    continue;
+                }
+            }
+
             int length = FindLineEnd(ref reader, budget, out ReadOnlySpan<byte> line);
             if (length < 0)
             {
@@ -309,6 +322,71 @@ public sealed class Http1RequestParser
 
         handler.OnHeader(KnownHeaders.Lookup(name), name, value);
         return RequestRejection.None;
+    }
+
+    /// <summary>
+    /// The usual field line in one pass: a valid line that lies whole in <paramref name="span"/> is handed to the
+    /// handler and its length (CRLF included) returned. Anything else returns 0 and is left to the line-by-line path
+    /// (<see cref="FindLineEnd"/>, <see cref="ParseFieldLine{THandler}"/>), which accepts exactly the lines this
+    /// accepts and names what is wrong with the others: so this path never rejects, and never accepts more.
+    /// The separate vectorised scans there (LF, colon, name, whitespace, value) each cost more to set up than a short
+    /// line's bytes; here a name and the start of a value are one table lookup a byte.
+    /// </summary>
+    private static int ParseFieldLineInPlace<THandler>(ref THandler handler, ReadOnlySpan<byte> span)
+        where THandler : struct, IHttp1RequestHandler
+    {
+        ReadOnlySpan<byte> classes = HttpCharacters.Classes;
+        int i = 0;
+        while ((uint)i < (uint)span.Length && (classes[span[i]] & HttpCharacters.TokenClass) != 0)
+        {
+            i++;
+        }
+
+        // A name of at least one tchar, then the colon (RFC 9112 §5: no whitespace before it).
+        if (i == 0 || (uint)i >= (uint)span.Length || span[i] != (byte)':')
+        {
+            return 0;
+        }
+
+        ReadOnlySpan<byte> name = span[..i];
+        i++;
+        while ((uint)i < (uint)span.Length && span[i] is SP or HTAB)
+        {
+            i++;
+        }
+
+        int valueStart = i;
+        int scalarEnd = Math.Min(span.Length, i + 32); // longer values (cookies, tokens) go on vectorised
+        while (i < scalarEnd && (classes[span[i]] & HttpCharacters.FieldValueClass) != 0)
+        {
+            i++;
+        }
+
+        if (i == scalarEnd)
+        {
+            int bad = HttpCharacters.IndexOfInvalidFieldValueChar(span[i..]);
+            if (bad < 0)
+            {
+                return 0; // the line goes on past the span
+            }
+
+            i += bad;
+        }
+
+        // The first byte no value may hold must be the CR of the line's CRLF.
+        if (span[i] != CR || (uint)(i + 1) >= (uint)span.Length || span[i + 1] != LF)
+        {
+            return 0;
+        }
+
+        int valueEnd = i;
+        while (valueEnd > valueStart && span[valueEnd - 1] is SP or HTAB)
+        {
+            valueEnd--;
+        }
+
+        handler.OnHeader(KnownHeaders.Lookup(name), name, span[valueStart..valueEnd]);
+        return i + 2;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

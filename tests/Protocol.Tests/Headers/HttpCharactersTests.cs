@@ -25,6 +25,17 @@ public class HttpCharactersTests
     }
 
     [Fact]
+    public void The_class_table_agrees_with_the_sets()
+    {
+        for (int b = 0; b < 256; b++)
+        {
+            byte classes = HttpCharacters.Classes[b];
+            Assert.Equal(HttpCharacters.IsTokenChar((byte)b), (classes & HttpCharacters.TokenClass) != 0);
+            Assert.Equal(HttpCharacters.IsFieldValueChar((byte)b), (classes & HttpCharacters.FieldValueClass) != 0);
+        }
+    }
+
+    [Fact]
     public void Target_chars_are_visible_ascii()
     {
         for (int b = 0; b < 256; b++)

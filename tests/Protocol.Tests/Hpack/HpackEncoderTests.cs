@@ -111,6 +111,17 @@ public class HpackEncoderTests
     [InlineData(0L)]
     [InlineData(13L)] // two digits: raw (Huffman would not be shorter)
     [InlineData(16384L)] // five digits: Huffman-coded
+    [InlineData(1L)]
+    [InlineData(9L)]
+    [InlineData(10L)]
+    [InlineData(222L)]
+    [InlineData(333L)]
+    [InlineData(1000L)]
+    [InlineData(3999L)]
+    [InlineData(12345678L)]
+    [InlineData(999_999_999L)]
+    [InlineData(9_999_999_999L)] // the longest the ten-digit path takes
+    [InlineData(10_000_000_000L)] // the general path from here
     [InlineData(long.MaxValue)]
     public void Content_length_is_written_as_encode_writes_it(long length)
     {

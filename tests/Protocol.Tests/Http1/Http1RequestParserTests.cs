@@ -282,6 +282,35 @@ public class Http1RequestParserTests
         Assert.Equal(0, state.Count + state.Bytes);
     }
 
+    /// <summary>
+    /// A field line whole in one span takes a one-pass path; split across segments or arriving byte by byte it takes
+    /// the line-by-line one. Every byte value at every kind of place in a line (name, around the colon, the value's
+    /// ends and middle, a long value's vectorised tail, before the CRLF) must come out the same both ways: the same
+    /// fields, or the same rejection.
+    /// </summary>
+    [Fact]
+    public void Every_byte_anywhere_in_a_field_line_parses_the_same_whole_or_split()
+    {
+        string longValue = new('v', 40);
+        string[] shapes =
+        [
+            "@Name: value", "Na@me: value", "Name@: value", "Name:@value", "Name: @value", "Name: va@lue", "Name: value@",
+            "Name: value @", "Name:@", "@: v", "Name: " + longValue + "@" + longValue, "Name: " + longValue + "@",
+        ];
+        int accepted = 0;
+        foreach (string shape in shapes)
+        {
+            for (int b = 0; b < 256; b++)
+            {
+                string line = shape.Replace("@", ((char)b).ToString());
+                ParsedRequest whole = RequestDriver.RunAllModes("GET / HTTP/1.1\r\nHost: a\r\n" + line + "\r\nX: y\r\n\r\n");
+                accepted += whole.Complete ? 1 : 0;
+            }
+        }
+
+        Assert.True(accepted > 1000, $"only {accepted} accepted"); // most bytes are valid in most places
+    }
+
     [Fact]
     public void Steady_state_parsing_does_not_allocate()
     {
