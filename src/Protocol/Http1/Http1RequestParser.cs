@@ -330,19 +330,14 @@ public sealed class Http1RequestParser
     /// (<see cref="FindLineEnd"/>, <see cref="ParseFieldLine{THandler}"/>), which accepts exactly the lines this
     /// accepts and names what is wrong with the others: so this path never rejects, and never accepts more.
     /// The separate vectorised scans there (LF, colon, name, whitespace, value) each cost more to set up than a short
-    /// line's bytes; here a name and the start of a value are one table lookup a byte.
+    /// line's bytes; here the name and the value are one inline 16-byte scan each (<see cref="HttpCharacters.TokenLength"/>,
+    /// <see cref="HttpCharacters.FieldValueLength"/>).
     /// </summary>
     private static int ParseFieldLineInPlace<THandler>(ref THandler handler, ReadOnlySpan<byte> span)
         where THandler : struct, IHttp1RequestHandler
     {
-        ReadOnlySpan<byte> classes = HttpCharacters.Classes;
-        int i = 0;
-        while ((uint)i < (uint)span.Length && (classes[span[i]] & HttpCharacters.TokenClass) != 0)
-        {
-            i++;
-        }
-
         // A name of at least one tchar, then the colon (RFC 9112 §5: no whitespace before it).
+        int i = HttpCharacters.TokenLength(span);
         if (i == 0 || (uint)i >= (uint)span.Length || span[i] != (byte)':')
         {
             return 0;
@@ -350,38 +345,34 @@ public sealed class Http1RequestParser
 
         ReadOnlySpan<byte> name = span[..i];
         i++;
-        while ((uint)i < (uint)span.Length && span[i] is SP or HTAB)
+        while ((uint)i < (uint)span.Length)
         {
-            i++;
-        }
-
-        int valueStart = i;
-        int scalarEnd = Math.Min(span.Length, i + 32); // longer values (cookies, tokens) go on vectorised
-        while (i < scalarEnd && (classes[span[i]] & HttpCharacters.FieldValueClass) != 0)
-        {
-            i++;
-        }
-
-        if (i == scalarEnd)
-        {
-            int bad = HttpCharacters.IndexOfInvalidFieldValueChar(span[i..]);
-            if (bad < 0)
+            byte c = span[i];
+            if (c != SP && c != HTAB)
             {
-                return 0; // the line goes on past the span
+                break;
             }
 
-            i += bad;
+            i++;
         }
 
         // The first byte no value may hold must be the CR of the line's CRLF.
-        if (span[i] != CR || (uint)(i + 1) >= (uint)span.Length || span[i + 1] != LF)
+        int valueStart = i;
+        i += HttpCharacters.FieldValueLength(span[i..]);
+        if ((uint)(i + 1) >= (uint)span.Length || span[i] != CR || span[i + 1] != LF)
         {
             return 0;
         }
 
         int valueEnd = i;
-        while (valueEnd > valueStart && span[valueEnd - 1] is SP or HTAB)
+        while (valueEnd > valueStart)
         {
+            byte c = span[valueEnd - 1];
+            if (c != SP && c != HTAB)
+            {
+                break;
+            }
+
             valueEnd--;
         }
 

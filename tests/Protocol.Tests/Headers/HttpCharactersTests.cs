@@ -36,6 +36,30 @@ public class HttpCharactersTests
     }
 
     [Fact]
+    public void Token_and_field_value_lengths_stop_at_the_first_byte_outside_the_set()
+    {
+        // Every byte at every position of spans shorter and longer than the 16-byte steps.
+        foreach (int length in new[] { 1, 15, 16, 17, 31, 32, 33, 40 })
+        {
+            for (int at = 0; at < length; at++)
+            {
+                for (int b = 0; b < 256; b++)
+                {
+                    byte[] token = Enumerable.Repeat((byte)'a', length).ToArray();
+                    token[at] = (byte)b;
+                    Assert.Equal(HttpCharacters.IsTokenChar((byte)b) ? length : at, HttpCharacters.TokenLength(token));
+                    byte[] value = Enumerable.Repeat((byte)' ', length).ToArray();
+                    value[at] = (byte)b;
+                    Assert.Equal(HttpCharacters.IsFieldValueChar((byte)b) ? length : at, HttpCharacters.FieldValueLength(value));
+                }
+            }
+        }
+
+        Assert.Equal(0, HttpCharacters.TokenLength([]));
+        Assert.Equal(0, HttpCharacters.FieldValueLength([]));
+    }
+
+    [Fact]
     public void Target_chars_are_visible_ascii()
     {
         for (int b = 0; b < 256; b++)
