@@ -1072,6 +1072,12 @@ public sealed partial class ProxyHandler : RouteHandler
 
             if (known == KnownHeader.Connection)
             {
+                if (value.Length == 10 && System.Text.Ascii.EqualsIgnoreCase(value, "keep-alive"u8))
+                {
+                    upstream.KeepAlive10 = true; // the usual line, without the list parse below
+                    return;
+                }
+
                 // Connection options are case-insensitive tokens (RFC 9110 §7.6.1).
                 bool namesFields = false;
                 foreach (ReadOnlySpan<byte> token in new HttpList(value))

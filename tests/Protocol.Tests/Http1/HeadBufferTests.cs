@@ -22,6 +22,27 @@ public class HeadBufferTests
         Assert.True(HeadBuffer.Start().Written.IsEmpty);
     }
 
+    [Fact]
+    public void Pieces_of_every_length_up_to_past_the_inline_copies_land_byte_for_byte()
+    {
+        // The copies are word and vector moves by length (0-3, 4-7, 8-15, 16-32, then a block copy): every length,
+        // at every alignment the pieces before leave, must give exactly the bytes.
+        var expected = new List<byte>();
+        HeadBuffer head = HeadBuffer.Start();
+        for (int length = 0; length <= 70; length++)
+        {
+            byte[] name = Enumerable.Range(0, length).Select(i => (byte)('A' + ((i + length) % 26))).ToArray();
+            byte[] value = Enumerable.Range(0, length).Select(i => (byte)('a' + ((i * 7 + length) % 26))).ToArray();
+            head.Write(value);
+            expected.AddRange(value);
+            head.WriteField(name, value);
+            expected.AddRange([.. name, (byte)':', (byte)' ', .. value, (byte)'\r', (byte)'\n']);
+            Assert.Equal(expected.ToArray(), head.Written.ToArray());
+        }
+
+        head.CopyTo(new ArrayBufferWriter<byte>());
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2027)] // the request line, then this field line fill the initial 2 KiB exactly
