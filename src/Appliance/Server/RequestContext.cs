@@ -415,7 +415,7 @@ public sealed class RequestContext
             buffer = new byte[Math.Max(value.Length, buffer.Length * 2)];
         }
 
-        value.CopyTo(buffer);
+        Appliance.Protocol.ShortCopy.To(value, buffer);
         length = value.Length;
     }
 

@@ -80,9 +80,9 @@ public sealed class HeaderCollection : IDisposable
         }
 
         int nameOffset = _arenaUsed;
-        name.CopyTo(_arena.AsSpan(nameOffset));
+        ShortCopy.To(name, _arena.AsSpan(nameOffset));
         int valueOffset = nameOffset + name.Length;
-        value.CopyTo(_arena.AsSpan(valueOffset));
+        ShortCopy.To(value, _arena.AsSpan(valueOffset));
         _arenaUsed = valueOffset + value.Length;
 
         _entries[_count++] = new Entry(known, nameOffset, name.Length, valueOffset, value.Length);

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Appliance.Protocol.Http1;
 
@@ -44,7 +43,7 @@ public sealed class HeadBuffer : IBufferWriter<byte>
             Grow(value.Length);
         }
 
-        Copy(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), _used), value);
+        ShortCopy.Copy(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), _used), value);
         _used += value.Length;
     }
 
@@ -60,53 +59,13 @@ public sealed class HeadBuffer : IBufferWriter<byte>
         // Room for the whole line was made above: the writes below stay inside it.
         ref byte line = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), _used);
         int n = name.Length;
-        Copy(ref line, name);
+        ShortCopy.Copy(ref line, name);
         Unsafe.Add(ref line, n) = (byte)':';
         Unsafe.Add(ref line, n + 1) = (byte)' ';
-        Copy(ref Unsafe.Add(ref line, n + 2), value);
+        ShortCopy.Copy(ref Unsafe.Add(ref line, n + 2), value);
         Unsafe.Add(ref line, length - 2) = (byte)'\r';
         Unsafe.Add(ref line, length - 1) = (byte)'\n';
         _used += length;
-    }
-
-    /// <summary>
-    /// Copies <paramref name="source"/> to <paramref name="destination"/>, which has room for it. A head's pieces are
-    /// mostly under 32 bytes: those are two overlapping word or vector moves here, inline, where a span copy is a call
-    /// into the general memmove and its size dispatch.
-    /// </summary>
-    private static void Copy(ref byte destination, ReadOnlySpan<byte> source)
-    {
-        ref byte from = ref MemoryMarshal.GetReference(source);
-        int n = source.Length;
-        if (n >= 16)
-        {
-            if (n <= 32)
-            {
-                Vector128.StoreUnsafe(Vector128.LoadUnsafe(ref from), ref destination);
-                Vector128.StoreUnsafe(Vector128.LoadUnsafe(ref from, (nuint)(n - 16)), ref destination, (nuint)(n - 16));
-            }
-            else
-            {
-                Unsafe.CopyBlockUnaligned(ref destination, ref from, (uint)n);
-            }
-        }
-        else if (n >= 8)
-        {
-            Unsafe.WriteUnaligned(ref destination, Unsafe.ReadUnaligned<ulong>(ref from));
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, n - 8), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref from, n - 8)));
-        }
-        else if (n >= 4)
-        {
-            Unsafe.WriteUnaligned(ref destination, Unsafe.ReadUnaligned<uint>(ref from));
-            Unsafe.WriteUnaligned(ref Unsafe.Add(ref destination, n - 4), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref from, n - 4)));
-        }
-        else
-        {
-            for (int i = 0; i < n; i++)
-            {
-                Unsafe.Add(ref destination, i) = Unsafe.Add(ref from, i);
-            }
-        }
     }
 
     public void Advance(int count)

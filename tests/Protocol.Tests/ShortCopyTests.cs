@@ -1,0 +1,25 @@
+namespace Appliance.Protocol.Tests;
+
+public class ShortCopyTests
+{
+    [Fact]
+    public void Every_length_lands_byte_for_byte_and_nothing_past_it()
+    {
+        // Each length band takes another move (0-3 bytes, 4-7, 8-15, 16-32, then a block copy).
+        for (int length = 0; length <= 70; length++)
+        {
+            byte[] source = Enumerable.Range(0, length).Select(i => (byte)(i * 31 + length)).ToArray();
+            byte[] destination = Enumerable.Repeat((byte)0xEE, length + 8).ToArray();
+            ShortCopy.To(source, destination.AsSpan(3));
+            Assert.Equal([0xEE, 0xEE, 0xEE, .. source, .. Enumerable.Repeat((byte)0xEE, 5)], destination);
+        }
+    }
+
+    [Fact]
+    public void A_destination_too_short_is_refused_untouched()
+    {
+        byte[] destination = new byte[4];
+        Assert.Throws<ArgumentException>(() => ShortCopy.To(new byte[5], destination));
+        Assert.All(destination, b => Assert.Equal(0, b));
+    }
+}
