@@ -256,8 +256,10 @@ public sealed class HpackEncoder
     /// codes (RFC 7541 Appendix B: '0'-'2' five bits, '3'-'9' six) fit one 64-bit word, and the string is
     /// Huffman-coded exactly when that is shorter, as <see cref="StringLength"/> decides. Same bytes, a fifth the work.
     /// </summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // the digits are written before they are read
     private static bool EncodeShortContentLength(ulong length, Span<byte> destination, ref int written)
     {
+        // The digits from the last, right-aligned; the Huffman codes built up from the last at the same time.
         Span<byte> digits = stackalloc byte[10];
         int start = digits.Length;
         ulong bits = 0;
@@ -266,16 +268,10 @@ public sealed class HpackEncoder
         {
             (length, ulong digit) = Math.DivRem(length, 10);
             digits[--start] = (byte)('0' + digit);
+            bits |= (digit <= 2 ? digit : 0x16 + digit) << bitCount;
+            bitCount += digit <= 2 ? 5 : 6;
         }
         while (length != 0);
-
-        for (int i = start; i < digits.Length; i++)
-        {
-            int digit = digits[i] - '0';
-            int codeLength = digit <= 2 ? 5 : 6;
-            bits = (bits << codeLength) | (uint)(digit <= 2 ? digit : 0x16 + digit);
-            bitCount += codeLength;
-        }
 
         int count = digits.Length - start;
         int huffmanLength = (bitCount + 7) >> 3;
@@ -303,7 +299,7 @@ public sealed class HpackEncoder
         }
         else
         {
-            digits[start..].CopyTo(dest[3..]);
+            ShortCopy.To(digits[start..], dest[3..]);
         }
 
         written += 3 + valueLength;
