@@ -7,8 +7,8 @@ namespace Appliance.Protocol;
 /// <summary>
 /// Copies of the short byte strings a message is made of (names, values, a target): up to 32 bytes they are two
 /// overlapping word or vector moves, inline, where <see cref="ReadOnlySpan{T}.CopyTo(Span{T})"/> is a call into the
-/// general memmove and its dispatch on size (about 30 instructions for a field name). Longer ones are a block copy.
-/// Source and destination must not overlap.
+/// general memmove and its dispatch on size (about 30 instructions for a field name). Longer ones are a block copy;
+/// overlapping ones go to memmove.
 /// </summary>
 public static class ShortCopy
 {
@@ -30,6 +30,14 @@ public static class ShortCopy
     {
         ref byte from = ref MemoryMarshal.GetReference(source);
         int n = source.Length;
+        nint distance = Unsafe.ByteOffset(ref from, ref destination);
+        if (distance > -n && distance < n)
+        {
+            // Overlapping (a value rewritten from a slice of itself): the moves below would read what they wrote.
+            source.CopyTo(MemoryMarshal.CreateSpan(ref destination, n));
+            return;
+        }
+
         if (n >= 16)
         {
             if (n <= 32)

@@ -16,6 +16,24 @@ public class ShortCopyTests
     }
 
     [Fact]
+    public void Overlapping_source_and_destination_copy_as_memmove_does()
+    {
+        // A value set from a slice of itself (a path rewritten to its own tail, say), either way round.
+        foreach (int length in new[] { 3, 7, 12, 20, 31, 50 })
+        {
+            foreach (int shift in new[] { -9, -1, 1, 5, 17 })
+            {
+                byte[] buffer = Enumerable.Range(0, 140).Select(i => (byte)i).ToArray();
+                byte[] expected = (byte[])buffer.Clone();
+                int from = 40, to = 40 + shift;
+                expected.AsSpan(from, length).CopyTo(expected.AsSpan(to));
+                ShortCopy.To(buffer.AsSpan(from, length), buffer.AsSpan(to));
+                Assert.Equal(expected, buffer);
+            }
+        }
+    }
+
+    [Fact]
     public void A_destination_too_short_is_refused_untouched()
     {
         byte[] destination = new byte[4];

@@ -51,11 +51,19 @@ internal sealed class Http1UpstreamPool : IDisposable
     /// cluster's pending limit and for at most the connect timeout (Envoy's max_pending_requests); past either it
     /// gets null (503).
     /// </summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
-    public async ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
+    public ValueTask<UpstreamConnection?> RentAsync(CancellationToken cancellationToken)
     {
         UpstreamConnection? connection = TryRentOrReserve(out bool reserved);
-        if (connection is null && !reserved)
+        return connection is not null
+            ? new ValueTask<UpstreamConnection?>(connection) // the usual case, an idle one: no async frame
+            : RentSlowAsync(reserved, cancellationToken);
+    }
+
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))]
+    private async ValueTask<UpstreamConnection?> RentSlowAsync(bool reserved, CancellationToken cancellationToken)
+    {
+        UpstreamConnection? connection = null;
+        if (!reserved)
         {
             (connection, reserved) = await WaitForCapacityAsync().ConfigureAwait(false);
         }

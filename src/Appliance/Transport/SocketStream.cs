@@ -460,6 +460,19 @@ public sealed class SocketStream : Stream
 
     private void MarkDrained(int observed)
     {
+        if (EventLoop.Current == _loop)
+        {
+            // On the socket's own loop thread no event can come in between (OnEvents runs here), and every other
+            // writer of these fields is this thread too: the lock would only order them for threads that re-check
+            // under it before they park anyway.
+            if (_readSeq == observed)
+            {
+                _readReady = false;
+            }
+
+            return;
+        }
+
         lock (_lock)
         {
             if (_readSeq == observed)

@@ -267,6 +267,13 @@ public sealed class Http2ConformanceTests(Http2Fixture fixture)
         MalformedBlock("8.3.1 duplicate :method", [(":method", "GET"), (":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "localhost")]),
         Malformed("8.3 unknown pseudo-header", (":foo", "bar")),
         Malformed("8.3 :status in a request", (":status", "200")),
+        // Names of a known one's length, a letter or case away from it (the name is picked by length, then compared).
+        Malformed("8.3 pseudo-header like :path", (":pat_", "/")),
+        Malformed("8.3 pseudo-header like :method", (":methoD", "GET")),
+        Malformed("8.3 pseudo-header like :scheme", (":schema", "http")),
+        Malformed("8.3 pseudo-header like :protocol", (":protocoL", "websocket")),
+        Malformed("8.3 pseudo-header like :authority", (":authorit_", "localhost")),
+        Malformed("8.3 pseudo-header of no known length", (":pathx", "/")),
         MalformedWhenIndexedAgain("8.2.1 uppercase field name, inserted into the dynamic table", ("X-Upper", "1")),
         MalformedWhenIndexedAgain("8.2.1 field value with a NUL, inserted into the dynamic table", ("x-a", "a\0b")),
         MalformedWhenIndexedAgain("8.2.1 field value with trailing whitespace, inserted into the dynamic table", ("x-a", "a ")),
