@@ -8,7 +8,7 @@ namespace Appliance.Protocol;
 /// Copies of the short byte strings a message is made of (names, values, a target): up to 32 bytes they are two
 /// overlapping word or vector moves, inline, where <see cref="ReadOnlySpan{T}.CopyTo(Span{T})"/> is a call into the
 /// general memmove and its dispatch on size (about 30 instructions for a field name). Longer ones are a block copy;
-/// overlapping ones go to memmove.
+/// through <see cref="To"/>, overlapping ones go to memmove.
 /// </summary>
 public static class ShortCopy
 {
@@ -21,23 +21,26 @@ public static class ShortCopy
             ThrowTooShort();
         }
 
+        nint distance = Unsafe.ByteOffset(ref MemoryMarshal.GetReference(source), ref MemoryMarshal.GetReference(destination));
+        if (distance > -source.Length && distance < source.Length)
+        {
+            // Overlapping (a value rewritten from a slice of itself): the moves below would read what they wrote.
+            source.CopyTo(destination);
+            return;
+        }
+
         Copy(ref MemoryMarshal.GetReference(destination), source);
     }
 
-    /// <summary>Copies <paramref name="source"/> to <paramref name="destination"/>, which the caller has made room at.</summary>
+    /// <summary>
+    /// Copies <paramref name="source"/> to <paramref name="destination"/>, where the caller has made room and which
+    /// the source does not overlap (a buffer's free end, written from elsewhere).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Copy(ref byte destination, ReadOnlySpan<byte> source)
     {
         ref byte from = ref MemoryMarshal.GetReference(source);
         int n = source.Length;
-        nint distance = Unsafe.ByteOffset(ref from, ref destination);
-        if (distance > -n && distance < n)
-        {
-            // Overlapping (a value rewritten from a slice of itself): the moves below would read what they wrote.
-            source.CopyTo(MemoryMarshal.CreateSpan(ref destination, n));
-            return;
-        }
-
         if (n >= 16)
         {
             if (n <= 32)

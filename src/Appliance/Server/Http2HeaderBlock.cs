@@ -189,72 +189,43 @@ internal sealed class Http2HeaderBlock
             return;
         }
 
-        // The length and a letter pick the only name it can be: one comparison, not one per name.
-        Pseudo kind = name.Length switch
+        RequestContext c = _context!;
+        if (name.SequenceEqual(":method"u8))
         {
-            5 => Pseudo.Path,
-            7 => name[1] == (byte)'m' ? Pseudo.Method : Pseudo.Scheme,
-            9 => Pseudo.Protocol,
-            10 => Pseudo.Authority,
-            _ => Pseudo.Unknown,
-        };
-        if (!name.SequenceEqual(NameOf(kind)))
+            if (_hasMethod || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :method"); return; }
+            _hasMethod = true;
+            c.SetMethod(HttpMethods.FromBytes(value), value);
+        }
+        else if (name.SequenceEqual(":path"u8))
+        {
+            if (_hasPath || (!valueChecked && (value.IsEmpty || HttpCharacters.IndexOfInvalidTargetChar(value) >= 0))) { Fail("invalid or repeated :path"); return; }
+            _hasPath = true;
+            c.SetTarget(value);
+        }
+        else if (name.SequenceEqual(":scheme"u8))
+        {
+            if (_hasScheme || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :scheme"); return; }
+            _hasScheme = true;
+        }
+        else if (name.SequenceEqual(":authority"u8))
+        {
+            if (_hasAuthority || (!valueChecked && !Http1RequestFraming.IsValidHost(value))) { Fail("invalid or repeated :authority"); return; }
+            _hasAuthority = true;
+            if (_authority.Length < value.Length) _authority = new byte[value.Length];
+            value.CopyTo(_authority);
+            _authorityLength = value.Length;
+        }
+        else if (name.SequenceEqual(":protocol"u8))
+        {
+            // RFC 8441 §4 (we advertise SETTINGS_ENABLE_CONNECT_PROTOCOL): the protocol an extended CONNECT asks for.
+            if (_hasProtocol || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :protocol"); return; }
+            _hasProtocol = true;
+            c.SetUpgradeProtocol(value);
+        }
+        else
         {
             Fail("unknown pseudo-header"); // includes :status in a request
-            return;
         }
-
-        RequestContext c = _context!;
-        switch (kind)
-        {
-            case Pseudo.Method:
-                if (_hasMethod || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :method"); return; }
-                _hasMethod = true;
-                c.SetMethod(HttpMethods.FromBytes(value), value);
-                break;
-            case Pseudo.Path:
-                if (_hasPath || (!valueChecked && (value.IsEmpty || HttpCharacters.IndexOfInvalidTargetChar(value) >= 0))) { Fail("invalid or repeated :path"); return; }
-                _hasPath = true;
-                c.SetTarget(value);
-                break;
-            case Pseudo.Scheme:
-                if (_hasScheme || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :scheme"); return; }
-                _hasScheme = true;
-                break;
-            case Pseudo.Authority:
-                if (_hasAuthority || (!valueChecked && !Http1RequestFraming.IsValidHost(value))) { Fail("invalid or repeated :authority"); return; }
-                _hasAuthority = true;
-                if (_authority.Length < value.Length) _authority = new byte[value.Length];
-                value.CopyTo(_authority);
-                _authorityLength = value.Length;
-                break;
-            default:
-                // RFC 8441 §4 (we advertise SETTINGS_ENABLE_CONNECT_PROTOCOL): the protocol an extended CONNECT asks for.
-                if (_hasProtocol || (!valueChecked && !HttpCharacters.IsToken(value))) { Fail("invalid or repeated :protocol"); return; }
-                _hasProtocol = true;
-                c.SetUpgradeProtocol(value);
-                break;
-        }
-    }
-
-    private static ReadOnlySpan<byte> NameOf(Pseudo kind) => kind switch
-    {
-        Pseudo.Method => ":method"u8,
-        Pseudo.Path => ":path"u8,
-        Pseudo.Scheme => ":scheme"u8,
-        Pseudo.Authority => ":authority"u8,
-        Pseudo.Protocol => ":protocol"u8,
-        _ => default,
-    };
-
-    private enum Pseudo : byte
-    {
-        Unknown,
-        Method,
-        Path,
-        Scheme,
-        Authority,
-        Protocol,
     }
 
     /// <summary>Checks what can only be checked at the end of the block; fills the authority.</summary>
