@@ -462,9 +462,9 @@ public sealed class SocketStream : Stream
     {
         if (EventLoop.Current == _loop)
         {
-            // On the socket's own loop thread no event can come in between (OnEvents runs here), and every other
-            // writer of these fields is this thread too: the lock would only order them for threads that re-check
-            // under it before they park anyway.
+            // On the socket's own loop thread no event can come in between: OnEvents, the only writer of "ready" and
+            // of the sequence number, runs here. Other threads only ever clear "ready", and re-check under the lock
+            // before they park, so clearing it here without the lock loses no event.
             if (_readSeq == observed)
             {
                 _readReady = false;

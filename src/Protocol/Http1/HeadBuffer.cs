@@ -50,11 +50,13 @@ public sealed class HeadBuffer : IBufferWriter<byte>
     /// <summary>One "name: value\r\n" field line (RFC 9112 §5): a bounds check and two copies.</summary>
     public void WriteField(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
-        int length = name.Length + value.Length + 4;
-        if (_buffer.Length - _used < length)
+        long total = (long)name.Length + value.Length + 4;
+        if (_buffer.Length - _used < total)
         {
-            Grow(length);
+            Grow((int)Math.Min(total, int.MaxValue));
         }
+
+        int length = (int)total;
 
         // Room for the whole line was made above: the writes below stay inside it.
         ref byte line = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), _used);
@@ -115,6 +117,16 @@ public sealed class HeadBuffer : IBufferWriter<byte>
         }
     }
 
-    private void Grow(int needed) =>
-        Array.Resize(ref _buffer, (int)Math.Min(Array.MaxLength, Math.Max((long)_buffer.Length * 2, (long)_used + Math.Max(needed, 1))));
+    private void Grow(int needed)
+    {
+        long size = Math.Max((long)_buffer.Length * 2, (long)_used + Math.Max(needed, 1));
+        if ((long)_used + needed > Array.MaxLength)
+        {
+            // The writes after a Grow are unchecked: a head past the largest array (or a length that overflowed)
+            // must stop here rather than write past the end.
+            throw new InvalidOperationException("the message head is larger than a buffer can hold");
+        }
+
+        Array.Resize(ref _buffer, (int)Math.Min(Array.MaxLength, size));
+    }
 }
