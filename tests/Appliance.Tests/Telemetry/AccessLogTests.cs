@@ -436,7 +436,9 @@ public sealed class AccessLogTests : IAsyncLifetime
         Assert.Contains(result.Errors, e => e.Path == "server.accessLog.path");
 
         await Peer.CurlAsync(Https(server, "/?still"));
-        Assert.Equal("/?still", Parse(Assert.Single(await LinesAsync(server, 1))).GetProperty("target").GetString());
+        string[] lines = await LinesAsync(server, 1);
+        Assert.True(lines.Length == 1, "one request, one line; got:\n" + string.Join('\n', lines)); // whole lines: a rare second one is unexplained
+        Assert.Equal("/?still", Parse(lines[0]).GetProperty("target").GetString());
     }
 
     [Fact]
