@@ -87,13 +87,7 @@ public static class HttpCharacters
             }
         }
 
-        ReadOnlySpan<byte> classes = Classes;
-        while (i < span.Length && (classes[Unsafe.Add(ref start, i)] & TokenClass) != 0)
-        {
-            i++;
-        }
-
-        return i;
+        return ClassLength(span, i, TokenClass);
     }
 
     /// <summary>
@@ -120,8 +114,14 @@ public static class HttpCharacters
             }
         }
 
+        return ClassLength(span, i, FieldValueClass);
+    }
+
+    /// <summary>The scalar tail of the scans above: from <paramref name="i"/>, bytes of <paramref name="byteClass"/>.</summary>
+    private static int ClassLength(ReadOnlySpan<byte> span, int i, byte byteClass)
+    {
         ReadOnlySpan<byte> classes = Classes;
-        while (i < span.Length && (classes[Unsafe.Add(ref start, i)] & FieldValueClass) != 0)
+        while ((uint)i < (uint)span.Length && (classes[span[i]] & byteClass) != 0)
         {
             i++;
         }

@@ -344,39 +344,16 @@ public sealed class Http1RequestParser
         }
 
         ReadOnlySpan<byte> name = span[..i];
-        i++;
-        while ((uint)i < (uint)span.Length)
-        {
-            byte c = span[i];
-            if (c != SP && c != HTAB)
-            {
-                break;
-            }
+        int valueStart = i + 1;
 
-            i++;
-        }
-
-        // The first byte no value may hold must be the CR of the line's CRLF.
-        int valueStart = i;
-        i += HttpCharacters.FieldValueLength(span[i..]);
+        // The first byte no value may hold (OWS are value bytes) must be the CR of the line's CRLF.
+        i = valueStart + HttpCharacters.FieldValueLength(span[valueStart..]);
         if ((uint)(i + 1) >= (uint)span.Length || span[i] != CR || span[i + 1] != LF)
         {
             return 0;
         }
 
-        int valueEnd = i;
-        while (valueEnd > valueStart)
-        {
-            byte c = span[valueEnd - 1];
-            if (c != SP && c != HTAB)
-            {
-                break;
-            }
-
-            valueEnd--;
-        }
-
-        handler.OnHeader(KnownHeaders.Lookup(name), name, span[valueStart..valueEnd]);
+        handler.OnHeader(KnownHeaders.Lookup(name), name, HttpCharacters.TrimWhitespace(span[valueStart..i]));
         return i + 2;
     }
 
