@@ -88,7 +88,7 @@ public sealed partial class TlsRecordStream : Stream
     private int _headerSeen;              // the framing of what the sink handed OpenSSL: header bytes of the record in
     private int _recordLength;            // progress (0..4), its length once known, and its body bytes still to come
     private int _bodyLeft;
-    private readonly Lock _lock = new();
+    private SpinLock _lock = new(enableThreadOwnerTracking: false); // a struct: entered in place (not readonly); see Enter
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the three below
     private bool _closeNotifySent;
@@ -99,6 +99,22 @@ public sealed partial class TlsRecordStream : Stream
     private int _alertLength;
     private bool _writing;                // records are on their way to the socket (under _lock)
     private int _disposed;
+
+    /// <summary>
+    /// Takes <see cref="_lock"/>, a spin lock: a <see cref="Lock"/> cost two interlocked operations and a thread-id
+    /// lookup each time, for a read and a write per request. It is held for one OpenSSL call or one record's sealing
+    /// or opening, and the reader and the writer are one loop thread but for tunnels, whose two directions may run on
+    /// two. Not reentrant: nothing here takes it while holding it (the sink's callbacks run inside calls made under
+    /// it and do not take it).
+    /// </summary>
+    private void Enter()
+    {
+        bool taken = false;
+        _lock.Enter(ref taken);
+    }
+
+    /// <summary>Releases <see cref="_lock"/>: a release store, so what was written under it is seen by the next holder.</summary>
+    private void Exit() => _lock.Exit(useMemoryBarrier: false);
 
     private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
     {
@@ -235,9 +251,14 @@ public sealed partial class TlsRecordStream : Stream
         {
             if (remainder is not null)
             {
-                lock (stream._lock)
+                stream.Enter();
+                try
                 {
                     stream.Feed(remainder.AsSpan(start, length));
+                }
+                finally
+                {
+                    stream.Exit();
                 }
             }
         }
@@ -520,10 +541,13 @@ public sealed partial class TlsRecordStream : Stream
         while (true)
         {
             // The ciphertext is read into the caller's buffer, copied into the read BIO, then decrypted over it.
-            int n = Decrypt(buffer.Span, received, out bool needInput);
-            if (!needInput)
+            if (received > 0 || !AwaitsInput())
             {
-                return new ValueTask<int>(n);
+                int n = Decrypt(buffer.Span, received, out bool needInput);
+                if (!needInput)
+                {
+                    return new ValueTask<int>(n);
+                }
             }
 
             ValueTask<int> read = _transport.ReadAsync(buffer, cancellationToken);
@@ -539,6 +563,15 @@ public sealed partial class TlsRecordStream : Stream
             }
         }
     }
+
+    /// <summary>
+    /// Whether a read has to wait for the socket before anything can be opened, as <see cref="Decrypt"/> would find
+    /// under the lock: a protected connection that holds no received bytes and is neither ended by the peer, failed nor
+    /// disposed. The usual state between requests, where it saves a trip through the lock. Read without the lock: only
+    /// reads change the held bytes, the peer's end and the failure, and the caller is the reader; a dispose racing
+    /// with it fails the transport's read instead.
+    /// </summary>
+    private bool AwaitsInput() => _protection is not null && _held is null && !_peerClosed && !_closed && _failure is null;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReadPendingAsync(ValueTask<int> read, Memory<byte> buffer, CancellationToken cancellationToken)
@@ -676,7 +709,8 @@ public sealed partial class TlsRecordStream : Stream
     {
         byte[] records;
         int length;
-        lock (_lock)
+        Enter();
+        try
         {
             ThrowIfClosed();
             ThrowIfFailed(); // after our fatal alert, no close_notify
@@ -714,6 +748,10 @@ public sealed partial class TlsRecordStream : Stream
                 }
             }
         }
+        finally
+        {
+            Exit();
+        }
 
         if (length == 0)
         {
@@ -741,7 +779,8 @@ public sealed partial class TlsRecordStream : Stream
         bool alert = false;
         try
         {
-            lock (_lock)
+            Enter();
+            try
             {
                 ThrowIfClosed();
                 ThrowIfFailed();
@@ -757,6 +796,10 @@ public sealed partial class TlsRecordStream : Stream
                     alert = !_closeNotifySent && TakeFatalAlert(e);
                     throw;
                 }
+            }
+            finally
+            {
+                Exit();
             }
         }
         finally
@@ -939,9 +982,14 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     internal unsafe (long Read, long Write) BioCapacity()
     {
-        lock (_lock)
+        Enter();
+        try
         {
             return _sink || _protection is not null ? (_held?.Length ?? 0, _out?.Length ?? 0) : (Capacity(_rbio), Capacity(_wbio));
+        }
+        finally
+        {
+            Exit();
         }
 
         static long Capacity(nint bio)
@@ -982,7 +1030,8 @@ public sealed partial class TlsRecordStream : Stream
     /// <summary>The socket ended: fine between records (as SslStream, no close_notify required), not inside one.</summary>
     private unsafe int EndOfInput()
     {
-        lock (_lock)
+        Enter();
+        try
         {
             ThrowIfClosed();
             // Part of a record, still in the BIO or already in OpenSSL's record buffer.
@@ -992,6 +1041,10 @@ public sealed partial class TlsRecordStream : Stream
                 throw new IOException("The peer closed the connection in the middle of a TLS record.");
             }
         }
+        finally
+        {
+            Exit();
+        }
 
         return 0;
     }
@@ -1000,7 +1053,8 @@ public sealed partial class TlsRecordStream : Stream
     /// <summary>Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send.</summary>
     private unsafe byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length)
     {
-        lock (_lock)
+        Enter();
+        try
         {
             ThrowIfClosed();
             if (_protection is not null)
@@ -1051,6 +1105,10 @@ public sealed partial class TlsRecordStream : Stream
             _writing = true; // until WriteDone: an alert of ours waits for these records
             return records;
         }
+        finally
+        {
+            Exit();
+        }
     }
 
     /// <summary>
@@ -1098,7 +1156,8 @@ public sealed partial class TlsRecordStream : Stream
     {
         byte[] alert;
         int length;
-        lock (_lock)
+        Enter();
+        try
         {
             if (_alert is null || _writing || _closed)
             {
@@ -1109,6 +1168,10 @@ public sealed partial class TlsRecordStream : Stream
             length = _alertLength;
             _alert = null;
             _writing = true;
+        }
+        finally
+        {
+            Exit();
         }
 
         try
@@ -1122,9 +1185,14 @@ public sealed partial class TlsRecordStream : Stream
         finally
         {
             ArrayPool<byte>.Shared.Return(alert);
-            lock (_lock)
+            Enter();
+            try
             {
                 _writing = false;
+            }
+            finally
+            {
+                Exit();
             }
         }
     }
@@ -1133,10 +1201,15 @@ public sealed partial class TlsRecordStream : Stream
     private void WriteDone()
     {
         bool alert;
-        lock (_lock)
+        Enter();
+        try
         {
             _writing = false;
             alert = _alert is not null;
+        }
+        finally
+        {
+            Exit();
         }
 
         if (alert)
@@ -1181,7 +1254,8 @@ public sealed partial class TlsRecordStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            lock (_lock)
+            Enter();
+            try
             {
                 _closed = true; // no OpenSSL call starts after this, and none is running
                 if (_out is { } pending)
@@ -1204,10 +1278,19 @@ public sealed partial class TlsRecordStream : Stream
                     ArrayPool<byte>.Shared.Return(alert);
                 }
             }
+            finally
+            {
+                Exit();
+            }
 
-            lock (_lock)
+            Enter();
+            try
             {
                 _protection?.Dispose(); // no seal or open is running, and none starts
+            }
+            finally
+            {
+                Exit();
             }
 
             _handle?.DangerousRelease(); // frees the SSL object once the SslStream has let it go (or now, if it has)

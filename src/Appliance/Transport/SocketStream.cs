@@ -30,7 +30,7 @@ public sealed class SocketStream : Stream
 
     private readonly Socket _socket;
     private readonly EventLoop _loop;
-    private readonly Lock _lock = new();
+    private SpinLock _lock = new(enableThreadOwnerTracking: false); // a struct: entered in place, never copied (not readonly)
     private readonly Operation _read;
     private Operation? _write; // made at the first write that has to wait (a connect in progress, a full socket buffer): most connections never have one
     private int _disposed;
@@ -59,7 +59,7 @@ public sealed class SocketStream : Stream
     {
         _readReady = !readOnLoop;
         _socket = socket;
-        _read = new Operation(_lock);
+        _read = new Operation(this);
         int fd = (int)socket.SafeHandle.DangerousGetHandle();
         if (socket.Blocking)
         {
@@ -76,7 +76,22 @@ public sealed class SocketStream : Stream
     public Socket Socket => _socket;
 
     /// <summary>The write operation, made on first use (under the lock).</summary>
-    private Operation WriteOperation => _write ??= new Operation(_lock);
+    private Operation WriteOperation => _write ??= new Operation(this);
+
+    /// <summary>
+    /// Takes <see cref="_lock"/>, a spin lock: a <see cref="Lock"/> cost two interlocked operations and a thread-id
+    /// lookup each time, and this one is taken twice per request (the event, the next read parking), on the loop
+    /// thread, by that thread alone unless a cancellation or a dispose comes from another, for a few field writes.
+    /// Not reentrant: nothing here takes it while holding it.
+    /// </summary>
+    private void Enter()
+    {
+        bool taken = false;
+        _lock.Enter(ref taken);
+    }
+
+    /// <summary>Releases <see cref="_lock"/>: a release store, so what was written under it is seen by the next holder.</summary>
+    private void Exit() => _lock.Exit(useMemoryBarrier: false);
 
     /// <summary>The loop that carries the socket.</summary>
     internal EventLoop Loop => _loop;
@@ -143,7 +158,8 @@ public sealed class SocketStream : Stream
 
             int id;
             short version;
-            lock (_lock)
+            Enter();
+            try
             {
                 if (_disposed != 0)
                 {
@@ -160,6 +176,10 @@ public sealed class SocketStream : Stream
                 _read.Start(cancellationToken);
                 id = _read.Id;
                 version = _read.Version;
+            }
+            finally
+            {
+                Exit();
             }
 
             if (cancellationToken.CanBeCanceled)
@@ -205,7 +225,8 @@ public sealed class SocketStream : Stream
 
             int id;
             short version;
-            lock (_lock)
+            Enter();
+            try
             {
                 if (_disposed != 0)
                 {
@@ -223,6 +244,10 @@ public sealed class SocketStream : Stream
                 write.Start(cancellationToken);
                 id = write.Id;
                 version = write.Version;
+            }
+            finally
+            {
+                Exit();
             }
 
             if (cancellationToken.CanBeCanceled)
@@ -269,7 +294,8 @@ public sealed class SocketStream : Stream
     internal async ValueTask WaitConnectedAsync(CancellationToken cancellationToken)
     {
         ValueTask wait;
-        lock (_lock)
+        Enter();
+        try
         {
             if (_writeReady || _writeEnded)
             {
@@ -282,6 +308,10 @@ public sealed class SocketStream : Stream
                 write.Start(cancellationToken);
                 wait = new ValueTask(write, write.Version);
             }
+        }
+        finally
+        {
+            Exit();
         }
 
         if (!wait.IsCompleted && cancellationToken.CanBeCanceled)
@@ -315,7 +345,8 @@ public sealed class SocketStream : Stream
         }
 
         bool runRead = false, runWrite = false;
-        lock (_lock)
+        Enter();
+        try
         {
             // Ready first, then the sequence number with release semantics: a reader off the lock that sees the new
             // number (read with acquire) also sees ready (arm64 may otherwise reorder the two stores).
@@ -332,6 +363,10 @@ public sealed class SocketStream : Stream
                 Volatile.Write(ref _writeSeq, _writeSeq + 1);
                 runWrite = _write?.Take() ?? false;
             }
+        }
+        finally
+        {
+            Exit();
         }
 
         try
@@ -431,7 +466,8 @@ public sealed class SocketStream : Stream
     private bool Park(Operation op, ref int seq, ref bool ready, int observed)
     {
         Exception? end = null;
-        lock (_lock)
+        Enter();
+        try
         {
             if (seq != observed)
             {
@@ -453,6 +489,10 @@ public sealed class SocketStream : Stream
                 return true;
             }
         }
+        finally
+        {
+            Exit();
+        }
 
         op.Fail(end);
         return true;
@@ -473,19 +513,25 @@ public sealed class SocketStream : Stream
             return;
         }
 
-        lock (_lock)
+        Enter();
+        try
         {
             if (_readSeq == observed)
             {
                 _readReady = false;
             }
         }
+        finally
+        {
+            Exit();
+        }
     }
 
     private void RegisterCancellation(Operation op, int id, CancellationToken token, Action<object?, CancellationToken> callback)
     {
         CancellationTokenRegistration registration = token.UnsafeRegister(callback, this);
-        lock (_lock)
+        Enter();
+        try
         {
             // Active, not Pending: between an event taking the operation and parking it again (EAGAIN after all)
             // it is not pending, and a registration dropped there would leave it uncancellable.
@@ -495,6 +541,10 @@ public sealed class SocketStream : Stream
                 return;
             }
         }
+        finally
+        {
+            Exit();
+        }
 
         registration.Dispose(); // the operation finished before we could register: nothing to cancel
     }
@@ -502,7 +552,8 @@ public sealed class SocketStream : Stream
     private void Cancel(bool read, CancellationToken token)
     {
         Operation? op;
-        lock (_lock)
+        Enter();
+        try
         {
             op = read ? _read : _write;
             // A late callback of an earlier operation finds a later one with another token (or none): not its own.
@@ -512,6 +563,10 @@ public sealed class SocketStream : Stream
             }
 
             op.Pending = false;
+        }
+        finally
+        {
+            Exit();
         }
 
         op.FailLater(new OperationCanceledException(token));
@@ -641,7 +696,8 @@ public sealed class SocketStream : Stream
 
         _loop.Unregister(this);
         bool read, write;
-        lock (_lock)
+        Enter();
+        try
         {
             read = _read.Pending;
             write = _write?.Pending ?? false;
@@ -650,6 +706,10 @@ public sealed class SocketStream : Stream
             {
                 _write!.Pending = false;
             }
+        }
+        finally
+        {
+            Exit();
         }
 
         if (read)
@@ -667,7 +727,7 @@ public sealed class SocketStream : Stream
     }
 
     /// <summary>One direction's pending operation: a reusable ValueTask source (no allocation per wait).</summary>
-    private sealed class Operation(Lock owner) : IValueTaskSource<int>, IValueTaskSource
+    private sealed class Operation(SocketStream owner) : IValueTaskSource<int>, IValueTaskSource
     {
         private ManualResetValueTaskSourceCore<int> _core; // continuations run inline, on the completing thread
 
@@ -731,12 +791,17 @@ public sealed class SocketStream : Stream
             CancellationTokenRegistration registration;
             if (Token.CanBeCanceled)
             {
-                lock (owner) // against RegisterCancellation attaching at this moment
+                owner.Enter(); // against RegisterCancellation attaching at this moment
+                try
                 {
                     Active = false;
                     registration = Registration;
                     Registration = default;
                     Token = default;
+                }
+                finally
+                {
+                    owner.Exit();
                 }
             }
             else
