@@ -88,7 +88,7 @@ public sealed partial class TlsRecordStream : Stream
     private int _headerSeen;              // the framing of what the sink handed OpenSSL: header bytes of the record in
     private int _recordLength;            // progress (0..4), its length once known, and its body bytes still to come
     private int _bodyLeft;
-    private SpinLock _lock = new(enableThreadOwnerTracking: false); // a struct: entered in place (not readonly); see Enter
+    private SpinGate _lock; // one OpenSSL call or record at a time; the sink's callbacks run under it and never take it (not readonly: a struct)
     private readonly bool _tls12; // TLS 1.2 or older: a handshake message after the handshake is a renegotiation
     private bool _closed;                 // guarded by _lock, as the three below
     private bool _closeNotifySent;
@@ -99,22 +99,6 @@ public sealed partial class TlsRecordStream : Stream
     private int _alertLength;
     private bool _writing;                // records are on their way to the socket (under _lock)
     private int _disposed;
-
-    /// <summary>
-    /// Takes <see cref="_lock"/>, a spin lock: a <see cref="Lock"/> cost two interlocked operations and a thread-id
-    /// lookup each time, for a read and a write per request. It is held for one OpenSSL call or one record's sealing
-    /// or opening, and the reader and the writer are one loop thread but for tunnels, whose two directions may run on
-    /// two. Not reentrant: nothing here takes it while holding it (the sink's callbacks run inside calls made under
-    /// it and do not take it).
-    /// </summary>
-    private void Enter()
-    {
-        bool taken = false;
-        _lock.Enter(ref taken);
-    }
-
-    /// <summary>Releases <see cref="_lock"/>: a release store, so what was written under it is seen by the next holder.</summary>
-    private void Exit() => _lock.Exit(useMemoryBarrier: false);
 
     private unsafe TlsRecordStream(SslStream owner, Stream transport, SafeHandle handle, nint rbio, nint wbio)
     {
@@ -251,15 +235,7 @@ public sealed partial class TlsRecordStream : Stream
         {
             if (remainder is not null)
             {
-                stream.Enter();
-                try
-                {
-                    stream.Feed(remainder.AsSpan(start, length));
-                }
-                finally
-                {
-                    stream.Exit();
-                }
+                stream.FeedGuarded(remainder.AsSpan(start, length));
             }
         }
         catch
@@ -709,7 +685,7 @@ public sealed partial class TlsRecordStream : Stream
     {
         byte[] records;
         int length;
-        Enter();
+        _lock.Enter();
         try
         {
             ThrowIfClosed();
@@ -750,7 +726,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         if (length == 0)
@@ -779,7 +755,7 @@ public sealed partial class TlsRecordStream : Stream
         bool alert = false;
         try
         {
-            Enter();
+            _lock.Enter();
             try
             {
                 ThrowIfClosed();
@@ -799,7 +775,7 @@ public sealed partial class TlsRecordStream : Stream
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
         }
         finally
@@ -982,14 +958,14 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     internal unsafe (long Read, long Write) BioCapacity()
     {
-        Enter();
+        _lock.Enter();
         try
         {
             return _sink || _protection is not null ? (_held?.Length ?? 0, _out?.Length ?? 0) : (Capacity(_rbio), Capacity(_wbio));
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         static long Capacity(nint bio)
@@ -997,6 +973,20 @@ public sealed partial class TlsRecordStream : Stream
             nint bufMem = 0;
             OpenSslLibrary.BioCtrl(bio, BioCGetBufMemPtr, 0, (nint)(&bufMem));
             return bufMem == 0 ? -1 : (long)((nuint*)bufMem)[2]; // struct buf_mem_st { size_t length; char *data; size_t max; ... }
+        }
+    }
+
+    /// <summary><see cref="Feed"/> under the lock (for a new stream, from outside its instance methods).</summary>
+    private void FeedGuarded(ReadOnlySpan<byte> ciphertext)
+    {
+        _lock.Enter();
+        try
+        {
+            Feed(ciphertext);
+        }
+        finally
+        {
+            _lock.Exit();
         }
     }
 
@@ -1030,7 +1020,7 @@ public sealed partial class TlsRecordStream : Stream
     /// <summary>The socket ended: fine between records (as SslStream, no close_notify required), not inside one.</summary>
     private unsafe int EndOfInput()
     {
-        Enter();
+        _lock.Enter();
         try
         {
             ThrowIfClosed();
@@ -1043,7 +1033,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         return 0;
@@ -1053,7 +1043,7 @@ public sealed partial class TlsRecordStream : Stream
     /// <summary>Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send.</summary>
     private unsafe byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length)
     {
-        Enter();
+        _lock.Enter();
         try
         {
             ThrowIfClosed();
@@ -1107,7 +1097,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
     }
 
@@ -1156,7 +1146,7 @@ public sealed partial class TlsRecordStream : Stream
     {
         byte[] alert;
         int length;
-        Enter();
+        _lock.Enter();
         try
         {
             if (_alert is null || _writing || _closed)
@@ -1171,7 +1161,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         try
@@ -1185,14 +1175,14 @@ public sealed partial class TlsRecordStream : Stream
         finally
         {
             ArrayPool<byte>.Shared.Return(alert);
-            Enter();
+            _lock.Enter();
             try
             {
                 _writing = false;
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
         }
     }
@@ -1201,7 +1191,7 @@ public sealed partial class TlsRecordStream : Stream
     private void WriteDone()
     {
         bool alert;
-        Enter();
+        _lock.Enter();
         try
         {
             _writing = false;
@@ -1209,7 +1199,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         if (alert)
@@ -1254,7 +1244,7 @@ public sealed partial class TlsRecordStream : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            Enter();
+            _lock.Enter();
             try
             {
                 _closed = true; // no OpenSSL call starts after this, and none is running
@@ -1280,17 +1270,17 @@ public sealed partial class TlsRecordStream : Stream
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
-            Enter();
+            _lock.Enter();
             try
             {
                 _protection?.Dispose(); // no seal or open is running, and none starts
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
             _handle?.DangerousRelease(); // frees the SSL object once the SslStream has let it go (or now, if it has)

@@ -16,7 +16,7 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     /// <summary>How far back from the most recent idle connection a rental looks for one on its own event thread.</summary>
     private const int AffinityScan = 8;
-    private SpinLock _lock = new(enableThreadOwnerTracking: false); // a struct: entered in place (not readonly); see Enter
+    private Appliance.Tls.SpinGate _lock; // both loops take it twice per request; nothing under it takes it again (not readonly: a struct)
     private readonly string _host;
     private readonly int _port;
     private readonly IPAddress? _address;
@@ -40,22 +40,6 @@ internal sealed class Http1UpstreamPool : IDisposable
         _maxConnections = maxConnections;
         _timeouts = timeouts;
     }
-
-    /// <summary>
-    /// Takes <see cref="_lock"/>, a spin lock: a <see cref="Lock"/> cost two interlocked operations and a thread-id
-    /// lookup each time, and a proxied request takes it twice (rent, return). It is held for a few list operations
-    /// (and, rarely, a stale idle connection's close or a poll(2) of one idle for over a second); the loops share it.
-    /// Not reentrant: nothing here takes it while holding it (a waiter's continuation runs asynchronously, and a
-    /// connection's Dispose does not come back to the pool).
-    /// </summary>
-    private void Enter()
-    {
-        bool taken = false;
-        _lock.Enter(ref taken);
-    }
-
-    /// <summary>Releases <see cref="_lock"/>: a release store, so what was written under it is seen by the next holder.</summary>
-    private void Exit() => _lock.Exit(useMemoryBarrier: false);
 
     public int OpenConnections => Volatile.Read(ref _open);
 
@@ -107,7 +91,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         while (true)
         {
             TaskCompletionSource wait;
-            Enter();
+            _lock.Enter();
             try
             {
                 if (_pending >= _maxPending)
@@ -121,19 +105,19 @@ internal sealed class Http1UpstreamPool : IDisposable
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
             long left = deadline - Environment.TickCount64;
             bool signalled = left > 0 && await Task.WhenAny(wait.Task, Task.Delay((int)left)).ConfigureAwait(false) == wait.Task;
-            Enter();
+            _lock.Enter();
             try
             {
                 _pending--;
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
             if (!signalled)
@@ -165,7 +149,7 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     private void ReleaseSlot()
     {
-        Enter();
+        _lock.Enter();
         try
         {
             _open--;
@@ -173,7 +157,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
     }
 
@@ -181,36 +165,43 @@ internal sealed class Http1UpstreamPool : IDisposable
     private UpstreamConnection? TryRentOrReserve(out bool reserved)
     {
         reserved = false;
-        long now = Transport.LoopClock.Milliseconds;
-        Enter();
-        try
+        while (true)
         {
-            while (TakeIdleLocked() is { } idle)
+            UpstreamConnection? idle;
+            _lock.Enter();
+            try
             {
-                long idleFor = now - idle.LastUsed;
-                // Probing the socket costs a poll(2); only connections idle for a while are worth it (the retry on a
-                // stale connection covers the rest).
-                if (idleFor < (long)_timeouts.Idle.TotalMilliseconds && (idleFor < 1000 || !idle.LooksClosed))
+                idle = TakeIdleLocked();
+                if (idle is null)
                 {
-                    return idle;
+                    if (_open >= _maxConnections)
+                    {
+                        return null;
+                    }
+
+                    _open++;
+                    reserved = true;
+                    return null;
                 }
-
-                _open--;
-                idle.Dispose();
             }
-
-            if (_open >= _maxConnections)
+            finally
             {
-                return null;
+                _lock.Exit();
             }
 
-            _open++;
-            reserved = true;
-            return null;
-        }
-        finally
-        {
-            Exit();
+            // Out of the lock, which both loops take on every request: the connection is this caller's alone now.
+            // Probing the socket costs a poll(2); only connections idle for a while are worth it (the retry on a
+            // stale connection covers the rest).
+            long idleFor = Transport.LoopClock.Milliseconds - idle.LastUsed;
+            if (idleFor < (long)_timeouts.Idle.TotalMilliseconds && (idleFor < 1000 || !idle.LooksClosed))
+            {
+                return idle;
+            }
+
+            idle.Dispose();
+            _lock.Enter();
+            _open--; // its slot is free: the next turn takes another idle connection or reserves one
+            _lock.Exit();
         }
     }
 
@@ -252,7 +243,7 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     public void Return(UpstreamConnection connection, bool reusable)
     {
-        Enter();
+        _lock.Enter();
         try
         {
             if (reusable && !_disposed)
@@ -268,7 +259,7 @@ internal sealed class Http1UpstreamPool : IDisposable
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         connection.Dispose();
@@ -276,19 +267,25 @@ internal sealed class Http1UpstreamPool : IDisposable
 
     public void Dispose()
     {
-        Enter();
+        List<UpstreamConnection> idle = [];
+        _lock.Enter();
         try
         {
             _disposed = true;
             while (TakeIdleLocked() is { } c)
             {
                 _open--;
-                c.Dispose();
+                idle.Add(c);
             }
         }
         finally
         {
-            Exit();
+            _lock.Exit();
+        }
+
+        foreach (UpstreamConnection c in idle)
+        {
+            c.Dispose(); // out of the lock: closing sockets and freeing TLS state is not for a lock the loops spin on
         }
     }
 }

@@ -30,7 +30,7 @@ public sealed class SocketStream : Stream
 
     private readonly Socket _socket;
     private readonly EventLoop _loop;
-    private SpinLock _lock = new(enableThreadOwnerTracking: false); // a struct: entered in place, never copied (not readonly)
+    private Appliance.Tls.SpinGate _lock; // taken twice per request on the loop thread for a few field writes; never while held (not readonly: a struct)
     private readonly Operation _read;
     private Operation? _write; // made at the first write that has to wait (a connect in progress, a full socket buffer): most connections never have one
     private int _disposed;
@@ -78,20 +78,10 @@ public sealed class SocketStream : Stream
     /// <summary>The write operation, made on first use (under the lock).</summary>
     private Operation WriteOperation => _write ??= new Operation(this);
 
-    /// <summary>
-    /// Takes <see cref="_lock"/>, a spin lock: a <see cref="Lock"/> cost two interlocked operations and a thread-id
-    /// lookup each time, and this one is taken twice per request (the event, the next read parking), on the loop
-    /// thread, by that thread alone unless a cancellation or a dispose comes from another, for a few field writes.
-    /// Not reentrant: nothing here takes it while holding it.
-    /// </summary>
-    private void Enter()
-    {
-        bool taken = false;
-        _lock.Enter(ref taken);
-    }
+    // For Operation: a struct field of another instance of a Stream (a MarshalByRefObject) is not entered in place.
+    private void Enter() => _lock.Enter();
 
-    /// <summary>Releases <see cref="_lock"/>: a release store, so what was written under it is seen by the next holder.</summary>
-    private void Exit() => _lock.Exit(useMemoryBarrier: false);
+    private void Exit() => _lock.Exit();
 
     /// <summary>The loop that carries the socket.</summary>
     internal EventLoop Loop => _loop;
@@ -158,7 +148,7 @@ public sealed class SocketStream : Stream
 
             int id;
             short version;
-            Enter();
+            _lock.Enter();
             try
             {
                 if (_disposed != 0)
@@ -179,7 +169,7 @@ public sealed class SocketStream : Stream
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
             if (cancellationToken.CanBeCanceled)
@@ -225,7 +215,7 @@ public sealed class SocketStream : Stream
 
             int id;
             short version;
-            Enter();
+            _lock.Enter();
             try
             {
                 if (_disposed != 0)
@@ -247,7 +237,7 @@ public sealed class SocketStream : Stream
             }
             finally
             {
-                Exit();
+                _lock.Exit();
             }
 
             if (cancellationToken.CanBeCanceled)
@@ -294,7 +284,7 @@ public sealed class SocketStream : Stream
     internal async ValueTask WaitConnectedAsync(CancellationToken cancellationToken)
     {
         ValueTask wait;
-        Enter();
+        _lock.Enter();
         try
         {
             if (_writeReady || _writeEnded)
@@ -311,7 +301,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         if (!wait.IsCompleted && cancellationToken.CanBeCanceled)
@@ -345,7 +335,7 @@ public sealed class SocketStream : Stream
         }
 
         bool runRead = false, runWrite = false;
-        Enter();
+        _lock.Enter();
         try
         {
             // Ready first, then the sequence number with release semantics: a reader off the lock that sees the new
@@ -366,7 +356,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         try
@@ -466,7 +456,7 @@ public sealed class SocketStream : Stream
     private bool Park(Operation op, ref int seq, ref bool ready, int observed)
     {
         Exception? end = null;
-        Enter();
+        _lock.Enter();
         try
         {
             if (seq != observed)
@@ -491,7 +481,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         op.Fail(end);
@@ -513,7 +503,7 @@ public sealed class SocketStream : Stream
             return;
         }
 
-        Enter();
+        _lock.Enter();
         try
         {
             if (_readSeq == observed)
@@ -523,14 +513,14 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
     }
 
     private void RegisterCancellation(Operation op, int id, CancellationToken token, Action<object?, CancellationToken> callback)
     {
         CancellationTokenRegistration registration = token.UnsafeRegister(callback, this);
-        Enter();
+        _lock.Enter();
         try
         {
             // Active, not Pending: between an event taking the operation and parking it again (EAGAIN after all)
@@ -543,7 +533,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         registration.Dispose(); // the operation finished before we could register: nothing to cancel
@@ -552,7 +542,7 @@ public sealed class SocketStream : Stream
     private void Cancel(bool read, CancellationToken token)
     {
         Operation? op;
-        Enter();
+        _lock.Enter();
         try
         {
             op = read ? _read : _write;
@@ -566,7 +556,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         op.FailLater(new OperationCanceledException(token));
@@ -696,7 +686,7 @@ public sealed class SocketStream : Stream
 
         _loop.Unregister(this);
         bool read, write;
-        Enter();
+        _lock.Enter();
         try
         {
             read = _read.Pending;
@@ -709,7 +699,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            Exit();
+            _lock.Exit();
         }
 
         if (read)
