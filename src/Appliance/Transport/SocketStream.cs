@@ -30,7 +30,7 @@ public sealed class SocketStream : Stream
 
     private readonly Socket _socket;
     private readonly EventLoop _loop;
-    private Appliance.Tls.SpinGate _lock; // taken twice per request on the loop thread for a few field writes; never while held (not readonly: a struct)
+    private Appliance.Tls.SpinGate _lock; // twice per request, for a few field writes; nothing under it takes it again (not readonly: a struct)
     private readonly Operation _read;
     private Operation? _write; // made at the first write that has to wait (a connect in progress, a full socket buffer): most connections never have one
     private int _disposed;
