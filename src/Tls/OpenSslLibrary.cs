@@ -18,6 +18,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, nint> SslGetSslCtx;
     public static readonly delegate* unmanaged<nint, int> SslVersion;
     public static readonly delegate* unmanaged<nint, byte*, uint, int> SslCtxSetSessionIdContext;
+    // SSL_CTX_set_num_tickets (OpenSSL 1.1.1 and later); null where the libssl lacks it (its default count then).
+    public static readonly delegate* unmanaged<nint, nuint, int> SslCtxSetNumTickets;
     public static readonly delegate* unmanaged<byte*, int, int> RandBytes;
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpEncryptInitEx;
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpDecryptInitEx;
@@ -143,6 +145,11 @@ internal static unsafe class OpenSslLibrary
         EvpEncryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)encryptInit;
         EvpDecryptInitEx = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int>)decryptInit;
         HmacInitEx = (delegate* unmanaged<nint, byte*, int, nint, nint, int>)hmacInit;
+        if (NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_num_tickets", out nint numTickets))
+        {
+            SslCtxSetNumTickets = (delegate* unmanaged<nint, nuint, int>)numTickets;
+        }
+
         if (NativeLibrary.TryGetExport(libssl, "SSL_read", out nint sslRead)
             && NativeLibrary.TryGetExport(libssl, "SSL_write", out nint sslWrite)
             && NativeLibrary.TryGetExport(libssl, "SSL_has_pending", out nint hasPending)

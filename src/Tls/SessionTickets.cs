@@ -12,7 +12,7 @@ namespace Appliance.Tls;
 /// <c>ssl_session_ticket_key</c> files: 80 or 48 random bytes each); appliances sharing them resume each other's
 /// sessions, across restarts too. Not <see cref="Enabled"/>: from the server's session cache (nginx's
 /// <c>ssl_session_tickets off</c>): a TLS 1.3 ticket names a cached session, a TLS 1.2 client resumes by session ID.
-/// Nothing is sealed then, so a resumption costs some 6 % fewer instructions and a full handshake some 8 %
+/// Nothing is sealed then, so a resumption costs some 6 % fewer instructions and a full handshake some 8 % (two tickets)
 /// (perf/RESULTS.md, 2026-12-02), for about 1 KiB of memory per cached session; but the cache holds
 /// <see cref="CacheSize"/> sessions, and every handshake, resumed ones included, adds one (OpenSSL keeps a used TLS
 /// 1.3 ticket's session until it expires or is pushed out), so under load a session stays only as long as it takes
@@ -27,11 +27,17 @@ namespace Appliance.Tls;
 /// <param name="CacheSize">
 /// Sessions the server's cache keeps per certificate (OpenSSL's <c>SSL_CTX_sess_set_cache_size</c>); when full, the
 /// least recently used one goes. With sealed tickets it holds TLS 1.2 sessions of clients without ticket support;
-/// otherwise every session (two per full TLS 1.3 handshake, OpenSSL's two tickets, and one per resumption). Default
-/// 20,480 (OpenSSL's).
+/// otherwise every session (one per TLS 1.3 ticket issued). Default 20,480 (OpenSSL's).
+/// </param>
+/// <param name="PerHandshake">
+/// TLS 1.3 tickets sent after a full handshake (OpenSSL's <c>SSL_CTX_set_num_tickets</c>; a resumption gets one at
+/// most, see <see cref="RenewOnResumption"/>). Default 1, as Go's and Java's TLS servers: a client that connects one
+/// connection after another always holds a ticket, since each resumption brings a fresh one, and each ticket costs
+/// the server a session sealed (some 5 % of a full handshake's work). OpenSSL's own default, so nginx's, is 2: one
+/// client can then resume two connections opened at once. 0 issues none (no TLS 1.3 resumption).
 /// </param>
 public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> Secrets, TimeSpan Rotate, bool RenewOnResumption = true,
-    int CacheSize = SessionTicketSettings.DefaultCacheSize)
+    int CacheSize = SessionTicketSettings.DefaultCacheSize, int PerHandshake = SessionTicketSettings.DefaultPerHandshake)
 {
     /// <summary>How long OpenSSL accepts a session (its default timeout, which .NET keeps): a generated key still opens tickets this long after it stopped sealing.</summary>
     public static readonly TimeSpan TicketLifetime = TimeSpan.FromHours(2);
@@ -42,6 +48,11 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
     /// <summary>The most sessions one certificate's cache may keep (about 1 GiB of them).</summary>
     public const int MaxCacheSize = 1_000_000;
 
+    public const int DefaultPerHandshake = 1;
+
+    /// <summary>The most TLS 1.3 tickets sent after one handshake.</summary>
+    public const int MaxPerHandshake = 16;
+
     /// <summary>Sealed tickets with random keys, a new one every hour.</summary>
     public static readonly SessionTicketSettings Default = new(true, [], TimeSpan.FromHours(1));
 
@@ -49,20 +60,21 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
 
     public bool Equals(SessionTicketSettings? other) =>
         other is not null && Enabled == other.Enabled && Rotate == other.Rotate && RenewOnResumption == other.RenewOnResumption
-        && CacheSize == other.CacheSize && SameSecrets(Secrets, other.Secrets);
+        && CacheSize == other.CacheSize && PerHandshake == other.PerHandshake && SameSecrets(Secrets, other.Secrets);
 
     /// <summary>The same keys, byte for byte, in the same order.</summary>
     internal static bool SameSecrets(IReadOnlyList<byte[]> a, IReadOnlyList<byte[]> b) =>
         a.Count == b.Count && a.Zip(b).All(p => p.First.AsSpan().SequenceEqual(p.Second));
 
-    public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, RenewOnResumption, CacheSize, Secrets.Count);
+    public override int GetHashCode() => HashCode.Combine(Enabled, Rotate, RenewOnResumption, CacheSize, PerHandshake, Secrets.Count);
 
     public override string ToString() =>
-        !Enabled ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        (!Enabled ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"off (resumption from the server's session cache only, up to {CacheSize:N0} sessions per certificate)")
         : (Secrets.Count == 0 ? $"random keys, a new one every {Duration(Rotate)}, each opening tickets {Duration(TicketLifetime)} after it stops sealing"
             : $"{Secrets.Count} key file(s); the first seals new tickets")
-          + (RenewOnResumption ? "" : "; no fresh ticket on a TLS 1.3 resumption");
+          + (RenewOnResumption ? "" : "; no fresh ticket on a TLS 1.3 resumption"))
+        + (PerHandshake == DefaultPerHandshake ? "" : $"; {PerHandshake} TLS 1.3 ticket(s) per full handshake");
 
     private static string Duration(TimeSpan t) => t.TotalHours >= 1 && t.Minutes == 0 ? $"{t.TotalHours:0}h" : $"{t.TotalMinutes:0}m";
 }
@@ -72,10 +84,11 @@ public sealed record SessionTicketSettings(bool Enabled, IReadOnlyList<byte[]> S
 /// issued, whether the keys come from files, how many keys open tickets, the rotation interval of generated keys,
 /// when the newest key started sealing, how many certificate contexts use them, whether a TLS 1.3 resumption gets
 /// a fresh ticket, and the server's session cache: its size per certificate, the sessions it holds now (every
-/// certificate's), and how many it let go for want of room.
+/// certificate's), and how many it let go for want of room; and how many TLS 1.3 tickets a full handshake gets.
 /// </summary>
 public sealed record SessionTicketStatus(bool Available, bool Enabled, bool FromFiles, int Keys, TimeSpan? Rotate, DateTimeOffset NewestKeySince, int Contexts,
-    bool RenewOnResumption = true, int CacheSize = SessionTicketSettings.DefaultCacheSize, long CachedSessions = 0, long CacheFullEvictions = 0);
+    bool RenewOnResumption = true, int CacheSize = SessionTicketSettings.DefaultCacheSize, long CachedSessions = 0, long CacheFullEvictions = 0,
+    int PerHandshake = SessionTicketSettings.DefaultPerHandshake);
 
 /// <summary>One ticket key as OpenSSL's ticket callback uses it: a 16-byte name sent in the ticket, an HMAC-SHA256 key, an AES-256-CBC key.</summary>
 internal sealed class TicketKey
@@ -192,6 +205,14 @@ public static unsafe class SessionTickets
                 }
             }
 
+            if (settings.PerHandshake != before.PerHandshake)
+            {
+                foreach (Context c in s_contexts.Values)
+                {
+                    SetTicketCount(c.Handle, settings.PerHandshake);
+                }
+            }
+
             bool generated = settings.Secrets.Count == 0;
             if (generated)
             {
@@ -287,7 +308,7 @@ public static unsafe class SessionTickets
 
             return new SessionTicketStatus(Available, s_settings.Enabled, s_settings.Secrets.Count > 0, s_secrets.Length,
                 s_settings.Secrets.Count > 0 ? null : s_settings.Rotate, s_newestSince, s_contexts.Count, s_settings.RenewOnResumption,
-                s_settings.CacheSize, cached, evicted);
+                s_settings.CacheSize, cached, evicted, s_settings.PerHandshake);
         }
     }
 
@@ -328,6 +349,7 @@ public static unsafe class SessionTickets
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
                 SetTicketOption(handle, s_settings.Enabled);
                 SetCacheSize(handle, s_settings.CacheSize);
+                SetTicketCount(handle, s_settings.PerHandshake);
             }
 
             return new Registration(handle);
@@ -358,6 +380,15 @@ public static unsafe class SessionTickets
 
     /// <summary>A smaller size lets the least recently used sessions go at the next insertion.</summary>
     private static void SetCacheSize(nint handle, int size) => OpenSslLibrary.SslCtxCtrl(handle, SslCtrlSetSessCacheSize, size, 0);
+
+    /// <summary>TLS 1.3 tickets after a full handshake, from the next handshake on (a libssl without the call keeps its own count).</summary>
+    private static void SetTicketCount(nint handle, int count)
+    {
+        if (OpenSslLibrary.SslCtxSetNumTickets != null)
+        {
+            _ = OpenSslLibrary.SslCtxSetNumTickets(handle, (nuint)count);
+        }
+    }
 
     /// <summary>
     /// Under the lock: new secrets (file keys are never dropped for age: the files say which are in force), and every

@@ -59,7 +59,7 @@ public sealed class SessionTicketTests : IAsyncLifetime
 
         var full = await Handshake("-tls1_3", session, resume: false);
         Assert.False(full.Reused);
-        Assert.Equal(2, full.Tickets); // OpenSSL's count after a full handshake, unchanged
+        Assert.Equal(1, full.Tickets); // the default: one per full handshake
 
         // Clients use a TLS 1.3 ticket once (RFC 8446 §C.4): each resumption must leave them a new one.
         var resumed = await Handshake("-tls1_3", session, resume: true);
@@ -75,7 +75,7 @@ public sealed class SessionTicketTests : IAsyncLifetime
         SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = [RandomNumberGenerator.GetBytes(80)] });
         var dropped = await Handshake("-tls1_3", session, resume: true);
         Assert.False(dropped.Reused, dropped.Output); // a key no longer held: a full handshake
-        Assert.Equal(2, dropped.Tickets);
+        Assert.Equal(1, dropped.Tickets);
     }
 
     [Fact]
@@ -86,7 +86,7 @@ public sealed class SessionTicketTests : IAsyncLifetime
         Assert.Contains("no fresh ticket on a TLS 1.3 resumption", SessionTickets.Describe());
         string session = _directory.File("s13-keep.pem");
         var full = await Handshake("-tls1_3", session, resume: false);
-        Assert.Equal(2, full.Tickets); // a full handshake still gets OpenSSL's two
+        Assert.Equal(1, full.Tickets); // a full handshake still gets one
 
         var resumed = await Handshake("-tls1_3", session, resume: true);
         Assert.True(resumed.Reused, resumed.Output);
@@ -158,13 +158,38 @@ public sealed class SessionTicketTests : IAsyncLifetime
         string session = _directory.File("cache13.pem");
         var full = await Handshake("-tls1_3", session, resume: false);
         Assert.False(full.Reused);
-        Assert.Equal(2, full.Tickets); // OpenSSL's two, each a cached session
-        Assert.Equal(2, SessionTickets.Status().CachedSessions);
+        Assert.Equal(1, full.Tickets); // one, a cached session
+        Assert.Equal(1, SessionTickets.Status().CachedSessions);
 
         var resumed = await Handshake("-tls1_3", session, resume: true);
         Assert.True(resumed.Reused, resumed.Output);
         Assert.Equal(1, resumed.Tickets);
-        Assert.Equal(3, SessionTickets.Status().CachedSessions); // OpenSSL keeps the used one until it expires or is pushed out
+        Assert.Equal(2, SessionTickets.Status().CachedSessions); // OpenSSL keeps the used one until it expires or is pushed out
+    }
+
+    [Fact]
+    public async Task A_full_tls13_handshake_gets_as_many_tickets_as_configured_and_none_means_no_resumption()
+    {
+        SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = SessionTickets.Secrets, PerHandshake = 3 });
+        Assert.Contains("3 TLS 1.3 ticket(s) per full handshake", SessionTickets.Describe());
+        Assert.Equal(3, SessionTickets.Status().PerHandshake);
+        string session = _directory.File("three.pem");
+        var full = await Handshake("-tls1_3", session, resume: false);
+        Assert.False(full.Reused);
+        Assert.Equal(3, full.Tickets);
+        var resumed = await Handshake("-tls1_3", session, resume: true);
+        Assert.True(resumed.Reused, resumed.Output);
+        Assert.Equal(1, resumed.Tickets); // a resumption gets one whatever the count
+
+        SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = SessionTickets.Secrets, PerHandshake = 0 });
+        string none = _directory.File("none.pem");
+        var bare = await Handshake("-tls1_3", none, resume: false);
+        Assert.Equal(0, bare.Tickets);
+        Assert.False(File.Exists(none), "s_client saved a session"); // nothing to resume with: s_client saves a TLS 1.3 session from a ticket
+        Assert.Equal(1, (await Handshake("-tls1_2", _directory.File("none12.pem"), resume: false)).Tickets); // TLS 1.2 keeps its ticket
+
+        SessionTickets.Configure(SessionTicketSettings.Default with { Secrets = SessionTickets.Secrets });
+        Assert.Equal(1, (await Handshake("-tls1_3", _directory.File("back.pem"), resume: false)).Tickets); // an apply takes it back
     }
 
     [Fact]

@@ -176,6 +176,7 @@ public sealed class AdminDispatcher : IRequestDispatcher
             w.WriteString("newestKeySince", t.NewestKeySince);
             w.WriteNumber("certificateContexts", t.Contexts);
             w.WriteBoolean("renewOnResumption", t.RenewOnResumption);
+            w.WriteNumber("perHandshake", t.PerHandshake);
             w.WriteNumber("cacheSize", t.CacheSize);
             w.WriteNumber("cachedSessions", t.CachedSessions);
             w.WriteNumber("cacheFullEvictions", t.CacheFullEvictions);

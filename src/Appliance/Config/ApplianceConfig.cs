@@ -88,6 +88,11 @@ public sealed class SessionTicketsConfig
     /// Default true, as nginx.
     /// </summary>
     public bool? RenewOnResumption { get; set; }
+    /// <summary>
+    /// TLS 1.3 tickets sent after a full handshake (0 to 16; 0: no TLS 1.3 resumption). Default 1, as Go's and Java's
+    /// servers (each resumption brings a fresh one); OpenSSL's own default, so nginx's, is 2.
+    /// </summary>
+    public int? PerHandshake { get; set; }
 }
 
 /// <summary>server.accessLog: where and how completed requests are logged (nginx's access_log, Envoy's access log).</summary>

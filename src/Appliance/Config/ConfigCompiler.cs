@@ -310,7 +310,14 @@ public sealed partial class ConfigCompiler
             cacheSize = SessionTicketSettings.DefaultCacheSize;
         }
 
-        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate, c.RenewOnResumption ?? true, cacheSize);
+        int perHandshake = c.PerHandshake ?? SessionTicketSettings.DefaultPerHandshake;
+        if (perHandshake is < 0 or > SessionTicketSettings.MaxPerHandshake)
+        {
+            Error($"{p}.perHandshake", "must be between 0 and 16 TLS 1.3 tickets (0: none, no TLS 1.3 resumption)");
+            perHandshake = SessionTicketSettings.DefaultPerHandshake;
+        }
+
+        return new SessionTicketSettings(c.Enabled ?? true, secrets, rotate, c.RenewOnResumption ?? true, cacheSize, perHandshake);
     }
 
     /// <summary>

@@ -48,6 +48,7 @@ public sealed class SessionTicketConfigTests : IDisposable
         Assert.Empty(s.SessionTickets.Secrets);
         Assert.Equal(TimeSpan.FromHours(1), s.SessionTickets.Rotate);
         Assert.True(s.SessionTickets.RenewOnResumption);
+        Assert.Equal(1, s.SessionTickets.PerHandshake);
         Assert.Equal(SessionTicketSettings.Default, Compile(Config("{}")).SessionTickets);
     }
 
@@ -57,6 +58,17 @@ public sealed class SessionTicketConfigTests : IDisposable
         ConfigSnapshot s = Compile(Config("""{ "enabled": false, "cacheSize": 5 }"""));
         Assert.Equal(SessionTicketSettings.Default with { Enabled = false, CacheSize = 5 }, s.SessionTickets);
         Assert.NotEqual(SessionTicketSettings.Default, Compile(Config("""{ "cacheSize": 5 }""")).SessionTickets); // an apply that changes it takes effect
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    [InlineData(16)]
+    public void Tickets_per_handshake_are_read_and_are_part_of_the_settings(int count)
+    {
+        ConfigSnapshot s = Compile(Config($$"""{ "perHandshake": {{count}} }"""));
+        Assert.Equal(SessionTicketSettings.Default with { PerHandshake = count }, s.SessionTickets);
+        Assert.NotEqual(SessionTicketSettings.Default, s.SessionTickets); // an apply that changes it takes effect
     }
 
     [Fact]
@@ -114,6 +126,11 @@ public sealed class SessionTicketConfigTests : IDisposable
     [InlineData("""{ "cacheSize": 1.5 }""", "server.sessionTickets.cacheSize", "")]
     [InlineData("""{ "cacheSize": "big" }""", "server.sessionTickets.cacheSize", "")]
     [InlineData("""{ "cacheSize": 99999999999 }""", "server.sessionTickets.cacheSize", "")]
+    [InlineData("""{ "perHandshake": -1 }""", "server.sessionTickets.perHandshake", "between 0 and 16")]
+    [InlineData("""{ "perHandshake": 17 }""", "server.sessionTickets.perHandshake", "between 0 and 16")]
+    [InlineData("""{ "perHandshake": 2.5 }""", "server.sessionTickets.perHandshake", "")]
+    [InlineData("""{ "perHandshake": "two" }""", "server.sessionTickets.perHandshake", "")]
+    [InlineData("""{ "perHandshake": 99999999999 }""", "server.sessionTickets.perHandshake", "")]
     [InlineData("""{ "keyfile": "a" }""", "server.sessionTickets.keyfile", "")]
     public void Bad_settings_are_reported_with_their_path(string tickets, string path, string message)
     {

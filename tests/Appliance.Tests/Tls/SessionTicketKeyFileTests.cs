@@ -57,7 +57,7 @@ public sealed class SessionTicketKeyFileTests : IDisposable
         await using (app)
         {
             await app.WaitForLineAsync(@"tls: session tickets: 2 key file\(s\); the first seals new tickets");
-            Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
+            Assert.Equal((false, 1), await Handshake(port, "-sess_out")); // one ticket per full handshake by default
         }
 
         (app, port) = await StartAsync();
@@ -100,9 +100,10 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             using JsonDocument before = JsonDocument.Parse(body);
             JsonElement t = before.RootElement;
             Assert.Equal(["ownKeys", "enabled", "source", "keys", "rotateSeconds", "newestKeySince", "certificateContexts", "renewOnResumption",
-                "cacheSize", "cachedSessions", "cacheFullEvictions"],
+                "perHandshake", "cacheSize", "cachedSessions", "cacheFullEvictions"],
                 t.EnumerateObject().Select(p => p.Name)); // counts and times only: no key, no key name
             Assert.True(t.GetProperty("renewOnResumption").GetBoolean());
+            Assert.Equal(1, t.GetProperty("perHandshake").GetInt32());
             Assert.True(t.GetProperty("ownKeys").GetBoolean());
             Assert.True(t.GetProperty("enabled").GetBoolean());
             Assert.Equal("generated", t.GetProperty("source").GetString());
@@ -110,7 +111,7 @@ public sealed class SessionTicketKeyFileTests : IDisposable
             Assert.Equal(1800, t.GetProperty("rotateSeconds").GetInt64());
             DateTimeOffset since = t.GetProperty("newestKeySince").GetDateTimeOffset();
 
-            Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
+            Assert.Equal((false, 1), await Handshake(port, "-sess_out"));
             (string rotated, int rotateStatus) = Split(await Admin("POST", "/v1/tls/session-tickets/rotate"));
             Assert.Equal(200, rotateStatus);
             using (JsonDocument after = JsonDocument.Parse(rotated))
@@ -129,7 +130,7 @@ public sealed class SessionTicketKeyFileTests : IDisposable
                 Assert.Equal(1, revoked.RootElement.GetProperty("keys").GetInt32()); // every older key dropped
             }
 
-            Assert.Equal((false, 2), await Handshake(port, "-sess_in")); // a leaked older key would open nothing now
+            Assert.Equal((false, 1), await Handshake(port, "-sess_in")); // a leaked older key would open nothing now
             await app.WaitForLineAsync(@"tls: session ticket keys revoked \(admin api\)");
             Assert.Equal(400, Split(await Admin("POST", "/v1/tls/session-tickets/rotate?revoke=maybe")).Status);
             Assert.Equal(405, Split(await Admin("DELETE", "/v1/tls/session-tickets")).Status);
@@ -140,10 +141,10 @@ public sealed class SessionTicketKeyFileTests : IDisposable
     [Fact]
     public async Task Turned_off_sessions_resume_from_the_cache_which_the_admin_api_and_metrics_show()
     {
-        var (app, port) = await StartAsync("""{ "enabled": false, "cacheSize": 1000 }""");
+        var (app, port) = await StartAsync("""{ "enabled": false, "cacheSize": 1000, "perHandshake": 2 }""");
         await using (app)
         {
-            await app.WaitForLineAsync(@"tls: session tickets: off \(resumption from the server's session cache only, up to 1,000 sessions per certificate\)");
+            await app.WaitForLineAsync(@"tls: session tickets: off \(resumption from the server's session cache only, up to 1,000 sessions per certificate\); 2 TLS 1\.3 ticket\(s\) per full handshake");
             Assert.Equal((false, 2), await Handshake(port, "-sess_out"));
             Assert.Equal((true, 1), await Handshake(port, "-sess_in"));
 
