@@ -189,27 +189,11 @@ public static unsafe class SessionTickets
             SessionTicketSettings before = s_settings;
             s_settings = settings;
             s_time = time ?? TimeProvider.System;
-            if (settings.Enabled != before.Enabled)
+            if (settings.Enabled != before.Enabled || settings.CacheSize != before.CacheSize || settings.PerHandshake != before.PerHandshake)
             {
                 foreach (Context c in s_contexts.Values)
                 {
-                    SetTicketOption(c.Handle, settings.Enabled);
-                }
-            }
-
-            if (settings.CacheSize != before.CacheSize)
-            {
-                foreach (Context c in s_contexts.Values)
-                {
-                    SetCacheSize(c.Handle, settings.CacheSize);
-                }
-            }
-
-            if (settings.PerHandshake != before.PerHandshake)
-            {
-                foreach (Context c in s_contexts.Values)
-                {
-                    SetTicketCount(c.Handle, settings.PerHandshake);
+                    ApplyOptions(c.Handle, settings);
                 }
             }
 
@@ -347,9 +331,7 @@ public static unsafe class SessionTickets
                 }
 
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
-                SetTicketOption(handle, s_settings.Enabled);
-                SetCacheSize(handle, s_settings.CacheSize);
-                SetTicketCount(handle, s_settings.PerHandshake);
+                ApplyOptions(handle, s_settings);
             }
 
             return new Registration(handle);
@@ -367,6 +349,14 @@ public static unsafe class SessionTickets
                 s_contexts.TryRemove(handle, out _);
             }
         }
+    }
+
+    /// <summary>The context's ticket option, session cache size and TLS 1.3 tickets per full handshake, from the settings (each call is idempotent).</summary>
+    private static void ApplyOptions(nint handle, SessionTicketSettings settings)
+    {
+        SetTicketOption(handle, settings.Enabled);
+        SetCacheSize(handle, settings.CacheSize);
+        SetTicketCount(handle, settings.PerHandshake);
     }
 
     /// <summary>
