@@ -126,18 +126,21 @@ public sealed class Http2TimeoutTests(Http2Fixture fixture)
         Assert.True(LimitCounters.Get("h2_send_timeout") > before);
     }
 
+    private const int PacedWindow = 5_000;
+
     [Fact]
     public async Task Slow_reader_that_keeps_opening_the_window_gets_the_whole_response()
     {
-        // 200,000 bytes through a 25,000-byte stream window, 250 ms per window: 1.75 s in all, past the 1 s send
+        // 200,000 bytes through a 5,000-byte stream window, 50 ms per window: about 2 s in all, past the 1 s send
         // timeout and the 1 s keep-alive timeout, but every WINDOW_UPDATE moves the data along. Each pause leaves
-        // 750 ms to the send timeout, for a test process whose thread pool is shared with the other test classes.
-        await using RawH2Client c = await ConnectAsync(new Http2Setting(Http2SettingId.InitialWindowSize, 25_000));
+        // 950 ms to the send timeout, for a test process whose thread pool is shared with the other test classes
+        // (with 250 ms pauses a CI run on a loaded 2-core box once saw a pause pass the timeout).
+        await using RawH2Client c = await ConnectAsync(new Http2Setting(Http2SettingId.InitialWindowSize, PacedWindow));
         await c.SendWindowUpdateAsync(0, 1_000_000);
         await c.SendGetAsync(1, "/big");
         await c.ExpectAsync("the response HEADERS", f => f.Type == Http2FrameType.Headers && f.StreamId == 1);
         var body = new MemoryStream();
-        int window = 25_000;
+        int window = PacedWindow;
         bool ended = false;
         while (!ended)
         {
@@ -148,8 +151,8 @@ public sealed class Http2TimeoutTests(Http2Fixture fixture)
             ended = f.EndStream;
             if (window == 0 && !ended)
             {
-                await Task.Delay(250); // the pace of a slow client, not synchronisation
-                window = 25_000;
+                await Task.Delay(50); // the pace of a slow client, not synchronisation
+                window = PacedWindow;
                 await c.SendWindowUpdateAsync(1, window);
             }
         }
