@@ -640,6 +640,7 @@ public sealed partial class TlsRecordStream : Stream
         return SendPendingAsync(send, records);
     }
 
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder))] // every write waits for its loop's round with io_uring sends
     private async ValueTask SendPendingAsync(ValueTask send, byte[] records)
     {
         try

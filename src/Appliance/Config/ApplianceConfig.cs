@@ -45,6 +45,13 @@ public sealed class ServerConfig
     /// </summary>
     public string? SocketEngine { get; set; }
     /// <summary>
+    /// With the "epoll" engine: each event loop hands the socket writes of one round of events to the kernel together,
+    /// with one io_uring_enter, instead of one send(2) each. Where io_uring is missing or refused (an old kernel,
+    /// kernel.io_uring_disabled, a seccomp filter) the loops say so once and send each write at once. Default true.
+    /// Read at start.
+    /// </summary>
+    public bool? IoUring { get; set; }
+    /// <summary>
     /// Who runs a TLS connection's records after the handshake: "openssl", OpenSSL called directly on the handshake's
     /// own SSL object (as nginx does; about a sixth fewer instructions per HTTPS request), or "sslstream", .NET's
     /// SslStream, which always does the handshake. Default "openssl" where the runtime allows it. Read at start.

@@ -174,6 +174,7 @@ public sealed partial class ConfigCompiler
             InlineSocketCompletions = server.InlineSocketCompletions ?? true,
             SocketThreads = server.SocketThreads ?? ConfigSnapshot.DefaultSocketThreads,
             EpollSockets = server.SocketEngine is null or "epoll",
+            IoUringSends = server.IoUring ?? true,
             OpenSslRecords = server.TlsRecordLayer is null or "evp" or "openssl",
             EvpRecords = server.TlsRecordLayer is null or "evp",
             AdminSocketPath = config.Admin is { Enabled: false } ? null : Resolve(config.Admin?.SocketPath ?? "/run/appliance/admin.sock"),

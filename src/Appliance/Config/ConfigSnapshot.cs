@@ -29,6 +29,8 @@ public sealed class ConfigSnapshot
     public int SocketThreads { get; init; } = DefaultSocketThreads;
     /// <summary>server.socketEngine is "epoll" (the default): connections run on our own event loops.</summary>
     public bool EpollSockets { get; init; } = true;
+    /// <summary>server.ioUring: the epoll loops send each round's writes with one io_uring_enter.</summary>
+    public bool IoUringSends { get; init; } = true;
     /// <summary>server.tlsRecordLayer is "evp" or "openssl": records after the handshake go to OpenSSL directly.</summary>
     public bool OpenSslRecords { get; init; } = true;
 

@@ -102,7 +102,7 @@ public static class RunCommand
     /// </summary>
     private static void ConfigureSocketEngine(ConfigSnapshot snapshot)
     {
-        Transport.SocketEngine.Configure(snapshot.EpollSockets, snapshot.SocketThreads);
+        Transport.SocketEngine.Configure(snapshot.EpollSockets, snapshot.SocketThreads, snapshot.IoUringSends);
         Tls.TlsRecordStream.Enabled = snapshot.OpenSslRecords;
         Tls.TlsRecordStream.Protect = snapshot.EvpRecords;
         const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";

@@ -88,14 +88,15 @@ internal sealed class UpstreamConnection : IDisposable
 
     /// <summary>
     /// Sends a request head: straight to a plain socket when nothing is buffered ahead of it (a request head is
-    /// written after the previous exchange's last flush), which spares the pipe writer's copy and its flush; what the
+    /// written after the previous exchange's last flush), which spares the pipe writer's copy and its flush, unless the
+    /// socket's loop sends a round's writes together (io_uring): then the head joins them through the pipe; what the
     /// socket does not take at once, or every byte on TLS, goes into <see cref="Output"/>. True when all of it left;
     /// false when the caller must flush <see cref="Output"/>.
     /// </summary>
     public bool SendHead(HeadBuffer head)
     {
         int sent = 0;
-        if (_stream is Transport.SocketStream socket && Output.UnflushedBytes == 0)
+        if (_stream is Transport.SocketStream socket && Output.UnflushedBytes == 0 && !socket.WritesWaitForRound)
         {
             sent = socket.TrySendNow(head.Written);
         }

@@ -39,6 +39,7 @@ public sealed class HttpConnection : TrackedConnection
     private Task? _served;       // once the protocol runs: its task, and the connection's reader and stream, which
     private PipeReader? _input;  // OnServed closes when the task ends
     private Stream? _stream;
+    private Stream? _network;    // the socket's own stream, under any TLS layer
 
     public HttpConnection(Socket socket, SocketListener listener, ListenerRuntime runtime, ConnectionRegistry registry, ILogger logger)
     {
@@ -69,7 +70,7 @@ public sealed class HttpConnection : TrackedConnection
                 LocalEndPoint = LocalAddress(),
                 Peer = _socket.AddressFamily == AddressFamily.Unix && PeerCredentials.TryGet(_socket, out PeerCredentials peer) ? peer : null,
             };
-            network = SocketEngine.Open(_socket);
+            network = _network = SocketEngine.Open(_socket);
         }
         catch (Exception e)
         {
@@ -209,7 +210,14 @@ public sealed class HttpConnection : TrackedConnection
         {
             if (_socket.Connected)
             {
-                _socket.Shutdown(SocketShutdown.Send);
+                if (_network is SocketStream network)
+                {
+                    network.ShutdownSend(); // after a write still queued for the loop's round (a fatal alert)
+                }
+                else
+                {
+                    _socket.Shutdown(SocketShutdown.Send);
+                }
             }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)

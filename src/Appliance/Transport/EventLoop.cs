@@ -46,6 +46,8 @@ internal sealed unsafe class EventLoop
     // RoundClockEvents events, so that a round of slow events (full RSA handshakes) does not age it much.
     private long _roundTimestamp, _roundMilliseconds;
     private const int RoundClockEvents = 16;
+    // The round's socket writes, sent together at its end (null: each write is sent at once). Made on the loop thread.
+    private SendRing? _ring;
 
     public EventLoop(int index)
     {
@@ -197,6 +199,9 @@ internal sealed unsafe class EventLoop
     /// <summary>True on an event loop's thread, which must never block.</summary>
     public static bool OnLoopThread => Current is not null;
 
+    /// <summary>Where this loop's thread queues socket writes for the end of the round; null when each is sent at once.</summary>
+    internal SendRing? Ring => _ring;
+
     /// <summary>The loop whose thread this is, or null.</summary>
     internal static EventLoop? Current => t_current;
 
@@ -249,6 +254,13 @@ internal sealed unsafe class EventLoop
         int offset = Epoll.DataOffset;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
         t_current = this;
+        Runtime.PooledBoxes.MarkLoopThread();
+        if (SocketEngine.SendRingEnabled)
+        {
+            _ring = SendRing.TryCreate(out string? why);
+            SocketEngine.ReportSendRing(Index, why);
+        }
+
         while (true)
         {
             int n = Epoll.Wait(_epfd, events, MaxEvents, _paused.Count == 0 ? -1 : UntilResume());
@@ -316,6 +328,12 @@ internal sealed unsafe class EventLoop
 
             _roundTimestamp = _roundMilliseconds = 0; // the deferred flushes time their writes afresh
             RunDeferred();
+            while (_ring is { Queued: > 0 } ring)
+            {
+                ring.Flush(); // the round's writes in one io_uring_enter; their continuations may write (and defer) again
+                RunDeferred();
+            }
+
             if (_paused.Count > 0)
             {
                 ResumeListeners();
@@ -408,11 +426,36 @@ public static class SocketEngine
     /// <summary>True when connections run on our epoll loops (the default on Linux).</summary>
     public static bool UsesEpoll { get; private set; } = OperatingSystem.IsLinux();
 
-    /// <summary>Before the first connection: the engine and its thread count.</summary>
-    public static void Configure(bool epoll, int threads)
+    /// <summary>Before the first connection: the engine, its thread count, and whether its loops batch their sends.</summary>
+    public static void Configure(bool epoll, int threads, bool sendRing = true)
     {
         UsesEpoll = epoll && OperatingSystem.IsLinux();
         s_threads = Math.Max(1, threads);
+        SendRingEnabled = sendRing;
+    }
+
+    /// <summary>server.ioUring: each loop sends a round's writes with one io_uring_enter where the kernel allows it.</summary>
+    internal static bool SendRingEnabled { get; private set; } = true;
+
+    private static int s_sendRingReported;
+
+    /// <summary>
+    /// How the loops send: "io_uring" when they batch through a <see cref="SendRing"/>, "send" when each write is
+    /// sent at once (off by config, or io_uring refused: <see cref="SendRingUnavailable"/> says why).
+    /// </summary>
+    public static string SendMode => Volatile.Read(ref s_loops) is { Length: > 0 } loops && loops[0].Ring is not null ? "io_uring" : "send";
+
+    /// <summary>Why io_uring could not be used, when a loop found it refused; null otherwise.</summary>
+    public static string? SendRingUnavailable { get; private set; }
+
+    /// <summary>A loop's thread, once at its start: a refused io_uring is said once, on standard error.</summary>
+    internal static void ReportSendRing(int loop, string? why)
+    {
+        if (why is not null && Interlocked.Exchange(ref s_sendRingReported, 1) == 0)
+        {
+            SendRingUnavailable = why;
+            Console.Error.WriteLine($"appliance: event loop {loop}: {why}; sockets are written with send(2), one call per write");
+        }
     }
 
     /// <summary>

@@ -47,6 +47,13 @@ public sealed class SocketStream : Stream
     private volatile bool _readEnded;
     private volatile bool _writeEnded;
 
+    // A write queued on the loop's SendRing (loop thread; _sendQueued and _closeAfterSend under _lock): the buffer is
+    // pinned until its result comes, and a dispose meanwhile from another thread leaves the close to that result.
+    private System.Buffers.MemoryHandle _sendPin;
+    private bool _sendQueued;
+    private bool _closeAfterSend;
+    private bool _shutdownAfterSend;
+
     /// <param name="connecting">A connect is in progress: writes wait for the socket's first writable event.</param>
     /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket.</param>
     public SocketStream(Socket socket, bool connecting, bool readOnLoop = false)
@@ -200,6 +207,11 @@ public sealed class SocketStream : Stream
             int seq = Volatile.Read(ref _writeSeq);
             if (Volatile.Read(ref _writeReady) || _writeEnded)
             {
+                if (!_writeEnded && _loop.Ring is { } ring && EventLoop.Current == _loop && TryQueue(ring, buffer))
+                {
+                    return new ValueTask(_write!, _write!.Version); // sent at the end of this round, with the others
+                }
+
                 int n = Send(buffer.Span, out SocketError error);
                 if (n >= 0)
                 {
@@ -252,6 +264,116 @@ public sealed class SocketStream : Stream
     }
 
     /// <summary>
+    /// Loop thread: queues the write on the loop's <see cref="SendRing"/> instead of sending it now; the write
+    /// completes when the ring is flushed at the end of the round (<see cref="OnQueuedSend"/>). Not cancellable
+    /// meanwhile: it ends within the round either way. False when the ring is full.
+    /// </summary>
+    private unsafe bool TryQueue(SendRing ring, ReadOnlyMemory<byte> buffer)
+    {
+        System.Buffers.MemoryHandle pin = buffer.Pin();
+        if (!ring.TryQueue(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length, Syscalls.MSG_NOSIGNAL))
+        {
+            pin.Dispose();
+            return false;
+        }
+
+        _sendPin = pin;
+        _writeBuffer = buffer;
+        Operation write = WriteOperation;
+        _lock.Enter();
+        write.Start(CancellationToken.None);
+        write.Pending = false; // not waiting for an event: an EPOLLOUT in this round must not send it a second time
+        _sendQueued = true;
+        _lock.Exit();
+        return true;
+    }
+
+    /// <summary>
+    /// Loop thread, from <see cref="SendRing.Flush"/>: the queued write's result (bytes sent, or -errno). All sent
+    /// completes the write; a part, or EAGAIN, leaves the rest to the usual path (send, then wait for EPOLLOUT).
+    /// </summary>
+    internal void OnQueuedSend(int result)
+    {
+        _sendPin.Dispose();
+        _sendPin = default;
+        bool close, shutdown;
+        _lock.Enter();
+        _sendQueued = false;
+        close = _closeAfterSend;
+        shutdown = _shutdownAfterSend;
+        _lock.Exit();
+        if (shutdown && !close)
+        {
+            ShutdownSend(); // asked for by another thread meanwhile: the FIN follows the bytes
+        }
+
+        if (close)
+        {
+            _socket.Dispose(); // disposed by another thread while the ring still named the descriptor: closed now
+        }
+
+        ReadOnlyMemory<byte> buffer = _writeBuffer;
+        if (result == buffer.Length)
+        {
+            _writeBuffer = default;
+            _write!.Complete(0);
+        }
+        else if (result >= 0 || result == -Syscalls.EAGAIN)
+        {
+            _writeBuffer = buffer[Math.Max(result, 0)..];
+            PerformWrite();
+        }
+        else
+        {
+            _writeBuffer = default;
+            _write!.Fail(Error("write to", Syscalls.ToSocketError(-result)));
+        }
+    }
+
+    /// <summary>
+    /// shutdown(SHUT_WR) after the writes made so far: a write still queued on the loop's ring leaves first (from another
+    /// thread, the ring's result sends the FIN). Errors of a socket already gone are ignored.
+    /// </summary>
+    public void ShutdownSend()
+    {
+        if (EventLoop.Current != _loop)
+        {
+            _lock.Enter();
+            bool later = _sendQueued;
+            _shutdownAfterSend |= later;
+            _lock.Exit();
+            if (later)
+            {
+                return;
+            }
+        }
+
+        SubmitQueued();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Loop thread: a write still queued on the ring leaves now, ahead of whatever the caller sends or closes.</summary>
+    private void SubmitQueued()
+    {
+        if (_sendQueued && EventLoop.Current == _loop)
+        {
+            _loop.Ring!.Submit();
+        }
+    }
+
+    /// <summary>
+    /// Whether a write made now would wait for the end of the loop's round (io_uring sends, on the loop's thread): then
+    /// sending at once (<see cref="TrySendNow"/>) costs a system call the round would have shared.
+    /// </summary>
+    public bool WritesWaitForRound => _loop.Ring is not null && EventLoop.Current == _loop;
+
+    /// <summary>
     /// Sends what the socket takes at once, without waiting: the bytes sent, all of them unless the socket buffer
     /// filled (then the rest is the caller's to write with <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>).
     /// Only for a caller with no write in flight, so the bytes cannot overtake earlier ones. Throws as a write does.
@@ -259,6 +381,7 @@ public sealed class SocketStream : Stream
     public int TrySendNow(ReadOnlySpan<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        SubmitQueued();
         int sent = 0;
         while (sent < buffer.Length && (Volatile.Read(ref _writeReady) || _writeEnded))
         {
@@ -648,6 +771,7 @@ public sealed class SocketStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        SubmitQueued();
         SendObserver?.Invoke(buffer);
         while (!buffer.IsEmpty)
         {
@@ -685,10 +809,15 @@ public sealed class SocketStream : Stream
         }
 
         _loop.Unregister(this);
-        bool read, write;
+        bool read, write, closeLater = false;
         _lock.Enter();
         try
         {
+            if (_sendQueued && EventLoop.Current != _loop)
+            {
+                _closeAfterSend = closeLater = true; // the loop's ring still names the descriptor: its result closes it
+            }
+
             read = _read.Pending;
             write = _write?.Pending ?? false;
             _read.Pending = false;
@@ -712,7 +841,12 @@ public sealed class SocketStream : Stream
             _write!.FailLater(Error("write to", SocketError.OperationAborted));
         }
 
-        _socket.Dispose();
+        if (!closeLater)
+        {
+            SubmitQueued(); // the bytes queued this round leave before the close, as a send made at once would have
+            _socket.Dispose();
+        }
+
         base.Dispose(disposing);
     }
 

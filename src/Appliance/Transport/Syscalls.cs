@@ -6,6 +6,7 @@ namespace Appliance.Transport;
 internal static unsafe partial class Syscalls
 {
     public const int EINTR = 4;
+    public const int EAGAIN = 11;
     public const int MSG_NOSIGNAL = 0x4000;
     private const int F_SETFL = 4;
     private const int O_NONBLOCK = 0x800;

@@ -51,6 +51,8 @@ public sealed class ConfigCompilerTests
     [InlineData("""{ "server": { "socketThreads": "two" }, "listeners": [ """ + Listener + """ ] }""", "server.socketThreads")]
     [InlineData("""{ "server": { "socketEngine": "io_uring" }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
     [InlineData("""{ "server": { "socketEngine": 1 }, "listeners": [ """ + Listener + """ ] }""", "server.socketEngine")]
+    [InlineData("""{ "server": { "ioUring": "yes" }, "listeners": [ """ + Listener + """ ] }""", "server.ioUring")]
+    [InlineData("""{ "server": { "ioUring": 1 }, "listeners": [ """ + Listener + """ ] }""", "server.ioUring")]
     [InlineData("""{ "server": { "tlsRecordLayer": "kernel" }, "listeners": [ """ + Listener + """ ] }""", "server.tlsRecordLayer")]
     [InlineData("""{ "server": { "tlsRecordLayer": true }, "listeners": [ """ + Listener + """ ] }""", "server.tlsRecordLayer")]
     [InlineData("""{ "listeners": [ { "name": "p", "address": "127.0.0.1:99999", "tls": false } ] }""", "listeners[0].address")]
@@ -73,6 +75,16 @@ public sealed class ConfigCompilerTests
     {
         IReadOnlyList<ConfigError> errors = Errors(json);
         Assert.Contains(errors, e => e.Path == path);
+    }
+
+    [Theory]
+    [InlineData("", true)]
+    [InlineData(""" "server": { "ioUring": true }, """, true)]
+    [InlineData(""" "server": { "ioUring": false }, """, false)]
+    public void IoUring_sends_are_on_unless_the_config_turns_them_off(string server, bool expected)
+    {
+        ApplianceConfig config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("{" + server + """ "listeners": [ """ + Listener + " ] }"));
+        Assert.Equal(expected, ConfigCompiler.Compile(config, Path.GetTempPath()).IoUringSends);
     }
 
     [Theory]

@@ -186,6 +186,19 @@ public abstract class PooledBox<TResult> : IValueTaskSource<TResult>, IValueTask
     private protected abstract void Return();
 }
 
+/// <summary>Which threads keep the larger cache of boxes.</summary>
+public static class PooledBoxes
+{
+    [ThreadStatic]
+    private static bool t_loopThread;
+
+    /// <summary>True on a thread that called <see cref="MarkLoopThread"/>.</summary>
+    internal static bool OnLoopThread => t_loopThread;
+
+    /// <summary>An event loop's thread, once at its start: it runs many connections' exchanges at once.</summary>
+    public static void MarkLoopThread() => t_loopThread = true;
+}
+
 /// <summary>The box of one async method: its state machine, the context it resumes in, and its pool.</summary>
 internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
     where TStateMachine : IAsyncStateMachine
@@ -250,7 +263,7 @@ internal sealed class PooledBox<TResult, TStateMachine> : PooledBox<TResult>
         StateMachine = default!;
         Context = null;
         PooledBox<TResult, TStateMachine>?[] cache = t_cache ??=
-            new PooledBox<TResult, TStateMachine>?[Transport.EventLoop.OnLoopThread ? LoopThreadCacheSize : ThreadCacheSize];
+            new PooledBox<TResult, TStateMachine>?[PooledBoxes.OnLoopThread ? LoopThreadCacheSize : ThreadCacheSize];
         if (t_cached < cache.Length)
         {
             cache[t_cached++] = this;
