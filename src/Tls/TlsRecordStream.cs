@@ -549,7 +549,7 @@ public sealed partial class TlsRecordStream : Stream
     /// </summary>
     private bool AwaitsInput() => _protection is not null && _held is null && !_peerClosed && !_closed && _failure is null;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(Appliance.Runtime.PooledValueTaskMethodBuilder<>))] // with io_uring reads, every connection of a round waits here at once
     private async ValueTask<int> ReadPendingAsync(ValueTask<int> read, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         while (true)

@@ -273,7 +273,7 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
         _readIsProbe = false;
         if (_buffer is null)
         {
-            _buffer = ArrayPool<byte>.Shared.Rent(_bufferSize);
+            _buffer = LoopBuffers.Rent(_bufferSize);
         }
         else if (_buffer.Length - _end < _minimumReadSize)
         {
@@ -559,7 +559,7 @@ public sealed class ConnectionReader : PipeReader, IValueTaskSource<ReadResult>,
         {
             _buffer = null;
             _start = _end = 0;
-            ArrayPool<byte>.Shared.Return(buffer);
+            LoopBuffers.Return(buffer);
         }
     }
 

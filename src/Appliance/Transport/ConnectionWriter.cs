@@ -181,7 +181,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
 
             if (_written == 0)
             {
-                ArrayPool<byte>.Shared.Return(_current);
+                LoopBuffers.Return(_current);
             }
             else
             {
@@ -199,7 +199,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
             _written = 0;
         }
 
-        _current = ArrayPool<byte>.Shared.Rent(Math.Max(need, _segmentSize));
+        _current = LoopBuffers.Rent(Math.Max(need, _segmentSize));
     }
 
     /// <summary>Writes the segments from <see cref="_next"/> on; false when a write went pending (in <see cref="_write"/>).</summary>
@@ -260,7 +260,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
     {
         for (int i = 0; i < _fullCount; i++)
         {
-            ArrayPool<byte>.Shared.Return(_full[i].Array);
+            LoopBuffers.Return(_full[i].Array);
             _full[i] = default;
         }
 
@@ -269,7 +269,7 @@ public sealed class ConnectionWriter : PipeWriter, IValueTaskSource<FlushResult>
         if (_current is { } current)
         {
             _current = null;
-            ArrayPool<byte>.Shared.Return(current);
+            LoopBuffers.Return(current);
         }
 
         _written = 0;

@@ -46,8 +46,9 @@ internal sealed unsafe class EventLoop
     // RoundClockEvents events, so that a round of slow events (full RSA handshakes) does not age it much.
     private long _roundTimestamp, _roundMilliseconds;
     private const int RoundClockEvents = 16;
-    // The round's socket writes, sent together at its end (null: each write is sent at once). Made on the loop thread.
-    private SendRing? _ring;
+    // The round's socket reads and writes, made together after its events (null: each call is made at once). Made on
+    // the loop thread.
+    private SocketRing? _ring;
 
     public EventLoop(int index)
     {
@@ -199,8 +200,8 @@ internal sealed unsafe class EventLoop
     /// <summary>True on an event loop's thread, which must never block.</summary>
     public static bool OnLoopThread => Current is not null;
 
-    /// <summary>Where this loop's thread queues socket writes for the end of the round; null when each is sent at once.</summary>
-    internal SendRing? Ring => _ring;
+    /// <summary>Where this loop's thread queues socket reads and writes for the end of the round; null when each is made at once.</summary>
+    internal SocketRing? Ring => _ring;
 
     /// <summary>The loop whose thread this is, or null.</summary>
     internal static EventLoop? Current => t_current;
@@ -255,10 +256,10 @@ internal sealed unsafe class EventLoop
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * size));
         t_current = this;
         Runtime.PooledBoxes.MarkLoopThread();
-        if (SocketEngine.SendRingEnabled)
+        if (SocketEngine.SocketRingEnabled)
         {
-            _ring = SendRing.TryCreate(out string? why);
-            SocketEngine.ReportSendRing(Index, why);
+            _ring = SocketRing.TryCreate(out string? why);
+            SocketEngine.ReportSocketRing(Index, why);
         }
 
         while (true)
@@ -326,18 +327,22 @@ internal sealed unsafe class EventLoop
                 }
             }
 
-            _roundTimestamp = _roundMilliseconds = 0; // the deferred flushes time their writes afresh
-            RunDeferred();
-            while (_ring is { Queued: > 0 } ring)
-            {
-                ring.Flush(); // the round's writes in one io_uring_enter; their continuations may write (and defer) again
-                RunDeferred();
-            }
-
             if (_paused.Count > 0)
             {
-                ResumeListeners();
+                ResumeListeners(); // before the flush below: what a resumed accept starts reading is made with the round's calls
             }
+
+            _roundTimestamp = _roundMilliseconds = 0; // the deferred flushes time their writes afresh
+            do
+            {
+                // The reads the round's events woke, in one io_uring_enter; their continuations write, and what they
+                // write goes in the next one (with the deferred flushes'), until nothing is left.
+                // A stream closed meanwhile submitted its queued write early: its result is read here too, since no
+                // event may wake the loop for it.
+                _ring?.Flush();
+                RunDeferred();
+            }
+            while (_ring is { Unfinished: > 0 });
         }
     }
 
@@ -431,29 +436,29 @@ public static class SocketEngine
     {
         UsesEpoll = epoll && OperatingSystem.IsLinux();
         s_threads = Math.Max(1, threads);
-        SendRingEnabled = sendRing;
+        SocketRingEnabled = sendRing;
     }
 
     /// <summary>server.ioUring: each loop sends a round's writes with one io_uring_enter where the kernel allows it.</summary>
-    internal static bool SendRingEnabled { get; private set; } = true;
+    internal static bool SocketRingEnabled { get; private set; } = true;
 
     private static int s_sendRingReported;
 
     /// <summary>
-    /// How the loops send: "io_uring" when they batch through a <see cref="SendRing"/>, "send" when each write is
-    /// sent at once (off by config, or io_uring refused: <see cref="SendRingUnavailable"/> says why).
+    /// How the loops send: "io_uring" when they batch through a <see cref="SocketRing"/>, "send" when each write is
+    /// sent at once (off by config, or io_uring refused: <see cref="SocketRingUnavailable"/> says why).
     /// </summary>
     public static string SendMode => Volatile.Read(ref s_loops) is { Length: > 0 } loops && loops[0].Ring is not null ? "io_uring" : "send";
 
     /// <summary>Why io_uring could not be used, when a loop found it refused; null otherwise.</summary>
-    public static string? SendRingUnavailable { get; private set; }
+    public static string? SocketRingUnavailable { get; private set; }
 
     /// <summary>A loop's thread, once at its start: a refused io_uring is said once, on standard error.</summary>
-    internal static void ReportSendRing(int loop, string? why)
+    internal static void ReportSocketRing(int loop, string? why)
     {
         if (why is not null && Interlocked.Exchange(ref s_sendRingReported, 1) == 0)
         {
-            SendRingUnavailable = why;
+            SocketRingUnavailable = why;
             Console.Error.WriteLine($"appliance: event loop {loop}: {why}; sockets are written with send(2), one call per write");
         }
     }

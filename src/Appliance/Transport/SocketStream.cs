@@ -47,12 +47,14 @@ public sealed class SocketStream : Stream
     private volatile bool _readEnded;
     private volatile bool _writeEnded;
 
-    // A write queued on the loop's SendRing (loop thread; _sendQueued and _closeAfterSend under _lock): the buffer is
-    // pinned until its result comes, and a dispose meanwhile from another thread leaves the close to that result.
+    // Calls queued on the loop's SocketRing (loop thread; _ringCalls and the two flags under _lock): a read's and a
+    // write's buffers are pinned until their results come, and a dispose or shutdown meanwhile from another thread is
+    // left to the last result, since the ring still names the descriptor.
     private System.Buffers.MemoryHandle _sendPin;
-    private bool _sendQueued;
-    private bool _closeAfterSend;
-    private bool _shutdownAfterSend;
+    private System.Buffers.MemoryHandle _receivePin;
+    private int _ringCalls;
+    private bool _closeAfterRing;
+    private bool _shutdownAfterRing;
 
     /// <param name="connecting">A connect is in progress: writes wait for the socket's first writable event.</param>
     /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket.</param>
@@ -134,6 +136,23 @@ public sealed class SocketStream : Stream
                 if (buffer.IsEmpty)
                 {
                     return new ValueTask<int>(0); // a zero-byte read only asks "is there something": maybe
+                }
+
+                if (!_readEnded && _loop.Ring is { } ring && EventLoop.Current == _loop)
+                {
+                    // On the loop thread (the reader's continuation after an event or a flush): made with the round's
+                    // other calls.
+                    _readBuffer = buffer;
+                    if (TryQueueReceive(ring))
+                    {
+                        _lock.Enter();
+                        _read.Start(CancellationToken.None);
+                        _read.Pending = false; // made by the ring, not waiting for an event
+                        _lock.Exit();
+                        return new ValueTask<int>(_read, _read.Version);
+                    }
+
+                    _readBuffer = default;
                 }
 
                 int n = Receive(buffer.Span, out SocketError error);
@@ -264,14 +283,14 @@ public sealed class SocketStream : Stream
     }
 
     /// <summary>
-    /// Loop thread: queues the write on the loop's <see cref="SendRing"/> instead of sending it now; the write
+    /// Loop thread: queues the write on the loop's <see cref="SocketRing"/> instead of sending it now; the write
     /// completes when the ring is flushed at the end of the round (<see cref="OnQueuedSend"/>). Not cancellable
     /// meanwhile: it ends within the round either way. False when the ring is full.
     /// </summary>
-    private unsafe bool TryQueue(SendRing ring, ReadOnlyMemory<byte> buffer)
+    private unsafe bool TryQueue(SocketRing ring, ReadOnlyMemory<byte> buffer)
     {
         System.Buffers.MemoryHandle pin = buffer.Pin();
-        if (!ring.TryQueue(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length, Syscalls.MSG_NOSIGNAL))
+        if (!ring.TryQueueSend(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length, Syscalls.MSG_NOSIGNAL))
         {
             pin.Dispose();
             return false;
@@ -283,35 +302,48 @@ public sealed class SocketStream : Stream
         _lock.Enter();
         write.Start(CancellationToken.None);
         write.Pending = false; // not waiting for an event: an EPOLLOUT in this round must not send it a second time
-        _sendQueued = true;
+        _ringCalls++;
         _lock.Exit();
         return true;
     }
 
     /// <summary>
-    /// Loop thread, from <see cref="SendRing.Flush"/>: the queued write's result (bytes sent, or -errno). All sent
+    /// Loop thread, in <see cref="OnEvents"/>: the read the event woke is queued on the ring instead of made now; it
+    /// completes when the loop flushes the ring after the round's events (<see cref="OnQueuedReceive"/>). The
+    /// operation was taken (not pending): a cancellation or a dispose meanwhile leaves it to its result, as it would a
+    /// read running on the loop thread. False when the ring is full.
+    /// </summary>
+    private unsafe bool TryQueueReceive(SocketRing ring)
+    {
+        Memory<byte> buffer = _readBuffer;
+        if (buffer.IsEmpty)
+        {
+            return false; // a zero-byte read: PerformRead answers it without a call
+        }
+
+        System.Buffers.MemoryHandle pin = buffer.Pin();
+        if (!ring.TryQueueReceive(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length))
+        {
+            pin.Dispose();
+            return false;
+        }
+
+        _receivePin = pin;
+        _lock.Enter();
+        _ringCalls++;
+        _lock.Exit();
+        return true;
+    }
+
+    /// <summary>
+    /// Loop thread, from <see cref="SocketRing.Flush"/>: the queued write's result (bytes sent, or -errno). All sent
     /// completes the write; a part, or EAGAIN, leaves the rest to the usual path (send, then wait for EPOLLOUT).
     /// </summary>
     internal void OnQueuedSend(int result)
     {
         _sendPin.Dispose();
         _sendPin = default;
-        bool close, shutdown;
-        _lock.Enter();
-        _sendQueued = false;
-        close = _closeAfterSend;
-        shutdown = _shutdownAfterSend;
-        _lock.Exit();
-        if (shutdown && !close)
-        {
-            ShutdownSend(); // asked for by another thread meanwhile: the FIN follows the bytes
-        }
-
-        if (close)
-        {
-            _socket.Dispose(); // disposed by another thread while the ring still named the descriptor: closed now
-        }
-
+        RingCallDone();
         ReadOnlyMemory<byte> buffer = _writeBuffer;
         if (result == buffer.Length)
         {
@@ -331,6 +363,61 @@ public sealed class SocketStream : Stream
     }
 
     /// <summary>
+    /// Loop thread, from <see cref="SocketRing.Flush"/>: the queued read's result (bytes read, 0 at the end, or
+    /// -errno). EAGAIN (an event with nothing to read after all) parks the read again, as <see cref="PerformRead"/> does.
+    /// </summary>
+    internal void OnQueuedReceive(int result)
+    {
+        _receivePin.Dispose();
+        _receivePin = default;
+        RingCallDone();
+        int seq = _readSeq; // no event for this socket ran since the read was queued: its round's events came first
+        if (result >= 0)
+        {
+            if (result > 0 && result < _readBuffer.Length)
+            {
+                MarkDrained(seq);
+            }
+
+            _readBuffer = default;
+            _read.Complete(result);
+        }
+        else if (result == -Syscalls.EAGAIN)
+        {
+            if (!Park(_read, ref _readSeq, ref _readReady, seq))
+            {
+                PerformRead();
+            }
+        }
+        else
+        {
+            _readBuffer = default;
+            _read.Fail(Error("read from", Syscalls.ToSocketError(-result)));
+        }
+    }
+
+    /// <summary>A queued call's result came: the last one does what another thread asked for meanwhile.</summary>
+    private void RingCallDone()
+    {
+        bool close, shutdown;
+        _lock.Enter();
+        bool last = --_ringCalls == 0;
+        close = last && _closeAfterRing;
+        shutdown = last && _shutdownAfterRing && !close;
+        _shutdownAfterRing &= !shutdown;
+        _lock.Exit();
+        if (shutdown)
+        {
+            ShutdownSend(); // the FIN follows the bytes
+        }
+
+        if (close)
+        {
+            _socket.Dispose(); // disposed by another thread while the ring still named the descriptor: closed now
+        }
+    }
+
+    /// <summary>
     /// shutdown(SHUT_WR) after the writes made so far: a write still queued on the loop's ring leaves first (from another
     /// thread, the ring's result sends the FIN). Errors of a socket already gone are ignored.
     /// </summary>
@@ -339,8 +426,8 @@ public sealed class SocketStream : Stream
         if (EventLoop.Current != _loop)
         {
             _lock.Enter();
-            bool later = _sendQueued;
-            _shutdownAfterSend |= later;
+            bool later = _ringCalls > 0;
+            _shutdownAfterRing |= later;
             _lock.Exit();
             if (later)
             {
@@ -358,10 +445,10 @@ public sealed class SocketStream : Stream
         }
     }
 
-    /// <summary>Loop thread: a write still queued on the ring leaves now, ahead of whatever the caller sends or closes.</summary>
+    /// <summary>Loop thread: calls still queued on the ring are made now, ahead of whatever the caller sends or closes.</summary>
     private void SubmitQueued()
     {
-        if (_sendQueued && EventLoop.Current == _loop)
+        if (_ringCalls > 0 && EventLoop.Current == _loop)
         {
             _loop.Ring!.Submit();
         }
@@ -491,7 +578,7 @@ public sealed class SocketStream : Stream
         }
         finally
         {
-            if (runRead)
+            if (runRead && !(_loop.Ring is { } ring && TryQueueReceive(ring)))
             {
                 PerformRead(); // taken above: it must run even if the write's continuation threw
             }
@@ -813,9 +900,9 @@ public sealed class SocketStream : Stream
         _lock.Enter();
         try
         {
-            if (_sendQueued && EventLoop.Current != _loop)
+            if (_ringCalls > 0 && EventLoop.Current != _loop)
             {
-                _closeAfterSend = closeLater = true; // the loop's ring still names the descriptor: its result closes it
+                _closeAfterRing = closeLater = true; // the loop's ring still names the descriptor: its result closes it
             }
 
             read = _read.Pending;

@@ -3,27 +3,29 @@ using System.Runtime.InteropServices;
 namespace Appliance.Transport;
 
 /// <summary>
-/// An io_uring(7) used as a batch of send(2) calls: an event loop queues the round's socket writes here and hands
-/// them to the kernel with one io_uring_enter at the end of the round, instead of one send each.
+/// An io_uring(7) used as a batch of recv(2) and send(2) calls: an event loop queues the reads its events make ready,
+/// and the writes its handlers make, and hands each batch to the kernel with one io_uring_enter, instead of one
+/// system call each.
 /// </summary>
 /// <remarks>
 /// <para>Why: on a box where a system call is dear (page-table isolation, a paravirtualised guest: a null syscall
-/// cost 1.1 µs on the benchmark box) the entry and exit of one send per response is a tenth of a request's CPU.
-/// perf/RESULTS.md has the measurements.</para>
-/// <para>Every send carries MSG_DONTWAIT: the kernel tries it inline during the io_uring_enter and posts its
+/// cost 1.1 µs on the benchmark box) the entry and exit of one recv and one send per request are a tenth of its
+/// CPU. perf/RESULTS.md has the measurements.</para>
+/// <para>Every operation carries MSG_DONTWAIT: the kernel tries it inline during the io_uring_enter and posts its
 /// completion before the call returns, EAGAIN included, and never keeps it to retry later. So no buffer is the
 /// kernel's after <see cref="Flush"/> returns, and a socket the ring has not submitted yet is never closed under
 /// it (<see cref="SocketStream"/> submits before it closes). The ring is only ever touched by its loop's thread.</para>
 /// <para>A kernel without io_uring, or a sandbox that refuses it (io_uring_disabled, a seccomp filter), leaves
-/// <see cref="TryCreate"/> null, and the loop sends each write at once as before.</para>
+/// <see cref="TryCreate"/> null, and the loop makes each call itself as before.</para>
 /// </remarks>
-internal sealed unsafe partial class SendRing : IDisposable
+internal sealed unsafe partial class SocketRing : IDisposable
 {
     public const int Entries = 256;
 
     private const int SysSetup = 425; // io_uring_setup: the same number on every architecture (generic table)
     private const int SysEnter = 426;
     private const byte OpSend = 26;   // IORING_OP_SEND (Linux 5.6)
+    private const byte OpRecv = 27;   // IORING_OP_RECV (Linux 5.6)
     private const uint SetupSubmitAll = 1u << 7;      // IORING_SETUP_SUBMIT_ALL (5.18): an error does not stop the batch
     private const uint SetupCoopTaskrun = 1u << 8;    // IORING_SETUP_COOP_TASKRUN (5.19): no interrupt for task work
     private const uint SetupSingleIssuer = 1u << 12;  // IORING_SETUP_SINGLE_ISSUER (6.0): one thread submits
@@ -45,11 +47,12 @@ internal sealed unsafe partial class SendRing : IDisposable
 
     // What each entry's completion goes to: the user_data of a send is its index here.
     private readonly SocketStream?[] _owners = new SocketStream?[Entries];
+    private readonly bool[] _receives = new bool[Entries];
     private readonly int[] _free = new int[Entries];
     private int _freeCount;
     private readonly (int Index, int Result)[] _reaped = new (int, int)[Entries * 2];
 
-    private SendRing(int fd, byte* sqRing, nuint sqRingSize, byte* cqRing, nuint cqRingSize, byte* sqes, nuint sqesSize, byte* p)
+    private SocketRing(int fd, byte* sqRing, nuint sqRingSize, byte* cqRing, nuint cqRingSize, byte* sqes, nuint sqesSize, byte* p)
     {
         _fd = fd;
         _sqRing = sqRing;
@@ -79,14 +82,17 @@ internal sealed unsafe partial class SendRing : IDisposable
         _freeCount = Entries;
     }
 
-    /// <summary>Writes queued and not yet handed to the kernel.</summary>
+    /// <summary>Calls queued and not yet handed to the kernel.</summary>
     public int Queued => _queued;
+
+    /// <summary>Calls whose results <see cref="Flush"/> has not given yet: queued, or submitted early by <see cref="Submit"/>.</summary>
+    public int Unfinished => _queued + _inFlight;
 
     /// <summary>
     /// A ring of <see cref="Entries"/> entries, or null where io_uring is missing or refused (the reason in
     /// <paramref name="why"/>). Call it on the thread that will use the ring: it may be single-issuer.
     /// </summary>
-    public static SendRing? TryCreate(out string? why)
+    public static SocketRing? TryCreate(out string? why)
     {
         byte* p = stackalloc byte[120];
         int fd = -1;
@@ -150,16 +156,25 @@ internal sealed unsafe partial class SendRing : IDisposable
         }
 
         why = null;
-        return new SendRing(fd, sqRing, sqSize, cqRing, single ? 0 : cqSize, sqes, sqEntries * SqeSize, p);
+        return new SocketRing(fd, sqRing, sqSize, cqRing, single ? 0 : cqSize, sqes, sqEntries * SqeSize, p);
     }
 
     /// <summary>
-    /// Queues send(<paramref name="fd"/>, <paramref name="buffer"/>, <paramref name="length"/>, MSG_NOSIGNAL |
-    /// MSG_DONTWAIT), whose result <see cref="Flush"/> hands to <paramref name="owner"/>'s
-    /// <see cref="SocketStream.OnQueuedSend"/>. False when the ring is full (the caller sends at once instead). The
-    /// buffer must stay put until then.
+    /// Queues send(<paramref name="fd"/>, <paramref name="buffer"/>, <paramref name="length"/>, flags | MSG_DONTWAIT),
+    /// whose result <see cref="Flush"/> hands to <paramref name="owner"/>'s <see cref="SocketStream.OnQueuedSend"/>.
+    /// False when the ring is full (the caller sends at once instead). The buffer must stay put until then.
     /// </summary>
-    public bool TryQueue(SocketStream owner, int fd, byte* buffer, int length, int flags)
+    public bool TryQueueSend(SocketStream owner, int fd, byte* buffer, int length, int flags) =>
+        TryQueue(OpSend, owner, fd, buffer, length, flags);
+
+    /// <summary>
+    /// Queues recv(<paramref name="fd"/>, <paramref name="buffer"/>, <paramref name="length"/>, MSG_DONTWAIT), whose
+    /// result goes to <see cref="SocketStream.OnQueuedReceive"/>. False when the ring is full.
+    /// </summary>
+    public bool TryQueueReceive(SocketStream owner, int fd, byte* buffer, int length) =>
+        TryQueue(OpRecv, owner, fd, buffer, length, 0);
+
+    private bool TryQueue(byte opcode, SocketStream owner, int fd, byte* buffer, int length, int flags)
     {
         if (_freeCount == 0)
         {
@@ -168,9 +183,10 @@ internal sealed unsafe partial class SendRing : IDisposable
 
         int index = _free[--_freeCount];
         _owners[index] = owner;
+        _receives[index] = opcode == OpRecv;
         byte* sqe = _sqes + (index * SqeSize);
         new Span<byte>(sqe, SqeSize).Clear();
-        sqe[0] = OpSend;
+        sqe[0] = opcode;
         *(int*)(sqe + 4) = fd;
         *(ulong*)(sqe + 16) = (ulong)buffer;
         *(uint*)(sqe + 24) = (uint)length;
@@ -184,8 +200,8 @@ internal sealed unsafe partial class SendRing : IDisposable
     }
 
     /// <summary>
-    /// Hands the queued sends to the kernel (one io_uring_enter) without reading their results: for a socket about to
-    /// be closed, whose bytes must leave first. <see cref="Flush"/> reads the results later.
+    /// Hands what is queued to the kernel (one io_uring_enter) without reading the results: for a socket about to be
+    /// closed, whose bytes must leave first. <see cref="Flush"/> reads the results later.
     /// </summary>
     public void Submit()
     {
@@ -211,7 +227,7 @@ internal sealed unsafe partial class SendRing : IDisposable
     }
 
     /// <summary>
-    /// Submits what is queued, then gives each completed send's result to its stream (whose continuation runs here,
+    /// Submits what is queued, then gives each completed call's result to its stream (whose continuation runs here,
     /// and may queue more: the caller flushes until nothing is queued). Returns the number of results given.
     /// </summary>
     public int Flush()
@@ -241,22 +257,30 @@ internal sealed unsafe partial class SendRing : IDisposable
         {
             (int index, int result) = _reaped[i];
             SocketStream owner = _owners[index]!;
+            bool receive = _receives[index];
             _owners[index] = null;
             _free[_freeCount++] = index;
             try
             {
-                owner.OnQueuedSend(result);
+                if (receive)
+                {
+                    owner.OnQueuedReceive(result);
+                }
+                else
+                {
+                    owner.OnQueuedSend(result);
+                }
             }
             catch (Exception ex)
             {
-                Console.Error.WriteLine($"appliance: a send's continuation failed: {ex}"); // ours keep their exceptions
+                Console.Error.WriteLine($"appliance: a socket call's continuation failed: {ex}"); // ours keep their exceptions
             }
         }
 
         return count;
     }
 
-    /// <summary>Submitted sends whose results are not read yet (a send completes inline: 0 after a flush).</summary>
+    /// <summary>Submitted calls whose results are not read yet (each completes inline: 0 after a flush).</summary>
     internal int InFlight => _inFlight;
 
     public void Dispose()

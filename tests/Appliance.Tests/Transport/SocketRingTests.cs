@@ -6,11 +6,11 @@ using Appliance.Transport;
 namespace Appliance.Tests.Transport;
 
 /// <summary>
-/// Writes made on an event loop's thread wait for the end of the loop's round and leave together through its
-/// <see cref="SendRing"/> (io_uring): against real loopback sockets, what arrives, in what order, when the socket
-/// buffers fill, when the ring is full, and when the stream is disposed with a write still queued.
+/// Reads woken by a round's events, and writes made on an event loop's thread, are made together through the loop's
+/// <see cref="SocketRing"/> (io_uring): against real loopback sockets, what arrives, in what order, when the socket
+/// buffers fill, when the ring is full, and when the stream is disposed with a call still queued.
 /// </summary>
-public sealed class SendRingTests
+public sealed class SocketRingTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
@@ -53,7 +53,7 @@ public sealed class SendRingTests
     [Fact]
     public void A_ring_is_made_or_the_reason_it_cannot_be_is_given()
     {
-        using SendRing? ring = SendRing.TryCreate(out string? why);
+        using SocketRing? ring = SocketRing.TryCreate(out string? why);
         Assert.Equal(ring is null, why is not null);
         if (ring is not null)
         {
@@ -112,22 +112,10 @@ public sealed class SendRingTests
     [Fact]
     public async Task More_writes_in_one_round_than_the_ring_holds_each_arrive_on_their_own_connection()
     {
-        const int Count = SendRing.Entries + 44; // the ring's last free entry is taken, then writes are sent at once
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(Count);
-        var ours = new List<SocketStream>();
-        var peers = new List<Socket>();
+        const int Count = SocketRing.Entries + 44; // the ring's last free entry is taken, then writes are sent at once
+        (List<SocketStream> ours, List<Socket> peers) = await ManyPairsAsync(Count);
         try
         {
-            for (int i = 0; i < Count; i++)
-            {
-                var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                Task<Socket> accept = listener.AcceptAsync();
-                ours.Add((SocketStream)await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout));
-                peers.Add(await accept.WaitAsync(Timeout));
-            }
-
             // Every stream on the first one's loop: with one loop (this box's default) that is all of them.
             var writes = new List<ValueTask>();
             await OnLoopAsync(ours[0], peers[0], () =>
@@ -149,15 +137,83 @@ public sealed class SendRingTests
         }
         finally
         {
-            foreach (SocketStream s in ours)
+            await DisposeAllAsync(ours, peers);
+        }
+    }
+
+    [Fact]
+    public async Task Reads_woken_together_each_get_their_own_connections_bytes_and_a_second_read_waits_again()
+    {
+        const int Count = SocketRing.Entries + 44; // more reads than the ring holds can be woken in one round
+        (List<SocketStream> ours, List<Socket> peers) = await ManyPairsAsync(Count);
+        try
+        {
+            var buffers = new byte[Count][];
+            var reads = new Task<int>[Count];
+            for (int i = 0; i < Count; i++)
             {
-                await s.DisposeAsync();
+                buffers[i] = new byte[64];
+                reads[i] = ours[i].ReadAsync(buffers[i]).AsTask();
+                Assert.False(reads[i].IsCompleted);
             }
 
-            foreach (Socket p in peers)
+            for (int i = 0; i < Count; i++)
             {
-                p.Dispose();
+                peers[i].Send(System.Text.Encoding.ASCII.GetBytes($"to {i:D4}"));
             }
+
+            for (int i = 0; i < Count; i++)
+            {
+                Assert.Equal(7, await reads[i].WaitAsync(Timeout));
+                Assert.Equal($"to {i:D4}", System.Text.Encoding.ASCII.GetString(buffers[i], 0, 7));
+            }
+
+            // Each short read drained its socket: the next one waits for new bytes, and gets them.
+            Task<int> again = ours[7].ReadAsync(buffers[7]).AsTask();
+            Assert.False(again.IsCompleted);
+            peers[7].Send("more"u8);
+            Assert.Equal(4, await again.WaitAsync(Timeout));
+            Assert.Equal("more"u8.ToArray(), buffers[7][..4]);
+
+            // The end of a connection reaches a waiting read as 0.
+            Task<int> end = ours[9].ReadAsync(buffers[9]).AsTask();
+            peers[9].Shutdown(SocketShutdown.Send);
+            Assert.Equal(0, await end.WaitAsync(Timeout));
+        }
+        finally
+        {
+            await DisposeAllAsync(ours, peers);
+        }
+    }
+
+    private static async Task<(List<SocketStream> Ours, List<Socket> Peers)> ManyPairsAsync(int count)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(count);
+        var ours = new List<SocketStream>();
+        var peers = new List<Socket>();
+        for (int i = 0; i < count; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            Task<Socket> accept = listener.AcceptAsync();
+            ours.Add((SocketStream)await SocketEngine.ConnectAsync(client, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout));
+            peers.Add(await accept.WaitAsync(Timeout));
+        }
+
+        return (ours, peers);
+    }
+
+    private static async Task DisposeAllAsync(List<SocketStream> ours, List<Socket> peers)
+    {
+        foreach (SocketStream s in ours)
+        {
+            await s.DisposeAsync();
+        }
+
+        foreach (Socket p in peers)
+        {
+            p.Dispose();
         }
     }
 
