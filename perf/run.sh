@@ -17,7 +17,10 @@
 # Also: BENCH (a writable bench copy to reuse; default: a fresh copy of ../shared/bench in a temp dir),
 # APPLIANCE_BIN (run that binary as it is, no publish), NO_RESULTS=1 (print the section instead of adding it
 # to RESULTS.md), LOCK (a file: the whole run holds flock on it, so that builds or other load runs that take the
-# same lock on a shared box wait; default none).
+# same lock on a shared box wait; default none), VARIANTS (more appliance contestants with engine settings, each
+# NAME=MEMBERS separated by ';', MEMBERS added to the config's "server" object through bench-start.sh's SERVER_JSON:
+#   VARIANTS='noring="ioUring": false' NO_RESULTS=1 perf/run.sh S7 appliance,noring,nginx
+# runs the default and the variant side by side; name them in CONTESTANTS when that list is given).
 #
 # Steps: take the lock; publish the AOT binary (dotnet publish … -o artifacts/publish) unless APPLIANCE_BIN or it is
 # newer than every source;
@@ -80,6 +83,15 @@ conf=$bench/perf-contestants.conf
 {
   echo "# written by perf/run.sh"
   echo "appliance  direct,proxy  $here/bench-start.sh {mode} {port} {cert} {key} {backend} {run}"
+  IFS=';' read -ra variants <<<"${VARIANTS:-}"
+  for v in "${variants[@]}"; do
+    name=${v%%=*} members=${v#*=}
+    [[ "$name" =~ ^[a-z0-9-]+$ && "$v" == *=* ]] || { echo "run.sh: VARIANTS entry '$v' is not NAME=MEMBERS" >&2; exit 2; }
+    wants "$name" || continue
+    printf '#!/bin/bash\nSERVER_JSON=%q exec %q "$@"\n' "$members" "$here/bench-start.sh" > "$bench/variant-$name.sh"
+    chmod +x "$bench/variant-$name.sh"
+    echo "$name  direct,proxy  {bench}/variant-$name.sh {mode} {port} {cert} {key} {backend} {run}"
+  done
   for p in nginx haproxy h2o; do
     wants $p && echo "$p  direct,proxy  {bench}/contestants/$p/start.sh {mode} {port} {cert} {key} {backend} {run}"
   done
