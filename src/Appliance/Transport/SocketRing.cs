@@ -96,8 +96,11 @@ internal sealed unsafe partial class SocketRing : IDisposable
     {
         byte* p = stackalloc byte[120];
         int fd = -1;
-        // The newest flags first, each dropped in turn where the kernel refuses it (EINVAL): 6.0+, 5.19, 5.18, older.
-        foreach (uint flags in (ReadOnlySpan<uint>)[SetupSubmitAll | SetupCoopTaskrun | SetupSingleIssuer, SetupSubmitAll | SetupCoopTaskrun, SetupSubmitAll, 0])
+        // The newest flags first, each dropped in turn where the kernel refuses it (EINVAL): 6.0+, 5.19, 5.18. Not
+        // older: IORING_OP_SEND and RECV are 5.6+, and a kernel that does not end a MSG_DONTWAIT call with EAGAIN at
+        // once would complete it after the flush, which the loop would spin on; SUBMIT_ALL (5.18) marks a kernel
+        // past both.
+        foreach (uint flags in (ReadOnlySpan<uint>)[SetupSubmitAll | SetupCoopTaskrun | SetupSingleIssuer, SetupSubmitAll | SetupCoopTaskrun, SetupSubmitAll])
         {
             new Span<byte>(p, 120).Clear();
             *(uint*)(p + 8) = flags;
@@ -122,7 +125,7 @@ internal sealed unsafe partial class SocketRing : IDisposable
 
         if (fd < 0)
         {
-            why = "io_uring_setup refused every flag set (EINVAL)";
+            why = "the kernel's io_uring is older than 5.18 (IORING_SETUP_SUBMIT_ALL refused)";
             return null;
         }
 

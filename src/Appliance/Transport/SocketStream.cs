@@ -146,10 +146,18 @@ public sealed class SocketStream : Stream
                     if (TryQueueReceive(ring))
                     {
                         _lock.Enter();
-                        _read.Start(CancellationToken.None);
+                        _read.Start(cancellationToken);
                         _read.Pending = false; // made by the ring, not waiting for an event
+                        int readId = _read.Id;
+                        short readVersion = _read.Version;
                         _lock.Exit();
-                        return new ValueTask<int>(_read, _read.Version);
+                        if (cancellationToken.CanBeCanceled)
+                        {
+                            // The ring's result is not cancelled; a read it leaves parked (EAGAIN) is.
+                            RegisterCancellation(_read, readId, cancellationToken, s_cancelRead);
+                        }
+
+                        return new ValueTask<int>(_read, readVersion);
                     }
 
                     _readBuffer = default;
@@ -226,9 +234,9 @@ public sealed class SocketStream : Stream
             int seq = Volatile.Read(ref _writeSeq);
             if (Volatile.Read(ref _writeReady) || _writeEnded)
             {
-                if (!_writeEnded && _loop.Ring is { } ring && EventLoop.Current == _loop && TryQueue(ring, buffer))
+                if (!_writeEnded && _loop.Ring is { } ring && EventLoop.Current == _loop && TryQueue(ring, buffer, cancellationToken, out short queued))
                 {
-                    return new ValueTask(_write!, _write!.Version); // sent at the end of this round, with the others
+                    return new ValueTask(_write!, queued); // sent at the end of this round, with the others
                 }
 
                 int n = Send(buffer.Span, out SocketError error);
@@ -284,15 +292,23 @@ public sealed class SocketStream : Stream
 
     /// <summary>
     /// Loop thread: queues the write on the loop's <see cref="SocketRing"/> instead of sending it now; the write
-    /// completes when the ring is flushed at the end of the round (<see cref="OnQueuedSend"/>). Not cancellable
-    /// meanwhile: it ends within the round either way. False when the ring is full.
+    /// completes when the ring is flushed at the end of the round (<see cref="OnQueuedSend"/>). The ring's call is not
+    /// cancelled (it ends within the round either way); what it leaves parked (a short send, EAGAIN) is, by
+    /// <paramref name="cancellationToken"/>. False when the ring is full or the stream is disposed.
     /// </summary>
-    private unsafe bool TryQueue(SocketRing ring, ReadOnlyMemory<byte> buffer)
+    private unsafe bool TryQueue(SocketRing ring, ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken, out short version)
     {
+        version = 0;
+        if (!TryReserveRingCall())
+        {
+            return false;
+        }
+
         System.Buffers.MemoryHandle pin = buffer.Pin();
         if (!ring.TryQueueSend(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length, Syscalls.MSG_NOSIGNAL))
         {
             pin.Dispose();
+            RingCallDone();
             return false;
         }
 
@@ -300,18 +316,43 @@ public sealed class SocketStream : Stream
         _writeBuffer = buffer;
         Operation write = WriteOperation;
         _lock.Enter();
-        write.Start(CancellationToken.None);
+        write.Start(cancellationToken);
         write.Pending = false; // not waiting for an event: an EPOLLOUT in this round must not send it a second time
-        _ringCalls++;
+        int id = write.Id;
+        version = write.Version;
         _lock.Exit();
+        if (cancellationToken.CanBeCanceled)
+        {
+            RegisterCancellation(write, id, cancellationToken, s_cancelWrite);
+        }
+
         return true;
+    }
+
+    /// <summary>
+    /// Loop thread, before a call on the ring names the descriptor: counts the call, or returns false once the stream
+    /// is disposed. Counted first, a dispose from another thread meanwhile leaves the close to the call's result; one
+    /// made before leaves nothing on the ring naming a closed descriptor, whose number a socket accepted in the same
+    /// round may already have again. A caller whose call is not queued after all undoes it with <see cref="RingCallDone"/>.
+    /// </summary>
+    private bool TryReserveRingCall()
+    {
+        _lock.Enter();
+        bool open = _disposed == 0;
+        if (open)
+        {
+            _ringCalls++;
+        }
+
+        _lock.Exit();
+        return open;
     }
 
     /// <summary>
     /// Loop thread, in <see cref="OnEvents"/>: the read the event woke is queued on the ring instead of made now; it
     /// completes when the loop flushes the ring after the round's events (<see cref="OnQueuedReceive"/>). The
     /// operation was taken (not pending): a cancellation or a dispose meanwhile leaves it to its result, as it would a
-    /// read running on the loop thread. False when the ring is full.
+    /// read running on the loop thread. False when the ring is full or the stream is disposed.
     /// </summary>
     private unsafe bool TryQueueReceive(SocketRing ring)
     {
@@ -321,17 +362,20 @@ public sealed class SocketStream : Stream
             return false; // a zero-byte read: PerformRead answers it without a call
         }
 
+        if (!TryReserveRingCall())
+        {
+            return false; // disposed: the read made at once fails as a read of a closed socket
+        }
+
         System.Buffers.MemoryHandle pin = buffer.Pin();
         if (!ring.TryQueueReceive(this, (int)_socket.SafeHandle.DangerousGetHandle(), (byte*)pin.Pointer, buffer.Length))
         {
             pin.Dispose();
+            RingCallDone();
             return false;
         }
 
         _receivePin = pin;
-        _lock.Enter();
-        _ringCalls++;
-        _lock.Exit();
         return true;
     }
 

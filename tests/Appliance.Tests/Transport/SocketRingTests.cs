@@ -277,4 +277,25 @@ public sealed class SocketRingTests
             Assert.IsType<SocketException>(e.InnerException);
         }
     }
+
+    [Fact]
+    public async Task A_queued_write_left_waiting_by_a_full_socket_buffer_ends_when_its_token_is_cancelled()
+    {
+        (SocketStream ours, Socket peer) = await PairAsync();
+        using (peer)
+        await using (ours)
+        {
+            using var cancel = new CancellationTokenSource();
+            Task? write = null;
+            await OnLoopAsync(ours, peer, () =>
+            {
+                // The peer never reads: the ring sends what the buffers take and the rest waits for EPOLLOUT, which
+                // never comes. A proxy's idle timeout ends such a write through its token.
+                write = ours.WriteAsync(new byte[16 * 1024 * 1024], cancel.Token).AsTask();
+            });
+            Assert.False(write!.IsCompleted);
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => write.WaitAsync(Timeout));
+        }
+    }
 }
