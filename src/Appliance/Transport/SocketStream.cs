@@ -145,19 +145,7 @@ public sealed class SocketStream : Stream
                     _readBuffer = buffer;
                     if (TryQueueReceive(ring))
                     {
-                        _lock.Enter();
-                        _read.Start(cancellationToken);
-                        _read.Pending = false; // made by the ring, not waiting for an event
-                        int readId = _read.Id;
-                        short readVersion = _read.Version;
-                        _lock.Exit();
-                        if (cancellationToken.CanBeCanceled)
-                        {
-                            // The ring's result is not cancelled; a read it leaves parked (EAGAIN) is.
-                            RegisterCancellation(_read, readId, cancellationToken, s_cancelRead);
-                        }
-
-                        return new ValueTask<int>(_read, readVersion);
+                        return new ValueTask<int>(_read, StartOnRing(_read, cancellationToken, s_cancelRead));
                     }
 
                     _readBuffer = default;
@@ -314,19 +302,29 @@ public sealed class SocketStream : Stream
 
         _sendPin = pin;
         _writeBuffer = buffer;
-        Operation write = WriteOperation;
+        version = StartOnRing(WriteOperation, cancellationToken, s_cancelWrite);
+        return true;
+    }
+
+    /// <summary>
+    /// Loop thread: starts <paramref name="op"/> for a call just queued on the ring, not pending (an event in this
+    /// round must not make it a second time), and returns its version. The ring's call is not cancelled; what its
+    /// result leaves parked (a short send, EAGAIN) is, by <paramref name="token"/>.
+    /// </summary>
+    private short StartOnRing(Operation op, CancellationToken token, Action<object?, CancellationToken> onCancel)
+    {
         _lock.Enter();
-        write.Start(cancellationToken);
-        write.Pending = false; // not waiting for an event: an EPOLLOUT in this round must not send it a second time
-        int id = write.Id;
-        version = write.Version;
+        op.Start(token);
+        op.Pending = false;
+        int id = op.Id;
+        short version = op.Version;
         _lock.Exit();
-        if (cancellationToken.CanBeCanceled)
+        if (token.CanBeCanceled)
         {
-            RegisterCancellation(write, id, cancellationToken, s_cancelWrite);
+            RegisterCancellation(op, id, token, onCancel);
         }
 
-        return true;
+        return version;
     }
 
     /// <summary>
