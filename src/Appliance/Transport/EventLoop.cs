@@ -516,7 +516,8 @@ public static class SocketEngine
     /// loop's first event (epoll reports data that came before the registration at once), so the connection's work,
     /// a TLS handshake first, runs whole on its loop thread rather than starting on the thread that accepted it:
     /// resumed handshakes cost 13 % less CPU that way (perf/RESULTS.md), and the accept loop goes straight back to
-    /// accepting.
+    /// accepting. Accepted on its own loop's thread (one loop, or the listener's turn) with the ring, the first read
+    /// goes in that round's io_uring_enter instead of waiting a round for the event.
     /// </summary>
     public static Stream Open(System.Net.Sockets.Socket socket) =>
         UsesEpoll ? new SocketStream(socket, connecting: false, readOnLoop: true) : new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
 namespace Appliance.Transport;
@@ -35,6 +36,8 @@ public sealed class SocketListener : IAsyncDisposable
     private int _active;
     private long _rejected;
     private volatile bool _disposed;
+    private bool _acceptsDirectly; // accept4 of our own (AcceptDirectly), set at Start
+    private static volatile bool s_acceptsDirectly = true; // false once a runtime lacked what AcceptDirectly reaches
 
     private SocketListener(SocketListenerOptions options, Socket socket, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
     {
@@ -121,7 +124,16 @@ public sealed class SocketListener : IAsyncDisposable
 
         if (SocketEngine.UsesEpoll && !IsUnix)
         {
-            _socket.Blocking = false; // Accept then says WouldBlock when nothing waits
+            if (s_acceptsDirectly)
+            {
+                Syscalls.SetNonBlocking(Descriptor); // accept4 then says EAGAIN when nothing waits (.NET keeps its blocking mode: see Accept)
+                _acceptsDirectly = true;
+            }
+            else
+            {
+                _socket.Blocking = false; // .NET's Accept then says WouldBlock when nothing waits
+            }
+
             EventLoop loop = SocketEngine.NextLoop();
             _loop = loop; // before the loop can report the socket (AcceptReady uses it)
             try
@@ -174,27 +186,31 @@ public sealed class SocketListener : IAsyncDisposable
                 return;
             }
 
-            Socket accepted;
+            Socket? accepted;
+            SocketError error;
             try
             {
-                accepted = _socket.Accept();
+                accepted = Accept(out error);
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock || IsGone(e.SocketErrorCode))
-            {
-                return; // gone from the queue (its client gave up, accept(2)'s errors to retry), or a spurious readiness
-            }
-            catch (Exception e) when (e is ObjectDisposedException || (_disposed && e is SocketException))
+            catch (ObjectDisposedException)
             {
                 return; // stopped meanwhile
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.InvalidArgument or SocketError.NotSocket or SocketError.OperationAborted)
+
+            if (accepted is null)
             {
-                Stop($"the socket no longer listens (accept: {e.SocketErrorCode})");
-                return;
-            }
-            catch (SocketException e)
-            {
-                CountAcceptError(e.SocketErrorCode);
+                if (_disposed || error is SocketError.WouldBlock || IsGone(error))
+                {
+                    return; // stopped meanwhile; gone from the queue (its client gave up, accept(2)'s errors to retry); a spurious readiness
+                }
+
+                if (error is SocketError.InvalidArgument or SocketError.NotSocket or SocketError.OperationAborted)
+                {
+                    Stop($"the socket no longer listens (accept: {error})");
+                    return;
+                }
+
+                CountAcceptError(error);
                 lock (_gate) // as in Resume: the descriptor is still this socket's while _disposed is not set
                 {
                     if (!_disposed)
@@ -216,14 +232,131 @@ public sealed class SocketListener : IAsyncDisposable
         }
         finally
         {
+            t_acceptedNonBlocking = null;
             Interlocked.Decrement(ref _accepting);
         }
     }
 
+    /// <summary>
+    /// Loop thread: one waiting connection, or null with why not. Directly (<see cref="AcceptDirectly"/>) while the
+    /// runtime lets us; else .NET's <see cref="Socket.Accept"/>, on a listener .NET knows to be non-blocking.
+    /// </summary>
+    private Socket? Accept(out SocketError error)
+    {
+        if (_acceptsDirectly)
+        {
+            return AcceptDirectly(out error);
+        }
+
+        error = SocketError.Success;
+        try
+        {
+            return _socket.Accept();
+        }
+        catch (SocketException e)
+        {
+            error = e.SocketErrorCode;
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC, and the Socket made as .NET's Accept makes it (its
+    /// CreateAcceptSocket, on the listener), reached through <see cref="UnsafeAccessorAttribute"/> (AOT-safe).
+    /// .NET's own Accept on a non-blocking listener costs each connection two fcntl(2) calls (F_GETFL, F_SETFL) and
+    /// 152 B of .NET's per-socket async state, none of which our engine uses: it reads and writes with its own system
+    /// calls. The listener stays blocking in .NET's eyes (its descriptor is O_NONBLOCK, set by us), so the accepted
+    /// Socket is not made non-blocking again (<see cref="IsAcceptedNonBlocking"/> tells SocketStream it is). If a
+    /// runtime lacks those members, this listener, and every one started after, goes back to .NET's Accept.
+    /// </summary>
+    private unsafe Socket? AcceptDirectly(out SocketError error)
+    {
+        const int AddressRoom = 128; // sockaddr_storage
+        byte* address = stackalloc byte[AddressRoom];
+        int length = AddressRoom;
+        int fd, errno = 0;
+        SafeSocketHandle listening = _socket.SafeHandle;
+        bool referenced = false;
+        try
+        {
+            // Referenced, as .NET's Accept does: a dispose meanwhile closes the descriptor only after this call, so
+            // its number cannot be another socket's by then (ObjectDisposedException once closed: "stopped").
+            listening.DangerousAddRef(ref referenced);
+            fd = Syscalls.Accept4((int)listening.DangerousGetHandle(), address, &length, Syscalls.SOCK_NONBLOCK | Syscalls.SOCK_CLOEXEC);
+            if (fd < 0)
+            {
+                errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            }
+        }
+        finally
+        {
+            if (referenced)
+            {
+                listening.DangerousRelease();
+            }
+        }
+
+        if (fd < 0)
+        {
+            error = Syscalls.ToSocketError(errno);
+            return null;
+        }
+
+        error = SocketError.Success;
+        var handle = new SafeSocketHandle(fd, ownsHandle: true);
+        try
+        {
+            Socket accepted = CreateAcceptSocket(_socket, handle, PeerAddress(address, length));
+            t_acceptedNonBlocking = accepted; // for the SocketStream its connection makes next, on this thread
+            return accepted;
+        }
+        catch (Exception e) when (e is MissingMemberException or TypeLoadException)
+        {
+            s_acceptsDirectly = false;
+            _acceptsDirectly = false;
+            _socket.Blocking = false; // .NET's Accept from now on
+            _logger.LogWarning("listener {Listener}: accepting through .NET's Socket.Accept: {Reason}", Options.Name, e.Message);
+            return new Socket(handle); // this one: its properties read from the descriptor
+        }
+    }
+
+    /// <summary>The peer's address from accept(2)'s sockaddr_in or sockaddr_in6 (an IPv4 client of a dual-mode listener comes as ::ffff:a.b.c.d, as .NET gives it).</summary>
+    internal static unsafe IPEndPoint PeerAddress(byte* address, int length)
+    {
+        const int AfInet = 2, AfInet6 = 10;
+        ushort family = *(ushort*)address;
+        int port = (address[2] << 8) | address[3];
+        if (family == AfInet && length >= 8)
+        {
+            return new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(address + 4, 4)), port);
+        }
+
+        if (family == AfInet6 && length >= 28)
+        {
+            return new IPEndPoint(new IPAddress(new ReadOnlySpan<byte>(address + 8, 16), *(uint*)(address + 24)), port);
+        }
+
+        return new IPEndPoint(IPAddress.IPv6None, 0); // not a TCP/IP peer: not reached for the listeners that accept this way
+    }
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "CreateAcceptSocket")]
+    private static extern Socket CreateAcceptSocket(Socket listener, SafeSocketHandle handle, EndPoint remoteEndPoint);
+
+    /// <summary>The socket <see cref="AcceptDirectly"/> made last on this thread, until its connection has started.</summary>
+    [ThreadStatic]
+    private static Socket? t_acceptedNonBlocking;
+
+    /// <summary>
+    /// Whether <paramref name="socket"/> is the one just accepted on this thread with SOCK_NONBLOCK. .NET is not told
+    /// (its Blocking stays true): a Socket whose Blocking is false sets O_NONBLOCK again at its Dispose, making its
+    /// async state to do it (two fcntl calls and an allocation then, instead of at accept).
+    /// </summary>
+    internal static bool IsAcceptedNonBlocking(Socket socket) => ReferenceEquals(t_acceptedNonBlocking, socket);
+
     /// <summary>accept(2)'s errors to retry: a connection its client gave up, already off the queue.</summary>
     private static bool IsGone(SocketError error) => error is SocketError.Interrupted or SocketError.ConnectionAborted
         or SocketError.ConnectionReset or SocketError.NetworkDown or SocketError.NetworkUnreachable or SocketError.HostUnreachable
-        or SocketError.HostDown or SocketError.ProtocolOption or SocketError.OperationNotSupported;
+        or SocketError.HostDown or SocketError.ProtocolOption or SocketError.OperationNotSupported or SocketError.AccessDenied;
 
     /// <summary>A failed accept that left its connection queued: counted, and logged at most once a second.</summary>
     private void CountAcceptError(SocketError error)

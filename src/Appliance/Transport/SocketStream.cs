@@ -57,7 +57,7 @@ public sealed class SocketStream : Stream
     private bool _shutdownAfterRing;
 
     /// <param name="connecting">A connect is in progress: writes wait for the socket's first writable event.</param>
-    /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket.</param>
+    /// <param name="readOnLoop">The first read waits for the loop's first event instead of trying the socket (made on the loop's own thread with its ring, it is tried in the round's flush instead).</param>
     public SocketStream(Socket socket, bool connecting, bool readOnLoop = false)
         : this(socket, connecting, readOnLoop, loop: null)
     {
@@ -66,11 +66,16 @@ public sealed class SocketStream : Stream
     /// <param name="loop">The loop that carries the socket; the next one in turn when null.</param>
     internal SocketStream(Socket socket, bool connecting, bool readOnLoop, EventLoop? loop)
     {
-        _readReady = !readOnLoop;
+        _loop = loop ?? SocketEngine.NextLoop();
+
+        // Made on its own loop's thread (a connection its loop accepted) with the ring, the first read is tried in the
+        // round's flush: the bytes that came with the connection (a ClientHello) are read without waiting one round
+        // for epoll to report them, and an empty socket costs the round's io_uring_enter nothing more.
+        _readReady = !readOnLoop || (EventLoop.Current == _loop && _loop.Ring is not null);
         _socket = socket;
         _read = new Operation(this);
         int fd = (int)socket.SafeHandle.DangerousGetHandle();
-        if (socket.Blocking)
+        if (socket.Blocking && !SocketListener.IsAcceptedNonBlocking(socket))
         {
             // O_NONBLOCK on the descriptor only: Socket.Blocking = false would also make .NET create its per-socket
             // engine state (152 B), which nothing here uses. Our reads and writes are our own syscalls.
@@ -78,7 +83,6 @@ public sealed class SocketStream : Stream
         }
 
         _writeReady = !connecting;
-        _loop = loop ?? SocketEngine.NextLoop();
         _loop.Register(this, fd);
     }
 

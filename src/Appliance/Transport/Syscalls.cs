@@ -17,6 +17,13 @@ internal static unsafe partial class Syscalls
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
     public static partial nint Send(int fd, byte* buffer, nint length, int flags);
 
+    /// <summary>accept4(2)'s flags: the accepted descriptor non-blocking and closed on exec, with no fcntl(2) after.</summary>
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int SOCK_CLOEXEC = 0x80000;
+
+    [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
+    public static partial int Accept4(int fd, byte* address, int* addressLength, int flags);
+
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     private static partial int Fcntl(int fd, int cmd, int arg);
 
@@ -47,6 +54,12 @@ internal static unsafe partial class Syscalls
         101 => System.Net.Sockets.SocketError.NetworkUnreachable, // ENETUNREACH
         100 => System.Net.Sockets.SocketError.NetworkDown,        // ENETDOWN
         9 => System.Net.Sockets.SocketError.OperationAborted,     // EBADF: closed under us
+        4 => System.Net.Sockets.SocketError.Interrupted,          // EINTR
+        22 => System.Net.Sockets.SocketError.InvalidArgument,     // EINVAL: accept(2) on a socket that no longer listens
+        88 => System.Net.Sockets.SocketError.NotSocket,           // ENOTSOCK
+        23 or 24 => System.Net.Sockets.SocketError.TooManyOpenSockets, // ENFILE, EMFILE
+        71 => System.Net.Sockets.SocketError.ProtocolOption,      // EPROTO: accept(2)'s "protocol error", a connection gone
+        1 => System.Net.Sockets.SocketError.AccessDenied,         // EPERM: accept(2) refused by a firewall rule
         12 or 105 => System.Net.Sockets.SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
         _ => System.Net.Sockets.SocketError.SocketError,
     };
