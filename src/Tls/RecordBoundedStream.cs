@@ -9,10 +9,19 @@ namespace Appliance.Tls;
 /// in the same packet), so <see cref="TlsRecordStream"/> can take the connection over from there with
 /// <see cref="TakeRemainder"/>: the bytes read past the handshake, a whole number of records from a record boundary.
 /// Costs nothing extra in syscalls: a read that brings more than one record keeps the rest for the next read.
+/// <para>With <paramref name="holdWrites"/> (a server's handshake), what SslStream writes is kept (copied) and sent
+/// ahead of the next read that needs the socket: a flight leaves as SslStream starts waiting for the answer, as
+/// before. What SslStream writes after its last read, a TLS 1.3 server's NewSessionTicket (or TLS 1.2's final
+/// flight), is left here for <see cref="TlsRecordStream"/> to send ahead of its own first records, in one send with
+/// the first response (<see cref="TakeOutput"/>), or to be sent by <see cref="FlushOutputAsync"/>: one packet and one
+/// system call fewer per connection.</para>
 /// </summary>
-public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
+public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) : DelegatingStream(inner)
 {
     private const int HeaderLength = 5; // content type, version, length (RFC 8446 §5.1)
+
+    private byte[]? _output; // what SslStream wrote and nobody sent yet (holdWrites)
+    private int _outputLength;
 
     private byte[]? _held;
     private int _heldStart;
@@ -58,7 +67,107 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
             return new ValueTask<int>(take);
         }
 
+        if (_outputLength > 0)
+        {
+            return SendOutputThenReadAsync(buffer, cancellationToken);
+        }
+
         return buffer.IsEmpty ? Inner.ReadAsync(buffer, cancellationToken) : ReadInnerAsync(buffer, cancellationToken);
+    }
+
+    /// <summary>The socket is about to be read: what was written since the last read leaves first (the flight the peer answers).</summary>
+    private async ValueTask<int> SendOutputThenReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+        return buffer.IsEmpty
+            ? await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)
+            : await ReadInnerAsync(buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!holdWrites || InnerReleased)
+        {
+            return Inner.WriteAsync(buffer, cancellationToken);
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        Keep(buffer.Span);
+        return default;
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (!holdWrites || InnerReleased)
+        {
+            Inner.Write(buffer);
+            return;
+        }
+
+        Keep(buffer);
+    }
+
+    private void Keep(ReadOnlySpan<byte> data)
+    {
+        if (_output is null || _output.Length - _outputLength < data.Length)
+        {
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_outputLength + data.Length, 1024));
+            if (_output is not null)
+            {
+                _output.AsSpan(0, _outputLength).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_output);
+            }
+
+            _output = larger;
+        }
+
+        data.CopyTo(_output.AsSpan(_outputLength));
+        _outputLength += data.Length;
+    }
+
+    /// <summary>Sends what is kept (the handshake ended without a record layer to take it over, or failed after an alert).</summary>
+    public async ValueTask FlushOutputAsync(CancellationToken cancellationToken = default)
+    {
+        if (_output is not { } output)
+        {
+            return;
+        }
+
+        int length = _outputLength;
+        _output = null;
+        _outputLength = 0;
+        try
+        {
+            if (length > 0)
+            {
+                await Inner.WriteAsync(output.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    /// <summary>
+    /// What SslStream wrote after its last read (the caller sends it ahead of anything else, then returns
+    /// <paramref name="buffer"/> to the shared pool); null when nothing is kept.
+    /// </summary>
+    public void TakeOutput(out byte[]? buffer, out int length)
+    {
+        buffer = _outputLength > 0 ? _output : null;
+        length = buffer is null ? 0 : _outputLength;
+        if (buffer is null && _output is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_output);
+        }
+
+        _output = null;
+        _outputLength = 0;
     }
 
     public override int Read(Span<byte> buffer)
@@ -184,7 +293,7 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
     {
         if (disposing)
         {
-            ReleaseHeld();
+            ReleaseBuffers();
         }
 
         base.Dispose(disposing);
@@ -192,7 +301,17 @@ public sealed class RecordBoundedStream(Stream inner) : DelegatingStream(inner)
 
     public override ValueTask DisposeAsync()
     {
-        ReleaseHeld();
+        ReleaseBuffers();
         return base.DisposeAsync();
+    }
+
+    private void ReleaseBuffers()
+    {
+        ReleaseHeld();
+        TakeOutput(out byte[]? output, out _); // unsent at a dispose: the connection is going anyway
+        if (output is not null)
+        {
+            ArrayPool<byte>.Shared.Return(output);
+        }
     }
 }

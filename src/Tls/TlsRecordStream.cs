@@ -227,9 +227,15 @@ public sealed partial class TlsRecordStream : Stream
         return Adopt(new TlsRecordStream(ssl, bounded.ReleaseTransport(), handle, rbio, wbio), bounded);
     }
 
-    /// <summary>Hands a new stream what the peer sent after the handshake.</summary>
+    /// <summary>Hands a new stream what the peer sent after the handshake, and what SslStream wrote after its last read.</summary>
     private static TlsRecordStream Adopt(TlsRecordStream stream, RecordBoundedStream bounded)
     {
+        bounded.TakeOutput(out byte[]? preface, out int prefaceLength);
+        if (preface is not null)
+        {
+            stream.AdoptPreface(preface, prefaceLength);
+        }
+
         bounded.TakeRemainder(out byte[]? remainder, out int start, out int length);
         try
         {
@@ -611,8 +617,8 @@ public sealed partial class TlsRecordStream : Stream
             return ValueTask.FromCanceled(cancellationToken); // before sealing: a sealed record not sent would desync
         }
 
-        byte[] records = Encrypt(buffer.Span, out int length);
-        return SendAsync(records, length, cancellationToken);
+        byte[] records = Encrypt(buffer.Span, out int length, out Task? after);
+        return after is null ? SendAsync(records, length, cancellationToken) : SendAfterAsync(after, records, length, cancellationToken);
     }
 
     /// <summary>Sends sealed records and gives their pooled buffer back once the socket has them.</summary>
@@ -661,9 +667,10 @@ public sealed partial class TlsRecordStream : Stream
             return;
         }
 
-        byte[] records = Encrypt(buffer, out int length);
+        byte[] records = Encrypt(buffer, out int length, out Task? after);
         try
         {
+            after?.GetAwaiter().GetResult(); // the handshake's last records, sent alone, go first (not on a loop thread: its ring sends them)
             _transport.Write(records.AsSpan(0, length));
         }
         finally
@@ -686,6 +693,7 @@ public sealed partial class TlsRecordStream : Stream
     {
         byte[] records;
         int length;
+        Task? after;
         _lock.Enter();
         try
         {
@@ -700,7 +708,6 @@ public sealed partial class TlsRecordStream : Stream
             if (_protection is not null)
             {
                 records = SealAlert(AlertWarning, CloseNotify, out length);
-                _writing = true;
             }
             else
             {
@@ -719,10 +726,12 @@ public sealed partial class TlsRecordStream : Stream
                 }
 
                 records = TakeOutput(QueuedRoom, out length);
-                if (length > 0)
-                {
-                    _writing = true; // until WriteDone
-                }
+            }
+
+            after = PrefaceFirstLocked(ref records, ref length);
+            if (length > 0)
+            {
+                _writing = true; // until WriteDone
             }
         }
         finally
@@ -736,7 +745,7 @@ public sealed partial class TlsRecordStream : Stream
             return default; // sent before
         }
 
-        return SendAsync(records, length, cancellationToken);
+        return after is null ? SendAsync(records, length, cancellationToken) : SendAfterAsync(after, records, length, cancellationToken);
     }
 
     /// <summary>
@@ -1041,65 +1050,77 @@ public sealed partial class TlsRecordStream : Stream
     }
 
 
-    /// <summary>Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send.</summary>
-    private unsafe byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length)
+    /// <summary>
+    /// Seals <paramref name="plaintext"/> into records: a pooled buffer holding <paramref name="length"/> bytes to send
+    /// (with the handshake's last records in front when they are still here), once <paramref name="after"/> (when not
+    /// null) has completed.
+    /// </summary>
+    private byte[] Encrypt(ReadOnlySpan<byte> plaintext, out int length, out Task? after)
     {
         _lock.Enter();
         try
         {
-            ThrowIfClosed();
-            if (_protection is not null)
-            {
-                return EncryptProtected(plaintext, out length);
-            }
-
-            ThrowIfFailed();
-
-            // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
-            // alert): the sink's buffer does not grow during the write, and one BIO_read takes it all from a memory BIO.
-            int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
-            if (_sink)
-            {
-                Reserve(capacity);
-                t_sinkOwner = this;
-            }
-
-            try
-            {
-                fixed (byte* p = plaintext)
-                {
-                    int written = 0;
-                    while (written < plaintext.Length)
-                    {
-                        int n = OpenSslLibrary.SslWrite(_ssl, p + written, plaintext.Length - written);
-                        if (n <= 0)
-                        {
-                            throw Failure("write"); // neither BIO makes a write wait: only a failure stops it
-                        }
-
-                        written += n;
-                    }
-                }
-            }
-            finally
-            {
-                t_sinkOwner = null;
-            }
-
-            byte[] records = TakeOutput(capacity, out length);
-            if (length == 0)
-            {
-                ArrayPool<byte>.Shared.Return(records);
-                throw Failure("write");
-            }
-
-            _writing = true; // until WriteDone: an alert of ours waits for these records
+            byte[] records = EncryptLocked(plaintext, out length);
+            after = PrefaceFirstLocked(ref records, ref length);
             return records;
         }
         finally
         {
             _lock.Exit();
         }
+    }
+
+    /// <summary>Encrypt's work (under the lock).</summary>
+    private unsafe byte[] EncryptLocked(ReadOnlySpan<byte> plaintext, out int length)
+    {
+        ThrowIfClosed();
+        if (_protection is not null)
+        {
+            return EncryptProtected(plaintext, out length);
+        }
+
+        ThrowIfFailed();
+
+        // Room for every record's framing and for records OpenSSL queued on its own (a KeyUpdate's answer, an
+        // alert): the sink's buffer does not grow during the write, and one BIO_read takes it all from a memory BIO.
+        int capacity = plaintext.Length + ((plaintext.Length / MaxRecordPlaintext) + 1) * RecordOverhead + QueuedRoom;
+        if (_sink)
+        {
+            Reserve(capacity);
+            t_sinkOwner = this;
+        }
+
+        try
+        {
+            fixed (byte* p = plaintext)
+            {
+                int written = 0;
+                while (written < plaintext.Length)
+                {
+                    int n = OpenSslLibrary.SslWrite(_ssl, p + written, plaintext.Length - written);
+                    if (n <= 0)
+                    {
+                        throw Failure("write"); // neither BIO makes a write wait: only a failure stops it
+                    }
+
+                    written += n;
+                }
+            }
+        }
+        finally
+        {
+            t_sinkOwner = null;
+        }
+
+        byte[] records = TakeOutput(capacity, out length);
+        if (length == 0)
+        {
+            ArrayPool<byte>.Shared.Return(records);
+            throw Failure("write");
+        }
+
+        _writing = true; // until WriteDone: an alert of ours waits for these records
+        return records;
     }
 
     /// <summary>
@@ -1158,6 +1179,7 @@ public sealed partial class TlsRecordStream : Stream
             alert = _alert;
             length = _alertLength;
             _alert = null;
+            _ = PrefaceFirstLocked(ref alert, ref length); // never one on its way alone: that is a write in flight
             _writing = true;
         }
         finally
@@ -1268,6 +1290,8 @@ public sealed partial class TlsRecordStream : Stream
                     _alert = null;
                     ArrayPool<byte>.Shared.Return(alert);
                 }
+
+                ReleasePrefaceLocked();
             }
             finally
             {

@@ -129,6 +129,14 @@ public sealed class HttpConnection : TrackedConnection
             _input = input;
             _stream = stream;
             handedOver = true;
+            if (stream is Tls.TlsRecordStream { HoldsPreface: true } records && !EventLoop.TryDefer(records))
+            {
+                // The protocol has written what this round had (a response to a request that came with the
+                // client's Finished, HTTP/2's SETTINGS), and the handshake's last records went with it; if not, they
+                // go at the end of the round (or now, off a loop thread): a TLS 1.2 client waits for them.
+                records.FlushPreface();
+            }
+
             if (serving.IsCompleted)
             {
                 OnServed();
@@ -282,7 +290,10 @@ public sealed class HttpConnection : TrackedConnection
         Tls.RecordBoundedStream? bounded = null;
         if (Tls.TlsRecordStream.Usable)
         {
-            inner = bounded = new Tls.RecordBoundedStream(inner);
+            // It also keeps what SslStream writes until the socket is read next, so the handshake's last records
+            // (a TLS 1.3 ticket) go with the first response (TlsRecordStream's preface; RunAsync sends them alone
+            // at the end of the round when nothing took them).
+            inner = bounded = new Tls.RecordBoundedStream(inner, holdWrites: true);
         }
 
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
@@ -292,6 +303,11 @@ public sealed class HttpConnection : TrackedConnection
         }
         catch (Exception e)
         {
+            if (bounded is not null)
+            {
+                await SendKeptAsync(bounded).ConfigureAwait(false); // an alert SslStream wrote leaves before the close
+            }
+
             string reason = HandshakeFailureReason(e);
             Telemetry.TlsHandshakeCounters.Failed();
             _logger.LogInformation("connection {Id} from {Remote}: TLS handshake failed: {Reason}", Id, info.RemoteEndPoint, reason);
@@ -315,6 +331,10 @@ public sealed class HttpConnection : TrackedConnection
             if (records is not null)
             {
                 stream = records;
+            }
+            else if (bounded is not null)
+            {
+                await bounded.FlushOutputAsync().ConfigureAwait(false); // SslStream goes on: what it wrote leaves now
             }
             else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
             {
@@ -345,6 +365,18 @@ public sealed class HttpConnection : TrackedConnection
         {
             await stream.DisposeAsync().ConfigureAwait(false); // the record layer or SslStream: the SSL object and the socket
             throw;
+        }
+    }
+
+    /// <summary>What the handshake wrote and the bounded stream kept, sent on a handshake that failed (an alert); never throws.</summary>
+    private static async Task SendKeptAsync(Tls.RecordBoundedStream bounded)
+    {
+        try
+        {
+            await bounded.FlushOutputAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
         }
     }
 

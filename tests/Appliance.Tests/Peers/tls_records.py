@@ -16,6 +16,11 @@ Scenarios (each prints what it saw; the exit code is 0 when the gateway behaved)
   keyupdate   openssl s_client updates its keys before each of two requests, asking the gateway to update too
               ("K"; "k" with TLSVERSION "noreq" asks nothing): both answered
   renegotiate openssl s_client asks to renegotiate a TLS 1.2 connection ("R"): the gateway closes it
+  onesend     the request with the client's Finished, on a full handshake and then a resumed one: the gateway's
+              session ticket comes with the answer, in one TCP segment (two data segments in all: its first flight,
+              then ticket and answer)
+  idleticket  the handshake and nothing else: the gateway's ticket (TLS 1.3), or its last flight (TLS 1.2, which the
+              client waits for), still comes without a request to carry it; a second connection resumes with it
 TLSVERSION: "1.3" (default) or "1.2".
 """
 import select
@@ -29,16 +34,20 @@ LAST = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 
 
 class Client:
-    def __init__(self, port, version):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        ctx.set_alpn_protocols(["http/1.1"])
-        v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
-        ctx.minimum_version = ctx.maximum_version = v
+    contexts = {}  # one per version: a session resumes only through the context that made it
+
+    def __init__(self, port, version, session=None):
+        ctx = Client.contexts.get(version)
+        if ctx is None:
+            ctx = Client.contexts[version] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["http/1.1"])
+            v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+            ctx.minimum_version = ctx.maximum_version = v
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
-        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost", session=session)
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
 
     def handshake(self, send_last_flight=True):
@@ -85,6 +94,49 @@ class Client:
             if not data:
                 return out, "eof"
             self.incoming.write(data)
+
+
+def data_segments_in(sock):
+    """TCP segments with data this socket received (Linux tcp_info.tcpi_data_segs_in, at byte 152)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int.from_bytes(info[152:156], "little")
+
+
+def one_send(port, session):
+    c = Client(port, "1.3", session)
+    c.handshake(send_last_flight=False)
+    c.tls.write(LAST)
+    c.sock.sendall(c.pending())  # Finished and the request in one write
+    text, end = c.read_all()
+    segments = data_segments_in(c.sock)
+    print(f"reused={c.tls.session_reused} answers={answers(text)} end={end} ticket={c.tls.session.has_ticket} data_segments_in={segments}")
+    ok = answers(text) == 1 and c.tls.session.has_ticket and segments == 2 and c.tls.session_reused == (session is not None)
+    return ok, c.tls.session
+
+
+def idle_ticket(port, version):
+    c = Client(port, version)
+    c.handshake()  # TLS 1.2: returns only once the gateway's last flight came
+    c.sock.settimeout(5)
+    while not (c.tls.session is not None and c.tls.session.has_ticket):
+        try:
+            c.tls.read(1)  # takes the NewSessionTicket, then wants more
+        except ssl.SSLWantReadError:
+            pass
+        if c.tls.session is not None and c.tls.session.has_ticket:
+            break
+        data = c.sock.recv(65536)  # socket.timeout if the ticket never comes
+        if not data:
+            raise RuntimeError("the gateway closed the connection")
+        c.incoming.write(data)
+    session = c.tls.session
+    again = Client(port, version, session)
+    again.handshake()
+    again.tls.write(LAST)
+    again.flush()
+    text, end = again.read_all()
+    print(f"ticket=True reused={again.tls.session_reused} answers={answers(text)} end={end}")
+    return 0 if again.tls.session_reused and answers(text) == 1 else 1
 
 
 def answers(plaintext):
@@ -157,6 +209,12 @@ def main():
         return key_update(port, b"k" if version == "noreq" else b"K")
     if scenario == "renegotiate":
         return renegotiate(port)
+    if scenario == "onesend":
+        full, session = one_send(port, None)
+        resumed, _ = one_send(port, session)
+        return 0 if full and resumed else 1
+    if scenario == "idleticket":
+        return idle_ticket(port, version)
     c = Client(port, version)
     if scenario == "coalesced":
         c.handshake(send_last_flight=False)

@@ -118,6 +118,18 @@ public sealed class RealClientTests : IAsyncLifetime
         Assert.Contains($"ALPN protocol: {expected}", r.Stdout);
     }
 
+    [Theory]
+    [InlineData("-tls1_2", "-cipher", "AES128-SHA", "alert handshake failure")] // no cipher in common
+    [InlineData("-tls1_3", "-alpn", "foo", "alert no application protocol")]  // RFC 7301 §3.2
+    public async Task Openssl_gets_the_alert_that_ends_a_refused_handshake(string version, string option, string value, string alert)
+    {
+        // What SslStream writes during a handshake is kept until the socket is read next (so a TLS 1.3 ticket can go
+        // with the first answer); the alert of a handshake that fails must still leave before the close.
+        Peer.Result r = await Peer.OpenSslAsync("", "s_client", "-connect", $"127.0.0.1:{_server.HttpsPort}", "-servername", "localhost", version, option, value);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains(alert, r.All);
+    }
+
     [Fact]
     public async Task Failed_handshake_does_not_disturb_other_connections()
     {

@@ -38,6 +38,9 @@ public sealed class TlsRecordLayerTests : IAsyncLifetime
     [InlineData("split", "1.2")]
     [InlineData("keyupdate", "1.3")] // s_client "K": new keys both ways, before each of two requests
     [InlineData("keyupdate", "noreq")]
+    [InlineData("onesend", "1.3")]   // the session ticket leaves with the first answer, in one segment
+    [InlineData("idleticket", "1.3")] // and without one: a client that sends nothing yet still gets its ticket
+    [InlineData("idleticket", "1.2")] // (TLS 1.2: the server's last flight, which the client waits for)
     public async Task Records_however_they_arrive_are_answered(string scenario, string version)
     {
         Peer.Result r = await RunAsync(scenario, version);
