@@ -9,7 +9,7 @@ namespace Appliance.Transport;
 public sealed record SocketListenerOptions(string Name, EndPoint EndPoint, int Backlog, bool ReusePort, int MaxConnections);
 
 /// <summary>
-/// One bound TCP socket and its accept loop. Accepted sockets get TCP_NODELAY and are handed to the
+/// One bound TCP socket and its accept loop. Accepted sockets get TCP_NODELAY (from the listening socket) and are handed to the
 /// connection callback; past MaxConnections a new socket is closed at once (and counted), like
 /// nginx's worker_connections. The callback owns the socket it is given: it closes it and calls
 /// <see cref="Release"/> when the connection ends, however it ends, and its task is not awaited (an awaiting
@@ -37,6 +37,7 @@ public sealed class SocketListener : IAsyncDisposable
     private long _rejected;
     private volatile bool _disposed;
     private bool _acceptsDirectly; // accept4 of our own (AcceptDirectly), set at Start
+    private readonly bool _noDelayInherited; // TCP_NODELAY set on the listening socket, which accepted ones inherit
     private static volatile bool s_acceptsDirectly = true; // false once a runtime lacked what AcceptDirectly reaches
 
     private SocketListener(SocketListenerOptions options, Socket socket, Func<Socket, SocketListener, Task> onAccepted, ILogger logger)
@@ -46,6 +47,20 @@ public sealed class SocketListener : IAsyncDisposable
         _onAccepted = onAccepted;
         _logger = logger;
         LocalEndPoint = options.EndPoint is UnixDomainSocketEndPoint ? options.EndPoint : socket.LocalEndPoint!;
+        if (socket.ProtocolType == ProtocolType.Tcp)
+        {
+            try
+            {
+                // Linux copies TCP_NODELAY from the listening socket to each one accepted from it: set once here, it
+                // saves every connection its own setsockopt(2).
+                socket.NoDelay = true;
+                _noDelayInherited = true;
+            }
+            catch (SocketException)
+            {
+                // Each accepted socket sets it, then.
+            }
+        }
     }
 
     public SocketListenerOptions Options { get; }
@@ -467,7 +482,7 @@ public sealed class SocketListener : IAsyncDisposable
 
         try
         {
-            if (accepted.ProtocolType == ProtocolType.Tcp)
+            if (!_noDelayInherited && accepted.ProtocolType == ProtocolType.Tcp)
             {
                 accepted.NoDelay = true;
             }
