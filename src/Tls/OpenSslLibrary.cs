@@ -20,6 +20,8 @@ internal static unsafe class OpenSslLibrary
     public static readonly delegate* unmanaged<nint, byte*, uint, int> SslCtxSetSessionIdContext;
     // SSL_CTX_set_num_tickets (OpenSSL 1.1.1 and later); null where the libssl lacks it (its default count then).
     public static readonly delegate* unmanaged<nint, nuint, int> SslCtxSetNumTickets;
+    // SSL_CTX_set_generate_session_id; null where the libssl lacks it (OpenSSL's own IDs then).
+    public static readonly delegate* unmanaged<nint, nint, int> SslCtxSetGenerateSessionId;
     public static readonly delegate* unmanaged<byte*, int, int> RandBytes;
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpEncryptInitEx;
     public static readonly delegate* unmanaged<nint, nint, nint, byte*, byte*, int> EvpDecryptInitEx;
@@ -148,6 +150,11 @@ internal static unsafe class OpenSslLibrary
         if (NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_num_tickets", out nint numTickets))
         {
             SslCtxSetNumTickets = (delegate* unmanaged<nint, nuint, int>)numTickets;
+        }
+
+        if (NativeLibrary.TryGetExport(libssl, "SSL_CTX_set_generate_session_id", out nint generateSessionId))
+        {
+            SslCtxSetGenerateSessionId = (delegate* unmanaged<nint, nint, int>)generateSessionId;
         }
 
         if (NativeLibrary.TryGetExport(libssl, "SSL_read", out nint sslRead)

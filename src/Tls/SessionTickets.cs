@@ -331,6 +331,11 @@ public static unsafe class SessionTickets
                 }
 
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, nint, nint, int, int>)&OnTicketKey);
+                if (OpenSslLibrary.SslCtxSetGenerateSessionId != null)
+                {
+                    OpenSslLibrary.SslCtxSetGenerateSessionId(handle, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, uint*, int>)&OnSessionId);
+                }
+
                 ApplyOptions(handle, s_settings);
             }
 
@@ -346,6 +351,11 @@ public static unsafe class SessionTickets
             {
                 // The context may outlive the pin (connections still on it): OpenSSL's own keys from here on.
                 OpenSslLibrary.SslCtxCallbackCtrl(handle, SslCtrlSetTlsextTicketKeyCb, 0);
+                if (OpenSslLibrary.SslCtxSetGenerateSessionId != null)
+                {
+                    OpenSslLibrary.SslCtxSetGenerateSessionId(handle, 0); // OpenSSL's own again
+                }
+
                 s_contexts.TryRemove(handle, out _);
             }
         }
@@ -415,33 +425,33 @@ public static unsafe class SessionTickets
     /// seals; else 1), or 0 for a key not held (a full handshake follows). -1 fails the handshake, which only an
     /// OpenSSL error does here.
     /// </summary>
-    /// <summary>IVs drawn ahead from OpenSSL's generator, per thread (handshakes run on the loop threads).</summary>
+    /// <summary>Random bytes drawn ahead from OpenSSL's generator, per thread (handshakes run on the loop threads).</summary>
     [ThreadStatic]
-    private static byte[]? t_ivs;
+    private static byte[]? t_random;
 
     [ThreadStatic]
-    private static int t_ivsTaken;
+    private static int t_randomTaken;
 
-    private const int IvLength = 16;
-    private const int IvsPerDraw = 32;
+    private const int RandomDraw = 1024;
 
     /// <summary>
-    /// A fresh random IV for the ticket being sealed: 16 bytes of a buffer that one RAND_bytes fills for 32 tickets.
-    /// RAND_bytes costs some 6,000 instructions a call in OpenSSL 3.0 (its DRBG, locks and a fork check that is a
-    /// getpid(2) system call), once a ticket before; the bytes are the same generator's, each used once, and never
-    /// leave the process before their ticket does (CBC wants its IV unpredictable, not secret).
+    /// Fresh random bytes for a ticket's IV or a new session's ID, from a buffer that one RAND_bytes fills for many.
+    /// RAND_bytes costs some 6,000 instructions a call in OpenSSL 3.0 (its DRBG, locks, and a fork check that is a
+    /// getpid(2) system call); each ticket sealed cost two (its session's ID, its IV). The bytes are the same
+    /// generator's, each handed out once and cleared; they never leave the process before what they go into does
+    /// (CBC wants its IV unpredictable, not secret; a session ID only has to be unique).
     /// </summary>
-    private static bool TakeIv(byte* iv)
+    private static bool TakeRandom(byte* destination, int length)
     {
-        byte[] ivs = t_ivs ??= new byte[IvLength * IvsPerDraw];
-        int taken = t_ivsTaken;
-        if (taken == 0 || taken == IvsPerDraw)
+        byte[] random = t_random ??= new byte[RandomDraw];
+        int taken = t_randomTaken;
+        if (taken == 0 || RandomDraw - taken < length)
         {
-            fixed (byte* fill = ivs)
+            fixed (byte* fill = random)
             {
-                if (OpenSslLibrary.RandBytes(fill, ivs.Length) != 1)
+                if (OpenSslLibrary.RandBytes(fill, RandomDraw) != 1)
                 {
-                    t_ivsTaken = 0;
+                    t_randomTaken = 0;
                     return false;
                 }
             }
@@ -449,11 +459,29 @@ public static unsafe class SessionTickets
             taken = 0;
         }
 
-        Span<byte> next = ivs.AsSpan(taken * IvLength, IvLength);
-        next.CopyTo(new Span<byte>(iv, IvLength));
+        Span<byte> next = random.AsSpan(taken, length);
+        next.CopyTo(new Span<byte>(destination, length));
         next.Clear(); // used once
-        t_ivsTaken = taken + 1;
+        t_randomTaken = taken + length;
         return true;
+    }
+
+    /// <summary>
+    /// OpenSSL's session ID callback (SSL_CTX_set_generate_session_id): a new session's ID, made for every ticket a
+    /// TLS 1.3 handshake sends (and every TLS 1.2 session), from <see cref="TakeRandom"/> in place of a RAND_bytes of
+    /// its own. OpenSSL still checks it against the session cache. 0 fails the handshake, which only a failed draw does.
+    /// </summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int OnSessionId(nint ssl, byte* id, uint* length)
+    {
+        try
+        {
+            return TakeRandom(id, (int)Math.Min(*length, 32u)) ? 1 : 0; // *length: the most it may be (32), left as it is
+        }
+        catch (Exception)
+        {
+            return 0;
+        }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -473,7 +501,7 @@ public static unsafe class SessionTickets
             if (seal != 0)
             {
                 keys.Keys[0].Name.CopyTo(new Span<byte>(keyName, 16));
-                if (!TakeIv(iv))
+                if (!TakeRandom(iv, 16))
                 {
                     return -1;
                 }
