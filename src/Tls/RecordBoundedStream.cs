@@ -20,6 +20,8 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
 {
     private const int HeaderLength = 5; // content type, version, length (RFC 8446 §5.1)
 
+    private bool _holding = holdWrites; // until the handshake is over (StopHolding, ReleaseTransport)
+
     private byte[]? _output; // what SslStream wrote and nobody sent yet (holdWrites)
     private int _outputLength;
 
@@ -78,7 +80,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
     /// <summary>The socket is about to be read: what was written since the last read leaves first (the flight the peer answers).</summary>
     private async ValueTask<int> SendOutputThenReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        await FlushOutputAsync(cancellationToken).ConfigureAwait(false);
+        await FlushOutputAsync(CancellationToken.None).ConfigureAwait(false); // not the read's token: records half sent would desync the peer
         return buffer.IsEmpty
             ? await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)
             : await ReadInnerAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -86,7 +88,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (!holdWrites || InnerReleased)
+        if (!_holding || InnerReleased)
         {
             return Inner.WriteAsync(buffer, cancellationToken);
         }
@@ -102,7 +104,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        if (!holdWrites || InnerReleased)
+        if (!_holding || InnerReleased)
         {
             Inner.Write(buffer);
             return;
@@ -128,6 +130,13 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
         data.CopyTo(_output.AsSpan(_outputLength));
         _outputLength += data.Length;
     }
+
+    /// <summary>
+    /// The handshake is over and SslStream goes on over this stream (no record layer took over): its writes pass
+    /// straight through from now on, as its reads and writes may run on two threads. What is kept still has to be
+    /// sent first (<see cref="FlushOutputAsync"/>), before anything else is written.
+    /// </summary>
+    public void StopHolding() => _holding = false;
 
     /// <summary>Sends what is kept (the handshake ended without a record layer to take it over, or failed after an alert).</summary>
     public async ValueTask FlushOutputAsync(CancellationToken cancellationToken = default)

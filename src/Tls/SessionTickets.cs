@@ -418,13 +418,6 @@ public static unsafe class SessionTickets
         Volatile.Write(ref s_secrets, secrets);
     }
 
-    /// <summary>
-    /// OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_cb), run inside a handshake. Sealing: the
-    /// newest key's name, a random IV, and the cipher and HMAC set up with it (1). Opening: the key the ticket names
-    /// (2, "open it and issue a fresh ticket", on TLS 1.3 unless renewOnResumption is off, or when that key no longer
-    /// seals; else 1), or 0 for a key not held (a full handshake follows). -1 fails the handshake, which only an
-    /// OpenSSL error does here.
-    /// </summary>
     /// <summary>Random bytes drawn ahead from OpenSSL's generator, per thread (handshakes run on the loop threads).</summary>
     [ThreadStatic]
     private static byte[]? t_random;
@@ -484,6 +477,13 @@ public static unsafe class SessionTickets
         }
     }
 
+    /// <summary>
+    /// OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_cb), run inside a handshake. Sealing: the
+    /// newest key's name, a random IV, and the cipher and HMAC set up with it (1). Opening: the key the ticket names
+    /// (2, "open it and issue a fresh ticket", on TLS 1.3 unless renewOnResumption is off, or when that key no longer
+    /// seals; else 1), or 0 for a key not held (a full handshake follows). -1 fails the handshake, which only an
+    /// OpenSSL error does here.
+    /// </summary>
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int OnTicketKey(nint ssl, byte* keyName, byte* iv, nint cipher, nint hmac, int seal)
     {

@@ -59,7 +59,7 @@ public sealed partial class TlsRecordStream : IThreadPoolWorkItem
             return null;
         }
 
-        if (_prefaceSending is { } sending)
+        if (_prefaceSending is { } sending && length > 0)
         {
             _prefaceAwaited = true; // this write's records go once the preface is out, and _writing stays theirs
             return sending.Task;

@@ -99,6 +99,93 @@ public sealed class TlsRecordStreamTests
         Assert.False(bounded.AtRecordBoundary); // so the connection stays on SslStream
     }
 
+    /// <summary>A stream that serves <c>input</c> and records, in order, what was written and when it was read.</summary>
+    private sealed class ScriptedStream(byte[] input) : Stream
+    {
+        private int _position;
+        public readonly List<string> Events = [];
+        public readonly List<byte> Written = [];
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int n = Math.Min(buffer.Length, input.Length - _position);
+            input.AsSpan(_position, n).CopyTo(buffer.Span);
+            _position += n;
+            Events.Add("read " + n);
+            return ValueTask.FromResult(n);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Events.Add("write " + buffer.Length);
+            Written.AddRange(buffer.ToArray());
+            return default;
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task Held_writes_leave_before_the_next_read_that_needs_the_socket_in_one_write()
+    {
+        // A flight SslStream writes in pieces leaves as one write, when SslStream starts waiting for the answer.
+        byte[] answer = Record(22, 30, 4);
+        var inner = new ScriptedStream([.. answer, .. Record(23, 5, 6)]);
+        await using var bounded = new RecordBoundedStream(inner, holdWrites: true);
+        await bounded.WriteAsync(new byte[] { 1, 2, 3 });
+        bounded.Write([4, 5]);
+        Assert.Empty(inner.Events); // kept
+
+        Assert.Equal(answer.Length, await bounded.ReadAsync(new byte[4096]));
+        Assert.Equal(["write 5", "read " + (answer.Length + 10)], inner.Events);
+        Assert.Equal([1, 2, 3, 4, 5], inner.Written);
+
+        // Written after the last read, with the next record already held: kept for whoever takes over.
+        await bounded.WriteAsync(new byte[] { 9, 9 });
+        Assert.Equal(10, await bounded.ReadAsync(new byte[4096])); // from what was held: the socket is not read, nothing sent
+        Assert.Equal(2, inner.Events.Count);
+        bounded.TakeOutput(out byte[]? kept, out int length);
+        Assert.NotNull(kept);
+        Assert.Equal([9, 9], kept.AsSpan(0, length).ToArray());
+        bounded.TakeOutput(out byte[]? none, out int zero);
+        Assert.Null(none);
+        Assert.Equal(0, zero);
+    }
+
+    [Fact]
+    public async Task Once_holding_stops_writes_pass_straight_through_after_what_was_kept()
+    {
+        // The handshake is over and no record layer took over: SslStream goes on over this stream.
+        var inner = new ScriptedStream([]);
+        await using var bounded = new RecordBoundedStream(inner, holdWrites: true);
+        await bounded.WriteAsync(new byte[] { 7 });
+        bounded.StopHolding();
+        await bounded.FlushOutputAsync();
+        await bounded.WriteAsync(new byte[] { 8, 8 });
+        Assert.Equal(["write 1", "write 2"], inner.Events);
+        Assert.Equal([7, 8, 8], inner.Written);
+        await bounded.FlushOutputAsync(); // nothing kept: nothing sent
+        Assert.Equal(2, inner.Events.Count);
+    }
+
+    [Fact]
+    public async Task Without_holding_every_write_goes_at_once()
+    {
+        var inner = new ScriptedStream([]);
+        await using var bounded = new RecordBoundedStream(inner);
+        await bounded.WriteAsync(new byte[] { 1 });
+        Assert.Equal(["write 1"], inner.Events);
+    }
+
     // ---------------- TlsRecordStream over a real handshake ----------------
 
     private sealed class Pair : IAsyncDisposable
@@ -133,11 +220,11 @@ public sealed class TlsRecordStreamTests
     /// A handshake over loopback TCP, then the server's records taken over: by OpenSSL's record layer, or with
     /// <paramref name="protect"/> by the appliance's own (TLS 1.3; a TLS 1.2 connection stays on OpenSSL's).
     /// </summary>
-    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13, bool protect = false)
+    private static async Task<Pair> ConnectAsync(SslProtocols protocol = SslProtocols.Tls13, bool protect = false, bool hold = false)
     {
         (Socket serverSocket, Socket clientSocket) = await SocketPairAsync();
 
-        var bounded = new RecordBoundedStream(new NetworkStream(serverSocket, ownsSocket: true));
+        var bounded = new RecordBoundedStream(new NetworkStream(serverSocket, ownsSocket: true), holdWrites: hold);
         var server = new SslStream(bounded);
         var client = new SslStream(new NetworkStream(clientSocket, ownsSocket: true));
         var options = new SslServerAuthenticationOptions
@@ -158,15 +245,23 @@ public sealed class TlsRecordStreamTests
         }
 
         Task serverHandshake = server.AuthenticateAsServerAsync(options);
-        await client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        Task clientHandshake = client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
             EnabledSslProtocols = protocol,
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
         });
-        await serverHandshake;
+        await serverHandshake.WaitAsync(TimeSpan.FromSeconds(30));
         TlsRecordStream? records = TlsRecordStream.TryCreate(server, bounded);
         Assert.True(records is not null, TlsRecordStream.Unavailable ?? "not at a record boundary");
+        if (hold && protocol == SslProtocols.Tls12)
+        {
+            Assert.True(records.HoldsPreface); // the server's last flight, which the client waits for
+            Assert.False(clientHandshake.IsCompleted);
+            records.FlushPreface();
+        }
+
+        await clientHandshake.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(protect && protocol == SslProtocols.Tls13, records.IsProtected);
         return new Pair { Server = records, ServerSsl = server, Client = client, ClientSocket = clientSocket };
     }
@@ -424,5 +519,55 @@ public sealed class TlsRecordStreamTests
         byte[] answer = Pattern(50_000, 5); // the server still answers, and the client (after its session tickets) reads it
         await serverRecords.WriteAsync(answer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(answer, await ReadExactlyAsync(clientRecords, answer.Length, 8192).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    /// <summary>TCP segments with data <paramref name="socket"/> received (Linux tcp_info.tcpi_data_segs_in, at byte 152).</summary>
+    private static int DataSegmentsIn(Socket socket)
+    {
+        byte[] info = new byte[256];
+        socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 11 /* TCP_INFO */, info);
+        return BitConverter.ToInt32(info, 152);
+    }
+
+    [Theory]
+    [InlineData(SslProtocols.Tls13)]
+    [InlineData(SslProtocols.Tls12)]
+    public async Task The_handshakes_last_records_leave_with_the_first_write_in_one_segment(SslProtocols protocol)
+    {
+        // TLS 1.3: the session ticket; TLS 1.2 (flushed alone by ConnectAsync, which the client waits for): nothing left.
+        await using Pair pair = await ConnectAsync(protocol, protect: true, hold: true);
+        bool ticket = protocol == SslProtocols.Tls13;
+        Assert.Equal(ticket, pair.Server.HoldsPreface);
+        int before = DataSegmentsIn(pair.ClientSocket);
+        await pair.Server.WriteAsync(Pattern(100, 1));
+        Assert.False(pair.Server.HoldsPreface);
+        Assert.Equal(Pattern(100, 1), await ReadExactlyAsync(pair.Client, 100, 4096));
+        Assert.Equal(before + 1, DataSegmentsIn(pair.ClientSocket)); // ticket and data: one segment
+        await pair.Client.WriteAsync(Pattern(10, 2));
+        Assert.Equal(Pattern(10, 2), await ReadExactlyAsync(pair.Server, 10, 4096));
+    }
+
+    [Fact]
+    public async Task The_handshakes_last_records_leave_alone_when_asked_and_the_next_write_follows_them()
+    {
+        await using Pair pair = await ConnectAsync(SslProtocols.Tls13, protect: true, hold: true);
+        Assert.True(pair.Server.HoldsPreface);
+        int before = DataSegmentsIn(pair.ClientSocket);
+        pair.Server.FlushPreface();
+        pair.Server.FlushPreface(); // once
+        Assert.False(pair.Server.HoldsPreface);
+        await pair.Server.WriteAsync(Pattern(50, 3));
+        Assert.Equal(Pattern(50, 3), await ReadExactlyAsync(pair.Client, 50, 4096)); // the client opened the ticket first
+        Assert.Equal(before + 2, DataSegmentsIn(pair.ClientSocket));
+    }
+
+    [Fact]
+    public async Task A_close_notify_carries_the_handshakes_last_records_in_front()
+    {
+        await using Pair pair = await ConnectAsync(SslProtocols.Tls13, protect: true, hold: true);
+        Assert.True(pair.Server.HoldsPreface);
+        await pair.Server.ShutdownAsync();
+        Assert.False(pair.Server.HoldsPreface);
+        Assert.Equal(0, await pair.Client.ReadAsync(new byte[16])); // the ticket opened, then close_notify: the end
     }
 }

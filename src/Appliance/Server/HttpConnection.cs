@@ -334,11 +334,15 @@ public sealed class HttpConnection : TrackedConnection
             }
             else if (bounded is not null)
             {
-                await bounded.FlushOutputAsync().ConfigureAwait(false); // SslStream goes on: what it wrote leaves now
-            }
-            else if (bounded is not null && Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
-            {
-                _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+                if (Tls.TlsRecordStream.Unavailable is { } why && Interlocked.Exchange(ref s_recordLayerFallbackLogged, 1) == 0)
+                {
+                    _logger.LogWarning("TLS connections stay on SslStream's record layer: {Reason}", why);
+                }
+
+                // SslStream goes on over the bounded stream: its writes pass straight through from here, after what
+                // it wrote last (its ticket), which leaves now.
+                bounded.StopHolding();
+                await bounded.FlushOutputAsync().ConfigureAwait(false);
             }
 
             Telemetry.TlsHandshakeCounters.RecordLayer(stream);

@@ -329,9 +329,18 @@ public sealed class SocketListener : IAsyncDisposable
         {
             s_acceptsDirectly = false;
             _acceptsDirectly = false;
-            _socket.Blocking = false; // .NET's Accept from now on
             _logger.LogWarning("listener {Listener}: accepting through .NET's Socket.Accept: {Reason}", Options.Name, e.Message);
-            return new Socket(handle); // this one: its properties read from the descriptor
+            try
+            {
+                _socket.Blocking = false; // .NET's Accept from now on
+                return new Socket(handle); // this one: its properties read from the descriptor
+            }
+            catch (Exception failed) when (failed is SocketException or ObjectDisposedException)
+            {
+                handle.Dispose(); // the connection is closed; the listener was stopped, or the socket is gone already
+                error = failed is ObjectDisposedException ? SocketError.OperationAborted : SocketError.ConnectionAborted; // stopped; or this one connection is lost
+                return null;
+            }
         }
     }
 

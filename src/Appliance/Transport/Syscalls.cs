@@ -60,6 +60,10 @@ internal static unsafe partial class Syscalls
         23 or 24 => System.Net.Sockets.SocketError.TooManyOpenSockets, // ENFILE, EMFILE
         71 => System.Net.Sockets.SocketError.ProtocolOption,      // EPROTO: accept(2)'s "protocol error", a connection gone
         1 => System.Net.Sockets.SocketError.AccessDenied,         // EPERM: accept(2) refused by a firewall rule
+        112 => System.Net.Sockets.SocketError.HostDown,           // EHOSTDOWN: accept(2)'s network errors, for a
+        95 => System.Net.Sockets.SocketError.OperationNotSupported, // EOPNOTSUPP  connection already gone (its man
+        92 => System.Net.Sockets.SocketError.ProtocolOption,      // ENOPROTOOPT page: treat them as EAGAIN)
+        64 => System.Net.Sockets.SocketError.NetworkDown,         // ENONET
         12 or 105 => System.Net.Sockets.SocketError.NoBufferSpaceAvailable, // ENOMEM, ENOBUFS
         _ => System.Net.Sockets.SocketError.SocketError,
     };
