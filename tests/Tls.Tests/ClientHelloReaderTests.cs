@@ -13,7 +13,7 @@ public sealed class ClientHelloReaderTests
     /// <summary>The bytes a real SslStream client sends first.</summary>
     private static async Task<byte[]> RealClientHelloAsync(string? serverName, params SslApplicationProtocol[] protocols)
     {
-        var capture = new CaptureStream();
+        var capture = new ScriptedStream([]); // its end of input ends the handshake after the ClientHello
         using var ssl = new SslStream(capture, leaveInnerStreamOpen: true, (_, _, _, _) => true);
         var options = new SslClientAuthenticationOptions
         {
@@ -22,7 +22,7 @@ public sealed class ClientHelloReaderTests
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         };
         await Assert.ThrowsAnyAsync<Exception>(() => ssl.AuthenticateAsClientAsync(options));
-        return capture.Written.ToArray();
+        return [.. capture.Written];
     }
 
     private static byte[] Record(byte type, byte[] payload) => [type, 3, 1, (byte)(payload.Length >> 8), (byte)payload.Length, .. payload];
@@ -153,26 +153,5 @@ public sealed class ClientHelloReaderTests
         }
 
         Assert.Equal(sent, all);
-    }
-
-    private sealed class CaptureStream : Stream
-    {
-        public MemoryStream Written { get; } = new();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new IOException("capture only");
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("capture only");
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Written.Write(buffer, offset, count);
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            Written.Write(buffer.Span);
-            return ValueTask.CompletedTask;
-        }
     }
 }
