@@ -81,6 +81,13 @@ public sealed class Http1Connection : ResponseSink
     /// <summary>Whether the connection holds a request context (not while it waits idle for a request).</summary>
     internal bool HoldsRequestState => _context is not null;
 
+    /// <summary>
+    /// The connection ends with request bytes the client may still be sending: after a rejection, or a response
+    /// that left the request's body unread. Closing it at once would reset it (unread input) and could cost the
+    /// client the answer; HttpConnection closes it lingering instead (RFC 9112 §9.6).
+    /// </summary>
+    internal bool ClosesWithInputLeft { get; private set; }
+
     public async Task ProcessAsync()
     {
         try
@@ -283,6 +290,7 @@ public sealed class Http1Connection : ResponseSink
                 _needsFlush = true;
                 if (_context.CloseConnection)
                 {
+                    ClosesWithInputLeft = !BodyComplete;
                     await _output.FlushAsync().ConfigureAwait(false);
                     return;
                 }
@@ -590,6 +598,7 @@ public sealed class Http1Connection : ResponseSink
     /// <summary>Answers a request the server will not process, then the caller closes the connection.</summary>
     private async ValueTask RejectAsync(int status, string reason)
     {
+        ClosesWithInputLeft = true; // a body not read, the rest of a header too large, more requests behind it
         LogRejected(status, reason);
         if (_context.ResponseStarted)
         {

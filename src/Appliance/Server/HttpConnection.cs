@@ -202,6 +202,11 @@ public sealed class HttpConnection : TrackedConnection
     /// </summary>
     private async Task CloseAsync(PipeReader? input, Stream stream)
     {
+        if (input is not null && _http1 is { ClosesWithInputLeft: true })
+        {
+            await LingerAsync(input).ConfigureAwait(false);
+        }
+
         if (input is not null)
         {
             try
@@ -369,6 +374,57 @@ public sealed class HttpConnection : TrackedConnection
         {
             await stream.DisposeAsync().ConfigureAwait(false); // the record layer or SslStream: the SSL object and the socket
             throw;
+        }
+    }
+
+    /// <summary>The longest a lingering close waits for the client to stop sending (nginx's lingering_time).</summary>
+    internal static readonly TimeSpan LingeringTime = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest it waits for the client's next bytes (nginx's lingering_timeout).</summary>
+    internal static readonly TimeSpan LingeringTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// RFC 9112 §9.6's lingering close, as nginx's lingering_close: the response has left, the client may still be
+    /// sending (a body the server refused or did not read). Closing now, with its bytes unread, would make the kernel
+    /// reset the connection, and a client still sending may lose the response to the reset. So: FIN after the
+    /// response, then read and discard through the connection's reader (which may have a read of the stream in
+    /// flight) until the client closes, <see cref="LingeringTimeout"/> passes without a byte, or
+    /// <see cref="LingeringTime"/> in all. Never throws.
+    /// </summary>
+    private async Task LingerAsync(PipeReader input)
+    {
+        try
+        {
+            if (_network is SocketStream network)
+            {
+                network.ShutdownSend();
+            }
+            else
+            {
+                _socket.Shutdown(SocketShutdown.Send);
+            }
+
+            long deadline = Environment.TickCount64 + (long)LingeringTime.TotalMilliseconds;
+            while (true)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    return;
+                }
+
+                using var quiet = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Min(left, LingeringTimeout.TotalMilliseconds)));
+                ReadResult read = await input.ReadAsync(quiet.Token).ConfigureAwait(false);
+                input.AdvanceTo(read.Buffer.End);
+                if (read.IsCompleted || read.IsCanceled)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The client went, sent garbage, or stayed quiet: close now.
         }
     }
 

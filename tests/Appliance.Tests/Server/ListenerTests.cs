@@ -78,4 +78,25 @@ public sealed class ListenerTests
         Assert.Equal(0, listener.AcceptErrors);
         Assert.Equal(listener.AcceptLoopProblem, server.Host.ListenerStatus().Single().Problem);
     }
+
+    [Fact]
+    public async Task A_refused_upload_is_answered_then_read_to_its_end_before_the_close()
+    {
+        // RFC 9112 §9.6: the 413 leaves while the client is still sending. Closing with its bytes unread would reset
+        // the connection (and a client may lose the answer to it); the server shuts down its side and reads on until
+        // the client is done, as nginx's lingering close.
+        await using TestServer server = await TestServer.StartAsync(Config("127.0.0.1:0", """{ "maxRequestBodySize": 1000 }"""));
+        await using RawClient client = await RawClient.ConnectAsync(server.EndPoint("l"));
+        await client.SendAsync("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n");
+        await client.SendAsync(new byte[64 * 1024]);
+        Assert.Equal(413, (await client.ReadResponsesAsync(1)).Single().Status);
+        for (int i = 0; i < 16; i++)
+        {
+            await client.SendAsync(new byte[64 * 1024]); // a reset connection would fail these (EPIPE, ECONNRESET)
+        }
+
+        client.ShutdownSend();
+        Assert.True(await client.IsClosedByServerAsync(TimeSpan.FromSeconds(10))); // a FIN: read to its end, not reset
+        Assert.True(SpinWait.SpinUntil(() => server.Host.Listeners.Single().ActiveConnections == 0, TimeSpan.FromSeconds(10)));
+    }
 }
