@@ -80,7 +80,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
     /// <summary>The socket is about to be read: what was written since the last read leaves first (the flight the peer answers).</summary>
     private async ValueTask<int> SendOutputThenReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        await FlushOutputAsync(CancellationToken.None).ConfigureAwait(false); // not the read's token: records half sent would desync the peer
+        await FlushOutputAsync().ConfigureAwait(false); // never with the read's token: records half sent would desync the peer
         return buffer.IsEmpty
             ? await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)
             : await ReadInnerAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -139,7 +139,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
     public void StopHolding() => _holding = false;
 
     /// <summary>Sends what is kept (the handshake ended without a record layer to take it over, or failed after an alert).</summary>
-    public async ValueTask FlushOutputAsync(CancellationToken cancellationToken = default)
+    public async ValueTask FlushOutputAsync()
     {
         if (_output is not { } output)
         {
@@ -153,7 +153,7 @@ public sealed class RecordBoundedStream(Stream inner, bool holdWrites = false) :
         {
             if (length > 0)
             {
-                await Inner.WriteAsync(output.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                await Inner.WriteAsync(output.AsMemory(0, length)).ConfigureAwait(false);
             }
         }
         finally

@@ -202,9 +202,11 @@ public sealed class HttpConnection : TrackedConnection
     /// </summary>
     private async Task CloseAsync(PipeReader? input, Stream stream)
     {
-        if (input is not null && _http1 is { ClosesWithInputLeft: true })
+        bool lingered = input is not null && _http1 is { ClosesWithInputLeft: true };
+        if (lingered)
         {
-            await LingerAsync(input).ConfigureAwait(false);
+            ShutdownSend();
+            await LingerAsync(input!).ConfigureAwait(false);
         }
 
         if (input is not null)
@@ -219,22 +221,9 @@ public sealed class HttpConnection : TrackedConnection
             }
         }
 
-        try
+        if (!lingered)
         {
-            if (_socket.Connected)
-            {
-                if (_network is SocketStream network)
-                {
-                    network.ShutdownSend(); // after a write still queued for the loop's round (a fatal alert)
-                }
-                else
-                {
-                    _socket.Shutdown(SocketShutdown.Send);
-                }
-            }
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
+            ShutdownSend();
         }
 
         try
@@ -377,6 +366,28 @@ public sealed class HttpConnection : TrackedConnection
         }
     }
 
+    /// <summary>FIN after what was written (a write still queued for the loop's round, a fatal alert, leaves first); never throws.</summary>
+    private void ShutdownSend()
+    {
+        try
+        {
+            if (_socket.Connected)
+            {
+                if (_network is SocketStream network)
+                {
+                    network.ShutdownSend();
+                }
+                else
+                {
+                    _socket.Shutdown(SocketShutdown.Send);
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
     /// <summary>The longest a lingering close waits for the client to stop sending (nginx's lingering_time).</summary>
     internal static readonly TimeSpan LingeringTime = TimeSpan.FromSeconds(30);
 
@@ -386,24 +397,15 @@ public sealed class HttpConnection : TrackedConnection
     /// <summary>
     /// RFC 9112 §9.6's lingering close, as nginx's lingering_close: the response has left, the client may still be
     /// sending (a body the server refused or did not read). Closing now, with its bytes unread, would make the kernel
-    /// reset the connection, and a client still sending may lose the response to the reset. So: FIN after the
-    /// response, then read and discard through the connection's reader (which may have a read of the stream in
+    /// reset the connection, and a client still sending may lose the response to the reset. So, after the FIN the
+    /// caller sends: read and discard through the connection's reader (which may have a read of the stream in
     /// flight) until the client closes, <see cref="LingeringTimeout"/> passes without a byte, or
     /// <see cref="LingeringTime"/> in all. Never throws.
     /// </summary>
-    private async Task LingerAsync(PipeReader input)
+    private static async Task LingerAsync(PipeReader input)
     {
         try
         {
-            if (_network is SocketStream network)
-            {
-                network.ShutdownSend();
-            }
-            else
-            {
-                _socket.Shutdown(SocketShutdown.Send);
-            }
-
             long deadline = Environment.TickCount64 + (long)LingeringTime.TotalMilliseconds;
             while (true)
             {
