@@ -1,6 +1,6 @@
 /* openloop: open-loop, fixed-rate HTTPS/1.1 load on 127.0.0.1:PORT over N keep-alive TLS connections.
  *
- *   openloop PORT CONNS RATE SECONDS [-p PROCS] [-P PATH] [-w WARMUP_S] [-t TIMEOUT_S] [-r READY_FILE] [-R]
+ *   openloop PORT CONNS RATE SECONDS [-p PROCS] [-P PATH] [-w WARMUP_S] [-t TIMEOUT_S] [-r READY_FILE] [-R] [-d DUMP]
  *
  * wrk is closed-loop: a slow response delays the next request, so the stalls it should measure are never sent
  * ("coordinated omission"), and it cannot hold a rate below saturation. Here request j (j = 0, 1, ...) is
@@ -19,6 +19,9 @@
  * Requests scheduled in the first WARMUP_S seconds are sent but not recorded. At the end, responses still
  * missing after TIMEOUT_S (default 5) and requests never sent count as errors ("timeout", "unsent").
  * A connection the server closes is reopened (counted in "closed"). Responses need Content-Length.
+ * -d DUMP writes each recorded response as a line "SCHEDULED LATENCY_US" (SCHEDULED in CLOCK_MONOTONIC seconds, the
+ * clock of `perf record -k CLOCK_MONOTONIC`) to DUMP, or DUMP.K for process K when PROCS > 1: perf/lib/tail.py reads
+ * them to tell stalls (many requests late together) from a spread tail.
  * Prints a readable block, then one parseable line:
  *   RESULT open=.. open_failed=.. scheduled=.. ok=.. non2xx=.. closed=.. timeout=.. unsent=.. rate=..
  *          p50_ms=.. p90_ms=.. p99_ms=.. p999_ms=.. max_ms=.. send_lag_p99_ms=.. secs=..
@@ -79,7 +82,8 @@ struct shared {
 
 static int port, conns_total, procs = 1, reuse_ticket, max_samples;
 static double rate, secs, warmup, timeout_s = 5;
-static const char *path = "/", *ready_file;
+static const char *path = "/", *ready_file, *dump_path;
+static FILE *dump;
 static char req[1024]; static int req_len;
 static SSL_CTX *ctx;
 static SSL_SESSION *ticket;
@@ -145,6 +149,7 @@ static double t_start, t_record;
 static void record(double sched, double done) {
     if (sched < t_record) return;
     if (me->recorded < max_samples) my_samples[me->recorded++] = (uint32_t)((done - sched) * 1e6 + 0.5);
+    if (dump) fprintf(dump, "%.6f %u\n", sched, (uint32_t)((done - sched) * 1e6 + 0.5));
 }
 
 static int try_write(struct conn *c) {
@@ -225,6 +230,11 @@ static int on_read(struct conn *c) {
 
 static void child(int k) {
     me = &sh_all[k];
+    if (dump_path) {
+        char name[4096];
+        if (procs > 1) snprintf(name, sizeof name, "%s.%d", dump_path, k); else snprintf(name, sizeof name, "%s", dump_path);
+        if (!(dump = fopen(name, "w"))) { perror(name); _exit(2); }
+    }
     my_samples = samples_all + (size_t)k * max_samples;
     my_lag = lag_all + (size_t)k * max_samples;
     int n = conns_total / procs + (k < conns_total % procs);
@@ -337,6 +347,7 @@ static void child(int k) {
     }
     me->unsent += total - j;
     me->scheduled += total - j;
+    if (dump) fclose(dump);
     _exit(0);
 }
 
@@ -353,7 +364,7 @@ static double pct(uint32_t *v, long n, double p) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s PORT CONNS RATE SECONDS [-p PROCS] [-P PATH] [-w WARMUP_S] [-t TIMEOUT_S] [-r READY_FILE] [-R]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT CONNS RATE SECONDS [-p PROCS] [-P PATH] [-w WARMUP_S] [-t TIMEOUT_S] [-r READY_FILE] [-R] [-d DUMP]\n", argv[0]);
         return 2;
     }
     port = atoi(argv[1]); conns_total = atoi(argv[2]); rate = atof(argv[3]); secs = atof(argv[4]);
@@ -364,6 +375,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-t") && i + 1 < argc) timeout_s = atof(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) ready_file = argv[++i];
         else if (!strcmp(argv[i], "-R")) reuse_ticket = 1;
+        else if (!strcmp(argv[i], "-d") && i + 1 < argc) dump_path = argv[++i];
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     if (procs < 1) procs = 1;
