@@ -6,7 +6,8 @@
 # EXTRA_CERTS=N adds N more certificates (x<i>.bench.test, self-signed, made by the appliance on first start in
 # RUNDIR, or in EXTRA_CERTS_DIR to keep them between runs) beside the bench one: the handshake cost with a
 # 10,000-entry SNI map against one.
-# SERVER_JSON='"socketThreads": 1' adds members to the config's "server" object (probes of engine settings).
+# SERVER_JSON='"socketThreads": 1' adds members to the config's "server" object (probes of engine settings);
+# CLUSTER_JSON='"timeouts": { "idle": "300s" }' adds members to the proxy mode's cluster.
 # Publishes the AOT binary first when it is missing or older than the sources (obj/ and bin/ do not count: any
 # build regenerates the .cs files there).
 set -euo pipefail
@@ -21,7 +22,7 @@ bin=${APPLIANCE_BIN:-$root/artifacts/publish/appliance}  # APPLIANCE_BIN: anothe
 case "$mode" in
   direct) handler='"direct": { "status": 200, "contentType": "text/plain", "body": "Hello, World!" }' ; clusters='[]' ;;
   proxy) handler='"cluster": "backend"'
-         clusters="[ { \"id\": \"backend\", \"destinations\": [ { \"address\": \"$backend\" } ] } ]" ;;
+         clusters="[ { \"id\": \"backend\", \"destinations\": [ { \"address\": \"$backend\" } ]${CLUSTER_JSON:+, $CLUSTER_JSON} } ]" ;;
   *) echo "bench-start: unknown mode '$mode' (direct|proxy)" >&2; exit 2 ;;
 esac
 

@@ -20,6 +20,8 @@
 # same lock on a shared box wait; default none), VARIANTS (more appliance contestants with engine settings, each
 # NAME=MEMBERS separated by ';', MEMBERS added to the config's "server" object through bench-start.sh's SERVER_JSON:
 #   VARIANTS='noring="ioUring": false' NO_RESULTS=1 perf/run.sh S7 appliance,noring,nginx
+# (MEMBERS that start with "cluster:" go to the proxy mode's cluster instead, through CLUSTER_JSON:
+#   VARIANTS='keep300=cluster:"timeouts": { "idle": "300s" }' ...)
 # runs the default and the variant side by side; name them in CONTESTANTS when that list is given).
 #
 # Steps: take the lock; publish the AOT binary (dotnet publish … -o artifacts/publish) unless APPLIANCE_BIN or it is
@@ -88,7 +90,11 @@ conf=$bench/perf-contestants.conf
     name=${v%%=*} members=${v#*=}
     [[ "$name" =~ ^[a-z0-9-]+$ && "$v" == *=* ]] || { echo "run.sh: VARIANTS entry '$v' is not NAME=MEMBERS" >&2; exit 2; }
     wants "$name" || continue
-    printf '#!/bin/bash\nSERVER_JSON=%q exec %q "$@"\n' "$members" "$here/bench-start.sh" > "$bench/variant-$name.sh"
+    if [[ "$members" == cluster:* ]]; then
+      printf '#!/bin/bash\nCLUSTER_JSON=%q exec %q "$@"\n' "${members#cluster:}" "$here/bench-start.sh" > "$bench/variant-$name.sh"
+    else
+      printf '#!/bin/bash\nSERVER_JSON=%q exec %q "$@"\n' "$members" "$here/bench-start.sh" > "$bench/variant-$name.sh"
+    fi
     chmod +x "$bench/variant-$name.sh"
     echo "$name  direct,proxy  {bench}/variant-$name.sh {mode} {port} {cert} {key} {backend} {run}"
   done
