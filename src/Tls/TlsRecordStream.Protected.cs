@@ -342,7 +342,7 @@ public sealed partial class TlsRecordStream
         RecordProtection protection = _protection!;
         bool update = _keyUpdateOwed || protection.WriteKeyWornOut;
         int records = (plaintext.Length + RecordProtection.MaxPlaintext - 1) / RecordProtection.MaxPlaintext;
-        byte[] output = ArrayPool<byte>.Shared.Rent(plaintext.Length + (records * RecordProtection.Overhead) + (update ? KeyUpdateRecord : 0));
+        byte[] output = RecordBuffers.Pool.Rent(plaintext.Length + (records * RecordProtection.Overhead) + (update ? KeyUpdateRecord : 0));
         try
         {
             int position = 0;
@@ -366,7 +366,7 @@ public sealed partial class TlsRecordStream
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(output);
+            RecordBuffers.Pool.Return(output);
             throw;
         }
     }

@@ -631,14 +631,14 @@ public sealed partial class TlsRecordStream : Stream
         }
         catch
         {
-            ArrayPool<byte>.Shared.Return(records);
+            RecordBuffers.Pool.Return(records);
             WriteDone();
             throw;
         }
 
         if (send.IsCompletedSuccessfully)
         {
-            ArrayPool<byte>.Shared.Return(records);
+            RecordBuffers.Pool.Return(records);
             WriteDone();
             return default;
         }
@@ -655,7 +655,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(records);
+            RecordBuffers.Pool.Return(records);
             WriteDone();
         }
     }
@@ -675,7 +675,7 @@ public sealed partial class TlsRecordStream : Stream
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(records);
+            RecordBuffers.Pool.Return(records);
             WriteDone();
         }
     }

@@ -498,6 +498,7 @@ public static class SocketEngine
         {
             if (s_loops is null)
             {
+                Appliance.Tls.RecordBuffers.Pool = LoopArrayPool.Instance; // sealed records stay on their loop's thread
                 var loops = new EventLoop[s_threads];
                 for (int i = 0; i < loops.Length; i++)
                 {
