@@ -22,36 +22,27 @@ internal static class LoopBuffers
 {
     public const int Kept = 1024;
     public const int KeptMedium = 256;
-    private const int Small = 4096, Medium = 32768, Large = 65536;
+    public const int Small = 4096;
+    private const int Medium = 32768, Large = 65536;
 
+    /// <summary>Per size class (4, 32, 64 KiB): the kept buffers and how many there are.</summary>
     [ThreadStatic]
-    private static byte[]?[]? t_small;
+    private static byte[]?[]?[]? t_stacks;
     [ThreadStatic]
-    private static byte[]?[]? t_large;
-    [ThreadStatic]
-    private static byte[]?[]? t_medium;
-    [ThreadStatic]
-    private static int t_smallCount;
-    [ThreadStatic]
-    private static int t_mediumCount;
-    [ThreadStatic]
-    private static int t_largeCount;
+    private static int[]? t_counts;
+
+    private static int ClassOf(int size) => size switch { Small => 0, Medium => 1, Large => 2, _ => -1 };
 
     public static byte[] Rent(int size)
     {
-        if (size == Small && t_smallCount > 0)
+        int c = ClassOf(size);
+        if (c >= 0 && t_counts is { } counts && counts[c] > 0)
         {
-            return Take(t_small!, ref t_smallCount);
-        }
-
-        if (size == Medium && t_mediumCount > 0)
-        {
-            return Take(t_medium!, ref t_mediumCount);
-        }
-
-        if (size == Large && t_largeCount > 0)
-        {
-            return Take(t_large!, ref t_largeCount);
+            byte[]?[] stack = t_stacks![c]!;
+            int n = --counts[c];
+            byte[] buffer = stack[n]!;
+            stack[n] = null;
+            return buffer;
         }
 
         return ArrayPool<byte>.Shared.Rent(size);
@@ -59,35 +50,19 @@ internal static class LoopBuffers
 
     public static void Return(byte[] buffer)
     {
-        if (EventLoop.OnLoopThread)
+        int c = ClassOf(buffer.Length);
+        if (c >= 0 && EventLoop.OnLoopThread)
         {
-            if (buffer.Length == Small && t_smallCount < Kept)
+            int[] counts = t_counts ??= new int[3];
+            byte[]?[] stack = (t_stacks ??= new byte[]?[]?[3])[c] ??= new byte[c == 1 ? KeptMedium : Kept][];
+            if (counts[c] < stack.Length)
             {
-                (t_small ??= new byte[Kept][])[t_smallCount++] = buffer;
-                return;
-            }
-
-            if (buffer.Length == Medium && t_mediumCount < KeptMedium)
-            {
-                (t_medium ??= new byte[KeptMedium][])[t_mediumCount++] = buffer;
-                return;
-            }
-
-            if (buffer.Length == Large && t_largeCount < Kept)
-            {
-                (t_large ??= new byte[Kept][])[t_largeCount++] = buffer;
+                stack[counts[c]++] = buffer;
                 return;
             }
         }
 
         ArrayPool<byte>.Shared.Return(buffer);
-    }
-
-    private static byte[] Take(byte[]?[] stack, ref int count)
-    {
-        byte[] buffer = stack[--count]!;
-        stack[count] = null;
-        return buffer;
     }
 }
 
@@ -100,10 +75,9 @@ internal static class LoopBuffers
 internal sealed class LoopArrayPool : ArrayPool<byte>
 {
     public static readonly LoopArrayPool Instance = new();
-    private const int Small = 4096;
 
     public override byte[] Rent(int minimumLength) =>
-        minimumLength <= Small && EventLoop.OnLoopThread ? LoopBuffers.Rent(Small) : Shared.Rent(minimumLength);
+        minimumLength <= LoopBuffers.Small && EventLoop.OnLoopThread ? LoopBuffers.Rent(LoopBuffers.Small) : Shared.Rent(minimumLength);
 
     public override void Return(byte[] array, bool clearArray = false)
     {
