@@ -47,24 +47,7 @@ public sealed class CertificateReloadTests : IAsyncLifetime
         return ssl.RemoteCertificate!.GetSerialNumberString();
     }
 
-    /// <summary>Waits for a log line containing <paramref name="text"/>, logged after <paramref name="from"/>.</summary>
-    private async Task<string> LoggedAsync(long from, string text)
-    {
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        long next = from;
-        var lines = new List<string>();
-        while (true)
-        {
-            Task appended = _server.Host.Logs.Appended;
-            next = _server.Host.Logs.Read(next, lines);
-            if (lines.FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } found)
-            {
-                return found;
-            }
-
-            await appended.WaitAsync(deadline.Token);
-        }
-    }
+    private Task<string> LoggedAsync(long from, string text) => _server.Host.Logs.WaitForLineAsync(from, text);
 
     /// <summary>Writes a new pair the way tools do: next to the files, then renamed over them.</summary>
     private void Replace(bool matchingKey)

@@ -105,7 +105,7 @@ public sealed class RouteClientCertificateTests : IAsyncLifetime
         Assert.Contains("content-type: application/problem+json", r.Stdout, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("\"detail\":\"client certificate required\"", r.Stdout);
         Assert.DoesNotContain("xff=", r.Stdout);
-        Assert.True(await LoggedAsync("route required: 403, client certificate required but none was sent"));
+        await _server.Host.Logs.WaitForLineAsync(0, "route required: 403, client certificate required but none was sent");
     }
 
     [Fact]
@@ -119,7 +119,7 @@ public sealed class RouteClientCertificateTests : IAsyncLifetime
         AssertStatus(operatorOnly, 403);
         Assert.Contains("\"detail\":\"client certificate not trusted for this route\"", operatorOnly.Stdout);
         Assert.DoesNotContain("xff=", operatorOnly.Stdout);
-        Assert.True(await LoggedAsync("route tenant-required: 403, client certificate 'CN=operator-client' refused"));
+        await _server.Host.Logs.WaitForLineAsync(0, "route tenant-required: 403, client certificate 'CN=operator-client' refused");
     }
 
     [Fact]
@@ -157,22 +157,5 @@ public sealed class RouteClientCertificateTests : IAsyncLifetime
 
         Assert.NotEqual(0, r.ExitCode);
         Assert.DoesNotContain("xff=", r.Stdout);
-    }
-
-    private async Task<bool> LoggedAsync(string text)
-    {
-        for (int attempt = 0; attempt < 50; attempt++)
-        {
-            var lines = new List<string>();
-            _server.Host.Logs.Read(0, lines);
-            if (lines.Any(l => l.Contains(text, StringComparison.Ordinal)))
-            {
-                return true;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return false;
     }
 }
