@@ -7,15 +7,17 @@ A run's median p99 hides how the box's stalls fall: scenarios.py runs every cont
 apart, so the two servers of a repetition saw the same period of the box. Per file and per mode this prints in how
 many repetitions the appliance's p99 was the lower, the two medians and each pair; then the same over all files.
 """
-import csv
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import rows as read_tsv  # noqa: E402  (the harness TSV reader report.py uses)
 
 
 def load(path):
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
+        rows = read_tsv(path)
     except OSError as e:
         raise SystemExit(f"s7pairs: {path}: {e.strerror}")
     need = {"scenario", "contestant", "rep", "p99_ms"}
@@ -23,12 +25,12 @@ def load(path):
         raise SystemExit(f"s7pairs: {path}: not a scenarios.py TSV (needs columns {', '.join(sorted(need))})")
     p99 = {}
     for n, r in enumerate(rows, 2):
-        if not (r["scenario"] or "").startswith("S7"):
+        if not r.get("scenario", "").startswith("S7"):
             continue
         try:
             p99[(r["scenario"], r["contestant"], int(r["rep"]))] = float(r["p99_ms"])
-        except (TypeError, ValueError):
-            raise SystemExit(f"s7pairs: {path} line {n}: rep '{r['rep']}' or p99_ms '{r['p99_ms']}' is not a number")
+        except (KeyError, ValueError):
+            raise SystemExit(f"s7pairs: {path} line {n}: rep '{r.get('rep')}' or p99_ms '{r.get('p99_ms')}' is missing or not a number")
     return p99
 
 

@@ -11,7 +11,8 @@ internal static class RecentLogsWaits
     /// </summary>
     public static async Task<string> WaitForLineAsync(this RecentLogs logs, long from, string text, TimeSpan? timeout = null)
     {
-        using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(20));
+        TimeSpan limit = timeout ?? TimeSpan.FromSeconds(20);
+        using var deadline = new CancellationTokenSource(limit);
         long next = from;
         var lines = new List<string>();
         while (true)
@@ -29,7 +30,7 @@ internal static class RecentLogsWaits
             }
             catch (OperationCanceledException)
             {
-                throw new TimeoutException($"no log line containing \"{text}\" within {timeout ?? TimeSpan.FromSeconds(20)}");
+                throw new TimeoutException($"no log line containing \"{text}\" within {limit}");
             }
         }
     }
