@@ -48,6 +48,7 @@ if [ "$lock" != none ] && [ -z "${PERF_RUN_LOCKED:-}" ]; then
 fi
 cmdline=${PERF_RUN_CMD:-$cmdline}
 
+[[ "${QUIET:-0}" =~ ^[01]$ ]] || { echo "run.sh: QUIET '${QUIET}' is not 0 or 1" >&2; exit 2; }
 if [ "${QUIET:-0}" = 1 ] && [ -z "${PERF_RUN_QUIET:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "run.sh: QUIET=1 needs root (it turns kdamonds off and raises priority)" >&2; exit 2; }
   [[ "${QUIET_NICE:--15}" =~ ^-?[0-9]+$ ]] || { echo "run.sh: QUIET_NICE '${QUIET_NICE}' is not a nice value" >&2; exit 2; }

@@ -18,6 +18,7 @@ internal static class RecentLogsWaits
         while (true)
         {
             Task appended = logs.Appended; // taken before the read: a line added after the read completes it
+            lines.Clear(); // only the lines since the last read: the earlier ones held no match
             next = logs.Read(next, lines);
             if (lines.FirstOrDefault(l => l.Contains(text, StringComparison.Ordinal)) is { } found)
             {
